@@ -1,0 +1,5 @@
+"""`python -m emulator` is `cf-emulator`."""
+
+from emulator.cli import run
+
+run()

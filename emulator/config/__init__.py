@@ -1,0 +1,1 @@
+"""Wrangler configuration: loading, the typed model, validation and rendering."""

@@ -1,0 +1,93 @@
+"""The emulator's log: structured records, rendered at the edge.
+
+Every part of the emulator (request log, queue batch lines, workflow steps, app output)
+emits ``LogRecord``s here. ``dev`` prints them as text (wrangler-like) or JSON lines; the
+dashboard's live tail and the pytest plugin's captured logs subscribe to the same stream.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal, TextIO
+
+Level = Literal["debug", "info", "warn", "error"]
+_LEVELS: dict[str, int] = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    level: Level
+    source: str  # "queues", "workflows", "http", "app:<name>", ...
+    message: str
+    time: float = field(default_factory=time.time)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Subscriber = Callable[[LogRecord], None]
+
+
+class EventLog:
+    """Fan-out of log records to subscribers, with a ring buffer of recent ones."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        self.recent: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def emit(self, level: Level, source: str, message: str, **fields: Any) -> LogRecord:
+        record = LogRecord(level, source, message, fields=fields)
+        self.recent.append(record)
+        for fn in list(self._subscribers):
+            fn(record)
+        return record
+
+    def debug(self, source: str, message: str, **fields: Any) -> LogRecord:
+        return self.emit("debug", source, message, **fields)
+
+    def info(self, source: str, message: str, **fields: Any) -> LogRecord:
+        return self.emit("info", source, message, **fields)
+
+    def warn(self, source: str, message: str, **fields: Any) -> LogRecord:
+        return self.emit("warn", source, message, **fields)
+
+    def error(self, source: str, message: str, **fields: Any) -> LogRecord:
+        return self.emit("error", source, message, **fields)
+
+    def messages(self, level: Level | None = None, source: str | None = None) -> list[str]:
+        """Recent messages, optionally filtered (handy in tests)."""
+        return [
+            r.message
+            for r in self.recent
+            if (level is None or r.level == level) and (source is None or r.source == source)
+        ]
+
+
+class ConsolePrinter:
+    """Prints records to a stream: wrangler-like text, or one JSON object per line."""
+
+    def __init__(self, fmt: Literal["text", "json"] = "text", min_level: Level = "info",
+                 stream: TextIO | None = None) -> None:
+        self.fmt = fmt
+        self.min_level = _LEVELS[min_level]
+        self.stream = stream or sys.stderr
+
+    def __call__(self, record: LogRecord) -> None:
+        if _LEVELS[record.level] < self.min_level:
+            return
+        if self.fmt == "json":
+            line = json.dumps(record.to_json(), default=str)
+        else:
+            prefix = {"warn": "▲ [WARNING] ", "error": "✘ [ERROR] "}.get(record.level, "")
+            source = f"[{record.source[4:]}] " if record.source.startswith("app:") else ""
+            line = f"{prefix}{source}{record.message}"
+        print(line, file=self.stream, flush=True)
