@@ -48,8 +48,14 @@ class Platform:
         state_dir: Path | str,
         clock: Clock | None = None,
         log: EventLog | None = None,
+        ip: str = "127.0.0.1",
+        s3_port: int | None = 0,
     ) -> None:
         self.apps = list(apps)
+        # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
+        self.ip = ip
+        # Port of the S3-compatible endpoint: 0 = a free port, None = no endpoint.
+        self.s3_port = s3_port
         self.state = StateDir(Path(state_dir))
         self.clock: Clock = clock or RealClock()
         self.log = log or EventLog()
