@@ -1,0 +1,99 @@
+"""Shared CLI plumbing: where the state directory is, and whether a `dev` is running on it.
+
+Verbs that touch state (`queues`, `d1`, `r2`, `workflows`) work with or without a running
+`dev`: when ``server.json`` in the state directory names a live process they call its
+internal API (``/_emulator/...``), so the running emulator sees the change at once;
+otherwise they open the state directory themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from emulator.state import DEFAULT_STATE_DIRNAME, StateDir
+
+CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
+
+
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--persist-to", metavar="DIR", default=None,
+                        help="state directory (default: .emulator next to the nearest wrangler config)")
+    parser.add_argument("--local", action="store_true",
+                        help="accepted for wrangler compatibility; always local here")
+    parser.add_argument("-c", "--config", metavar="PATH", default=None,
+                        help="wrangler config or workspace file to read bindings from")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder upward holding a wrangler config; else the current folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / name).is_file() for name in CONFIG_NAMES):
+            return folder
+    return here
+
+
+def resolve_state_dir(args: argparse.Namespace) -> StateDir:
+    persist = getattr(args, "persist_to", None)
+    if persist:
+        return StateDir(Path(persist))
+    config = getattr(args, "config", None)
+    root = Path(config).resolve().parent if config else project_root()
+    return StateDir(root / DEFAULT_STATE_DIRNAME)
+
+
+def running_server(state: StateDir) -> str | None:
+    """Base URL of the internal API of a `dev` running on this state dir, if any."""
+    info = state.read_server_info()
+    if not info:
+        return None
+    url = info.get("internal_url")
+    return url if isinstance(url, str) else None
+
+
+class ServerError(Exception):
+    def __init__(self, status: int, payload: Any) -> None:
+        super().__init__(f"{status}: {payload}")
+        self.status = status
+        self.payload = payload
+
+
+def call_server(base_url: str, method: str, path: str, body: Any = None,
+                raw: bytes | None = None, timeout: float = 30.0) -> Any:
+    """Call the running emulator's internal API; JSON in, JSON (or bytes) out."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method)
+    if body is not None and raw is None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            payload = resp.read()
+            if resp.headers.get_content_type() == "application/json":
+                return json.loads(payload or b"null")
+            return payload
+    except urllib.error.HTTPError as exc:
+        text = exc.read()
+        try:
+            detail: Any = json.loads(text)
+        except ValueError:
+            detail = text.decode(errors="replace")
+        raise ServerError(exc.code, detail) from None
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned table, like wrangler's."""
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
