@@ -1,0 +1,357 @@
+"""``Emulator``: everything `cf-emulator dev` runs, as one in-process object.
+
+The CLI's ``dev``, the pytest plugin and end-to-end tests all start the emulator through
+this class::
+
+    async with Emulator([Path("wrangler.toml")], port=0) as emu:
+        url = emu.url("web")
+
+Start order: check the configs (refuse on errors with ``check``'s diagnostics), build the
+``Platform``, create and load one host per app, apply pending D1 migrations when asked,
+start the binding plugins, listen on one port per app, record the address in
+``<state>/server.json`` for the CLI verbs, then start cron triggers and the reload watcher.
+``stop()`` undoes it gracefully: the ports close first, in-flight work gets a bounded
+time to finish, and whatever is left stays persisted for redelivery on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from emulator import __version__
+from emulator.clock import Clock
+from emulator.config.model import AppConfig, WorkspaceConfig
+from emulator.cron import CronError, CronScheduler
+from emulator.logs import EventLog
+from emulator.platform import AppHost, Platform
+from emulator.server import EmulatorServer, app_bindings, plan_ports
+from emulator.state import DEFAULT_STATE_DIRNAME
+
+PAGES_CONSUMERS_MESSAGE = 'Configuration file for Pages projects does not support "queues.consumers"'
+PAGES_CONSUMERS_HINT = (
+    "Queue consumers belong in a Worker: Pages projects can only produce messages. Move the "
+    "[[queues.consumers]] block to a Worker app's config (one with `main` and the `python_workers` "
+    "flag) and keep only [[queues.producers]] in the Pages config."
+)
+
+
+class StartError(Exception):
+    """The emulator cannot start; the message says why and what to do."""
+
+
+class ConfigError(StartError):
+    """A config has errors; ``diagnostics`` is ``check``'s text rendering of them."""
+
+    def __init__(self, diagnostics: str, report: Any = None) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.report = report
+
+
+class AppStartError(StartError):
+    """An app's code failed to import; the message holds its traceback."""
+
+
+def render_report(report: Any) -> str:
+    """``check``'s text rendering of a report, plus our hint for Pages consumers."""
+    from emulator.config import render
+
+    text = render.render_text(report).rstrip("\n")
+    if PAGES_CONSUMERS_MESSAGE in text:
+        text += "\n\n" + PAGES_CONSUMERS_HINT
+    return text
+
+
+class Emulator:
+    """The whole emulator for a set of apps: platform, hosts, ports, crons, reload."""
+
+    def __init__(
+        self,
+        config_paths: list[Path] | list[str],
+        state_dir: Path | str | None = None,
+        clock: Clock | None = None,
+        ip: str = "127.0.0.1",
+        port: int | None = None,
+        s3_port: int | None = 0,
+        env: str | None = None,
+        log: EventLog | None = None,
+        watch: bool = False,
+        apply_migrations: bool | None = None,
+        shutdown_timeout: float = 10.0,
+    ) -> None:
+        self.config_paths = [Path(p).resolve() for p in config_paths]
+        self._state_dir_arg = Path(state_dir) if state_dir is not None else None
+        self.clock = clock
+        self.ip = ip
+        self.port = port
+        self.s3_port = s3_port
+        self.env = env
+        self.log = log or EventLog()
+        self.watch = watch
+        self._apply_migrations_arg = apply_migrations
+        # Bound on how long a stop waits for in-flight requests and batches.
+        self.shutdown_timeout = shutdown_timeout
+        self.workspace: WorkspaceConfig | None = None
+        self.report: Any = None
+        self._platform: Platform | None = None
+        self._server: EmulatorServer | None = None
+        self.crons: CronScheduler | None = None
+        self._reloader: Any = None
+        self._started = False
+
+    # --- public accessors -------------------------------------------------------------
+    @property
+    def platform(self) -> Platform:
+        if self._platform is None:
+            raise RuntimeError("the emulator is not started; call `await emu.start()` first")
+        return self._platform
+
+    @property
+    def apps(self) -> list[AppConfig]:
+        return list(self.platform.apps)
+
+    @property
+    def hosts(self) -> dict[str, AppHost]:
+        return self.platform.hosts
+
+    @property
+    def state_dir(self) -> Path:
+        return self.platform.state.root
+
+    def url(self, app_name: str) -> str:
+        server = self._require_server()
+        try:
+            return server.urls[app_name]
+        except KeyError:
+            raise KeyError(f"no hosted app named {app_name!r}; apps: {', '.join(server.urls)}") from None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return dict(self._require_server().urls)
+
+    @property
+    def internal_url(self) -> str:
+        """Base URL of the internal API (any app's port serves it; the first one's)."""
+        return next(iter(self._require_server().urls.values()))
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        plugin = self.platform.plugins.get("r2") if self._platform is not None else None
+        endpoint = getattr(plugin, "s3_endpoint", None) if plugin is not None else None
+        return endpoint if isinstance(endpoint, str) else None
+
+    def _require_server(self) -> EmulatorServer:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started; call `await emu.start()` first")
+        return self._server
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def load_config(self) -> list[AppConfig]:
+        """Check every config; raise ``ConfigError`` with the rendered diagnostics on errors."""
+        from emulator.config import check_paths
+
+        report = check_paths(self.config_paths, self.env)
+        self.report = report
+        if not report.ok:
+            raise ConfigError(render_report(report), report)
+        self.workspace = report.workspace
+        apps: list[AppConfig] = list(report.apps)
+        if not apps:
+            where = ", ".join(str(p) for p in self.config_paths)
+            raise ConfigError(f"No app to host: {where} holds no Worker or Pages config.", report)
+        seen: set[str] = set()
+        for app in apps:
+            if app.name in seen:
+                raise ConfigError(
+                    f'Two apps are named "{app.name}". Each hosted app needs its own name '
+                    "(service bindings and logs refer to apps by name).", report)
+            seen.add(app.name)
+        return apps
+
+    def _default_state_dir(self) -> Path:
+        if self._state_dir_arg is not None:
+            return self._state_dir_arg
+        if self.workspace is not None:
+            if self.workspace.persist_to is not None:
+                persist = Path(self.workspace.persist_to)
+                return persist if persist.is_absolute() else self.workspace.root / persist
+            return self.workspace.root / DEFAULT_STATE_DIRNAME
+        first = self.config_paths[0]
+        root = first if first.is_dir() else first.parent
+        return root / DEFAULT_STATE_DIRNAME
+
+    async def start(self) -> "Emulator":
+        if self._started:
+            return self
+        apps = self.load_config()
+        from emulator.runtime import AppLoadError, create_host
+
+        platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
+                            ip=self.ip, s3_port=self.s3_port)
+        self._platform = platform
+        for app in apps:
+            host = create_host(app, platform)
+            try:
+                host.load()
+            except AppLoadError as exc:
+                self._platform = None
+                raise AppStartError(f"App {app.name!r} failed to load:\n{exc}") from None
+            platform.attach_host(host)
+        if self._should_apply_migrations():
+            await self._apply_migrations(platform)
+        await platform.start()
+        try:
+            self._server = EmulatorServer(platform, self.health, ip=self.ip,
+                                          shutdown_timeout=self.shutdown_timeout)
+            await self._server.bind(apps, plan_ports(apps, self.port))
+            self._start_crons(platform)
+        except BaseException:
+            await platform.stop()
+            self._server = None
+            raise
+        self._started = True
+        platform.state.write_server_info(self.server_info())
+        for name, url in self._server.urls.items():
+            self.log.info("dev", f"ready: {name} {url}", app=name, url=url)
+        if self.s3_endpoint:
+            self.log.info("dev", f"S3 endpoint: {self.s3_endpoint}", s3_endpoint=self.s3_endpoint)
+        if self.watch:
+            from emulator.reload import AppReloader
+
+            self._reloader = AppReloader(self)
+            self._reloader.start()
+        return self
+
+    def _should_apply_migrations(self) -> bool:
+        if self._apply_migrations_arg is not None:
+            return self._apply_migrations_arg
+        return bool(self.workspace is not None and self.workspace.apply_migrations)
+
+    async def _apply_migrations(self, platform: Platform) -> None:
+        """Apply pending D1 migrations of every database (once per shared database)."""
+        from emulator.bindings.d1.migrations import apply_migrations
+
+        done: set[str] = set()
+        for app in platform.apps:
+            for db in app.d1_databases:
+                if db.local_id in done or not db.migrations_dir.is_dir():
+                    continue
+                done.add(db.local_id)
+                applied = await apply_migrations(platform, db)
+                if applied:
+                    self.log.info("d1", f"applied {len(applied)} migration(s) to {db.local_id}: "
+                                        f"{', '.join(map(str, applied))}", database=db.local_id)
+
+    def _start_crons(self, platform: Platform) -> None:
+        def on_error(app_name: str, cron: str, exc: BaseException) -> None:
+            self.log.error(f"app:{app_name}", f"scheduled handler for {cron!r} raised {exc!r}")
+
+        self.crons = CronScheduler(platform.clock, on_error=on_error)
+        for app in platform.apps:
+            self.register_crons(app)
+        self.crons.start()
+
+    def register_crons(self, app: AppConfig) -> None:
+        """(Re-)arm an app's cron triggers; invalid expressions are logged, not fatal."""
+        assert self.crons is not None
+        self.crons.remove_owner(app.name)
+        if app.kind != "worker":
+            return  # Pages has no cron triggers (wrangler rejects "triggers" for Pages)
+        for cron in app.crons:
+            try:
+                self.crons.add(app.name, cron, self._scheduled_runner(app.name))
+            except CronError as exc:
+                self.log.error("dev", f"[{app.name}] cron trigger {cron!r} ignored: {exc}")
+
+    def _scheduled_runner(self, app_name: str) -> Any:
+        async def run(cron: str, scheduled_time_ms: int) -> None:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await self.platform.hosts[app_name].scheduled(cron, scheduled_time_ms)
+            ms = round((loop.time() - started) * 1000)
+            self.log.info("http", f'[{app_name}] scheduled "{cron}" ({ms}ms)',
+                          app=app_name, cron=cron, scheduled_time=scheduled_time_ms, duration_ms=ms)
+        return run
+
+    def server_info(self) -> dict[str, Any]:
+        server = self._require_server()
+        return {
+            "internal_url": self.internal_url,
+            "apps": {name: {"url": url, "port": server.ports[name]} for name, url in server.urls.items()},
+            "s3_endpoint": self.s3_endpoint,
+            "version": __version__,
+        }
+
+    def health(self, app_name: str | None = None) -> dict[str, Any]:
+        platform = self.platform
+        urls = self._server.urls if self._server is not None else {}
+        plugins: dict[str, Any] = {}
+        for name, plugin in platform.plugins.items():
+            try:
+                plugins[name] = plugin.health()
+            except Exception as exc:  # a broken plugin must not break the health check
+                plugins[name] = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "app": app_name,
+            "apps": {
+                app.name: {
+                    "url": urls.get(app.name),
+                    "kind": app.kind,
+                    "config": str(app.config_path),
+                    "bindings": app_bindings(app),
+                    "crons": list(app.crons),
+                }
+                for app in platform.apps
+            },
+            "s3": {"endpoint": self.s3_endpoint},
+            "state_dir": str(platform.state.root),
+            "plugins": plugins,
+        }
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until no binding has pending, runnable or in-flight work."""
+        await self.platform.drain(timeout=timeout)
+
+    async def stop(self) -> None:
+        """Graceful stop: close ports, let in-flight work finish (bounded), stop plugins."""
+        if not self._started:
+            return
+        self._started = False
+        if self._reloader is not None:
+            await self._reloader.stop()
+            self._reloader = None
+        server = self._server
+        if server is not None:
+            # Closing the listeners first: no new request starts while we wind down.
+            await server.stop_accepting()
+        platform = self.platform
+        try:
+            if self.crons is not None:
+                await self._bounded(self.crons.stop(), "scheduled handlers")
+            if server is not None:
+                # In-flight requests get `shutdown_timeout` to finish, then are cancelled.
+                await self._bounded(server.close(), "in-flight requests")
+            # Plugins finish in-flight batches within their own bound; unfinished work
+            # stays persisted and is redelivered on the next start.
+            await self._bounded(platform.stop(), "binding plugins")
+        finally:
+            platform.state.clear_server_info()
+
+    async def _bounded(self, work: Any, what: str) -> None:
+        try:
+            await asyncio.wait_for(work, timeout=self.shutdown_timeout + 1.0)
+        except asyncio.TimeoutError:
+            self.log.warn("dev", f"{what} did not finish within {self.shutdown_timeout}s; "
+                                 "unfinished work stays persisted for redelivery")
+
+    async def __aenter__(self) -> "Emulator":
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()

@@ -1,0 +1,195 @@
+"""Hot reload for `cf-emulator dev`: watch each app's files and reload only that app.
+
+Watching uses ``watchfiles.awatch`` on every host's ``watch_paths()`` (plus the config
+file and its ``.dev.vars`` / ``.env``). A change to an app's Python files re-imports the
+app (``host.reload()``); a change to its config re-runs ``check`` on that config and, when
+it is valid, swaps in a new host built from it. Bindings live in the platform's plugins,
+not in the host, so queue, R2, D1 and workflow state survives every reload. On a syntax
+error or a config error the last good version keeps serving and the log shows why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from emulator.config.model import AppConfig
+
+if TYPE_CHECKING:
+    from emulator.emulator import Emulator
+
+# Files next to a config that change what the app sees (wrangler re-reads them too).
+_CONFIG_SIDE_FILES = (".dev.vars", ".env")
+# Editor and tool droppings that must not trigger reloads.
+_IGNORED_PARTS = {"__pycache__", ".git", ".emulator", "node_modules", ".venv", ".pytest_cache"}
+_IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~", ".tmp")
+
+
+def _is_config_file(app: AppConfig, path: Path) -> bool:
+    if path == app.config_path:
+        return True
+    return path.parent == app.root and (path.name in _CONFIG_SIDE_FILES or path.name.startswith(".dev.vars."))
+
+
+def _ignored(path: Path) -> bool:
+    return bool(_IGNORED_PARTS.intersection(path.parts)) or path.name.endswith(_IGNORED_SUFFIXES)
+
+
+class AppReloader:
+    """Maps file changes to apps and reloads them, keeping the last good version on errors."""
+
+    def __init__(self, emulator: "Emulator", debounce_ms: int = 100) -> None:
+        self.emulator = emulator
+        self.debounce_ms = debounce_ms
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        # Generation counter per app, so tests and the dashboard can see that a reload happened.
+        self.reloads: dict[str, int] = {}
+
+    # --- which app owns a path --------------------------------------------------------
+    def watch_roots(self) -> dict[str, list[Path]]:
+        roots: dict[str, list[Path]] = {}
+        platform = self.emulator.platform
+        for app in platform.apps:
+            host = platform.hosts.get(app.name)
+            paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]
+            paths.append(app.config_path)
+            paths.extend(app.root / name for name in _CONFIG_SIDE_FILES)
+            roots[app.name] = paths
+        return roots
+
+    def apps_for(self, changed: Iterable[Path]) -> dict[str, set[Path]]:
+        """App name → the changed paths that belong to it."""
+        out: dict[str, set[Path]] = {}
+        roots = self.watch_roots()
+        for raw in changed:
+            path = Path(raw).resolve()
+            if _ignored(path):
+                continue
+            for name, paths in roots.items():
+                if any(path == p or p in path.parents for p in paths):
+                    out.setdefault(name, set()).add(path)
+        return out
+
+    # --- reloading ----------------------------------------------------------------------
+    async def handle_changes(self, changed: Iterable[Path]) -> dict[str, bool]:
+        """Reload every app touched by ``changed``; app name → whether the reload succeeded."""
+        results: dict[str, bool] = {}
+        for name, paths in self.apps_for(changed).items():
+            results[name] = self.reload_app(name, paths)
+        return results
+
+    def reload_app(self, name: str, changed: set[Path]) -> bool:
+        platform = self.emulator.platform
+        app = platform.app(name)
+        shown = ", ".join(sorted(str(p.relative_to(app.root)) if app.root in p.parents else str(p) for p in changed))
+        if any(_is_config_file(app, p) for p in changed):
+            ok = self._reload_config(app)
+        else:
+            ok = self._reload_code(app)
+        if ok:
+            self.reloads[name] = self.reloads.get(name, 0) + 1
+            platform.log.info("dev", f"[{name}] reloaded ({shown})", app=name, changed=sorted(map(str, changed)))
+        return ok
+
+    def _reload_code(self, app: AppConfig) -> bool:
+        from emulator.runtime import AppLoadError
+
+        host = self.emulator.platform.hosts[app.name]
+        try:
+            host.reload()  # type: ignore[attr-defined]
+        except AppLoadError as exc:
+            self.emulator.platform.log.error(
+                f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{exc}", app=app.name)
+            return False
+        return True
+
+    def _reload_config(self, app: AppConfig) -> bool:
+        from emulator.config import check_paths
+        from emulator.emulator import render_report
+        from emulator.runtime import AppLoadError, create_host
+
+        platform = self.emulator.platform
+        log = platform.log
+        try:
+            report = check_paths([app.config_path], self.emulator.env)
+        except Exception:
+            log.error("dev", f"[{app.name}] could not re-read {app.config_path}; keeping the running version.\n"
+                             f"{traceback.format_exc()}", app=app.name)
+            return False
+        if not report.ok or len(report.apps) != 1:
+            log.error("dev", f"[{app.name}] config has errors; the last good version keeps serving.\n"
+                             f"{render_report(report)}", app=app.name)
+            return False
+        new_config: AppConfig = report.apps[0]
+        if new_config.name != app.name or new_config.kind != app.kind:
+            log.error("dev", f"[{app.name}] renaming an app or switching Worker/Pages needs a restart of "
+                             "`cf-emulator dev`; keeping the running version.", app=app.name)
+            return False
+        host = create_host(new_config, platform)
+        try:
+            host.load()
+        except AppLoadError as exc:
+            log.error(f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{exc}",
+                      app=app.name)
+            return False
+        from emulator.bindings import PLUGIN_MODULES, load_plugin
+
+        missing = [n for n in PLUGIN_MODULES if n not in platform.plugins and load_plugin(n).used_by(new_config)]
+        if missing:
+            log.warn("dev", f"[{app.name}] new binding types ({', '.join(missing)}) take effect after a restart "
+                            "of `cf-emulator dev`.", app=app.name)
+        platform.apps[platform.apps.index(app)] = new_config
+        platform.attach_host(host)
+        if self.emulator.crons is not None:
+            self.emulator.register_crons(new_config)
+        return True
+
+    # --- the watcher --------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    def _existing_roots(self) -> list[Path]:
+        seen: set[Path] = set()
+        for paths in self.watch_roots().values():
+            for p in paths:
+                # watchfiles needs existing paths; a missing `.dev.vars` is watched via its folder.
+                target = p if p.exists() else p.parent
+                if target.exists():
+                    seen.add(target)
+        # Watching a folder already covers files under it.
+        return sorted(p for p in seen if not any(q in p.parents for q in seen))
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        log = self.emulator.platform.log
+        while not self._stop.is_set():
+            roots = self._existing_roots()
+            try:
+                watcher = awatch(*roots, stop_event=self._stop, debounce=self.debounce_ms, step=20,
+                                 recursive=True, raise_interrupt=False)
+                self.ready.set()
+                async for changes in watcher:
+                    paths = [Path(p) for _, p in changes]
+                    await self.handle_changes(paths)
+                    if set(self._existing_roots()) != set(roots):
+                        break  # watch set changed (new config paths): restart the watcher
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a watcher failure must not take the server down
+                log.error("dev", f"file watcher stopped: {exc!r}; restart `cf-emulator dev` to reload again")
+                return

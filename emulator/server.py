@@ -1,0 +1,294 @@
+"""The aiohttp process: one listening port per hosted app, plus the internal API.
+
+Every port answers the same internal routes (LocalStack's single-prefix idea, one prefix
+per emulator: ``/_emulator/``) and otherwise belongs to one app:
+
+- ``/_emulator/health``: JSON about every hosted app, the S3 endpoint, the state
+  directory and each binding plugin;
+- ``/_emulator/<plugin>/...``: each plugin's inspection routes (``BindingPlugin.routes()``);
+  errors there are JSON with the right status, never a traceback;
+- ``/__scheduled?cron=...`` and ``/cdn-cgi/handler/scheduled`` (Worker apps): fire the
+  app's ``scheduled`` handler by hand, as ``wrangler dev --test-scheduled`` does;
+- everything else: ``host.handle(request)``, logged one line per request like wrangler
+  (``[web] GET /api/x 200 OK (3ms)``).
+
+The host is looked up per request (``platform.hosts[name]``) so hot reload can swap it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import traceback
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from emulator import __version__
+from emulator.config.model import AppConfig
+from emulator.platform import Platform
+
+INTERNAL_PREFIX = "/_emulator"
+SCHEDULED_PATHS = ("/__scheduled", "/cdn-cgi/handler/scheduled")
+DEFAULT_PORT = 8787
+# How far `dev` counts up past busy ports before giving up.
+_MAX_PORT_PROBES = 100
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HealthSource = Callable[[str], dict[str, Any]]
+
+
+class PortInUseError(OSError):
+    """An app's explicitly configured port is taken."""
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    """Where one app wants to listen: an exact port, or the first free one from ``port``."""
+
+    port: int
+    exact: bool
+
+
+def plan_ports(apps: list[AppConfig], port: int | None) -> list[PortRequest]:
+    """Port of every app: its ``[dev] port``, else ``port`` (default 8787) counting up.
+
+    ``port == 0`` asks for a free port per app (tests, parallel runs) and ignores
+    ``[dev] port``.
+    """
+    if port == 0:
+        return [PortRequest(0, exact=False) for _ in apps]
+    claimed = {app.dev.port for app in apps if app.dev.port}
+    next_port = port if port is not None else DEFAULT_PORT
+    plan: list[PortRequest] = []
+    for app in apps:
+        if app.dev.port:
+            plan.append(PortRequest(app.dev.port, exact=True))
+            continue
+        while next_port in claimed:
+            next_port += 1
+        plan.append(PortRequest(next_port, exact=False))
+        claimed.add(next_port)
+        next_port += 1
+    return plan
+
+
+def client_host(ip: str) -> str:
+    """The address a client on this machine uses to reach a listener bound to ``ip``."""
+    if ip in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if ip == "::":
+        return "[::1]"
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def _json_error(status: int, message: str, **extra: Any) -> web.Response:
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = {"error": reason, "status": status, "message": message, **extra}
+    return web.json_response(body, status=status)
+
+
+def app_bindings(app: AppConfig) -> dict[str, Any]:
+    """A JSON summary of what an app's `env` holds (health, dashboard)."""
+    out: dict[str, Any] = {}
+    if app.producers:
+        out["queue_producers"] = {p.binding: p.queue for p in app.producers}
+    if app.consumers:
+        out["queue_consumers"] = [c.queue for c in app.consumers]
+    if app.r2_buckets:
+        out["r2_buckets"] = {b.binding: b.bucket_name for b in app.r2_buckets}
+    if app.d1_databases:
+        out["d1_databases"] = {d.binding: d.local_id for d in app.d1_databases}
+    if app.workflows:
+        out["workflows"] = {w.binding: {"name": w.name, "class_name": w.class_name,
+                                        "script_name": w.script_name} for w in app.workflows}
+    if app.services:
+        out["services"] = {s.binding: s.service for s in app.services}
+    if app.assets is not None and app.assets.binding:
+        out["assets"] = app.assets.binding
+    names = sorted(app.env_vars())
+    if names:
+        # Names only: secrets from .dev.vars must not leak through an HTTP endpoint.
+        out["vars"] = names
+    return out
+
+
+class EmulatorServer:
+    """The listeners of one `dev` process: an aiohttp application per hosted app."""
+
+    def __init__(self, platform: Platform, health: HealthSource, ip: str = "127.0.0.1",
+                 shutdown_timeout: float = 5.0) -> None:
+        self.platform = platform
+        self.ip = ip
+        self.shutdown_timeout = shutdown_timeout
+        self._health = health
+        self._runners: dict[str, web.AppRunner] = {}
+        self.urls: dict[str, str] = {}
+        self.ports: dict[str, int] = {}
+
+    # --- building -------------------------------------------------------------------
+    def _internal_app(self, app_name: str) -> web.Application:
+        """The `/_emulator` sub-application: health, plugin routes, JSON errors."""
+        log = self.platform.log
+
+        @web.middleware
+        async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400 or exc.content_type == "application/json":
+                    raise
+                text = exc.text or ""
+                default = f"{exc.status}: {exc.reason}"
+                response = _json_error(exc.status, exc.reason if text == default else text)
+                if isinstance(exc, web.HTTPMethodNotAllowed):
+                    response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+                return response
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception as exc:
+                # The traceback goes to the log for the developer, never to the client.
+                log.error("http", f"internal API {request.method} {request.path} failed: {exc!r}",
+                          traceback=traceback.format_exc())
+                return _json_error(500, f"{type(exc).__name__}: {exc}")
+
+        sub = web.Application(middlewares=[json_errors])
+
+        async def health(request: web.Request) -> web.Response:
+            return web.json_response(self._health(app_name), dumps=lambda v: json.dumps(v, default=str))
+
+        sub.router.add_get("/health", health)
+        for name, plugin in self.platform.plugins.items():
+            for route in plugin.routes():
+                path = route.path
+                # Plugins give full paths (`/_emulator/queues/...`); tolerate relative ones.
+                if path.startswith(INTERNAL_PREFIX + "/"):
+                    path = path[len(INTERNAL_PREFIX):]
+                elif not path.startswith(f"/{name}"):
+                    path = f"/{name}{path if path.startswith('/') else '/' + path}"
+                sub.router.add_route(route.method, path, route.handler, **route.kwargs)
+
+        async def not_found(request: web.Request) -> web.Response:
+            # A known path with another method is a 405, as aiohttp would say without
+            # this catch-all route.
+            allowed: set[str] = set()
+            for resource in request.app.router.resources():
+                if resource is catch_all:
+                    continue
+                match, methods = await resource.resolve(request)
+                if match is None:
+                    allowed |= methods
+            if allowed:
+                response = _json_error(405, f"{request.method} is not allowed here")
+                response.headers["Allow"] = ",".join(sorted(allowed))
+                return response
+            return _json_error(404, f"no internal endpoint at {request.path}")
+
+        catch_all = sub.router.add_resource("/{tail:.*}")
+        catch_all.add_route("*", not_found)
+        return sub
+
+    def _application(self, app: AppConfig) -> web.Application:
+        name = app.name
+        platform = self.platform
+        log = platform.log
+        loop_time = asyncio.get_running_loop().time
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            started = loop_time()
+            host = platform.hosts[name]
+            try:
+                response = await host.handle(request)  # type: ignore[attr-defined]
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception as exc:
+                log.error(f"app:{name}", f"{request.method} {request.path} raised {exc!r}",
+                          traceback=traceback.format_exc())
+                response = web.Response(status=500, text="Internal Server Error")
+            ms = round((loop_time() - started) * 1000)
+            status = response.status
+            log.info("http", f"[{name}] {request.method} {request.path_qs} {status} {response.reason} ({ms}ms)",
+                     app=name, method=request.method, path=request.path_qs, status=status, duration_ms=ms)
+            return response
+
+        async def scheduled(request: web.Request) -> web.StreamResponse:
+            if platform.app(name).kind != "worker":
+                return await serve(request)  # Pages has no scheduled handler: a normal path
+            cron = request.query.get("cron", "")
+            time_param = request.query.get("time")
+            try:
+                scheduled_ms = int(time_param) if time_param else platform.clock.now_ms()
+            except ValueError:
+                return web.Response(status=400, text=f"invalid time {time_param!r}: expected milliseconds since the epoch")
+            started = loop_time()
+            host = platform.hosts[name]
+            try:
+                await host.scheduled(cron, scheduled_ms)
+            except Exception as exc:
+                log.error(f"app:{name}", f"scheduled handler for {cron!r} raised {exc!r}",
+                          traceback=traceback.format_exc())
+                status, text = 500, f"Scheduled event failed: {type(exc).__name__}: {exc}"
+            else:
+                # wrangler's scheduled middleware answers exactly this.
+                status, text = 200, "Ran scheduled event"
+            ms = round((loop_time() - started) * 1000)
+            log.info("http", f"[{name}] {request.method} {request.path_qs} {status} ({ms}ms)",
+                     app=name, method=request.method, path=request.path_qs, status=status, duration_ms=ms)
+            return web.Response(status=status, text=text)
+
+        application = web.Application(client_max_size=1024 ** 3)
+        application.add_subapp(INTERNAL_PREFIX, self._internal_app(name))
+        for path in SCHEDULED_PATHS:
+            application.router.add_route("*", path, scheduled)
+        application.router.add_route("*", "/{tail:.*}", serve)
+        return application
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:
+        """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
+        for app, request in zip(apps, plan):
+            runner = web.AppRunner(self._application(app), access_log=None,
+                                   shutdown_timeout=self.shutdown_timeout)
+            await runner.setup()
+            port = request.port
+            for _ in range(_MAX_PORT_PROBES):
+                site = web.TCPSite(runner, self.ip, port, shutdown_timeout=self.shutdown_timeout)
+                try:
+                    await site.start()
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE or request.exact or port == 0:
+                        await runner.cleanup()
+                        await self.close()
+                        where = "its [dev] port" if request.exact else "the requested port"
+                        raise PortInUseError(
+                            exc.errno, f"cannot listen on {self.ip}:{port} for app {app.name!r} ({where}): "
+                                       f"{exc.strerror}. Stop whatever uses it or choose another port."
+                        ) from None
+                    self.platform.log.warn("dev", f"port {port} is in use; trying {port + 1} for {app.name}")
+                    port += 1
+            else:
+                await runner.cleanup()
+                await self.close()
+                raise PortInUseError(errno.EADDRINUSE, f"no free port from {request.port} for app {app.name!r}")
+            actual = runner.addresses[0][1]
+            self._runners[app.name] = runner
+            self.ports[app.name] = actual
+            self.urls[app.name] = f"http://{client_host(self.ip)}:{actual}"
+        return dict(self.urls)
+
+    async def stop_accepting(self) -> None:
+        """Close the listening sockets; requests already running may finish."""
+        for runner in self._runners.values():
+            for site in list(runner.sites):
+                server = getattr(site, "_server", None)
+                if server is not None:
+                    server.close()
+
+    async def close(self) -> None:
+        runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            await runner.cleanup()
