@@ -1,0 +1,116 @@
+"""What apps see on ``env.DB``: ``D1Database`` and its prepared statements.
+
+workerd's D1 API as Python Workers code calls it (cloudflare-semantics.md §6.1):
+``prepare(sql).bind(*params)`` → ``first(colName=None)``, ``all()``, ``run()``,
+``raw(columnNames=False)``; ``batch([stmts])`` in one transaction; ``exec(sql)``;
+``dump()``; ``withSession()``. Results are ``JsObject``s shaped
+``{results, success, meta}``; failures raise ``D1Error`` whose text starts with D1's prefix
+(``D1_ERROR``, ``D1_TYPE_ERROR``, ``D1_EXEC_ERROR``, ``D1_COLUMN_NOTFOUND``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value, split_statements
+from emulator.bindings.d1.engine import convert_value as _value
+from emulator.jsobject import JsObject
+
+
+class D1PreparedStatement:
+    """An immutable statement; ``bind`` returns a new one (as in workerd)."""
+
+    __slots__ = ("_db", "sql", "params")
+
+    def __init__(self, db: "D1Database", sql: str, params: tuple[Any, ...] = ()) -> None:
+        self._db = db
+        self.sql = sql
+        self.params = params
+
+    def bind(self, *values: Any) -> "D1PreparedStatement":
+        return D1PreparedStatement(self._db, self.sql, tuple(bind_value(v) for v in values))
+
+    async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
+        result = await self._db._engine.query(self.sql, self.params)
+        if colName is not None:
+            if colName not in result.columns:
+                raise D1Error(f"D1_COLUMN_NOTFOUND: Column not found ({colName})")
+            if not result.rows:
+                return None
+            return _value(result.rows[0][result.columns.index(colName)])
+        if not result.rows:
+            return None
+        return JsObject({c: _value(v) for c, v in zip(result.columns, result.rows[0])})
+
+    async def all(self) -> JsObject:
+        return (await self._db._engine.query(self.sql, self.params)).shaped("objects")
+
+    async def run(self) -> JsObject:
+        # Miniflare returns rows from run() too (RETURNING, or even a SELECT).
+        return (await self._db._engine.query(self.sql, self.params)).shaped("objects")
+
+    async def raw(self, options: Mapping[str, Any] | None = None, *,
+                  columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
+        if options is not None:
+            columnNames = bool(options.get("columnNames", columnNames))
+        result = await self._db._engine.query(self.sql, self.params)
+        rows: list[list[Any]] = result.shaped("raw")["results"]
+        if columnNames:
+            return [list(result.columns), *rows]
+        return rows
+
+    def __repr__(self) -> str:
+        return f"<D1PreparedStatement {self.sql!r} params={self.params!r}>"
+
+
+class D1Database:
+    """``env.DB`` over one ``D1Engine`` (one SQLite file shared by every app binding it)."""
+
+    def __init__(self, engine: D1Engine, name: str) -> None:
+        self._engine = engine
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<D1Database {self.name}>"
+
+    def prepare(self, query: str) -> D1PreparedStatement:
+        if not isinstance(query, str):
+            raise TypeError("prepare() expects the SQL text as a string")
+        return D1PreparedStatement(self, query)
+
+    async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
+        items = []
+        for stmt in statements:
+            if not isinstance(stmt, D1PreparedStatement):
+                raise TypeError("batch() expects a list of prepared statements")
+            items.append((split_statements(stmt.sql), stmt.params))
+        results = await self._engine.call(lambda conn: self._engine.batch(conn, items))
+        return [r.shaped("objects") for r in results]
+
+    async def exec(self, query: str) -> JsObject:
+        return await self._engine.call(lambda conn: self._engine.exec_lines(conn, query))
+
+    async def dump(self) -> bytes:
+        """The database file's bytes. Production deprecates ``dump()``
+        (``D1_DUMP_ERROR``); locally it is handy for snapshots, so we keep it working."""
+        return await self._engine.call(self._engine.dump)
+
+    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803
+        return D1DatabaseSession(self, constraintOrBookmark)
+
+
+class D1DatabaseSession:
+    """``withSession()``: one local replica, so bookmarks are trivial."""
+
+    def __init__(self, db: D1Database, bookmark: str | None) -> None:
+        self._db = db
+        self._bookmark = bookmark
+
+    def prepare(self, query: str) -> D1PreparedStatement:
+        return self._db.prepare(query)
+
+    async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
+        return await self._db.batch(statements)
+
+    def getBookmark(self) -> str | None:  # noqa: N802
+        return self._bookmark or "local"

@@ -1,0 +1,379 @@
+"""The D1 engine: one SQLite file per database, queries off the event loop.
+
+``<state>/d1/<safe local id>.sqlite3`` in WAL mode, shared by every app binding the same
+database (``D1DatabaseBinding.local_id``). Results are computed here in D1's shape
+(cloudflare-semantics.md §6.2): ``{results, success, meta}`` with BLOBs as lists of byte
+values, and SQLite failures become ``D1Error("D1_ERROR: <message>: <SQLITE_CODE>")``.
+
+Threading: each database owns one worker thread (a single-thread executor, so statements
+run in submission order) and its own connection. A query never stalls the loop: when the
+worker is idle, a single autocommit statement first runs on the loop thread on a second
+connection under a ~2 ms budget (SQLite progress handler, busy timeout 0); if it needs
+longer, or the database is locked, SQLite rolls the statement back (statement atomicity)
+and it is re-run on the worker. Batches, ``exec`` and scripts always go to the worker.
+This keeps point reads and writes cheap (a thread hop costs more than the query) without
+ever letting a slow one block other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
+
+from emulator.jsobject import JsObject
+from emulator.state import safe_component
+
+T = TypeVar("T")
+Mode = Literal["objects", "raw", "none"]
+FAST_PATH_BUDGET = 0.002  # seconds a statement may run on the loop thread
+BUSY_TIMEOUT = 5.0
+SERVED_BY = "miniflare.db"  # what Miniflare reports; apps sometimes log it
+
+
+class D1Error(Exception):
+    """A D1 failure; ``str(exc)`` carries D1's prefix (``D1_ERROR: ...`` etc.)."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        # workerd sets `cause.message` to the bare SQLite message.
+        self.cause = Exception(cause) if cause is not None else None
+
+
+class _Interrupted(Exception):
+    """The fast path ran out of budget (or hit a lock); re-run on the worker thread."""
+
+
+def database_path(d1_dir: Path, local_id: str) -> Path:
+    """Where the SQLite file of database ``local_id`` lives (ids may hold ``/`` or spaces)."""
+    return d1_dir / f"{safe_component(local_id)}.sqlite3"
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split SQL text into statements (quotes, comments and trigger bodies respected);
+    statements that are only comments are dropped, as D1 does."""
+    out: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(sql)
+    meaningful = False
+    while i < n:
+        c = sql[i]
+        if c in "'\"`[":
+            close = "]" if c == "[" else c
+            j = i + 1
+            while j < n:
+                if sql[j] == close:
+                    if close != "]" and j + 1 < n and sql[j + 1] == close:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            buf.append(sql[i:j + 1])
+            meaningful = True
+            i = j + 1
+            continue
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            buf.append(sql[i:j])
+            i = j
+            continue
+        if sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            buf.append(sql[i:j])
+            i = j
+            continue
+        buf.append(c)
+        i += 1
+        if c == ";":
+            text = "".join(buf)
+            if sqlite3.complete_statement(text):  # not inside CREATE TRIGGER ... END
+                if meaningful:
+                    out.append(text.strip())
+                buf, meaningful = [], False
+        elif not c.isspace():
+            meaningful = True
+    if meaningful:
+        out.append("".join(buf).strip())
+    return out
+
+
+def _error_text(exc: BaseException) -> tuple[str, str]:
+    """(full D1 message, bare SQLite message) for a sqlite3 exception."""
+    message = str(exc)
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in message:
+        message = "Wrong number of parameter bindings for SQL query."
+        return f"D1_ERROR: {message}", message
+    if not name:
+        return f"D1_ERROR: {message}", message
+    parts = name.split("_")
+    base = "_".join(parts[:2])
+    code = name if base == name else f"{base} (extended: {name})"
+    return f"D1_ERROR: {message}: {code}", message
+
+
+def to_d1_error(exc: BaseException) -> D1Error:
+    full, bare = _error_text(exc)
+    return D1Error(full, bare)
+
+
+def _js_typeof(value: Any) -> str:
+    if callable(value):
+        return "function"
+    if isinstance(value, int):
+        return "bigint"
+    return "object"
+
+
+def _js_string(value: Any) -> str:
+    if isinstance(value, dict):
+        return "[object Object]"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_js_string(v) for v in value)
+    return str(value)
+
+
+def bind_value(value: Any) -> Any:
+    """D1's bind conversion: bool → 1/0, bytes-like or byte list → BLOB, others rejected."""
+    if value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return value
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    elif isinstance(value, (list, tuple)) and all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value):
+        return bytes(value)
+    raise D1Error(f"D1_TYPE_ERROR: Type '{_js_typeof(value)}' not supported for value "
+                  f"'{_js_string(value)}'")
+
+
+def convert_value(value: Any) -> Any:
+    """SQLite → D1 result types: BLOBs become lists of byte values."""
+    return list(value) if isinstance(value, bytes) else value
+
+
+_convert = convert_value
+
+
+class StatementResult:
+    """One statement's outcome before it is shaped for the app."""
+
+    __slots__ = ("columns", "rows", "meta")
+
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]], meta: dict[str, Any]) -> None:
+        self.columns = columns
+        self.rows = rows
+        self.meta = meta
+
+    def shaped(self, mode: Mode = "objects") -> JsObject:
+        """D1's ``{results, success, meta}`` (rows as objects, or as arrays for ``raw``)."""
+        if mode == "raw":
+            results: list[Any] = [[_convert(v) for v in row] for row in self.rows]
+        elif mode == "none":
+            results = []
+        else:
+            cols = self.columns
+            results = [JsObject({c: _convert(v) for c, v in zip(cols, row)}) for row in self.rows]
+        return JsObject(results=results, success=True, meta=JsObject(self.meta))
+
+
+class D1Engine:
+    """One database file: a worker thread with its connection, plus the fast path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._worker_conn = self._connect(BUSY_TIMEOUT)
+        self._fast_conn: sqlite3.Connection | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"d1-{self.path.stem}")
+        self._inflight = 0
+        self._lock = threading.Lock()  # guards sync use of the worker connection
+        self._deadline = 0.0
+        self._page_size: int | None = None
+        self._closed = False
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=timeout)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")  # D1 enforces foreign keys
+        return conn
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        self._worker_conn.close()
+        if self._fast_conn is not None:
+            self._fast_conn.close()
+
+    # --- running work -------------------------------------------------------------
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the worker thread (in submission order)."""
+        loop = asyncio.get_running_loop()
+        self._inflight += 1
+        try:
+            return await loop.run_in_executor(self._executor, self._locked, fn)
+        finally:
+            self._inflight -= 1
+
+    def call_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in the calling thread (CLI, no event loop)."""
+        return self._locked(fn)
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return fn(self._worker_conn)
+
+    async def query(self, sql: str, params: Sequence[Any]) -> StatementResult:
+        """One ``prepare(sql).bind(*params)`` execution."""
+        statements = split_statements(sql)
+        if len(statements) == 1 and self._inflight == 0:
+            try:
+                return self._fast(statements[0], params)
+            except _Interrupted:
+                pass
+        return await self.call(lambda conn: self.run_statements(conn, statements, params))
+
+    def _fast(self, statement: str, params: Sequence[Any]) -> StatementResult:
+        conn = self._fast_conn
+        if conn is None:
+            conn = self._fast_conn = self._connect(0.0)
+            conn.set_progress_handler(self._over_budget, 2000)
+        self._deadline = time.perf_counter() + FAST_PATH_BUDGET
+        try:
+            return self._execute(conn, statement, params)
+        except D1Error as exc:
+            cause = str(exc.cause) if exc.cause else ""
+            if cause == "interrupted" or "database is locked" in cause:
+                raise _Interrupted() from None
+            raise
+
+    def _over_budget(self) -> int:
+        return 1 if time.perf_counter() > self._deadline else 0
+
+    # --- statement execution (runs on whichever thread owns ``conn``) ---------------
+    def _size(self, conn: sqlite3.Connection) -> int:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        if self._page_size is None:  # fixed once the file exists (we never VACUUM INTO)
+            (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(self._page_size)
+
+    def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> StatementResult:
+        started = time.perf_counter()
+        before_size = self._size(conn)
+        before_total = conn.total_changes
+        try:
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall()
+        except sqlite3.Error as exc:
+            raise to_d1_error(exc) from None
+        columns = [d[0] for d in cur.description] if cur.description else []
+        changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0
+        size_after = self._size(conn) if changes or not rows else before_size
+        last_row_id = cur.lastrowid or 0
+        meta = {
+            "served_by": SERVED_BY,
+            "duration": (time.perf_counter() - started) * 1000,
+            "changes": changes,
+            "last_row_id": last_row_id,
+            "changed_db": bool(changes) or size_after != before_size,
+            "size_after": size_after,
+            # SQLite does not expose rows scanned to Python; D1 counts them. We report rows
+            # returned plus rows changed (exact for the cases in Miniflare's tests).
+            "rows_read": len(rows) + changes,
+            "rows_written": changes,
+        }
+        return StatementResult(columns, rows, meta)
+
+    def run_statements(self, conn: sqlite3.Connection, statements: list[str],
+                       params: Sequence[Any]) -> StatementResult:
+        """Several statements from one ``prepare``: atomic; the last one's rows returned."""
+        if not statements:
+            raise D1Error("D1_ERROR: No SQL statements detected.")
+        if len(statements) == 1:
+            return self._execute(conn, statements[0], params)
+        with self.transaction(conn):
+            for statement in statements[:-1]:
+                try:
+                    conn.execute(statement)
+                except sqlite3.ProgrammingError:
+                    raise D1Error("D1_ERROR: When executing multiple SQL statements in a single "
+                                  "call, only the last statement can have parameters.") from None
+                except sqlite3.Error as exc:
+                    raise to_d1_error(exc) from None
+            return self._execute(conn, statements[-1], params)
+
+    def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
+        return _Transaction(conn)
+
+    def batch(self, conn: sqlite3.Connection,
+              items: Iterable[tuple[list[str], Sequence[Any]]]) -> list[StatementResult]:
+        """``db.batch()``: every statement in one transaction; any failure rolls back all."""
+        with self.transaction(conn):
+            return [self.run_statements(conn, statements, params) for statements, params in items]
+
+    def exec_lines(self, conn: sqlite3.Connection, sql: str) -> JsObject:
+        """``db.exec()``: one statement (or several) per line, all in one transaction."""
+        started = time.perf_counter()
+        lines = sql.strip().split("\n")
+        with self.transaction(conn):
+            for number, line in enumerate(lines, start=1):
+                try:
+                    for statement in split_statements(line):
+                        try:
+                            conn.execute(statement)
+                        except sqlite3.Error as exc:
+                            raise to_d1_error(exc) from None
+                except D1Error as exc:
+                    # Production reports the failing line; Miniflare always says line 1.
+                    detail = str(exc).removeprefix("D1_ERROR: ")
+                    raise D1Error(f"D1_EXEC_ERROR: Error in line {number}: {line}: {detail}",
+                                  str(exc.cause) if exc.cause else detail) from None
+        return JsObject(count=len(lines), duration=(time.perf_counter() - started) * 1000)
+
+    def script(self, conn: sqlite3.Connection, sql: str) -> list[StatementResult]:
+        """Every statement of a SQL text, atomically (``d1 execute --file``, migrations)."""
+        statements = split_statements(sql)
+        if not statements:
+            return []
+        with self.transaction(conn):
+            return [self._execute(conn, s, ()) for s in statements]
+
+    @staticmethod
+    def dump(conn: sqlite3.Connection) -> bytes:
+        return conn.serialize()
+
+
+class _Transaction:
+    """BEGIN … COMMIT, or ROLLBACK when the body raises (D1's batch atomicity)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                self.conn.execute("ROLLBACK")
+                raise to_d1_error(commit_error) from None
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

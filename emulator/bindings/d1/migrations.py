@@ -1,0 +1,156 @@
+"""D1 migrations, as ``wrangler d1 migrations list|apply`` does them (semantics §6.3).
+
+Files ``<migrations_dir>/*.sql`` are ordered by the leading number of their name (the part
+before the first ``_``), numbered before unnumbered, ties by name. Applied migrations are
+recorded in ``migrations_table`` (default ``d1_migrations``), created as wrangler creates
+it. Each migration runs as *its file + the INSERT of its name* in one transaction, so a
+failing migration leaves no trace and the earlier ones stay applied.
+
+Public functions (``dev`` calls ``apply_migrations`` at start for a workspace with
+``apply_migrations = true``; the CLI calls both)::
+
+    pending = await list_migrations(target, binding)             -> list[str]  (unapplied names)
+    applied = await apply_migrations(target, binding, progress=print) -> list[str]  (newly applied)
+
+``target`` is a ``Platform`` (the database of ``binding`` is opened through its ``d1``
+plugin) or any ``MigrationTarget`` (an object with ``async script(sql) -> list[dict]``
+running SQL text atomically — the CLI's client of a running ``dev`` is one). ``binding`` is
+the app's ``D1DatabaseBinding`` (``migrations_dir``, ``migrations_table``, ``local_id``).
+A missing folder raises ``MigrationError("No migrations present at <dir>.")``; ``progress``
+receives one line per event (``Migrations to be applied:``, ``✅ <name>``, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from emulator.bindings.d1.engine import D1Engine, D1Error
+
+if TYPE_CHECKING:
+    from emulator.config.model import D1DatabaseBinding
+    from emulator.platform import Platform
+
+Progress = Callable[[str], None]
+_LEADING = re.compile(r"^(\d+)")
+
+
+class MigrationError(Exception):
+    """A migration could not be listed or applied (message is wrangler's)."""
+
+
+class MigrationTarget(Protocol):
+    async def script(self, sql: str) -> list[dict[str, Any]]:
+        """Run every statement of ``sql`` in one transaction; one result per statement."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str  # path relative to migrations_dir, as recorded in the table
+    path: Path
+
+
+class EngineTarget:
+    """A ``MigrationTarget`` over a local ``D1Engine``."""
+
+    def __init__(self, engine: D1Engine) -> None:
+        self.engine = engine
+
+    async def script(self, sql: str) -> list[dict[str, Any]]:
+        results = await self.engine.call(lambda conn: self.engine.script(conn, sql))
+        return [r.shaped("objects") for r in results]
+
+
+def _sort_key(name: str) -> tuple[int, int, str]:
+    m = _LEADING.match(name.split("_", 1)[0])
+    return (0, int(m.group(1)), name) if m else (1, 0, name)
+
+
+def read_migrations(migrations_dir: Path) -> list[Migration]:
+    """The migration files in wrangler's order."""
+    folder = Path(migrations_dir)
+    if not folder.is_dir():
+        raise MigrationError(f"No migrations present at {folder}.")
+    files = [p for p in folder.glob("*.sql") if p.is_file()]
+    found = [Migration(p.relative_to(folder).as_posix(), p) for p in files]
+    return sorted(found, key=lambda m: _sort_key(m.name))
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table_sql(table: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {_quote_ident(table)}(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            f" name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);")
+
+
+def _target(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding") -> MigrationTarget:
+    if hasattr(target, "script"):
+        return target  # type: ignore[return-value]
+    plugin = target.plugin("d1")  # type: ignore[union-attr]
+    return EngineTarget(plugin.engine(binding.local_id))  # type: ignore[attr-defined]
+
+
+async def _unapplied(target: MigrationTarget, binding: "D1DatabaseBinding") -> list[Migration]:
+    migrations = read_migrations(binding.migrations_dir)
+    table = binding.migrations_table
+    results = await target.script(_table_sql(table) + f"\nSELECT name FROM {_quote_ident(table)} ORDER BY id;")
+    applied = {row["name"] for row in results[-1]["results"]}
+    return [m for m in migrations if m.name not in applied]
+
+
+def format_table(names: list[str]) -> str:
+    """wrangler's boxed table of migration names."""
+    width = max(len("Name"), *(len(n) for n in names))
+    rule = "├" + "─" * (width + 2) + "┤"
+    lines = ["┌" + "─" * (width + 2) + "┐", f"│ {'Name'.ljust(width)} │", rule]
+    lines += [f"│ {n.ljust(width)} │" for n in names]
+    lines.append("└" + "─" * (width + 2) + "┘")
+    return "\n".join(lines)
+
+
+async def list_migrations(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding",
+                          progress: Progress | None = None) -> list[str]:
+    """Names of the migrations not yet applied, in order."""
+    pending = [m.name for m in await _unapplied(_target(target, binding), binding)]
+    if progress is not None:
+        if not pending:
+            progress("✅ No migrations to apply!")
+        else:
+            progress("Migrations to be applied:")
+            progress(format_table(pending))
+    return pending
+
+
+async def apply_migrations(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding",
+                           progress: Progress | None = None) -> list[str]:
+    """Apply pending migrations in order, each atomically with its bookkeeping INSERT."""
+    say: Progress = progress or (lambda _line: None)
+    db = _target(target, binding)
+    pending = await _unapplied(db, binding)
+    if not pending:
+        say("✅ No migrations to apply!")
+        return []
+    say("Migrations to be applied:")
+    say(format_table([m.name for m in pending]))
+    applied: list[str] = []
+    table = _quote_ident(binding.migrations_table)
+    for migration in pending:
+        sql = migration.path.read_text(encoding="utf-8")
+        insert = f"INSERT INTO {table} (name) values ({_quote_text(migration.name)});"
+        try:
+            await db.script(f"{sql}\n{insert}")
+        except (D1Error, MigrationError) as exc:
+            say(f"❌ {migration.name}")
+            say(f"Migration {migration.name} failed with the following errors:")
+            raise MigrationError(str(exc)) from None
+        applied.append(migration.name)
+        say(f"✅ {migration.name}")
+    return applied

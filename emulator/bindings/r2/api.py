@@ -1,0 +1,138 @@
+"""Internal API for R2, mounted under ``/_emulator/r2`` by the server.
+
+Used by ``cf-emulator r2 object ...`` while a ``dev`` is running (its moto state is in
+memory, so writes must go through the running process) and by the dashboard::
+
+    GET    /buckets                                   → ["bucket", ...]
+    GET    /buckets/{bucket}/objects?prefix=&delimiter=&cursor=&limit=
+                                                      → {objects: [...], truncated, cursor?, delimitedPrefixes}
+    GET    /buckets/{bucket}/object?key=K             → the bytes (404 JSON if missing)
+    GET    /buckets/{bucket}/object/meta?key=K        → the object's metadata (JSON)
+    PUT    /buckets/{bucket}/object?key=K             body = bytes; Content-Type becomes httpMetadata.contentType
+    DELETE /buckets/{bucket}/object?key=K             → {"deleted": true}
+
+Keys travel in the query string so any key (``a/../b``, spaces, unicode) round-trips.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody
+from emulator.bindings.r2.errors import R2Error
+
+if TYPE_CHECKING:
+    from emulator.bindings.r2 import Plugin
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def routes(plugin: "Plugin") -> list[web.RouteDef]:
+    def bucket_of(request: web.Request) -> R2Bucket | web.Response:
+        name = request.match_info["bucket"]
+        if not plugin.store.has_bucket(name):
+            return _error(404, f"R2 bucket '{name}' does not exist")
+        return plugin.bucket(name)
+
+    def key_of(request: web.Request) -> str | None:
+        return request.query.get("key")
+
+    async def buckets(request: web.Request) -> web.Response:
+        return web.json_response(plugin.store.bucket_names())
+
+    async def objects(request: web.Request) -> web.Response:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        q = request.query
+        opts: dict[str, Any] = {k: q[k] for k in ("prefix", "delimiter", "cursor", "startAfter") if k in q}
+        try:
+            if "limit" in q:
+                opts["limit"] = int(q["limit"])
+            page = await bucket.list(opts, include=["httpMetadata", "customMetadata"]) \
+                if q.get("include") else await bucket.list(opts)
+        except (ValueError, R2Error) as exc:
+            return _error(400, str(exc))
+        body = {"objects": [o.to_json() for o in page.objects], "truncated": page.truncated,
+                "delimitedPrefixes": page.delimitedPrefixes}
+        if page.truncated:
+            body["cursor"] = page.cursor
+        return web.json_response(body)
+
+    async def get_object(request: web.Request) -> web.StreamResponse:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        key = key_of(request)
+        if key is None:
+            return _error(400, "missing ?key=")
+        obj = await bucket.get(key)
+        if not isinstance(obj, R2ObjectBody):
+            return _error(404, f"The specified key does not exist: {key}")
+        response = web.StreamResponse(headers={
+            "content-type": "application/octet-stream", "etag": obj.httpEtag,
+            "content-length": str(obj.size)})
+        await response.prepare(request)
+        async for chunk in obj.body:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def head_object(request: web.Request) -> web.Response:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        key = key_of(request)
+        if key is None:
+            return _error(400, "missing ?key=")
+        obj = await bucket.head(key)
+        if obj is None:
+            return _error(404, f"The specified key does not exist: {key}")
+        return web.json_response(obj.to_json())
+
+    async def put_object(request: web.Request) -> web.Response:
+        name = request.match_info["bucket"]
+        plugin.store.ensure_bucket(name)
+        bucket = plugin.bucket(name)
+        key = key_of(request)
+        if key is None:
+            return _error(400, "missing ?key=")
+        http = {"contentType": request.headers["content-type"]} \
+            if request.headers.get("content-type") else {}
+
+        async def chunks() -> Any:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                yield chunk
+
+        try:
+            obj = await bucket.put(key, chunks(), httpMetadata=http)
+        except (R2Error, TypeError) as exc:
+            return _error(400, str(exc))
+        assert obj is not None
+        return web.json_response(obj.to_json())
+
+    async def delete_object(request: web.Request) -> web.Response:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        key = key_of(request)
+        if key is None:
+            return _error(400, "missing ?key=")
+        try:
+            await bucket.delete(key)
+        except R2Error as exc:
+            return _error(400, str(exc))
+        return web.json_response({"deleted": True})
+
+    return [
+        web.get("/buckets", buckets),
+        web.get("/buckets/{bucket}/objects", objects),
+        web.get("/buckets/{bucket}/object", get_object),
+        web.get("/buckets/{bucket}/object/meta", head_object),
+        web.put("/buckets/{bucket}/object", put_object),
+        web.delete("/buckets/{bucket}/object", delete_object),
+    ]
