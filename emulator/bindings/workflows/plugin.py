@@ -1,0 +1,111 @@
+"""The workflows binding plugin: one engine per platform, bindings per app, inspection routes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Awaitable
+
+from emulator.bindings import BindingPlugin
+from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows.binding import Workflow
+from emulator.bindings.workflows.engine import DefinitionUnavailable, WorkflowEngine
+from emulator.bindings.workflows.store import DB_FILENAME
+from emulator.config.model import AppConfig, WorkflowBinding
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from emulator.platform import Platform
+
+PRESERVE_NRE_FLAG = "workflows_preserve_non_retryable_error_message"
+
+
+class WorkflowContext:
+    """``self.ctx`` of a workflow class: ``waitUntil`` keeps background work alive."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    wait_until = waitUntil
+
+
+class HostedWorkflowFactory:
+    """Builds the entrypoint from the defining app's *current* module (hot reload safe)."""
+
+    def __init__(self, platform: "Platform", app: AppConfig, class_name: str) -> None:
+        self.platform = platform
+        self.app = app
+        self.class_name = class_name
+
+    def __call__(self) -> WorkflowEntrypoint:
+        host = self.platform.hosts.get(self.app.name)
+        if host is None:
+            raise DefinitionUnavailable(f'app "{self.app.name}" is not loaded')
+        try:
+            cls = host.entrypoint_class(self.class_name)
+        except Exception as exc:
+            raise DefinitionUnavailable(
+                f'class "{self.class_name}" of app "{self.app.name}" is unavailable: {exc}') from exc
+        instance: WorkflowEntrypoint = cls(WorkflowContext(), self.platform.env_for(self.app))
+        return instance
+
+
+def defines(app: AppConfig, w: WorkflowBinding) -> bool:
+    """An entry without ``script_name`` (or naming the app itself) defines the workflow."""
+    return w.script_name is None or w.script_name == app.name
+
+
+class Plugin(BindingPlugin):
+    name = "workflows"
+
+    def __init__(self, platform: "Platform") -> None:
+        super().__init__(platform)
+        self.engine = WorkflowEngine(platform.state.binding_dir("workflows") / DB_FILENAME,
+                                     platform.clock, platform.log)
+        hosted = {a.name for a in platform.apps}
+        for app in platform.apps:
+            for w in app.workflows:
+                if defines(app, w):
+                    if w.name in self.engine.definitions:
+                        platform.log.warn("workflows", f'workflow "{w.name}" is defined by more than one app; '
+                                          f'using "{app.name}"')
+                    self.engine.register(w.name, HostedWorkflowFactory(platform, app, w.class_name),
+                                         preserve_non_retryable_message=app.has_flag(PRESERVE_NRE_FLAG),
+                                         class_name=w.class_name, script_name=app.name)
+                elif w.script_name not in hosted:
+                    platform.log.warn("workflows", f'workflow "{w.name}" (binding {w.binding} of {app.name}) is '
+                                      f'defined by script "{w.script_name}", which is not hosted here; its '
+                                      "instances stay queued")
+
+    @staticmethod
+    def used_by(app: AppConfig) -> bool:
+        return bool(app.workflows)
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
+        return {w.binding: Workflow(self.engine, w.name) for w in app.workflows}
+
+    def workflow(self, name: str) -> Workflow:
+        """The binding object for a workflow name (pytest plugin, dashboard)."""
+        return Workflow(self.engine, name)
+
+    def routes(self) -> "list[web.RouteDef]":
+        from emulator.bindings.workflows.routes import build_routes
+        return build_routes(self.engine)
+
+    def health(self) -> dict[str, Any]:
+        return {"state": "running" if self.engine._started else "stopped",
+                "workflows": sorted(self.engine.definitions)}
+
+    def is_idle(self) -> bool:
+        return self.engine.is_idle()

@@ -1,0 +1,365 @@
+"""The workflows state file: schema, group commit, inspection queries, offline actions.
+
+One SQLite file, ``<state>/workflows/workflows.sqlite3``, in WAL mode with
+``synchronous=NORMAL``: a committed transaction is in the WAL (the OS page cache) when
+``COMMIT`` returns, so it survives ``kill -9`` of the emulator; only power loss can drop the
+last transactions, which is out of scope for a local emulator. That lets a step commit
+without an ``fsync``.
+
+Writes go through ``WorkflowStore.write``: every coroutine that wants to persist
+something queues its statements and awaits one shared commit that runs on the next loop
+turn (group commit), so two thousand instances stepping at once share a handful of
+transactions instead of paying for one each. Nothing is acted on before its commit
+returns.
+
+The query helpers take a plain ``sqlite3.Connection`` so the CLI can read (and, with no
+``dev`` running, change) the same file without an engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+DB_FILENAME = "workflows.sqlite3"
+
+# Cloudflare's status names (cloudflare-semantics.md §5.2).
+QUEUED, RUNNING, PAUSED, ERRORED, TERMINATED, COMPLETE = (
+    "queued", "running", "paused", "errored", "terminated", "complete")
+WAITING_FOR_PAUSE, WAITING, UNKNOWN = "waitingForPause", "waiting", "unknown"
+STATUSES = (QUEUED, RUNNING, PAUSED, ERRORED, TERMINATED, COMPLETE, WAITING_FOR_PAUSE, WAITING, UNKNOWN)
+FINITE = (COMPLETE, ERRORED, TERMINATED)
+# Instances a (re)started engine picks up again.
+RESUMABLE = (QUEUED, RUNNING, WAITING, WAITING_FOR_PAUSE)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workflows (
+    name TEXT PRIMARY KEY,
+    class_name TEXT,
+    script_name TEXT
+);
+CREATE TABLE IF NOT EXISTS instances (
+    workflow TEXT NOT NULL,
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    started_ms INTEGER,
+    ended_ms INTEGER,
+    paused_ms INTEGER,
+    output TEXT,
+    error TEXT,
+    PRIMARY KEY (workflow, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS instances_by_status ON instances (status);
+CREATE TABLE IF NOT EXISTS steps (
+    workflow TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    key TEXT NOT NULL,            -- "<name>-<count>": Cloudflare's cache key (name + occurrence)
+    seq INTEGER NOT NULL,         -- order of first start, for inspection
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    type TEXT NOT NULL,           -- do | sleep | waitForEvent
+    status TEXT NOT NULL,         -- running | sleeping | waiting | complete | errored
+    attempts INTEGER NOT NULL DEFAULT 0,
+    config TEXT,
+    started_ms INTEGER,
+    ended_ms INTEGER,
+    deadline_ms INTEGER,          -- sleep/wait deadline, or when a failed step.do retries
+    output TEXT,
+    error TEXT,
+    PRIMARY KEY (workflow, instance, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempts (
+    workflow TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    error TEXT,
+    PRIMARY KEY (workflow, instance, key, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    consumed_by TEXT
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (workflow, instance, type, consumed_by);
+"""
+
+Op = tuple[str, Sequence[Any]]
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the state file (creating the schema unless read-only)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # See the module docstring: durable against kill -9, not against power loss.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class WorkflowStore:
+    """The engine's connection with group commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self._ops: list[Op] = []
+        self._groups: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._flush_scheduled = False
+
+    def open(self) -> None:
+        if self.conn is None:
+            self.conn = connect(self.path)
+
+    def close(self) -> None:
+        self._flush()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._groups)
+
+    def write(self, *ops: Op) -> "asyncio.Future[None]":
+        """Queue statements for the next group commit; await the result to know they are durable."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        start = len(self._ops)
+        self._ops.extend(ops)
+        self._groups.append((start, len(self._ops), fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        ops, groups = self._ops, self._groups
+        self._ops, self._groups = [], []
+        if not groups:
+            return
+        assert self.conn is not None, "workflow store is closed"
+        try:
+            self._run(ops)
+        except sqlite3.Error:
+            # One bad group must not lose the others: retry each in its own transaction.
+            for start, end, fut in groups:
+                try:
+                    self._run(ops[start:end])
+                except sqlite3.Error as exc:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                else:
+                    if not fut.done():
+                        fut.set_result(None)
+            return
+        for _, _, fut in groups:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _run(self, ops: Iterable[Op]) -> None:
+        assert self.conn is not None
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            for sql, params in ops:
+                conn.execute(sql, params)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        assert self.conn is not None, "workflow store is closed"
+        return self.conn.execute(sql, params).fetchall()
+
+
+# --- inspection (shared by the HTTP routes and the CLI) --------------------------------
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def list_workflows(conn: sqlite3.Connection, extra: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Every known workflow with its instance counts by status."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in conn.execute("SELECT name, class_name, script_name FROM workflows"):
+        found[row["name"]] = {"name": row["name"], "class_name": row["class_name"],
+                              "script_name": row["script_name"]}
+    for item in extra:
+        found.setdefault(item["name"], dict(item))
+    for row in conn.execute("SELECT workflow, status, COUNT(*) AS n FROM instances GROUP BY workflow, status"):
+        entry = found.setdefault(row["workflow"], {"name": row["workflow"], "class_name": None,
+                                                   "script_name": None})
+        entry.setdefault("instances", {})[row["status"]] = row["n"]
+    result = []
+    for name in sorted(found):
+        entry = found[name]
+        counts = entry.setdefault("instances", {})
+        entry["total"] = sum(counts.values())
+        result.append(entry)
+    return result
+
+
+def _instance_summary(row: sqlite3.Row) -> dict[str, Any]:
+    start, end = row["started_ms"], row["ended_ms"]
+    return {
+        "id": row["id"],
+        "workflow": row["workflow"],
+        "status": row["status"],
+        "created": _iso(row["created_ms"]),
+        "started": _iso(start),
+        "ended": _iso(end),
+        "duration_ms": (end - start) if start is not None and end is not None else None,
+        "error": _json(row["error"]),
+    }
+
+
+def list_instances(conn: sqlite3.Connection, workflow: str, status: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM instances WHERE workflow = ?"
+    params: list[Any] = [workflow]
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    sql += " ORDER BY created_ms DESC, id"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_instance_summary(r) for r in conn.execute(sql, params)]
+
+
+def describe_instance(conn: sqlite3.Connection, workflow: str, instance_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM instances WHERE workflow = ? AND id = ?",
+                       (workflow, instance_id)).fetchone()
+    if row is None:
+        return None
+    result = _instance_summary(row)
+    result["params"] = _json(row["params"])
+    result["output"] = _json(row["output"])
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for a in conn.execute("SELECT * FROM attempts WHERE workflow = ? AND instance = ? ORDER BY key, attempt",
+                          (workflow, instance_id)):
+        s, e = a["started_ms"], a["ended_ms"]
+        attempts.setdefault(a["key"], []).append({
+            "attempt": a["attempt"], "start": _iso(s), "end": _iso(e),
+            "duration_ms": (e - s) if e is not None else None, "error": _json(a["error"]),
+        })
+    steps = []
+    for s in conn.execute("SELECT * FROM steps WHERE workflow = ? AND instance = ? ORDER BY seq",
+                          (workflow, instance_id)):
+        start, end = s["started_ms"], s["ended_ms"]
+        steps.append({
+            "name": s["name"], "count": s["count"], "type": s["type"], "status": s["status"],
+            "attempts": s["attempts"], "start": _iso(start), "end": _iso(end),
+            "duration_ms": (end - start) if start is not None and end is not None else None,
+            "deadline": _iso(s["deadline_ms"]) if s["status"] not in ("complete", "errored") else None,
+            "config": _json(s["config"]), "output": _json(s["output"]), "error": _json(s["error"]),
+            "attempt_log": attempts.get(s["key"], []),
+        })
+    result["steps"] = steps
+    return result
+
+
+# --- changes made without an engine (CLI on a state dir with no `dev` running) ----------
+class OfflineActionError(Exception):
+    pass
+
+
+def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, action: str,
+                   now_ms: int) -> str:
+    """Apply terminate/pause/resume/restart to the state file; returns the new status.
+
+    The next engine start honours the result: it resumes queued/running/waiting instances
+    and leaves paused and finished ones alone (resume shifts pending timers by the time
+    spent paused, as Cloudflare does).
+    """
+    row = conn.execute("SELECT status, paused_ms FROM instances WHERE workflow = ? AND id = ?",
+                       (workflow, instance_id)).fetchone()
+    if row is None:
+        raise OfflineActionError("(instance.not_found) Instance does not exist")
+    status = row["status"]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        new = status
+        if action == "terminate":
+            if status in FINITE:
+                raise OfflineActionError(
+                    "(instance.cannot_terminate) Cannot terminate instance since its on a finite state")
+            new = TERMINATED
+            conn.execute("UPDATE instances SET status = ?, ended_ms = ? WHERE workflow = ? AND id = ?",
+                         (new, now_ms, workflow, instance_id))
+        elif action == "pause":
+            if status in (QUEUED, RUNNING, WAITING, WAITING_FOR_PAUSE):
+                new = PAUSED
+                conn.execute("UPDATE instances SET status = ?, paused_ms = ? WHERE workflow = ? AND id = ?",
+                             (new, now_ms, workflow, instance_id))
+        elif action == "resume":
+            if status == PAUSED:
+                new = RUNNING
+                shift_paused_timers(conn, workflow, instance_id, now_ms - (row["paused_ms"] or now_ms))
+                conn.execute("UPDATE instances SET status = ?, paused_ms = NULL WHERE workflow = ? AND id = ?",
+                             (new, workflow, instance_id))
+            elif status == WAITING_FOR_PAUSE:
+                new = RUNNING
+                conn.execute("UPDATE instances SET status = ? WHERE workflow = ? AND id = ?",
+                             (new, workflow, instance_id))
+        elif action == "restart":
+            new = QUEUED
+            for op in restart_ops(workflow, instance_id):
+                conn.execute(*op)
+        else:
+            raise OfflineActionError(f"unknown action {action!r}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return new
+
+
+def shift_paused_timers(conn: sqlite3.Connection, workflow: str, instance_id: str, delta_ms: int) -> None:
+    for op in shift_ops(workflow, instance_id, delta_ms):
+        conn.execute(*op)
+
+
+def shift_ops(workflow: str, instance_id: str, delta_ms: int) -> list[Op]:
+    """Pending sleeps, event timeouts and retry delays move on by the time spent paused."""
+    return [("UPDATE steps SET deadline_ms = deadline_ms + ? WHERE workflow = ? AND instance = ? "
+             "AND deadline_ms IS NOT NULL AND status NOT IN ('complete', 'errored')",
+             (delta_ms, workflow, instance_id))]
+
+
+def restart_ops(workflow: str, instance_id: str) -> list[Op]:
+    """Restart from scratch: drop the step cache and consumed events, back to queued."""
+    return [
+        ("DELETE FROM steps WHERE workflow = ? AND instance = ?", (workflow, instance_id)),
+        ("DELETE FROM attempts WHERE workflow = ? AND instance = ?", (workflow, instance_id)),
+        ("DELETE FROM events WHERE workflow = ? AND instance = ? AND consumed_by IS NOT NULL",
+         (workflow, instance_id)),
+        ("UPDATE instances SET status = 'queued', started_ms = NULL, ended_ms = NULL, paused_ms = NULL, "
+         "output = NULL, error = NULL WHERE workflow = ? AND id = ?", (workflow, instance_id)),
+    ]
