@@ -55,6 +55,15 @@ class AppStartError(StartError):
     """An app's code failed to import; the message holds its traceback."""
 
 
+def load_error_text(exc: BaseException) -> str:
+    """An ``AppLoadError``'s message plus the app's traceback (what the developer must see)."""
+    text = str(exc)
+    tb = getattr(exc, "traceback_text", "") or ""
+    if tb and tb.strip() not in text:
+        text = f"{text}\n{tb.rstrip()}"
+    return text
+
+
 def render_report(report: Any) -> str:
     """``check``'s text rendering of a report, plus our hint for Pages consumers."""
     from emulator.config import render
@@ -152,11 +161,18 @@ class Emulator:
     def load_config(self) -> list[AppConfig]:
         """Check every config; raise ``ConfigError`` with the rendered diagnostics on errors."""
         from emulator.config import check_paths
+        from emulator.config.loader import ConfigLookupError
 
-        report = check_paths(self.config_paths, self.env)
+        try:
+            report = check_paths(self.config_paths, self.env)
+        except ConfigLookupError as exc:
+            raise ConfigError(str(exc)) from None
         self.report = report
         if not report.ok:
             raise ConfigError(render_report(report), report)
+        if any(f.warnings for f in report.files):
+            # Like wrangler, warnings do not stop `dev`, but they are shown once at start.
+            self.log.warn("config", render_report(report))
         self.workspace = report.workspace
         apps: list[AppConfig] = list(report.apps)
         if not apps:
@@ -198,7 +214,7 @@ class Emulator:
                 host.load()
             except AppLoadError as exc:
                 self._platform = None
-                raise AppStartError(f"App {app.name!r} failed to load:\n{exc}") from None
+                raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
             platform.attach_host(host)
         if self._should_apply_migrations():
             await self._apply_migrations(platform)
@@ -232,15 +248,21 @@ class Emulator:
 
     async def _apply_migrations(self, platform: Platform) -> None:
         """Apply pending D1 migrations of every database (once per shared database)."""
-        from emulator.bindings.d1.migrations import apply_migrations
+        from emulator.bindings.d1.migrations import MigrationError, apply_migrations
 
+        # Before the plugins start: a resumed workflow or a redelivered batch may already
+        # query the tables these migrations create.
         done: set[str] = set()
         for app in platform.apps:
             for db in app.d1_databases:
                 if db.local_id in done or not db.migrations_dir.is_dir():
                     continue
                 done.add(db.local_id)
-                applied = await apply_migrations(platform, db)
+                try:
+                    applied = await apply_migrations(platform, db)
+                except MigrationError as exc:
+                    raise StartError(f"D1 migrations of {db.local_id!r} ({db.migrations_dir}) failed: {exc}\n"
+                                     "Fix the migration file and start again; the ones before it stay applied.") from None
                 if applied:
                     self.log.info("d1", f"applied {len(applied)} migration(s) to {db.local_id}: "
                                         f"{', '.join(map(str, applied))}", database=db.local_id)
@@ -336,15 +358,33 @@ class Emulator:
             if server is not None:
                 # In-flight requests get `shutdown_timeout` to finish, then are cancelled.
                 await self._bounded(server.close(), "in-flight requests")
-            # Plugins finish in-flight batches within their own bound; unfinished work
-            # stays persisted and is redelivered on the next start.
+            # Batches already handed to a consumer get the same bound to finish (their
+            # acks are then persisted); stopping the plugins cancels whatever still runs,
+            # and the unacknowledged messages are redelivered at the next start.
+            await self._bounded(self._in_flight_settled(), "in-flight batches")
             await self._bounded(platform.stop(), "binding plugins")
         finally:
             platform.state.clear_server_info()
 
+    def in_flight(self) -> int:
+        """Messages or steps a binding plugin reports as being processed right now."""
+        total = 0
+        for plugin in self.platform.plugins.values():
+            try:
+                value = plugin.health().get("in_flight", 0)
+            except Exception:
+                continue
+            total += value if isinstance(value, int) else 0
+        return total
+
+    async def _in_flight_settled(self) -> None:
+        # Real time on purpose: this bounds how long a stop may take, whatever the clock.
+        while self.in_flight():
+            await asyncio.sleep(0.02)
+
     async def _bounded(self, work: Any, what: str) -> None:
         try:
-            await asyncio.wait_for(work, timeout=self.shutdown_timeout + 1.0)
+            await asyncio.wait_for(work, timeout=self.shutdown_timeout)
         except asyncio.TimeoutError:
             self.log.warn("dev", f"{what} did not finish within {self.shutdown_timeout}s; "
                                  "unfinished work stays persisted for redelivery")

@@ -96,6 +96,7 @@ class AppReloader:
         return ok
 
     def _reload_code(self, app: AppConfig) -> bool:
+        from emulator.emulator import load_error_text
         from emulator.runtime import AppLoadError
 
         host = self.emulator.platform.hosts[app.name]
@@ -103,13 +104,14 @@ class AppReloader:
             host.reload()  # type: ignore[attr-defined]
         except AppLoadError as exc:
             self.emulator.platform.log.error(
-                f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{exc}", app=app.name)
+                f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{load_error_text(exc)}",
+                app=app.name)
             return False
         return True
 
     def _reload_config(self, app: AppConfig) -> bool:
         from emulator.config import check_paths
-        from emulator.emulator import render_report
+        from emulator.emulator import load_error_text, render_report
         from emulator.runtime import AppLoadError, create_host
 
         platform = self.emulator.platform
@@ -133,8 +135,8 @@ class AppReloader:
         try:
             host.load()
         except AppLoadError as exc:
-            log.error(f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{exc}",
-                      app=app.name)
+            log.error(f"app:{app.name}", f"reload failed; the last good version keeps serving.\n"
+                                         f"{load_error_text(exc)}", app=app.name)
             return False
         from emulator.bindings import PLUGIN_MODULES, load_plugin
 

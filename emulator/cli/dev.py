@@ -121,7 +121,7 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
 
 async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> int:
-    from emulator.emulator import Emulator, StartError
+    from emulator.emulator import ConfigError, Emulator, StartError
     from emulator.logs import EventLog
 
     log = EventLog()
@@ -132,6 +132,10 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout)
     try:
         await emulator.start()
+    except ConfigError as exc:
+        # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
+        _print_error(args, exc.diagnostics, prefixed=exc.report is None)
+        return 1
     except StartError as exc:
         _print_error(args, str(exc))
         return 1
@@ -163,10 +167,10 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
     return 0
 
 
-def _print_error(args: argparse.Namespace, text: str) -> None:
+def _print_error(args: argparse.Namespace, text: str, prefixed: bool = True) -> None:
     if args.log_format == "json":
         import json
 
         print(json.dumps({"level": "error", "source": "dev", "message": text}), file=sys.stderr, flush=True)
     else:
-        print(f"✘ [ERROR] {text}", file=sys.stderr, flush=True)
+        print(f"✘ [ERROR] {text}" if prefixed else text.rstrip("\n"), file=sys.stderr, flush=True)
