@@ -1,0 +1,1 @@
+"""Shared code of the fusou-web Pages Functions (auth, input checks, the D1 index)."""

@@ -1,0 +1,462 @@
+"""Streaming Parquet compaction over an R2 bucket binding.
+
+Everything the `DataCompactionWorkflow` does to bytes lives here: footer-only schema reads
+(two small range reads per fragment, never the whole object), grouping by the full Arrow
+schema, and a merge that streams one row group at a time from R2 into a zstd
+``ParquetWriter`` whose output goes to R2 in multipart parts, dropping exact duplicate rows
+on the way.
+
+The module takes the bucket as an argument and imports neither ``workers`` nor anything
+platform-specific, so the same code runs under Cloudflare, under the emulator, in unit
+tests and in ``bench/compaction.py``. The bucket only needs the R2 binding methods
+``get(key, range=...)``, ``head``, ``delete`` and ``createMultipartUpload``.
+
+Memory bound of a merge (documented in README "Demo apps"): one input row group (decoded),
+one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one multipart part
+(``PART_SIZE``), plus the de-duplication set: one 16-byte BLAKE2b digest per *distinct* row,
+about 90 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 90 MB).
+Inputs are spooled to a temporary file one fragment at a time, so input size only costs disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+MAGIC = b"PAR1"
+# R2 multipart: every part but the last must be >= 5 MiB and all non-last parts must have
+# the same size (R2 answers BadUpload otherwise), so parts are cut at exactly PART_SIZE.
+PART_SIZE = 8 * 1024 * 1024
+# One suffix read of this size usually holds the whole footer: one R2 call per fragment.
+FOOTER_PROBE = 64 * 1024
+ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+READ_BATCH_ROWS = 32 * 1024
+SPOOL_CHUNK = 8 * 1024 * 1024
+
+
+class FragmentError(Exception):
+    """A fragment that cannot be compacted (empty, truncated, not Parquet, missing).
+
+    The workflow quarantines such fragments instead of failing the run.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+@dataclass
+class FooterInfo:
+    key: str
+    size: int
+    rows: int
+    row_groups: int
+    fingerprint: str
+    schema: pa.Schema
+
+
+@dataclass
+class MergeResult:
+    key: str
+    rows_in: int = 0
+    rows_out: int = 0
+    duplicates_dropped: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    row_groups_out: int = 0
+    merged: list[str] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "rowsIn": self.rows_in, "rowsOut": self.rows_out,
+            "duplicatesDropped": self.duplicates_dropped, "bytesIn": self.bytes_in,
+            "bytesOut": self.bytes_out, "rowGroups": self.row_groups_out,
+            "merged": list(self.merged), "quarantined": dict(self.quarantined),
+        }
+
+
+# --------------------------------------------------------------------------- schemas
+
+def canonical_schema(schema: pa.Schema) -> pa.Schema:
+    """The group schema: names and types only (no metadata, every field nullable).
+
+    Grouping by the full schema, not by column count or physical types, fixes the
+    original's merging of different tables whose physical type signature matched.
+    """
+    return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+
+
+def schema_fingerprint(schema: pa.Schema) -> str:
+    text = "|".join(f"{f.name}:{f.type}" for f in canonical_schema(schema))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_footer(key: str, size: int, tail: bytes) -> tuple[int, bytes] | None:
+    """(footer length, footer bytes) from the object's tail, or None if more is needed."""
+    if size < 12 or len(tail) < 8:
+        raise FragmentError(key, f"too small to be Parquet ({size} bytes)")
+    if tail[-4:] != MAGIC:
+        raise FragmentError(key, "not Parquet: missing trailing PAR1 magic (truncated or other format)")
+    (footer_len,) = struct.unpack("<I", tail[-8:-4])
+    if footer_len <= 0 or footer_len + 12 > size:
+        raise FragmentError(key, f"corrupt footer length {footer_len} for a {size}-byte object")
+    if footer_len + 8 > len(tail):
+        return None
+    return footer_len, tail[-(footer_len + 8):-8]
+
+
+def metadata_from_footer(key: str, footer: bytes, footer_len: int) -> pq.FileMetaData:
+    # pyarrow parses a footer given any buffer that ends in footer + length + magic; the
+    # data pages are never touched, so a synthetic "PAR1 + footer" file is enough.
+    try:
+        return pq.ParquetFile(pa.BufferReader(MAGIC + footer + struct.pack("<I", footer_len) + MAGIC)).metadata
+    except Exception as exc:  # pyarrow raises several types for a bad Thrift footer
+        raise FragmentError(key, f"corrupt footer: {exc}") from None
+
+
+async def read_footer(bucket: Any, key: str) -> FooterInfo:
+    """Schema and row counts of one fragment from its footer (range reads only)."""
+    obj = await bucket.get(key, range={"suffix": FOOTER_PROBE})
+    if obj is None:
+        raise FragmentError(key, "object missing from R2")
+    size = int(obj.size)
+    tail = bytes(await obj.bytes())
+    parsed = parse_footer(key, size, tail)
+    if parsed is None:
+        # Footer larger than the probe (very wide schemas): read exactly footer + 8 bytes.
+        (footer_len,) = struct.unpack("<I", tail[-8:-4])
+        obj = await bucket.get(key, range={"suffix": footer_len + 8})
+        if obj is None:
+            raise FragmentError(key, "object missing from R2")
+        parsed = parse_footer(key, size, bytes(await obj.bytes()))
+        if parsed is None:
+            raise FragmentError(key, "short range read of the footer")
+    footer_len, footer = parsed
+    meta = metadata_from_footer(key, footer, footer_len)
+    schema = meta.schema.to_arrow_schema()
+    if meta.num_rows == 0:
+        raise FragmentError(key, "empty: the fragment holds 0 rows")
+    return FooterInfo(key, size, meta.num_rows, meta.num_row_groups, schema_fingerprint(schema), schema)
+
+
+def group_by_schema(infos: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Fingerprint → keys, in first-appearance order (inputs are dicts from the step outputs)."""
+    groups: dict[str, list[str]] = {}
+    for info in infos:
+        groups.setdefault(info["fingerprint"], []).append(info["key"])
+    return groups
+
+
+# ------------------------------------------------------------------ de-duplication
+
+def _as_binary(col: pa.Array) -> pa.Array:
+    """An exact textual/binary image of each value (null stays null)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return _as_binary(pc.cast(col, t.value_type))
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pc.cast(col, pa.large_binary())
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.cast(pc.cast(col, pa.large_string()), pa.large_binary())
+    if pa.types.is_fixed_size_binary(t):
+        return pc.cast(col, pa.large_binary())
+    if pa.types.is_struct(t):
+        # Recurse into the children; the struct's own validity is one more component.
+        pieces = [_encode(col.field(i)) for i in range(t.num_fields)]
+        pieces.append(pc.cast(pc.cast(col.is_valid(), pa.large_string()), pa.large_binary()))
+        return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.large_binary()))
+    try:
+        # Numbers print shortest-round-trip, temporals at full precision: exact images.
+        return pc.cast(pc.cast(col, pa.large_string()), pa.large_binary())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        # Lists, maps and other nested values: a Python repr is exact if slow.
+        return pa.array([None if v is None else repr(v).encode() for v in col.to_pylist()], pa.large_binary())
+
+
+_V = pa.scalar(b"V", pa.large_binary())
+_COLON = pa.scalar(b":", pa.large_binary())
+_EMPTY = pa.scalar(b"", pa.large_binary())
+_NULL = pa.scalar(b"N", pa.large_binary())
+
+
+def _encode(col: pa.Array) -> pa.Array:
+    # Length-prefixed so that ("ab", "c") and ("a", "bc") never produce the same key, and
+    # nulls get their own marker so that NULL and "" differ.
+    data = _as_binary(col)
+    lengths = pc.cast(pc.cast(pc.binary_length(data), pa.large_string()), pa.large_binary())
+    return pc.fill_null(pc.binary_join_element_wise(_V, lengths, _COLON, data, _EMPTY), _NULL)
+
+
+def row_keys(batch: pa.RecordBatch) -> pa.Array:
+    """One binary key per row; equal keys ⇔ equal rows (column by column, null-aware)."""
+    if batch.num_columns == 0:
+        return pa.array([b""] * batch.num_rows, pa.large_binary())
+    return pc.binary_join_element_wise(*(_encode(c) for c in batch.columns), _EMPTY)
+
+
+class RowDeduplicator:
+    """Drops rows already seen in this merge, keeping the first occurrence.
+
+    Holds one 16-byte BLAKE2b digest per distinct row (see the module docstring for the
+    memory bound); with 128-bit digests a false "duplicate" needs ~2^64 distinct rows.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen = self._seen
+        blake = hashlib.blake2b
+        mask: list[bool] = []
+        keep = mask.append
+        before = len(seen)
+        for key in row_keys(batch).to_pylist():
+            digest = blake(key, digest_size=16).digest()
+            if digest in seen:
+                keep(False)
+            else:
+                seen.add(digest)
+                keep(True)
+        added = len(seen) - before
+        if added == batch.num_rows:
+            return batch
+        self.dropped += batch.num_rows - added
+        return batch.filter(pa.array(mask, pa.bool_()))
+
+
+# ------------------------------------------------------------------------- output
+
+class PartBuffer(io.RawIOBase):
+    """The ParquetWriter's sink: bytes accumulate here until a full part can be cut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buf = bytearray()
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        self._buf += data
+        self._pos += n
+        return n
+
+    def tell(self) -> int:
+        return self._pos
+
+    def take_parts(self, final: bool = False) -> list[bytes]:
+        parts = []
+        while len(self._buf) >= PART_SIZE:
+            parts.append(bytes(self._buf[:PART_SIZE]))
+            del self._buf[:PART_SIZE]
+        if final and self._buf:
+            parts.append(bytes(self._buf))
+            self._buf.clear()
+        return parts
+
+
+class MultipartWriter:
+    """Uploads equal-sized parts of one object through R2 multipart."""
+
+    def __init__(self, bucket: Any, key: str, custom_metadata: dict[str, str] | None = None) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.custom_metadata = custom_metadata or {}
+        self._upload: Any = None
+        self._parts: list[Any] = []
+        self.size = 0
+
+    async def start(self) -> None:
+        kwargs: dict[str, Any] = {"httpMetadata": {"contentType": "application/vnd.apache.parquet"}}
+        if self.custom_metadata:
+            kwargs["customMetadata"] = self.custom_metadata
+        self._upload = await self.bucket.createMultipartUpload(self.key, **kwargs)
+
+    async def send(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            part = await self._upload.uploadPart(len(self._parts) + 1, chunk)
+            self._parts.append(part)
+            self.size += len(chunk)
+
+    async def complete(self) -> None:
+        await self._upload.complete(self._parts)
+
+    async def abort(self) -> None:
+        if self._upload is not None:
+            try:
+                await self._upload.abort()
+            except Exception:
+                pass  # aborting is best-effort cleanup; the original error matters
+
+
+async def spool(bucket: Any, key: str, out: Any) -> int:
+    """Copy one R2 object into a file without holding it in memory; returns its size."""
+    obj = await bucket.get(key)
+    if obj is None:
+        raise FragmentError(key, "object missing from R2")
+    total = 0
+    body = getattr(obj, "body", None)
+    if body is not None and hasattr(body, "__aiter__"):
+        async for chunk in body:
+            out.write(chunk)
+            total += len(chunk)
+    else:
+        data = await obj.bytes()
+        out.write(data)
+        total = len(data)
+    out.flush()
+    return total
+
+
+async def copy_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
+    """Streamed copy through multipart (R2 has no rename; parts keep memory bounded)."""
+    obj = await bucket.get(src)
+    if obj is None:
+        raise FileNotFoundError(src)
+    writer = MultipartWriter(bucket, dst, custom_metadata)
+    await writer.start()
+    buf = PartBuffer()
+    try:
+        body = getattr(obj, "body", None)
+        if body is not None and hasattr(body, "__aiter__"):
+            async for chunk in body:
+                buf.write(chunk)
+                await writer.send(buf.take_parts())
+        else:
+            buf.write(await obj.bytes())
+        await writer.send(buf.take_parts(final=True))
+        await writer.complete()
+    except BaseException:
+        await writer.abort()
+        raise
+    return writer.size
+
+
+async def move_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
+    size = await copy_object(bucket, src, dst, custom_metadata)
+    await bucket.delete(src)
+    return size
+
+
+async def stream_merge(
+    bucket: Any,
+    inputs: list[str],
+    tmp_key: str,
+    final_key: str,
+    skip: set[str] | None = None,
+    custom_metadata: dict[str, str] | None = None,
+    spool_dir: str | None = None,
+) -> MergeResult:
+    """Merge ``inputs`` (same canonical schema) into ``final_key``, dropping duplicate rows.
+
+    Writes to ``tmp_key`` first and moves the finished object, so ``final_key`` only ever
+    holds a complete file. A fragment that turns out unreadable mid-way raises
+    ``FragmentError`` after aborting the upload: the caller quarantines it and retries
+    without it, because rows it already contributed cannot be taken back out of the stream.
+    """
+    skip = skip or set()
+    result = MergeResult(key=final_key)
+    dedupe = RowDeduplicator()
+    sink = PartBuffer()
+    upload = MultipartWriter(bucket, tmp_key, custom_metadata)
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    pending_bytes = 0
+
+    async def flush_row_group() -> None:
+        nonlocal pending, pending_rows, pending_bytes
+        if not pending or writer is None:
+            return
+        writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=max(pending_rows, 1))
+        result.row_groups_out += 1
+        pending, pending_rows, pending_bytes = [], 0, 0
+        await upload.send(sink.take_parts())
+
+    await upload.start()
+    try:
+        for key in inputs:
+            if key in skip:
+                continue
+            with tempfile.TemporaryFile(dir=spool_dir) as spooled:
+                size = await spool(bucket, key, spooled)
+                spooled.seek(0)
+                try:
+                    pf = pq.ParquetFile(spooled)
+                    file_schema = canonical_schema(pf.schema_arrow)
+                    if schema is None:
+                        schema = file_schema
+                        writer = pq.ParquetWriter(sink, schema, compression="zstd")
+                    elif not file_schema.equals(schema):
+                        raise FragmentError(key, "schema differs from its group")
+                    batches = pf.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=True)
+                    for batch in batches:
+                        result.rows_in += batch.num_rows
+                        if batch.schema != schema:
+                            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+                        kept = dedupe.filter(batch)
+                        if kept.num_rows:
+                            pending.append(kept)
+                            pending_rows += kept.num_rows
+                            pending_bytes += kept.nbytes
+                        if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
+                            await flush_row_group()
+                except FragmentError:
+                    raise
+                except Exception as exc:  # corrupt pages behind a valid footer
+                    raise FragmentError(key, f"unreadable: {exc}") from None
+            result.bytes_in += size
+            result.merged.append(key)
+        await flush_row_group()
+        if writer is None:
+            raise FragmentError(inputs[0] if inputs else final_key, "no readable input in the group")
+        writer.close()
+        await upload.send(sink.take_parts(final=True))
+        await upload.complete()
+    except BaseException:
+        if writer is not None and writer.is_open:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        await upload.abort()
+        raise
+    result.rows_out = result.rows_in - dedupe.dropped
+    result.duplicates_dropped = dedupe.dropped
+    result.bytes_out = await move_object(bucket, tmp_key, final_key, custom_metadata)
+    return result
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def step_delay_ms(env: Any) -> int:
+    """Dev/test knob ``COMPACTION_STEP_DELAY_MS``: pause inside each step (crash tests)."""
+    raw = getattr(env, "COMPACTION_STEP_DELAY_MS", None) if env is not None else None
+    if raw is None:
+        raw = os.environ.get("COMPACTION_STEP_DELAY_MS")
+    try:
+        return max(0, int(raw)) if raw not in (None, "") else 0
+    except (TypeError, ValueError):
+        return 0

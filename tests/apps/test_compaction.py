@@ -1,0 +1,169 @@
+"""Unit tests of apps/workflow/src/compaction.py: footer reads, grouping, de-duplication, merge."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import compaction
+from fixtures import fragments as fr
+from fixtures.local_bucket import LocalBucket
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> LocalBucket:
+    return LocalBucket(tmp_path / "bucket")
+
+
+async def read_table(bucket: LocalBucket, key: str) -> pa.Table:
+    obj = await bucket.get(key)
+    assert obj is not None
+    return pq.read_table(io.BytesIO(await obj.bytes()))
+
+
+async def test_footer_is_read_with_range_requests_only(bucket: LocalBucket) -> None:
+    await bucket.put("f", fr.fragment("battle", 0, 5000))
+    bucket.calls.clear()
+    info = await compaction.read_footer(bucket, "f")
+    assert (info.rows, info.row_groups) == (5000, 1)
+    assert info.fingerprint == compaction.schema_fingerprint(fr.SCHEMAS["battle"])
+    assert bucket.calls == [("get-range", "f")]
+
+
+async def test_wide_footer_takes_a_second_exact_range_read(bucket: LocalBucket) -> None:
+    wide = pa.table({f"column_with_a_long_name_{i:05d}": pa.array([i], pa.int64()) for i in range(1500)})
+    data = fr.parquet_bytes(wide)
+    (footer_len,) = __import__("struct").unpack("<I", data[-8:-4])
+    assert footer_len + 8 > compaction.FOOTER_PROBE
+    await bucket.put("wide", data)
+    bucket.calls.clear()
+    info = await compaction.read_footer(bucket, "wide")
+    assert info.rows == 1 and len(info.schema) == 1500
+    assert bucket.calls == [("get-range", "wide"), ("get-range", "wide")]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (fr.empty_fragment("battle"), "empty"),
+        (fr.truncated(fr.fragment("battle", 0, 100)), "not Parquet"),
+        (fr.NOT_PARQUET, "not Parquet"),
+        (b"PAR1", "too small"),
+        (b"PAR1" + b"\x00" * 20 + b"\xff\xff\x00\x00PAR1", "corrupt footer length"),
+        (b"PAR1" + b"\x07" * 40 + b"\x28\x00\x00\x00PAR1", "corrupt footer"),
+    ],
+)
+async def test_unusable_fragments_raise_fragment_error(bucket: LocalBucket, data: bytes, reason: str) -> None:
+    await bucket.put("bad", data)
+    with pytest.raises(compaction.FragmentError) as info:
+        await compaction.read_footer(bucket, "bad")
+    assert reason in info.value.reason
+    assert info.value.key == "bad"
+
+
+async def test_missing_object_is_a_fragment_error(bucket: LocalBucket) -> None:
+    with pytest.raises(compaction.FragmentError, match="missing"):
+        await compaction.read_footer(bucket, "nope")
+
+
+def test_grouping_uses_names_and_types_not_column_count() -> None:
+    same_count = pa.schema([(f.name + "_x", f.type) for f in fr.SCHEMAS["cells"]])
+    fps = {compaction.schema_fingerprint(s) for s in (fr.SCHEMAS["cells"], same_count)}
+    assert len(fps) == 2
+    variant = fr.SCHEMAS["battle"].append(fr.VARIANT_EXTRA)
+    infos = [{"key": "a", "fingerprint": compaction.schema_fingerprint(fr.SCHEMAS["battle"])},
+             {"key": "b", "fingerprint": compaction.schema_fingerprint(variant)},
+             {"key": "c", "fingerprint": compaction.schema_fingerprint(fr.SCHEMAS["battle"])}]
+    assert list(compaction.group_by_schema(infos).values()) == [["a", "c"], ["b"]]
+    # Nullability and metadata do not split groups: only names and types do.
+    relaxed = pa.schema([pa.field(f.name, f.type, nullable=False) for f in fr.SCHEMAS["cells"]], metadata={"k": "v"})
+    assert compaction.schema_fingerprint(relaxed) == compaction.schema_fingerprint(fr.SCHEMAS["cells"])
+
+
+async def test_merge_keeps_exactly_the_distinct_rows(bucket: LocalBucket) -> None:
+    specs = [s for s in fr.demo_fragments() if s.table == "battle" and not s.variant]
+    for s in specs:
+        await bucket.put(s.name, s.data())
+    result = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/x", "out/part-0.parquet")
+    expected = fr.distinct_rows(specs)[("battle", False)]
+    assert result.rows_in == sum(s.count for s in specs)
+    assert result.rows_out == expected
+    assert result.duplicates_dropped == result.rows_in - expected
+    table = await read_table(bucket, "out/part-0.parquet")
+    assert table.num_rows == expected
+    indexes = sorted({i for s in specs for i in range(s.start, s.start + s.count)})
+    want = fr.rows("battle", indexes[0], indexes[-1] - indexes[0] + 1)
+    assert sorted(table.to_pylist(), key=repr) == sorted(want.to_pylist(), key=repr)
+    assert "tmp/x" not in bucket.keys()
+    meta = pq.ParquetFile(io.BytesIO(await (await bucket.get("out/part-0.parquet")).bytes())).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert result.merged == [s.name for s in specs]
+
+
+async def test_row_keys_distinguish_nulls_empties_and_splits(bucket: LocalBucket) -> None:
+    t = pa.table({"a": ["ab", "a", None, "", "ab", None],
+                  "b": ["c", "bc", "x", "x", "c", "x"],
+                  "l": [[1], [1], [], [], [1], []]})
+    await bucket.put("t", fr.parquet_bytes(t))
+    result = await compaction.stream_merge(bucket, ["t"], "tmp/t", "out/t")
+    assert (result.rows_in, result.rows_out, result.duplicates_dropped) == (6, 4, 2)
+    out = (await read_table(bucket, "out/t")).to_pylist()
+    assert out == [{"a": "ab", "b": "c", "l": [1]}, {"a": "a", "b": "bc", "l": [1]},
+                   {"a": None, "b": "x", "l": []}, {"a": "", "b": "x", "l": []}]
+
+
+async def test_float_and_timestamp_values_compare_exactly(bucket: LocalBucket) -> None:
+    t = pa.table({"f": [0.1 + 0.2, 0.3, 0.1 + 0.2, -0.0, 0.0],
+                  "ts": pa.array([1, 1, 1, 2, 2], pa.timestamp("us"))})
+    await bucket.put("f", fr.parquet_bytes(t))
+    result = await compaction.stream_merge(bucket, ["f"], "tmp/f", "out/f")
+    assert result.rows_out == 4
+
+
+async def test_a_fragment_with_another_schema_is_refused_and_nothing_is_written(bucket: LocalBucket) -> None:
+    await bucket.put("a", fr.fragment("battle", 0, 10))
+    await bucket.put("b", fr.fragment("battle", 0, 10, variant=True))
+    with pytest.raises(compaction.FragmentError) as info:
+        await compaction.stream_merge(bucket, ["a", "b"], "tmp/ab", "out/ab")
+    assert info.value.key == "b"
+    assert "out/ab" not in bucket.keys() and "tmp/ab" not in bucket.keys()
+
+
+async def test_skip_leaves_fragments_out(bucket: LocalBucket) -> None:
+    await bucket.put("a", fr.fragment("cells", 0, 10))
+    await bucket.put("b", fr.fragment("cells", 10, 10))
+    result = await compaction.stream_merge(bucket, ["a", "b"], "tmp/s", "out/s", skip={"b"})
+    assert result.rows_out == 10 and result.merged == ["a"]
+
+
+async def test_output_goes_up_in_equal_parts_of_at_least_5_mib(bucket: LocalBucket) -> None:
+    tables = [fr.bench_table(12_000, i * 12_000) for i in range(2)]
+    for i, t in enumerate(tables):
+        await bucket.put(f"big{i}", fr.parquet_bytes(t))
+    result = await compaction.stream_merge(bucket, ["big0", "big1"], "tmp/big", "out/big")
+    assert result.rows_out == 24_000
+    assert result.bytes_out > compaction.PART_SIZE
+    # The merge's own upload and the move each used several parts.
+    assert bucket.multipart_parts and min(bucket.multipart_parts) >= 2
+    assert (await read_table(bucket, "out/big")).num_rows == 24_000
+
+
+def test_part_buffer_cuts_exact_parts() -> None:
+    buf = compaction.PartBuffer()
+    buf.write(b"x" * (compaction.PART_SIZE * 2 + 10))
+    parts = buf.take_parts()
+    assert [len(p) for p in parts] == [compaction.PART_SIZE] * 2
+    assert [len(p) for p in buf.take_parts(final=True)] == [10]
+    assert buf.tell() == compaction.PART_SIZE * 2 + 10
+
+
+def test_step_delay_knob_reads_env_vars() -> None:
+    class Env:
+        COMPACTION_STEP_DELAY_MS = "250"
+
+    assert compaction.step_delay_ms(Env()) == 250
+    assert compaction.step_delay_ms(object()) == 0
