@@ -79,6 +79,8 @@ class WorkflowDefinition:
     preserve_non_retryable_message: bool = False
     class_name: str | None = None
     script_name: str | None = None
+    # How to call ``run()``: hosted apps run it as app code (output capture, ``workers.env``).
+    runner: Callable[[WorkflowEntrypoint, WorkflowEvent, WorkflowStep], Awaitable[Any]] | None = None
 
 
 @dataclass
@@ -624,10 +626,12 @@ class WorkflowEngine:
     # definitions -----------------------------------------------------------------------
     def register(self, name: str, factory: Callable[[], WorkflowEntrypoint], *,
                  step_limit: int = DEFAULT_STEP_LIMIT, preserve_non_retryable_message: bool = False,
-                 class_name: str | None = None, script_name: str | None = None) -> WorkflowDefinition:
+                 class_name: str | None = None, script_name: str | None = None,
+                 runner: Callable[[WorkflowEntrypoint, WorkflowEvent, WorkflowStep], Awaitable[Any]] | None = None,
+                 ) -> WorkflowDefinition:
         """Define (or redefine) the workflow ``name``; ``factory()`` builds its entrypoint per run."""
         definition = WorkflowDefinition(name, factory, step_limit, preserve_non_retryable_message,
-                                        class_name, script_name)
+                                        class_name, script_name, runner)
         self.definitions[name] = definition
         if self._started:
             self._record_definition(definition)
@@ -755,7 +759,11 @@ class WorkflowEngine:
             event = WorkflowEvent.build(json.loads(row[0]["params"]), int(row[0]["created_ms"]),
                                         run.instance_id, run.workflow)
             try:
-                output = await entry.run(event, WorkflowStep(run))
+                step = WorkflowStep(run)
+                if definition.runner is not None:
+                    output = await definition.runner(entry, event, step)
+                else:
+                    output = await entry.run(event, step)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Awaitable
 
 from emulator.bindings import BindingPlugin
-from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows.api import WorkflowEntrypoint, WorkflowEvent, WorkflowStep
 from emulator.bindings.workflows.binding import Workflow
 from emulator.bindings.workflows.engine import DefinitionUnavailable, WorkflowEngine
 from emulator.bindings.workflows.store import DB_FILENAME
@@ -35,24 +35,44 @@ class WorkflowContext:
 
 
 class HostedWorkflowFactory:
-    """Builds the entrypoint from the defining app's *current* module (hot reload safe)."""
+    """Builds the entrypoint from the defining app's *current* module (hot reload safe).
+
+    Like a handler of that app it gets the host's ``ctx`` (``waitUntil``) and ``env``, and
+    ``run()`` executes as the app's code (its output is attributed to the app).
+    """
 
     def __init__(self, platform: "Platform", app: AppConfig, class_name: str) -> None:
         self.platform = platform
         self.app = app
         self.class_name = class_name
 
-    def __call__(self) -> WorkflowEntrypoint:
+    def _host(self) -> Any:
         host = self.platform.hosts.get(self.app.name)
         if host is None:
             raise DefinitionUnavailable(f'app "{self.app.name}" is not loaded')
+        return host
+
+    def __call__(self) -> WorkflowEntrypoint:
+        host = self._host()
         try:
             cls = host.entrypoint_class(self.class_name)
         except Exception as exc:
             raise DefinitionUnavailable(
                 f'class "{self.class_name}" of app "{self.app.name}" is unavailable: {exc}') from exc
-        instance: WorkflowEntrypoint = cls(WorkflowContext(), self.platform.env_for(self.app))
+        new_context = getattr(host, "new_context", None)
+        ctx = new_context() if callable(new_context) else WorkflowContext()
+        env = getattr(host, "env", None)
+        if env is None:
+            env = self.platform.env_for(self.app)
+        instance: WorkflowEntrypoint = cls(ctx, env)
         return instance
+
+    async def run(self, entry: WorkflowEntrypoint, event: WorkflowEvent, step: WorkflowStep) -> Any:
+        host = self._host()
+        call_app = getattr(host, "call_app", None)
+        if callable(call_app) and not isinstance(entry.ctx, WorkflowContext):
+            return await call_app(entry.run, event, step, ctx=entry.ctx, env=entry.env)
+        return await entry.run(event, step)
 
 
 def defines(app: AppConfig, w: WorkflowBinding) -> bool:
@@ -74,7 +94,8 @@ class Plugin(BindingPlugin):
                     if w.name in self.engine.definitions:
                         platform.log.warn("workflows", f'workflow "{w.name}" is defined by more than one app; '
                                           f'using "{app.name}"')
-                    self.engine.register(w.name, HostedWorkflowFactory(platform, app, w.class_name),
+                    factory = HostedWorkflowFactory(platform, app, w.class_name)
+                    self.engine.register(w.name, factory, runner=factory.run,
                                          preserve_non_retryable_message=app.has_flag(PRESERVE_NRE_FLAG),
                                          class_name=w.class_name, script_name=app.name)
                 elif w.script_name not in hosted:

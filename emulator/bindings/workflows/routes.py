@@ -1,13 +1,13 @@
 """``/_emulator/workflows``: inspection and control of workflow instances over HTTP.
 
-Mounted under the prefix by the server; paths here are relative to it::
+Full paths (the server mounts them in its ``/_emulator`` sub-application)::
 
-    GET  /                                   workflows with instance counts by status
-    GET  /{name}/instances[?status=S]        instances of one workflow
-    POST /{name}/instances                   create {"id"?, "params"?}
-    GET  /{name}/instances/{id}              one instance with its steps and attempts
-    POST /{name}/instances/{id}/{action}     terminate | pause | resume | restart
-    POST /{name}/instances/{id}/events       send an event {"type", "payload"}
+    GET  /_emulator/workflows                workflows with instance counts by status
+    GET  .../{name}/instances[?status=S]        instances of one workflow
+    POST .../{name}/instances                   create {"id"?, "params"?}
+    GET  .../{name}/instances/{id}              one instance with its steps and attempts
+    POST .../{name}/instances/{id}/{action}     terminate | pause | resume | restart
+    POST .../{name}/instances/{id}/events       send an event {"type", "payload"}
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from emulator.bindings.workflows.api import WorkflowError
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.store import STATUSES
 
+PREFIX = "/_emulator/workflows"
 ACTIONS = ("terminate", "pause", "resume", "restart")
 
 
@@ -94,10 +95,10 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         return web.json_response({"id": instance_id, "status": status["status"]})
 
     return [
-        web.get("", list_workflows),
-        web.get("/", list_workflows),
-        web.get("/{name}/instances", list_instances),
-        web.post("/{name}/instances", create),
-        web.get("/{name}/instances/{id}", describe),
-        web.post("/{name}/instances/{id}/{action}", action),
+        web.get(PREFIX, list_workflows),
+        web.get(PREFIX + "/", list_workflows),
+        web.get(PREFIX + "/{name}/instances", list_instances),
+        web.post(PREFIX + "/{name}/instances", create),
+        web.get(PREFIX + "/{name}/instances/{id}", describe),
+        web.post(PREFIX + "/{name}/instances/{id}/{action}", action),
     ]

@@ -1,0 +1,69 @@
+"""``/_emulator/workflows`` over HTTP (aiohttp test client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows.routes import build_routes
+from tests.bindings.workflows.conftest import Harness
+
+
+class Gated(WorkflowEntrypoint):
+    async def run(self, event: Any, step: Any) -> Any:
+        first = await step.do("first", lambda: "one")
+        await step.sleep("nap", "1 minute")
+        ev = await step.wait_for_event("ev", type="go")
+        return [first, ev.payload]
+
+
+async def test_list_describe_actions_and_events(wf: Harness, aiohttp_client: Any) -> None:
+    wf.register("gated", Gated)
+    await wf.engine.start()
+    app = web.Application()
+    app.add_routes(build_routes(wf.engine))
+    client = await aiohttp_client(app)
+
+    resp = await client.post("/_emulator/workflows/gated/instances", json={"id": "a", "params": {"x": 1}})
+    assert resp.status == 201 and await resp.json() == {"id": "a"}
+    resp = await client.post("/_emulator/workflows/gated/instances", json={"id": "a"})
+    assert resp.status == 409
+    await client.post("/_emulator/workflows/gated/instances", json={"id": "b"})
+    await wf.settle()
+
+    listed = await (await client.get("/_emulator/workflows")).json()
+    assert listed["workflows"][0]["name"] == "gated"
+    assert listed["workflows"][0]["instances"] == {"waiting": 2} and listed["workflows"][0]["total"] == 2
+
+    resp = await client.post("/_emulator/workflows/gated/instances/b/terminate")
+    assert await resp.json() == {"id": "b", "status": "terminated"}
+    resp = await client.post("/_emulator/workflows/gated/instances/b/terminate")
+    assert resp.status == 409 and "cannot_terminate" in (await resp.json())["error"]
+
+    only = await (await client.get("/_emulator/workflows/gated/instances?status=terminated")).json()
+    assert [i["id"] for i in only["instances"]] == ["b"]
+    assert (await client.get("/_emulator/workflows/gated/instances?status=bogus")).status == 400
+
+    resp = await client.post("/_emulator/workflows/gated/instances/a/pause")
+    assert (await resp.json())["status"] == "paused"
+    resp = await client.post("/_emulator/workflows/gated/instances/a/resume")
+    assert (await resp.json())["status"] == "running"
+    await wf.advance(60)
+    resp = await client.post("/_emulator/workflows/gated/instances/a/events", json={"type": "go", "payload": 7})
+    assert resp.status == 200
+    await wf.settle()
+
+    described = await (await client.get("/_emulator/workflows/gated/instances/a")).json()
+    assert described["status"] == "complete" and described["output"] == ["one", 7]
+    assert [(s["name"], s["type"], s["status"], s["attempts"]) for s in described["steps"]] == [
+        ("first", "do", "complete", 1), ("nap", "sleep", "complete", 0), ("ev", "waitForEvent", "complete", 0)]
+    assert described["steps"][0]["output"] == "one" and described["steps"][1]["duration_ms"] == 60_000
+    assert described["params"] == {"x": 1}
+
+    assert (await client.get("/_emulator/workflows/gated/instances/nope")).status == 404
+    assert (await client.post("/_emulator/workflows/gated/instances/nope/pause")).status == 404
+    assert (await client.post("/_emulator/workflows/gated/instances/a/explode")).status == 404
+    restarted = await (await client.post("/_emulator/workflows/gated/instances/a/restart")).json()
+    assert restarted["status"] in ("queued", "running")
