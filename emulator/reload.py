@@ -183,7 +183,7 @@ class AppReloader:
             roots = self._existing_roots()
             try:
                 watcher = awatch(*roots, stop_event=self._stop, debounce=self.debounce_ms, step=20,
-                                 recursive=True, raise_interrupt=False)
+                                 recursive=True)
                 self.ready.set()
                 async for changes in watcher:
                     paths = [Path(p) for _, p in changes]

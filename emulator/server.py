@@ -169,7 +169,11 @@ class EmulatorServer:
                     path = path[len(INTERNAL_PREFIX):]
                 elif not path.startswith(f"/{name}"):
                     path = f"/{name}{path if path.startswith('/') else '/' + path}"
-                sub.router.add_route(route.method, path, route.handler, **route.kwargs)
+                web.RouteDef(route.method, path, route.handler, route.kwargs).register(sub.router)
+        # The dashboard page (`/_emulator/`) and its JSON API, on every port.
+        from emulator import dashboard
+
+        dashboard.setup(sub, self.platform)
 
         async def not_found(request: web.Request) -> web.Response:
             # A known path with another method is a 405, as aiohttp would say without
@@ -255,7 +259,7 @@ class EmulatorServer:
             await runner.setup()
             port = request.port
             for _ in range(_MAX_PORT_PROBES):
-                site = web.TCPSite(runner, self.ip, port, shutdown_timeout=self.shutdown_timeout)
+                site = web.TCPSite(runner, self.ip, port)
                 try:
                     await site.start()
                     break

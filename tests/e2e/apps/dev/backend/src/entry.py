@@ -1,0 +1,42 @@
+import asyncio
+import json
+from urllib.parse import urlparse
+
+from workers import Response, WorkerEntrypoint
+
+from helpers import answer
+
+# What this load of the module saw; a reload starts a new list.
+SCHEDULED = []
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        path = urlparse(request.url).path
+        if path == "/answer":
+            return Response(answer())
+        if path == "/var":
+            return Response(self.env.VERSION)
+        if path == "/scheduled":
+            return Response.json(SCHEDULED)
+        if path.startswith("/orders/"):
+            obj = await self.env.BUCKET.get("orders/" + path.rsplit("/", 1)[1])
+            if obj is None:
+                return Response("no such order", status=404)
+            return Response(await obj.text(), headers={"content-type": "application/json"})
+        if path == "/boom":
+            raise RuntimeError("the backend exploded")
+        return Response("backend")
+
+    async def queue(self, batch):
+        for message in batch.messages:
+            order = message.body
+            if order.get("slow"):
+                # A long batch, to test that a graceful stop lets it finish.
+                print(f"processing order {order['id']}")
+                await asyncio.sleep(order["slow"])
+            await self.env.BUCKET.put("orders/" + str(order["id"]), json.dumps({**order, "by": answer()}))
+            message.ack()
+
+    async def scheduled(self, controller):
+        SCHEDULED.append({"cron": controller.cron, "time": controller.scheduledTime})
