@@ -14,4 +14,38 @@ Contract between the runtime (this package) and the server (``emulator.server``)
 
 App code imports the ``workers`` shim (``emulator/runtime/shims/workers``), plus no-op
 ``js`` and ``pyodide.ffi`` stand-ins; ``shims_path()`` is put on ``sys.path`` before apps load.
+
+Also available on hosts: ``host.is_idle()`` / ``await host.wait_background()`` for
+``ctx.waitUntil`` work, and ``host.env`` (the app's current env).
+
+Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
+``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
+(isolated module loading), ``host`` (shared host logic, ASSETS and service fetchers),
+``worker_host``, ``pages_host`` + ``pages_routing`` (Pages Functions), ``assets`` +
+``asset_rules`` (static files, ``_headers``, ``_redirects``), ``routes_json``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emulator.runtime.host import BaseHost
+from emulator.runtime.loader import AppLoadError, ensure_import_hooks, shims_path
+
+if TYPE_CHECKING:
+    from emulator.config.model import AppConfig
+    from emulator.platform import Platform
+
+__all__ = ["AppLoadError", "BaseHost", "create_host", "shims_path"]
+
+
+def create_host(config: "AppConfig", platform: "Platform") -> BaseHost:
+    """A ``WorkerHost`` or ``PagesHost`` for ``config`` (not loaded yet: call ``load()``)."""
+    ensure_import_hooks()
+    if config.kind == "pages":
+        from emulator.runtime.pages_host import PagesHost
+
+        return PagesHost(config, platform)
+    from emulator.runtime.worker_host import WorkerHost
+
+    return WorkerHost(config, platform)

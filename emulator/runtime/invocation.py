@@ -1,0 +1,166 @@
+"""The per-event context of app code: which app is running, its env, ctx, and its output.
+
+One process hosts every app, so "the current app" cannot be global state: it lives in
+``contextvars``, which asyncio copies into every task. That gives
+
+- ``workers.env`` / ``workers.wait_until`` (module ``__getattr__`` in the shim) the env and
+  ``ctx`` of the event being handled, like the real SDK's global access to bindings;
+- attribution of ``print()`` output: ``sys.stdout``/``sys.stderr`` are wrapped once by a
+  stream that, inside an app's event, turns complete lines into
+  ``platform.log.info("app:<name>", line)`` records, and outside any event writes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import sys
+import threading
+import traceback
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Awaitable, Iterator
+
+from emulator.jsobject import JsObject
+
+if TYPE_CHECKING:
+    from emulator.runtime.host import BaseHost
+
+
+class ExecutionContext:
+    """``ctx`` of a handler: ``waitUntil`` / ``wait_until`` and ``passThroughOnException``."""
+
+    def __init__(self, host: "BaseHost") -> None:
+        self._host = host
+        self.pass_through = False
+        self.props = JsObject()
+
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None:  # noqa: N802 - Cloudflare spelling
+        """Keep work running after the response is sent (tracked so drain/shutdown await it)."""
+        self._host.run_background(awaitable)
+
+    wait_until = waitUntil
+
+    def passThroughOnException(self) -> None:  # noqa: N802 - Cloudflare spelling
+        self.pass_through = True
+
+    pass_through_on_exception = passThroughOnException
+
+
+class Invocation:
+    """What the app code of one event may reach through the ``workers`` module."""
+
+    __slots__ = ("host", "env", "ctx")
+
+    def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
+        self.host = host
+        self.env = env
+        self.ctx = ctx
+
+
+current: ContextVar[Invocation | None] = ContextVar("cf_emulator_invocation", default=None)
+
+
+class AppOutput:
+    """Line-buffers one app's writes to stdout/stderr into log records."""
+
+    __slots__ = ("host", "_partial")
+
+    def __init__(self, host: "BaseHost") -> None:
+        self.host = host
+        self._partial: dict[str, str] = {}
+
+    def write(self, stream: str, text: str) -> None:
+        buffered = self._partial.get(stream, "") + text
+        *lines, rest = buffered.split("\n")
+        self._partial[stream] = rest
+        for line in lines:
+            self._emit(stream, line)
+
+    def flush(self) -> None:
+        for stream, rest in list(self._partial.items()):
+            if rest:
+                self._emit(stream, rest)
+        self._partial.clear()
+
+    def _emit(self, stream: str, line: str) -> None:
+        # Log subscribers (the console printer) write to sys.stderr: let that through.
+        _state.emitting = True
+        try:
+            self.host.platform.log.info(self.host.log_source, line.rstrip("\r"), stream=stream)
+        finally:
+            _state.emitting = False
+
+
+_output: ContextVar[AppOutput | None] = ContextVar("cf_emulator_app_output", default=None)
+_state = threading.local()
+
+
+class _AppAwareStream(io.TextIOBase):
+    """Stands in for ``sys.stdout``/``sys.stderr``: app writes become log records."""
+
+    def __init__(self, underlying: Any, name: str) -> None:
+        self._underlying = underlying
+        self._name = name
+
+    def write(self, text: str) -> int:
+        out = _output.get()
+        if out is None or getattr(_state, "emitting", False):
+            return int(self._underlying.write(text) or 0)
+        out.write(self._name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._underlying.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._underlying.isatty())
+
+    def fileno(self) -> int:
+        return int(self._underlying.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._underlying, "encoding", "utf-8"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._underlying, name)
+
+
+def _ensure_capture() -> None:
+    # Re-checked on every event because test runners swap sys.stdout per test.
+    if not isinstance(sys.stdout, _AppAwareStream):
+        sys.stdout = _AppAwareStream(sys.stdout, "stdout")
+    if not isinstance(sys.stderr, _AppAwareStream):
+        sys.stderr = _AppAwareStream(sys.stderr, "stderr")
+
+
+@contextlib.contextmanager
+def invoke(host: "BaseHost", env: Any, ctx: ExecutionContext) -> Iterator[Invocation]:
+    """Run the body as app code of ``host``: sets ``workers.env`` and captures output."""
+    _ensure_capture()
+    inv = Invocation(host, env, ctx)
+    out = AppOutput(host)
+    t1 = current.set(inv)
+    t2 = _output.set(out)
+    try:
+        yield inv
+    finally:
+        out.flush()
+        _output.reset(t2)
+        current.reset(t1)
+
+
+async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> None:
+    """A ``waitUntil`` task: its failure is logged (as in workerd), never raised anywhere."""
+    try:
+        await awaitable
+    except asyncio.CancelledError:
+        raise
+    except BaseException:  # noqa: BLE001 - app code may raise anything
+        host.platform.log.error(host.log_source, "Uncaught (in waitUntil): "
+                                + traceback.format_exc().rstrip())
+    finally:
+        out = _output.get()
+        if out is not None:
+            out.flush()

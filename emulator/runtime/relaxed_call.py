@@ -1,0 +1,66 @@
+"""Calling app handlers the way workerd does: extra arguments are dropped.
+
+workerd dispatches every Python handler through ``relaxed_call``
+(``src/pyodide/internal/relaxed_call.py``): it inspects the handler's signature and
+silently drops positional and keyword arguments the handler does not declare. So
+``async def queue(self, batch)`` and ``async def queue(self, batch, env, ctx)`` are both
+valid, and so is ``async def fetch(self)`` (the 08-cron example). We do the same.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+class _Shape:
+    __slots__ = ("max_positional", "keywords", "var_keyword", "positional_names")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):  # builtins without a signature: pass everything
+            self.max_positional: int | None = None
+            self.keywords: set[str] | None = None
+            self.var_keyword = True
+            self.positional_names: list[str] = []
+            return
+        self.positional_names = [p.name for p in params if p.kind in _POSITIONAL]
+        if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+            self.max_positional = None
+        else:
+            self.max_positional = sum(1 for p in params if p.kind in _POSITIONAL)
+        self.var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        self.keywords = {
+            p.name for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        }
+
+
+# Keyed by the underlying function (bound methods are created per instance).
+_shapes: dict[Any, _Shape] = {}
+
+
+def _shape(fn: Callable[..., Any]) -> _Shape:
+    key = getattr(fn, "__func__", fn)
+    shape = _shapes.get(key)
+    if shape is None:
+        shape = _Shape(fn)
+        if len(_shapes) < 10_000:  # reloads create new functions; keep the cache bounded
+            _shapes[key] = shape
+    return shape
+
+
+def relaxed_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with as many of ``args``/``kwargs`` as its signature accepts."""
+    shape = _shape(fn)
+    if shape.max_positional is not None and len(args) > shape.max_positional:
+        args = args[: shape.max_positional]
+    if kwargs and not shape.var_keyword:
+        assert shape.keywords is not None
+        # A keyword that would duplicate a positional already passed is dropped too.
+        taken = shape.positional_names[: len(args)]
+        kwargs = {k: v for k, v in kwargs.items() if k in shape.keywords and k not in taken}
+    return fn(*args, **kwargs)

@@ -1,0 +1,7 @@
+"""``workers.workflows``: the one extra submodule of the SDK (``NonRetryableError``)."""
+
+from __future__ import annotations
+
+from emulator.bindings.workflows.api import NonRetryableError
+
+__all__ = ["NonRetryableError"]

@@ -1,0 +1,215 @@
+"""Hosting a Python Worker: ``main = "src/entry.py"`` with ``class Default(WorkerEntrypoint)``.
+
+Per event, like workerd: a fresh ``Default(ctx, env)`` instance, its ``fetch`` / ``queue``
+/ ``scheduled`` method called through ``relaxed_call`` with ``(arg, env, ctx)``. Static
+assets (``[assets]``) are answered before the Worker when a file matches (Cloudflare's
+default without ``run_worker_first``) and are reachable as ``env.<binding>.fetch``.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emulator.config.model import AppConfig
+from emulator.runtime.assets import WorkersAssetServer
+from emulator.runtime.entrypoints import ScheduledController, WorkerEntrypoint
+from emulator.runtime.host import BaseHost
+from emulator.runtime.http import Request, Response
+from emulator.runtime.invocation import ExecutionContext, invoke
+from emulator.runtime.loader import AppLoadError, AppPackage
+
+if TYPE_CHECKING:
+    from emulator.platform import Env, Platform
+
+PYTHON_WORKERS_FLAG = "python_workers"
+
+
+@dataclass
+class LoadedEntrypoints:
+    """One successfully imported version of a Python module holding entrypoint classes."""
+
+    package: AppPackage
+    module: types.ModuleType
+    env: "Env"
+    default: type | None
+
+    def entry(self, name: str | None) -> type:
+        if name in (None, "default", "Default"):
+            if self.default is None:
+                raise LookupError(f"{self.module.__file__} defines no `class Default(WorkerEntrypoint)`")
+            return self.default
+        cls = getattr(self.module, name, None)
+        if not isinstance(cls, type):
+            raise LookupError(f"{self.module.__file__} defines no class named {name!r}")
+        return cls
+
+
+def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoints:
+    """Import ``main`` in a fresh app package and find its ``Default`` class."""
+    if not main.is_file():
+        raise AppLoadError(f"{host.config.name}: the main module {main} does not exist")
+    package = AppPackage(host.config.name, main.parent)
+    try:
+        # Top-level code may use `workers.env` and print(): run it as the app.
+        with invoke(host, env, ExecutionContext(host)):
+            module = package.import_file(main)
+        default = getattr(module, "Default", None)
+        if default is None and callable(getattr(module, "on_fetch", None)):
+            raise AppLoadError(
+                f"{main} defines a module-level `on_fetch`: Python Workers now use a class. Write "
+                "`class Default(WorkerEntrypoint)` with `async def fetch(self, request)`."
+            )
+        if default is not None and not (isinstance(default, type) and issubclass(default, WorkerEntrypoint)):
+            raise AppLoadError(f"{main}: `Default` must be a class deriving from workers.WorkerEntrypoint")
+    except BaseException:
+        package.unload()
+        raise
+    return LoadedEntrypoints(package, module, env, default)
+
+
+class WorkerHost(BaseHost):
+    def __init__(self, config: AppConfig, platform: "Platform") -> None:
+        super().__init__(config, platform)
+        self._loaded: LoadedEntrypoints | None = None
+        self.assets: WorkersAssetServer | None = None
+        if config.assets is not None and config.assets.directory is not None:
+            self.assets = WorkersAssetServer(
+                config.assets.directory, self._report_asset_issue,
+                config.assets.html_handling, config.assets.not_found_handling,
+            )
+
+    def _report_asset_issue(self, message: str) -> None:
+        self.platform.log.warn(self.log_source, message)
+
+    @property
+    def main(self) -> Path:
+        if self.config.main is None:
+            raise AppLoadError(f"{self.config.name}: a Worker needs `main` (the Python entry module)")
+        main = self.config.main
+        return main if main.is_absolute() else (self.config.root / main)
+
+    def _import(self) -> LoadedEntrypoints:
+        if not self.config.has_flag(PYTHON_WORKERS_FLAG):
+            raise AppLoadError(
+                f"{self.config.name}: Python Workers need the `{PYTHON_WORKERS_FLAG}` compatibility flag "
+                f'(add compatibility_flags = ["{PYTHON_WORKERS_FLAG}"] to {self.config.config_path.name})'
+            )
+        main = self.main
+        if main.suffix != ".py":
+            raise AppLoadError(f"{self.config.name}: main must be a Python file (.py), got {main.name}")
+        env = self.build_env(self.assets, self.config.assets.binding if self.config.assets else None)
+        return import_entrypoints(self, main, env)
+
+    def load(self) -> None:
+        self._loaded = self._import()
+        self.env = self._loaded.env
+
+    def reload(self) -> None:
+        fresh = self._import()  # raises AppLoadError and leaves the last good version serving
+        old, self._loaded = self._loaded, fresh
+        self.env = fresh.env
+        if old is not None:
+            old.package.unload()
+
+    def _require_loaded(self) -> LoadedEntrypoints:
+        if self._loaded is None:
+            raise RuntimeError(f"{self.config.name} is not loaded (call load() first)")
+        return self._loaded
+
+    def watch_paths(self) -> list[Path]:
+        root = self.config.root
+        paths: list[Path] = [self.config.config_path]
+        code_dir = self.main.parent
+        if code_dir.resolve() == root.resolve():
+            # Never watch the whole project folder: the state directory usually lives there.
+            paths += sorted(p for p in root.glob("*.py"))
+            paths += sorted(d for d in root.iterdir()
+                            if d.is_dir() and d.name.isidentifier() and any(d.rglob("*.py")))
+        else:
+            paths.append(code_dir)
+        paths += [root / n for n in (".dev.vars", ".env", ".env.local")]
+        if self.config.env_name:
+            paths += [root / f".dev.vars.{self.config.env_name}", root / f".env.{self.config.env_name}"]
+        if self.config.assets is not None and self.config.assets.directory is not None:
+            paths.append(self.config.assets.directory)
+        return [p for p in dict.fromkeys(paths) if p.exists()]
+
+    # -- events -------------------------------------------------------------------------
+    async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:
+        loaded = self._require_loaded()
+        if self.assets is not None and entrypoint is None:
+            hit = await self.assets.match(request)
+            if hit is not None:
+                return hit
+        try:
+            cls = loaded.entry(entrypoint)
+        except LookupError as exc:
+            if self.assets is not None:
+                return await self.assets.fetch(request)
+            return self.error_response(exc)
+        if not callable(getattr(cls, "fetch", None)):
+            if self.assets is not None:
+                return await self.assets.fetch(request)
+            return self.error_response(RuntimeError("Handler does not export a fetch() function."))
+        ctx = ExecutionContext(self)
+        try:
+            instance = cls(ctx, loaded.env)
+            result = await self.call_app(instance.fetch, request, loaded.env, ctx, ctx=ctx, env=loaded.env)
+        except Exception as exc:  # noqa: BLE001 - app code
+            return self.error_response(exc)
+        if not isinstance(result, Response):
+            return self.error_response(TypeError(
+                f"fetch() must return a workers.Response, got {type(result).__name__}"))
+        return result
+
+    def _handler(self, loaded: LoadedEntrypoints, name: str) -> tuple[Any, ExecutionContext]:
+        cls = loaded.default
+        method = getattr(cls, name, None) if cls is not None else None
+        if not callable(method):
+            raise RuntimeError(
+                f"{self.config.name} has no {name} handler: define `async def {name}(self, "
+                f"{'batch' if name == 'queue' else 'controller'})` on class Default in {self.main.name}"
+            )
+        assert cls is not None
+        ctx = ExecutionContext(self)
+        return getattr(cls(ctx, loaded.env), name), ctx
+
+    async def queue(self, batch: Any) -> None:
+        loaded = self._require_loaded()
+        try:
+            fn, ctx = self._handler(loaded, "queue")
+            await self.call_app(fn, batch, loaded.env, ctx, ctx=ctx, env=loaded.env)
+        except Exception as exc:
+            self.error_response(exc, "queue")
+            raise
+
+    async def scheduled(self, cron: str, scheduled_time_ms: int) -> None:
+        loaded = self._require_loaded()
+        try:
+            fn, ctx = self._handler(loaded, "scheduled")
+            await self.call_app(fn, ScheduledController(cron, scheduled_time_ms), loaded.env, ctx, ctx=ctx, env=loaded.env)
+        except Exception as exc:
+            self.error_response(exc, "scheduled")
+            raise
+
+    def entrypoint_class(self, name: str) -> type:
+        return self._require_loaded().entry(name)
+
+    async def call_rpc(self, entrypoint: str | None, method: str, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        loaded = self._require_loaded()
+        cls = loaded.entry(entrypoint)
+        if method.startswith("_") or method in ("fetch", "queue", "scheduled"):
+            raise AttributeError(f"{cls.__name__}.{method} cannot be called over RPC")
+        ctx = ExecutionContext(self)
+        fn = getattr(cls(ctx, loaded.env), method, None)
+        if not callable(fn):
+            raise AttributeError(f"{cls.__name__} of {self.config.name} has no method {method!r}")
+        with invoke(self, loaded.env, ctx):
+            result = fn(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                result = await result
+        return result
