@@ -1,0 +1,177 @@
+"""`cf-emulator workflows ...` directly on a state dir and against a running emulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from aiohttp import web
+
+from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.routes import build_routes
+from emulator.cli import workflows as wf_cli
+from emulator.clock import RealClock
+from emulator.state import StateDir
+
+
+class Sleepy(WorkflowEntrypoint):
+    async def run(self, event: Any, step: Any) -> Any:
+        value = await step.do("fetch", lambda: {"rows": event.payload["rows"]})
+        if event.payload.get("sleep"):
+            await step.sleep("nap", "1 hour")
+        if event.payload.get("fail"):
+            await step.do("boom", {"retries": {"limit": 0, "delay": 0}}, self.boom)
+        return value["rows"]
+
+    def boom(self) -> None:
+        raise ValueError("no luck")
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="cf-emulator")
+    wf_cli.register(parser.add_subparsers(dest="verb"))
+    args = parser.parse_args(list(argv))
+    code = args.func(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def make_engine(state: Path) -> WorkflowEngine:
+    engine = WorkflowEngine(StateDir(state).binding_dir("workflows") / "workflows.sqlite3", RealClock())
+    engine.register("sleepy", lambda: Sleepy(None, {}), class_name="Sleepy", script_name="app")
+    return engine
+
+
+async def seed(state: Path) -> None:
+    engine = make_engine(state)
+    await engine.start()
+    b = engine.binding("sleepy")
+    await b.create(id="done", params={"rows": 3})
+    await b.create(id="napping", params={"rows": 1, "sleep": True})
+    await b.create(id="broken", params={"rows": 1, "fail": True})
+    for _ in range(200):
+        if engine.is_idle():
+            break
+        await asyncio.sleep(0.01)
+    await engine.stop()
+
+
+async def test_offline_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    await seed(tmp_path)
+    code, out, _ = cli(capsys, "workflows", "list", "--persist-to", str(tmp_path), "--json")
+    assert code == 0
+    assert json.loads(out) == [{"name": "sleepy", "class_name": "Sleepy", "script_name": "app",
+                                "instances": {"complete": 1, "waiting": 1, "errored": 1}, "total": 3}]
+    code, out, _ = cli(capsys, "workflows", "list", "--persist-to", str(tmp_path))
+    assert "sleepy" in out and "complete=1" in out
+
+    code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(tmp_path),
+                       "--status", "errored", "--json")
+    assert [i["id"] for i in json.loads(out)] == ["broken"]
+    code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(tmp_path))
+    assert "napping" in out and "ValueError: no luck" in out
+
+    code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "broken",
+                       "--persist-to", str(tmp_path), "--json")
+    described = json.loads(out)
+    assert described["error"] == {"name": "ValueError", "message": "no luck"}
+    assert [(s["name"], s["attempts"], s["status"]) for s in described["steps"]] == [
+        ("fetch", 1, "complete"), ("boom", 1, "errored")]
+    code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "napping", "--persist-to", str(tmp_path))
+    assert "Status:    waiting" in out and "nap" in out and "until " in out
+
+    code, _, err = cli(capsys, "workflows", "instances", "describe", "sleepy", "ghost", "--persist-to", str(tmp_path))
+    assert code == 1 and "instance.not_found" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "workflows", "list", "--persist-to", str(tmp_path / "empty"))
+    assert code == 1 and "no workflow state" in err
+
+
+async def test_offline_actions_are_honoured_by_the_next_start(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    await seed(tmp_path)
+    code, out, _ = cli(capsys, "workflows", "instances", "terminate", "sleepy", "napping", "--persist-to", str(tmp_path))
+    assert code == 0 and "now terminated" in out and "no emulator running" in out
+    code, _, err = cli(capsys, "workflows", "instances", "terminate", "sleepy", "done", "--persist-to", str(tmp_path))
+    assert code == 1 and "(instance.cannot_terminate)" in err
+    code, out, _ = cli(capsys, "workflows", "instances", "restart", "sleepy", "done", "--persist-to", str(tmp_path))
+    assert code == 0 and "now queued" in out
+
+    engine = make_engine(tmp_path)
+    await engine.start()
+    try:
+        for _ in range(200):
+            if engine.is_idle() and (await engine.status("sleepy", "done")).status == "complete":
+                break
+            await asyncio.sleep(0.01)
+        assert (await engine.status("sleepy", "napping")).status == "terminated"
+        assert (await engine.status("sleepy", "done")).output == 3
+    finally:
+        await engine.stop()
+
+
+class ServerThread:
+    """An engine and its routes served from a background loop, announced in server.json."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        self.engine = make_engine(self.state)
+        await self.engine.start()
+        app = web.Application()
+        app.add_routes(build_routes(self.engine))
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        StateDir(self.state).write_server_info({"internal_url": f"http://127.0.0.1:{port}"})
+
+    async def _stop(self) -> None:
+        await self.runner.cleanup()
+        await self.engine.stop()
+
+    def __exit__(self, *exc: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        StateDir(self.state).clear_server_info()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[Path]:
+    asyncio.run(seed(tmp_path))
+    yield tmp_path
+
+
+def test_against_a_running_emulator(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with ServerThread(seeded) as server:
+        code, out, _ = cli(capsys, "workflows", "instances", "pause", "sleepy", "napping", "--persist-to", str(seeded))
+        assert code == 0 and "now paused" in out and "no emulator running" not in out
+        status = asyncio.run_coroutine_threadsafe(server.engine.status("sleepy", "napping"), server.loop).result(5)
+        assert status.status == "paused"  # the live engine acted
+        code, out, _ = cli(capsys, "workflows", "instances", "resume", "sleepy", "napping", "--persist-to", str(seeded))
+        assert "now running" in out or "now waiting" in out
+        code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(seeded), "--json")
+        assert {i["id"] for i in json.loads(out)} == {"done", "napping", "broken"}
+        code, out, _ = cli(capsys, "workflows", "list", "--persist-to", str(seeded), "--json")
+        assert json.loads(out)[0]["total"] == 3
+        code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "done", "--persist-to", str(seeded),
+                           "--json")
+        assert json.loads(out)["output"] == 3
+        code, _, err = cli(capsys, "workflows", "instances", "terminate", "sleepy", "done", "--persist-to", str(seeded))
+        assert code == 1 and "cannot_terminate" in err
