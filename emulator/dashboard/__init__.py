@@ -1,0 +1,51 @@
+"""The dashboard at ``/_emulator/``: one static page plus the JSON it needs.
+
+Cloudflare's troubleshooting guides send developers to the dashboard (queue messages,
+consumers, worker logs); locally they get the same view on every app port. The page is
+plain HTML + JavaScript (``static/``, no build step) reading the binding plugins'
+inspection routes (``/_emulator/queues``, ``/_emulator/workflows`` ...) and the few extra
+endpoints of ``emulator.dashboard.api`` (overview, live log tail, read-only D1 queries,
+R2 browsing).
+
+The server mounts it on its ``/_emulator`` sub-application with ``setup(sub, platform)``;
+``routes(platform)`` gives the same routes with full paths for anyone mounting them
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from emulator.platform import Platform
+
+PREFIX = "/_emulator"
+
+__all__ = ["PREFIX", "routes", "setup"]
+
+
+def routes(platform: "Platform") -> "list[web.RouteDef]":
+    """The page (``/_emulator/``), its static files and its JSON API, with full paths."""
+    from emulator.dashboard.api import DashboardApi
+
+    return DashboardApi.for_platform(platform).routes(PREFIX)
+
+
+def setup(app: "web.Application", platform: "Platform", prefix: str = "") -> None:
+    """Add the dashboard to ``app`` (the ``/_emulator`` sub-app: ``prefix=""``).
+
+    Besides the routes this registers an ``on_shutdown`` hook that ends open log streams:
+    aiohttp waits for running handlers before it stops, and a browser tab left open on
+    the log tail must not hold up `dev`'s Ctrl-C or a test's teardown.
+    """
+    from emulator.dashboard.api import DashboardApi
+
+    dashboard = DashboardApi.for_platform(platform)
+    app.add_routes(dashboard.routes(prefix))
+
+    async def end_streams(_app: "web.Application") -> None:
+        dashboard.close()
+
+    app.on_shutdown.append(end_streams)

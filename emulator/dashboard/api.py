@@ -1,0 +1,264 @@
+"""The dashboard's own endpoints, next to the plugins' inspection routes.
+
+The plugins already answer the questions a CLI asks (queue stats, peek, purge, redrive,
+workflow instances). What only the dashboard needs lives here, under
+``/_emulator/dashboard/``:
+
+- ``GET  /``                                   the page (``static/index.html``)
+- ``GET  /dashboard/static/{name}``            its script and style sheet (a fixed list)
+- ``GET  /dashboard/api/overview``             apps and every queue, bucket, database and
+                                               workflow they declare, plus the clock
+- ``GET  /dashboard/api/logs?after=N&wait=S``  log records numbered above N (long-poll)
+- ``GET  /dashboard/api/logs/stream``          the same as Server-Sent Events (``Last-Event-ID``)
+- ``GET  /dashboard/api/d1/{db}/tables``       tables, columns and row counts
+- ``POST /dashboard/api/d1/{db}/query``        ``{"sql": ...}``: one read-only statement
+
+R2 browsing and downloads use the R2 plugin's own routes (``/_emulator/r2/buckets/...``).
+D1 queries go through a separate read-only SQLite connection, so a dashboard open in a
+browser cannot change what the apps see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aiohttp import web
+
+from emulator.clock import FakeClock
+from emulator.dashboard.logtail import LogTail, record_json
+from emulator.dashboard.readonly_sql import ReadOnlyQueryError, list_tables, run_query
+
+if TYPE_CHECKING:
+    from emulator.platform import Platform
+
+STATIC_DIR = Path(__file__).parent / "static"
+# Served by name from this fixed table only: no path from a request reaches the file system.
+STATIC_FILES: dict[str, str] = {
+    "dashboard.js": "text/javascript",
+    "dashboard.css": "text/css",
+}
+# Longest a long-poll request or one SSE connection is held open (real time: it is a
+# browser keep-alive, not emulated time). EventSource reconnects with Last-Event-ID.
+LONG_POLL_MAX = 25.0
+STREAM_LIFETIME = 60.0
+STREAM_HEARTBEAT = 10.0
+# The first page load shows this many earlier lines.
+BACKLOG_LINES = 300
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message, "status": status, "message": message}, status=status)
+
+
+def _http_error(exc_class: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP error to raise whose body is already our JSON error shape."""
+    body = _dumps({"error": message, "status": exc_class.status_code, "message": message})
+    return exc_class(text=body, content_type="application/json")
+
+
+class DashboardApi:
+    """The dashboard's handlers for one platform (shared by every port's app)."""
+
+    _by_platform: ClassVar["weakref.WeakKeyDictionary[Platform, DashboardApi]"] = weakref.WeakKeyDictionary()
+
+    def __init__(self, platform: "Platform") -> None:
+        self.platform = platform
+        self.tail = LogTail(platform.log)
+
+    @classmethod
+    def for_platform(cls, platform: "Platform") -> "DashboardApi":
+        """One instance per platform, so every port's log tail numbers lines the same way."""
+        existing = cls._by_platform.get(platform)
+        if existing is None or existing.tail.closed:
+            existing = cls._by_platform[platform] = cls(platform)
+        return existing
+
+    def close(self) -> None:
+        self.tail.close()
+
+    def routes(self, prefix: str = "") -> list[web.RouteDef]:
+        api = f"{prefix}/dashboard/api"
+        return [
+            # `/_emulator` (no slash) would resolve the page's relative URLs one level up.
+            web.get(prefix, self.to_page),
+            web.get(f"{prefix}/", self.page),
+            web.get(f"{prefix}/dashboard/static/{{name}}", self.static),
+            web.get(f"{api}/overview", self.overview),
+            web.get(f"{api}/logs", self.logs),
+            web.get(f"{api}/logs/stream", self.log_stream),
+            web.get(f"{api}/d1/{{database}}/tables", self.d1_tables),
+            web.post(f"{api}/d1/{{database}}/query", self.d1_query),
+        ]
+
+    # --- page -------------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            # The page only talks to its own origin and runs only its own script.
+            "content-security-policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                                       "frame-ancestors 'none'; form-action 'none'",
+            "x-content-type-options": "nosniff",
+        })
+
+    async def to_page(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(request.path + "/")
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        content_type = STATIC_FILES.get(name)
+        if content_type is None:
+            return _error(404, f"no dashboard file named {name!r}")
+        return web.FileResponse(STATIC_DIR / name, headers={
+            "content-type": f"{content_type}; charset=utf-8", "cache-control": "no-cache",
+            "x-content-type-options": "nosniff"})
+
+    # --- overview ---------------------------------------------------------------------
+    def overview_data(self) -> dict[str, Any]:
+        """Every resource the hosted apps declare, keyed by its platform-wide name."""
+        queues: dict[str, dict[str, Any]] = {}
+        buckets: dict[str, dict[str, Any]] = {}
+        databases: dict[str, dict[str, Any]] = {}
+        workflows: dict[str, dict[str, Any]] = {}
+
+        def queue(name: str) -> dict[str, Any]:
+            return queues.setdefault(name, {"producers": [], "consumers": [], "deadLetterFor": []})
+
+        apps = []
+        for app in self.platform.apps:
+            apps.append({"name": app.name, "kind": app.kind})
+            for p in app.producers:
+                queue(p.queue)["producers"].append({"app": app.name, "binding": p.binding})
+            for c in app.consumers:
+                queue(c.queue)["consumers"].append({
+                    "app": app.name, "maxBatchSize": c.max_batch_size, "maxBatchTimeout": c.max_batch_timeout,
+                    "maxRetries": c.max_retries, "deadLetterQueue": c.dead_letter_queue,
+                    "retryDelay": c.retry_delay, "maxConcurrency": c.max_concurrency})
+                if c.dead_letter_queue:
+                    queue(c.dead_letter_queue)["deadLetterFor"].append(c.queue)
+            for b in app.r2_buckets:
+                buckets.setdefault(b.bucket_name, {"bindings": []})["bindings"].append(
+                    {"app": app.name, "binding": b.binding})
+            for d in app.d1_databases:
+                databases.setdefault(d.local_id, {"bindings": [], "databaseName": d.database_name,
+                                                  "databaseId": d.database_id})["bindings"].append(
+                    {"app": app.name, "binding": d.binding})
+            for w in app.workflows:
+                workflows.setdefault(w.name, {"className": w.class_name, "scriptName": w.script_name,
+                                              "bindings": []})["bindings"].append(
+                    {"app": app.name, "binding": w.binding})
+        clock = self.platform.clock
+        return {
+            "apps": apps,
+            "queues": dict(sorted(queues.items())),
+            "buckets": dict(sorted(buckets.items())),
+            "databases": dict(sorted(databases.items())),
+            "workflows": dict(sorted(workflows.items())),
+            "plugins": sorted(self.platform.plugins),
+            "clock": {"now": clock.now(), "fake": isinstance(clock, FakeClock)},
+        }
+
+    async def overview(self, request: web.Request) -> web.Response:
+        return web.json_response(self.overview_data(), dumps=_dumps)
+
+    # --- logs -------------------------------------------------------------------------
+    @staticmethod
+    def _int_param(request: web.Request, name: str, default: int) -> int:
+        raw = request.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise _http_error(web.HTTPBadRequest, f"{name} must be an integer, got {raw!r}") from None
+
+    async def logs(self, request: web.Request) -> web.Response:
+        after = self._int_param(request, "after", max(0, self.tail.last_seq - BACKLOG_LINES))
+        limit = max(1, min(self._int_param(request, "limit", 500), 2000))
+        try:
+            wait = float(request.query.get("wait") or 0)
+        except ValueError:
+            return _error(400, "wait must be a number of seconds")
+        wait = max(0.0, min(wait, LONG_POLL_MAX))
+        items = await self.tail.wait(after, wait, limit) if wait else self.tail.since(after, limit)
+        last = items[-1][0] if items else max(after, 0)
+        return web.json_response({"records": [record_json(s, r) for s, r in items], "last": last},
+                                 dumps=_dumps)
+
+    async def log_stream(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: ``id`` is the record number, ``data`` its JSON."""
+        resume = request.headers.get("Last-Event-ID") or request.query.get("after")
+        try:
+            after = int(resume) if resume else max(0, self.tail.last_seq - BACKLOG_LINES)
+        except ValueError:
+            return _error(400, f"Last-Event-ID must be an integer, got {resume!r}")
+        response = web.StreamResponse(headers={
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-store",
+            "x-accel-buffering": "no",
+        })
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        closes_at = loop.time() + STREAM_LIFETIME
+        try:
+            await response.write(b"retry: 500\n\n")
+            while loop.time() < closes_at:
+                items = await self.tail.wait(after, min(STREAM_HEARTBEAT, max(0.0, closes_at - loop.time())))
+                if self.tail.closed:
+                    break
+                if not items:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                chunk = "".join(f"id: {seq}\ndata: {_dumps(record_json(seq, record))}\n\n"
+                                for seq, record in items)
+                await response.write(chunk.encode())
+                after = items[-1][0]
+        except ConnectionResetError:
+            pass  # the tab was closed: nothing to tell anyone
+        return response
+
+    # --- D1 ---------------------------------------------------------------------------
+    def _d1_path(self, database: str) -> Path:
+        """The file of a database some hosted app binds (by its local id, as in the overview)."""
+        plugin = self.platform.plugins.get("d1")
+        known = plugin.database_ids() if plugin is not None else []  # type: ignore[attr-defined]
+        if database not in known:
+            listing = ", ".join(known) or "none"
+            raise _http_error(web.HTTPNotFound, f"no D1 database named {database!r} is bound; databases: {listing}")
+        path: Path = plugin.database_path(database)  # type: ignore[union-attr]
+        return path
+
+    async def d1_tables(self, request: web.Request) -> web.Response:
+        database = request.match_info["database"]
+        path = self._d1_path(database)
+        try:
+            tables = await asyncio.to_thread(list_tables, path)
+        except ReadOnlyQueryError as exc:
+            return _error(400, str(exc))
+        return web.json_response({"database": database, "tables": tables}, dumps=_dumps)
+
+    async def d1_query(self, request: web.Request) -> web.Response:
+        database = request.match_info["database"]
+        path = self._d1_path(database)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
+        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
+        params = body.get("params") or []
+        if not isinstance(params, list):
+            return _error(400, "params must be a list")
+        try:
+            result = await asyncio.to_thread(run_query, path, body["sql"], params)
+        except ReadOnlyQueryError as exc:
+            return _error(400, str(exc))
+        return web.json_response(result.to_json(), dumps=_dumps)
