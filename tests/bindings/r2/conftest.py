@@ -1,0 +1,35 @@
+"""Fixtures: a started Platform with one app binding two R2 buckets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from emulator.clock import FakeClock
+from emulator.config.model import AppConfig, R2BucketBinding
+from emulator.platform import Platform
+
+
+def make_app(root: Path, name: str = "app", buckets: tuple[tuple[str, str], ...] = (("BUCKET", "bucket"),)) -> AppConfig:
+    return AppConfig(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+                     r2_buckets=tuple(R2BucketBinding(b, n) for b, n in buckets))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=1_700_000_000.0)
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Platform]:
+    p = Platform([make_app(tmp_path)], tmp_path / "state", clock=clock, s3_port=None)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+def bucket(platform: Platform):  # type: ignore[no-untyped-def]
+    return platform.env_for(platform.apps[0]).BUCKET

@@ -1,0 +1,213 @@
+"""boto3 against the S3-compatible endpoint: same buckets, same persistence as the binding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import boto3
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from emulator.platform import Platform
+
+from .conftest import make_app
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+async def s3_platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=0)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="auto", aws_access_key_id="anything",
+        aws_secret_access_key="anything",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+
+@pytest.fixture
+def s3(s3_platform: Platform) -> Any:
+    return client(s3_platform.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+
+
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    # boto3 is blocking; the endpoint runs on this test's loop.
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response["Error"]["Code"])
+
+
+async def test_endpoint_is_reported_in_health(s3_platform: Platform) -> None:
+    health = s3_platform.plugin("r2").health()
+    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+    assert endpoint.startswith("http://127.0.0.1:") and health["s3"] == {"endpoint": endpoint}
+
+
+async def test_buckets(s3: Any) -> None:
+    names = [b["Name"] for b in (await in_thread(s3.list_buckets))["Buckets"]]
+    assert names == ["bucket"]
+    await in_thread(s3.head_bucket, Bucket="bucket")
+    await in_thread(s3.create_bucket, Bucket="made-by-s3")
+    assert "made-by-s3" in [b["Name"] for b in (await in_thread(s3.list_buckets))["Buckets"]]
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.head_bucket, Bucket="nope-bucket")
+    assert error_code(info.value) == "404"
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.get_object, Bucket="nope-bucket", Key="k")
+    assert error_code(info.value) == "NoSuchBucket"
+
+
+async def test_put_get_shares_state_with_the_binding(s3: Any, s3_platform: Platform) -> None:
+    binding = s3_platform.env_for(s3_platform.apps[0]).BUCKET
+    resp = await in_thread(s3.put_object, Bucket="bucket", Key="dir/a b/ü.txt", Body=b"hello s3",
+                           ContentType="text/plain", Metadata={"owner": "boto"})
+    assert resp["ETag"] == f'"{hashlib.md5(b"hello s3").hexdigest()}"'
+    obj = await binding.get("dir/a b/ü.txt")
+    assert await obj.text() == "hello s3"
+    assert obj.httpMetadata == {"contentType": "text/plain"} and obj.customMetadata == {"owner": "boto"}
+
+    await binding.put("from-binding", b"\x00\x01bin", customMetadata={"x": "y"})
+    got = await in_thread(s3.get_object, Bucket="bucket", Key="from-binding")
+    assert got["Body"].read() == b"\x00\x01bin" and got["Metadata"] == {"x": "y"}
+    head = await in_thread(s3.head_object, Bucket="bucket", Key="dir/a b/ü.txt")
+    assert head["ContentLength"] == 8 and head["ContentType"] == "text/plain"
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.get_object, Bucket="bucket", Key="missing")
+    assert error_code(info.value) == "NoSuchKey"
+
+
+async def test_ranges_and_conditionals(s3: Any) -> None:
+    put = await in_thread(s3.put_object, Bucket="bucket", Key="r", Body=b"0123456789")
+    got = await in_thread(s3.get_object, Bucket="bucket", Key="r", Range="bytes=2-4")
+    assert got["Body"].read() == b"234" and got["ContentRange"] == "bytes 2-4/10"
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    got = await in_thread(s3.get_object, Bucket="bucket", Key="r", Range="bytes=-3")
+    assert got["Body"].read() == b"789"
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.get_object, Bucket="bucket", Key="r", Range="bytes=20-30")
+    assert error_code(info.value) == "InvalidRange"
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.get_object, Bucket="bucket", Key="r", IfNoneMatch=put["ETag"])
+    assert error_code(info.value) == "304"
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.get_object, Bucket="bucket", Key="r", IfMatch='"other"')
+    assert error_code(info.value) == "PreconditionFailed"
+    assert (await in_thread(s3.get_object, Bucket="bucket", Key="r", IfMatch=put["ETag"]))["Body"].read()
+
+
+async def test_list_objects_v2_and_v1(s3: Any) -> None:
+    keys = ["a/1", "a/2", "a/b/3", "c d", "e/../f", "z"]
+    for k in keys:
+        await in_thread(s3.put_object, Bucket="bucket", Key=k, Body=k.encode())
+    listed = await in_thread(s3.list_objects_v2, Bucket="bucket")
+    assert [o["Key"] for o in listed["Contents"]] == keys and listed["KeyCount"] == 6
+    grouped = await in_thread(s3.list_objects_v2, Bucket="bucket", Delimiter="/")
+    assert [o["Key"] for o in grouped["Contents"]] == ["c d", "z"]
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["a/", "e/"]
+    sub = await in_thread(s3.list_objects_v2, Bucket="bucket", Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in sub["Contents"]] == ["a/1", "a/2"]
+    assert [p["Prefix"] for p in sub["CommonPrefixes"]] == ["a/b/"]
+    paginator = s3.get_paginator("list_objects_v2")
+    pages = await in_thread(lambda: list(paginator.paginate(Bucket="bucket", PaginationConfig={"PageSize": 2})))
+    assert len(pages) == 3 and [o["Key"] for p in pages for o in p["Contents"]] == keys
+    after = await in_thread(s3.list_objects_v2, Bucket="bucket", StartAfter="c d")
+    assert [o["Key"] for o in after["Contents"]] == ["e/../f", "z"]
+    v1 = await in_thread(s3.list_objects, Bucket="bucket", Marker="a/2", MaxKeys=2)
+    assert [o["Key"] for o in v1["Contents"]] == ["a/b/3", "c d"] and v1["IsTruncated"]
+
+
+async def test_delete_copy(s3: Any, s3_platform: Platform) -> None:
+    await in_thread(s3.put_object, Bucket="bucket", Key="src", Body=b"copy me",
+                    ContentType="text/x", Metadata={"k": "v"})
+    await in_thread(s3.copy_object, Bucket="bucket", Key="dst", CopySource={"Bucket": "bucket", "Key": "src"})
+    head = await in_thread(s3.head_object, Bucket="bucket", Key="dst")
+    assert head["Metadata"] == {"k": "v"} and head["ContentType"] == "text/x"
+    await in_thread(s3.copy_object, Bucket="bucket", Key="dst2", CopySource="bucket/src",
+                    MetadataDirective="REPLACE", Metadata={"new": "1"}, ContentType="text/y")
+    head = await in_thread(s3.head_object, Bucket="bucket", Key="dst2")
+    assert head["Metadata"] == {"new": "1"} and head["ContentType"] == "text/y"
+    await in_thread(s3.create_bucket, Bucket="other")
+    await in_thread(s3.copy_object, Bucket="other", Key="x", CopySource="bucket/src")
+    assert (await in_thread(s3.get_object, Bucket="other", Key="x"))["Body"].read() == b"copy me"
+
+    resp = await in_thread(s3.delete_object, Bucket="bucket", Key="dst")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    await in_thread(s3.delete_object, Bucket="bucket", Key="never-existed")
+    resp = await in_thread(s3.delete_objects, Bucket="bucket",
+                           Delete={"Objects": [{"Key": "src"}, {"Key": "dst2"}]})
+    assert sorted(d["Key"] for d in resp["Deleted"]) == ["dst2", "src"]
+    assert (await in_thread(s3.list_objects_v2, Bucket="bucket"))["KeyCount"] == 0
+
+
+async def test_content_md5_is_checked(s3: Any) -> None:
+    import base64
+
+    good = base64.b64encode(hashlib.md5(b"data").digest()).decode()
+    await in_thread(s3.put_object, Bucket="bucket", Key="m", Body=b"data", ContentMD5=good)
+    bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.put_object, Bucket="bucket", Key="m2", Body=b"data", ContentMD5=bad)
+    assert error_code(info.value) == "BadDigest"
+
+
+async def test_multipart_with_the_transfer_manager_and_by_hand(s3: Any, s3_platform: Platform) -> None:
+    data = bytes(range(256)) * (13 * MiB // 256)
+    config = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=2)
+    await in_thread(s3.upload_fileobj, io.BytesIO(data), "bucket", "big.parquet", Config=config)
+    head = await in_thread(s3.head_object, Bucket="bucket", Key="big.parquet")
+    assert head["ContentLength"] == len(data) and head["ETag"].endswith('-3"')
+    out = io.BytesIO()
+    await in_thread(s3.download_fileobj, "bucket", "big.parquet", out)
+    assert out.getvalue() == data
+    binding = s3_platform.env_for(s3_platform.apps[0]).BUCKET
+    footer = await binding.get("big.parquet", range={"suffix": 8})
+    assert bytes(await footer.bytes()) == data[-8:]
+
+    mpu = await in_thread(s3.create_multipart_upload, Bucket="bucket", Key="hand", Metadata={"a": "b"})
+    uid = mpu["UploadId"]
+    part = await in_thread(s3.upload_part, Bucket="bucket", Key="hand", UploadId=uid, PartNumber=1, Body=b"p" * 10)
+    with pytest.raises(ClientError) as info:  # a single small part is fine, but not a bad etag
+        await in_thread(s3.complete_multipart_upload, Bucket="bucket", Key="hand", UploadId=uid,
+                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"bad"'}]})
+    assert error_code(info.value) == "InvalidPart"
+    await in_thread(s3.complete_multipart_upload, Bucket="bucket", Key="hand", UploadId=uid,
+                    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    got = await in_thread(s3.get_object, Bucket="bucket", Key="hand")
+    assert got["Body"].read() == b"p" * 10 and got["Metadata"] == {"a": "b"}
+    mpu = await in_thread(s3.create_multipart_upload, Bucket="bucket", Key="aborted")
+    await in_thread(s3.abort_multipart_upload, Bucket="bucket", Key="aborted", UploadId=mpu["UploadId"])
+    with pytest.raises(ClientError) as info:
+        await in_thread(s3.upload_part, Bucket="bucket", Key="aborted", UploadId=mpu["UploadId"],
+                        PartNumber=1, Body=b"x")
+    assert error_code(info.value) == "NoSuchUpload"
+
+
+async def test_s3_writes_are_persisted(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    p = Platform([app], tmp_path / "state", s3_port=0)
+    await p.start()
+    s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+    await in_thread(s3.put_object, Bucket="bucket", Key="kept", Body=b"persisted via s3",
+                    Metadata={"m": "1"})
+    await p.stop()
+    p = Platform([app], tmp_path / "state", s3_port=None)
+    await p.start()
+    try:
+        obj = await p.env_for(app).BUCKET.get("kept")
+        assert await obj.text() == "persisted via s3" and obj.customMetadata == {"m": "1"}
+    finally:
+        await p.stop()
