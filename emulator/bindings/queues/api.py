@@ -1,0 +1,140 @@
+"""The queues inspection API under ``/_emulator/queues`` (the CLI and the dashboard use it).
+
+::
+
+    GET    /_emulator/queues                               every queue with its counts
+    GET    /_emulator/queues/{queue}                       one queue
+    GET    /_emulator/queues/{queue}/messages?limit=50     peek (nothing is consumed)
+    POST   /_emulator/queues/{queue}/messages              send {"body", "contentType", "delaySeconds"}
+                                                           or {"messages": [...], "delaySeconds"}
+    POST   /_emulator/queues/{queue}/purge                 delete every message (also DELETE .../messages)
+    POST   /_emulator/queues/{dlq}/messages/{id}/redrive[?to=queue]
+                                                           move a dead-lettered message back
+
+Queue names may hold any character (``my/ Queue``): percent-encode them in the path.
+``bytes`` bodies travel as base64 strings. Errors are ``{"error", "status", "message"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from emulator.bindings.queues.binding import QueueSendError, check_delay
+from emulator.bindings.queues.engine import QueueBroker, QueueNotFound
+from emulator.bindings.queues.serialize import normalize_content_type
+
+PREFIX = "/_emulator/queues"
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": HTTPStatus(status).phrase, "status": status, "message": message},
+                             status=status)
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(value, status=status, dumps=lambda v: json.dumps(v, default=str))
+
+
+def _decode_request(item: Any) -> tuple[Any, str, int | None]:
+    if not isinstance(item, dict) or "body" not in item:
+        raise ValueError('each message needs a "body"')
+    content_type = normalize_content_type(item.get("contentType"))
+    body = item["body"]
+    if content_type == "bytes":
+        if not isinstance(body, str):
+            raise ValueError('a "bytes" body must be a base64 string')
+        try:
+            body = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise ValueError('a "bytes" body must be a base64 string') from None
+    delay = item.get("delaySeconds")
+    return body, content_type, delay
+
+
+def routes(broker: QueueBroker) -> list[web.RouteDef]:
+    def queue_name(request: web.Request, key: str = "queue") -> str:
+        return request.match_info[key]
+
+    async def list_queues(request: web.Request) -> web.Response:
+        return _json({"queues": broker.list_stats()})
+
+    async def get_queue(request: web.Request) -> web.Response:
+        try:
+            return _json(broker.stats(queue_name(request)))
+        except QueueNotFound as exc:
+            return _error(404, str(exc))
+
+    async def peek(request: web.Request) -> web.Response:
+        name = queue_name(request)
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit must be an integer")
+        if limit < 0:
+            return _error(400, "limit must not be negative")
+        try:
+            return _json({"queue": name, "messages": broker.peek(name, limit)})
+        except QueueNotFound as exc:
+            return _error(404, str(exc))
+
+    async def send(request: web.Request) -> web.Response:
+        name = queue_name(request)
+        try:
+            payload = await request.json()
+        except ValueError:
+            return _error(400, "the request body must be JSON")
+        if not isinstance(payload, dict):
+            return _error(400, 'send {"body": ...} or {"messages": [...]}')
+        try:
+            if "messages" in payload:
+                items = payload["messages"]
+                if not isinstance(items, list) or not items:
+                    raise ValueError('"messages" must be a non-empty list')
+                requests = [_decode_request(item) for item in items]
+                operation = "sendBatch"
+                default = check_delay(payload.get("delaySeconds"), operation)
+            else:
+                requests = [_decode_request(payload)]
+                operation = "send"
+                default = None
+            requests = [(b, ct, check_delay(d, operation)) for b, ct, d in requests]
+            if default is None:
+                default = broker.delivery_delay(name)
+            metrics, records = await broker.enqueue(name, requests, default, operation)
+        except (QueueSendError, TypeError, ValueError) as exc:
+            return _error(400, str(exc))
+        return _json({"queue": name, "ids": [r.id for r in records], **metrics})
+
+    async def purge(request: web.Request) -> web.Response:
+        name = queue_name(request)
+        try:
+            return _json({"queue": name, "purged": broker.purge(name)})
+        except QueueNotFound as exc:
+            return _error(404, str(exc))
+
+    async def redrive(request: web.Request) -> web.Response:
+        dlq = queue_name(request)
+        message_id = request.match_info["id"]
+        try:
+            target = broker.redrive(dlq, message_id, request.query.get("to") or None)
+        except QueueNotFound as exc:
+            return _error(404, str(exc))
+        except ValueError as exc:
+            return _error(409, str(exc))
+        return _json({"id": message_id, "from": dlq, "to": target})
+
+    return [
+        web.get(PREFIX, list_queues),
+        web.get(PREFIX + "/{queue}", get_queue),
+        web.get(PREFIX + "/{queue}/messages", peek),
+        web.post(PREFIX + "/{queue}/messages", send),
+        web.delete(PREFIX + "/{queue}/messages", purge),
+        web.post(PREFIX + "/{queue}/purge", purge),
+        web.post(PREFIX + "/{queue}/messages/{id}/redrive", redrive),
+    ]

@@ -1,0 +1,287 @@
+"""What app code sees: the producer on ``env.Q`` and the batch handed to ``queue(batch)``.
+
+Names and call shapes are Cloudflare's as Python Workers code uses them (keyword arguments
+become the JS options object; a dict of options as the second positional argument works too)::
+
+    await self.env.Q.send({"id": 1}, contentType="json", delaySeconds=30)
+    await self.env.Q.sendBatch([{"body": "a"}, {"body": b"\\x00", "contentType": "bytes"}], delaySeconds=5)
+
+    async def queue(self, batch):
+        for msg in batch.messages:
+            msg.ack()                     # or msg.retry(delaySeconds=10)
+        batch.ackAll() / batch.retryAll(delaySeconds=10)
+
+The state (messages, batching, retries) lives in ``engine.QueueBroker``; these objects only
+validate arguments and record the consumer's decisions ("first call wins", with workerd's
+warning texts).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from emulator.jsobject import JsObject
+
+if TYPE_CHECKING:
+    from emulator.bindings.queues.engine import QueueBroker, StoredMessage
+
+MAX_DELAY_SECONDS = 86400
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+MISSING: Any = _Missing()
+
+
+class QueueSendError(Exception):
+    """A send the broker refused (Cloudflare rejects with ``Queue send failed: ...``)."""
+
+
+def _js_number_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def delay_error(value: Any) -> str | None:
+    """The broker's validator text for a bad delay (zod wording), or None if it is valid."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        received = "NaN" if isinstance(value, str) else type(value).__name__
+        return f"Invalid input: expected number, received {received}"
+    if isinstance(value, float) and not value.is_integer():
+        return "Invalid input: expected int, received number"
+    if value < 0:
+        return "Too small: expected number to be >=0"
+    if value > MAX_DELAY_SECONDS:
+        return f"Too big: expected number to be <={MAX_DELAY_SECONDS}"
+    return None
+
+
+def check_delay(value: Any, operation: str) -> int | None:
+    """Validate a delay like the broker does; None stays None (= use the next default)."""
+    if value is None:
+        return None
+    problem = delay_error(value)
+    if problem is not None:
+        raise QueueSendError(f"Queue {operation} failed: message delay {_js_number_text(value)} is invalid: {problem}")
+    return int(value)
+
+
+def _option(options: Any, name: str, keyword: Any) -> Any:
+    """A JS-style option: keyword argument first, else a key of the positional options dict."""
+    if keyword is not None:
+        return keyword
+    if options is None:
+        return None
+    if isinstance(options, dict) or isinstance(options, Mapping):
+        return options.get(name)
+    return getattr(options, name, None)
+
+
+def _batch_item(item: Any) -> tuple[Any, Any, Any]:
+    """(body, contentType, delaySeconds) of one ``sendBatch`` entry (a dict, or an object)."""
+    if isinstance(item, dict) or isinstance(item, Mapping):
+        if "body" not in item:
+            raise TypeError("Message body cannot be undefined")
+        return item["body"], item.get("contentType"), item.get("delaySeconds")
+    body = getattr(item, "body", MISSING)
+    if body is MISSING:
+        raise TypeError("Message body cannot be undefined")
+    return body, getattr(item, "contentType", None), getattr(item, "delaySeconds", None)
+
+
+class QueueProducerBinding:
+    """``env.<BINDING>`` for a ``[[queues.producers]]`` entry."""
+
+    def __init__(self, broker: "QueueBroker", queue: str, delivery_delay: int | None = None) -> None:
+        self._broker = broker
+        self._queue = queue
+        self._delivery_delay = delivery_delay
+
+    @property
+    def queue_name(self) -> str:
+        return self._queue
+
+    def _default_delay(self) -> int:
+        # §4.3: options.delaySeconds ?? producer deliveryDelay ?? 0
+        if self._delivery_delay is not None:
+            return self._delivery_delay
+        return self._broker.delivery_delay(self._queue)
+
+    async def send(self, body: Any = MISSING, options: Any = None, *,
+                   contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:
+        if body is MISSING:
+            raise TypeError("Message body cannot be undefined")
+        content_type = _option(options, "contentType", contentType)
+        delay = check_delay(_option(options, "delaySeconds", delaySeconds), "send")
+        return await self._broker.send(
+            self._queue,
+            [(body, content_type, delay)],
+            default_delay=self._default_delay(),
+            operation="send",
+        )
+
+    async def sendBatch(self, messages: Any, options: Any = None, *,
+                        delaySeconds: int | None = None) -> JsObject:
+        items = list(messages) if messages is not None else []
+        if not items:
+            raise TypeError("sendBatch() requires at least one message")
+        batch_delay = check_delay(_option(options, "delaySeconds", delaySeconds), "sendBatch")
+        default = batch_delay if batch_delay is not None else self._default_delay()
+        requests: list[tuple[Any, Any, int | None]] = []
+        for item in items:
+            body, content_type, delay = _batch_item(item)
+            requests.append((body, content_type, None if delay is None else check_delay(delay, "sendBatch")))
+        return await self._broker.send(self._queue, requests, default_delay=default, operation="sendBatch")
+
+    def __repr__(self) -> str:
+        return f"<Queue producer for {self._queue!r}>"
+
+
+# --- consumer side ----------------------------------------------------------------------
+
+_ACK = 1
+_RETRY = 2
+
+
+def _retry_delay(options: Any, delaySeconds: Any) -> int | None:
+    value = _option(options, "delaySeconds", delaySeconds)
+    if value is None:
+        return None
+    problem = delay_error(value)
+    if problem is not None:
+        raise ValueError(f"delaySeconds {_js_number_text(value)} is invalid: {problem}")
+    return int(value)
+
+
+class Message:
+    """One message of a batch: ``id``, ``timestamp``, ``body``, ``attempts``, ``ack()``, ``retry()``."""
+
+    __slots__ = ("id", "timestamp", "body", "attempts", "_batch", "_record", "_decision", "_delay")
+
+    def __init__(self, batch: "MessageBatch", record: "StoredMessage", body: Any,
+                 timestamp: _dt.datetime | None = None) -> None:
+        self.id: str = record.id
+        self.timestamp: _dt.datetime = timestamp or _dt.datetime.fromtimestamp(
+            record.timestamp_ms / 1000, tz=_dt.timezone.utc)
+        self.body: Any = body
+        self.attempts: int = record.attempts
+        self._batch = batch
+        self._record = record
+        self._decision = 0
+        self._delay: int | None = None
+
+    def ack(self) -> None:
+        batch = self._batch
+        if batch._all == _ACK:
+            return  # workerd ignores it silently: the message is acked already
+        if batch._all == _RETRY:
+            batch._warn(
+                f"Received a call to ack() on message {self.id} after retryAll() was already called. "
+                "Calling ack() on a message after calling retryAll() has no effect."
+            )
+            return
+        if self._decision == _RETRY:
+            batch._warn(
+                f"Received a call to ack() on message {self.id} after retry() was already called. "
+                "Calling ack() on a message after calling retry() has no effect."
+            )
+            return
+        self._decision = _ACK
+
+    def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+        delay = _retry_delay(options, delaySeconds)
+        batch = self._batch
+        if batch._all == _ACK:
+            batch._warn(
+                f"Received a call to retry() on message {self.id} after ackAll() was already called. "
+                "Calling retry() on a message after calling ackAll() has no effect."
+            )
+            return
+        if self._decision == _ACK:
+            batch._warn(
+                f"Received a call to retry() on message {self.id} after ack() was already called. "
+                "Calling retry() on a message after calling ack() has no effect."
+            )
+            return
+        # Not blocked by a prior retryAll(); a later retry() overwrites the delay.
+        self._decision = _RETRY
+        self._delay = delay
+
+    def __repr__(self) -> str:
+        return f"<Message id={self.id} attempts={self.attempts} body={self.body!r:.60}>"
+
+
+class MessageBatch:
+    """What ``queue(batch)`` receives: ``queue``, ``messages``, ``ackAll()``, ``retryAll()``."""
+
+    def __init__(self, queue: str, records: "list[StoredMessage]", decode: Callable[["StoredMessage"], Any],
+                 warn: Callable[[str], None], metadata: JsObject | None = None) -> None:
+        self.queue = queue
+        self._warn = warn
+        self._all = 0
+        self._all_delay: int | None = None
+        self.metadata = metadata if metadata is not None else JsObject()
+        # Messages of one send share a timestamp: build each datetime once.
+        stamps: dict[int, _dt.datetime] = {}
+        for ms in {r.timestamp_ms for r in records}:
+            stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+        self.messages: list[Message] = [Message(self, r, decode(r), stamps[r.timestamp_ms]) for r in records]
+
+    def ackAll(self) -> None:
+        if self._all == _RETRY:
+            self._warn(
+                "Received a call to ackAll() after retryAll() was already called. "
+                "Calling ackAll() after calling retryAll() has no effect."
+            )
+            return
+        self._all = _ACK
+
+    def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+        delay = _retry_delay(options, delaySeconds)
+        if self._all == _ACK:
+            self._warn(
+                "Received a call to retryAll() after ackAll() was already called. "
+                "Calling retryAll() after calling ackAll() has no effect."
+            )
+            return
+        self._all = _RETRY
+        self._all_delay = delay
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.messages)
+
+    def __repr__(self) -> str:
+        return f"<MessageBatch queue={self.queue!r} messages={len(self.messages)}>"
+
+    def outcome(self, handler_failed: bool) -> list[tuple[Message, bool, int | None]]:
+        """Per message: (message, retried?, explicit retry delay) — production semantics.
+
+        Explicit ``ack()``/``ackAll()`` always hold, even when the handler raised (in
+        production acked messages are never redelivered; Miniflare retries them too). A
+        message left undecided is acked when the handler returned and retried when it raised.
+        """
+        result: list[tuple[Message, bool, int | None]] = []
+        all_delay = self._all_delay
+        for msg in self.messages:
+            if msg._decision == _ACK:
+                result.append((msg, False, None))
+            elif msg._decision == _RETRY:
+                result.append((msg, True, msg._delay if msg._delay is not None else all_delay))
+            elif self._all == _ACK:
+                result.append((msg, False, None))
+            elif self._all == _RETRY:
+                result.append((msg, True, all_delay))
+            else:
+                result.append((msg, handler_failed, None))
+        return result

@@ -1,0 +1,717 @@
+"""The broker through its public API: Miniflare's queue scenarios (§4.8) on production rules."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.bindings.queues.binding import MessageBatch, QueueSendError
+from emulator.bindings.queues.engine import QueueBroker, QueueNotFound, QueuesError
+from emulator.clock import FakeClock
+from emulator.config.model import QueueConsumer
+from emulator.logs import EventLog
+from tests.bindings.queues.conftest import START, Harness
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+# --- §4.8 #2: partial and full batches ---------------------------------------------------
+
+async def test_flushes_partial_and_full_batches(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue", max_batch_size=5, max_batch_timeout=1)
+    q = h.broker.producer("queue")
+
+    await q.send("a")
+    await h.advance(0.5)
+    assert consumer.sizes() == []
+    await h.advance(0.5)
+    assert consumer.sizes() == [1]
+    assert HEX32.match(consumer.batches[0][0]["id"])
+
+    await q.sendBatch([{"body": "b"}, {"body": "c"}])
+    await h.advance(0.25)
+    assert consumer.sizes() == [1]
+    await h.advance(1.0)
+    assert consumer.sizes() == [1, 2]
+
+    await q.send("d")
+    await q.sendBatch([{"body": "e"}, {"body": "f"}])
+    await q.send("g")
+    await h.advance(0.1)
+    assert consumer.sizes() == [1, 2]
+    await h.advance(0.9)
+    assert consumer.sizes() == [1, 2, 4]
+    assert [m["body"] for m in consumer.batches[-1]] == ["d", "e", "f", "g"]
+
+    await q.sendBatch([{"body": i} for i in range(5)])
+    await h.settle()
+    assert consumer.sizes() == [1, 2, 4, 5]
+
+    await q.sendBatch([{"body": i} for i in range(7)])
+    await h.settle()
+    assert consumer.sizes() == [1, 2, 4, 5, 5]
+    await h.advance(0.5)
+    assert consumer.sizes() == [1, 2, 4, 5, 5]
+    await h.advance(0.5)
+    assert consumer.sizes() == [1, 2, 4, 5, 5, 2]
+
+    await q.sendBatch([{"body": i} for i in range(6)])
+    await h.settle()
+    assert consumer.sizes()[6:] == [5]
+    await q.sendBatch([{"body": i} for i in range(5)])
+    await h.settle()
+    assert consumer.sizes()[6:] == [5, 5]
+    await h.advance(1.0)
+    assert consumer.sizes()[6:] == [5, 5, 1]
+
+
+async def test_production_defaults_batch_of_10_after_5_seconds(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue")  # QueueConsumer defaults: 10 messages, 5 s, 3 retries
+    q = h.broker.producer("queue")
+    await q.sendBatch([{"body": i} for i in range(9)])
+    await h.advance(4.9)
+    assert consumer.sizes() == []
+    await h.advance(0.1)
+    assert consumer.sizes() == [9]
+    await q.sendBatch([{"body": i} for i in range(12)])
+    await h.settle()
+    assert consumer.sizes() == [9, 10]
+    await h.advance(5)
+    assert consumer.sizes() == [9, 10, 2]
+
+
+async def test_batch_timeout_runs_from_first_message(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue", max_batch_size=10, max_batch_timeout=2)
+    q = h.broker.producer("queue")
+    await q.send(1)
+    await h.advance(1.5)
+    await q.send(2)  # does not extend the timeout
+    await h.advance(0.5)
+    assert consumer.sizes() == [2]
+
+
+# --- §4.8 #3, #9, #10: shapes, names, content types --------------------------------------
+
+async def test_message_shape_and_batch_queue_name(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("my/ Queue", max_batch_size=5, max_batch_timeout=1)
+    q = h.broker.producer("my/ Queue")
+    await q.send("Hello world!")
+    await q.sendBatch([{"body": "Hola mundo!"}])
+    await h.advance(1)
+    [batch] = consumer.batches
+    assert [(m["queue"], m["body"], m["attempts"]) for m in batch] == [
+        ("my/ Queue", "Hello world!", 1), ("my/ Queue", "Hola mundo!", 1)]
+    stamp = batch[0]["timestamp"]
+    assert stamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert stamp.tzinfo is not None
+    assert batch[0]["id"] != batch[1]["id"]
+
+
+async def test_content_types_in_send_order(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue", max_batch_size=10, max_batch_timeout=1)
+    q = h.broker.producer("queue")
+    await q.send("msg1", contentType="text")
+    await q.send([{"message": "msg2"}], {"contentType": "json"})
+    await q.send(bytes(range(8)), contentType="bytes")
+    when = dt.datetime.fromtimestamp(1_600_000_000, tz=dt.timezone.utc)
+    await q.send(when, contentType="V8")  # case-insensitive, like workerd
+    await h.advance(1)
+    assert [m["body"] for m in consumer.batches[0]] == ["msg1", [{"message": "msg2"}], bytes(range(8)), when]
+
+
+async def test_v8_round_trips_python_values(harness: Harness) -> None:
+    """§4.8 #6 adapted: structured clone of Python values (cycles, sets, datetimes, Decimal)."""
+    import decimal
+
+    h = harness
+    consumer = h.consume("queue", max_batch_size=100, max_batch_timeout=0, max_retries=0)
+    cyclic: dict[str, Any] = {"name": "cycle"}
+    cyclic["self"] = cyclic
+    values: list[Any] = [
+        2**100, cyclic, [[1, [2, [3]]]], dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        dt.date(2021, 5, 6), {"a", "b"}, frozenset({1}), (1, "two"), b"\x00\x01", bytearray(b"xy"),
+        decimal.Decimal("3.14"), dt.timedelta(seconds=90), 1 + 2j, None, True, {1: "int key"},
+    ]
+    await h.broker.producer("queue").sendBatch([{"body": v, "contentType": "v8"} for v in values])
+    await h.settle()
+    bodies = [m["body"] for batch in consumer.batches for m in batch]
+    assert bodies[0] == 2**100
+    assert bodies[1]["self"] is bodies[1] and bodies[1]["name"] == "cycle"
+    assert bodies[2:] == values[2:]
+
+
+async def test_v8_refuses_values_that_cannot_be_cloned(harness: Harness) -> None:
+    q = harness.broker.producer("queue")
+    with pytest.raises(TypeError, match="could not be cloned"):
+        await q.send(lambda: 1, contentType="v8")
+    with pytest.raises(TypeError, match="could not be cloned"):
+        await q.send({"obj": object()}, contentType="v8")
+
+
+# --- §4.8 #7: retries --------------------------------------------------------------------
+
+def _retry_ids(ids: set[str]) -> Any:
+    def behaviour(batch: MessageBatch) -> None:
+        for msg in batch.messages:
+            if msg.body in ids:
+                msg.retry()
+    return behaviour
+
+
+async def test_retry_one_message(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue", _retry_ids({"msg2"}), max_batch_size=5, max_batch_timeout=1, max_retries=2)
+    q = h.broker.producer("queue")
+    await q.sendBatch([{"body": "msg1"}, {"body": "msg2"}, {"body": "msg3"}])
+    await h.advance(1)
+    assert consumer.sizes() == [3]
+    id2 = consumer.batches[0][1]["id"]
+    assert h.logs()[-2:] == [f'Retrying message "{id2}" on queue "queue"...', "QUEUE queue 2/3 (0ms)"]
+    consumer.behaviour = None
+    await h.advance(1)
+    assert [(m["id"], m["attempts"]) for m in consumer.batches[1]] == [(id2, 2)]
+    assert h.logs()[-1] == "QUEUE queue 1/1 (0ms)"
+    await h.advance(1)
+    assert consumer.sizes() == [3, 1]
+
+
+@pytest.mark.parametrize("how", ["retryAll", "raise"])
+async def test_retry_all_and_handler_errors_retry_whole_batch(harness: Harness, how: str) -> None:
+    h = harness
+
+    def behaviour(batch: MessageBatch) -> None:
+        if how == "retryAll":
+            batch.retryAll()
+        else:
+            raise RuntimeError("boom")
+
+    consumer = h.consume("queue", behaviour, max_batch_size=5, max_batch_timeout=1, max_retries=2)
+    await h.broker.producer("queue").sendBatch([{"body": f"msg{i}"} for i in (1, 2, 3)])
+    await h.advance(1)
+    ids = [m["id"] for m in consumer.batches[0]]
+    retry_lines = [f'Retrying message "{i}" on queue "queue"...' for i in ids]
+    assert h.logs("debug")[-3:] == retry_lines
+    assert h.logs("info")[-1] == "QUEUE queue 0/3 (0ms)"
+    if how == "raise":
+        assert any("threw: RuntimeError: boom" in m for m in h.logs("error"))
+    consumer.behaviour = None
+    await h.advance(1)
+    assert [(m["id"], m["attempts"]) for m in consumer.batches[1]] == [(i, 2) for i in ids]
+    assert h.logs("info")[-1] == "QUEUE queue 3/3 (0ms)"
+
+
+async def test_retry_then_drop_after_max_retries(harness: Harness) -> None:
+    h = harness
+    deliveries = 0
+
+    def behaviour(batch: MessageBatch) -> None:
+        nonlocal deliveries
+        deliveries += 1
+        if deliveries == 1:
+            batch.retryAll()
+        else:
+            for msg in batch.messages:
+                if msg.body == "msg3":
+                    msg.retry()
+
+    consumer = h.consume("queue", behaviour, max_batch_size=5, max_batch_timeout=1, max_retries=2)
+    await h.broker.producer("queue").sendBatch([{"body": f"msg{i}"} for i in (1, 2, 3)])
+    await h.advance(1)
+    assert h.logs("info")[-1] == "QUEUE queue 0/3 (0ms)"
+    await h.advance(1)
+    assert h.logs("info")[-1] == "QUEUE queue 2/3 (0ms)"
+    id3 = consumer.batches[0][2]["id"]
+    await h.advance(1)
+    assert h.logs()[-2:] == [f'Dropped message "{id3}" on queue "queue" after 3 failed attempts!',
+                             "QUEUE queue 0/1 (0ms)"]
+    assert [[m["attempts"] for m in b] for b in consumer.batches] == [[1, 1, 1], [2, 2, 2], [3]]
+    await h.advance(5)
+    assert consumer.sizes() == [3, 3, 1]
+    assert h.broker.stats("queue")["dropped"] == 1
+    assert h.broker.stats("queue")["depth"] == 0
+
+
+# --- §4.8 #8: dead-letter queues ---------------------------------------------------------
+
+async def test_moves_to_dead_letter_queue_and_back(harness: Harness) -> None:
+    h = harness
+    step = {"bad": 0, "dlq": 0}
+
+    def on_bad(batch: MessageBatch) -> None:
+        step["bad"] += 1
+        if step["bad"] == 1:
+            for msg in batch.messages[1:]:
+                msg.retry()
+
+    def on_dlq(batch: MessageBatch) -> None:
+        step["dlq"] += 1
+        batch.messages[0].retry()
+
+    bad = h.consume("bad", on_bad, max_batch_size=5, max_batch_timeout=1, max_retries=0, dead_letter_queue="dlq")
+    dlq = h.consume("dlq", on_dlq, max_batch_size=5, max_batch_timeout=1, max_retries=0, dead_letter_queue="bad")
+    await h.broker.producer("bad").sendBatch([{"body": f"msg{i}"} for i in (1, 2, 3)])
+    await h.advance(1)
+    first = bad.batches[0]
+    id2, id3 = first[1]["id"], first[2]["id"]
+    assert h.logs()[-3:] == [
+        f'Moving message "{id2}" on queue "bad" to dead letter queue "dlq" after 1 failed attempt...',
+        f'Moving message "{id3}" on queue "bad" to dead letter queue "dlq" after 1 failed attempt...',
+        "QUEUE bad 1/3 (0ms)",
+    ]
+    await h.advance(1)
+    assert [(m["id"], m["attempts"], m["timestamp"]) for m in dlq.batches[0]] == [
+        (id2, 1, first[1]["timestamp"]), (id3, 1, first[2]["timestamp"])]
+    assert h.logs()[-2:] == [
+        f'Moving message "{id2}" on queue "dlq" to dead letter queue "bad" after 1 failed attempt...',
+        "QUEUE dlq 1/2 (0ms)",
+    ]
+    await h.advance(1)
+    assert [(m["id"], m["attempts"]) for m in bad.batches[1]] == [(id2, 1)]
+    assert h.logs()[-1] == "QUEUE bad 1/1 (0ms)"
+    assert h.broker.stats("bad")["dlq"] == 2 and h.broker.stats("dlq")["dlq"] == 1
+
+
+async def test_dead_letter_queue_without_consumer_keeps_messages(harness: Harness) -> None:
+    h = harness
+    h.consume("work", lambda b: b.retryAll(), max_batch_size=5, max_batch_timeout=0, max_retries=1,
+              dead_letter_queue="parking")
+    await h.broker.producer("work").send({"job": 1})
+    await h.settle()
+    await h.settle()
+    stats = h.broker.stats("work")
+    assert stats["dead_letter_count"] == 1 and stats["dlq"] == 1 and stats["retried"] == 1
+    [parked] = h.broker.peek("parking")
+    assert parked["body"] == {"job": 1} and parked["attempts"] == 1 and parked["state"] == "visible"
+
+
+async def test_dead_letter_queue_cannot_be_itself(harness: Harness) -> None:
+    with pytest.raises(QueuesError) as info:
+        harness.consume("bad", dead_letter_queue="bad")
+    assert info.value.code == "ERR_DEAD_LETTER_QUEUE_CYCLE"
+    assert str(info.value) == 'Dead letter queue for queue "bad" cannot be itself'
+
+
+async def test_one_consumer_per_queue(harness: Harness) -> None:
+    harness.consume("q", owner="worker-a")
+    with pytest.raises(QueuesError) as info:
+        harness.consume("q", owner="worker-b")
+    assert info.value.code == "ERR_MULTIPLE_CONSUMERS"
+    assert str(info.value) == 'Multiple consumers defined for queue "q": "worker-a" and "worker-b"'
+
+
+async def test_consumer_ranges_are_validated(harness: Harness) -> None:
+    with pytest.raises(QueuesError, match='"max_batch_size" must be between 1 and 100'):
+        harness.consume("q", max_batch_size=101)
+    with pytest.raises(QueuesError, match='"max_batch_timeout" must be between 0 and 60'):
+        harness.consume("q", max_batch_timeout=61)
+
+
+# --- production ack semantics and first-call-wins ---------------------------------------
+
+async def test_explicit_acks_survive_a_handler_error(harness: Harness) -> None:
+    h = harness
+
+    def behaviour(batch: MessageBatch) -> None:
+        if batch.messages[0].attempts == 1:
+            batch.messages[0].ack()
+            raise ValueError("after one ack")
+
+    consumer = h.consume("q", behaviour, max_batch_size=3, max_batch_timeout=0, retry_delay=0)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(3)])
+    await h.settle()
+    # Production: the acked message is never redelivered (Miniflare would retry all three).
+    assert [[m["body"] for m in b] for b in consumer.batches] == [[0, 1, 2], [1, 2]]
+    assert h.logs("info")[:2] == ["QUEUE q 1/3 (0ms)", "QUEUE q 2/2 (0ms)"]
+
+
+async def test_ack_all_then_raise_acks_everything(harness: Harness) -> None:
+    h = harness
+
+    def behaviour(batch: MessageBatch) -> None:
+        batch.ackAll()
+        raise ValueError("late failure")
+
+    consumer = h.consume("q", behaviour, max_batch_size=3, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(3)])
+    await h.settle()
+    assert consumer.sizes() == [3]
+    assert h.broker.stats("q")["acked"] == 3
+
+
+async def test_first_call_wins_warnings(harness: Harness) -> None:
+    h = harness
+    seen: list[str] = []
+
+    def behaviour(batch: MessageBatch) -> None:
+        if seen:
+            return  # redeliveries are acked
+        a, b, c, d = batch.messages
+        seen.extend([a.id, b.id, c.id, d.id])
+        a.ack()
+        a.retry()      # after ack(): warning, ignored
+        b.retry()
+        b.ack()        # after retry(): warning, ignored
+        batch.retryAll()
+        c.ack()        # after retryAll(): warning, ignored
+        batch.ackAll()  # after retryAll(): warning, ignored
+        d.retry(delaySeconds=7)  # not blocked by retryAll(); its own delay wins
+
+    h.consume("q", behaviour, max_batch_size=4, max_batch_timeout=0, max_retries=5, retry_delay=10)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(4)])
+    await h.settle()
+    a, b, c, d = seen[:4]
+    assert h.logs("warn") == [
+        f"Received a call to retry() on message {a} after ack() was already called. "
+        "Calling retry() on a message after calling ack() has no effect.",
+        f"Received a call to ack() on message {b} after retry() was already called. "
+        "Calling ack() on a message after calling retry() has no effect.",
+        f"Received a call to ack() on message {c} after retryAll() was already called. "
+        "Calling ack() on a message after calling retryAll() has no effect.",
+        "Received a call to ackAll() after retryAll() was already called. "
+        "Calling ackAll() after calling retryAll() has no effect.",
+    ]
+    assert h.logs("info")[0] == "QUEUE q 1/4 (0ms)"
+    peeked = {m["id"]: m for m in h.broker.peek("q")}
+    assert set(peeked) == {b, c, d}
+    assert [peeked[x]["visible_at"] - START for x in (b, c, d)] == [10, 10, 7]
+
+
+async def test_ack_all_warnings(harness: Harness) -> None:
+    h = harness
+    ids: list[str] = []
+
+    def behaviour(batch: MessageBatch) -> None:
+        ids.append(batch.messages[0].id)
+        batch.ackAll()
+        batch.messages[0].ack()    # silently ignored
+        batch.messages[0].retry()  # warning
+        batch.retryAll()           # warning
+
+    h.consume("q", behaviour, max_batch_size=1, max_batch_timeout=0)
+    await h.broker.producer("q").send("x")
+    await h.settle()
+    assert h.logs("warn") == [
+        f"Received a call to retry() on message {ids[0]} after ackAll() was already called. "
+        "Calling retry() on a message after calling ackAll() has no effect.",
+        "Received a call to retryAll() after ackAll() was already called. "
+        "Calling retryAll() after calling ackAll() has no effect.",
+    ]
+    assert h.broker.stats("q")["acked"] == 1
+
+
+# --- §4.8 #14-15: retry delays and max retries ------------------------------------------
+
+async def test_retry_delay_and_max_retries(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", lambda b: b.retryAll(), retry_delay=5, max_retries=2, max_batch_timeout=0)
+    await h.broker.producer("q").send("again")
+    await h.advance(1)
+    assert consumer.sizes() == [1]
+    await h.advance(1)   # t = 2 s
+    assert consumer.sizes() == [1]
+    await h.advance(5)   # t = 7 s (redelivery at 5 s)
+    assert consumer.sizes() == [1, 1]
+    await h.advance(5)   # t = 12 s (redelivery at 10 s)
+    assert consumer.sizes() == [1, 1, 1]
+    await h.advance(30)
+    assert consumer.sizes() == [1, 1, 1]
+    assert h.broker.stats("q")["depth"] == 0
+
+
+async def test_retry_delay_precedence(harness: Harness) -> None:
+    """message retry(delaySeconds) ?? retryAll(delaySeconds) ?? consumer retry_delay."""
+    h = harness
+
+    def behaviour(batch: MessageBatch) -> None:
+        if batch.messages[0].attempts > 1:
+            return
+        batch.retryAll(delaySeconds=4)
+        batch.messages[0].retry(delaySeconds=2)
+        batch.messages[1].retry()
+
+    consumer = h.consume("q", behaviour, max_batch_size=3, max_batch_timeout=0, retry_delay=9)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(3)])
+    await h.settle()
+    delays = sorted(m["visible_at"] - START for m in h.broker.peek("q"))
+    assert delays == [2, 4, 4]
+    await h.advance(4)
+    assert sorted(m["body"] for b in consumer.batches[1:] for m in b) == [0, 1, 2]
+
+
+# --- §4.8 #16-20: delivery delays --------------------------------------------------------
+
+async def test_delivery_delay_of_producer(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    h.broker.set_delivery_delay("q", 2)
+    q = h.broker.producer("q")
+    await q.send("late")
+    await h.advance(1)
+    assert consumer.sizes() == []
+    await h.advance(1)
+    assert consumer.sizes() == [1]
+
+
+async def test_per_message_delays(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    q = h.broker.producer("q", delivery_delay=2)
+    for i in range(1, 11):
+        await q.send(i, delaySeconds=i)
+    await h.settle()
+    assert consumer.sizes() == []
+    for k in range(1, 11):
+        await h.advance(1)
+        assert len(consumer.batches) == k
+    assert [b[0]["body"] for b in consumer.batches] == list(range(1, 11))
+
+
+async def test_send_batch_default_delay(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    q = h.broker.producer("q", delivery_delay=2)
+    await q.sendBatch([{"body": 1}, {"body": 2}])
+    await h.advance(1)
+    assert consumer.sizes() == []
+    await h.advance(1)
+    # Each message becoming visible on its own is dispatched on its own with timeout 0.
+    assert consumer.sizes() == [1, 1]
+
+
+async def test_send_batch_option_delay(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    q = h.broker.producer("q", delivery_delay=2)
+    await q.sendBatch([{"body": 1}, {"body": 2}], delaySeconds=3)
+    await h.advance(1)
+    await h.advance(1)
+    assert consumer.sizes() == []
+    await h.advance(1)
+    assert consumer.sizes() == [1, 1]
+
+
+async def test_send_batch_per_message_delay_wins(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    q = h.broker.producer("q", delivery_delay=2)
+    await q.sendBatch([{"body": i, "delaySeconds": i} for i in (2, 3, 4)], {"delaySeconds": 1})
+    await h.advance(1)
+    assert consumer.sizes() == []
+    for k in (1, 2, 3):
+        await h.advance(1)
+        assert len(consumer.batches) == k
+
+
+# --- §4.8 #11-13: metrics and limits ----------------------------------------------------
+
+async def test_send_metrics_are_taken_before_enqueue(harness: Harness) -> None:
+    q = harness.broker.producer("q")  # no consumer: messages stay visible
+    first = await q.send("one")
+    assert first.metadata.metrics.backlogCount == 0
+    assert first["metadata"]["metrics"]["oldestMessageTimestamp"] is None
+    second = await q.send("two")
+    metrics = second.metadata.metrics
+    assert metrics.backlogCount == 1 and metrics.backlogBytes == len(b'"one"')
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    third = await q.sendBatch([{"body": 1}, {"body": 2}])
+    assert third.metadata.metrics.backlogCount == 2
+
+
+async def test_message_size_limit(harness: Harness) -> None:
+    harness.consume("q")
+    q = harness.broker.producer("q")
+    with pytest.raises(QueueSendError) as info:
+        await q.send(bytes(128 * 1000 + 1), contentType="bytes")
+    assert str(info.value) == "Queue send failed: message length of 128001 bytes exceeds limit of 128000"
+    await q.send(bytes(128 * 1000), contentType="bytes")  # exactly the limit is fine
+
+
+async def test_limits_apply_without_a_consumer(harness: Harness) -> None:
+    # Production validates whether or not a consumer exists (Miniflare would silently drop).
+    q = harness.broker.producer("nobody-listens")
+    with pytest.raises(QueueSendError, match="exceeds limit of 128000"):
+        await q.send("x" * 128_001, contentType="text")
+
+
+async def test_batch_limits(harness: Harness) -> None:
+    q = harness.broker.producer("q")
+    with pytest.raises(QueueSendError) as info:
+        await q.sendBatch([{"body": i} for i in range(101)])
+    assert str(info.value) == "Queue sendBatch failed: batch message count of 101 exceeds limit of 100"
+    with pytest.raises(QueueSendError) as info:
+        await q.sendBatch([{"body": "a", "contentType": "text"}, {"body": "b" * 128_001, "contentType": "text"}])
+    assert str(info.value) == ("Queue sendBatch failed: message in batch has length 128001 bytes which exceeds "
+                               "single message size limit of 128000")
+    with pytest.raises(QueueSendError) as info:
+        await q.sendBatch([{"body": "c" * 100_000, "contentType": "text"} for _ in range(3)])
+    assert str(info.value) == "Queue sendBatch failed: batch size of 300000 bytes exceeds limit of 288000"
+    assert harness.broker.stats("q")["depth"] == 0
+
+
+# --- concurrency, idleness, administration ----------------------------------------------
+
+async def test_max_concurrency_bounds_batches_in_flight(harness: Harness) -> None:
+    h = harness
+    gate = asyncio.Event()
+    running = 0
+    peak = 0
+
+    async def slow(batch: MessageBatch) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await gate.wait()
+        running -= 1
+
+    consumer = h.consume("q", slow, max_batch_size=2, max_batch_timeout=0, max_concurrency=3)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(10)])
+    await h.clock.settle()
+    assert h.broker.stats("q")["in_flight_batches"] == 3
+    assert not h.broker.is_idle()
+    gate.set()
+    await h.settle()
+    assert peak == 3 and sum(consumer.sizes()) == 10
+
+
+async def test_default_concurrency_is_one_batch(harness: Harness) -> None:
+    h = harness
+    gate = asyncio.Event()
+
+    async def slow(batch: MessageBatch) -> None:
+        await gate.wait()
+
+    h.consume("q", slow, max_batch_size=2, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(6)])
+    await h.clock.settle()
+    stats = h.broker.stats("q")
+    assert (stats["in_flight_batches"], stats["in_flight"], stats["visible"]) == (1, 2, 4)
+    gate.set()
+    await h.settle()
+    assert h.broker.stats("q")["acked"] == 6
+
+
+async def test_idle_ignores_future_work(harness: Harness) -> None:
+    h = harness
+    h.consume("q", max_batch_size=10, max_batch_timeout=5)
+    await h.broker.producer("q").send("waits for the timeout")
+    await h.broker.producer("q").send("delayed", delaySeconds=60)
+    await h.settle()
+    assert h.broker.is_idle()
+    stats = h.broker.stats("q")
+    assert (stats["visible"], stats["delayed"]) == (1, 1)
+
+
+async def test_peek_purge_and_redrive(harness: Harness) -> None:
+    h = harness
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_size=10, max_batch_timeout=0, max_retries=0,
+              dead_letter_queue="jobs-dlq")
+    q = h.broker.producer("jobs")
+    await q.sendBatch([{"body": {"n": i}} for i in range(3)])
+    await h.settle()
+    parked = h.broker.peek("jobs-dlq")
+    assert [m["body"] for m in parked] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert h.broker.peek("jobs-dlq", limit=1) == parked[:1]
+    assert h.broker.dead_letter_sources("jobs-dlq") == ["jobs"]
+    h.broker.unregister_consumer("jobs")  # so the redriven message stays visible
+    assert h.broker.redrive("jobs-dlq", parked[0]["id"]) == "jobs"
+    [back] = h.broker.peek("jobs")
+    assert (back["id"], back["attempts"], back["timestamp_ms"]) == (parked[0]["id"], 1, parked[0]["timestamp_ms"])
+    with pytest.raises(QueueNotFound):
+        h.broker.redrive("jobs-dlq", "0" * 32)
+    assert h.broker.purge("jobs-dlq") == 2
+    assert h.broker.stats("jobs-dlq")["depth"] == 0
+    with pytest.raises(QueueNotFound):
+        h.broker.peek("no-such-queue")
+
+
+async def test_purge_of_in_flight_messages_drops_their_outcome(harness: Harness) -> None:
+    h = harness
+    gate = asyncio.Event()
+
+    async def slow(batch: MessageBatch) -> None:
+        await gate.wait()
+        batch.retryAll()
+
+    h.consume("q", slow, max_batch_size=5, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(3)])
+    await h.clock.settle()
+    assert h.broker.purge("q") == 3
+    gate.set()
+    await h.settle()
+    assert h.broker.stats("q")["depth"] == 0 and h.broker.stats("q")["retried"] == 0
+
+
+async def test_burst_of_concurrent_sends_never_fails(harness: Harness) -> None:
+    """Miniflare's producer fails under an unpaced burst of 20,000 sends; ours waits instead."""
+    h = harness
+    consumer = h.consume("q", max_batch_size=100, max_batch_timeout=0)
+    q = h.broker.producer("q")
+    results = await asyncio.gather(*(q.send({"n": i}) for i in range(20_000)))
+    assert len(results) == 20_000
+    await h.settle()
+    assert sum(consumer.sizes()) == 20_000
+    assert h.broker.stats("q")["acked"] == 20_000
+
+
+# --- durability (in process; the SIGKILL tests are in test_crash.py) ---------------------
+
+async def test_reopen_restores_unacked_and_in_flight_messages(db_path: Path) -> None:
+    clock = FakeClock(START)
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    gate = asyncio.Event()
+
+    async def stuck(batch: MessageBatch) -> None:
+        await gate.wait()
+
+    broker.register_consumer(QueueConsumer("q", max_batch_size=2, max_batch_timeout=0), stuck, "w")
+    q = broker.producer("q")
+    await q.sendBatch([{"body": i} for i in range(4)])
+    await q.send("later", delaySeconds=30)
+    await clock.settle()
+    assert broker.stats("q")["in_flight"] == 2
+    await broker.close()  # the in-flight batch is abandoned, like a crash
+
+    log = EventLog()
+    again = QueueBroker(db_path, clock, log)
+    await again.open()
+    stats = again.stats("q")
+    assert (stats["visible"], stats["delayed"], stats["in_flight"]) == (4, 1, 0)
+    got: list[Any] = []
+
+    async def record(batch: MessageBatch) -> None:
+        got.extend(m.body for m in batch.messages)
+
+    again.register_consumer(QueueConsumer("q", max_batch_size=10, max_batch_timeout=0), record, "w")
+    await again.drain()
+    assert got == [0, 1, 2, 3]
+    await clock.advance(30)
+    await again.drain()
+    assert got[-1] == "later"
+    await again.close()
+
+    third = QueueBroker(db_path, clock, EventLog())
+    await third.open()
+    assert third.stats("q")["depth"] == 0 and third.stats("q")["acked"] == 5
+    await third.close()
+
+
+async def test_commit_listener_reports_acked_ids(harness: Harness) -> None:
+    h = harness
+    committed: list[str] = []
+    h.broker.add_commit_listener(committed.extend)
+    consumer = h.consume("q", max_batch_size=3, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": i} for i in range(3)])
+    await h.settle()
+    await h.broker.flush()
+    assert committed == [m["id"] for m in consumer.batches[0]]
