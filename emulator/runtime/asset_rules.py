@@ -161,8 +161,8 @@ def parse_redirects(text: str) -> RedirectRules:
 class HeaderRule:
     path: str
     line: int
-    set: dict[str, str] = field(default_factory=dict)
-    unset: set[str] = field(default_factory=set)
+    values: dict[str, str] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
     regex: re.Pattern[str] | None = None
     cross_host: bool = False
 
@@ -188,9 +188,9 @@ class HeaderRules:
             if not m:
                 continue
             groups = m.groupdict()
-            for name in rule.unset:
+            for name in rule.removed:
                 headers.delete(name)
-            for name, value in rule.set.items():
+            for name, value in rule.values.items():
                 value = substitute(value, groups)
                 if name in seen:
                     headers.append(name, value)
@@ -210,7 +210,7 @@ def parse_headers(text: str) -> HeaderRules:
     def close(rule: HeaderRule | None) -> None:
         if rule is None or not rule.path:
             return
-        if not rule.set and not rule.unset:
+        if not rule.values and not rule.removed:
             out.issues.append(RuleIssue(rule.line, "No headers specified"))
             return
         rule.regex, rule.cross_host = compile_rule(rule.path)
@@ -236,8 +236,6 @@ def parse_headers(text: str) -> HeaderRules:
                                                     "ignoring this rule."))
                 current = HeaderRule(line, number)  # collect its headers, then drop it
                 current.regex = None
-                current.set = {}
-                current.unset = set()
                 current.path = ""
                 continue
             current = HeaderRule(line, number)
@@ -248,7 +246,7 @@ def parse_headers(text: str) -> HeaderRules:
                 continue
             name = line[1:].strip().lower()
             if name and current.path:
-                current.unset.add(name)
+                current.removed.add(name)
             continue
         if ":" not in line:
             out.issues.append(RuleIssue(number, "Expected a colon-separated header pair (e.g. name: value)"))
@@ -260,7 +258,7 @@ def parse_headers(text: str) -> HeaderRules:
         if not current.path:
             continue  # headers of a rejected path
         name = name.lower()
-        current.set[name] = f"{current.set[name]}, {value}" if name in current.set else value
+        current.values[name] = f"{current.values[name]}, {value}" if name in current.values else value
     if current is not None and current.path:
         close(current)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Protocol
@@ -127,7 +128,12 @@ class BaseHost(ABC):
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """App traffic from the server (``/_emulator/*`` and ``/__scheduled`` excluded)."""
-        response = await self.dispatch(request_from_aiohttp(request, LOCAL_CF))
+        try:
+            response = await self.dispatch(request_from_aiohttp(request, LOCAL_CF))
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must not look like a dead server
+            self.platform.log.error(self.log_source, "cf-emulator failed to handle "
+                                    f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
+            response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
         return await to_aiohttp_response(response, request)
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:

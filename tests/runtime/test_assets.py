@@ -1,0 +1,186 @@
+"""Pages static asset rules (cloudflare-semantics.md §8.3) through real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import pages_config, write_files
+
+SITE = {
+    "public/index.html": "home",
+    "public/about.html": "about page",
+    "public/blog/index.html": "blog index",
+    "public/blog/404.html": "blog not found",
+    "public/docs/guide.html": "guide",
+    "public/both.html": "both.html",
+    "public/both": "both (extensionless file)",
+    "public/style.css": "body{}",
+    "public/app.js": "1",
+    "public/data.json": "{}",
+    "public/img/logo.svg": "<svg/>",
+    "public/file.unknownext": "?",
+    "public/_headers": """
+        /*
+          X-Frame-Options: DENY
+          X-Multi: one
+        /blog/*
+          X-Blog: yes
+          X-Multi: two
+          ! X-Frame-Options
+        /img/:name
+          X-Image: :name
+        /api/*
+          Cache-Control: public, max-age=60
+    """,
+    "public/_redirects": """
+        # comments are ignored
+        /old-about /about 301
+        /temp /about
+        /news/* /blog/:splat 302
+        /users/:id/profile /people/:id 308
+        /rewrite /docs/guide 200
+        /external https://example.com/x 307
+        /bad-line
+    """,
+}
+
+
+@pytest.fixture
+async def site(tmp_path: Path, serve: Any) -> Any:
+    write_files(tmp_path, SITE)
+    return await serve(pages_config(tmp_path))
+
+
+@pytest.mark.parametrize("path, status, expect", [
+    ("/", 200, "home"),
+    ("/about", 200, "about page"),
+    ("/about.html", 308, "/about"),
+    ("/about/", 308, "/about"),
+    ("/blog/", 200, "blog index"),
+    ("/blog", 308, "/blog/"),
+    ("/blog/index.html", 308, "/blog/"),
+    ("/blog/index", 308, "/blog/"),
+    ("/blog/index/", 308, "/blog/"),
+    ("/index.html", 308, "/"),
+    ("/docs/guide", 200, "guide"),
+    ("/both.html", 200, "both.html"),  # `/both` is itself an asset: no redirect
+    ("/both", 200, "both (extensionless file)"),
+    ("/blog/missing/deep", 404, "blog not found"),
+    ("/nowhere", 200, "home"),  # single-page-app fallback
+    ("/about.html?x=1", 308, "/about?x=1"),
+])
+async def test_resolution_order(site: Any, path: str, status: int, expect: str) -> None:
+    resp = await site.get(path, allow_redirects=False)
+    assert resp.status == status
+    if status == 308:
+        assert resp.headers["location"] == expect
+    else:
+        assert await resp.text() == expect
+
+
+async def test_plain_404_without_index(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"public/a.txt": "a"})
+    client = await serve(pages_config(tmp_path))
+    resp = await client.get("/missing")
+    assert resp.status == 404
+    assert resp.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("path, ctype", [
+    ("/", "text/html; charset=utf-8"), ("/style.css", "text/css; charset=utf-8"),
+    ("/app.js", "text/javascript; charset=utf-8"), ("/data.json", "application/json"),
+    ("/img/logo.svg", "image/svg+xml"), ("/file.unknownext", "application/octet-stream"),
+])
+async def test_content_types(site: Any, path: str, ctype: str) -> None:
+    resp = await site.get(path)
+    assert resp.status == 200
+    assert resp.headers["content-type"] == ctype
+
+
+async def test_etag_and_conditional_requests(site: Any) -> None:
+    first = await site.get("/style.css")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10
+    assert first.headers["cache-control"] == "public, max-age=0, must-revalidate"
+    assert "x-server-env" not in first.headers  # production headers, not `pages dev`'s
+    for tag in (etag, f"W/{etag}", f'"other", {etag}'):
+        again = await site.get("/style.css", headers={"If-None-Match": tag})
+        assert again.status == 304
+        assert await again.read() == b""
+    assert (await site.get("/style.css", headers={"If-None-Match": '"stale"'})).status == 200
+    head = await site.head("/style.css")
+    assert head.status == 200 and await head.read() == b"" and head.headers["etag"] == etag
+
+
+async def test_non_get_is_405(site: Any) -> None:
+    assert (await site.post("/about")).status == 405
+    assert (await site.put("/")).status == 405
+
+
+async def test_headers_file(site: Any) -> None:
+    home = await site.get("/")
+    assert home.headers["x-frame-options"] == "DENY"
+    assert home.headers["x-multi"] == "one"
+    blog = await site.get("/blog/")
+    assert blog.headers["x-blog"] == "yes"
+    assert "x-frame-options" not in blog.headers
+    assert blog.headers.getall("x-multi") == ["one", "two"]
+    img = await site.get("/img/logo.svg")
+    assert img.headers["x-image"] == "logo.svg"
+    # A final 404 never keeps a cache-control: no-store instead.
+    missing = await site.get("/blog/nope")
+    assert missing.status == 404 and missing.headers["cache-control"] == "no-store"
+    assert missing.headers["x-blog"] == "yes"
+
+
+async def test_redirects_file(site: Any) -> None:
+    cases = [("/old-about", 301, "/about"), ("/temp", 302, "/about"), ("/news/2024/post", 302, "/blog/2024/post"),
+             ("/users/17/profile", 308, "/people/17"), ("/external", 307, "https://example.com/x"),
+             ("/temp?keep=1", 302, "/about?keep=1")]
+    for path, status, location in cases:
+        resp = await site.get(path, allow_redirects=False)
+        assert (resp.status, resp.headers["location"]) == (status, location), path
+    rewritten = await site.get("/rewrite", allow_redirects=False)
+    assert rewritten.status == 200 and await rewritten.text() == "guide"
+    warnings = site.platform.log.messages("warn", "app:web")
+    assert "_redirects:8: Expected exactly 2 or 3 whitespace-separated tokens. Got 1." in warnings
+
+
+async def test_rule_files_are_never_served_and_reparsed_on_change(tmp_path: Path, site: Any) -> None:
+    for name in ("/_headers", "/_redirects", "/_routes.json", "/_worker.py"):
+        resp = await site.get(name)
+        assert await resp.text() == "home", name  # the SPA fallback, never the file
+    (tmp_path / "public/_redirects").write_text("/temp /blog/ 301\n")
+    resp = await site.get("/temp", allow_redirects=False)
+    assert resp.status == 301 and resp.headers["location"] == "/blog/"
+
+
+async def _raw_get(port: int, target: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+async def test_no_path_traversal(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"public/index.html": "home", "secret.txt": "TOP SECRET",
+                           "public/sub/ok.txt": "ok"})
+    os.symlink(tmp_path / "secret.txt", tmp_path / "public" / "link.txt")
+    os.symlink(tmp_path, tmp_path / "public" / "linkdir")
+    client = await serve(pages_config(tmp_path))
+    port = client.server.port
+    for target in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/sub/%2E%2E/%2e%2e/secret.txt",
+                   "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt", "/..%5csecret.txt", "/link.txt",
+                   "/linkdir/secret.txt", "/sub/ok.txt%00"):
+        status, body = await _raw_get(port, target)
+        assert b"TOP SECRET" not in body, target
+    status, body = await _raw_get(port, "/sub/ok.txt")
+    assert status == 200 and body == b"ok"
