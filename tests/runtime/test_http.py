@@ -1,0 +1,84 @@
+"""Request / Response / Headers / FormData shapes of the workers shim."""
+
+from __future__ import annotations
+
+import http
+
+import pytest
+
+from emulator.runtime.http import FormData, File, Headers, Request, Response, parse_form
+
+
+async def test_response_defaults_follow_workerd() -> None:
+    assert Response("x").headers.get("content-type") == "text/plain;charset=UTF-8"
+    assert Response(b"x").headers.get("content-type") is None
+    assert Response(None).status == 200
+    r = Response.json({"a": [1, 2]}, status=418, headers={"x": "y"})
+    assert r.headers["content-type"] == "application/json"
+    assert r.status == 418 and r.headers["X"] == "y"
+    assert await r.json() == {"a": [1, 2]}
+    assert await Response("héllo").text() == "héllo"
+    assert await Response("abc").bytes() == b"abc"
+    explicit = Response("<p>", headers={"Content-Type": "text/html"})
+    assert explicit.headers.get_all("content-type") == ["text/html"]
+
+
+def test_response_errors() -> None:
+    with pytest.raises(TypeError, match="Response.json"):
+        Response({"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Response.redirect("/x", 200)
+    with pytest.raises(TypeError):
+        Response("body", status=204)
+    assert Response.redirect("/x").status == 302
+    assert Response.redirect("/x", 308).headers["location"] == "/x"
+
+
+def test_headers_case_insensitive_and_multi() -> None:
+    h = Headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X-One", "1")])
+    assert h.get("x-one") == "1" and h["X-ONE"] == "1"
+    assert h.get("SET-COOKIE") == "a=1, b=2"
+    assert h.getSetCookie() == ["a=1", "b=2"]
+    assert "x-one" in h and h.has("X-One") and "nope" not in h
+    assert h.get("nope") is None and h.get("nope", "d") == "d"
+    with pytest.raises(KeyError):
+        h["nope"]
+    h.set("x-one", "2")
+    h.append("x-two", "3")
+    del h["set-cookie"]
+    assert dict(h) == {"x-one": "2", "x-two": "3"}
+
+
+async def test_request_shapes_and_clone() -> None:
+    r = Request("https://example.com/a?b=1", method="post", headers={"content-type": "application/json"},
+                body='{"k": 1}')
+    assert r.method == http.HTTPMethod.POST and r.method == "POST"
+    assert r.url == "https://example.com/a?b=1"
+    c = r.clone()
+    assert await r.json() == {"k": 1}
+    assert await c.text() == '{"k": 1}'
+    with pytest.raises(TypeError, match="GET or HEAD"):
+        Request("https://x/", body="nope")
+    copy = Request(r, method="PUT")
+    assert copy.method == "PUT" and copy.url == r.url and await copy.json() == {"k": 1}
+
+
+async def test_form_data_round_trip() -> None:
+    form = FormData()
+    form.append("name", "Ada")
+    form.append("tags", "a")
+    form.append("tags", "b")
+    form.append("doc", File(b"\x00\x01binary\r\n--not-a-boundary", "doc.bin", "application/octet-stream"))
+    resp = Response(form)
+    assert resp.headers["content-type"].startswith("multipart/form-data; boundary=")
+    parsed = await resp.form_data()
+    assert parsed.get("name") == "Ada"
+    assert parsed.get_all("tags") == ["a", "b"]
+    doc = parsed["doc"]
+    assert isinstance(doc, File) and doc.name == "doc.bin"
+    assert await doc.bytes() == b"\x00\x01binary\r\n--not-a-boundary"
+    assert await doc.arrayBuffer() == await doc.bytes()
+    urlencoded = parse_form(b"a=1&b=x+y&a=2", "application/x-www-form-urlencoded")
+    assert urlencoded.get_all("a") == ["1", "2"] and urlencoded.get("b") == "x y"
+    with pytest.raises(TypeError, match="FormData"):
+        parse_form(b"{}", "application/json")

@@ -1,0 +1,53 @@
+"""relaxed_call drops the arguments a handler does not declare, as workerd does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulator.runtime.relaxed_call import relaxed_call
+
+
+def test_extra_positionals_are_dropped() -> None:
+    def one(a: Any) -> Any:
+        return a
+
+    def none() -> str:
+        return "none"
+
+    assert relaxed_call(one, 1, 2, 3) == 1
+    assert relaxed_call(none, 1, 2) == "none"
+
+
+def test_bound_methods_and_varargs() -> None:
+    class C:
+        def m(self, batch: Any, env: Any = None) -> Any:
+            return (batch, env)
+
+    def star(*args: Any) -> Any:
+        return args
+
+    assert relaxed_call(C().m, "b", "e", "ctx") == ("b", "e")
+    assert relaxed_call(star, 1, 2, 3) == (1, 2, 3)
+
+
+def test_keywords_filtered() -> None:
+    def f(a: Any, *, env: Any = None) -> Any:
+        return (a, env)
+
+    def g(**kw: Any) -> Any:
+        return kw
+
+    assert relaxed_call(f, 1, env=2, ctx=3) == (1, 2)
+    assert relaxed_call(g, x=1) == {"x": 1}
+    # A keyword naming an already-filled positional is dropped rather than a TypeError.
+    assert relaxed_call(f, 1, a=5) == (1, None)
+
+
+def test_missing_required_arguments_still_fail() -> None:
+    def needs_two(a: Any, b: Any) -> Any:
+        return a, b
+
+    with pytest.raises(TypeError):
+        relaxed_call(needs_two, 1)
