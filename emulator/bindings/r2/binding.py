@@ -17,13 +17,16 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from emulator.bindings.r2.errors import R2Error, bad_digest
-from emulator.bindings.r2.store import (
-    HASH_ALGORITHMS, BlobReader, R2Store, Staged, StoredObject)
-from emulator.clock import Clock
 from emulator.jsobject import JsObject
+
+if TYPE_CHECKING:
+    # Only for annotations: importing the store pulls in moto, which the registry's
+    # `used_by` checks (and `check`) should not pay for.
+    from emulator.bindings.r2.store import BlobReader, R2Store, Staged, StoredObject
+    from emulator.clock import Clock
 
 MAX_KEY_BYTES = 1024
 MAX_VALUE_SIZE = 5 * 1024**3 - 5 * 1024**2  # 5 GiB - 5 MiB (R2's single-upload limit)
@@ -33,6 +36,7 @@ MAX_LIST_LIMIT_WITH_INCLUDE = 100
 # Work bigger than this (bytes written or read at once) goes to a thread, off the loop.
 THREAD_THRESHOLD = 1 << 20
 STREAM_CHUNK = 1 << 20
+HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha384", "sha512")
 
 HTTP_FIELDS = {
     "contentType": "content-type",

@@ -25,7 +25,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -34,8 +34,10 @@ from emulator.bindings.r2.binding import (
     HTTP_FIELDS, THREAD_THRESHOLD, decode_cursor, encode_cursor, list_objects,
     parse_conditional)
 from emulator.bindings.r2.errors import R2Error
-from emulator.bindings.r2.store import R2Store, StoredObject
-from emulator.clock import Clock
+
+if TYPE_CHECKING:
+    from emulator.bindings.r2.store import R2Store, StoredObject
+    from emulator.clock import Clock
 
 _NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")

@@ -52,7 +52,6 @@ from emulator.state import safe_component
 INLINE_MAX = 256 * 1024
 # R2's multipart minimum part size (all parts but the last).
 MIN_PART_SIZE = 5 * 1024 * 1024
-HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha384", "sha512")
 _ACCOUNT = "000000000000"
 _REGION = "us-east-1"
 _SCHEMA = """

@@ -1,0 +1,269 @@
+"""D1Database through its public API: cloudflare-semantics.md §6.1–6.2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.bindings.d1 import D1Error
+from emulator.platform import Platform
+
+from .conftest import d1_binding, make_app
+
+
+async def seed(db: Any) -> None:
+    await db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, ok INTEGER, data BLOB)")
+    await db.batch([db.prepare("INSERT INTO users (name) VALUES (?)").bind(n) for n in ("a", "b", "c")])
+
+
+async def test_meta_values_match_d1(db: Any) -> None:
+    await seed(db)
+    selected = await db.prepare("SELECT * FROM users").all()
+    assert selected.success is True and len(selected.results) == 3
+    meta = selected.meta
+    assert meta.served_by == "miniflare.db"
+    assert isinstance(meta.duration, float) and meta.duration >= 0
+    assert (meta.rows_read, meta.rows_written, meta.changes, meta.changed_db) == (3, 0, 0, False)
+    assert meta.size_after > 0
+
+    returning = await db.prepare("INSERT INTO users (name) VALUES (?) RETURNING *").bind("d").run()
+    assert returning.results == [{"id": 4, "name": "d", "ok": None, "data": None}]
+    m = returning.meta
+    assert (m.changes, m.last_row_id, m.rows_read, m.rows_written, m.changed_db) == (1, 4, 2, 1, True)
+
+    plain = await db.prepare("INSERT INTO users (name) VALUES ('e')").run()
+    assert plain.results == []
+    assert (plain.meta.changes, plain.meta.rows_read, plain.meta.rows_written, plain.meta.last_row_id) == (1, 1, 1, 5)
+    updated = await db.prepare("UPDATE users SET ok = 1 WHERE id <= 2").run()
+    assert updated.meta.changes == 2 and updated.meta.rows_written == 2
+    assert updated["meta"]["changed_db"] is True  # dict access works as well as attributes
+
+
+async def test_first_and_raw(db: Any) -> None:
+    await seed(db)
+    row = await db.prepare("SELECT id, name FROM users WHERE id = ?").bind(2).first()
+    assert row == {"id": 2, "name": "b"} and row.name == "b"
+    assert await db.prepare("SELECT name FROM users ORDER BY id").first("name") == "a"
+    assert await db.prepare("SELECT * FROM users WHERE id = 99").first() is None
+    assert await db.prepare("SELECT name FROM users WHERE id = 99").first("name") is None
+    with pytest.raises(D1Error) as info:
+        await db.prepare("SELECT name FROM users").first("missing")
+    assert str(info.value) == "D1_COLUMN_NOTFOUND: Column not found (missing)"
+    assert await db.prepare("SELECT id, name FROM users ORDER BY id").raw() == [[1, "a"], [2, "b"], [3, "c"]]
+    raw = await db.prepare("SELECT 1 AS a, 2 AS b, 3 AS c, 4 AS c, 5 AS d, 6 AS e").raw(columnNames=True)
+    assert raw == [["a", "b", "c", "c", "d", "e"], [1, 2, 3, 4, 5, 6]]
+    assert await db.prepare("SELECT 1 AS x").raw({"columnNames": True}) == [["x"], [1]]
+
+
+async def test_bind_type_mapping(db: Any) -> None:
+    await seed(db)
+    stmt = db.prepare("INSERT INTO users (name, ok, data) VALUES (?, ?, ?) RETURNING ok, data, name")
+    row = (await stmt.bind(None, True, b"Wa").all()).results[0]
+    assert row == {"ok": 1, "data": [87, 97], "name": None}
+    row = (await stmt.bind("x", False, [1, 2, 255]).all()).results[0]
+    assert row == {"ok": 0, "data": [1, 2, 255], "name": "x"}
+    row = (await stmt.bind(1.5, 2**62, bytearray(b"\x00")).all()).results[0]
+    assert row == {"ok": 2**62, "data": [0], "name": "1.5"}
+    numbered = await db.prepare("SELECT ?2 AS two, ?1 AS one").bind("a", "b").first()
+    assert numbered == {"two": "b", "one": "a"}
+    with pytest.raises(D1Error) as info:
+        db.prepare("SELECT ?").bind({"a": 1})
+    assert str(info.value) == "D1_TYPE_ERROR: Type 'object' not supported for value '[object Object]'"
+    with pytest.raises(D1Error) as info:
+        db.prepare("SELECT ?").bind(2**70)
+    assert str(info.value) == f"D1_TYPE_ERROR: Type 'bigint' not supported for value '{2**70}'"
+
+
+async def test_errors(db: Any) -> None:
+    with pytest.raises(D1Error) as info:
+        await db.prepare("PUT something").run()
+    assert str(info.value) == 'D1_ERROR: near "PUT": syntax error: SQLITE_ERROR'
+    assert str(info.value.cause) == 'near "PUT": syntax error'
+    await db.exec("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    await db.exec("CREATE TABLE c (pid INTEGER REFERENCES p(id))")
+    with pytest.raises(D1Error) as info:
+        await db.prepare("INSERT INTO c VALUES (7)").run()
+    assert str(info.value) == ("D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT "
+                               "(extended: SQLITE_CONSTRAINT_FOREIGNKEY)")
+    with pytest.raises(D1Error) as info:
+        await db.prepare("-- only a comment\n/* and another */").all()
+    assert str(info.value) == "D1_ERROR: No SQL statements detected."
+    with pytest.raises(D1Error, match="^D1_ERROR: Wrong number of parameter bindings"):
+        await db.prepare("SELECT ?, ?").bind(1).all()
+
+
+async def test_multiple_statements_in_one_prepare(db: Any) -> None:
+    result = await db.prepare("CREATE TABLE t (a); INSERT INTO t VALUES (1); SELECT a FROM t;").all()
+    assert result.results == [{"a": 1}]
+    got = await db.prepare("INSERT INTO t VALUES (2); SELECT a FROM t WHERE a = ?").bind(2).all()
+    assert got.results == [{"a": 2}]
+    with pytest.raises(D1Error) as info:
+        await db.prepare("INSERT INTO t VALUES (?); SELECT 1").bind(3).all()
+    assert str(info.value) == ("D1_ERROR: When executing multiple SQL statements in a single call, "
+                               "only the last statement can have parameters.")
+
+
+async def test_batch_is_one_transaction(db: Any) -> None:
+    await seed(db)
+    results = await db.batch([
+        db.prepare("INSERT INTO users (name) VALUES (?)").bind("d"),
+        db.prepare("SELECT count(*) AS n FROM users"),
+    ])
+    assert results[0].results == [] and results[0].meta.changes == 1
+    assert results[1].results == [{"n": 4}]
+    with pytest.raises(D1Error, match="^D1_ERROR: UNIQUE constraint failed: users.id"):
+        await db.batch([
+            db.prepare("INSERT INTO users (id, name) VALUES (10, 'x')"),
+            db.prepare("INSERT INTO users (id, name) VALUES (10, 'dup')"),
+        ])
+    assert await db.prepare("SELECT count(*) AS n FROM users").first("n") == 4  # rolled back
+    with pytest.raises(TypeError):
+        await db.batch(["SELECT 1"])
+
+
+async def test_exec(db: Any) -> None:
+    result = await db.exec("CREATE TABLE e (a);\nINSERT INTO e VALUES (1); INSERT INTO e VALUES (2);\n"
+                           "INSERT INTO e VALUES (3)")
+    assert result.count == 3 and result.duration >= 0
+    assert await db.prepare("SELECT count(*) AS n FROM e").first("n") == 3
+    with pytest.raises(D1Error) as info:
+        await db.exec("INSERT INTO e VALUES (4)\nINSERT INTO nope VALUES (5)")
+    assert str(info.value) == ("D1_EXEC_ERROR: Error in line 2: INSERT INTO nope VALUES (5): "
+                               "no such table: nope: SQLITE_ERROR")
+    assert await db.prepare("SELECT count(*) AS n FROM e").first("n") == 3  # atomic
+
+
+async def test_dump_returns_the_database_file(db: Any) -> None:
+    await seed(db)
+    data = await db.dump()
+    assert data.startswith(b"SQLite format 3\x00")
+
+
+async def test_with_session(db: Any) -> None:
+    session = db.withSession("first-primary")
+    assert await session.prepare("SELECT 1 AS one").first("one") == 1
+    assert isinstance(session.getBookmark(), str)
+
+
+async def test_databases_are_shared_by_name_and_ids_may_be_odd(tmp_path: Path) -> None:
+    shared = d1_binding(tmp_path, "DB", "shared")
+    apps = [make_app(tmp_path, "web", shared),
+            make_app(tmp_path, "worker", d1_binding(tmp_path, "STORE", "shared"),
+                     d1_binding(tmp_path, "ODD", "my/ Database"))]
+    p = Platform(apps, tmp_path / "state", s3_port=None)
+    await p.start()
+    try:
+        await p.env_for(apps[0]).DB.exec("CREATE TABLE s (v TEXT)")
+        await p.env_for(apps[0]).DB.prepare("INSERT INTO s VALUES ('hi')").run()
+        assert await p.env_for(apps[1]).STORE.prepare("SELECT v FROM s").first("v") == "hi"
+        await p.env_for(apps[1]).ODD.exec("CREATE TABLE o (x)")
+        d1_dir = tmp_path / "state" / "d1"
+        files = sorted(f.name for f in d1_dir.iterdir() if f.suffix == ".sqlite3")
+        assert files == ["my%2F%20Database.sqlite3", "shared.sqlite3"]
+        plugin = p.plugin("d1")
+        assert plugin.database("STORE") is plugin.database("shared")  # type: ignore[attr-defined]
+    finally:
+        await p.stop()
+
+
+async def test_a_slow_query_does_not_stall_the_loop(db: Any) -> None:
+    slow = db.prepare("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)"
+                      " SELECT count(*) AS n FROM c")
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    try:
+        assert await slow.first("n") == 400000
+    finally:
+        task.cancel()
+    elapsed = time.perf_counter() - started
+    assert elapsed > 0.1  # it really was slow ...
+    assert len(gaps) >= 5 and max(gaps) < 0.1  # ... and the loop kept running meanwhile
+
+
+async def test_statements_queued_behind_a_slow_one_keep_their_order(db: Any) -> None:
+    await db.exec("CREATE TABLE o (v INTEGER)")
+    slow = db.prepare("INSERT INTO o SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                      "SELECT x + 1 FROM c WHERE x < 200000) SELECT x FROM c)")
+    first = asyncio.create_task(slow.run())
+    await asyncio.sleep(0)
+    fast = await db.prepare("INSERT INTO o VALUES (1) RETURNING rowid").first("rowid")
+    await first
+    assert fast == 2  # ran after the slow insert, in submission order
+
+
+CHILD = textwrap.dedent('''
+    import asyncio, sys
+    from pathlib import Path
+    from emulator.config.model import AppConfig, D1DatabaseBinding
+    from emulator.platform import Platform
+
+    async def main() -> None:
+        root = Path(sys.argv[1])
+        db = D1DatabaseBinding("DB", "main-db", None, root / "migrations")
+        app = AppConfig(config_path=root / "app" / "wrangler.toml", kind="worker", name="app",
+                        d1_databases=(db,))
+        p = Platform([app], root / "state", s3_port=None)
+        await p.start()
+        d = p.env_for(app).DB
+        await d.exec("CREATE TABLE k (id INTEGER PRIMARY KEY, v BLOB)")
+        for i in range(50):
+            await d.prepare("INSERT INTO k (v) VALUES (?)").bind(bytes([i]) * 10).run()
+        await d.batch([d.prepare("INSERT INTO k (v) VALUES (?)").bind(b"b") for _ in range(10)])
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+''')
+
+
+async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"READY"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    app = make_app(tmp_path)
+    p = Platform([app], tmp_path / "state", s3_port=None)
+    await p.start()
+    try:
+        d = p.env_for(app).DB
+        assert await d.prepare("SELECT count(*) AS n FROM k").first("n") == 60
+        assert await d.prepare("SELECT v FROM k WHERE id = 50").first("v") == [49] * 10
+    finally:
+        await p.stop()
+
+
+def test_results_are_json_serialisable(tmp_path: Path) -> None:
+    async def go() -> str:
+        p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=None)
+        await p.start()
+        try:
+            d = p.env_for(p.apps[0]).DB
+            return json.dumps(await d.prepare("SELECT x'00ff' AS b, 1 AS i").all())
+        finally:
+            await p.stop()
+
+    assert '"b": [0, 255]' in asyncio.run(go())
