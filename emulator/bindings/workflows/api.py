@@ -200,6 +200,23 @@ async def _call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+_PARAMS: dict[Any, list[str]] = {}
+
+
+def _parameter_names(fn: Callable[..., Any]) -> list[str]:
+    """Named parameters of a step function, cached per code object (steps are defined per run)."""
+    key = getattr(fn, "__code__", None)
+    if key is not None and key in _PARAMS:
+        return _PARAMS[key]
+    names = [p.name for p in inspect.signature(fn).parameters.values()
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if key is not None:
+        if len(_PARAMS) > 10_000:
+            _PARAMS.clear()
+        _PARAMS[key] = names
+    return names
+
+
 class _StepFunction:
     """A decorated step: awaiting ``fn()`` runs the step once; later awaits share the result."""
 
@@ -215,9 +232,8 @@ class _StepFunction:
         self._concurrent = concurrent
         self._config = config
         self._task: asyncio.Future[Any] | None = None
-        self._params = [p for p in inspect.signature(fn).parameters.values()
-                        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        dep_params = [p.name for p in self._params if p.name != "ctx"]
+        self._params = _parameter_names(fn)
+        dep_params = [p for p in self._params if p != "ctx"]
         if self._depends is not None:
             if len(self._depends) != len(dep_params):
                 raise TypeError(
@@ -238,7 +254,7 @@ class _StepFunction:
         return self._task
 
     async def _resolve_dependencies(self) -> dict[str, Any]:
-        names = [p.name for p in self._params if p.name != "ctx"]
+        names = [p for p in self._params if p != "ctx"]
         deps: list[Any]
         if self._depends is not None:
             deps = [d if _is_step_function(d) else self._step._functions.get(getattr(d, "__name__", ""))
@@ -256,7 +272,7 @@ class _StepFunction:
 
     async def _execute(self) -> Any:
         kwargs = await self._resolve_dependencies()
-        wants_ctx = any(p.name == "ctx" for p in self._params)
+        wants_ctx = "ctx" in self._params
 
         async def invoke(ctx: JsObject) -> Any:
             if wants_ctx:
