@@ -13,8 +13,8 @@ tests and in ``bench/compaction.py``. The bucket only needs the R2 binding metho
 
 Memory bound of a merge (documented in README "Demo apps"): one input row group (decoded),
 one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one multipart part
-(``PART_SIZE``), plus the de-duplication set: one 16-byte BLAKE2b digest per *distinct* row,
-about 90 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 90 MB).
+(``PART_SIZE``), plus the de-duplication set: one 128-bit row digest per *distinct* row,
+about 70 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 70 MB).
 Inputs are spooled to a temporary file one fragment at a time, so input size only costs disk.
 """
 
@@ -40,8 +40,8 @@ PART_SIZE = 8 * 1024 * 1024
 # One suffix read of this size usually holds the whole footer: one R2 call per fragment.
 FOOTER_PROBE = 64 * 1024
 ROW_GROUP_ROWS = 128 * 1024
-ROW_GROUP_BYTES = 64 * 1024 * 1024
-READ_BATCH_ROWS = 32 * 1024
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+READ_BATCH_ROWS = 8 * 1024
 SPOOL_CHUNK = 8 * 1024 * 1024
 
 
@@ -162,60 +162,80 @@ def group_by_schema(infos: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ de-duplication
 
-def _as_binary(col: pa.Array) -> pa.Array:
-    """An exact textual/binary image of each value (null stays null)."""
+_ONE = pa.scalar(b"\x01", pa.binary())
+_ZERO = pa.scalar(b"\x00", pa.binary())
+_EMPTY = pa.scalar(b"", pa.binary())
+
+
+def _fixed_view(col: pa.Array, width: int) -> pa.Array:
+    """The raw little-endian bytes of each fixed-width value, without formatting them."""
+    view = pa.Array.from_buffers(pa.binary(width), len(col), [None, col.buffers()[1]], offset=col.offset)
+    return view.cast(pa.binary())
+
+
+def _pieces(col: pa.Array) -> list[Any]:
+    """Byte pieces whose concatenation encodes each value of ``col`` without ambiguity.
+
+    The encoding is prefix-free: a validity byte (0 = null, nothing follows), then for
+    variable-length values a 4-byte length and the bytes, for fixed-width values their raw
+    bits (so -0.0 and 0.0, or two NaN payloads, count as different values: exact bits).
+    """
     t = col.type
     if pa.types.is_dictionary(t):
-        return _as_binary(pc.cast(col, t.value_type))
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return pc.cast(col, pa.large_binary())
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pc.cast(pc.cast(col, pa.large_string()), pa.large_binary())
+        return _pieces(pc.cast(col, t.value_type))
+    if col.null_count == 0:
+        marker: Any = _ONE
+    else:
+        marker = pc.if_else(col.is_valid(), _ONE, _ZERO)
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        data = col if pa.types.is_binary(t) else pc.cast(col, pa.binary())
+        return [marker, _fixed_view(pc.cast(pc.binary_length(data), pa.int32()), 4), data]
     if pa.types.is_fixed_size_binary(t):
-        return pc.cast(col, pa.large_binary())
+        return [marker, col.cast(pa.binary())]
+    if pa.types.is_boolean(t):
+        col = pc.cast(col, pa.int8())
+        t = col.type
     if pa.types.is_struct(t):
-        # Recurse into the children; the struct's own validity is one more component.
-        pieces = [_encode(col.field(i)) for i in range(t.num_fields)]
-        pieces.append(pc.cast(pc.cast(col.is_valid(), pa.large_string()), pa.large_binary()))
-        return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.large_binary()))
+        pieces: list[Any] = [marker]
+        for i in range(t.num_fields):
+            pieces.extend(_pieces(col.field(i)))
+        return pieces
     try:
-        # Numbers print shortest-round-trip, temporals at full precision: exact images.
-        return pc.cast(pc.cast(col, pa.large_string()), pa.large_binary())
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        # Lists, maps and other nested values: a Python repr is exact if slow.
-        return pa.array([None if v is None else repr(v).encode() for v in col.to_pylist()], pa.large_binary())
-
-
-_V = pa.scalar(b"V", pa.large_binary())
-_COLON = pa.scalar(b":", pa.large_binary())
-_EMPTY = pa.scalar(b"", pa.large_binary())
-_NULL = pa.scalar(b"N", pa.large_binary())
-
-
-def _encode(col: pa.Array) -> pa.Array:
-    # Length-prefixed so that ("ab", "c") and ("a", "bc") never produce the same key, and
-    # nulls get their own marker so that NULL and "" differ.
-    data = _as_binary(col)
-    lengths = pc.cast(pc.cast(pc.binary_length(data), pa.large_string()), pa.large_binary())
-    return pc.fill_null(pc.binary_join_element_wise(_V, lengths, _COLON, data, _EMPTY), _NULL)
+        width = t.bit_width // 8
+    except ValueError:
+        width = 0
+    if width > 0 and len(col.buffers()) == 2:
+        # Integers, floats, temporals, decimals: their bits, copied but never formatted.
+        return [marker, _fixed_view(col, width)]
+    # Lists, maps and other nested values: an exact but slow Python repr.
+    text = pa.array([None if v is None else repr(v).encode() for v in col.to_pylist()], pa.binary())
+    return [marker, _fixed_view(pc.cast(pc.binary_length(text), pa.int32()), 4), text]
 
 
 def row_keys(batch: pa.RecordBatch) -> pa.Array:
     """One binary key per row; equal keys ⇔ equal rows (column by column, null-aware)."""
-    if batch.num_columns == 0:
-        return pa.array([b""] * batch.num_rows, pa.large_binary())
-    return pc.binary_join_element_wise(*(_encode(c) for c in batch.columns), _EMPTY)
+    pieces: list[Any] = []
+    for col in batch.columns:
+        pieces.extend(_pieces(col))
+    if not pieces:
+        return pa.array([b""] * batch.num_rows, pa.binary())
+    # Null slots contribute nothing: their validity byte already says "null".
+    return pc.binary_join_element_wise(*pieces, _EMPTY, null_handling="replace", null_replacement="")
 
 
 class RowDeduplicator:
     """Drops rows already seen in this merge, keeping the first occurrence.
 
-    Holds one 16-byte BLAKE2b digest per distinct row (see the module docstring for the
-    memory bound); with 128-bit digests a false "duplicate" needs ~2^64 distinct rows.
+    Each row's key is reduced to 128 bits: two SipHash values (Python's keyed, per-process
+    randomised ``hash`` of bytes; the second over the key with a one-byte prefix), packed
+    in one int. SipHash is a PRF, so a false "duplicate" among n distinct rows has
+    probability about n²/2^129; the set costs about 70 bytes per distinct row. SipHash runs
+    about ten times faster than hashlib here, which is what keeps the merge near pyarrow's
+    own read-and-write speed.
     """
 
     def __init__(self) -> None:
-        self._seen: set[bytes] = set()
+        self._seen: set[int] = set()
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -223,16 +243,16 @@ class RowDeduplicator:
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         seen = self._seen
-        blake = hashlib.blake2b
+        add = seen.add
         mask: list[bool] = []
         keep = mask.append
         before = len(seen)
         for key in row_keys(batch).to_pylist():
-            digest = blake(key, digest_size=16).digest()
+            digest = (hash(key) << 64) ^ hash(b"\x00" + key)
             if digest in seen:
                 keep(False)
             else:
-                seen.add(digest)
+                add(digest)
                 keep(True)
         added = len(seen) - before
         if added == batch.num_rows:
@@ -272,6 +292,35 @@ class PartBuffer(io.RawIOBase):
             parts.append(bytes(self._buf))
             self._buf.clear()
         return parts
+
+
+class SpooledOutput:
+    """The ParquetWriter's sink: an Arrow file on local disk, read back one part at a time.
+
+    Arrow writes encoded pages straight to the file (no Python copies); after each row
+    group the complete ``PART_SIZE`` slices are read back with ``pread`` and uploaded, so
+    memory holds one part, whatever the output size.
+    """
+
+    def __init__(self, spool_dir: str | None = None) -> None:
+        self._tmp = tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet")
+        self.stream = pa.OSFile(self._tmp.name, "wb")
+        self._sent = 0
+
+    async def upload_ready(self, upload: "MultipartWriter", final: bool = False) -> None:
+        fd = self._tmp.fileno()
+        size = os.fstat(fd).st_size
+        while size - self._sent >= PART_SIZE:
+            await upload.send([os.pread(fd, PART_SIZE, self._sent)])
+            self._sent += PART_SIZE
+        if final and size > self._sent:
+            await upload.send([os.pread(fd, size - self._sent, self._sent)])
+            self._sent = size
+
+    def close(self) -> None:
+        if not self.stream.closed:
+            self.stream.close()
+        self._tmp.close()
 
 
 class MultipartWriter:
@@ -376,7 +425,7 @@ async def stream_merge(
     skip = skip or set()
     result = MergeResult(key=final_key)
     dedupe = RowDeduplicator()
-    sink = PartBuffer()
+    sink = SpooledOutput(spool_dir)
     upload = MultipartWriter(bucket, tmp_key, custom_metadata)
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
@@ -391,26 +440,28 @@ async def stream_merge(
         writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=max(pending_rows, 1))
         result.row_groups_out += 1
         pending, pending_rows, pending_bytes = [], 0, 0
-        await upload.send(sink.take_parts())
+        await sink.upload_ready(upload)
 
     await upload.start()
     try:
         for key in inputs:
             if key in skip:
                 continue
-            with tempfile.TemporaryFile(dir=spool_dir) as spooled:
+            with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet") as spooled:
                 size = await spool(bucket, key, spooled)
-                spooled.seek(0)
                 try:
-                    pf = pq.ParquetFile(spooled)
+                    # Read through Arrow's own file (pread into Arrow buffers), not the Python
+                    # file object: that would copy every column chunk through Python bytes.
+                    pf = pq.ParquetFile(pa.OSFile(spooled.name))
                     file_schema = canonical_schema(pf.schema_arrow)
                     if schema is None:
                         schema = file_schema
-                        writer = pq.ParquetWriter(sink, schema, compression="zstd")
+                        writer = pq.ParquetWriter(sink.stream, schema, compression="zstd")
                     elif not file_schema.equals(schema):
                         raise FragmentError(key, "schema differs from its group")
-                    batches = pf.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=True)
-                    for batch in batches:
+                    # One thread: Arrow's per-thread allocator heaps cost more memory than
+                    # the parallel decode saves time on small row groups.
+                    for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=False):
                         result.rows_in += batch.num_rows
                         if batch.schema != schema:
                             batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
@@ -431,7 +482,8 @@ async def stream_merge(
         if writer is None:
             raise FragmentError(inputs[0] if inputs else final_key, "no readable input in the group")
         writer.close()
-        await upload.send(sink.take_parts(final=True))
+        sink.stream.close()
+        await sink.upload_ready(upload, final=True)
         await upload.complete()
     except BaseException:
         if writer is not None and writer.is_open:
@@ -441,6 +493,8 @@ async def stream_merge(
                 pass
         await upload.abort()
         raise
+    finally:
+        sink.close()
     result.rows_out = result.rows_in - dedupe.dropped
     result.duplicates_dropped = dedupe.dropped
     result.bytes_out = await move_object(bucket, tmp_key, final_key, custom_metadata)

@@ -1,0 +1,140 @@
+"""Compaction benchmark: the workflow's streaming merge vs pyarrow's read-all-then-write-one.
+
+Both run on the same fragments in the same run, each in its own subprocess so that its peak
+RSS (``VmHWM`` from ``/proc/self/status``) is its own:
+
+- **merge path**: ``apps/workflow/src/compaction.stream_merge`` exactly as the workflow's
+  ``stream-merge`` step calls it (spool each fragment, ``iter_batches``, row de-duplication,
+  zstd ``ParquetWriter``, multipart parts of 8 MiB to a temporary key, then the move to the
+  final key), over ``fixtures.local_bucket.LocalBucket`` (an R2-shaped directory) instead of
+  the emulator, so the figure is the merge's and not the emulator's storage layer;
+- **pyarrow**: ``pq.read_table`` of every file, ``concat_tables``, ``pq.write_table`` (zstd):
+  no de-duplication, everything in memory.
+
+Throughput is MB (10^6 bytes) of input Parquet per second. Targets: merge ≥ 0.8× pyarrow's
+throughput, merge peak RSS ≤ 300 MB. The figures are printed, never asserted.
+
+    python bench/compaction.py                  # 200 fragments, ~520 MB, generated once into bench/data/
+    python bench/compaction.py --count 20 --total-mb 50   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / "bench" / "data"
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def dataset_dir(data: Path, count: int, total_mb: int) -> Path:
+    return data / f"fragments-{count}x{total_mb}MB"
+
+
+def ensure_fragments(data: Path, count: int, total_mb: int) -> list[Path]:
+    sys.path.insert(0, str(ROOT))
+    from fixtures.fragments import bench_fragments
+
+    folder = dataset_dir(data, count, total_mb)
+    objects = folder / "bucket" / "objects"
+    existing = sorted(objects.glob("fragment-*.parquet")) if objects.exists() else []
+    if len(existing) == count:
+        return existing
+    print(f"generating {count} fragments (~{total_mb} MB) into {objects} ...", flush=True)
+    started = time.perf_counter()
+    paths = bench_fragments(objects, count, total_mb)
+    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+    return paths
+
+
+# ------------------------------------------------------------------------ children
+
+def child_merge(folder: Path) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "apps" / "workflow" / "src"))
+    import compaction
+    from fixtures.local_bucket import LocalBucket
+
+    bucket = LocalBucket(folder / "bucket")
+    keys = sorted(p.name for p in (folder / "bucket" / "objects").glob("fragment-*.parquet"))
+    spool = folder / "spool"
+    spool.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    result = asyncio.run(compaction.stream_merge(bucket, keys, "tmp/bench/part-0.parquet",
+                                                 "compacted/bench/part-0.parquet", spool_dir=str(spool)))
+    seconds = time.perf_counter() - started
+    out = {"seconds": seconds, "rows_in": result.rows_in, "rows_out": result.rows_out,
+           "duplicates": result.duplicates_dropped, "bytes_in": result.bytes_in, "bytes_out": result.bytes_out,
+           "peak_rss_mb": peak_rss_mb()}
+    asyncio.run(bucket.delete("compacted/bench/part-0.parquet"))
+    return out
+
+
+def child_pyarrow(folder: Path) -> dict[str, float]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted((folder / "bucket" / "objects").glob("fragment-*.parquet"))
+    target = folder / "pyarrow-out.parquet"
+    started = time.perf_counter()
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    pq.write_table(table, target, compression="zstd")
+    seconds = time.perf_counter() - started
+    out = {"seconds": seconds, "rows_in": table.num_rows, "rows_out": table.num_rows, "duplicates": 0,
+           "bytes_in": sum(f.stat().st_size for f in files), "bytes_out": target.stat().st_size,
+           "peak_rss_mb": peak_rss_mb()}
+    target.unlink()
+    return out
+
+
+def run_child(kind: str, folder: Path) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--folder", str(folder)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/compaction.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="number of fragments (default 200)")
+    parser.add_argument("--total-mb", type=int, default=520, help="approximate total size in MB (default 520)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where generated data goes (git-ignored)")
+    parser.add_argument("--child", choices=("merge", "pyarrow"), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = child_merge(args.folder) if args.child == "merge" else child_pyarrow(args.folder)
+        print(json.dumps(result))
+        return 0
+
+    files = ensure_fragments(args.data, args.count, args.total_mb)
+    folder = dataset_dir(args.data, args.count, args.total_mb)
+    total = sum(f.stat().st_size for f in files)
+    print(f"input: {len(files)} fragments, {total / 1e6:.1f} MB of Parquet")
+    results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder)}
+    print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'peak RSS MB':>12} {'rows in':>10} {'rows out':>10} "
+          f"{'dupes':>8} {'out MB':>8}")
+    for name, r in results.items():
+        print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['peak_rss_mb']:12.0f} "
+              f"{r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} {r['bytes_out'] / 1e6:8.1f}")
+    ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
+    print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x); "
+          f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
