@@ -1,0 +1,92 @@
+"""The producer binding's argument handling (what Python Workers code can pass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulator.bindings.queues.binding import QueueSendError, delay_error
+from emulator.jsobject import JsObject
+from tests.bindings.queues.conftest import Harness
+
+
+async def test_send_requires_a_body(harness: Harness) -> None:
+    q = harness.broker.producer("q")
+    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+        await q.send()
+    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+        await q.sendBatch([{"contentType": "text"}])
+    await q.send(None)  # JSON null is a body
+
+
+async def test_send_batch_requires_messages(harness: Harness) -> None:
+    with pytest.raises(TypeError, match=r"^sendBatch\(\) requires at least one message$"):
+        await harness.broker.producer("q").sendBatch([])
+
+
+async def test_options_as_keywords_or_dict(harness: Harness) -> None:
+    h = harness
+    q = h.broker.producer("q")
+    await q.send("a", contentType="text", delaySeconds=5)
+    await q.send("b", {"contentType": "text", "delaySeconds": 6})
+    await q.sendBatch([JsObject(body="c", contentType="text")], {"delaySeconds": 7})
+    peeked = h.broker.peek("q")
+    assert [(m["body"], m["content_type"], m["visible_at"] - h.clock.now()) for m in peeked] == [
+        ("a", "text", 5), ("b", "text", 6), ("c", "text", 7)]
+
+
+@pytest.mark.parametrize(("delay", "text"), [
+    (-1, "message delay -1 is invalid: Too small: expected number to be >=0"),
+    (86401, "message delay 86401 is invalid: Too big: expected number to be <=86400"),
+    (1.5, "message delay 1.5 is invalid: Invalid input: expected int, received number"),
+    ("soon", "message delay soon is invalid: Invalid input: expected number, received NaN"),
+])
+async def test_invalid_delays(harness: Harness, delay: Any, text: str) -> None:
+    q = harness.broker.producer("q")
+    with pytest.raises(QueueSendError) as info:
+        await q.send("x", delaySeconds=delay)
+    assert str(info.value) == f"Queue send failed: {text}"
+    with pytest.raises(QueueSendError) as info:
+        await q.sendBatch([{"body": "x"}], delaySeconds=delay)
+    assert str(info.value) == f"Queue sendBatch failed: {text}"
+    assert harness.broker.stats("q")["depth"] == 0
+
+
+def test_delay_bounds_are_inclusive() -> None:
+    assert delay_error(0) is None and delay_error(86400) is None and delay_error(3.0) is None
+    assert delay_error(True) is not None
+
+
+async def test_unsupported_content_type(harness: Harness) -> None:
+    with pytest.raises(TypeError, match="^Unsupported queue message content type: yaml$"):
+        await harness.broker.producer("q").send("x", contentType="yaml")
+
+
+async def test_retry_delay_is_validated(harness: Harness) -> None:
+    h = harness
+    errors: list[str] = []
+
+    def behaviour(batch: Any) -> None:
+        try:
+            batch.messages[0].retry(delaySeconds=-5)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    h.consume("q", behaviour, max_batch_timeout=0)
+    await h.broker.producer("q").send("x")
+    await h.settle()
+    assert errors == ["delaySeconds -5 is invalid: Too small: expected number to be >=0"]
+
+
+async def test_batch_is_iterable_and_sized(harness: Harness) -> None:
+    h = harness
+    seen: list[Any] = []
+
+    def behaviour(batch: Any) -> None:
+        seen.append((len(batch), [m.body for m in batch], batch.queue, repr(batch)))
+
+    h.consume("q", behaviour, max_batch_size=2, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": 1}, {"body": 2}])
+    await h.settle()
+    assert seen == [(2, [1, 2], "q", "<MessageBatch queue='q' messages=2>")]
