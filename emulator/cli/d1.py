@@ -159,7 +159,9 @@ class _RemoteTarget:
 def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
     from emulator.bindings.d1.engine import D1Error
 
-    path = f"/_emulator/d1/databases/{urllib.parse.quote(local_id, safe='')}/execute"
+    # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
+    prefix = "/d1" if url.rstrip("/").endswith("/_emulator") else "/_emulator/d1"
+    path = f"{prefix}/databases/{urllib.parse.quote(local_id, safe='')}/execute"
     try:
         result: list[dict[str, Any]] = call_server(url, "POST", path, {"sql": sql})
     except ServerError as exc:

@@ -77,8 +77,10 @@ def _split(object_path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _base(bucket: str) -> str:
-    return f"/_emulator/r2/buckets/{urllib.parse.quote(bucket, safe='')}"
+def _base(bucket: str, url: str) -> str:
+    # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
+    prefix = "/r2" if url.rstrip("/").endswith("/_emulator") else "/_emulator/r2"
+    return f"{prefix}/buckets/{urllib.parse.quote(bucket, safe='')}"
 
 
 class _Local:
@@ -122,7 +124,7 @@ def run_get(args: argparse.Namespace) -> int:
     url = running_server(resolve_state_dir(args))
     try:
         if url:
-            data = call_server(url, "GET", f"{_base(bucket)}/object?key={urllib.parse.quote(key, safe='')}")
+            data = call_server(url, "GET", f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}")
         else:
             async def work(local: _Local) -> bytes | None:
                 obj = await local.bucket(bucket).get(key)
@@ -158,10 +160,11 @@ def run_put(args: argparse.Namespace) -> int:
     url = running_server(resolve_state_dir(args))
     try:
         if url:
+            import urllib.error
             import urllib.request
 
             req = urllib.request.Request(
-                url.rstrip("/") + f"{_base(bucket)}/object?key={urllib.parse.quote(key, safe='')}",
+                url.rstrip("/") + f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}",
                 data=data, method="PUT",
                 headers={"content-type": args.content_type or "application/octet-stream"})
             if not args.content_type:
@@ -169,7 +172,7 @@ def run_put(args: argparse.Namespace) -> int:
             try:
                 with urllib.request.urlopen(req, timeout=300) as resp:
                     json.loads(resp.read())
-            except urllib.error.HTTPError as exc:  # type: ignore[attr-defined]
+            except urllib.error.HTTPError as exc:
                 detail = json.loads(exc.read() or b"{}")
                 return _fail(detail.get("error", str(exc)))
         else:
@@ -194,7 +197,7 @@ def run_delete(args: argparse.Namespace) -> int:
     url = running_server(resolve_state_dir(args))
     try:
         if url:
-            call_server(url, "DELETE", f"{_base(bucket)}/object?key={urllib.parse.quote(key, safe='')}")
+            call_server(url, "DELETE", f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}")
         else:
             async def work(local: _Local) -> None:
                 await local.bucket(bucket).delete(key)
@@ -216,7 +219,7 @@ def run_list(args: argparse.Namespace) -> int:
             cursor: str | None = None
             while True:
                 query = {"prefix": args.prefix, **({"cursor": cursor} if cursor else {})}
-                page = call_server(url, "GET", f"{_base(args.bucket)}/objects?"
+                page = call_server(url, "GET", f"{_base(args.bucket, url)}/objects?"
                                    + urllib.parse.urlencode(query))
                 objects += page["objects"]
                 if not page["truncated"]:
