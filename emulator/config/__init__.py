@@ -10,4 +10,21 @@ Public contract (used by `check`, `dev` and the pytest plugin)::
 
 Diagnostics are data (``Diagnostic``: message, path, line, column, id, severity); rendering
 to text, JSON or GitHub annotations happens in ``emulator.config.render``.
+
+Paths given to ``check_paths`` may be config files, folders (wrangler's discovery: upward for
+``wrangler.json``, then ``.jsonc``, then ``.toml``) or our workspace file (a ``wrangler.toml``
+with a ``[workspace]`` table), whose apps are all checked. A path that does not exist or a
+folder without any config raises ``ConfigLookupError`` (the CLI's exit code 2); everything
+about file contents is reported as diagnostics and never raised. ``FileReport.app`` is the
+``AppConfig`` of a file without errors (``None`` otherwise).
 """
+
+from emulator.config.check import CheckReport, FileReport, check_paths
+from emulator.config.diagnostics import Diagnostic
+from emulator.config.loader import CONFIG_NAMES, ConfigLookupError, find_config
+from emulator.config.model import AppConfig, WorkspaceConfig
+
+__all__ = [
+    "AppConfig", "CONFIG_NAMES", "CheckReport", "ConfigLookupError", "Diagnostic", "FileReport",
+    "WorkspaceConfig", "check_paths", "find_config",
+]

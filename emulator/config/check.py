@@ -1,0 +1,201 @@
+"""``check_paths``: judge config files as wrangler does, plus our own checks, in one pass.
+
+Each app config is judged the way the platform's own tooling judges it:
+
+- a Pages config (``pages_build_output_dir`` present) like ``wrangler pages functions
+  build-env`` (``readPagesConfig``): normalize-and-validate, and only if that has no errors the
+  Pages rules;
+- a Worker config like ``wrangler deploy --dry-run`` (``readConfig``): normalize-and-validate;
+  a Python ``main`` without the ``python_workers`` flag makes wrangler throw that one error
+  instead of printing its diagnostics, and so do we.
+
+Then our ``CFE1xx`` rules (``emulator.config.rules``) run per app and over the whole set of
+checked apps. A workspace file contributes its own report and every app it names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from emulator.config.diagnostics import Diagnostic, DiagnosticTree
+from emulator.config.jsvalues import UNDEF
+from emulator.config.loader import (
+    ConfigLookupError, ParsedFile, app_from_config, find_config, is_workspace, read_config_file,
+)
+from emulator.config.model import AppConfig, WorkspaceConfig
+from emulator.config.pages import validate_pages_config
+from emulator.config.rules import (
+    AppFacts, check_app, check_app_set, check_entrypoint_exports, check_workflow_classes,
+)
+from emulator.config.validation import Normalizer
+from emulator.config.workspace import parse_workspace
+
+FileKind = Literal["pages", "worker", "workspace"]
+OURS_HEADING = "cf-emulator checks:"
+PYTHON_FLAG_MESSAGE = "The `python_workers` compatibility flag is required to use Python."
+
+
+@dataclass
+class FileReport:
+    path: Path
+    kind: FileKind
+    errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    app: AppConfig | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class CheckReport:
+    files: list[FileReport] = field(default_factory=list)
+    workspace: WorkspaceConfig | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.files)
+
+    @property
+    def apps(self) -> list[AppConfig]:
+        return [f.app for f in self.files if f.app is not None]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in (*f.errors, *f.warnings)]
+
+
+@dataclass
+class _AppCheck:
+    parsed: ParsedFile
+    report: FileReport
+    trees: list[DiagnosticTree]
+    facts: AppFacts | None = None
+    config: dict[str, Any] | None = None
+
+
+def _display(path: Path, cwd: Path) -> str:
+    try:
+        return os.path.relpath(path, cwd)
+    except ValueError:
+        return str(path)
+
+
+def _resolve_target(path: Path) -> Path:
+    if not path.exists():
+        raise ConfigLookupError(f"{path}: no such file or directory.")
+    if path.is_dir():
+        found = find_config(path)
+        if found is None:
+            raise ConfigLookupError(
+                f"No wrangler.json, wrangler.jsonc or wrangler.toml found in {path} or any folder above it.")
+        return found
+    return path.resolve()
+
+
+def _parse_problem_report(parsed: ParsedFile, kind: FileKind) -> FileReport:
+    assert parsed.problem is not None
+    diag = Diagnostic(message=parsed.problem.message, path="", line=parsed.problem.line,
+                      column=parsed.problem.column, id=None, severity="error", group="")
+    return FileReport(parsed.path, kind, errors=[diag])
+
+
+def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
+    raw = parsed.raw or {}
+    is_pages = raw.get("pages_build_output_dir", UNDEF) is not UNDEF
+    report = FileReport(parsed.path, "pages" if is_pages else "worker")
+    if parsed.problem is not None:
+        return _AppCheck(parsed, _parse_problem_report(parsed, report.kind), [])
+    normalizer = Normalizer(parsed.path, cwd)
+    config, tree = normalizer.normalize(raw, env, _display(parsed.path, cwd))
+    trees = [tree]
+    main, flags = config.get("main"), config.get("compatibility_flags")
+    if isinstance(main, str) and main.endswith(".py") and not (
+            isinstance(flags, list) and "python_workers" in flags):
+        # wrangler's applyPythonConfig throws this UserError in place of all diagnostics.
+        only = DiagnosticTree("")
+        only.error(PYTHON_FLAG_MESSAGE, ("compatibility_flags",) if "compatibility_flags" in raw else ("main",))
+        trees = [only]
+    elif is_pages and not tree.has_errors():
+        trees.append(validate_pages_config(config, raw))
+    elif not is_pages and not tree.has_errors():
+        deploy = DiagnosticTree("")
+        check_entrypoint_exports(deploy, config, cwd)
+        trees.append(deploy)
+    ours = DiagnosticTree(OURS_HEADING)
+    name = config.get("name") if isinstance(config.get("name"), str) else parsed.path.parent.name
+    facts = AppFacts(name=name, tree=ours)
+    check_app(ours, raw, config, env, is_pages, facts)
+    check_workflow_classes(ours, raw, config, env, parsed.path)
+    trees.append(ours)
+    return _AppCheck(parsed, report, trees, facts, config)
+
+
+def _finish(check: _AppCheck, env: str | None) -> None:
+    report, parsed = check.report, check.parsed
+    for tree in check.trees:
+        for diag in tree.flatten():
+            diag.line, diag.column = parsed.locate(diag.key_path)
+            (report.errors if diag.severity == "error" else report.warnings).append(diag)
+    if not report.errors and check.config is not None and parsed.raw is not None:
+        report.app = app_from_config(check.config, parsed.path, env, parsed.raw)
+
+
+def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path | None = None) -> CheckReport:
+    """Check config files, folders (wrangler discovery) or workspace files.
+
+    Raises ``ConfigLookupError`` for a path that does not exist or a folder with no config
+    (a usage/I-O problem, exit code 2 for the CLI); everything about the files' contents is
+    reported as diagnostics, never raised.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    targets = [_resolve_target(Path(p) if Path(p).is_absolute() else cwd / p) for p in (paths or [cwd])]
+    report = CheckReport()
+    app_files: list[ParsedFile] = []
+    seen: set[Path] = set()
+    saw_workspace = False
+    for target in targets:
+        if target in seen:
+            continue
+        seen.add(target)
+        parsed = read_config_file(target)
+        if is_workspace(parsed.raw):
+            saw_workspace = True
+            tree = DiagnosticTree(OURS_HEADING)
+            assert parsed.raw is not None
+            workspace = parse_workspace(parsed.raw, target, tree)
+            if report.workspace is None:
+                report.workspace = workspace
+            ws_report = FileReport(target, "workspace")
+            for diag in tree.flatten():
+                diag.line, diag.column = parsed.locate(diag.key_path)
+                (ws_report.errors if diag.severity == "error" else ws_report.warnings).append(diag)
+            report.files.append(ws_report)
+            for app_path in workspace.apps:
+                if app_path not in seen:
+                    seen.add(app_path)
+                    app_files.append(read_config_file(app_path))
+        elif parsed.raw is None and parsed.problem is not None and parsed.format == "toml" and \
+                _looks_like_workspace(target):
+            report.files.append(_parse_problem_report(parsed, "workspace"))
+        else:
+            app_files.append(parsed)
+    checks = [_check_app(parsed, env, cwd) for parsed in app_files]
+    facts = [c.facts for c in checks if c.facts is not None]
+    # Producer/consumer pairing is only meaningful over a set of apps (see rules.py).
+    check_app_set(facts, cross_warnings=saw_workspace or len(facts) >= 2)
+    for check in checks:
+        _finish(check, env)
+        report.files.append(check.report)
+    return report
+
+
+def _looks_like_workspace(path: Path) -> bool:
+    try:
+        return any(line.strip() == "[workspace]" for line in path.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -1,0 +1,303 @@
+"""A JSONC parser (comments, trailing commas) that remembers where every key is.
+
+Wrangler parses both ``wrangler.json`` and ``wrangler.jsonc`` with Microsoft's ``jsonc-parser``
+(``allowTrailingComma: true``) and reports the *first* parse error by its ``ParseErrorCode``
+name (``InvalidSymbol``, ``PropertyNameExpected``, ``ValueExpected``, ``CommaExpected``,
+``CloseBraceExpected`` ...) at the offset of the offending token. This module follows the same
+scanner and recursive-descent rules so the same input yields the same error name, and it
+records the line/column of every object key so diagnostics can point at them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from typing import Any, Union
+
+KeyPath = tuple[Union[str, int], ...]
+
+_WS = " \t\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+      "\u202f\u205f\u3000\ufeff"
+_LB = "\n\r\u2028\u2029"
+_STOP = set('{}[]":,/') | set(_WS) | set(_LB)
+
+
+class JsoncError(Exception):
+    """First parse error, named like jsonc-parser's ``ParseErrorCode``."""
+
+    def __init__(self, code: str, offset: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.offset = offset
+
+
+class LineIndex:
+    """Maps character offsets to 1-based (line, column)."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0]
+        for i, ch in enumerate(text):
+            if ch == "\n":
+                self.starts.append(i + 1)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return line + 1, offset - self.starts[line] + 1
+
+
+class _Token:
+    __slots__ = ("kind", "offset", "value")
+
+    def __init__(self, kind: str, offset: int, value: Any = None) -> None:
+        self.kind = kind  # "{", "}", "[", "]", ":", ",", "string", "number", "true", "false", "null", "eof"
+        self.offset = offset
+        self.value = value
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.tok = _Token("eof", 0)
+        self.offsets: dict[KeyPath, int] = {}
+
+    # -- scanner ---------------------------------------------------------------------------
+    def _scan(self) -> None:
+        """Advance to the next significant token; scanner errors raise at the token offset."""
+        text, n = self.text, len(self.text)
+        while True:
+            while self.pos < n and (text[self.pos] in _WS or text[self.pos] in _LB):
+                self.pos += 1
+            start = self.pos
+            if start >= n:
+                self.tok = _Token("eof", start)
+                return
+            ch = text[start]
+            if ch == "/":
+                nxt = text[start + 1] if start + 1 < n else ""
+                if nxt == "/":
+                    self.pos = start + 2
+                    while self.pos < n and text[self.pos] not in _LB:
+                        self.pos += 1
+                    continue
+                if nxt == "*":
+                    end = text.find("*/", start + 2)
+                    if end < 0:
+                        raise JsoncError("UnexpectedEndOfComment", start)
+                    self.pos = end + 2
+                    continue
+                raise JsoncError("InvalidSymbol", start)
+            if ch in "{}[]:,":
+                self.pos = start + 1
+                self.tok = _Token(ch, start)
+                return
+            if ch == '"':
+                self.tok = _Token("string", start, self._scan_string(start))
+                return
+            if ch == "-" or ch in "0123456789":
+                self.tok = _Token("number", start, self._scan_number(start))
+                return
+            end = start
+            while end < n and text[end] not in _STOP:
+                end += 1
+            if end == start:
+                raise JsoncError("InvalidSymbol", start)
+            word = text[start:end]
+            self.pos = end
+            if word in ("true", "false", "null"):
+                self.tok = _Token(word, start)
+                return
+            raise JsoncError("InvalidSymbol", start)
+
+    def _scan_string(self, start: int) -> str:
+        text, n = self.text, len(self.text)
+        pos = start + 1
+        out: list[str] = []
+        while True:
+            if pos >= n:
+                raise JsoncError("UnexpectedEndOfString", start)
+            ch = text[pos]
+            if ch == '"':
+                self.pos = pos + 1
+                return "".join(out)
+            if ch == "\\":
+                pos += 1
+                if pos >= n:
+                    raise JsoncError("UnexpectedEndOfString", start)
+                esc = text[pos]
+                simple = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f",
+                          "n": "\n", "r": "\r", "t": "\t"}
+                if esc in simple:
+                    out.append(simple[esc])
+                    pos += 1
+                elif esc == "u":
+                    hexdigits = text[pos + 1:pos + 5]
+                    if len(hexdigits) == 4 and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
+                        out.append(chr(int(hexdigits, 16)))
+                        pos += 5
+                    else:
+                        raise JsoncError("InvalidUnicode", start)
+                else:
+                    raise JsoncError("InvalidEscapeCharacter", start)
+                continue
+            if ch in _LB:
+                raise JsoncError("UnexpectedEndOfString", start)
+            if ord(ch) <= 0x1F:
+                raise JsoncError("InvalidCharacter", start)
+            out.append(ch)
+            pos += 1
+
+    def _scan_number(self, start: int) -> int | float:
+        text, n = self.text, len(self.text)
+        pos = start
+        if text[pos] == "-":
+            pos += 1
+            if pos >= n or text[pos] not in "0123456789":
+                # jsonc-parser: a lone minus is an Unknown token → InvalidSymbol.
+                raise JsoncError("InvalidSymbol", start)
+        if text[pos] == "0":
+            pos += 1
+        else:
+            while pos < n and text[pos] in "0123456789":
+                pos += 1
+        is_float = False
+        if pos < n and text[pos] == ".":
+            pos += 1
+            if pos < n and text[pos] in "0123456789":
+                while pos < n and text[pos] in "0123456789":
+                    pos += 1
+                is_float = True
+            else:
+                raise JsoncError("UnexpectedEndOfNumber", start)
+        if pos < n and text[pos] in "eE":
+            pos += 1
+            if pos < n and text[pos] in "+-":
+                pos += 1
+            if pos < n and text[pos] in "0123456789":
+                while pos < n and text[pos] in "0123456789":
+                    pos += 1
+                is_float = True
+            else:
+                raise JsoncError("UnexpectedEndOfNumber", start)
+        self.pos = pos
+        raw = text[start:pos]
+        value = float(raw) if is_float else int(raw)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+            # JavaScript has one number type: 3.0 is 3 (matters for JSON.stringify in messages).
+            return int(value)
+        return value
+
+    # -- parser ----------------------------------------------------------------------------
+    def parse(self) -> Any:
+        self._scan()
+        if self.tok.kind == "eof":
+            raise JsoncError("ValueExpected", self.tok.offset)
+        value = self._value(())
+        if self.tok.kind != "eof":
+            raise JsoncError("EndOfFileExpected", self.tok.offset)
+        return value
+
+    def _value(self, path: KeyPath) -> Any:
+        kind = self.tok.kind
+        if kind == "{":
+            return self._object(path)
+        if kind == "[":
+            return self._array(path)
+        if kind in ("string", "number"):
+            value = self.tok.value
+            self._scan()
+            return value
+        if kind in ("true", "false", "null"):
+            self._scan()
+            return {"true": True, "false": False, "null": None}[kind]
+        raise JsoncError("ValueExpected", self.tok.offset)
+
+    def _object(self, path: KeyPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        self._scan()
+        needs_comma = False
+        while self.tok.kind not in ("}", "eof"):
+            if self.tok.kind == ",":
+                if not needs_comma:
+                    raise JsoncError("ValueExpected", self.tok.offset)
+                self._scan()
+                if self.tok.kind == "}":
+                    break  # trailing comma: allowed by wrangler's options
+            elif needs_comma:
+                raise JsoncError("CommaExpected", self.tok.offset)
+            if self.tok.kind != "string":
+                raise JsoncError("PropertyNameExpected", self.tok.offset)
+            key = self.tok.value
+            self.offsets[path + (key,)] = self.tok.offset
+            self._scan()
+            if self.tok.kind != ":":
+                raise JsoncError("ColonExpected", self.tok.offset)
+            self._scan()
+            result.pop(key, None)  # last duplicate wins, and takes the last position in order
+            result[key] = self._value(path + (key,))
+            needs_comma = True
+        if self.tok.kind != "}":
+            raise JsoncError("CloseBraceExpected", self.tok.offset)
+        self._scan()
+        return result
+
+    def _array(self, path: KeyPath) -> list[Any]:
+        result: list[Any] = []
+        self._scan()
+        needs_comma = False
+        while self.tok.kind not in ("]", "eof"):
+            if self.tok.kind == ",":
+                if not needs_comma:
+                    raise JsoncError("ValueExpected", self.tok.offset)
+                self._scan()
+                if self.tok.kind == "]":
+                    break
+            elif needs_comma:
+                raise JsoncError("CommaExpected", self.tok.offset)
+            item_path = path + (len(result),)
+            self.offsets[item_path] = self.tok.offset
+            result.append(self._value(item_path))
+            needs_comma = True
+        if self.tok.kind != "]":
+            raise JsoncError("CloseBracketExpected", self.tok.offset)
+        self._scan()
+        return result
+
+
+def parse_jsonc(text: str) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse JSONC; returns the value and the offset of every key / array item.
+
+    Raises ``JsoncError`` with jsonc-parser's error name at the first error.
+    """
+    parser = _Parser(text)
+    value = parser.parse()
+    return value, parser.offsets
+
+
+def dumps_js(value: Any) -> str:
+    """``JSON.stringify`` of a parsed config value (compact, insertion order, JS numbers)."""
+    return json.dumps(_js_ready(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _js_ready(value: Any) -> Any:
+    import datetime as _dt
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None  # JSON.stringify(NaN/Infinity) → null
+        if value.is_integer() and abs(value) < 1e21:
+            return int(value)
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _js_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_js_ready(v) for v in value]
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        # smol-toml's TomlDate serialises back to its TOML text (e.g. "2025-01-01").
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return str(value)

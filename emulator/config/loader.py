@@ -1,0 +1,242 @@
+"""Reading wrangler config files: discovery, parsing with positions, and the typed ``AppConfig``.
+
+- Discovery is wrangler's ``findWranglerConfig``: from a folder upwards look for
+  ``wrangler.json``; only if there is none anywhere up the tree, for ``wrangler.jsonc``; then
+  ``wrangler.toml`` (file name first, nearest folder second).
+- The format follows the suffix (``toml`` / ``jsonc`` / ``json``); both JSON forms use the
+  permissive JSONC parser, as wrangler does. A UTF-8 BOM is stripped.
+- ``app_from_config`` maps wrangler's normalized config (after env resolution) onto the
+  emulator's model: queue producer ``queue`` defaults to the binding name, consumers get the
+  production defaults (10 / 5 s / 3), an R2 ``bucket_name`` defaults to the binding name, D1
+  ``migrations_dir`` defaults to ``<config dir>/migrations``, all paths absolute.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from emulator.config.devvars import load_dev_secrets
+from emulator.config.diagnostics import KeyPath
+from emulator.config.jsonc import JsoncError, LineIndex, parse_jsonc
+from emulator.config.jsvalues import UNDEF, get, is_record, typeof
+from emulator.config.model import (
+    DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TIMEOUT, DEFAULT_MAX_RETRIES, AppConfig, AssetsConfig,
+    D1DatabaseBinding, DevSettings, QueueConsumer, QueueProducer, R2BucketBinding, ServiceBinding,
+    WorkflowBinding,
+)
+from emulator.config.tomlpos import toml_positions
+
+CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
+FileFormat = Literal["toml", "json", "jsonc", "other"]
+
+
+class ConfigLookupError(Exception):
+    """A usage or I/O problem: a path that does not exist, or no config found (exit code 2)."""
+
+
+def find_config(start: Path, upward: bool = True) -> Path | None:
+    """Wrangler's discovery from folder ``start``: by file name first, then nearest folder."""
+    start = start.resolve()
+    folders = [start, *start.parents] if upward else [start]
+    for name in CONFIG_NAMES:
+        for folder in folders:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def file_format(path: Path) -> FileFormat:
+    name = str(path)
+    if name.endswith("toml"):
+        return "toml"
+    if name.endswith("jsonc"):
+        return "jsonc"
+    if name.endswith("json"):
+        return "json"
+    return "other"
+
+
+@dataclass
+class ParseProblem:
+    message: str
+    line: int | None
+    column: int | None
+
+
+@dataclass
+class ParsedFile:
+    """A config file read and parsed; ``raw`` is None when it could not be read or parsed."""
+
+    path: Path
+    format: FileFormat
+    raw: dict[str, Any] | None
+    problem: ParseProblem | None = None
+    positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, key_path: KeyPath) -> tuple[int | None, int | None]:
+        """Line/column of the key, or of its nearest ancestor that is in the file."""
+        path = tuple(key_path)
+        while path:
+            where = self.positions.get(path)
+            if where is not None:
+                return where
+            path = path[:-1]
+        return (1, 1) if self.raw is not None else (None, None)
+
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_config_file(path: Path) -> ParsedFile:
+    fmt = file_format(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        # wrangler: ParseError `Could not read file: <file>`
+        return ParsedFile(path, fmt, None, ParseProblem(f"Could not read file: {path}", None, None))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return ParsedFile(path, fmt, None, ParseProblem(f"Could not read file: {path}", line, 1))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if fmt == "toml":
+        try:
+            raw: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
+            m = _TOML_POS.search(message)
+            line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+            return ParsedFile(path, fmt, None, ParseProblem(message, line, col))
+        return ParsedFile(path, fmt, raw, None, toml_positions(text))
+    if fmt in ("json", "jsonc"):
+        try:
+            raw, offsets = parse_jsonc(text)
+        except JsoncError as exc:
+            line, col = LineIndex(text).position(exc.offset)
+            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col))
+        index = LineIndex(text)
+        positions = {k: index.position(v) for k, v in offsets.items()}
+        if isinstance(raw, list):
+            # Object.keys on an array: indexes become "fields".
+            raw = {str(i): v for i, v in enumerate(raw)}
+        elif not isinstance(raw, dict):
+            raw = {}
+        return ParsedFile(path, fmt, raw, None, positions)
+    # Any other path is treated as an empty config by wrangler.
+    return ParsedFile(path, fmt, {}, None, {})
+
+
+def is_workspace(raw: dict[str, Any] | None) -> bool:
+    """Our workspace file is recognised by its ``[workspace]`` table."""
+    return isinstance(raw, dict) and isinstance(raw.get("workspace"), dict)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _num(value: Any) -> int | float | None:
+    return value if typeof(value) == "number" else None
+
+
+def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | None,
+                    raw: dict[str, Any]) -> AppConfig:
+    """The emulator's typed view of a normalized (env-resolved) wrangler config."""
+    root = config_path.parent
+
+    def absolute(value: Any) -> Path | None:
+        return (root / value).resolve() if isinstance(value, str) else None
+
+    queues = config.get("queues") if is_record(config.get("queues")) else {}
+    producers = []
+    for p in queues.get("producers") or []:
+        if is_record(p) and isinstance(p.get("binding"), str):
+            delay = _num(p.get("delivery_delay", UNDEF))
+            producers.append(QueueProducer(binding=p["binding"],
+                                           queue=_str(p.get("queue")) or p["binding"],
+                                           delivery_delay=int(delay) if delay is not None else None))
+    consumers = []
+    for c in queues.get("consumers") or []:
+        if is_record(c) and isinstance(c.get("queue"), str):
+            size, timeout = _num(c.get("max_batch_size", UNDEF)), _num(c.get("max_batch_timeout", UNDEF))
+            retries, concurrency = _num(c.get("max_retries", UNDEF)), _num(c.get("max_concurrency", UNDEF))
+            delay = _num(c.get("retry_delay", UNDEF))
+            consumers.append(QueueConsumer(
+                queue=c["queue"],
+                max_batch_size=int(size) if size is not None else DEFAULT_MAX_BATCH_SIZE,
+                max_batch_timeout=float(timeout) if timeout is not None else DEFAULT_MAX_BATCH_TIMEOUT,
+                max_retries=int(retries) if retries is not None else DEFAULT_MAX_RETRIES,
+                dead_letter_queue=_str(c.get("dead_letter_queue")),
+                max_concurrency=int(concurrency) if concurrency is not None else None,
+                retry_delay=int(delay) if delay is not None else 0,
+            ))
+    r2 = [R2BucketBinding(binding=b["binding"], bucket_name=_str(b.get("bucket_name")) or b["binding"])
+          for b in config.get("r2_buckets") or [] if is_record(b) and isinstance(b.get("binding"), str)]
+    d1 = []
+    for b in config.get("d1_databases") or []:
+        if is_record(b) and isinstance(b.get("binding"), str):
+            d1.append(D1DatabaseBinding(
+                binding=b["binding"], database_name=_str(b.get("database_name")),
+                database_id=_str(b.get("database_id")),
+                migrations_dir=(root / (_str(b.get("migrations_dir")) or "migrations")).resolve(),
+                migrations_table=_str(b.get("migrations_table")) or "d1_migrations"))
+    workflows = [WorkflowBinding(binding=w["binding"], name=w["name"], class_name=w["class_name"],
+                                 script_name=_str(w.get("script_name")))
+                 for w in config.get("workflows") or []
+                 if is_record(w) and all(isinstance(w.get(k), str) for k in ("binding", "name", "class_name"))]
+    services = [ServiceBinding(binding=s["binding"], service=s["service"], entrypoint=_str(s.get("entrypoint")))
+                for s in config.get("services") or []
+                if is_record(s) and isinstance(s.get("binding"), str) and isinstance(s.get("service"), str)]
+    crons_raw = get(config.get("triggers"), "crons")
+    crons = tuple(c for c in crons_raw if isinstance(c, str)) if isinstance(crons_raw, list) else ()
+    assets_raw = config.get("assets")
+    assets = None
+    if is_record(assets_raw):
+        assets = AssetsConfig(directory=absolute(assets_raw.get("directory")),
+                              binding=_str(assets_raw.get("binding")),
+                              html_handling=_str(assets_raw.get("html_handling")) or "auto-trailing-slash",
+                              not_found_handling=_str(assets_raw.get("not_found_handling")) or "none")
+    raw_dev = raw.get("dev") if is_record(raw.get("dev")) else {}
+    port = raw_dev.get("port")
+    dev = DevSettings(ip=_str(raw_dev.get("ip")),
+                      port=int(port) if typeof(port) == "number" else None)
+    vars_raw = config.get("vars")
+    app_vars = dict(vars_raw) if is_record(vars_raw) else {}
+    secrets_decl = config.get("secrets")
+    secrets, _used, _missing = load_dev_secrets(root, env_name,
+                                                secrets_decl if is_record(secrets_decl) else None)
+    output_dir = config.get("pages_build_output_dir")
+    kind = "pages" if raw.get("pages_build_output_dir", UNDEF) is not UNDEF else "worker"
+    name = _str(config.get("name")) or root.name
+    flags = config.get("compatibility_flags")
+    return AppConfig(
+        config_path=config_path.resolve(),
+        kind=kind,  # type: ignore[arg-type]
+        name=name,
+        main=Path(config["main"]) if isinstance(config.get("main"), str) else None,
+        pages_build_output_dir=Path(output_dir) if isinstance(output_dir, str) else None,
+        compatibility_date=_str(config.get("compatibility_date")),
+        compatibility_flags=tuple(f for f in flags if isinstance(f, str)) if isinstance(flags, list) else (),
+        vars=app_vars,
+        secrets=secrets,
+        producers=tuple(producers),
+        consumers=tuple(consumers),
+        r2_buckets=tuple(r2),
+        d1_databases=tuple(d1),
+        workflows=tuple(workflows),
+        services=tuple(services),
+        crons=crons,
+        assets=assets,
+        dev=dev,
+        env_name=env_name,
+    )
