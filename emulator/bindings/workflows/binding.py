@@ -55,6 +55,10 @@ class WorkflowInstance:
     async def restart(self, options: Any = None) -> None:
         await self._engine.restart(self._workflow, self.id)
 
+    async def delete(self) -> None:
+        """Remove the instance and its state (later lookups raise ``instance.not_found``)."""
+        await self._engine.delete(self._workflow, self.id)
+
     async def send_event(self, options: Any = None, *, type: str | None = None, payload: Any = None) -> None:
         """``send_event(type=..., payload=...)`` or ``send_event({"type": ..., "payload": ...})``."""
         opts = _options(options, {"type": type, "payload": payload}, "send_event")

@@ -721,6 +721,12 @@ class WorkflowEngine:
         run = _Run(self, workflow, instance_id, fresh)
         self._runs[key] = run
         run.task = asyncio.get_running_loop().create_task(self._drive(run))
+        # A task cancelled before it first runs never enters _drive's `finally`.
+        run.task.add_done_callback(lambda _task: self._forget(run))
+
+    def _forget(self, run: _Run) -> None:
+        if self._runs.get(run.key) is run:
+            del self._runs[run.key]
 
     def _park(self, run: _Run, reason: str) -> None:
         """No class to run yet (app not loaded): keep the instance queued and retry soon."""
@@ -786,8 +792,7 @@ class WorkflowEngine:
             # pause / terminate / restart wrote their own status; "stop" leaves it for the next start.
             pass
         finally:
-            if self._runs.get(run.key) is run:
-                del self._runs[run.key]
+            self._forget(run)
 
     async def _finish(self, run: _Run, definition: WorkflowDefinition, output: Any,
                       exc: BaseException | None) -> None:
@@ -969,6 +974,10 @@ class WorkflowEngine:
             return
         if row["status"] != st.PAUSED:
             return
+        run = self._runs.get(key)
+        if run is not None:
+            # A deferred pause may still be unwinding its run; start the new one after it.
+            await self._wait_run_gone(run)
         delta = self.clock.now_ms() - int(row["paused_ms"] or self.clock.now_ms())
         await self.store.write(*st.shift_ops(workflow, instance_id, delta),
                                ("UPDATE instances SET status = 'running', paused_ms = NULL WHERE workflow = ? "
@@ -1001,6 +1010,17 @@ class WorkflowEngine:
         await self.store.write(*st.restart_ops(workflow, instance_id))
         self.log.info("workflows", f"{workflow}/{instance_id}: restarted", workflow=workflow, instance=instance_id)
         self._schedule(workflow, instance_id, fresh=True)
+
+    async def delete(self, workflow: str, instance_id: str) -> None:
+        """Remove the instance and all its state; the id can be created again."""
+        self._row(workflow, instance_id)
+        run = self._runs.get((workflow, instance_id))
+        if run is not None:
+            run.cancel("delete")
+            await self._wait_run_gone(run)
+        self._parked.pop((workflow, instance_id), None)
+        await self.store.write(*st.delete_ops(workflow, instance_id))
+        self._notify_finished((workflow, instance_id))
 
     async def send_event(self, workflow: str, instance_id: str, event_type: Any, payload: Any) -> None:
         """Persist the event, then wake a matching ``wait_for_event`` (queued FIFO per type)."""

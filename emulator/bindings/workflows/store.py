@@ -321,12 +321,16 @@ def describe_instance(conn: sqlite3.Connection, workflow: str, instance_id: str)
     for s in conn.execute("SELECT * FROM steps WHERE workflow = ? AND instance = ? ORDER BY seq",
                           (workflow, instance_id)):
         start, end = s["started_ms"], s["ended_ms"]
+        config = _json(s["config"])
+        output = _json(s["output"])
+        if isinstance(config, dict) and config.get("sensitive") == "output" and output is not None:
+            output = "[REDACTED]"  # Cloudflare: `sensitive: "output"` hides it from inspection
         steps.append({
             "name": s["name"], "count": s["count"], "type": s["type"], "status": s["status"],
             "attempts": s["attempts"], "start": _iso(start), "end": _iso(end),
             "duration_ms": (end - start) if start is not None and end is not None else None,
             "deadline": _iso(s["deadline_ms"]) if s["status"] not in ("complete", "errored") else None,
-            "config": _json(s["config"]), "output": _json(s["output"]), "error": _json(s["error"]),
+            "config": config, "output": output, "error": _json(s["error"]),
             "attempt_log": attempts.get(s["key"], []),
         })
     result["steps"] = steps
@@ -399,6 +403,12 @@ def shift_ops(workflow: str, instance_id: str, delta_ms: int) -> list[Op]:
     return [("UPDATE steps SET deadline_ms = deadline_ms + ? WHERE workflow = ? AND instance = ? "
              "AND deadline_ms IS NOT NULL AND status NOT IN ('complete', 'errored')",
              (delta_ms, workflow, instance_id))]
+
+
+def delete_ops(workflow: str, instance_id: str) -> list[Op]:
+    return [(f"DELETE FROM {table} WHERE workflow = ? AND {column} = ?", (workflow, instance_id))
+            for table, column in (("steps", "instance"), ("attempts", "instance"), ("events", "instance"),
+                                  ("instances", "id"))]
 
 
 def restart_ops(workflow: str, instance_id: str) -> list[Op]:

@@ -510,3 +510,42 @@ async def test_state_file_is_wal_and_statuses_are_committed(wf: Harness) -> None
     row = conn.execute("SELECT status, output FROM instances WHERE id = 'i1'").fetchone()
     assert row == ("complete", "1")
     assert json.loads(conn.execute("SELECT output FROM steps").fetchone()[0]) == 1
+
+
+async def test_delete_removes_state_and_frees_the_id(wf: Harness) -> None:
+    class Sleeper(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            await step.do("secret", {"sensitive": "output"}, lambda: "s3cr3t")
+            await step.sleep("nap", "1 hour")
+            return event.payload
+
+    inst = await start_one(wf, Sleeper, params=1)
+    described = wf.engine.describe("wf", "i1")
+    assert described is not None and described["steps"][0]["output"] == "[REDACTED]"
+    await inst.delete()
+    with pytest.raises(WorkflowError, match="instance.not_found"):
+        await inst.status()
+    again = await wf.engine.binding("wf").create(id="i1", params=2)
+    await wf.advance(3600)
+    assert (await again.status()).output == 2
+
+
+async def test_lifecycle_calls_right_after_create(wf: Harness) -> None:
+    class Quick(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            return await step.do("only", lambda: "ran")
+
+    wf.register("wf", Quick)
+    await wf.engine.start()
+    binding = wf.engine.binding("wf")
+    paused = await binding.create(id="p")
+    await paused.pause()            # before its run ever started
+    terminated = await binding.create(id="t")
+    await terminated.terminate()
+    await wf.settle()
+    assert wf.engine.is_idle()
+    assert (await paused.status()).status == "paused"
+    assert (await terminated.status()).status == "terminated"
+    await paused.resume()
+    await wf.settle()
+    assert (await paused.status()).output == "ran"
