@@ -1,0 +1,368 @@
+"""pytest plugin: the whole emulator in-process, with fake time, for integration tests.
+
+Registered through the ``pytest11`` entry point (``cf_emulator``), so any project with
+cf-emulator installed gets the ``cf_emulator`` fixture::
+
+    async def test_upload_is_compacted(cf_emulator):
+        emu = await cf_emulator("wrangler.toml")          # a workspace, an app config or a folder
+        await emu.queue("jobs").send({"id": 1})
+        await emu.drain()                                 # nothing pending, in flight or runnable
+        await emu.clock.advance(30)                       # batch timeouts, retry delays, sleeps
+        resp = await emu.fetch("web", "/api/status")
+        assert resp.status == 200 and resp.json()["done"]
+        assert "QUEUE jobs 1/1" in " ".join(emu.log_messages(source="queues"))
+
+The emulator listens on free loopback ports (``port=0``, ``s3_port=0``), keeps its state
+in the test's ``tmp_path`` and runs on a ``FakeClock``: time moves only when the test calls
+``advance`` (Miniflare's fake timers, python-ecosystem.md §4). It is stopped after the test.
+When a test fails, the emulator's log is attached to the failure report.
+
+Importing this module must stay cheap (pytest imports every ``pytest11`` plugin at start-up,
+for every project in the environment), so the emulator itself is imported on first use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json as _json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Protocol
+
+import pytest
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from emulator.clock import Clock, FakeClock
+    from emulator.config.model import AppConfig
+    from emulator.emulator import Emulator
+    from emulator.logs import EventLog, LogRecord
+    from emulator.platform import Platform
+
+__all__ = ["EmulatorHandle", "EmulatorFactory", "FetchResponse", "cf_emulator"]
+
+_LEVEL_ORDER = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+_HANDLES = pytest.StashKey[list["EmulatorHandle"]]()
+
+
+# --- options and report --------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cf-emulator", "cf-emulator (in-process Cloudflare emulator)")
+    group.addoption("--cf-emulator-log-level", default="info", choices=sorted(_LEVEL_ORDER, key=_LEVEL_ORDER.get),
+                    help="lowest level of emulator log lines attached to failed tests (default: info)")
+    group.addoption("--cf-emulator-log-lines", type=int, default=200,
+                    help="how many of the last emulator log lines a failed test shows (default: 200)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    # The call phase is reported before fixtures tear down, so the emulators still exist.
+    if report.when == "call" and report.failed:
+        for handle in item.stash.get(_HANDLES, []):
+            text = handle.format_logs(
+                min_level=item.config.getoption("cf_emulator_log_level", "info"),
+                last=item.config.getoption("cf_emulator_log_lines", 200),
+            )
+            if text:
+                report.sections.append((f"cf-emulator log ({handle.describe()})", text))
+    return report
+
+
+# --- what the test gets --------------------------------------------------------------
+@dataclass
+class FetchResponse:
+    """An app's answer, fully read: ``status``, ``headers``, ``body`` (bytes), ``text``, ``json()``."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return _json.loads(self.body)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class LookupFailed(LookupError):
+    """A binding or app named in a test does not exist; the message lists what does."""
+
+
+@dataclass
+class _BindingKind:
+    plugin: str
+    noun: str
+    # (binding name, resource names it answers to) per declaration of an app
+    declarations: Callable[["AppConfig"], list[tuple[str, list[str]]]]
+
+
+_KINDS: dict[str, _BindingKind] = {
+    "queues": _BindingKind("queues", "queue", lambda app: [(p.binding, [p.queue]) for p in app.producers]),
+    "r2": _BindingKind("r2", "R2 bucket", lambda app: [(b.binding, [b.bucket_name]) for b in app.r2_buckets]),
+    "d1": _BindingKind("d1", "D1 database", lambda app: [
+        (d.binding, [n for n in (d.database_name, d.local_id, d.database_id) if n]) for d in app.d1_databases]),
+    "workflows": _BindingKind("workflows", "workflow", lambda app: [(w.binding, [w.name]) for w in app.workflows]),
+}
+
+
+class EmulatorHandle:
+    """One running emulator as a test sees it: bindings, HTTP, time, drain, logs."""
+
+    def __init__(self, emulator: "Emulator", log: "EventLog", factory_options: dict[str, Any]) -> None:
+        self.emulator = emulator
+        self._log = log
+        self._options = factory_options
+        self.logs: list["LogRecord"] = []
+        self._unsubscribe = log.subscribe(self.logs.append)
+        self._sessions: list["aiohttp.ClientSession"] = []
+        self._fetch_session: "aiohttp.ClientSession | None" = None
+
+    # --- the platform -----------------------------------------------------------------
+    @property
+    def platform(self) -> "Platform":
+        return self.emulator.platform
+
+    @property
+    def clock(self) -> "Clock":
+        """The platform's clock: a ``FakeClock`` unless the test asked for real time."""
+        return self.platform.clock
+
+    @property
+    def state_dir(self) -> Path:
+        return self.emulator.state_dir
+
+    @property
+    def apps(self) -> list[str]:
+        return [app.name for app in self.platform.apps]
+
+    def describe(self) -> str:
+        return ", ".join(self.apps)
+
+    def url(self, app: str) -> str:
+        """Base URL of a hosted app (``http://127.0.0.1:<port>``)."""
+        return self.emulator.url(app)
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.emulator.internal_url + "/_emulator/"
+
+    # --- bindings ---------------------------------------------------------------------
+    def _binding(self, kind_name: str, name: str, also_known: set[str] | None = None) -> Any:
+        kind = _KINDS[kind_name]
+        plugin = self.platform.plugins.get(kind.plugin)
+        apps = self.platform.apps
+        # A resource name (queue, bucket, database, workflow) wins over a binding name.
+        for by_resource in (True, False):
+            for app in apps:
+                for binding, resources in kind.declarations(app):
+                    if (name in resources) if by_resource else (name == binding):
+                        assert plugin is not None  # a declaration means the plugin was started
+                        return plugin.bindings_for(app)[binding]
+        known = sorted({n for app in apps for binding, resources in kind.declarations(app)
+                        for n in (*resources, binding)} | (also_known or set()))
+        listing = ", ".join(repr(n) for n in known) if known else "none"
+        raise LookupFailed(f"no {kind.noun} named {name!r} is bound by the hosted apps "
+                           f"({self.describe()}); known names: {listing}")
+
+    def queue(self, name: str) -> Any:
+        """A producer for queue ``name`` (queue name or binding name): ``send``, ``sendBatch``.
+
+        Queues that apps only consume (or use as a dead-letter queue) work too: the test
+        then plays the producer that lives in another deployment.
+        """
+        consumed = {q for app in self.platform.apps for c in app.consumers
+                    for q in (c.queue, c.dead_letter_queue) if q}
+        try:
+            return self._binding("queues", name, consumed)
+        except LookupFailed:
+            if name not in consumed:
+                raise
+        return self.platform.plugins["queues"].broker.producer(name)  # type: ignore[attr-defined]
+
+    def r2(self, bucket: str) -> Any:
+        """The R2 bucket binding for ``bucket`` (bucket name or binding name)."""
+        return self._binding("r2", bucket)
+
+    def d1(self, database: str) -> Any:
+        """The D1 binding for ``database`` (database_name, database_id or binding name)."""
+        return self._binding("d1", database)
+
+    def workflow(self, name: str) -> Any:
+        """The Workflow binding for workflow ``name`` (or binding name): ``create``, ``get``."""
+        return self._binding("workflows", name)
+
+    def env(self, app: str) -> Any:
+        """An app's whole ``env`` (vars and bindings), as its handlers see it."""
+        return self.platform.env_for(self.platform.app(app))
+
+    # --- HTTP -------------------------------------------------------------------------
+    def client(self, app: str, **session_options: Any) -> "aiohttp.ClientSession":
+        """An ``aiohttp.ClientSession`` whose relative URLs go to ``app`` (closed after the test)."""
+        import aiohttp
+
+        session = aiohttp.ClientSession(base_url=self.url(app), **session_options)
+        self._sessions.append(session)
+        return session
+
+    async def fetch(self, app: str, path: str = "/", method: str = "GET", **request_options: Any) -> FetchResponse:
+        """One request to ``app``; ``json=``, ``data=``, ``headers=``, ``params=`` as in aiohttp."""
+        import aiohttp
+
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        if self._fetch_session is None or self._fetch_session.closed:
+            self._fetch_session = aiohttp.ClientSession()
+            self._sessions.append(self._fetch_session)
+        request_options.setdefault("allow_redirects", False)
+        async with self._fetch_session.request(method, self.url(app) + path, **request_options) as resp:
+            body = await resp.read()
+            return FetchResponse(resp.status, dict(resp.headers), body, str(resp.url))
+
+    # --- time and work ----------------------------------------------------------------
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Return when no message is pending or in flight and no workflow is runnable.
+
+        With the fake clock, work that waits for time (delayed messages, retry delays,
+        batch timeouts, workflow sleeps) is not runnable until ``clock.advance()``.
+        """
+        await self.emulator.drain(timeout=timeout)
+
+    async def advance(self, seconds: float, timeout: float = 30.0) -> None:
+        """``clock.advance(seconds)`` then ``drain()``: move time and let the work it started finish."""
+        clock: Any = self.clock
+        if not hasattr(clock, "advance"):
+            raise TypeError("this emulator runs on the real clock; start it with the default FakeClock to advance time")
+        await clock.advance(seconds)
+        await self.drain(timeout=timeout)
+
+    # --- logs -------------------------------------------------------------------------
+    def log_messages(self, source: str | None = None, level: str | None = None,
+                     contains: str | None = None) -> list[str]:
+        """Messages logged since start, filtered by exact ``source`` ("queues", "http",
+        "app:<name>", ...), exact ``level`` and a substring."""
+        return [r.message for r in self.log_records(source, level, contains)]
+
+    def log_records(self, source: str | None = None, level: str | None = None,
+                    contains: str | None = None) -> list["LogRecord"]:
+        return [
+            r for r in list(self.logs)
+            if (source is None or r.source == source) and (level is None or r.level == level)
+            and (contains is None or contains in r.message)
+        ]
+
+    def format_logs(self, min_level: str = "debug", last: int = 200) -> str:
+        floor = _LEVEL_ORDER.get(min_level, 0)
+        records = [r for r in list(self.logs) if _LEVEL_ORDER.get(r.level, 0) >= floor][-last:]
+        return "\n".join(f"{r.level.upper():5} {r.source}: {r.message}" for r in records)
+
+    # --- lifecycle --------------------------------------------------------------------
+    async def restart(self) -> None:
+        """Stop and start again on the same state directory and clock (durability tests)."""
+        from emulator.emulator import Emulator
+
+        await self._close_sessions()
+        old = self.emulator
+        await old.stop()
+        self.emulator = Emulator(old.config_paths, **self._options)
+        await self.emulator.start()
+
+    async def _close_sessions(self) -> None:
+        sessions, self._sessions = self._sessions, []
+        self._fetch_session = None
+        for session in sessions:
+            await session.close()
+
+    async def stop(self) -> None:
+        await self._close_sessions()
+        await self.emulator.stop()
+
+    def __repr__(self) -> str:
+        return f"<cf-emulator {self.describe()}>"
+
+
+class EmulatorFactory(Protocol):
+    def __call__(self, *config_paths: str | Path, **options: Any) -> Awaitable[EmulatorHandle]: ...
+
+
+@dataclass
+class _Factory:
+    """Starts emulators for one test and stops them all afterwards."""
+
+    tmp_path: Path
+    search_dirs: list[Path]
+    handles: list[EmulatorHandle] = field(default_factory=list)
+    _counter: "itertools.count[int]" = field(default_factory=itertools.count)
+
+    def _resolve(self, path: str | Path) -> Path:
+        candidate = Path(path)
+        if candidate.is_absolute():
+            return candidate
+        for folder in self.search_dirs:
+            if (folder / candidate).exists():
+                return (folder / candidate).resolve()
+        tried = ", ".join(str(d) for d in self.search_dirs)
+        raise FileNotFoundError(f"cf_emulator: {str(path)!r} not found (looked in {tried})")
+
+    async def __call__(self, *config_paths: str | Path, real_time: bool = False,
+                       **options: Any) -> EmulatorHandle:
+        from emulator.clock import FakeClock, RealClock
+        from emulator.emulator import Emulator
+        from emulator.logs import EventLog
+
+        if not config_paths:
+            raise TypeError("cf_emulator() needs a wrangler config, a workspace file or an app folder")
+        paths = [self._resolve(p) for p in config_paths]
+        n = next(self._counter)
+        options.setdefault("state_dir", self.tmp_path / ("cf-emulator-state" + (f"-{n}" if n else "")))
+        options.setdefault("clock", RealClock() if real_time else FakeClock())
+        options.setdefault("port", 0)
+        options.setdefault("s3_port", 0)
+        # Tests are short-lived: a stuck request should not hold the teardown for long.
+        options.setdefault("shutdown_timeout", 5.0)
+        log = options.pop("log", None) or EventLog(capacity=10_000)
+        options["log"] = log
+        emulator = Emulator(paths, **options)
+        handle = EmulatorHandle(emulator, log, options)
+        await emulator.start()
+        self.handles.append(handle)
+        return handle
+
+    async def close(self) -> None:
+        errors: list[BaseException] = []
+        for handle in reversed(self.handles):
+            try:
+                await handle.stop()
+            except Exception as exc:  # stop the others, then report
+                errors.append(exc)
+        self.handles.clear()
+        if errors:
+            raise errors[0]
+
+
+async def _cf_emulator(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EmulatorFactory]:
+    test_dir = request.path.parent if getattr(request, "path", None) else Path.cwd()
+    factory = _Factory(tmp_path, [Path.cwd(), test_dir, request.config.rootpath])
+    request.node.stash[_HANDLES] = factory.handles
+    try:
+        yield factory
+    finally:
+        await factory.close()
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - pytest-asyncio ships with the `test` extra
+    @pytest.fixture
+    def cf_emulator() -> None:
+        pytest.fail("the cf_emulator fixture is async and needs pytest-asyncio: pip install pytest-asyncio",
+                    pytrace=False)
+else:
+    cf_emulator = pytest_asyncio.fixture(_cf_emulator, name="cf_emulator")

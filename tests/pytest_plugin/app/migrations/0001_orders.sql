@@ -1,0 +1,5 @@
+CREATE TABLE orders (
+    id   TEXT PRIMARY KEY,
+    item TEXT NOT NULL,
+    qty  INTEGER NOT NULL
+);
