@@ -58,6 +58,8 @@ class _Job:
     deletes: list[int] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)  # acked ids, for commit listeners
     totals: dict[str, list[int]] = field(default_factory=dict)
+    # Queues that received rows: remembered in queue_totals so an emptied queue stays listed.
+    queues: set[str] = field(default_factory=set)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     insert_bytes: int = 0
 
@@ -138,6 +140,7 @@ class MessageStore:
         """Queue rows for insertion; the future resolves once they are committed."""
         job = self._job
         job.inserts.extend(rows)
+        job.queues.update({row[2] for row in rows})
         job.insert_bytes += size
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job.waiters.append(fut)
@@ -146,6 +149,7 @@ class MessageStore:
 
     def update(self, queue: str, attempts: int, visible_at: float, seq: int) -> None:
         self._job.updates.append((queue, attempts, visible_at, seq))
+        self._job.queues.add(queue)
         self._kick()
 
     def delete(self, seq: int, message_id: str | None = None) -> None:
@@ -241,6 +245,9 @@ class MessageStore:
                 )
             if job.deletes:
                 conn.executemany("DELETE FROM messages WHERE seq BETWEEN ? AND ?", _runs(job.deletes))
+            if job.queues:
+                conn.executemany("INSERT OR IGNORE INTO queue_totals (queue) VALUES (?)",
+                                 [(q,) for q in job.queues])
             if job.totals:
                 conn.executemany(
                     "INSERT INTO queue_totals (queue, acked, retried, dropped, dlq) VALUES (?, ?, ?, ?, ?) "
