@@ -23,8 +23,8 @@ class Harness:
         self.engine.register(name, lambda: cls(None, env if env is not None else {}), **kw)
 
     async def settle(self) -> None:
-        """Let runnable work finish (no time passes)."""
-        for _ in range(200):
+        """Let runnable work finish (no time passes); bounded, since a step may be in flight."""
+        for _ in range(60):
             await self.clock.settle()
             if self.engine.is_idle():
                 return
