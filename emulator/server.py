@@ -214,8 +214,8 @@ class EmulatorServer:
                 response = web.Response(status=500, text="Internal Server Error")
             ms = round((loop_time() - started) * 1000)
             status = response.status
-            log.info("http", f"[{name}] {request.method} {request.path_qs} {status} {response.reason} ({ms}ms)",
-                     app=name, method=request.method, path=request.path_qs, status=status, duration_ms=ms)
+            log.info("http", f"[{name}] {request.method} {request.raw_path} {status} {response.reason} ({ms}ms)",
+                     app=name, method=request.method, path=request.raw_path, status=status, duration_ms=ms)
             return response
 
         async def scheduled(request: web.Request) -> web.StreamResponse:
@@ -239,8 +239,8 @@ class EmulatorServer:
                 # wrangler's scheduled middleware answers exactly this.
                 status, text = 200, "Ran scheduled event"
             ms = round((loop_time() - started) * 1000)
-            log.info("http", f"[{name}] {request.method} {request.path_qs} {status} ({ms}ms)",
-                     app=name, method=request.method, path=request.path_qs, status=status, duration_ms=ms)
+            log.info("http", f"[{name}] {request.method} {request.raw_path} {status} ({ms}ms)",
+                     app=name, method=request.method, path=request.raw_path, status=status, duration_ms=ms)
             return web.Response(status=status, text=text)
 
         application = web.Application(client_max_size=1024 ** 3)

@@ -46,6 +46,8 @@ class DevConsole(ConsolePrinter):
     """The console of `dev`: the `ready:` lines always show, whatever ``--log-level``."""
 
     def __call__(self, record: LogRecord) -> None:
+        if record.source == "r2" and record.message.startswith("S3 endpoint:"):
+            return  # `dev` prints the address itself, after the `ready:` lines
         if record.source == "dev" and record.level == "info" and self.min_level > 20:
             ConsolePrinter(self.fmt, "info", self.stream)(record)
             return
@@ -130,19 +132,6 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout)
-    try:
-        await emulator.start()
-    except ConfigError as exc:
-        # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
-        _print_error(args, exc.diagnostics, prefixed=exc.report is None)
-        return 1
-    except StartError as exc:
-        _print_error(args, str(exc))
-        return 1
-    except OSError as exc:
-        _print_error(args, str(exc))
-        return 1
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -155,15 +144,27 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         log.info("dev", f"{signal.Signals(signum).name} received: stopping gracefully")
         stop.set()
 
+    # Installed before the (slow) start, so a signal during start-up still stops cleanly.
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await stop.wait()
+        try:
+            await emulator.start()
+        except ConfigError as exc:
+            # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
+            _print_error(args, exc.diagnostics, prefixed=exc.report is None)
+            return 1
+        except (StartError, OSError) as exc:
+            _print_error(args, str(exc))
+            return 1
+        try:
+            await stop.wait()
+        finally:
+            await emulator.stop()
+            log.info("dev", "stopped")
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-        await emulator.stop()
-        log.info("dev", "stopped")
     return 0
 
 
