@@ -27,6 +27,7 @@ PERIOD = "2025-12-20"
 # The consumer's max_batch_timeout (apps/workflow/wrangler.toml) plus a margin.
 BATCH_TIMEOUT = 31.0
 DLQ_BATCH_TIMEOUT = 61.0
+WORKFLOW = "data-compaction-workflow"
 
 
 class Fusou:
@@ -88,6 +89,18 @@ class Fusou:
     async def d1(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         result = await self.env().BATTLE_INDEX_DB.prepare(sql).bind(*args).all()
         return [dict(r) for r in result["results"]]
+
+    async def instances(self) -> list[dict[str, Any]]:
+        url = f"{self.emu.internal_url}/_emulator/workflows/{WORKFLOW}/instances"
+        async with self.session.get(url) as resp:
+            assert resp.status == 200, await resp.text()
+            return list((await resp.json())["instances"])
+
+    async def describe(self, instance_id: str) -> dict[str, Any]:
+        url = f"{self.emu.internal_url}/_emulator/workflows/{WORKFLOW}/instances/{instance_id}"
+        async with self.session.get(url) as resp:
+            assert resp.status == 200, await resp.text()
+            return dict(await resp.json())
 
     async def list_keys(self, prefix: str) -> list[str]:
         bucket = self.env().BATTLE_DATA_BUCKET
