@@ -6,7 +6,9 @@ MODE ``produce``: send numbered messages forever (each number is written to
 ``sent-PHASE.log`` only after its send returned) while a consumer acks most messages,
 retries some and sometimes raises; the ids it acks are written to ``intent-PHASE.log``
 before the handler returns, and the ids whose ack is on disk to ``committed-PHASE.log``.
-The test kills this process with SIGKILL at a random moment.
+Five more messages go to queue ``stuck``, whose handler never returns in this mode, so
+they are in flight when the kill comes. The test kills this process with SIGKILL at a
+random moment.
 MODE ``drain``: consume (ack) everything left, then print the final stats as JSON and exit.
 Every delivery is written to ``delivered-PHASE.log``. Not a test module.
 """
@@ -26,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 from emulator.config.model import AppConfig, QueueConsumer, QueueProducer  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
 
+STUCK_OFFSET = 900_000  # numbers of the messages sent to the queue whose handler hangs
+
 
 class Host:
     def __init__(self, config: AppConfig, out: Path, phase: str, mode: str) -> None:
@@ -37,6 +41,8 @@ class Host:
 
     async def queue(self, batch: Any) -> None:
         self.delivered.write("".join(f"{m.id} {m.body['n']}\n" for m in batch.messages))
+        if batch.queue == "stuck" and self.mode == "produce":
+            await asyncio.Event().wait()  # in flight until the process dies
         if self.mode == "drain":
             self.intent.write("".join(f"{m.id} {m.body['n']}\n" for m in batch.messages))
             return
@@ -63,7 +69,8 @@ async def main(state: Path, out: Path, phase: str, mode: str) -> None:
     app = AppConfig(
         config_path=state / "wrangler.toml", kind="worker", name="crash",
         producers=(QueueProducer(binding="Q", queue="q"),),
-        consumers=(QueueConsumer(queue="q", max_batch_size=10, max_batch_timeout=0, max_retries=100),),
+        consumers=(QueueConsumer(queue="q", max_batch_size=10, max_batch_timeout=0, max_retries=100),
+                   QueueConsumer(queue="stuck", max_batch_size=10, max_batch_timeout=0)),
     )
     platform = Platform([app], state)
     platform.attach_host(Host(app, out, phase, mode))
@@ -72,13 +79,17 @@ async def main(state: Path, out: Path, phase: str, mode: str) -> None:
     broker.add_commit_listener(lambda ids: committed.write("".join(f"{i}\n" for i in ids)))
     await platform.start()
     if mode == "drain":
-        while broker.stats("q")["depth"]:
+        while broker.stats("q")["depth"] or broker.stats("stuck")["depth"]:
             await broker.drain()
         await broker.flush()
         print(json.dumps(broker.stats("q")), flush=True)
         await platform.stop()
         return
     sent = open(out / f"sent-{phase}.log", "a", buffering=1)
+    stuck = broker.producer("stuck")
+    base = int(phase) * 1_000_000 + STUCK_OFFSET
+    await stuck.sendBatch([{"body": {"n": base + i}} for i in range(5)])
+    sent.write("".join(f"{base + i}\n" for i in range(5)))
     print("READY", flush=True)
     rng = random.Random(phase + "-producer")
     q = platform.env_for(app).Q
