@@ -90,12 +90,17 @@ function badge(status) {
   return h("span", { class: `badge ${s.toLowerCase().replace(/[^a-z-]/g, "")}`, text: s });
 }
 
+let noticeTimer = null;
+
 function notice(message, isError = true) {
   const box = $("#notice");
+  clearTimeout(noticeTimer);
   if (!message) { box.hidden = true; return; }
   box.textContent = message;
   box.className = isError ? "notice error" : "notice";
   box.hidden = false;
+  // Confirmations fade on their own; errors stay until the next action.
+  if (!isError) noticeTimer = setTimeout(() => { box.hidden = true; }, 8000);
 }
 
 // ---------------------------------------------------------------- shell
@@ -113,6 +118,7 @@ function showTab(name) {
     section.hidden = section.dataset.panel !== name;
   }
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
+  notice(null);
   panels[name].refresh().catch((e) => notice(e.message));
 }
 
@@ -121,14 +127,14 @@ async function loadOverview() {
   $("#apps").replaceChildren(...overview.apps.map((a) =>
     h("span", { class: "app", title: a.kind, text: `${a.name} (${a.kind})` })));
   $("#clock").textContent = `clock ${fmtTime(overview.clock.now)}${overview.clock.fake ? " (fake)" : ""}`;
+  $("#status").textContent = "live";
+  $("#status").className = "status live";
 }
 
 async function tick() {
   try {
     await loadOverview();
     if (activeTab && panels[activeTab].poll) await panels[activeTab].refresh();
-    $("#status").textContent = "live";
-    $("#status").className = "status live";
   } catch (e) {
     $("#status").textContent = "disconnected";
     $("#status").className = "status down";
@@ -163,8 +169,13 @@ function isDeadLetterQueue(name) {
 panels.queues = {
   poll: true,
   async refresh() {
-    const data = await api("queues");
     const tbody = $("#queue-table tbody");
+    if (!overview.plugins.includes("queues")) {
+      replaceRows(tbody, [], "no queue is declared", 9);
+      $("#queue-detail").hidden = true;
+      return;
+    }
+    const data = await api("queues");
     const rows = data.queues.map((q) => {
       const r = rate(q.name, { acked: q.acked, retried: q.retried });
       const dlqOf = (overview.queues[q.name] || { deadLetterFor: [] }).deadLetterFor;
