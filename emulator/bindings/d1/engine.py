@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import re
 import sqlite3
 import threading
 import time
@@ -30,6 +32,8 @@ from emulator.state import safe_component
 
 T = TypeVar("T")
 Mode = Literal["objects", "raw", "none"]
+# Statements that only read (the size of the file cannot change).
+_READ_ONLY = re.compile(r"\s*(SELECT|VALUES|EXPLAIN)\b", re.IGNORECASE)
 FAST_PATH_BUDGET = 0.002  # seconds a statement may run on the loop thread
 BUSY_TIMEOUT = 5.0
 SERVED_BY = "miniflare.db"  # what Miniflare reports; apps sometimes log it
@@ -56,6 +60,17 @@ def database_path(d1_dir: Path, local_id: str) -> Path:
 def split_statements(sql: str) -> list[str]:
     """Split SQL text into statements (quotes, comments and trigger bodies respected);
     statements that are only comments are dropped, as D1 does."""
+    return list(_split_cached(sql))
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_cached(sql: str) -> tuple[str, ...]:
+    # Apps prepare the same few SQL texts over and over (a batch of 10,000 inserts is
+    # one text); splitting is pure, so it is done once per text.
+    return tuple(_split(sql))
+
+
+def _split(sql: str) -> list[str]:
     out: list[str] = []
     buf: list[str] = []
     i, n = 0, len(sql)
@@ -201,6 +216,8 @@ class D1Engine:
         self._lock = threading.Lock()  # guards sync use of the worker connection
         self._deadline = 0.0
         self._page_size: int | None = None
+        # Database size after the last statement we ran (None until first measured).
+        self._known_size: int | None = None
         self._closed = False
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
@@ -274,7 +291,6 @@ class D1Engine:
 
     def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> StatementResult:
         started = time.perf_counter()
-        before_size = self._size(conn)
         before_total = conn.total_changes
         try:
             cur = conn.execute(sql, params)
@@ -283,14 +299,17 @@ class D1Engine:
             raise to_d1_error(exc) from None
         columns = [d[0] for d in cur.description] if cur.description else []
         changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0
-        size_after = self._size(conn) if changes or not rows else before_size
-        last_row_id = cur.lastrowid or 0
+        before_size = self._known_size
+        if before_size is not None and not changes and _READ_ONLY.match(sql):
+            size_after = before_size  # a plain read cannot change the file
+        else:
+            size_after = self._known_size = self._size(conn)
         meta = {
             "served_by": SERVED_BY,
             "duration": (time.perf_counter() - started) * 1000,
             "changes": changes,
-            "last_row_id": last_row_id,
-            "changed_db": bool(changes) or size_after != before_size,
+            "last_row_id": cur.lastrowid or 0,
+            "changed_db": bool(changes) or (before_size is not None and size_after != before_size),
             "size_after": size_after,
             # SQLite does not expose rows scanned to Python; D1 counts them. We report rows
             # returned plus rows changed (exact for the cases in Miniflare's tests).

@@ -51,20 +51,6 @@ _HEADER_TO_FIELD = {v: k for k, v in HTTP_FIELDS.items()}
 T = TypeVar("T")
 
 
-class ArrayBuffer(bytes):
-    """``bytes`` that also answers Pyodide's ``JsProxy`` calls on an ArrayBuffer."""
-
-    def to_bytes(self) -> bytes:
-        return bytes(self)
-
-    def to_py(self) -> bytes:
-        return bytes(self)
-
-    @property
-    def byteLength(self) -> int:  # noqa: N802 (JS name)
-        return len(self)
-
-
 # --- option handling ---------------------------------------------------------------
 def _options(options: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
@@ -364,7 +350,7 @@ class R2Checksums(JsObject):
     """Hashes as bytes (ArrayBuffers in JS); ``toJSON()`` gives the hex strings."""
 
     def __init__(self, hexes: Mapping[str, str]) -> None:
-        super().__init__({alg: ArrayBuffer(bytes.fromhex(h)) for alg, h in hexes.items()})
+        super().__init__({alg: bytes.fromhex(h) for alg, h in hexes.items()})
         object.__setattr__(self, "_hex", dict(hexes))
 
     def toJSON(self) -> dict[str, str]:  # noqa: N802
@@ -395,7 +381,9 @@ class R2ObjectBody(R2Object):
         self._used = True
         return self._reader
 
-    async def bytes(self) -> ArrayBuffer:
+    # The body as ``bytes`` (what Pyodide's ``ArrayBuffer.to_bytes()`` gives): a bytes
+    # subclass with JS-style methods would cost a full copy of every large object.
+    async def bytes(self) -> bytes:
         reader = self._take()
         try:
             if self._length > THREAD_THRESHOLD:
@@ -405,12 +393,12 @@ class R2ObjectBody(R2Object):
                 data = reader.read(self._offset, self._length)
         finally:
             reader.close()
-        return ArrayBuffer(data)
+        return data
 
-    async def arrayBuffer(self) -> ArrayBuffer:  # noqa: N802
+    async def arrayBuffer(self) -> bytes:  # noqa: N802
         return await self.bytes()
 
-    async def blob(self) -> ArrayBuffer:
+    async def blob(self) -> bytes:
         return await self.bytes()
 
     async def text(self) -> str:

@@ -289,6 +289,8 @@ class BlobReader:
 
 
 def _dumps(value: Any) -> str:
+    if not value:
+        return "{}" if isinstance(value, dict) else json.dumps(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -458,22 +460,25 @@ class R2Store:
             return obj
 
     def _commit_object(self, b: _Bucket, obj: StoredObject, data: bytes | None,
-                       names: list[str] | None, extra_sql: list[tuple[str, tuple[Any, ...]]] = ()) -> None:
+                       names: list[str] | None,
+                       extra_sql: list[tuple[str, tuple[Any, ...]]] | None = None) -> None:
         old = self._live(b, obj.key)
         old_names = old.r2_segments if old is not None else None  # type: ignore[attr-defined]
-        b.db.execute("BEGIN")
-        try:
-            b.db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (obj.key, obj.version, obj.size, obj.etag, obj.uploaded,
-                 _dumps(obj.http_metadata), _dumps(obj.custom_metadata), _dumps(obj.checksums),
-                 data, _dumps(names) if names is not None else None))
-            for sql, params in extra_sql:
-                b.db.execute(sql, params)
-            b.db.execute("COMMIT")
-        except BaseException:
-            b.db.execute("ROLLBACK")
-            raise
+        row = (obj.key, obj.version, obj.size, obj.etag, obj.uploaded,
+               _dumps(obj.http_metadata), _dumps(obj.custom_metadata), _dumps(obj.checksums),
+               data, _dumps(names) if names is not None else None)
+        if not extra_sql:  # one statement: autocommit is its own transaction
+            b.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+        else:
+            b.db.execute("BEGIN")
+            try:
+                b.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+                for sql, params in extra_sql:
+                    b.db.execute(sql, params)
+                b.db.execute("COMMIT")
+            except BaseException:
+                b.db.execute("ROLLBACK")
+                raise
         self._install(b, obj, data, names)
         if old is not None:
             old._value_buffer.close()

