@@ -94,7 +94,13 @@ def error_message(exc: BaseException) -> str:
 
 
 def is_non_retryable(exc: BaseException) -> bool:
-    """Cloudflare: name ``NonRetryableError`` or a message starting with it."""
+    """Cloudflare: name ``NonRetryableError`` or a message starting with it.
+
+    ``NonRetryableDelayError`` stops retries too (the engine treats it as final) but keeps its
+    own name when it fails the instance.
+    """
+    if isinstance(exc, NonRetryableDelayError):
+        return False
     return isinstance(exc, NonRetryableError) or type(exc).__name__ == "NonRetryableError" \
         or error_message(exc).startswith("NonRetryableError")
 

@@ -70,8 +70,9 @@ class HostedWorkflowFactory:
     async def run(self, entry: WorkflowEntrypoint, event: WorkflowEvent, step: WorkflowStep) -> Any:
         host = self._host()
         call_app = getattr(host, "call_app", None)
-        if callable(call_app) and not isinstance(entry.ctx, WorkflowContext):
-            return await call_app(entry.run, event, step, ctx=entry.ctx, env=entry.env)
+        ctx = getattr(entry, "ctx", None)  # a subclass may skip super().__init__
+        if callable(call_app) and ctx is not None and not isinstance(ctx, WorkflowContext):
+            return await call_app(entry.run, event, step, ctx=ctx, env=getattr(entry, "env", None))
         return await entry.run(event, step)
 
 

@@ -549,3 +549,77 @@ async def test_lifecycle_calls_right_after_create(wf: Harness) -> None:
     await paused.resume()
     await wf.settle()
     assert (await paused.status()).output == "ran"
+
+
+async def test_failing_delay_function_fails_the_step_without_retry(wf: Harness) -> None:
+    def bad_delay(info: Any) -> str:
+        raise RuntimeError("no delay for you")
+
+    class DelayBoom(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            @step.do("f", config={"retries": {"limit": 3, "delay": bad_delay}})
+            async def f() -> None:
+                raise ValueError("first failure")
+            await f()
+
+    status = await (await start_one(wf, DelayBoom)).status()
+    assert status.status == "errored"
+    assert status.error == {"name": "NonRetryableDelayError",
+                            "message": 'The delay function for step "f-1" threw an error: no delay for you'}
+    described = wf.engine.describe("wf", "i1")
+    assert described is not None and described["steps"][0]["attempts"] == 1
+
+
+async def test_interrupted_last_attempt_fails_the_step(wf: Harness) -> None:
+    import asyncio
+
+    class NoRetries(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            @step.do("once", config={"retries": {"limit": 0, "delay": 0}})
+            async def once() -> None:
+                await asyncio.Future()  # still running when the engine stops
+            await once()
+
+    await start_one(wf, NoRetries)
+    await wf.restart()
+    await wf.engine.start()
+    await wf.settle()
+    status = await wf.engine.status("wf", "i1")
+    assert status.status == "errored"
+    assert status.error == {"name": "Error", "message": (
+        'Step "once" was interrupted by an emulator restart during its last attempt (1 of 1)')}
+
+
+async def test_concurrent_dependencies_run_in_parallel(wf: Harness) -> None:
+    import asyncio
+    active: list[int] = []
+    peak: list[int] = []
+
+    class Fan(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            async def work(n: int) -> int:
+                active.append(n)
+                peak.append(len(active))
+                await asyncio.sleep(0.01)
+                active.remove(n)
+                return n
+
+            @step.do("a")
+            async def a() -> int:
+                return await work(1)
+
+            @step.do("b")
+            async def b() -> int:
+                return await work(2)
+
+            @step.do("sum", concurrent=True)
+            async def total(a: int, b: int) -> int:
+                return a + b
+            return await total()
+
+    inst = await start_one(wf, Fan)
+    for _ in range(50):
+        if (await inst.status()).status == "complete":
+            break
+        await asyncio.sleep(0.01)
+    assert (await inst.status()).output == 3 and max(peak) == 2
