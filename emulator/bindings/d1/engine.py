@@ -289,7 +289,10 @@ class D1Engine:
             (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
         return int(pages) * int(self._page_size)
 
-    def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> StatementResult:
+    def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any],
+                 measure: bool = True) -> StatementResult:
+        """Run one statement; ``measure=False`` leaves ``size_after`` for ``_finish_sizes``
+        (a batch measures the file once at its end instead of after every statement)."""
         started = time.perf_counter()
         before_total = conn.total_changes
         try:
@@ -297,10 +300,14 @@ class D1Engine:
             rows = cur.fetchall()
         except sqlite3.Error as exc:
             raise to_d1_error(exc) from None
-        columns = [d[0] for d in cur.description] if cur.description else []
+        description = cur.description
+        columns = [d[0] for d in description] if description else []
         changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0
         before_size = self._known_size
-        if before_size is not None and not changes and _READ_ONLY.match(sql):
+        read_only = not changes and _READ_ONLY.match(sql) is not None
+        if not measure:
+            size_after = None
+        elif before_size is not None and read_only:
             size_after = before_size  # a plain read cannot change the file
         else:
             size_after = self._known_size = self._size(conn)
@@ -309,22 +316,36 @@ class D1Engine:
             "duration": (time.perf_counter() - started) * 1000,
             "changes": changes,
             "last_row_id": cur.lastrowid or 0,
-            "changed_db": bool(changes) or (before_size is not None and size_after != before_size),
+            "changed_db": bool(changes) or (size_after is not None and before_size is not None
+                                            and size_after != before_size),
             "size_after": size_after,
             # SQLite does not expose rows scanned to Python; D1 counts them. We report rows
             # returned plus rows changed (exact for the cases in Miniflare's tests).
             "rows_read": len(rows) + changes,
             "rows_written": changes,
         }
+        if not measure and not read_only:
+            meta["_may_grow"] = True
         return StatementResult(columns, rows, meta)
 
+    def _finish_sizes(self, conn: sqlite3.Connection, results: list[StatementResult],
+                      before_size: int | None) -> list[StatementResult]:
+        """Fill ``size_after`` of a batch's statements with the size after the batch."""
+        size = self._known_size = self._size(conn)
+        grew = before_size is not None and size != before_size
+        for r in results:
+            r.meta["size_after"] = size
+            if r.meta.pop("_may_grow", False) and grew:
+                r.meta["changed_db"] = True
+        return results
+
     def run_statements(self, conn: sqlite3.Connection, statements: list[str],
-                       params: Sequence[Any]) -> StatementResult:
+                       params: Sequence[Any], measure: bool = True) -> StatementResult:
         """Several statements from one ``prepare``: atomic; the last one's rows returned."""
         if not statements:
             raise D1Error("D1_ERROR: No SQL statements detected.")
         if len(statements) == 1:
-            return self._execute(conn, statements[0], params)
+            return self._execute(conn, statements[0], params, measure)
         with self.transaction(conn):
             for statement in statements[:-1]:
                 try:
@@ -334,7 +355,7 @@ class D1Engine:
                                   "call, only the last statement can have parameters.") from None
                 except sqlite3.Error as exc:
                     raise to_d1_error(exc) from None
-            return self._execute(conn, statements[-1], params)
+            return self._execute(conn, statements[-1], params, measure)
 
     def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
         return _Transaction(conn)
@@ -342,8 +363,11 @@ class D1Engine:
     def batch(self, conn: sqlite3.Connection,
               items: Iterable[tuple[list[str], Sequence[Any]]]) -> list[StatementResult]:
         """``db.batch()``: every statement in one transaction; any failure rolls back all."""
+        before = self._known_size if self._known_size is not None else self._size(conn)
         with self.transaction(conn):
-            return [self.run_statements(conn, statements, params) for statements, params in items]
+            results = [self.run_statements(conn, statements, params, measure=False)
+                       for statements, params in items]
+        return self._finish_sizes(conn, results, before)
 
     def exec_lines(self, conn: sqlite3.Connection, sql: str) -> JsObject:
         """``db.exec()``: one statement (or several) per line, all in one transaction."""
@@ -369,8 +393,10 @@ class D1Engine:
         statements = split_statements(sql)
         if not statements:
             return []
+        before = self._known_size if self._known_size is not None else self._size(conn)
         with self.transaction(conn):
-            return [self._execute(conn, s, ()) for s in statements]
+            results = [self._execute(conn, s, (), measure=False) for s in statements]
+        return self._finish_sizes(conn, results, before)
 
     @staticmethod
     def dump(conn: sqlite3.Connection) -> bytes:

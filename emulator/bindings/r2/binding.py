@@ -89,7 +89,8 @@ def _metadata_size(text: str) -> int:
 def validate_key(key: Any, method: str) -> str:
     if not isinstance(key, str):
         raise TypeError(f"{method}: key must be a string")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    # A character is at most 4 UTF-8 bytes, so short keys need no encoding to check.
+    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise R2Error("InvalidObjectName", method)
     return key
 
