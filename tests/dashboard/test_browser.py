@@ -119,6 +119,7 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
                                      ".map(e => e.textContent)")
         assert any(line.startswith("QUEUE jobs 1/2") for line in lines)
         assert await driver.execute("return document.querySelectorAll('#log-lines b').length") == 0
+        await driver.screenshot(artifacts / "dashboard-logs.png")
 
         # --- D1: tables, a query, a refused write ------------------------------------------
         await driver.click('#tabs button[data-tab="d1"]')
@@ -130,6 +131,7 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
         await driver.click("#d1-run")
         await driver.wait_for("return document.querySelector('#d1-info').textContent === '1 row(s)'", what="query")
         assert await driver.execute(rows_js("d1-result")) == [["g1", "tea", "2"]]
+        await driver.screenshot(artifacts / "dashboard-d1.png")
         await driver.type("#d1-sql", "DELETE FROM orders")
         await driver.click("#d1-run")
         await driver.wait_for("return document.querySelector('#d1-info').className === 'error-text'", what="refusal")
