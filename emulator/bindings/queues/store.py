@@ -198,16 +198,6 @@ class MessageStore:
             self._wake_idle()
             return
         loop = asyncio.get_running_loop()
-        import os
-        if os.environ.get("Q_INLINE") and len(job.inserts) + len(job.updates) + len(job.deletes) <= 5000:
-            future = loop.create_future()
-            try:
-                self._write_sync(job)
-                future.set_result(None)
-            except Exception as exc:
-                future.set_exception(exc)
-            self._committed(job, future)
-            return
         future = loop.run_in_executor(self._executor, self._write_sync, job)
         future.add_done_callback(lambda f: self._committed(job, f))
 
