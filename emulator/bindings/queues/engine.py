@@ -24,6 +24,7 @@ import asyncio
 import datetime as _dt
 import heapq
 import os
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -106,9 +107,14 @@ class _Queue:
         return max(1, c.max_concurrency) if c is not None and c.max_concurrency else 1
 
 
+# Ids need uniqueness, not secrecy: a generator seeded from the OS once is ~50x cheaper per
+# id than os.urandom here, and 128 random bits make a collision practically impossible.
+_id_source = random.Random(os.urandom(32))
+
+
 def _new_ids(n: int) -> list[str]:
-    """Message ids: 16 random bytes as 32 lowercase hex chars (one urandom call per send)."""
-    raw = os.urandom(16 * n).hex()
+    """Message ids: 16 random bytes as 32 lowercase hex chars, like Cloudflare's."""
+    raw = f"{_id_source.getrandbits(128 * n):0{32 * n}x}"
     return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
@@ -290,22 +296,25 @@ class QueueBroker:
         # Client-side checks first (TypeError, like workerd), then the broker's limits. In
         # production the limits apply whether or not the queue has a consumer.
         encoded: list[tuple[str, bytes, int | None]] = []
+        total = largest = 0
         for body, content_type, delay in requests:
-            ct = normalize_content_type(content_type)
-            encoded.append((ct, serialize(body, ct), delay))
-        sizes = [len(data) for _, data, _ in encoded]
-        total = sum(sizes)
+            ct = "json" if content_type is None else normalize_content_type(content_type)
+            data = serialize(body, ct)
+            size = len(data)
+            total += size
+            if size > largest:
+                largest = size
+            encoded.append((ct, data, delay))
         if operation == "send":
-            if sizes[0] > MAX_MESSAGE_BYTES:
+            if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
-                    f"Queue send failed: message length of {sizes[0]} bytes exceeds limit of {MAX_MESSAGE_BYTES}"
+                    f"Queue send failed: message length of {largest} bytes exceeds limit of {MAX_MESSAGE_BYTES}"
                 )
         else:
-            if len(sizes) > MAX_BATCH_MESSAGES:
+            if len(encoded) > MAX_BATCH_MESSAGES:
                 raise QueueSendError(
-                    f"Queue sendBatch failed: batch message count of {len(sizes)} exceeds limit of {MAX_BATCH_MESSAGES}"
+                    f"Queue sendBatch failed: batch message count of {len(encoded)} exceeds limit of {MAX_BATCH_MESSAGES}"
                 )
-            largest = max(sizes)
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
                     f"Queue sendBatch failed: message in batch has length {largest} bytes which exceeds "

@@ -96,7 +96,7 @@ def serialize(body: Any, content_type: str) -> bytes:
     """The stored bytes of a body; raises TypeError with workerd's wording on a type mismatch."""
     if content_type == "json":
         try:
-            return _json_encode(body).encode("utf-8")
+            return _json_encode(body).encode()
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"Message body of type {type(body).__name__} cannot be sent as JSON ({exc}); "

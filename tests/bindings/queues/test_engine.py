@@ -715,3 +715,12 @@ async def test_commit_listener_reports_acked_ids(harness: Harness) -> None:
     await h.settle()
     await h.broker.flush()
     assert committed == [m["id"] for m in consumer.batches[0]]
+
+
+async def test_message_ids_are_unique_32_hex(harness: Harness) -> None:
+    q = harness.broker.producer("ids")
+    for _ in range(50):
+        await q.sendBatch([{"body": i} for i in range(100)])
+    ids = [m["id"] for m in harness.broker.peek("ids", limit=10_000)]
+    assert len(ids) == 5000 and len(set(ids)) == 5000
+    assert all(HEX32.match(i) for i in ids)
