@@ -215,6 +215,7 @@ class D1Engine:
         self._inflight = 0
         self._lock = threading.Lock()  # guards sync use of the worker connection
         self._deadline = 0.0
+        self._armed = False  # the fast path's budget applies (only while its statement runs)
         self._page_size: int | None = None
         # Database size after the last statement we ran (None until first measured).
         self._known_size: int | None = None
@@ -271,22 +272,32 @@ class D1Engine:
             conn = self._fast_conn = self._connect(0.0)
             conn.set_progress_handler(self._over_budget, 2000)
         self._deadline = time.perf_counter() + FAST_PATH_BUDGET
+        self._armed = True
         try:
             return self._execute(conn, statement, params)
         except D1Error as exc:
             cause = str(exc.cause) if exc.cause else ""
+            # Only the statement itself can be interrupted (``_execute`` disarms the budget
+            # once its rows are fetched), and an interrupted or locked autocommit statement
+            # is rolled back by SQLite, so re-running it on the worker applies it once.
             if cause == "interrupted" or "database is locked" in cause:
                 raise _Interrupted() from None
             raise
+        finally:
+            self._armed = False
 
     def _over_budget(self) -> int:
-        return 1 if time.perf_counter() > self._deadline else 0
+        return 1 if self._armed and time.perf_counter() > self._deadline else 0
 
     # --- statement execution (runs on whichever thread owns ``conn``) ---------------
     def _size(self, conn: sqlite3.Connection) -> int:
-        (pages,) = conn.execute("PRAGMA page_count").fetchone()
-        if self._page_size is None:  # fixed once the file exists (we never VACUUM INTO)
-            (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        try:
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            if self._page_size is None:  # fixed once the file exists (we never VACUUM INTO)
+                (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        except sqlite3.Error:
+            # Reporting the size must never fail a statement that already took effect.
+            return self._known_size or 0
         return int(pages) * int(self._page_size)
 
     def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any],
@@ -300,6 +311,9 @@ class D1Engine:
             rows = cur.fetchall()
         except sqlite3.Error as exc:
             raise to_d1_error(exc) from None
+        # The statement is done (and committed, in autocommit): nothing after this point may
+        # be interrupted, or the fast path would re-run a statement that already took effect.
+        self._armed = False
         description = cur.description
         columns = [d[0] for d in description] if description else []
         changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0

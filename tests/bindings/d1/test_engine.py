@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +51,37 @@ def test_error_text_for_plain_sqlite_errors() -> None:
     exc = sqlite3.OperationalError("no such table: x")
     exc.sqlite_errorname = "SQLITE_ERROR"  # type: ignore[attr-defined]
     assert str(to_d1_error(exc)) == "D1_ERROR: no such table: x: SQLITE_ERROR"
+
+
+async def test_fast_path_interruptions_rerun_on_the_worker_exactly_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.bindings.d1 import engine as engine_module
+    from emulator.bindings.d1.binding import D1Database
+
+    monkeypatch.setattr(engine_module, "FAST_PATH_BUDGET", 0.0)  # every fast attempt runs out
+    engine = D1Engine(tmp_path / "fast.sqlite3")
+    db = D1Database(engine, "fast")
+    worker_calls = 0
+    original_call = engine.call
+
+    async def counting_call(fn: Any) -> Any:
+        nonlocal worker_calls
+        worker_calls += 1
+        return await original_call(fn)
+
+    monkeypatch.setattr(engine, "call", counting_call)
+    try:
+        await db.exec("CREATE TABLE n (v INTEGER)")
+        worker_calls = 0
+        heavy = ("INSERT INTO n WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                 "WHERE x < 20000) SELECT x FROM c")
+        result = await db.prepare(heavy).run()
+        assert result.meta.changes == 20000
+        assert worker_calls == 1  # interrupted on the loop, re-run on the worker
+        for i in range(50):
+            await db.prepare("INSERT INTO n VALUES (?)").bind(-i).run()
+        assert await db.prepare("SELECT count(*) AS c FROM n").first("c") == 20050
+        big = await db.prepare("SELECT v FROM n ORDER BY v DESC").raw()
+        assert len(big) == 20050 and big[0] == [20000]
+    finally:
+        engine.close()
