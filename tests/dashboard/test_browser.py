@@ -110,6 +110,13 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
         back = [m for m in broker.peek("jobs") if m["id"] == dead[0]["id"]]
         assert len(back) == 1 and back[0]["attempts"] == 1
 
+        # --- purge, after the page's confirmation -----------------------------------------
+        await driver.click('#queue-table tr[data-queue="jobs"] button.purge')
+        await driver.accept_alert()
+        await driver.wait_for("return document.querySelector('#notice').textContent === "
+                              "'Purged 4 message(s) from jobs.'", what="purge notice")
+        assert broker.peek("jobs") == []
+
         # --- live log tail ---------------------------------------------------------------
         await driver.click('#tabs button[data-tab="logs"]')
         emu.platform.log.info("probe", "live <b>line</b> from the test")
