@@ -17,7 +17,8 @@ plugin) or any ``MigrationTarget`` (an object with ``async script(sql) -> list[d
 running SQL text atomically — the CLI's client of a running ``dev`` is one). ``binding`` is
 the app's ``D1DatabaseBinding`` (``migrations_dir``, ``migrations_table``, ``local_id``).
 A missing folder raises ``MigrationError("No migrations present at <dir>.")``; ``progress``
-receives one line per event (``Migrations to be applied:``, ``✅ <name>``, ...).
+receives one line per event (``Migrations to be applied:``, ``✅ <name>``, ...); by
+default a ``Platform`` target logs them to ``platform.log`` (source ``d1``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ def _target(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding") 
     return EngineTarget(plugin.engine(binding.local_id))  # type: ignore[attr-defined]
 
 
+def _default_progress(target: Any) -> Progress:
+    log = getattr(target, "log", None)
+    if log is not None and not hasattr(target, "script"):
+        return lambda line: log.info("d1", line)
+    return lambda _line: None
+
+
 async def _unapplied(target: MigrationTarget, binding: "D1DatabaseBinding") -> list[Migration]:
     migrations = read_migrations(binding.migrations_dir)
     table = binding.migrations_table
@@ -131,8 +139,11 @@ async def list_migrations(target: "Platform | MigrationTarget", binding: "D1Data
 
 async def apply_migrations(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding",
                            progress: Progress | None = None) -> list[str]:
-    """Apply pending migrations in order, each atomically with its bookkeeping INSERT."""
-    say: Progress = progress or (lambda _line: None)
+    """Apply pending migrations in order, each atomically with its bookkeeping INSERT.
+
+    Without ``progress``, a ``Platform`` target logs each line to ``platform.log`` (source
+    ``d1``), so ``dev`` shows one line per migration; other targets stay silent."""
+    say: Progress = progress or _default_progress(target)
     db = _target(target, binding)
     pending = await _unapplied(db, binding)
     if not pending:

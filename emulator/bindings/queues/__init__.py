@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.bindings import BindingPlugin
 from emulator.bindings.queues.binding import Message, MessageBatch, QueueProducerBinding, QueueSendError
-from emulator.bindings.queues.engine import QueueBroker, QueuesError
+from emulator.bindings.queues.engine import QueueBroker, QueuesError, validate_consumer
 from emulator.config.model import AppConfig, QueueConsumer
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def check_consumers(apps: list[AppConfig]) -> list[tuple[AppConfig, QueueConsume
     out: list[tuple[AppConfig, QueueConsumer]] = []
     for app in apps:
         for consumer in app.consumers:
+            validate_consumer(consumer)
             if consumer.dead_letter_queue is not None and consumer.dead_letter_queue == consumer.queue:
                 raise QueuesError("ERR_DEAD_LETTER_QUEUE_CYCLE",
                                   f'Dead letter queue for queue "{consumer.queue}" cannot be itself')

@@ -25,7 +25,6 @@ import datetime as _dt
 import heapq
 import os
 import random
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,7 +469,9 @@ class QueueBroker:
                 ),
             ))
             warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731
-            started = time.perf_counter()  # a duration for the log line, not a timer
+            # Handler time for the log line, on the platform clock like Miniflare's timers
+            # (so a fake clock logs 0ms, deterministically).
+            started = self.clock.now()
             failed = False
             try:
                 batch = MessageBatch(q.name, records, self._decode, warn, metadata)
@@ -494,7 +495,7 @@ class QueueBroker:
                     f'Consumer "{q.owner}" of queue "{q.name}" threw: {type(exc).__name__}: {exc}',
                     queue=q.name, error=type(exc).__name__,
                 )
-            elapsed_ms = round((time.perf_counter() - started) * 1000)
+            elapsed_ms = max(0, round((self.clock.now() - started) * 1000))
             self._settle(q, c, batch, failed, elapsed_ms)
             settled = True
         finally:

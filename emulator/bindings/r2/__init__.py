@@ -72,11 +72,18 @@ class Plugin(BindingPlugin):
         if self.platform.s3_port is not None and self._s3 is None:
             from emulator.bindings.r2.s3 import S3Server
 
-            self._s3 = S3Server(self.store, self.platform.clock, self.platform.ip,
-                                self.platform.s3_port)
-            self.s3_endpoint = await self._s3.start()
-            self.platform.log.info("r2", f"S3 endpoint: {self.s3_endpoint}",
-                                   endpoint=self.s3_endpoint)
+            server = S3Server(self.store, self.platform.clock, self.platform.ip,
+                              self.platform.s3_port)
+            try:
+                self.s3_endpoint = await server.start()
+            except OSError as exc:
+                await server.stop()
+                raise RuntimeError(f"S3 endpoint: cannot listen on {self.platform.ip}:"
+                                   f"{self.platform.s3_port} ({exc.strerror or exc})") from None
+            self._s3 = server
+            # `dev` prints the endpoint itself; this is for other hosts of a Platform.
+            self.platform.log.debug("r2", f"S3 endpoint: {self.s3_endpoint}",
+                                    endpoint=self.s3_endpoint)
 
     async def stop(self) -> None:
         if self._s3 is not None:

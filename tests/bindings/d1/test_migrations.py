@@ -90,3 +90,10 @@ async def test_migration_names_with_quotes_are_recorded(tmp_path: Path, platform
     write(binding.migrations_dir, {"0001_it's.sql": "CREATE TABLE q (a);"})
     assert await apply_migrations(platform, binding) == ["0001_it's.sql"]
     assert await db.prepare("SELECT name FROM d1_migrations").first("name") == "0001_it's.sql"
+
+
+async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Platform) -> None:
+    binding = platform.apps[0].d1_databases[0]
+    write(binding.migrations_dir, {"0001_a.sql": "CREATE TABLE a (x);"})
+    await apply_migrations(platform, binding)  # what `dev` calls at start
+    assert "✅ 0001_a.sql" in platform.log.messages(source="d1")

@@ -147,3 +147,10 @@ async def test_messages_survive_a_platform_restart(tmp_path: Path) -> None:
         assert host.batches == [("v1", "jobs", [0, 1, 2])]
     finally:
         await second.stop()
+
+
+async def test_out_of_range_consumer_is_refused_before_opening_the_store(tmp_path: Path) -> None:
+    p = Platform([worker_app(tmp_path, max_batch_size=0)], tmp_path / "state", clock=FakeClock())
+    with pytest.raises(QueuesError, match='"max_batch_size" must be between 1 and 100, got 0'):
+        await p.start()
+    assert not (tmp_path / "state" / "queues" / "queues.sqlite3").exists()

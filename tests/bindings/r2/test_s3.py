@@ -230,3 +230,11 @@ async def test_aws_chunked_bodies_are_decoded(s3_platform: Platform) -> None:
             assert resp.status == 200  # R2 quirk: POST on a key stores the object
         async with session.get(f"{endpoint}/bucket/posted", headers={"range": "bytes=5-"}) as resp:
             assert resp.status == 206 and await resp.read() == b"is put"
+
+
+async def test_a_busy_port_is_a_clear_error(tmp_path: Path, s3_platform: Platform) -> None:
+    port = int(s3_platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    other = Platform([make_app(tmp_path, "other")], tmp_path / "other-state", s3_port=port)
+    with pytest.raises(RuntimeError, match=f"S3 endpoint: cannot listen on 127.0.0.1:{port}"):
+        await other.start()
+    await other.stop()
