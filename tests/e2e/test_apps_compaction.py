@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 
 from fixtures import fragments as fr
-from tests.e2e.apps_harness import BATCH_TIMEOUT, DLQ_BATCH_TIMEOUT, PERIOD, Fusou, fusou  # noqa: F401
+from tests.e2e.apps_harness import (  # noqa: F401 - fusou is a fixture
+    BATCH_TIMEOUT, DLQ_BATCH_TIMEOUT, PERIOD, WORKFLOW, Fusou, fusou)
 
 FAMILY = "battle"
 
@@ -76,6 +77,18 @@ async def test_two_schemas_give_two_outputs(fusou: Fusou) -> None:
     assert as_rows(part0) == expected_rows(plain)
     assert as_rows(part1) == expected_rows(variant)
     assert "airbase_id" in part1.schema.names and "airbase_id" not in part0.schema.names
+
+    # Re-running the completed instance converges: same outputs, same figures.
+    before = await fusou.table_status(FAMILY)
+    (winner,) = [i for i in await fusou.instances()
+                 if (await fusou.describe(i["id"]))["output"]["status"] == "success"]
+    url = f"{fusou.emu.internal_url}/_emulator/workflows/{WORKFLOW}/instances/{winner['id']}/restart"
+    async with fusou.session.post(url) as resp:
+        assert resp.status == 200, await resp.text()
+    await fusou.emu.drain()
+    assert (await fusou.describe(winner["id"]))["status"] == "complete"
+    assert await fusou.table_status(FAMILY) == before
+    assert as_rows(await fusou.download(FAMILY, part=1)) == expected_rows(variant)
 
 
 async def test_empty_and_corrupt_fragments_are_quarantined_not_fatal(fusou: Fusou) -> None:

@@ -152,16 +152,28 @@ async def release_after_failure(db: Any, dataset_id: str, table: str, period_tag
     ])
 
 
-async def record_run(db: Any, run: dict[str, Any]) -> None:
-    """Insert or replace the run's metrics row (idempotent on the workflow instance id)."""
-    cols = ["run_id", "dataset_id", "table", "period_tag", "metric_id", "priority", "status", "rows_in",
-            "rows_out", "duplicates_dropped", "bytes_in", "bytes_out", "compression_ratio", "fragments_merged",
-            "fragments_quarantined", "outputs", "workflow_total_duration_ms", "error_step", "error_message",
-            "started_at", "finished_at"]
+async def record_run(db: Any, run: dict[str, Any], replace: bool = True) -> None:
+    """Write the run's metrics row, keyed by the workflow instance id (idempotent).
+
+    ``replace=False`` keeps an existing row: a restarted instance that finds nothing left to
+    do must not overwrite the figures of the run that did the work.
+    """
+    known = ["run_id", "dataset_id", "table", "period_tag", "metric_id", "priority", "status", "rows_in",
+             "rows_out", "duplicates_dropped", "bytes_in", "bytes_out", "compression_ratio", "fragments_merged",
+             "fragments_quarantined", "outputs", "workflow_total_duration_ms", "error_step", "error_message",
+             "started_at", "finished_at"]
+    # Only the fields given: the others keep their column defaults (0 for the counters).
+    cols = [c for c in known if run.get(c) is not None]
     quoted = ", ".join(f'"{c}"' for c in cols)
-    await db.prepare(
-        f"INSERT OR REPLACE INTO compaction_runs ({quoted}) VALUES ({', '.join('?' * len(cols))})"
-    ).bind(*(run.get(c) for c in cols)).run()
+    insert = db.prepare(
+        f"INSERT INTO compaction_runs ({quoted}) VALUES ({', '.join('?' * len(cols))}) "
+        "ON CONFLICT(run_id) DO NOTHING"
+    ).bind(*(run[c] for c in cols))
+    if replace:
+        # A whole new row (a failure's error text must not survive into a later success).
+        await db.batch([db.prepare("DELETE FROM compaction_runs WHERE run_id = ?").bind(run["run_id"]), insert])
+    else:
+        await insert.run()
 
 
 async def record_failure(db: Any, *, source: str, reason: str, message_id: str | None, body: str | None,

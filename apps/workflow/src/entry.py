@@ -251,7 +251,8 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                 @step.do("record-metrics", config=STEP_CONFIG)
                 async def record_coalesced() -> dict[str, Any]:
                     await idx.record_run(db, {**base_run("coalesced"), "finished_at": idx.iso_now(),
-                                              "workflow_total_duration_ms": _now_ms() - started_ms})
+                                              "workflow_total_duration_ms": _now_ms() - started_ms},
+                                         replace=False)
                     return {"status": "coalesced", "heldBy": validated["heldBy"]}
 
                 return await record_coalesced()
@@ -359,7 +360,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                     "outputs": len(merges), "workflow_total_duration_ms": _now_ms() - started_ms,
                     "finished_at": idx.iso_now(),
                 }
-                await idx.record_run(db, summary)
+                await idx.record_run(db, summary, replace=bool(merges))
                 return {"status": summary["status"], "rowsIn": rows_in, "rowsOut": rows_out,
                         "duplicatesDropped": summary["duplicates_dropped"], "bytesIn": bytes_in,
                         "bytesOut": bytes_out, "outputs": finalized["outputs"],
