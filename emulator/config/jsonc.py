@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from typing import Any, Union
 
 KeyPath = tuple[Union[str, int], ...]
@@ -133,7 +134,13 @@ class _Parser:
                 elif esc == "u":
                     hexdigits = text[pos + 1:pos + 5]
                     if len(hexdigits) == 4 and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
-                        out.append(chr(int(hexdigits, 16)))
+                        code = int(hexdigits, 16)
+                        low = text[pos + 5:pos + 11]
+                        if 0xD800 <= code < 0xDC00 and re.fullmatch(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", low):
+                            # a UTF-16 surrogate pair written as two escapes is one character
+                            code = 0x10000 + ((code - 0xD800) << 10) + (int(low[2:], 16) - 0xDC00)
+                            pos += 6
+                        out.append(chr(code))
                         pos += 5
                     else:
                         raise JsoncError("InvalidUnicode", start)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
     root = config_path.parent
 
     def absolute(value: Any) -> Path | None:
-        return (root / value).resolve() if isinstance(value, str) else None
+        return Path(os.path.normpath(root.resolve() / value)) if isinstance(value, str) else None
 
     queues = config.get("queues") if is_record(config.get("queues")) else {}
     producers = []
@@ -188,7 +189,7 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
             d1.append(D1DatabaseBinding(
                 binding=b["binding"], database_name=_str(b.get("database_name")),
                 database_id=_str(b.get("database_id")),
-                migrations_dir=(root / (_str(b.get("migrations_dir")) or "migrations")).resolve(),
+                migrations_dir=absolute(_str(b.get("migrations_dir")) or "migrations") or root / "migrations",
                 migrations_table=_str(b.get("migrations_table")) or "d1_migrations"))
     workflows = [WorkflowBinding(binding=w["binding"], name=w["name"], class_name=w["class_name"],
                                  script_name=_str(w.get("script_name")))

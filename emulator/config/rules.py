@@ -259,7 +259,7 @@ def check_entrypoint_exports(tree: DiagnosticTree, config: dict[str, Any], cwd: 
         return
     try:
         exports = _js_exports(Path(main).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError):
         return
     if exports is None:
         return

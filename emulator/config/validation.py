@@ -619,12 +619,14 @@ class Normalizer:
         env["d1_databases"] = ninh("d1_databases", self._binding_array(env_name, _validate_d1_binding), [])
         env["vectorize"] = ninh("vectorize", self._binding_array(env_name, _validate_vectorize_binding), [])
         for field in ("ai_search_namespaces", "ai_search", "hyperdrive"):
-            env[field] = ninh(field, self._binding_array(env_name, _generic_binding(field)), [])
+            env[field] = ninh(field, self._binding_array(env_name, _simple_binding(field)), [])
         env["services"] = ninh("services", self._binding_array(env_name, _validate_service_binding), [])
         env["analytics_engine_datasets"] = ninh(
             "analytics_engine_datasets", self._binding_array(env_name, _validate_analytics_engine_binding), [])
-        for field in ("dispatch_namespaces", "mtls_certificates"):
-            env[field] = ninh(field, self._binding_array(env_name, _generic_binding(field)), [])
+        env["dispatch_namespaces"] = ninh("dispatch_namespaces",
+                                          self._binding_array(env_name, _validate_dispatch_namespace), [])
+        env["mtls_certificates"] = ninh("mtls_certificates",
+                                        self._binding_array(env_name, _simple_binding("mtls_certificates")), [])
         env["tail_consumers"] = ninh("tail_consumers", _validate_tail_consumers)
         env["streaming_tail_consumers"] = ninh("streaming_tail_consumers", _validate_streaming_tail_consumers)
         env["unsafe"] = ninh("unsafe", self._unsafe(env_name), {})
@@ -633,8 +635,11 @@ class Normalizer:
         for field in ("images", "stream", "media"):
             env[field] = ninh(field, self._named_simple(env_name))
         for field in ("pipelines", "secrets_store_secrets", "artifacts", "unsafe_hello_world", "flagship",
-                      "worker_loaders", "ratelimits", "vpc_services", "vpc_networks"):
-            env[field] = ninh(field, self._binding_array(env_name, _generic_binding(field)), [])
+                      "worker_loaders"):
+            env[field] = ninh(field, self._binding_array(env_name, _simple_binding(field)), [])
+        env["ratelimits"] = ninh("ratelimits", self._binding_array(env_name, _validate_ratelimit), [])
+        env["vpc_services"] = ninh("vpc_services", self._binding_array(env_name, _simple_binding("vpc_services")), [])
+        env["vpc_networks"] = ninh("vpc_networks", self._binding_array(env_name, _validate_vpc_network), [])
         env["version_metadata"] = ninh("version_metadata",
                                        self._named_simple(env_name, check_extra=False, remote=False))
         env["logfwdr"] = inh("logfwdr", self._bindings_property(env_name, _validate_logfwdr_binding),
@@ -661,8 +666,9 @@ class Normalizer:
         return get(top, field)
 
     def _resolve_path(self, value: Any) -> Any:
+        # Node's path.resolve: purely lexical (no symlinks, no file system access).
         if typeof(value) == "string":
-            return str((self.cwd / self.config_dir / value).resolve())
+            return os.path.normpath(os.path.join(str(self.cwd), str(self.config_dir), value))
         return value
 
     def _limits(self, d: DiagnosticTree, top: Any, raw_env: dict[str, Any], base: KeyPath) -> Any:
@@ -1373,23 +1379,6 @@ def _validate_analytics_engine_binding(d: DiagnosticTree, field: str, value: Any
     return ok
 
 
-def _generic_binding(kind: str) -> Validator:
-    """Binding types the emulator does not run: object + string ``binding`` + ``remote`` checks."""
-    def check(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-        if not isinstance(value, (dict, list)):
-            d.error(f'"{kind}" bindings should be objects, but got {stringify(value)}', path)
-            return False
-        ok = True
-        if not is_required_property(value, "binding", "string"):
-            d.error(f'"{field}" bindings should have a string "binding" field but got {stringify(value)}.',
-                    path + ("binding",))
-            ok = False
-        if not is_remote_valid(value, field, d, path):
-            ok = False
-        return ok
-    return check
-
-
 def _validate_unsafe_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
     if not isinstance(value, (dict, list)):
         d.error(f"Expected {field} to be an object but got {stringify(value)}.", path)
@@ -1398,10 +1387,28 @@ def _validate_unsafe_binding(d: DiagnosticTree, field: str, value: Any, _top: An
     if not is_required_property(value, "name", "string"):
         d.error('binding should have a string "name" field.', path + ("name",))
         ok = False
-    if not is_required_property(value, "type", "string"):
+    if is_required_property(value, "type", "string"):
+        if value["type"] in _SAFE_UNSAFE_TYPES:
+            t = value["type"]
+            d.warn(f'The binding type "{t}" is directly supported by wrangler.\n'
+                   f"Consider migrating this unsafe binding to a format for '{t}' bindings that is supported by "
+                   "wrangler for optimal support.\n"
+                   "For more details, see https://developers.cloudflare.com/workers/cli-wrangler/configuration",
+                   path + ("type",))
+        if value["type"] == "metadata" and is_required_property(value, "name", "string"):
+            d.warn("The deployment object in the metadata binding is now deprecated. Please switch using the "
+                   "version_metadata binding for access to version specific fields: "
+                   "https://developers.cloudflare.com/workers/runtime-apis/bindings/version-metadata", path)
+    else:
         d.error('binding should have a string "type" field.', path + ("type",))
         ok = False
     return ok
+
+
+_SAFE_UNSAFE_TYPES = ("plain_text", "secret_text", "json", "wasm_module", "data_blob", "text_blob", "browser", "ai",
+                      "ai_search_namespace", "ai_search", "kv_namespace", "durable_object_namespace", "d1_database",
+                      "r2_bucket", "service", "logfwdr", "mtls_certificate", "pipeline", "worker_loader",
+                      "vpc_service", "flagship", "vpc_network", "stream", "media", "artifacts")
 
 
 def _validate_logfwdr_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
@@ -1627,4 +1634,156 @@ def _validate_streaming_tail_consumers(d: DiagnosticTree, field: str, value: Any
             ok = False
             continue
         ok = validate_required(d, f, "service", get(item, "service"), "string", path + (i, "service")) and ok
+    return ok
+
+
+# Table-driven ports of wrangler's validators for binding types the emulator does not run.
+# Each check: (key, required?, type, message template); "{f}" = field path, "{j}" = the item's JSON.
+_SIMPLE_BINDINGS: dict[str, dict[str, Any]] = {
+    "ai_search_namespaces": {"label": "ai_search_namespaces", "checks": [
+        ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
+        ("namespace", True, "string", '"{f}" bindings must have a "namespace" field but got {j}.')],
+        "remote": "before", "known": ["binding", "namespace", "remote"]},
+    "ai_search": {"label": "ai_search", "checks": [
+        ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
+        ("instance_name", True, "string", '"{f}" bindings must have an "instance_name" field but got {j}.')],
+        "remote": "before", "known": ["binding", "instance_name", "remote"]},
+    "hyperdrive": {"label": "hyperdrive", "checks": [
+        ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
+        ("id", True, "string", '"{f}" bindings must have a "id" field but got {j}.')],
+        "remote": None, "known": ["binding", "id", "localConnectionString"]},
+    "vpc_services": {"label": "vpc_services", "checks": [
+        ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
+        ("service_id", True, "string", '"{f}" bindings must have a "service_id" field but got {j}.')],
+        "remote": None, "known": ["binding", "service_id", "remote"]},
+    "mtls_certificates": {"label": "mtls_certificates", "checks": [
+        ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
+        ("certificate_id", "nonempty", "string", '"{f}" bindings should have a string "certificate_id" field but got {j}.')],
+        "remote": "after", "known": ["binding", "certificate_id", "remote"]},
+    "pipelines": {"label": "pipeline", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),
+        ("pipeline", True, "string", '"{f}" bindings must have a string "pipeline" field but got {j}.')],
+        "remote": "before", "known": ["binding", "pipeline", "remote"]},
+    "secrets_store_secrets": {"label": "secrets_store_secrets", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),
+        ("store_id", True, "string", '"{f}" bindings must have a string "store_id" field but got {j}.'),
+        ("secret_name", True, "string", '"{f}" bindings must have a string "secret_name" field but got {j}.')],
+        "remote": None, "known": ["binding", "store_id", "secret_name"]},
+    "artifacts": {"label": "artifacts", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),
+        ("namespace", True, "string", '"{f}" bindings must have a string "namespace" field but got {j}.')],
+        "remote": "after", "known": ["binding", "namespace", "remote"]},
+    "unsafe_hello_world": {"label": "unsafe_hello_world", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),
+        ("enable_timer", False, "boolean", '"{f}" bindings must have a boolean "enable_timer" field but got {j}.')],
+        "remote": None, "known": ["binding", "enable_timer"]},
+    "flagship": {"label": "flagship", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),
+        ("app_id", True, "string", '"{f}" bindings must have a string "app_id" field but got {j}.')],
+        "remote": "after", "known": ["binding", "app_id", "remote"]},
+    "worker_loaders": {"label": "worker_loader", "checks": [
+        ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.')],
+        "remote": None, "known": ["binding"]},
+}
+
+
+def _simple_binding(kind: str) -> Validator:
+    spec = _SIMPLE_BINDINGS[kind]
+
+    def check(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
+        if not isinstance(value, (dict, list)):
+            d.error(f'"{spec["label"]}" bindings should be objects, but got {stringify(value)}', path)
+            return False
+        ok = True
+        for key, required, type_, template in spec["checks"]:
+            if required == "nonempty":
+                good = is_required_property(value, key, type_) and len(value[key]) > 0
+            elif required:
+                good = is_required_property(value, key, type_)
+            else:
+                good = is_optional_property(value, key, type_)
+            if not good:
+                d.error(template.format(f=field, j=stringify(value)), path + (key,))
+                ok = False
+        if spec["remote"] == "before" and not is_remote_valid(value, field, d, path):
+            ok = False
+        validate_additional_properties(d, field, keys(value), spec["known"], path)
+        if spec["remote"] == "after" and not is_remote_valid(value, field, d, path):
+            ok = False
+        return ok
+    return check
+
+
+def _validate_dispatch_namespace(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
+    if not isinstance(value, (dict, list)):
+        d.error(f'"{field}" binding should be objects, but got {stringify(value)}', path)
+        return False
+    ok = True
+    for key in ("binding", "namespace"):
+        if not is_required_property(value, key, "string"):
+            d.error(f'"{field}" should have a string "{key}" field but got {stringify(value)}.', path + (key,))
+            ok = False
+    if not is_remote_valid(value, field, d, path):
+        ok = False
+    return ok
+
+
+def _validate_vpc_network(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
+    if not isinstance(value, (dict, list)):
+        d.error(f'"vpc_networks" bindings should be objects, but got {stringify(value)}', path)
+        return False
+    ok = True
+    if not is_required_property(value, "binding", "string"):
+        d.error(f'"{field}" bindings should have a string "binding" field but got {stringify(value)}.',
+                path + ("binding",))
+        ok = False
+    tunnel, network = has(value, "tunnel_id"), has(value, "network_id")
+    if tunnel and network:
+        d.error(f'"{field}" bindings must have either a "tunnel_id" or "network_id", but not both.', path)
+        ok = False
+    elif not tunnel and not network:
+        d.error(f'"{field}" bindings must have either a "tunnel_id" or "network_id" field but got '
+                f"{stringify(value)}.", path)
+        ok = False
+    elif tunnel and typeof(value["tunnel_id"]) != "string":
+        d.error(f'"{field}" bindings must have a string "tunnel_id" field but got {stringify(value)}.',
+                path + ("tunnel_id",))
+        ok = False
+    elif network and typeof(value["network_id"]) != "string":
+        d.error(f'"{field}" bindings must have a string "network_id" field but got {stringify(value)}.',
+                path + ("network_id",))
+        ok = False
+    validate_additional_properties(d, field, keys(value), ["binding", "tunnel_id", "network_id", "remote"], path)
+    return ok
+
+
+def _validate_ratelimit(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
+    if not isinstance(value, (dict, list)):
+        d.error(f'"ratelimits" bindings should be objects, but got {stringify(value)}', path)
+        return False
+    ok = True
+    for key in ("name", "namespace_id"):
+        if not is_required_property(value, key, "string"):
+            d.error(f'"{field}" bindings must have a string "{key}" field but got {stringify(value)}.', path + (key,))
+            ok = False
+    simple = get(value, "simple")
+    if not isinstance(simple, (dict, list)):
+        d.error(f'"{field}" bindings must have a "simple" configuration object but got {stringify(value)}.',
+                path + ("simple",))
+        ok = False
+    else:
+        if not is_required_property(simple, "limit", "number"):
+            d.error(f'"{field}" bindings "simple.limit" must be a number but got {stringify(simple)}.',
+                    path + ("simple", "limit"))
+            ok = False
+        if not is_required_property(simple, "period", "number"):
+            d.error(f'"{field}" bindings "simple.period" is required and must be a number but got '
+                    f"{stringify(simple)}.", path + ("simple", "period"))
+            ok = False
+        elif simple["period"] not in (10, 60):
+            d.error(f'"{field}" bindings "simple.period" must be either 10 or 60 but got '
+                    f'{stringify(simple["period"])}.', path + ("simple", "period"))
+            ok = False
+        validate_additional_properties(d, f"{field}.simple", keys(simple), ["limit", "period"], path + ("simple",))
+    validate_additional_properties(d, field, keys(value), ["name", "namespace_id", "simple"], path)
     return ok

@@ -35,11 +35,14 @@ def resolve_app_entry(root: Path, entry: str) -> Path | None:
     Only the folder itself is searched (not upwards), so an app folder without a config never
     resolves to the workspace file above it.
     """
-    target = (root / entry).resolve()
-    if target.is_file():
-        return target
-    if target.is_dir():
-        return find_config(target, upward=False)
+    try:
+        target = (root / entry).resolve()
+        if target.is_file():
+            return target
+        if target.is_dir():
+            return find_config(target, upward=False)
+    except (OSError, ValueError):  # NUL bytes, unencodable names: simply not found
+        return None
     return None
 
 
@@ -68,7 +71,11 @@ def parse_workspace(raw: dict[str, Any], path: Path, tree: DiagnosticTree) -> Wo
             config = resolve_app_entry(root, entry)
             if config is None:
                 target = root / entry
-                why = ("does not exist" if not target.exists()
+                try:
+                    exists = target.exists()
+                except (OSError, ValueError):
+                    exists = False
+                why = ("does not exist" if not exists
                        else "holds no " + ", ".join(CONFIG_NAMES[:-1]) + " or " + CONFIG_NAMES[-1])
                 tree.error(f'"workspace.apps[{i}]" = {stringify(entry)} {why}.', ("workspace", "apps", i), "CFE131")
                 continue
