@@ -105,7 +105,10 @@ class Platform:
         return env
 
     def is_idle(self) -> bool:
-        return all(p.is_idle() for p in self.plugins.values())
+        # Hosts count too: `ctx.waitUntil` work in flight may still send messages.
+        return all(p.is_idle() for p in self.plugins.values()) and all(
+            getattr(h, "is_idle", lambda: True)() for h in self.hosts.values()
+        )
 
     async def drain(self, timeout: float = 30.0, poll: float = 0.002) -> None:
         """Return when no plugin has pending, runnable or in-flight work.

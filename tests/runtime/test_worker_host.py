@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -483,3 +484,27 @@ async def test_workers_not_found_handling(tmp_path: Path, serve: Any, handling: 
     if status == 404:
         assert resp.headers["cache-control"] == "no-store"
     assert (await client.post("/x")).status == 405
+
+
+async def test_platform_drain_waits_for_wait_until(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": """
+        import asyncio
+        from workers import WorkerEntrypoint, Response
+
+        DONE = []
+
+        async def slow():
+            await asyncio.sleep(0.05)
+            DONE.append(1)
+
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                self.ctx.waitUntil(slow())
+                return Response("sent")
+    """})
+    client = await serve(worker_config(tmp_path))
+    assert await (await client.get("/")).text() == "sent"
+    assert not client.platform.is_idle()
+    await client.platform.drain(timeout=5)
+    module = sys.modules[client.app_host.entrypoint_class("Default").__module__]
+    assert module.DONE == [1]
