@@ -8,6 +8,7 @@
 
 const POLL_MS = 1000;
 const MAX_LOG_LINES = 2000;
+const MAX_INSTANCES = 200;
 
 // ---------------------------------------------------------------- helpers
 function h(tag, props, ...children) {
@@ -273,7 +274,11 @@ panels.workflows = {
     }
     const { workflows } = await api("workflows");
     const lists = await Promise.all(workflows.map((w) => api(`workflows/${seg(w.name)}/instances`)));
-    const instances = lists.flatMap((l) => l.instances);
+    // Newest first; a long history (load tests) is cut so the page stays responsive.
+    const all = lists.flatMap((l) => l.instances).sort((a, b) => String(b.created).localeCompare(String(a.created)));
+    const instances = all.slice(0, MAX_INSTANCES);
+    $("#instance-note").hidden = all.length <= MAX_INSTANCES;
+    $("#instance-note").textContent = `showing the newest ${MAX_INSTANCES} of ${all.length} instances`;
     const isSelected = (i) => selectedInstance && selectedInstance[0] === i.workflow && selectedInstance[1] === i.id;
     replaceRows(tbody, instances.map((i) => h("tr", {
       class: `selectable${isSelected(i) ? " selected" : ""}`,
