@@ -17,6 +17,9 @@ from emulator.bindings.d1.engine import convert_value as _value
 from emulator.jsobject import JsObject
 
 
+_PLAIN = frozenset({str, int, float, type(None)})
+
+
 class D1PreparedStatement:
     """An immutable statement; ``bind`` returns a new one (as in workerd)."""
 
@@ -28,7 +31,10 @@ class D1PreparedStatement:
         self.params = params
 
     def bind(self, *values: Any) -> "D1PreparedStatement":
-        return D1PreparedStatement(self._db, self.sql, tuple(bind_value(v) for v in values))
+        # str/int/float/None pass through unchanged (the common case, checked inline).
+        return D1PreparedStatement(self._db, self.sql, tuple([
+            v if type(v) in _PLAIN and (type(v) is not int or -(2**63) <= v < 2**63)
+            else bind_value(v) for v in values]))
 
     async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
         result = await self._db._engine.query(self.sql, self.params)

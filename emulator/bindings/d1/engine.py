@@ -308,13 +308,15 @@ class D1Engine:
         before_total = conn.total_changes
         try:
             cur = conn.execute(sql, params)
-            rows = cur.fetchall()
+            description = cur.description
+            # No result columns (DML without RETURNING, DDL): execute() already ran it to the
+            # end, and fetching costs as much again as the statement.
+            rows = cur.fetchall() if description is not None else []
         except sqlite3.Error as exc:
             raise to_d1_error(exc) from None
         # The statement is done (and committed, in autocommit): nothing after this point may
         # be interrupted, or the fast path would re-run a statement that already took effect.
         self._armed = False
-        description = cur.description
         columns = [d[0] for d in description] if description else []
         changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0
         before_size = self._known_size
