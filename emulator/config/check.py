@@ -15,6 +15,7 @@ checked apps. A workspace file contributes its own report and every app it names
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,9 @@ from emulator.config.loader import (
 from emulator.config.model import AppConfig, WorkspaceConfig
 from emulator.config.pages import validate_pages_config
 from emulator.config.rules import (
-    AppFacts, check_app, check_app_set, check_entrypoint_exports, check_workflow_classes,
+    AppFacts, check_app, check_app_set, check_entry_point, check_entrypoint_exports, check_workflow_classes,
 )
-from emulator.config.validation import Normalizer
+from emulator.config.validation import Normalizer, config_file_name
 from emulator.config.workspace import parse_workspace
 
 FileKind = Literal["pages", "worker", "workspace"]
@@ -123,8 +124,11 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
     elif is_pages and not tree.has_errors():
         trees.append(validate_pages_config(config, raw))
     elif not is_pages and not tree.has_errors():
+        # What `wrangler deploy --dry-run` checks next, before bundling.
         deploy = DiagnosticTree("")
-        check_entrypoint_exports(deploy, config, cwd)
+        if not check_entry_point(deploy, config, config_file_name(parsed.path),
+                                 datetime.datetime.now(datetime.timezone.utc).date().isoformat()):
+            check_entrypoint_exports(deploy, config, cwd)
         trees.append(deploy)
     ours = DiagnosticTree(OURS_HEADING)
     name = config.get("name") if isinstance(config.get("name"), str) else parsed.path.parent.name

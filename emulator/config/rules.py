@@ -276,3 +276,48 @@ def check_entrypoint_exports(tree: DiagnosticTree, config: dict[str, Any], cwd: 
                        f"file: {', '.join(missing)}.\nYou should export these objects from your entrypoint, {rel}.",
                        (key,))
             return  # wrangler throws at the first finding
+
+
+def check_entry_point(tree: DiagnosticTree, config: dict[str, Any], file_name: str, today: str) -> bool:
+    """``wrangler deploy`` without ``main``, ``assets`` or ``site``: its UserError (no CFE id).
+
+    Returns True when the error was reported. ``today`` stands in for wrangler's
+    ``getTodaysCompatDate()`` in the suggested snippet.
+    """
+    if isinstance(config.get("main"), str) or is_record(config.get("assets")) or is_record(config.get("site")):
+        return False
+    head: dict[str, Any] = {}
+    if not isinstance(config.get("name"), str) or not config.get("name"):
+        head["name"] = "worker-name"
+    if not config.get("compatibility_date"):
+        head["compatibility_date"] = today
+
+    def snippet(extra: dict[str, Any]) -> str:
+        value = {**head, **extra}
+        if file_name != "wrangler.toml":
+            import json
+            return json.dumps(value, indent=2)
+        lines = [f"{k} = {json_str(v)}" for k, v in value.items() if not isinstance(v, dict)]
+        for k, v in value.items():
+            if isinstance(v, dict):
+                lines.append(f"[{k}]")
+                lines.extend(f"{kk} = {json_str(vv)}" for kk, vv in v.items())
+        return "\n".join(lines)
+
+    where = f'add the following to your "{file_name}" file:' if file_name != "Wrangler configuration" \
+        else 'create a "wrangler.jsonc" file containing:'
+    tree.error("Missing entry-point to Worker script or to assets directory\n"
+               "If there is code to deploy, you can either:\n"
+               "- Specify an entry-point to your Worker script via the command line "
+               "(ex: `npx wrangler deploy src/index.ts`)\n"
+               f"- Or {where}\n```\n{snippet({'main': 'src/index.ts'})}\n```\n"
+               "If are uploading a directory of assets, you can either:\n"
+               "- Specify the path to the directory of assets via the command line: "
+               "(ex: `npx wrangler deploy --assets=./dist`)\n"
+               f"- Or {where}\n```\n{snippet({'assets': {'directory': './dist'}})}\n```", ())
+    return True
+
+
+def json_str(value: Any) -> str:
+    import json
+    return json.dumps(value, ensure_ascii=False)
