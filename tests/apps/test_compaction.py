@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import pyarrow as pa
@@ -167,3 +168,20 @@ def test_step_delay_knob_reads_env_vars() -> None:
 
     assert compaction.step_delay_ms(Env()) == 250
     assert compaction.step_delay_ms(object()) == 0
+
+
+def test_bytes_under_null_slots_do_not_split_equal_rows() -> None:
+    validity = pa.py_buffer(bytes([0b10]))  # row 0 null, row 1 valid
+    a = pa.Array.from_buffers(pa.int32(), 2, [validity, pa.py_buffer(struct.pack("<ii", 7, 5))])
+    b = pa.Array.from_buffers(pa.int32(), 2, [validity, pa.py_buffer(struct.pack("<ii", 9, 5))])
+    s1 = pa.Array.from_buffers(pa.string(), 1, [pa.py_buffer(bytes([0])), pa.py_buffer(struct.pack("<ii", 0, 0)),
+                                               pa.py_buffer(b"")])
+    s2 = pa.Array.from_buffers(pa.string(), 1, [pa.py_buffer(bytes([0])), pa.py_buffer(struct.pack("<ii", 0, 3)),
+                                               pa.py_buffer(b"abc")])
+    assert a.to_pylist() == b.to_pylist() == [None, 5]
+    dedupe = compaction.RowDeduplicator()
+    assert dedupe.filter(pa.record_batch({"x": a})).num_rows == 2
+    assert dedupe.filter(pa.record_batch({"x": b})).num_rows == 0
+    dedupe = compaction.RowDeduplicator()  # one merge = one schema
+    assert dedupe.filter(pa.record_batch({"s": s1})).num_rows == 1
+    assert dedupe.filter(pa.record_batch({"s": s2})).num_rows == 0

@@ -161,7 +161,13 @@ async def test_status_and_download_of_unknown_things_are_404(fusou: Fusou) -> No
         assert resp.status == 404 and "error" in await resp.json()
 
 
-async def test_upload_page_is_served(fusou: Fusou) -> None:
+async def test_upload_page_and_cors(fusou: Fusou) -> None:
     async with fusou.session.get(f"{fusou.web}/") as resp:
         assert resp.status == 200
         assert "Battle-data upload" in await resp.text()
+    async with fusou.session.options(f"{fusou.web}/api/battle-data/upload") as resp:
+        assert resp.status == 204
+        assert resp.headers["access-control-allow-origin"] == "*"
+        assert "authorization" in resp.headers["access-control-allow-headers"]
+    async with fusou.session.get(f"{fusou.web}/api/datasets/ghost") as resp:
+        assert resp.headers["access-control-allow-origin"] == "*"

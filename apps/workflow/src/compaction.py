@@ -168,8 +168,13 @@ _EMPTY = pa.scalar(b"", pa.binary())
 
 
 def _fixed_view(col: pa.Array, width: int) -> pa.Array:
-    """The raw little-endian bytes of each fixed-width value, without formatting them."""
-    view = pa.Array.from_buffers(pa.binary(width), len(col), [None, col.buffers()[1]], offset=col.offset)
+    """The raw little-endian bytes of each fixed-width value, without formatting them.
+
+    The validity bitmap comes along: the bytes under a null slot are unspecified, so they
+    must become null (and then nothing) rather than take part in the key.
+    """
+    validity = col.buffers()[0] if col.null_count else None
+    view = pa.Array.from_buffers(pa.binary(width), len(col), [validity, col.buffers()[1]], offset=col.offset)
     return view.cast(pa.binary())
 
 
