@@ -56,7 +56,7 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         for _ in range(args.repeat):
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "emulator.cli.check", *map(str, paths)],
+            proc = subprocess.run([sys.executable, "-m", "emulator", "check", *map(str, paths)],
                                   capture_output=True, env=env, cwd=tmp)
             cli.append(time.perf_counter() - start)
             assert proc.returncode in (0, 1), proc.stderr

@@ -78,3 +78,10 @@ def test_malformed_file_is_one_error_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     (error,) = json.loads(proc.stdout)["files"][0]["errors"]
     assert error["line"] == 2 and error["column"] >= 1 and error["id"] is None
+
+
+def test_through_the_cf_emulator_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main as cli_main
+
+    assert cli_main(["check", str(FIXTURES / "oracle" / "w01_fusou_workflow_valid"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
