@@ -16,6 +16,9 @@ one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one mult
 (``PART_SIZE``), plus the de-duplication set: one 128-bit row digest per *distinct* row,
 about 70 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 70 MB).
 Inputs are spooled to a temporary file one fragment at a time, so input size only costs disk.
+(On Cloudflare's Pyodide runtime ``tempfile`` is an in-memory filesystem: there the spool
+costs memory, and a production deployment would size fragments and groups to the 128 MB
+isolate limit or stream ranged reads instead; the code path is the same.)
 """
 
 from __future__ import annotations
@@ -511,10 +514,9 @@ def now_ms() -> int:
 
 
 def step_delay_ms(env: Any) -> int:
-    """Dev/test knob ``COMPACTION_STEP_DELAY_MS``: pause inside each step (crash tests)."""
+    """Dev/test knob ``COMPACTION_STEP_DELAY_MS`` (a var): pause inside each step, so a test
+    can kill the process while a known step is in flight. Unset in the shipped config."""
     raw = getattr(env, "COMPACTION_STEP_DELAY_MS", None) if env is not None else None
-    if raw is None:
-        raw = os.environ.get("COMPACTION_STEP_DELAY_MS")
     try:
         return max(0, int(raw)) if raw not in (None, "") else 0
     except (TypeError, ValueError):
