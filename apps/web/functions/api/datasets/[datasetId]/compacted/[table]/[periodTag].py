@@ -1,7 +1,7 @@
 """GET /api/datasets/{datasetId}/compacted/{table}/{periodTag}: stream the compacted Parquet.
 
-With one output part (the usual case: one schema) the part is streamed; with several
-(schema variants) ``?part=N`` picks one and the answer without it lists the parts.
+Each schema variant is compacted into its own part; without ``?part=N`` the first part is
+streamed, and ``x-compacted-parts`` lists every part number so a client can fetch the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 from workers import Response
 
 from _lib import index_db
-from _lib.responses import error, json_response
+from _lib.responses import error
 from _lib.validation import NAME_RE
 
 
@@ -28,10 +28,6 @@ async def on_request_get(context: Any) -> Any:
         return error(404, "no compacted output for this dataset, table and period yet")
     query = parse_qs(urlparse(context.request.url).query)
     wanted = query.get("part", [None])[0]
-    if wanted is None and len(parts) > 1:
-        return json_response({"parts": [{"part": p["part"], "key": p["key"], "size": p["size"], "rows": p["rows"]}
-                                        for p in parts],
-                              "hint": "several schemas were compacted separately: add ?part=N"}, status=300)
     chosen = parts[0] if wanted is None else next((p for p in parts if str(p["part"]) == wanted), None)
     if chosen is None:
         return error(404, f"no compacted part {wanted}")
@@ -44,4 +40,6 @@ async def on_request_get(context: Any) -> Any:
         "content-length": str(obj.size),
         "content-disposition": f'attachment; filename="{filename}"',
         "x-compacted-rows": str(chosen["rows"]),
+        "x-compacted-part": str(chosen["part"]),
+        "x-compacted-parts": ",".join(str(p["part"]) for p in parts),
     })
