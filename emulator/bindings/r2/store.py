@@ -30,6 +30,7 @@ cheap ones on the event loop and hands big writes to a thread.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import json
@@ -294,6 +295,51 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+class _Checkpointer:
+    """WAL checkpoints off the write path.
+
+    With ``synchronous=NORMAL`` a commit does not fsync, but SQLite's automatic checkpoint
+    (every 1000 WAL pages) does, inside whichever put happens to cross the threshold. We
+    turn it off and checkpoint (PASSIVE: never blocks writers) on a thread of our own every
+    ``CHECKPOINT_EVERY`` commits, on a separate connection.
+    """
+
+    CHECKPOINT_EVERY = 500
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._commits = 0
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: concurrent.futures.Future[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits < self.CHECKPOINT_EVERY or (self._pending and not self._pending.done()):
+            return
+        self._commits = 0
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="r2-wal")
+        self._pending = self._executor.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # retried after the next CHECKPOINT_EVERY commits; never fatal
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class _Bucket:
     """One bucket's directory, index connection and moto ``FakeBucket``."""
 
@@ -308,7 +354,9 @@ class _Bucket:
                                   check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
         self.db.executescript(_SCHEMA)
+        self.checkpointer = _Checkpointer(self.dir / "index.sqlite3")
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.
@@ -348,7 +396,8 @@ class R2Store:
     def close(self) -> None:
         with self._lock:
             for bucket in self._buckets.values():
-                bucket.db.close()
+                bucket.checkpointer.close()
+                bucket.db.close()  # the last connection to close checkpoints the rest
             self._buckets.clear()
             self.backend.buckets.clear()
 
@@ -479,6 +528,7 @@ class R2Store:
             except BaseException:
                 b.db.execute("ROLLBACK")
                 raise
+        b.checkpointer.committed()
         self._install(b, obj, data, names)
         if old is not None:
             old._value_buffer.close()
