@@ -57,6 +57,11 @@ def _json_encode(value: Any) -> str:
         raise TypeError("Converting circular structure to JSON") from None
 
 
+def decode_json(data: bytes) -> Any:
+    """A stored ``json`` body as its Python value."""
+    return _json_decode(data.decode())
+
+
 def _json_decode(text: str) -> Any:
     if _c_scan is None:
         return _py_decode(text)
