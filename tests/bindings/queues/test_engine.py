@@ -724,3 +724,15 @@ async def test_message_ids_are_unique_32_hex(harness: Harness) -> None:
     ids = [m["id"] for m in harness.broker.peek("ids", limit=10_000)]
     assert len(ids) == 5000 and len(set(ids)) == 5000
     assert all(HEX32.match(i) for i in ids)
+
+
+async def test_producers_wait_while_too_much_is_unwritten(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.bindings.queues.engine as engine
+
+    monkeypatch.setattr(engine, "PENDING_ROWS_HIGH_WATER", 10)
+    q = harness.broker.producer("q")
+    commits_before = harness.broker._store.commits
+    await asyncio.gather(*(q.sendBatch([{"body": i}] * 5) for i in range(200)))
+    assert harness.broker.stats("q")["depth"] == 1000
+    # Waiting producers joined later transactions instead of one unbounded one.
+    assert harness.broker._store.commits - commits_before >= 10
