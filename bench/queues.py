@@ -116,9 +116,11 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=2000)
     args = parser.parse_args()
 
+    cpu = time.process_time()
     elapsed, sent = asyncio.run(throughput(args.messages, args.producers))
+    cpu = time.process_time() - cpu  # both threads; a busy machine inflates wall time, not this
     print(f"throughput: {sent} messages in {elapsed:.2f} s = {sent / elapsed:,.0f} messages/s "
-          f"(sendBatch of 100, {args.producers} producers, batch size 100, durable)")
+          f"(sendBatch of 100, {args.producers} producers, batch size 100, durable; {cpu:.2f} s CPU)")
     lat = sorted(asyncio.run(latency(args.latency_samples)))
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
