@@ -188,3 +188,36 @@ async def test_a_trigger_during_a_run_is_coalesced_and_covered_by_one_follow_up(
     table = await fusou.table_status(FAMILY)
     assert table["pendingFragments"] == 0 and table["inProgress"] is False
     assert as_rows(await fusou.download(FAMILY)) == expected_rows([first, second])
+
+
+async def test_a_workflow_that_cannot_start_is_retried_then_dead_lettered_and_nothing_is_lost(
+        fusou: Fusou, monkeypatch: Any) -> None:
+    from emulator.bindings.workflows import binding as workflow_binding
+
+    real_create = workflow_binding.Workflow.create
+
+    async def refusing_create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("workflows unavailable (injected by the test)")
+
+    monkeypatch.setattr(workflow_binding.Workflow, "create", refusing_create)
+    await upload_all(fusou, [fr.FragmentSpec("x", FAMILY, 0, 40)])
+    for attempt in range(4):  # max_retries = 3: four deliveries, then the DLQ
+        assert await fusou.d1("SELECT id FROM compaction_failures") == [], attempt
+        await fusou.clock.advance(BATCH_TIMEOUT)
+        await fusou.emu.drain()
+    async with fusou.session.get(f"{fusou.emu.internal_url}/_emulator/queues/dev-kc-compaction-queue") as resp:
+        stats = await resp.json()
+    assert (stats["retried"], stats["dlq"], stats["acked"]) == (3, 1, 0), stats
+    await fusou.clock.advance(DLQ_BATCH_TIMEOUT)
+    await fusou.emu.drain()
+    failures = await fusou.d1("SELECT source, dataset_id, \"table\", attempts FROM compaction_failures")
+    assert failures == [{"source": "retries-exhausted", "dataset_id": "alice", "table": FAMILY, "attempts": None}]
+    assert (await fusou.status())["failures"][0]["source"] == "retries-exhausted"
+    assert (await fusou.table_status(FAMILY))["pendingFragments"] == 1
+
+    # The pending mark survived in D1: once workflows work again, a trigger compacts it.
+    monkeypatch.setattr(workflow_binding.Workflow, "create", real_create)
+    assert (await fusou.trigger({"datasetId": "alice", "table": FAMILY, "periodTag": PERIOD}))[0] == 200
+    await fusou.compact()
+    table = await fusou.table_status(FAMILY)
+    assert table["pendingFragments"] == 0 and table["lastRun"]["rowsOut"] == 40

@@ -170,7 +170,9 @@ class Default(WorkerEntrypoint):
                     message_id = str(body.get("messageId") or msg.id)
                     attempts = body.get("attempts")
                 else:
-                    source, original, message_id, attempts = "retries-exhausted", body, str(msg.id), msg.attempts
+                    # The main queue's delivery count does not travel with the message (the
+                    # DLQ delivery starts again at 1), so it is not recorded.
+                    source, original, message_id, attempts = "retries-exhausted", body, str(msg.id), None
                     reason = "the compaction could not be started after every retry"
                 fields = original if isinstance(original, dict) else {}
                 dataset_id = fields.get("datasetId") if isinstance(fields.get("datasetId"), str) else None
