@@ -28,10 +28,11 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
 
 async def prepare(emu: EmulatorHandle) -> None:
     jobs = emu.queue("jobs")
-    # One order goes through (workflow started, then asleep for an hour), one fails twice
-    # and is dead-lettered.
+    # One order goes through (workflow started, then asleep for an hour), one's workflow
+    # errors, one fails twice and is dead-lettered.
     await jobs.sendBatch([{"body": {"id": "bad", "fail": True}},
-                          {"body": {"id": "g1", "item": "tea", "qty": 2}}])
+                          {"body": {"id": "g1", "item": "tea", "qty": 2}},
+                          {"body": {"id": "g2", "item": "ink", "qty": 1, "out_of_stock": True}}])
     await emu.advance(2)
     await emu.advance(10)
     await emu.advance(2)
@@ -82,16 +83,28 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
 
         # --- workflows: the instance and its steps --------------------------------------
         await driver.click('#tabs button[data-tab="workflows"]')
+        await driver.wait_for("return document.querySelector('#instance-table tr[data-instance=\"order-g1\"]')",
+                              what="instance rows")
+        await driver.click('#instance-table tr[data-instance="order-g1"]')
         await driver.wait_for("return document.querySelector('#instance-detail')?.dataset.instance === 'order-g1' && "
                               "document.querySelectorAll('#step-table tbody tr[data-step]').length === 2",
                               what="workflow steps")
-        instances = await driver.execute(rows_js("instance-table"))
-        assert instances[0][:3] == ["fulfil-order", "order-g1", "waiting"]
+        instances = {row[1]: row for row in await driver.execute(rows_js("instance-table"))}
+        assert instances["order-g1"][:3] == ["fulfil-order", "order-g1", "waiting"]
+        assert instances["order-g2"][2] == "errored"
+        assert instances["order-g2"][5].startswith("WorkflowFatalError: ")  # as production words it
         steps = await driver.execute(rows_js("step-table"))
         assert steps[0][:4] == ["reserve stock", "do", "complete", "1"]
         assert steps[0][5] == '{"reserved":2}'
         assert steps[1][:3] == ["wait for courier", "sleep", "sleeping"]
         await driver.screenshot(artifacts / "dashboard-workflows.png")
+        await driver.click('#instance-table tr[data-instance="order-g2"]')
+        await driver.wait_for("return document.querySelector('#instance-detail')?.dataset.instance === 'order-g2' && "
+                              "document.querySelectorAll('#step-table tbody tr[data-step]').length === 1",
+                              what="errored workflow's step")
+        failed_step = (await driver.execute(rows_js("step-table")))[0]
+        assert failed_step[:4] == ["reserve stock", "do", "errored", "1"]
+        assert failed_step[5] == "NonRetryableError: ink is out of stock"
 
         # --- redrive the dead letter from the page --------------------------------------
         await driver.click('#tabs button[data-tab="queues"]')
@@ -110,11 +123,18 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
         back = [m for m in broker.peek("jobs") if m["id"] == dead[0]["id"]]
         assert len(back) == 1 and back[0]["attempts"] == 1
 
+        # --- rates: acked/s comes from the totals the page sees grow ------------------------
+        await emu.advance(2)  # the batch of 4: three orders acked, the redriven one retried
+        rate = await driver.wait_for(
+            "const cell = document.querySelector('#queue-table tr[data-queue=\"jobs\"] td:nth-child(6)');"
+            "return cell && parseFloat(cell.textContent) > 0 ? cell.textContent : null;", what="acked/s")
+        assert float(rate) > 0
+
         # --- purge, after the page's confirmation -----------------------------------------
         await driver.click('#queue-table tr[data-queue="jobs"] button.purge')
         await driver.accept_alert()
         await driver.wait_for("return document.querySelector('#notice').textContent === "
-                              "'Purged 4 message(s) from jobs.'", what="purge notice")
+                              "'Purged 1 message(s) from jobs.'", what="purge notice")
         assert broker.peek("jobs") == []
 
         # --- live log tail ---------------------------------------------------------------
@@ -124,7 +144,7 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
                               ".some(e => e.textContent === 'live <b>line</b> from the test')", what="live log line")
         lines = await driver.execute("return Array.from(document.querySelectorAll('#log-lines .message'))"
                                      ".map(e => e.textContent)")
-        assert any(line.startswith("QUEUE jobs 1/2") for line in lines)
+        assert any(line.startswith("QUEUE jobs 2/3") for line in lines)
         assert await driver.execute("return document.querySelectorAll('#log-lines b').length") == 0
         await driver.screenshot(artifacts / "dashboard-logs.png")
 
@@ -134,25 +154,30 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
         tables = await driver.execute("return Array.from(document.querySelectorAll('#d1-tables li strong'))"
                                       ".map(e => e.textContent)")
         assert tables == ["d1_migrations", "orders"]
-        await driver.type("#d1-sql", "SELECT id, item, qty FROM orders")
+        await driver.type("#d1-sql", "SELECT id, item, qty FROM orders ORDER BY id")
         await driver.click("#d1-run")
-        await driver.wait_for("return document.querySelector('#d1-info').textContent === '1 row(s)'", what="query")
-        assert await driver.execute(rows_js("d1-result")) == [["g1", "tea", "2"]]
+        await driver.wait_for("return document.querySelector('#d1-info').textContent === '5 row(s)'", what="query")
+        assert await driver.execute(rows_js("d1-result")) == [
+            ["g1", "tea", "2"], ["g2", "ink", "1"], ["m1", "cake", "1"], ["m2", XSS, "1"], ["m3", "pie", "5"]]
+        assert await driver.execute("return document.querySelectorAll('#d1-result img').length") == 0
         await driver.screenshot(artifacts / "dashboard-d1.png")
         await driver.type("#d1-sql", "DELETE FROM orders")
         await driver.click("#d1-run")
         await driver.wait_for("return document.querySelector('#d1-info').className === 'error-text'", what="refusal")
         assert "read-only" in await driver.text("#d1-info")
         row = await emu.d1("orders-db").prepare("SELECT count(*) AS n FROM orders").first()
-        assert row["n"] == 1
+        assert row["n"] == 5
 
         # --- R2: browse by prefix, download ---------------------------------------------------
         await driver.click('#tabs button[data-tab="r2"]')
         await driver.wait_for("return document.querySelector('#r2-table a.folder')?.textContent === 'receipts/'",
                               what="R2 prefixes")
         await driver.click("#r2-table a.folder")
-        await driver.wait_for("return document.querySelector('#r2-table td.mono')?.textContent === "
-                              "'receipts/g1.json'", what="R2 object")
+        await driver.wait_for("return document.querySelectorAll('#r2-table a[download]').length === 5",
+                              what="R2 objects")
+        keys = await driver.execute("return Array.from(document.querySelectorAll('#r2-table td.mono:first-child'))"
+                                    ".map(e => e.textContent)")
+        assert keys == [f"receipts/{k}.json" for k in ("g1", "g2", "m1", "m2", "m3")]
         href = await driver.execute("return document.querySelector('#r2-table a[download]').href")
         async with aiohttp.ClientSession() as session:
             async with session.get(href) as resp:

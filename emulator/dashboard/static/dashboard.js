@@ -226,7 +226,7 @@ async function showMessages(name) {
   replaceRows($("#message-table tbody"), data.messages.map((m) => h("tr", { dataset: { id: m.id } },
     h("td", { class: "mono", text: m.id }),
     h("td", { class: "num attempts", text: m.attempts }),
-    h("td", { text: fmtTime(m.timestamp) }),
+    h("td", { class: "nowrap", text: fmtTime(m.timestamp) }),
     h("td", {}, badge(m.state.replace("_", "-"))),
     h("td", { class: "body", title: preview(m.body, 2000), text: `${m.content_type}: ${preview(m.body)}` }),
     h("td", {}, dlq && m.state !== "in_flight" ? h("button", {
@@ -288,7 +288,7 @@ panels.workflows = {
     h("td", { text: i.workflow }),
     h("td", { class: "mono", text: i.id }),
     h("td", {}, badge(i.status)),
-    h("td", { text: fmtTime(i.created) }),
+    h("td", { class: "nowrap", text: fmtTime(i.created) }),
     h("td", { class: "num", text: i.duration_ms === null ? "" : fmtDuration(i.duration_ms) }),
     h("td", { class: "error-text", text: errorText(i.error) }))),
     workflows.length ? "no instances yet" : "no workflow is declared", 6);
@@ -413,7 +413,7 @@ panels.r2 = {
       ...data.objects.map((o) => h("tr", {},
         h("td", { class: "mono", text: o.key }),
         h("td", { class: "num", text: fmtBytes(o.size) }),
-        h("td", { text: fmtTime(o.uploaded) }),
+        h("td", { class: "nowrap", text: fmtTime(o.uploaded) }),
         h("td", { class: "mono", text: o.etag }),
         h("td", {}, h("a", {
           href: `r2/buckets/${seg(bucket)}/object?${new URLSearchParams({ key: o.key })}`,

@@ -2,6 +2,7 @@ import json
 from urllib.parse import urlparse
 
 from workers import Response, WorkerEntrypoint, WorkflowEntrypoint
+from workers.workflows import NonRetryableError
 
 
 class Default(WorkerEntrypoint):
@@ -41,6 +42,8 @@ class FulfilOrder(WorkflowEntrypoint):
 
         @step.do("reserve stock")
         async def reserve():
+            if order.get("out_of_stock"):
+                raise NonRetryableError(f"{order['item']} is out of stock")
             return {"reserved": order["qty"]}
 
         await reserve()
