@@ -185,3 +185,26 @@ def test_bytes_under_null_slots_do_not_split_equal_rows() -> None:
     dedupe = compaction.RowDeduplicator()  # one merge = one schema
     assert dedupe.filter(pa.record_batch({"s": s1})).num_rows == 1
     assert dedupe.filter(pa.record_batch({"s": s2})).num_rows == 0
+
+
+async def test_large_fragments_are_spooled_to_disk_with_the_same_result(
+        bucket: LocalBucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    specs = [fr.FragmentSpec("s0", "cells", 0, 300), fr.FragmentSpec("s1", "cells", 200, 300)]
+    for s in specs:
+        await bucket.put(s.name, s.data())
+    monkeypatch.setattr(compaction, "IN_MEMORY_MAX", 1)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    result = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/sp", "out/sp",
+                                           spool_dir=str(spool))
+    assert (result.rows_in, result.rows_out) == (600, 500)
+    assert list(spool.iterdir()) == []  # spool files are gone
+    assert (await read_table(bucket, "out/sp")).num_rows == 500
+
+
+async def test_a_missing_input_is_a_fragment_error_and_nothing_is_written(bucket: LocalBucket) -> None:
+    await bucket.put("here", fr.fragment("cells", 0, 10))
+    with pytest.raises(compaction.FragmentError) as info:
+        await compaction.stream_merge(bucket, ["here", "gone"], "tmp/m", "out/m")
+    assert info.value.key == "gone" and "missing" in info.value.reason
+    assert bucket.keys() == ["here"]

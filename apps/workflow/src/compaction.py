@@ -15,7 +15,8 @@ Memory bound of a merge (documented in README "Demo apps"): one input row group 
 one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one multipart part
 (``PART_SIZE``), plus the de-duplication set: one 128-bit row digest per *distinct* row,
 about 70 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 70 MB).
-Inputs are spooled to a temporary file one fragment at a time, so input size only costs disk.
+Inputs are read one fragment at a time: in memory up to ``IN_MEMORY_MAX``, spooled to a
+temporary file above it, so input size only costs disk.
 (On Cloudflare's Pyodide runtime ``tempfile`` is an in-memory filesystem: there the spool
 costs memory, and a production deployment would size fragments and groups to the 128 MB
 isolate limit or stream ranged reads instead; the code path is the same.)
@@ -45,7 +46,8 @@ FOOTER_PROBE = 64 * 1024
 ROW_GROUP_ROWS = 128 * 1024
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 8 * 1024
-SPOOL_CHUNK = 8 * 1024 * 1024
+# Fragments up to this size are read into memory in one get; larger ones spool to disk.
+IN_MEMORY_MAX = 16 * 1024 * 1024
 
 
 class FragmentError(Exception):
@@ -365,23 +367,46 @@ class MultipartWriter:
                 pass  # aborting is best-effort cleanup; the original error matters
 
 
-async def spool(bucket: Any, key: str, out: Any) -> int:
-    """Copy one R2 object into a file without holding it in memory; returns its size."""
-    obj = await bucket.get(key)
-    if obj is None:
-        raise FragmentError(key, "object missing from R2")
-    total = 0
-    body = getattr(obj, "body", None)
-    if body is not None and hasattr(body, "__aiter__"):
+class FragmentSource:
+    """One input fragment opened for reading: small ones in memory, large ones spooled to disk.
+
+    Fragments up to ``IN_MEMORY_MAX`` bytes (the client's typical fragment is a few MB) are
+    read in one ``get``; larger ones are streamed from ``obj.body`` into a temporary file, so
+    memory never holds more than ``IN_MEMORY_MAX`` of input whatever the fragment size.
+    """
+
+    def __init__(self, key: str, spool_dir: str | None) -> None:
+        self.key = key
+        self.spool_dir = spool_dir
+        self.size = 0
+        self._tmp: Any = None
+        self._file: Any = None
+
+    async def open(self, bucket: Any) -> Any:
+        obj = await bucket.get(self.key)
+        if obj is None:
+            raise FragmentError(self.key, "object missing from R2")
+        body = getattr(obj, "body", None)
+        if int(obj.size) <= IN_MEMORY_MAX or body is None or not hasattr(body, "__aiter__"):
+            data = bytes(await obj.bytes())
+            self.size = len(data)
+            self._file = pa.BufferReader(data)
+            return self._file
+        self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")
         async for chunk in body:
-            out.write(chunk)
-            total += len(chunk)
-    else:
-        data = await obj.bytes()
-        out.write(data)
-        total = len(data)
-    out.flush()
-    return total
+            self._tmp.write(chunk)
+            self.size += len(chunk)
+        self._tmp.flush()
+        # Read through Arrow's own file (pread into Arrow buffers), not the Python file
+        # object: that would copy every column chunk through Python bytes.
+        self._file = pa.OSFile(self._tmp.name)
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._tmp is not None:
+            self._tmp.close()
 
 
 async def copy_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
@@ -455,12 +480,11 @@ async def stream_merge(
         for key in inputs:
             if key in skip:
                 continue
-            with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet") as spooled:
-                size = await spool(bucket, key, spooled)
+            source = FragmentSource(key, spool_dir)
+            try:
+                stream = await source.open(bucket)
                 try:
-                    # Read through Arrow's own file (pread into Arrow buffers), not the Python
-                    # file object: that would copy every column chunk through Python bytes.
-                    pf = pq.ParquetFile(pa.OSFile(spooled.name))
+                    pf = pq.ParquetFile(stream)
                     file_schema = canonical_schema(pf.schema_arrow)
                     if schema is None:
                         schema = file_schema
@@ -484,6 +508,9 @@ async def stream_merge(
                     raise
                 except Exception as exc:  # corrupt pages behind a valid footer
                     raise FragmentError(key, f"unreadable: {exc}") from None
+            finally:
+                source.close()
+            size = source.size
             result.bytes_in += size
             result.merged.append(key)
         await flush_row_group()
