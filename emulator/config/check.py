@@ -37,6 +37,8 @@ from emulator.config.workspace import parse_workspace
 FileKind = Literal["pages", "worker", "workspace"]
 OURS_HEADING = "cf-emulator checks:"
 PYTHON_FLAG_MESSAGE = "The `python_workers` compatibility flag is required to use Python."
+NAME_REQUIRED_MESSAGE = ("You need to provide a name when publishing a worker. Either pass it as a cli arg with "
+                         '`--name <name>` or in your config file as `name = "<name>"`')
 
 
 @dataclass
@@ -126,8 +128,12 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
     elif not is_pages and not tree.has_errors():
         # What `wrangler deploy --dry-run` checks next, before bundling.
         deploy = DiagnosticTree("")
-        if not check_entry_point(deploy, config, config_file_name(parsed.path),
-                                 datetime.datetime.now(datetime.timezone.utc).date().isoformat()):
+        if check_entry_point(deploy, config, config_file_name(parsed.path),
+                             datetime.datetime.now(datetime.timezone.utc).date().isoformat()):
+            pass
+        elif not (isinstance(config.get("name"), str) and config["name"]):
+            deploy.error(NAME_REQUIRED_MESSAGE, ("name",) if "name" in raw else ())
+        else:
             check_entrypoint_exports(deploy, config, cwd)
         trees.append(deploy)
     ours = DiagnosticTree(OURS_HEADING)
