@@ -51,6 +51,14 @@ class ChromeDriver:
         self.session_id: str | None = None
 
     async def start(self, timeout: float = 15.0) -> "ChromeDriver":
+        try:
+            await self._start(timeout)
+        except BaseException:
+            await self.close()  # never leave chromedriver (or a browser) behind
+            raise
+        return self
+
+    async def _start(self, timeout: float) -> None:
         self._proc = await asyncio.create_subprocess_exec(
             CHROMEDRIVER, f"--port={self.port}", "--allowed-ips=127.0.0.1",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -66,6 +74,9 @@ class ChromeDriver:
                     break
             except (aiohttp.ClientError, WebDriverError):
                 pass
+            if self._proc.returncode is not None:
+                raise WebDriverError(f"{CHROMEDRIVER} exited with code {self._proc.returncode}; "
+                                     "install chromium and chromium-driver (see .ci/run)")
             if loop.time() > deadline:
                 raise WebDriverError("chromedriver did not become ready")
             await asyncio.sleep(0.05)
@@ -76,7 +87,6 @@ class ChromeDriver:
         }}}
         created = await self._call("POST", "/session", caps)
         self.session_id = created["sessionId"]
-        return self
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         assert self._http is not None
