@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value, split_statements
+from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value, split_statements_cached
 from emulator.bindings.d1.engine import convert_value as _value
 from emulator.jsobject import JsObject
 
@@ -89,7 +89,7 @@ class D1Database:
         for stmt in statements:
             if not isinstance(stmt, D1PreparedStatement):
                 raise TypeError("batch() expects a list of prepared statements")
-            items.append((split_statements(stmt.sql), stmt.params))
+            items.append((split_statements_cached(stmt.sql), stmt.params))
         results = await self._engine.call(lambda conn: self._engine.batch(conn, items))
         return [r.shaped("objects") for r in results]
 

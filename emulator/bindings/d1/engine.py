@@ -60,11 +60,11 @@ def database_path(d1_dir: Path, local_id: str) -> Path:
 def split_statements(sql: str) -> list[str]:
     """Split SQL text into statements (quotes, comments and trigger bodies respected);
     statements that are only comments are dropped, as D1 does."""
-    return list(_split_cached(sql))
+    return list(split_statements_cached(sql))
 
 
 @functools.lru_cache(maxsize=4096)
-def _split_cached(sql: str) -> tuple[str, ...]:
+def split_statements_cached(sql: str) -> tuple[str, ...]:
     # Apps prepare the same few SQL texts over and over (a batch of 10,000 inserts is
     # one text); splitting is pure, so it is done once per text.
     return tuple(_split(sql))
@@ -183,23 +183,24 @@ _convert = convert_value
 class StatementResult:
     """One statement's outcome before it is shaped for the app."""
 
-    __slots__ = ("columns", "rows", "meta")
+    __slots__ = ("columns", "rows", "meta", "may_grow")
 
-    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]], meta: dict[str, Any]) -> None:
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]], meta: JsObject) -> None:
         self.columns = columns
         self.rows = rows
         self.meta = meta
+        self.may_grow = False  # in a batch: may have changed the file size (DDL, writes)
 
     def shaped(self, mode: Mode = "objects") -> JsObject:
         """D1's ``{results, success, meta}`` (rows as objects, or as arrays for ``raw``)."""
-        if mode == "raw":
-            results: list[Any] = [[_convert(v) for v in row] for row in self.rows]
-        elif mode == "none":
-            results = []
+        if not self.rows or mode == "none":
+            results: list[Any] = []
+        elif mode == "raw":
+            results = [[_convert(v) for v in row] for row in self.rows]
         else:
             cols = self.columns
             results = [JsObject({c: _convert(v) for c, v in zip(cols, row)}) for row in self.rows]
-        return JsObject(results=results, success=True, meta=JsObject(self.meta))
+        return JsObject(results=results, success=True, meta=self.meta)
 
 
 class D1Engine:
@@ -258,7 +259,7 @@ class D1Engine:
 
     async def query(self, sql: str, params: Sequence[Any]) -> StatementResult:
         """One ``prepare(sql).bind(*params)`` execution."""
-        statements = split_statements(sql)
+        statements = split_statements_cached(sql)
         if len(statements) == 1 and self._inflight == 0:
             try:
                 return self._fast(statements[0], params)
@@ -318,7 +319,11 @@ class D1Engine:
         # be interrupted, or the fast path would re-run a statement that already took effect.
         self._armed = False
         columns = [d[0] for d in description] if description else []
-        changes = max(cur.rowcount, 0) if conn.total_changes != before_total else 0
+        # rowcount is what an INSERT/UPDATE/DELETE/REPLACE changed; it is -1 for anything
+        # else, including `WITH ... INSERT`, where the connection's change counter tells.
+        changes = cur.rowcount
+        if changes < 0:
+            changes = conn.total_changes - before_total
         before_size = self._known_size
         read_only = not changes and _READ_ONLY.match(sql) is not None
         if not measure:
@@ -327,22 +332,22 @@ class D1Engine:
             size_after = before_size  # a plain read cannot change the file
         else:
             size_after = self._known_size = self._size(conn)
-        meta = {
-            "served_by": SERVED_BY,
-            "duration": (time.perf_counter() - started) * 1000,
-            "changes": changes,
-            "last_row_id": cur.lastrowid or 0,
-            "changed_db": bool(changes) or (size_after is not None and before_size is not None
-                                            and size_after != before_size),
-            "size_after": size_after,
+        meta = JsObject(
+            served_by=SERVED_BY,
+            duration=(time.perf_counter() - started) * 1000,
+            changes=changes,
+            last_row_id=cur.lastrowid or 0,
+            changed_db=bool(changes) or (size_after is not None and before_size is not None
+                                         and size_after != before_size),
+            size_after=size_after,
             # SQLite does not expose rows scanned to Python; D1 counts them. We report rows
             # returned plus rows changed (exact for the cases in Miniflare's tests).
-            "rows_read": len(rows) + changes,
-            "rows_written": changes,
-        }
-        if not measure and not read_only:
-            meta["_may_grow"] = True
-        return StatementResult(columns, rows, meta)
+            rows_read=len(rows) + changes,
+            rows_written=changes,
+        )
+        result = StatementResult(columns, rows, meta)
+        result.may_grow = not measure and not read_only
+        return result
 
     def _finish_sizes(self, conn: sqlite3.Connection, results: list[StatementResult],
                       before_size: int | None) -> list[StatementResult]:
@@ -351,11 +356,11 @@ class D1Engine:
         grew = before_size is not None and size != before_size
         for r in results:
             r.meta["size_after"] = size
-            if r.meta.pop("_may_grow", False) and grew:
+            if r.may_grow and grew:
                 r.meta["changed_db"] = True
         return results
 
-    def run_statements(self, conn: sqlite3.Connection, statements: list[str],
+    def run_statements(self, conn: sqlite3.Connection, statements: Sequence[str],
                        params: Sequence[Any], measure: bool = True) -> StatementResult:
         """Several statements from one ``prepare``: atomic; the last one's rows returned."""
         if not statements:
@@ -377,7 +382,7 @@ class D1Engine:
         return _Transaction(conn)
 
     def batch(self, conn: sqlite3.Connection,
-              items: Iterable[tuple[list[str], Sequence[Any]]]) -> list[StatementResult]:
+              items: Iterable[tuple[Sequence[str], Sequence[Any]]]) -> list[StatementResult]:
         """``db.batch()``: every statement in one transaction; any failure rolls back all."""
         before = self._known_size if self._known_size is not None else self._size(conn)
         with self.transaction(conn):

@@ -267,3 +267,12 @@ def test_results_are_json_serialisable(tmp_path: Path) -> None:
             await p.stop()
 
     assert '"b": [0, 255]' in asyncio.run(go())
+
+
+async def test_changes_of_cte_writes_and_ddl(db: Any) -> None:
+    await seed(db)
+    cte = await db.prepare("WITH n(v) AS (SELECT 'x' UNION ALL SELECT 'y') "
+                           "INSERT INTO users (name) SELECT v FROM n").run()
+    assert cte.meta.changes == 2 and cte.meta.rows_written == 2
+    ddl = await db.prepare("CREATE TABLE other (a)").run()
+    assert ddl.meta.changes == 0 and ddl.meta.changed_db is True  # the file grew
