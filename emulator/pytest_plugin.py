@@ -33,6 +33,7 @@ import pytest
 
 if TYPE_CHECKING:
     import aiohttp
+    from multidict import CIMultiDict
 
     from emulator.clock import Clock, FakeClock
     from emulator.config.model import AppConfig
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from emulator.logs import EventLog, LogRecord
     from emulator.platform import Platform
 
-__all__ = ["EmulatorHandle", "EmulatorFactory", "FetchResponse", "cf_emulator"]
+__all__ = ["EmulatorHandle", "EmulatorFactory", "FetchResponse", "LookupFailed", "cf_emulator"]
 
 _LEVEL_ORDER = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 _HANDLES = pytest.StashKey[list["EmulatorHandle"]]()
@@ -73,10 +74,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # --- what the test gets --------------------------------------------------------------
 @dataclass
 class FetchResponse:
-    """An app's answer, fully read: ``status``, ``headers``, ``body`` (bytes), ``text``, ``json()``."""
+    """An app's answer, fully read: ``status``, ``headers`` (case-insensitive, repeated ones
+    kept: ``headers.getall("set-cookie")``), ``body`` (bytes), ``text``, ``json()``."""
 
     status: int
-    headers: dict[str, str]
+    headers: "CIMultiDict[str]"
     body: bytes
     url: str = ""
 
@@ -215,6 +217,7 @@ class EmulatorHandle:
     async def fetch(self, app: str, path: str = "/", method: str = "GET", **request_options: Any) -> FetchResponse:
         """One request to ``app``; ``json=``, ``data=``, ``headers=``, ``params=`` as in aiohttp."""
         import aiohttp
+        from multidict import CIMultiDict
 
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
@@ -224,7 +227,7 @@ class EmulatorHandle:
         request_options.setdefault("allow_redirects", False)
         async with self._fetch_session.request(method, self.url(app) + path, **request_options) as resp:
             body = await resp.read()
-            return FetchResponse(resp.status, dict(resp.headers), body, str(resp.url))
+            return FetchResponse(resp.status, CIMultiDict(resp.headers), body, str(resp.url))
 
     # --- time and work ----------------------------------------------------------------
     async def drain(self, timeout: float = 30.0) -> None:

@@ -30,7 +30,10 @@ async def test_starts_on_free_ports_with_state_in_tmp_path(cf_emulator: Any, tmp
     assert emu.url("orders").startswith("http://127.0.0.1:")
     assert not emu.url("orders").endswith(":8787")
     resp = await emu.fetch("orders", "/")
-    assert resp.status == 200 and resp.text == "hello"
+    assert resp.status == 200 and resp.text == "hello" and resp.ok
+    assert resp.headers["content-type"].startswith("text/plain")  # case-insensitive
+    with pytest.raises(ValueError, match="must start with '/'"):
+        await emu.fetch("orders", "orders")
     assert emu.apps == ["orders"]
 
 
