@@ -135,11 +135,13 @@ async function loadOverview() {
 async function tick() {
   try {
     await loadOverview();
-    if (activeTab && panels[activeTab].poll) await panels[activeTab].refresh();
   } catch (e) {
+    // The emulator stopped or restarts: keep the page, retry on the next tick.
     $("#status").textContent = "disconnected";
     $("#status").className = "status down";
+    return;
   }
+  if (activeTab && panels[activeTab].poll) await panels[activeTab].refresh().catch((e) => notice(e.message));
 }
 
 // ---------------------------------------------------------------- queues
