@@ -146,3 +146,13 @@ async def test_relative_paths_resolve_against_the_test_folder(cf_emulator: Any) 
     assert emu.apps == ["orders"]
     with pytest.raises(FileNotFoundError, match="not found"):
         await cf_emulator("no/such/wrangler.toml")
+
+
+async def test_real_time_option(cf_emulator: Any) -> None:
+    from emulator.clock import RealClock
+
+    emu = await cf_emulator(APP / "wrangler.toml", real_time=True, s3_port=None)
+    assert isinstance(emu.clock, RealClock)
+    assert emu.emulator.s3_endpoint is None
+    with pytest.raises(TypeError, match="real clock"):
+        await emu.advance(1)
