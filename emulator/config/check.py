@@ -137,7 +137,7 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
             check_entrypoint_exports(deploy, config, cwd)
         trees.append(deploy)
     ours = DiagnosticTree(OURS_HEADING)
-    name = config.get("name") if isinstance(config.get("name"), str) else parsed.path.parent.name
+    name: str = config["name"] if isinstance(config.get("name"), str) else parsed.path.parent.name
     facts = AppFacts(name=name, tree=ours)
     check_app(ours, raw, config, env, is_pages, facts)
     check_workflow_classes(ours, raw, config, env, parsed.path)

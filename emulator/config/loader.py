@@ -113,8 +113,8 @@ def read_config_file(path: Path) -> ParsedFile:
         except tomllib.TOMLDecodeError as exc:
             message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
             m = _TOML_POS.search(message)
-            line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-            return ParsedFile(path, fmt, None, ParseProblem(message, line, col))
+            where: tuple[int | None, int | None] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+            return ParsedFile(path, fmt, None, ParseProblem(message, *where))
         return ParsedFile(path, fmt, raw, None, toml_positions(text))
     if fmt in ("json", "jsonc"):
         try:
@@ -158,7 +158,7 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
     def absolute(value: Any) -> Path | None:
         return Path(os.path.normpath(root.resolve() / value)) if isinstance(value, str) else None
 
-    queues = config.get("queues") if is_record(config.get("queues")) else {}
+    queues: dict[str, Any] = config["queues"] if is_record(config.get("queues")) else {}
     producers = []
     for p in queues.get("producers") or []:
         if is_record(p) and isinstance(p.get("binding"), str):
@@ -200,19 +200,18 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
                 if is_record(s) and isinstance(s.get("binding"), str) and isinstance(s.get("service"), str)]
     crons_raw = get(config.get("triggers"), "crons")
     crons = tuple(c for c in crons_raw if isinstance(c, str)) if isinstance(crons_raw, list) else ()
-    assets_raw = config.get("assets")
+    assets_raw: Any = config.get("assets")
     assets = None
-    if is_record(assets_raw):
+    if isinstance(assets_raw, dict):
         assets = AssetsConfig(directory=absolute(assets_raw.get("directory")),
                               binding=_str(assets_raw.get("binding")),
                               html_handling=_str(assets_raw.get("html_handling")) or "auto-trailing-slash",
                               not_found_handling=_str(assets_raw.get("not_found_handling")) or "none")
-    raw_dev = raw.get("dev") if is_record(raw.get("dev")) else {}
-    port = raw_dev.get("port")
-    dev = DevSettings(ip=_str(raw_dev.get("ip")),
-                      port=int(port) if typeof(port) == "number" else None)
-    vars_raw = config.get("vars")
-    app_vars = dict(vars_raw) if is_record(vars_raw) else {}
+    raw_dev: dict[str, Any] = raw["dev"] if is_record(raw.get("dev")) else {}
+    port = _num(raw_dev.get("port", UNDEF))
+    dev = DevSettings(ip=_str(raw_dev.get("ip")), port=int(port) if port is not None else None)
+    vars_raw: Any = config.get("vars")
+    app_vars = dict(vars_raw) if isinstance(vars_raw, dict) else {}
     secrets_decl = config.get("secrets")
     secrets, _used, _missing = load_dev_secrets(root, env_name,
                                                 secrets_decl if is_record(secrets_decl) else None)

@@ -179,8 +179,9 @@ def check_workflow_classes(tree: DiagnosticTree, raw: dict[str, Any], config: di
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
         reason = "it does not exist" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
         env_section = get(get(raw, "env"), env_name) if env_name else UNDEF
-        main_key: KeyPath = ("env", env_name, "main") if is_record(env_section) and "main" in env_section \
-            else ("main",)
+        main_key: KeyPath = ("main",)
+        if env_name and is_record(env_section) and "main" in env_section:
+            main_key = ("env", env_name, "main")
         tree.warn(f"Could not look for workflow classes in main module {shown}: {reason}.", main_key, "CFE112")
         return
     for i, w in local:

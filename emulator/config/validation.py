@@ -265,7 +265,7 @@ def _always(*_args: Any) -> bool:
 
 def binding_names(value: Any) -> list[Any]:
     """Wrangler's ``getBindingNames``."""
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         return []
     if (is_record(value) and "bindings" in value and isinstance(value["bindings"], list)
             and all(is_record(b) and "name" in b and typeof(b["name"]) == "string"
@@ -346,7 +346,7 @@ class Normalizer:
             fp = _field_path(field, top, env_name)
             if isinstance(value, (dict, list)):
                 for name in keys(value):
-                    v = value[name] if is_record(value) else value[int(name)]
+                    v = get(value, name) if is_record(value) else value[int(name)]
                     if typeof(v) != "string":
                         d.error(f'The field "{fp}.{name}" should be a string but got {stringify(v)}.',
                                 path + (name,))
@@ -847,6 +847,11 @@ class Normalizer:
         return {"bucket": bucket, "entry-point": entry, "include": include, "exclude": exclude}
 
 
+def _is_object(value: Any) -> bool:
+    """``typeof value === "object" && value !== null`` for parsed config values (records and arrays)."""
+    return isinstance(value, (dict, list))
+
+
 def _hashable(value: Any) -> Any:
     try:
         hash(value)
@@ -993,7 +998,7 @@ def _normalize_alias(d: DiagnosticTree, raw: dict[str, Any]) -> Any:
         return UNDEF
     ok = True
     for k in keys(alias):
-        v = alias[k] if is_record(alias) else alias[int(k)]
+        v = get(alias, k) if is_record(alias) else alias[int(k)]
         if typeof(v) != "string":
             d.error(f'Expected alias["{k}"] to be a string, but got {typeof(v)}', ("alias", k))
             ok = False
@@ -1074,7 +1079,7 @@ def validate_bindings_have_unique_names(d: DiagnosticTree, config: dict[str, Any
 
 
 def _validate_consumer(d: DiagnosticTree, field: str, value: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"{field}" should be a objects, but got {stringify(value)}', path)
         return False
     ok = validate_additional_properties(d, field, keys(value), [
@@ -1098,7 +1103,7 @@ def _validate_consumer(d: DiagnosticTree, field: str, value: Any, path: KeyPath)
 
 
 def _validate_queue_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"queue" bindings should be objects, but got {stringify(value)}', path)
         return False
     if not validate_additional_properties(d, field, keys(value), ["binding", "queue", "delivery_delay", "remote"],
@@ -1123,7 +1128,7 @@ def _validate_queue_binding(d: DiagnosticTree, field: str, value: Any, _top: Any
 
 
 def _validate_r2_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"r2_buckets" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1160,7 +1165,7 @@ def _validate_r2_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, p
 
 
 def _validate_d1_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"d1_databases" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1185,7 +1190,7 @@ def _validate_d1_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, p
 
 
 def _validate_workflow_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"workflows" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1249,7 +1254,7 @@ def _validate_unique_name(d: DiagnosticTree, field: str, value: Any, _top: Any, 
 
 
 def _validate_durable_object_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'Expected "{field}" to be an object but got {stringify(value)}', path)
         return False
     ok = True
@@ -1275,7 +1280,7 @@ def _validate_durable_object_binding(d: DiagnosticTree, field: str, value: Any, 
 
 
 def _validate_kv_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"kv_namespaces" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1298,7 +1303,7 @@ def _validate_kv_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, p
 
 
 def _validate_send_email_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"send_email" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1326,7 +1331,7 @@ def _validate_send_email_binding(d: DiagnosticTree, field: str, value: Any, _top
 
 
 def _validate_vectorize_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"vectorize" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1345,7 +1350,7 @@ def _validate_vectorize_binding(d: DiagnosticTree, field: str, value: Any, _top:
 
 
 def _validate_service_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"services" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1362,7 +1367,7 @@ def _validate_service_binding(d: DiagnosticTree, field: str, value: Any, _top: A
 
 
 def _validate_analytics_engine_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"analytics_engine" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1380,7 +1385,7 @@ def _validate_analytics_engine_binding(d: DiagnosticTree, field: str, value: Any
 
 
 def _validate_unsafe_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f"Expected {field} to be an object but got {stringify(value)}.", path)
         return False
     ok = True
@@ -1412,7 +1417,7 @@ _SAFE_UNSAFE_TYPES = ("plain_text", "secret_text", "json", "wasm_module", "data_
 
 
 def _validate_logfwdr_binding(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'Expected "{field}" to be an object but got {stringify(value)}', path)
         return False
     ok = True
@@ -1449,7 +1454,7 @@ def _validate_triggers(d: DiagnosticTree, field: str, value: Any, _top: Any, pat
         d.error(f'Expected "{field}" to be of type object but got {stringify(value)}.', path)
         return False
     ok = True
-    if has(value, "crons") and not isinstance(value["crons"], list):
+    if has(value, "crons") and not isinstance(get(value, "crons"), list):
         d.error(f'Expected "{field}.crons" to be of type array, but got {stringify(value)}.', path + ("crons",))
         ok = False
     return validate_additional_properties(d, field, keys(value), ["crons"], path) and ok
@@ -1458,7 +1463,7 @@ def _validate_triggers(d: DiagnosticTree, field: str, value: Any, _top: Any, pat
 def _validate_assets(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
     if value is UNDEF:
         return True
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"{field}" should be an object, but got value {stringify(field)} of type {typeof(value)}', path)
         return False
     ok = validate_optional(d, field, "directory", get(value, "directory"), "string", path + ("directory",))
@@ -1549,7 +1554,7 @@ def _validate_observability(d: DiagnosticTree, field: str, value: Any, _top: Any
 def _validate_cache(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
     if value is UNDEF:
         return True
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"{field}" should be an object but got {stringify(value)}.', path)
         return False
     ok = validate_required(d, field, "enabled", get(value, "enabled"), "boolean", path + ("enabled",))
@@ -1691,7 +1696,7 @@ def _simple_binding(kind: str) -> Validator:
     spec = _SIMPLE_BINDINGS[kind]
 
     def check(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-        if not isinstance(value, (dict, list)):
+        if not _is_object(value):
             d.error(f'"{spec["label"]}" bindings should be objects, but got {stringify(value)}', path)
             return False
         ok = True
@@ -1715,7 +1720,7 @@ def _simple_binding(kind: str) -> Validator:
 
 
 def _validate_dispatch_namespace(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"{field}" binding should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1729,7 +1734,7 @@ def _validate_dispatch_namespace(d: DiagnosticTree, field: str, value: Any, _top
 
 
 def _validate_vpc_network(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"vpc_networks" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1758,7 +1763,7 @@ def _validate_vpc_network(d: DiagnosticTree, field: str, value: Any, _top: Any, 
 
 
 def _validate_ratelimit(d: DiagnosticTree, field: str, value: Any, _top: Any, path: KeyPath) -> bool:
-    if not isinstance(value, (dict, list)):
+    if not _is_object(value):
         d.error(f'"ratelimits" bindings should be objects, but got {stringify(value)}', path)
         return False
     ok = True
@@ -1780,9 +1785,9 @@ def _validate_ratelimit(d: DiagnosticTree, field: str, value: Any, _top: Any, pa
             d.error(f'"{field}" bindings "simple.period" is required and must be a number but got '
                     f"{stringify(simple)}.", path + ("simple", "period"))
             ok = False
-        elif simple["period"] not in (10, 60):
+        elif get(simple, "period") not in (10, 60):
             d.error(f'"{field}" bindings "simple.period" must be either 10 or 60 but got '
-                    f'{stringify(simple["period"])}.', path + ("simple", "period"))
+                    f'{stringify(get(simple, "period"))}.', path + ("simple", "period"))
             ok = False
         validate_additional_properties(d, f"{field}.simple", keys(simple), ["limit", "period"], path + ("simple",))
     validate_additional_properties(d, field, keys(value), ["name", "namespace_id", "simple"], path)
