@@ -109,7 +109,7 @@ def _parse_problem_report(parsed: ParsedFile, kind: FileKind) -> FileReport:
 
 def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
     raw = parsed.raw or {}
-    is_pages = raw.get("pages_build_output_dir", UNDEF) is not UNDEF
+    is_pages = raw.get("pages_build_output_dir", UNDEF) is not UNDEF or parsed.mentions_pages
     report = FileReport(parsed.path, "pages" if is_pages else "worker")
     if parsed.problem is not None:
         return _AppCheck(parsed, _parse_problem_report(parsed, report.kind), [])

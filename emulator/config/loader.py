@@ -78,6 +78,8 @@ class ParsedFile:
     raw: dict[str, Any] | None
     problem: ParseProblem | None = None
     positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # For files that did not parse: does the text mention `pages_build_output_dir` (report kind)?
+    mentions_pages: bool = False
 
     def locate(self, key_path: KeyPath) -> tuple[int | None, int | None]:
         """Line/column of the key, or of its nearest ancestor that is in the file."""
@@ -114,14 +116,16 @@ def read_config_file(path: Path) -> ParsedFile:
             message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
             m = _TOML_POS.search(message)
             where: tuple[int | None, int | None] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-            return ParsedFile(path, fmt, None, ParseProblem(message, *where))
+            return ParsedFile(path, fmt, None, ParseProblem(message, *where),
+                              mentions_pages="pages_build_output_dir" in text)
         return ParsedFile(path, fmt, raw, None, toml_positions(text))
     if fmt in ("json", "jsonc"):
         try:
             raw, offsets = parse_jsonc(text)
         except JsoncError as exc:
             line, col = LineIndex(text).position(exc.offset)
-            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col))
+            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col),
+                              mentions_pages="pages_build_output_dir" in text)
         index = LineIndex(text)
         positions = {k: index.position(v) for k, v in offsets.items()}
         if isinstance(raw, list):
