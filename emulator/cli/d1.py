@@ -63,9 +63,11 @@ def _apps(config_file: Path) -> list[tuple[Path, list[D1DatabaseBinding]]]:
     try:
         from emulator.config import check_paths  # the full loader, once it exists
     except ImportError:
-        check_paths = None
-    if check_paths is not None:
-        report = check_paths([config_file])
+        loader = None
+    else:
+        loader = check_paths
+    if loader is not None:
+        report = loader([config_file])
         if report.apps:
             return [(app.config_path, list(app.d1_databases)) for app in report.apps]
         # A config with validation errors has no apps; still find its databases, as
@@ -166,7 +168,7 @@ def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = call_server(url, "POST", path, {"sql": sql})
     except ServerError as exc:
         payload = exc.payload
-        raise D1Error(payload.get("error") if isinstance(payload, dict) else str(payload)) from None
+        raise D1Error(str(payload.get("error")) if isinstance(payload, dict) else str(payload)) from None
     return result
 
 

@@ -94,9 +94,9 @@ def _table_sql(table: str) -> str:
 
 def _target(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding") -> MigrationTarget:
     if hasattr(target, "script"):
-        return target  # type: ignore[return-value]
-    plugin = target.plugin("d1")  # type: ignore[union-attr]
-    return EngineTarget(plugin.engine(binding.local_id))  # type: ignore[attr-defined]
+        return target
+    plugin: Any = target.plugin("d1")
+    return EngineTarget(plugin.engine(binding.local_id))
 
 
 def _default_progress(target: Any) -> Progress:

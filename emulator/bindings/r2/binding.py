@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import binascii
 import email.utils
 import json
@@ -384,7 +385,7 @@ class R2ObjectBody(R2Object):
 
     # The body as ``bytes`` (what Pyodide's ``ArrayBuffer.to_bytes()`` gives): a bytes
     # subclass with JS-style methods would cost a full copy of every large object.
-    async def bytes(self) -> bytes:
+    async def bytes(self) -> builtins.bytes:
         reader = self._take()
         try:
             if self._length > THREAD_THRESHOLD:
@@ -396,10 +397,10 @@ class R2ObjectBody(R2Object):
             reader.close()
         return data
 
-    async def arrayBuffer(self) -> bytes:  # noqa: N802
+    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802
         return await self.bytes()
 
-    async def blob(self) -> bytes:
+    async def blob(self) -> builtins.bytes:
         return await self.bytes()
 
     async def text(self) -> str:
@@ -409,11 +410,11 @@ class R2ObjectBody(R2Object):
         return json.loads(await self.text())
 
     @property
-    def body(self) -> AsyncIterator[bytes]:
+    def body(self) -> AsyncIterator[builtins.bytes]:
         """The bytes as a stream of chunks (a ReadableStream's ``async for``)."""
         return self._stream()
 
-    async def _stream(self) -> AsyncIterator[bytes]:
+    async def _stream(self) -> AsyncIterator[builtins.bytes]:
         reader = self._take()
         loop = asyncio.get_running_loop()
         try:
@@ -545,10 +546,10 @@ class R2Bucket:
             elif hasattr(value, "read"):
                 loop = asyncio.get_running_loop()
                 while True:
-                    chunk = await loop.run_in_executor(None, value.read, STREAM_CHUNK)
-                    if not chunk:
+                    read: Any = await loop.run_in_executor(None, value.read, STREAM_CHUNK)
+                    if not read:
                         break
-                    staged.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                    staged.write(read.encode() if isinstance(read, str) else read)
                     if staged.size > MAX_VALUE_SIZE:
                         raise R2Error("EntityTooLarge", method)
             else:
@@ -558,7 +559,7 @@ class R2Bucket:
             staged.discard()
             raise
 
-    async def delete(self, keys: str | list[str]) -> None:
+    async def delete(self, keys: str | builtins.list[str]) -> None:
         items = [keys] if isinstance(keys, str) else list(keys)
         for k in items:  # R2 validates every key before deleting any
             validate_key(k, "delete")
@@ -611,11 +612,16 @@ class R2Bucket:
             staged.discard()
         return JsObject(partNumber=part.part_number, etag=part.etag)
 
-    async def _complete(self, key: str, upload_id: str, parts: list[Any]) -> R2Object:
-        pairs: list[tuple[int, str]] = []
+    async def _complete(self, key: str, upload_id: str, parts: builtins.list[Any]) -> R2Object:
+        pairs: builtins.list[tuple[int, str]] = []
         for p in parts:
-            get = p.get if isinstance(p, Mapping) else (lambda name, _p=p: getattr(_p, name))
-            pairs.append((int(get("partNumber")), str(get("etag"))))
+            if isinstance(p, Mapping):
+                number, etag = p.get("partNumber"), p.get("etag")
+            else:  # an R2UploadedPart-like object
+                number, etag = getattr(p, "partNumber", None), getattr(p, "etag", None)
+            if not isinstance(number, int) or not isinstance(etag, str):
+                raise TypeError("complete() expects parts as {partNumber, etag} (what uploadPart returns)")
+            pairs.append((number, etag))
         try:
             stored = self._store.complete_upload(self.bucket_name, upload_id, key, pairs,
                                                  self._clock.now_ms())

@@ -30,6 +30,7 @@ cheap ones on the event loop and hands big writes to a thread.
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
 import hashlib
 import io
@@ -360,7 +361,7 @@ class _Bucket:
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.
-        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)
+        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
         backend.buckets[name] = self.fake
         self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
 
@@ -623,7 +624,7 @@ class R2Store:
         return {r[0]: PartRecord(r[0], r[1], r[2], r[3]) for r in rows}
 
     def complete_upload(self, bucket: str, upload_id: str, key: str,
-                        parts: list[tuple[int, str]], uploaded: int) -> StoredObject:
+                        parts: builtins.list[tuple[int, str]], uploaded: int) -> StoredObject:
         """Apply R2's completion rules (cloudflare-semantics.md §7) and commit the object."""
         b = self._bucket(bucket)
         with self._lock:
@@ -679,7 +680,7 @@ class R2Store:
             b.db.execute("COMMIT")
             self._unlink(b, blobs)
 
-    def uploads(self, bucket: str) -> list[UploadRecord]:
+    def uploads(self, bucket: str) -> builtins.list[UploadRecord]:
         b = self._bucket(bucket)
         with self._lock:
             rows = b.db.execute("SELECT upload_id, key, state, http_metadata, custom_metadata"
