@@ -124,7 +124,7 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
         only.error(PYTHON_FLAG_MESSAGE, ("compatibility_flags",) if "compatibility_flags" in raw else ("main",))
         trees = [only]
     elif is_pages and not tree.has_errors():
-        trees.append(validate_pages_config(config, raw))
+        trees.append(validate_pages_config(config, raw, env))
     elif not is_pages and not tree.has_errors():
         # What `wrangler deploy --dry-run` checks next, before bundling.
         deploy = DiagnosticTree("")

@@ -44,13 +44,22 @@ def _queues_have_consumers(config: dict[str, Any]) -> bool:
     return isinstance(consumers, (list, str)) and len(consumers) > 0
 
 
-def validate_pages_config(config: dict[str, Any], raw: dict[str, Any]) -> DiagnosticTree:
+def validate_pages_config(config: dict[str, Any], raw: dict[str, Any],
+                          env_name: str | None = None) -> DiagnosticTree:
     """Pages rules over the normalized ``config`` (``raw`` gives env names and project name)."""
     d = DiagnosticTree(PAGES_HEADING)
+    active = get(get(raw, "env"), env_name) if env_name else UNDEF
+
+    def where(*path: str) -> tuple[str, ...]:
+        # the active env's own value, if it has one, is what the rule is about
+        if is_record(active) and path[0] in active:
+            return ("env", str(env_name)) + path
+        return path
+
     if config.get("main", UNDEF) is not UNDEF:
         d.error('Configuration file cannot contain both both "main" and "pages_build_output_dir" configuration '
                 'keys.\nPlease use "main" if you are deploying a Worker, or "pages_build_output_dir" if you are '
-                "deploying a Pages project.", ("main",))
+                "deploying a Pages project.", where("main"))
     name = get(raw, "name")
     if name is UNDEF or (isinstance(name, str) and name.strip() == ""):
         d.error('Missing top-level field "name" in configuration file.\nPages requires the name of your project '
@@ -72,9 +81,9 @@ def validate_pages_config(config: dict[str, Any], raw: dict[str, Any]) -> Diagno
             continue
         if field == "queues" and has_consumers:
             d.error('Configuration file for Pages projects does not support "queues.consumers"',
-                    ("queues", "consumers"))
+                    where("queues", "consumers"))
         else:
-            d.error(f'Configuration file for Pages projects does not support "{field}"', (field,))
+            d.error(f'Configuration file for Pages projects does not support "{field}"', where(field))
     bindings = get(config.get("durable_objects", UNDEF), "bindings")
     if isinstance(bindings, list) and bindings:
         invalid = [i for i, b in enumerate(bindings)
@@ -82,5 +91,5 @@ def validate_pages_config(config: dict[str, Any], raw: dict[str, Any]) -> Diagno
         if invalid:
             d.error('Durable Objects bindings should specify a "script_name".\nPages requires Durable Object '
                     "bindings to specify the name of the Worker where the Durable Object is defined.",
-                    ("durable_objects", "bindings", invalid[0]))
+                    where("durable_objects", "bindings", str(invalid[0]))[:-1] + (invalid[0],))
     return d

@@ -133,6 +133,8 @@ def check_app(tree: DiagnosticTree, raw: dict[str, Any], config: dict[str, Any],
         envs = get(raw, "env")
         if is_record(envs):
             for env, section in envs.items():
+                if env == env_name:
+                    continue  # the active env is judged by wrangler's own Pages rule already
                 env_consumers = get(get(section, "queues"), "consumers")
                 if isinstance(env_consumers, list) and env_consumers:
                     tree.error('Configuration file for Pages projects does not support "queues.consumers" '

@@ -1,0 +1,107 @@
+"""Our CFE rules and the deploy-time checks, beyond the fixture cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emulator.config import check_paths
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def diags(path: Path, env: str | None = None) -> list[tuple[str | None, str, str]]:
+    report = check_paths([path], env=env, cwd=path.parent)
+    return [(d.id, d.severity, d.path) for f in report.files for d in f.errors + f.warnings]
+
+
+PAGES_ENV_CONSUMERS = '''name = "p"
+pages_build_output_dir = "./public"
+
+[env.preview]
+[[env.preview.queues.consumers]]
+queue = "jobs"
+
+[env.production]
+[[env.production.queues.consumers]]
+queue = "jobs"
+'''
+
+
+def test_pages_env_consumers_reported_once_per_env(tmp_path: Path) -> None:
+    path = write(tmp_path / "wrangler.toml", PAGES_ENV_CONSUMERS)
+    assert diags(path) == [("CFE108", "error", "env.preview.queues.consumers"),
+                           ("CFE108", "error", "env.production.queues.consumers")]
+    # with the env active, wrangler's own Pages rule reports it, located in the env section
+    assert diags(path, env="preview") == [(None, "error", "env.preview.queues.consumers"),
+                                          ("CFE108", "error", "env.production.queues.consumers")]
+
+
+def test_ranges_accept_bounds_and_reject_fractions(tmp_path: Path) -> None:
+    ok = write(tmp_path / "ok" / "wrangler.toml", '''name = "w"
+main = "i.js"
+[[queues.consumers]]
+queue = "q"
+max_batch_size = 1
+max_batch_timeout = 60
+max_retries = 100
+retry_delay = 0
+max_concurrency = 1
+[[queues.producers]]
+binding = "Q"
+queue = "q"
+delivery_delay = 86400
+''')
+    assert diags(ok) == []
+    bad = write(tmp_path / "bad" / "wrangler.toml", '''name = "w"
+main = "i.js"
+[[queues.consumers]]
+queue = "q"
+max_batch_size = 2.5
+max_batch_timeout = 2.5
+''')
+    report = check_paths([bad], cwd=bad.parent)
+    (error,) = report.files[0].errors
+    assert error.id == "CFE101" and error.path == "queues.consumers[0].max_batch_size" and error.line == 5
+    assert error.message == ('"queues.consumers[0].max_batch_size" is 2.5, but Cloudflare Queues accepts an '
+                             "integer from 1 to 100 messages per batch.")
+
+
+def test_js_entry_exports(tmp_path: Path) -> None:
+    config = write(tmp_path / "wrangler.toml", '''name = "w"
+main = "src/index.ts"
+[[workflows]]
+binding = "A"
+name = "a"
+class_name = "Alpha"
+[[workflows]]
+binding = "B"
+name = "b"
+class_name = "Beta"
+[[workflows]]
+binding = "C"
+name = "c"
+class_name = "Elsewhere"
+script_name = "other-worker"
+''')
+    entry = write(tmp_path / "src" / "index.ts", "class Alpha {}\nclass B2 {}\nexport { Alpha, B2 as Beta };\n"
+                                                 "export default {};\n")
+    assert diags(config) == []
+    entry.write_text("export class Alpha {}\nexport default {};\n")
+    report = check_paths([config], cwd=tmp_path)
+    (error,) = report.files[0].errors
+    assert error.message == ("Your Worker depends on the following Workflows, which are not exported in your "
+                             "entrypoint file: Beta.\nYou should export these objects from your entrypoint, "
+                             "src/index.ts.")
+    entry.write_text("export * from './flows';\nexport default {};\n")
+    assert diags(config) == []  # re-exports: unknowable without bundling, so not reported
+
+
+def test_python_flag_error_replaces_other_diagnostics(tmp_path: Path) -> None:
+    path = write(tmp_path / "wrangler.toml", 'name = "w"\nmain = "src/entry.py"\nbogus = 1\n')
+    report = check_paths([path], cwd=tmp_path)
+    assert [d.message for d in report.files[0].errors + report.files[0].warnings] == [
+        "The `python_workers` compatibility flag is required to use Python."]
