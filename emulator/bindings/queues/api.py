@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.bindings.queues.binding import QueueSendError, check_delay
+from emulator.bindings.queues.binding import QueueSendError
 from emulator.bindings.queues.engine import QueueBroker, QueueNotFound
 from emulator.bindings.queues.serialize import normalize_content_type
 
@@ -97,16 +97,12 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
                 if not isinstance(items, list) or not items:
                     raise ValueError('"messages" must be a non-empty list')
                 requests = [_decode_request(item) for item in items]
-                operation = "sendBatch"
-                default = check_delay(payload.get("delaySeconds"), operation)
+                operation, batch_delay = "sendBatch", payload.get("delaySeconds")
             else:
                 requests = [_decode_request(payload)]
-                operation = "send"
-                default = None
-            requests = [(b, ct, check_delay(d, operation)) for b, ct, d in requests]
-            if default is None:
-                default = broker.delivery_delay(name)
-            metrics, records = await broker.enqueue(name, requests, default, operation)
+                operation, batch_delay = "send", None
+            metrics, records = await broker.enqueue(name, requests, broker.delivery_delay(name), operation,
+                                                    batch_delay)
         except (QueueSendError, TypeError, ValueError) as exc:
             return _error(400, str(exc))
         return _json({"queue": name, "ids": [r.id for r in records], **metrics})

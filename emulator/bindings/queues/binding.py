@@ -119,11 +119,11 @@ class QueueProducerBinding:
                    contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:
         if body is MISSING:
             raise TypeError("Message body cannot be undefined")
-        content_type = _option(options, "contentType", contentType)
-        delay = check_delay(_option(options, "delaySeconds", delaySeconds), "send")
+        # Delays are checked by the broker after the body is serialized: workerd's TypeErrors
+        # (client side) come before the broker's validation errors.
         return await self._broker.send(
             self._queue,
-            [(body, content_type, delay)],
+            [(body, _option(options, "contentType", contentType), _option(options, "delaySeconds", delaySeconds))],
             default_delay=self._default_delay(),
             operation="send",
         )
@@ -133,13 +133,10 @@ class QueueProducerBinding:
         items = list(messages) if messages is not None else []
         if not items:
             raise TypeError("sendBatch() requires at least one message")
-        batch_delay = check_delay(_option(options, "delaySeconds", delaySeconds), "sendBatch")
-        default = batch_delay if batch_delay is not None else self._default_delay()
-        requests: list[tuple[Any, Any, int | None]] = []
-        for item in items:
-            body, content_type, delay = _batch_item(item)
-            requests.append((body, content_type, None if delay is None else check_delay(delay, "sendBatch")))
-        return await self._broker.send(self._queue, requests, default_delay=default, operation="sendBatch")
+        requests = [_batch_item(item) for item in items]
+        return await self._broker.send(self._queue, requests, default_delay=self._default_delay(),
+                                       operation="sendBatch",
+                                       batch_delay=_option(options, "delaySeconds", delaySeconds))
 
     def __repr__(self) -> str:
         return f"<Queue producer for {self._queue!r}>"

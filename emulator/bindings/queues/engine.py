@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from emulator.bindings.queues.binding import MessageBatch, QueueProducerBinding, QueueSendError
+from emulator.bindings.queues.binding import MessageBatch, QueueProducerBinding, QueueSendError, check_delay
 from emulator.bindings.queues.serialize import decode_json, deserialize, normalize_content_type, preview, serialize
 from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
 from emulator.clock import Clock, TimerHandle
@@ -284,17 +284,22 @@ class QueueBroker:
             ),
         )))
 
-    async def send(self, queue: str, requests: list[tuple[Any, Any, int | None]], default_delay: int,
-                   operation: str = "send") -> JsObject:
+    async def send(self, queue: str, requests: list[tuple[Any, Any, Any]], default_delay: int,
+                   operation: str = "send", batch_delay: Any = None) -> JsObject:
         """Validate, persist, then enqueue; resolves to the pre-send backlog metrics (§4.2)."""
-        metrics, _ = await self.enqueue(queue, requests, default_delay, operation)
+        metrics, _ = await self.enqueue(queue, requests, default_delay, operation, batch_delay)
         return metrics
 
-    async def enqueue(self, queue: str, requests: list[tuple[Any, Any, int | None]], default_delay: int,
-                      operation: str = "send") -> tuple[JsObject, list[StoredMessage]]:
-        # Client-side checks first (TypeError, like workerd), then the broker's limits. In
-        # production the limits apply whether or not the queue has a consumer.
-        encoded: list[tuple[str, bytes, int | None]] = []
+    async def enqueue(self, queue: str, requests: list[tuple[Any, Any, Any]], default_delay: int,
+                      operation: str = "send", batch_delay: Any = None) -> tuple[JsObject, list[StoredMessage]]:
+        """``requests`` are (body, contentType, delaySeconds) as the app gave them.
+
+        Delay precedence (§4.3): the message's delay ?? ``batch_delay`` (sendBatch option) ??
+        ``default_delay`` (the producer's / queue's delivery delay).
+        """
+        # Client-side checks first (TypeError, like workerd), then the broker's: delays, then
+        # limits. In production the limits apply whether or not the queue has a consumer.
+        encoded: list[tuple[str, bytes, Any]] = []
         total = largest = 0
         for body, content_type, delay in requests:
             ct = "json" if content_type is None else normalize_content_type(content_type)
@@ -304,6 +309,11 @@ class QueueBroker:
             if size > largest:
                 largest = size
             encoded.append((ct, data, delay))
+        if batch_delay is not None:
+            default_delay = check_delay(batch_delay, operation) or 0
+        for _, _, delay in encoded:
+            if delay is not None:
+                check_delay(delay, operation)
         if operation == "send":
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
@@ -338,7 +348,7 @@ class QueueBroker:
             seq = self._next_seq
             self._next_seq += len(encoded)
             for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded))):
-                visible_at = now + (delay if delay is not None else default_delay)
+                visible_at = now + (int(delay) if delay is not None else default_delay)
                 records.append(StoredMessage(seq, mid, queue, ts, ct, data, 1, visible_at))
                 rows.append((seq, mid, queue, ts, ct, data, 1, visible_at))
                 seq += 1

@@ -90,3 +90,14 @@ async def test_batch_is_iterable_and_sized(harness: Harness) -> None:
     await h.broker.producer("q").sendBatch([{"body": 1}, {"body": 2}])
     await h.settle()
     assert seen == [(2, [1, 2], "q", "<MessageBatch queue='q' messages=2>")]
+
+
+async def test_type_errors_come_before_the_broker_checks(harness: Harness) -> None:
+    q = harness.broker.producer("q")
+    # workerd serializes on the client side before the broker validates delays and sizes.
+    with pytest.raises(TypeError, match='requires a value of type string'):
+        await q.send(1, contentType="text", delaySeconds=-1)
+    with pytest.raises(TypeError, match="Unsupported queue message content type"):
+        await q.sendBatch([{"body": 1, "contentType": "nope"}], delaySeconds=-1)
+    with pytest.raises(QueueSendError, match="message delay -2 is invalid"):
+        await q.sendBatch([{"body": 1, "delaySeconds": -2}])
