@@ -208,3 +208,15 @@ async def test_a_missing_input_is_a_fragment_error_and_nothing_is_written(bucket
         await compaction.stream_merge(bucket, ["here", "gone"], "tmp/m", "out/m")
     assert info.value.key == "gone" and "missing" in info.value.reason
     assert bucket.keys() == ["here"]
+
+
+async def test_local_bucket_multipart_in_and_out_of_order(bucket: LocalBucket) -> None:
+    five = 5 * 1024 * 1024
+    for order in ([1, 2, 3], [1, 3, 2], [2, 1, 3], [1, 2, 2, 3]):
+        upload = await bucket.createMultipartUpload("m")
+        parts = {}
+        for n in order:
+            parts[n] = await upload.uploadPart(n, bytes([n]) * (five if n < 3 else 10))
+        await upload.complete([parts[n] for n in (1, 2, 3)])
+        data = await (await bucket.get("m")).bytes()
+        assert data == b"\x01" * five + b"\x02" * five + b"\x03" * 10, order

@@ -9,7 +9,7 @@ import pytest
 from emulator.bindings.queues import binding as queue_binding
 from fixtures import fragments as fr
 from fixtures import jwt as tokens
-from tests.e2e.apps_harness import PERIOD, Fusou, fusou  # noqa: F401 - fixture
+from tests.e2e.apps_harness import CRON_FIRST_FIRE, PERIOD, Fusou, fusou  # noqa: F401 - fixture
 
 
 
@@ -136,8 +136,11 @@ async def test_cron_redrives_a_compaction_whose_send_failed(fusou: Fusou, monkey
     monkeypatch.setattr(queue_binding.QueueProducerBinding, "send", failing_send)
     assert (await fusou.upload(fr.fragment("own_ship", 0, 60), "own_ship"))[1]["queued"] is False
     monkeypatch.setattr(queue_binding.QueueProducerBinding, "send", real_send)
-    # The workflow app's cron (every 5 minutes) re-enqueues it; then the batch times out.
-    await fusou.clock.advance(300)
+    # Nothing happens until the workflow app's cron (every 5 minutes) re-enqueues it.
+    await fusou.clock.advance(CRON_FIRST_FIRE - 1)
+    await fusou.emu.drain()
+    assert (await fusou.table_status("own_ship"))["lastRun"] is None
+    await fusou.clock.advance(1)
     await fusou.emu.drain()
     await fusou.compact()
     table = await fusou.table_status("own_ship")

@@ -24,8 +24,12 @@ isolate limit or stream ranged reads instead; the code path is the same.)
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import io
+import itertools
+import operator
 import os
 import struct
 import tempfile
@@ -252,23 +256,27 @@ class RowDeduplicator:
         return len(self._seen)
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        # Every per-row loop below is a C-level map/zip/filter: no Python bytecode runs per
+        # row, which is what keeps de-duplication cheap next to decoding and encoding.
+        keys = row_keys(batch).to_pylist()
+        n = len(keys)
+        digests = list(map(operator.xor, map(operator.lshift, map(hash, keys), itertools.repeat(64)),
+                           map(hash, map(_SALT.__add__, keys))))
+        del keys
+        # digest → index of its first occurrence in this batch (iterating backwards, the
+        # earliest index is written last).
+        first = dict(zip(reversed(digests), range(n - 1, -1, -1)))
         seen = self._seen
-        add = seen.add
-        mask: list[bool] = []
-        keep = mask.append
-        before = len(seen)
-        for key in row_keys(batch).to_pylist():
-            digest = (hash(key) << 64) ^ hash(b"\x00" + key)
-            if digest in seen:
-                keep(False)
-            else:
-                add(digest)
-                keep(True)
-        added = len(seen) - before
-        if added == batch.num_rows:
+        if len(first) == n and seen.isdisjoint(first):
+            seen.update(first)
             return batch
-        self.dropped += batch.num_rows - added
-        return batch.filter(pa.array(mask, pa.bool_()))
+        keep = sorted(map(first.__getitem__, itertools.filterfalse(seen.__contains__, first)))
+        seen.update(first)
+        self.dropped += n - len(keep)
+        return batch.take(pa.array(keep, pa.int64()))
+
+
+_SALT = b"\x00"
 
 
 # ------------------------------------------------------------------------- output
@@ -381,6 +389,7 @@ class FragmentSource:
         self.size = 0
         self._tmp: Any = None
         self._file: Any = None
+        self.stream: Any = None
 
     async def open(self, bucket: Any) -> Any:
         obj = await bucket.get(self.key)
@@ -391,6 +400,7 @@ class FragmentSource:
             data = bytes(await obj.bytes())
             self.size = len(data)
             self._file = pa.BufferReader(data)
+            self.stream = self._file
             return self._file
         self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")
         async for chunk in body:
@@ -400,6 +410,7 @@ class FragmentSource:
         # Read through Arrow's own file (pread into Arrow buffers), not the Python file
         # object: that would copy every column chunk through Python bytes.
         self._file = pa.OSFile(self._tmp.name)
+        self.stream = self._file
         return self._file
 
     def close(self) -> None:
@@ -410,22 +421,23 @@ class FragmentSource:
 
 
 async def copy_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
-    """Streamed copy through multipart (R2 has no rename; parts keep memory bounded)."""
-    obj = await bucket.get(src)
-    if obj is None:
+    """Copy through multipart, one ranged read per part (R2 has no rename or server-side copy
+    in the binding); memory holds one part."""
+    head = await bucket.head(src)
+    if head is None:
         raise FileNotFoundError(src)
+    size = int(head.size)
     writer = MultipartWriter(bucket, dst, custom_metadata)
     await writer.start()
-    buf = PartBuffer()
     try:
-        body = getattr(obj, "body", None)
-        if body is not None and hasattr(body, "__aiter__"):
-            async for chunk in body:
-                buf.write(chunk)
-                await writer.send(buf.take_parts())
-        else:
-            buf.write(await obj.bytes())
-        await writer.send(buf.take_parts(final=True))
+        for offset in range(0, max(size, 1), PART_SIZE):
+            length = min(PART_SIZE, size - offset)
+            if length <= 0:
+                break
+            obj = await bucket.get(src, range={"offset": offset, "length": length})
+            if obj is None:
+                raise FileNotFoundError(src)
+            await writer.send([bytes(await obj.bytes())])
         await writer.complete()
     except BaseException:
         await writer.abort()
@@ -437,6 +449,115 @@ async def move_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str
     size = await copy_object(bucket, src, dst, custom_metadata)
     await bucket.delete(src)
     return size
+
+
+class _InlineExecutor:
+    """Runs work at once in the calling thread: Cloudflare's Pyodide runtime has no threads."""
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, like a pool would
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def _executor(name: str) -> Any:
+    """A one-thread pool, or inline execution where threads cannot start (Pyodide)."""
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+    try:
+        pool.submit(lambda: None).result()
+    except RuntimeError:
+        pool.shutdown(wait=False)
+        return _InlineExecutor()
+    return pool
+
+
+class _MergeWriter:
+    """The CPU half of a merge: decode, de-duplicate, gather row groups, encode.
+
+    ``process`` runs on the decode thread; each full row group is handed to the encode
+    thread, at most one at a time, so Arrow's encoding and zstd (which release the GIL)
+    overlap with hashing the next rows, and memory holds at most two row groups.
+    """
+
+    def __init__(self, sink: "SpooledOutput", result: MergeResult, encode_pool: Any) -> None:
+        self.sink = sink
+        self.result = result
+        self.encode_pool = encode_pool
+        self.dedupe = RowDeduplicator()
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+        self.pending_bytes = 0
+        self._encoding: concurrent.futures.Future[Any] | None = None
+
+    def process(self, key: str, stream: Any) -> None:
+        try:
+            pf = pq.ParquetFile(stream)
+            file_schema = canonical_schema(pf.schema_arrow)
+            if self.schema is None:
+                self.schema = file_schema
+                self.writer = pq.ParquetWriter(self.sink.stream, file_schema, compression="zstd")
+            elif not file_schema.equals(self.schema):
+                raise FragmentError(key, "schema differs from its group")
+            # use_threads=False: Arrow's per-thread allocator heaps would cost more memory
+            # than a parallel decode of small row groups saves time.
+            for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=False):
+                self.result.rows_in += batch.num_rows
+                if batch.schema != self.schema:
+                    batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+                kept = self.dedupe.filter(batch)
+                if kept.num_rows:
+                    self.pending.append(kept)
+                    self.pending_rows += kept.num_rows
+                    self.pending_bytes += kept.nbytes
+                if self.pending_rows >= ROW_GROUP_ROWS or self.pending_bytes >= ROW_GROUP_BYTES:
+                    self._flush()
+        except FragmentError:
+            raise
+        except Exception as exc:  # corrupt pages behind a valid footer
+            raise FragmentError(key, f"unreadable: {exc}") from None
+
+    def _flush(self) -> None:
+        if not self.pending or self.writer is None:
+            return
+        table = pa.Table.from_batches(self.pending, schema=self.schema)
+        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        self.wait_encoded()
+        self._encoding = self.encode_pool.submit(self.writer.write_table, table, row_group_size=table.num_rows)
+        self.result.row_groups_out += 1
+
+    def wait_encoded(self) -> None:
+        if self._encoding is not None:
+            encoding, self._encoding = self._encoding, None
+            encoding.result()
+
+    def finish(self) -> bool:
+        """Write what is left and the footer; False if no input was readable."""
+        self._flush()
+        self.wait_encoded()
+        if self.writer is None:
+            return False
+        self.writer.close()
+        self.sink.stream.close()
+        return True
+
+    def abandon(self) -> None:
+        try:
+            self.wait_encoded()
+        except Exception:
+            pass  # the original error is the one that matters
+        if self.writer is not None and self.writer.is_open:
+            try:
+                self.writer.close()
+            except Exception:
+                pass
 
 
 async def stream_merge(
@@ -454,84 +575,62 @@ async def stream_merge(
     holds a complete file. A fragment that turns out unreadable mid-way raises
     ``FragmentError`` after aborting the upload: the caller quarantines it and retries
     without it, because rows it already contributed cannot be taken back out of the stream.
+
+    The event loop only does I/O (R2 reads, part uploads, the next fragment's prefetch);
+    decoding, hashing and encoding run on two worker threads (inline where threads are
+    unavailable), so a long merge never stalls the loop.
     """
     skip = skip or set()
+    todo = [k for k in inputs if k not in skip]
     result = MergeResult(key=final_key)
-    dedupe = RowDeduplicator()
     sink = SpooledOutput(spool_dir)
     upload = MultipartWriter(bucket, tmp_key, custom_metadata)
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    pending_bytes = 0
+    decode_pool, encode_pool = _executor("merge-decode"), _executor("merge-encode")
+    merge = _MergeWriter(sink, result, encode_pool)
+    loop = asyncio.get_running_loop()
 
-    async def flush_row_group() -> None:
-        nonlocal pending, pending_rows, pending_bytes
-        if not pending or writer is None:
-            return
-        writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=max(pending_rows, 1))
-        result.row_groups_out += 1
-        pending, pending_rows, pending_bytes = [], 0, 0
-        await sink.upload_ready(upload)
+    async def fetch(key: str) -> FragmentSource:
+        source = FragmentSource(key, spool_dir)
+        try:
+            await source.open(bucket)
+        except BaseException:
+            source.close()
+            raise
+        return source
 
+    prefetch: asyncio.Future[FragmentSource] | None = None
     await upload.start()
     try:
-        for key in inputs:
-            if key in skip:
-                continue
-            source = FragmentSource(key, spool_dir)
+        for i, key in enumerate(todo):
+            source = await prefetch if prefetch is not None else await fetch(key)
+            prefetch = asyncio.ensure_future(fetch(todo[i + 1])) if i + 1 < len(todo) else None
             try:
-                stream = await source.open(bucket)
-                try:
-                    pf = pq.ParquetFile(stream)
-                    file_schema = canonical_schema(pf.schema_arrow)
-                    if schema is None:
-                        schema = file_schema
-                        writer = pq.ParquetWriter(sink.stream, schema, compression="zstd")
-                    elif not file_schema.equals(schema):
-                        raise FragmentError(key, "schema differs from its group")
-                    # One thread: Arrow's per-thread allocator heaps cost more memory than
-                    # the parallel decode saves time on small row groups.
-                    for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=False):
-                        result.rows_in += batch.num_rows
-                        if batch.schema != schema:
-                            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-                        kept = dedupe.filter(batch)
-                        if kept.num_rows:
-                            pending.append(kept)
-                            pending_rows += kept.num_rows
-                            pending_bytes += kept.nbytes
-                        if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
-                            await flush_row_group()
-                except FragmentError:
-                    raise
-                except Exception as exc:  # corrupt pages behind a valid footer
-                    raise FragmentError(key, f"unreadable: {exc}") from None
+                await asyncio.wrap_future(decode_pool.submit(merge.process, key, source.stream), loop=loop)
             finally:
                 source.close()
-            size = source.size
-            result.bytes_in += size
+            result.bytes_in += source.size
             result.merged.append(key)
-        await flush_row_group()
-        if writer is None:
+            await sink.upload_ready(upload)
+        if not await asyncio.wrap_future(decode_pool.submit(merge.finish), loop=loop):
             raise FragmentError(inputs[0] if inputs else final_key, "no readable input in the group")
-        writer.close()
-        sink.stream.close()
         await sink.upload_ready(upload, final=True)
         await upload.complete()
     except BaseException:
-        if writer is not None and writer.is_open:
+        if prefetch is not None:
+            prefetch.cancel()
             try:
-                writer.close()
-            except Exception:
+                (await prefetch).close()
+            except BaseException:
                 pass
+        await asyncio.wrap_future(decode_pool.submit(merge.abandon), loop=loop)
         await upload.abort()
         raise
     finally:
+        decode_pool.shutdown(wait=True)
+        encode_pool.shutdown(wait=True)
         sink.close()
-    result.rows_out = result.rows_in - dedupe.dropped
-    result.duplicates_dropped = dedupe.dropped
+    result.rows_out = result.rows_in - merge.dedupe.dropped
+    result.duplicates_dropped = merge.dedupe.dropped
     result.bytes_out = await move_object(bucket, tmp_key, final_key, custom_metadata)
     return result
 
