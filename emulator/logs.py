@@ -18,7 +18,9 @@ Level = Literal["debug", "info", "warn", "error"]
 _LEVELS: dict[str, int] = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ costs ~4x more, and one record is made per
+# request on the hot path (bench/http.py). Treat records as read-only all the same.
+@dataclass(slots=True)
 class LogRecord:
     level: Level
     source: str  # "queues", "workflows", "http", "app:<name>", ...

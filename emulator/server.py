@@ -33,12 +33,42 @@ from emulator.platform import Platform
 
 INTERNAL_PREFIX = "/_emulator"
 SCHEDULED_PATHS = ("/__scheduled", "/cdn-cgi/handler/scheduled")
+# Requests whose path starts with one of these go through the router; the rest are the app's.
+_ROUTED_PREFIXES = (INTERNAL_PREFIX, *SCHEDULED_PATHS)
 DEFAULT_PORT = 8787
 # How far `dev` counts up past busy ports before giving up.
 _MAX_PORT_PROBES = 100
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HealthSource = Callable[[str], dict[str, Any]]
+
+
+class _AppRunner(web.AppRunner):
+    """An ``AppRunner`` whose server hands app traffic straight to the app's handler.
+
+    Only ``/_emulator/*`` and the scheduled-event paths go through aiohttp's router; every
+    other request is the app's, so resolving it through the router (and the application's
+    per-request bookkeeping) is pure overhead: skipping it is a measurable share of the
+    request path (bench/http.py). App requests therefore carry no ``match_info``; the
+    hosts read only the request itself.
+    """
+
+    def __init__(self, app: web.Application, app_handler: Handler, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._app_handler = app_handler
+
+    async def _make_server(self) -> Any:
+        server = await super()._make_server()
+        routed = server.request_handler
+        app_handler = self._app_handler
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if request.raw_path.startswith(_ROUTED_PREFIXES):
+                return await routed(request)
+            return await app_handler(request)
+
+        server.request_handler = handle
+        return server
 
 
 class PortInUseError(OSError):
@@ -130,12 +160,16 @@ class EmulatorServer:
         self.ports: dict[str, int] = {}
 
     # --- building -------------------------------------------------------------------
-    def _internal_app(self, app_name: str) -> web.Application:
-        """The `/_emulator` sub-application: health, plugin routes, JSON errors."""
+    def _json_errors(self, handler: Handler) -> Handler:
+        """Wrap an internal API handler: errors become JSON with the right status.
+
+        A wrapper per handler rather than an aiohttp middleware: any middleware makes
+        aiohttp run the middleware chain for *every* request of the application, the
+        app traffic included, which the request path cannot afford (bench/http.py).
+        """
         log = self.platform.log
 
-        @web.middleware
-        async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
             except web.HTTPException as exc:
@@ -155,32 +189,39 @@ class EmulatorServer:
                           traceback=traceback.format_exc())
                 return _json_error(500, f"{type(exc).__name__}: {exc}")
 
-        sub = web.Application(middlewares=[json_errors])
+        return wrapped
+
+    def _add_internal_routes(self, application: web.Application, app_name: str) -> list[web.AbstractResource]:
+        """``/_emulator/...``: health, each plugin's routes, the dashboard, JSON 404/405.
+
+        Returns the catch-all resources, which the 405 check must skip (the caller adds
+        the app's own catch-all to the list).
+        """
+        router = application.router
 
         async def health(request: web.Request) -> web.Response:
             return web.json_response(self._health(app_name), dumps=lambda v: json.dumps(v, default=str))
 
-        sub.router.add_get("/health", health)
+        router.add_get(INTERNAL_PREFIX + "/health", self._json_errors(health))
         for name, plugin in self.platform.plugins.items():
             for route in plugin.routes():
                 path = route.path
                 # Plugins give full paths (`/_emulator/queues/...`); tolerate relative ones.
-                if path.startswith(INTERNAL_PREFIX + "/"):
-                    path = path[len(INTERNAL_PREFIX):]
-                elif not path.startswith(f"/{name}"):
-                    path = f"/{name}{path if path.startswith('/') else '/' + path}"
-                web.RouteDef(route.method, path, route.handler, route.kwargs).register(sub.router)
+                if not path.startswith(INTERNAL_PREFIX + "/"):
+                    path = f"{INTERNAL_PREFIX}/{name}{path if path.startswith('/') else '/' + path}"
+                handler = self._json_errors(route.handler)  # type: ignore[arg-type]
+                web.RouteDef(route.method, path, handler, route.kwargs).register(router)
         # The dashboard page (`/_emulator/`) and its JSON API, on every port.
         from emulator import dashboard
 
-        dashboard.setup(sub, self.platform)
+        dashboard.setup(application, self.platform, prefix=INTERNAL_PREFIX)
 
         async def not_found(request: web.Request) -> web.Response:
             # A known path with another method is a 405, as aiohttp would say without
             # this catch-all route.
             allowed: set[str] = set()
             for resource in request.app.router.resources():
-                if resource is catch_all:
+                if resource in catch_alls:
                     continue
                 match, methods = await resource.resolve(request)
                 if match is None:
@@ -191,11 +232,15 @@ class EmulatorServer:
                 return response
             return _json_error(404, f"no internal endpoint at {request.path}")
 
-        catch_all = sub.router.add_resource("/{tail:.*}")
-        catch_all.add_route("*", not_found)
-        return sub
+        catch_alls: list[web.AbstractResource] = []
+        for pattern in (INTERNAL_PREFIX, INTERNAL_PREFIX + "/{tail:.*}"):
+            resource = router.add_resource(pattern)
+            resource.add_route("*", not_found)
+            catch_alls.append(resource)
+        return catch_alls
 
-    def _application(self, app: AppConfig) -> web.Application:
+    def _application(self, app: AppConfig) -> tuple[web.Application, Handler]:
+        """The app's aiohttp application (internal routes + catch-all) and its app handler."""
         name = app.name
         platform = self.platform
         log = platform.log
@@ -213,9 +258,9 @@ class EmulatorServer:
                           traceback=traceback.format_exc())
                 response = web.Response(status=500, text="Internal Server Error")
             ms = round((loop_time() - started) * 1000)
-            status = response.status
-            log.info("http", f"[{name}] {request.method} {request.raw_path} {status} {response.reason} ({ms}ms)",
-                     app=name, method=request.method, path=request.raw_path, status=status, duration_ms=ms)
+            method, path, status = request.method, request.raw_path, response.status
+            log.info("http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
+                     app=name, method=method, path=path, status=status, duration_ms=ms)
             return response
 
         async def scheduled(request: web.Request) -> web.StreamResponse:
@@ -244,18 +289,21 @@ class EmulatorServer:
             return web.Response(status=status, text=text)
 
         application = web.Application(client_max_size=1024 ** 3)
-        application.add_subapp(INTERNAL_PREFIX, self._internal_app(name))
+        catch_alls = self._add_internal_routes(application, name)
         for path in SCHEDULED_PATHS:
             application.router.add_route("*", path, scheduled)
-        application.router.add_route("*", "/{tail:.*}", serve)
-        return application
+        app_resource = application.router.add_resource("/{tail:.*}")
+        app_resource.add_route("*", serve)
+        # The 405 check of `/_emulator/*` must not see the app's catch-all as a match.
+        catch_alls.append(app_resource)
+        return application, serve
 
     # --- lifecycle ------------------------------------------------------------------
     async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:
         """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
         for app, request in zip(apps, plan):
-            runner = web.AppRunner(self._application(app), access_log=None,
-                                   shutdown_timeout=self.shutdown_timeout)
+            application, serve = self._application(app)
+            runner = _AppRunner(application, serve, access_log=None, shutdown_timeout=self.shutdown_timeout)
             await runner.setup()
             port = request.port
             for _ in range(_MAX_PORT_PROBES):
