@@ -415,3 +415,11 @@ async def test_concurrent_puts_of_large_values(bucket: Any) -> None:
     await asyncio.gather(*(bucket.put(k, v) for k, v in values.items()))
     for k, v in values.items():
         assert (await bucket.head(k)).etag == md5(v)
+
+
+async def test_complete_rejects_malformed_parts(bucket: Any) -> None:
+    upload = await bucket.createMultipartUpload("m")
+    with pytest.raises(TypeError, match="partNumber, etag"):
+        await upload.complete([{"partNumber": "1", "etag": "x"}])
+    with pytest.raises(TypeError, match="Part number must be between 1 and 10000"):
+        await upload.uploadPart(0, b"x")
