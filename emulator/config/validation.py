@@ -114,11 +114,15 @@ def _js_date_valid(value: str) -> bool:
             return 1 <= month <= 12 and 1 <= day <= 31 and year >= 0
         except ValueError:
             return False
-    try:
-        _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        return True
-    except ValueError:
-        pass
+    if "-" in v or ":" in v:
+        try:
+            _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            return True
+        except ValueError:
+            pass
+    m = re.fullmatch(r"(\d{1,6})[-/.](\d{1,2})[-/.](\d{1,2})", v)
+    if m:  # V8's legacy parser: "2025-1-1", "2025.01.01"
+        return 1 <= int(m.group(2)) <= 12 and 1 <= int(m.group(3)) <= 31
     # Legacy formats V8 also accepts ("Jan 1 2025", "2025/01/01").
     for fmt in ("%Y/%m/%d", "%m/%d/%Y", "%b %d %Y", "%B %d %Y", "%d %b %Y", "%a %b %d %Y"):
         try:
