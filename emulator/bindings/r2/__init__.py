@@ -56,6 +56,10 @@ class Plugin(BindingPlugin):
             self._store = store
             if count:
                 self.platform.log.debug("r2", f"restored {count} object(s) from disk")
+            for bucket, key in store.damaged:
+                self.platform.log.warn("r2", f"object {key!r} of bucket {bucket!r} lost its data "
+                                             "file in the state directory; it is not served",
+                                       bucket=bucket, key=key)
         return self._store
 
     def bucket(self, name: str) -> R2Bucket:

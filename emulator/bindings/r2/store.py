@@ -378,6 +378,8 @@ class R2Store:
         self.backend = S3Backend(_REGION, _ACCOUNT)
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.RLock()
+        # (bucket, key) of indexed objects whose blob files were missing at restore.
+        self.damaged: builtins.list[tuple[str, str]] = []
 
     # --- lifecycle ------------------------------------------------------------------
     def restore(self) -> int:
@@ -417,7 +419,13 @@ class R2Store:
             names = json.loads(row[9]) if row[9] else None
             if names:
                 referenced.update(names)
-            self._install(bucket, obj, row[8], names)
+            try:
+                self._install(bucket, obj, row[8], names)
+            except OSError:
+                # A blob removed behind our back: serve the rest rather than refuse to start.
+                self.damaged.append((name, obj.key))
+                self.backend.delete_object(name, obj.key)
+                continue
             loaded += 1
         for (blob,) in bucket.db.execute("SELECT blob FROM parts"):
             referenced.add(blob)
@@ -457,15 +465,18 @@ class R2Store:
         key: FakeKey = self.backend.put_object(
             bucket.name, obj.key, data if data is not None else b"", etag=obj.etag,
             disable_notification=True)
+        paths = None
         if names is not None:
+            paths = bucket.segments(names)  # sizes read once here, not on every get
             key._value_buffer.close()
-            key._value_buffer = _BlobFile(bucket.segments(names))  # type: ignore[assignment]
+            key._value_buffer = _BlobFile(paths)  # type: ignore[assignment]
             key.contentsize = obj.size
         key.last_modified = obj.uploaded_datetime.replace(tzinfo=None)
         if obj.http_metadata.get("contentType"):
             key.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
         key.r2 = obj  # type: ignore[attr-defined]
         key.r2_segments = names  # type: ignore[attr-defined]
+        key.r2_paths = paths  # type: ignore[attr-defined]
 
     def _live(self, bucket: _Bucket, key: str) -> FakeKey | None:
         fake = bucket.fake.keys.get(key)
@@ -482,10 +493,10 @@ class R2Store:
             fake = self._live(b, key)
             if fake is None:
                 return None
-            names = fake.r2_segments  # type: ignore[attr-defined]
-            if names is None:
+            paths = fake.r2_paths  # type: ignore[attr-defined]
+            if paths is None:
                 return fake.r2, BlobReader(data=fake.value)  # type: ignore[attr-defined]
-            return fake.r2, BlobReader(b.segments(names))  # type: ignore[attr-defined]
+            return fake.r2, BlobReader(paths)  # type: ignore[attr-defined]
 
     def put(self, bucket: str, key: str, staged: Staged, *, http_metadata: dict[str, Any],
             custom_metadata: dict[str, str], checksums: dict[str, str], uploaded: int,

@@ -139,3 +139,23 @@ async def test_restore_does_not_load_large_objects_into_memory(tmp_path: Path) -
         assert fake.size == 8 * MiB and fake.value[:3] == b"LLL"
     finally:
         await p.stop()
+
+
+async def test_a_missing_blob_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    p = Platform([app], tmp_path / "state", s3_port=None)
+    await p.start()
+    await p.env_for(app).BUCKET.put("lost", b"l" * (2 * MiB))
+    await p.env_for(app).BUCKET.put("kept", b"small")
+    await p.stop()
+    for blob in (tmp_path / "state" / "r2" / "bucket" / "blobs").iterdir():
+        blob.unlink()
+    p = Platform([app], tmp_path / "state", s3_port=None)
+    await p.start()
+    try:
+        bucket = p.env_for(app).BUCKET
+        assert await bucket.head("lost") is None
+        assert await (await bucket.get("kept")).text() == "small"
+        assert any("'lost'" in m for m in p.log.messages(level="warn", source="r2"))
+    finally:
+        await p.stop()
