@@ -499,7 +499,12 @@ class QueueBroker:
             try:
                 await handler(batch)
             except asyncio.CancelledError:
-                raise
+                if self._closed:
+                    raise  # shutting down: the batch stays unacked on disk for the next start
+                # Cancelled from inside the app: a failed delivery, not a stuck batch.
+                failed = True
+                self.log.error("queues", f'Consumer "{q.owner}" of queue "{q.name}" was cancelled',
+                               queue=q.name, error="CancelledError")
             except Exception as exc:
                 failed = True
                 self.log.error(

@@ -736,3 +736,17 @@ async def test_producers_wait_while_too_much_is_unwritten(harness: Harness, monk
     assert harness.broker.stats("q")["depth"] == 1000
     # Waiting producers joined later transactions instead of one unbounded one.
     assert harness.broker._store.commits - commits_before >= 10
+
+
+async def test_a_handler_cancelled_from_inside_counts_as_failed(harness: Harness) -> None:
+    h = harness
+
+    async def cancels(batch: MessageBatch) -> None:
+        if batch.messages[0].attempts == 1:
+            raise asyncio.CancelledError()
+
+    consumer = h.consume("q", cancels, max_batch_size=1, max_batch_timeout=0)
+    await h.broker.producer("q").send("x")
+    await h.settle()
+    assert [b[0]["attempts"] for b in consumer.batches] == [1, 2]
+    assert h.broker.stats("q")["depth"] == 0
