@@ -580,7 +580,8 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
     """Write an app's ``Response`` back through aiohttp."""
     from aiohttp import web
 
-    headers = CIMultiDict(resp.headers.raw_items())
+    # aiohttp copies the headers into its own CIMultiDict: hand it the pairs directly.
+    headers = resp.headers.raw_items()
     if resp._stream is None:
         body = resp._body
         if body is None and resp._source is not None:

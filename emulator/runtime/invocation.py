@@ -13,13 +13,12 @@ One process hosts every app, so "the current app" cannot be global state: it liv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import sys
 import threading
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable
 
 from emulator.jsobject import JsObject
 
@@ -135,20 +134,31 @@ def _ensure_capture() -> None:
         sys.stderr = _AppAwareStream(sys.stderr, "stderr")
 
 
-@contextlib.contextmanager
-def invoke(host: "BaseHost", env: Any, ctx: ExecutionContext) -> Iterator[Invocation]:
-    """Run the body as app code of ``host``: sets ``workers.env`` and captures output."""
-    _ensure_capture()
-    inv = Invocation(host, env, ctx)
-    out = AppOutput(host)
-    t1 = current.set(inv)
-    t2 = _output.set(out)
-    try:
-        yield inv
-    finally:
-        out.flush()
-        _output.reset(t2)
-        current.reset(t1)
+class invoke:  # noqa: N801 - used as a function: `with invoke(host, env, ctx):`
+    """Run the body as app code of ``host``: sets ``workers.env`` and captures output.
+
+    A class rather than ``@contextlib.contextmanager``: this runs once per request, and
+    the generator machinery costs more than the work itself (bench/http.py).
+    """
+
+    __slots__ = ("_inv", "_out", "_t1", "_t2")
+
+    def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
+        self._inv = Invocation(host, env, ctx)
+        self._out = AppOutput(host)
+
+    def __enter__(self) -> Invocation:
+        _ensure_capture()
+        self._t1 = current.set(self._inv)
+        self._t2 = _output.set(self._out)
+        return self._inv
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._out.flush()
+        finally:
+            _output.reset(self._t2)
+            current.reset(self._t1)
 
 
 async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> None:
