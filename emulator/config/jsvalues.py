@@ -50,8 +50,6 @@ def get(target: Any, key: str) -> Any:
     """``target[key]`` with JS semantics for records (missing → undefined)."""
     if isinstance(target, dict):
         return target.get(key, UNDEF)
-    if isinstance(target, str) and key == "length":
-        return len(target)
     return UNDEF
 
 
