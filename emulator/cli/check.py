@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigLookupError as exc:
         print(f"✘ [ERROR] {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unreadable paths, NUL bytes in a path
         print(f"✘ [ERROR] {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(render(report, args.format))
