@@ -1,6 +1,7 @@
 """`cf-emulator d1 execute|migrations`: wrangler's D1 commands on the local databases.
 
     cf-emulator d1 execute DB (--command SQL | --file F) [--json] [--local] [--persist-to DIR] [-c CONFIG] [-y]
+    cf-emulator d1 migrations create DB MESSAGE
     cf-emulator d1 migrations list DB
     cf-emulator d1 migrations apply DB
 
@@ -133,6 +134,11 @@ def register(subparsers: Any) -> None:
     migrations = d1_sub.add_parser("migrations", help="list or apply migrations")
     m_sub = migrations.add_subparsers(dest="migrations_command", metavar="COMMAND")
     migrations.set_defaults(func=lambda args: (migrations.print_help(), 2)[1])
+    create = m_sub.add_parser("create", help="create a new, empty migration file")
+    create.add_argument("database", metavar="DB", help="database_name or binding")
+    create.add_argument("message", help="what the migration does (becomes part of its file name)")
+    add_state_arguments(create)
+    create.set_defaults(func=run_create)
     for name, helptext in (("list", "list unapplied migrations"), ("apply", "apply pending migrations")):
         p = m_sub.add_parser(name, help=helptext)
         p.add_argument("database", metavar="DB", help="database_name or binding")
@@ -229,6 +235,19 @@ def run_execute(args: argparse.Namespace) -> int:
             print_table(rows, list(rows[0].keys()))
     print(f"🚣 {len(results)} command{'s' if len(results) != 1 else ''} executed successfully.",
           file=sys.stderr)
+    return 0
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from emulator.bindings.d1.migrations import MigrationError, create_migration
+
+    try:
+        binding, _state, _config = _resolve(args)
+        path = create_migration(binding.migrations_dir, args.message)
+    except (ConfigLookupError, MigrationError) as exc:
+        return _fail(str(exc))
+    print(f"✅ Successfully created Migration '{path.name}'!")
+    print(f"The migration is available for editing here\n{path}")
     return 0
 
 

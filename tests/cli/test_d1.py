@@ -187,3 +187,11 @@ async def test_with_a_running_dev_writes_go_through_its_api(project: Path) -> No
     finally:
         await served.aclose()
         await platform.stop()
+
+
+def test_migrations_create(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("d1", "migrations", "create", "DB", "create users") == 0
+    assert "✅ Successfully created Migration '0001_create_users.sql'!" in capsys.readouterr().out
+    assert (project / "migrations" / "0001_create_users.sql").read_text().startswith("-- Migration number: 0001")
+    assert run_cli("d1", "migrations", "list", "DB") == 0
+    assert "0001_create_users.sql" in capsys.readouterr().out

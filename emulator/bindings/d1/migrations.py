@@ -9,6 +9,7 @@ failing migration leaves no trace and the earlier ones stay applied.
 Public functions (``dev`` calls ``apply_migrations`` at start for a workspace with
 ``apply_migrations = true``; the CLI calls both)::
 
+    path = create_migration(binding.migrations_dir, "add users")  -> Path (NNNN_add_users.sql)
     pending = await list_migrations(target, binding)             -> list[str]  (unapplied names)
     applied = await apply_migrations(target, binding, progress=print) -> list[str]  (newly applied)
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -77,6 +79,26 @@ def read_migrations(migrations_dir: Path) -> list[Migration]:
     files = [p for p in folder.glob("*.sql") if p.is_file()]
     found = [Migration(p.relative_to(folder).as_posix(), p) for p in files]
     return sorted(found, key=lambda m: _sort_key(m.name))
+
+
+def create_migration(migrations_dir: Path, message: str, now: datetime | None = None) -> Path:
+    """A new empty migration, named as wrangler names it: ``NNNN_<message>.sql`` with NNNN
+    one above the highest leading number in the folder (created if missing)."""
+    if "/" in message or "\\" in message:
+        raise MigrationError(f"The migration name \"{message}\" must not contain a path separator.")
+    folder = Path(migrations_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    highest = 0
+    for path in folder.glob("*.sql"):
+        m = _LEADING.match(path.name.split("_", 1)[0])
+        if m:
+            highest = max(highest, int(m.group(1)))
+    number = f"{highest + 1:04d}"
+    path = folder / f"{number}_{message.replace(' ', '_')}.sql"
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    path.write_text(f"-- Migration number: {number} \t {iso}\n", encoding="utf-8")
+    return path
 
 
 def _quote_ident(name: str) -> str:

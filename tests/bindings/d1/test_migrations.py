@@ -97,3 +97,18 @@ async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Pla
     write(binding.migrations_dir, {"0001_a.sql": "CREATE TABLE a (x);"})
     await apply_migrations(platform, binding)  # what `dev` calls at start
     assert "✅ 0001_a.sql" in platform.log.messages(source="d1")
+
+
+def test_create_numbers_after_the_highest(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from emulator.bindings.d1.migrations import create_migration
+
+    folder = tmp_path / "new"
+    first = create_migration(folder, "add users", datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc))
+    assert first.name == "0001_add_users.sql"
+    assert first.read_text() == "-- Migration number: 0001 \t 2024-05-06T07:08:09.123Z\n"
+    (folder / "0007_manual.sql").write_text("")
+    assert create_migration(folder, "next").name == "0008_next.sql"
+    with pytest.raises(MigrationError):
+        create_migration(folder, "a/b")
