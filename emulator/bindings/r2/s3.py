@@ -412,7 +412,11 @@ class S3Endpoint:
             if not part.tag.endswith("Part"):
                 continue
             fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in part}
-            parts.append((int(fields.get("PartNumber", "0")), fields.get("ETag", "").strip('"')))
+            try:
+                number = int(fields.get("PartNumber", ""))
+            except ValueError:
+                raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400) from None
+            parts.append((number, fields.get("ETag", "").strip('"')))
         stored = self.store.complete_upload(bucket, request.query["uploadId"], key, parts,
                                             self.clock.now_ms())
         return _xml("CompleteMultipartUploadResult",
