@@ -24,6 +24,9 @@ class Default(WorkerEntrypoint):
             if obj is None:
                 return Response("no such order", status=404)
             return Response(await obj.text(), headers={"content-type": "application/json"})
+        if path == "/notes":
+            result = await self.env.DB.prepare("SELECT text FROM notes ORDER BY id").all()
+            return Response.json([row["text"] for row in result.results])
         if path == "/boom":
             raise RuntimeError("the backend exploded")
         return Response("backend")
