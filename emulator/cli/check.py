@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
                              "default: the current folder")
     parser.add_argument("-e", "--env", metavar="NAME", default=None,
                         help="environment to resolve ([env.NAME]); default CLOUDFLARE_ENV if set")
+    parser.add_argument("--wrangler-only", action="store_true",
+                        help="report only wrangler's own rules (no CFE1xx checks): the exit code is then "
+                             "exactly wrangler's verdict")
     default_format = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     parser.add_argument("--format", choices=FORMATS, default=default_format,
                         help="output format (default: github when GITHUB_ACTIONS=true, else text)")
@@ -48,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # unreadable paths, NUL bytes in a path
         print(f"✘ [ERROR] {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "wrangler_only", False):
+        for f in report.files:
+            f.errors = [d for d in f.errors if d.id is None]
+            f.warnings = [d for d in f.warnings if d.id is None]
     sys.stdout.write(render(report, args.format))
     return 0 if report.ok else 1
 

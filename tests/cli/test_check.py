@@ -85,3 +85,11 @@ def test_through_the_cf_emulator_entry_point(capsys: pytest.CaptureFixture[str])
 
     assert cli_main(["check", str(FIXTURES / "oracle" / "w01_fusou_workflow_valid"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+def test_wrangler_only_gives_wranglers_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    case = FIXTURES / "cases" / "queues_consumer_ranges"  # wrangler accepts it; CFE101-106 do not
+    assert main([str(case)]) == 1
+    capsys.readouterr()
+    assert main([str(case), "--wrangler-only", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"][0]["errors"] == []
