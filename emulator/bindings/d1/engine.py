@@ -385,8 +385,10 @@ class D1Engine:
               items: Iterable[tuple[Sequence[str], Sequence[Any]]]) -> list[StatementResult]:
         """``db.batch()``: every statement in one transaction; any failure rolls back all."""
         before = self._known_size if self._known_size is not None else self._size(conn)
+        execute, run = self._execute, self.run_statements
         with self.transaction(conn):
-            results = [self.run_statements(conn, statements, params, measure=False)
+            results = [execute(conn, statements[0], params, False) if len(statements) == 1
+                       else run(conn, statements, params, measure=False)
                        for statements, params in items]
         return self._finish_sizes(conn, results, before)
 
