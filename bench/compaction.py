@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -30,6 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "bench" / "data"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads): comparable under machine load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -71,13 +79,14 @@ def child_merge(folder: Path) -> dict[str, float]:
     keys = sorted(p.name for p in (folder / "bucket" / "objects").glob("fragment-*.parquet"))
     spool = folder / "spool"
     spool.mkdir(exist_ok=True)
+    cpu_start = cpu_seconds()
     started = time.perf_counter()
     result = asyncio.run(compaction.stream_merge(bucket, keys, "tmp/bench/part-0.parquet",
                                                  "compacted/bench/part-0.parquet", spool_dir=str(spool)))
     seconds = time.perf_counter() - started
     out = {"seconds": seconds, "rows_in": result.rows_in, "rows_out": result.rows_out,
            "duplicates": result.duplicates_dropped, "bytes_in": result.bytes_in, "bytes_out": result.bytes_out,
-           "peak_rss_mb": peak_rss_mb()}
+           "peak_rss_mb": peak_rss_mb(), "cpu": cpu_seconds() - cpu_start}
     asyncio.run(bucket.delete("compacted/bench/part-0.parquet"))
     return out
 
@@ -88,13 +97,14 @@ def child_pyarrow(folder: Path) -> dict[str, float]:
 
     files = sorted((folder / "bucket" / "objects").glob("fragment-*.parquet"))
     target = folder / "pyarrow-out.parquet"
+    cpu_start = cpu_seconds()
     started = time.perf_counter()
     table = pa.concat_tables([pq.read_table(f) for f in files])
     pq.write_table(table, target, compression="zstd")
     seconds = time.perf_counter() - started
     out = {"seconds": seconds, "rows_in": table.num_rows, "rows_out": table.num_rows, "duplicates": 0,
            "bytes_in": sum(f.stat().st_size for f in files), "bytes_out": target.stat().st_size,
-           "peak_rss_mb": peak_rss_mb()}
+           "peak_rss_mb": peak_rss_mb(), "cpu": cpu_seconds() - cpu_start}
     target.unlink()
     return out
 
@@ -125,14 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(f.stat().st_size for f in files)
     print(f"input: {len(files)} fragments, {total / 1e6:.1f} MB of Parquet")
     results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder)}
-    print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'peak RSS MB':>12} {'rows in':>10} {'rows out':>10} "
-          f"{'dupes':>8} {'out MB':>8}")
+    print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'CPU s':>7} {'peak RSS MB':>12} {'rows in':>10} "
+          f"{'rows out':>10} {'dupes':>8} {'out MB':>8}")
     for name, r in results.items():
-        print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['peak_rss_mb']:12.0f} "
-              f"{r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} {r['bytes_out'] / 1e6:8.1f}")
+        print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['cpu']:7.2f} "
+              f"{r['peak_rss_mb']:12.0f} {r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} "
+              f"{r['bytes_out'] / 1e6:8.1f}")
     ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
-    print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x); "
+    cpu_ratio = results["pyarrow"]["cpu"] / results["merge"]["cpu"]
+    print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x; by CPU time {cpu_ratio:.2f}x); "
           f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
+    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 
