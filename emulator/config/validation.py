@@ -824,7 +824,8 @@ class Normalizer:
             return UNDEF
         p = ("site",)
         bucket = get(site, "bucket")
-        include = coalesce(get(site, "include"), []) if get(site, "include") is not UNDEF else []
+        # JS destructuring defaults apply to `undefined` only (a null stays null and fails the check)
+        include = get(site, "include") if get(site, "include") is not UNDEF else []
         exclude = get(site, "exclude") if get(site, "exclude") is not UNDEF else []
         rest = [k for k in keys(site) if k not in ("bucket", "include", "exclude")]
         validate_additional_properties(d, "site", rest, ["entry-point"], p)
