@@ -158,12 +158,28 @@ def _retry_delay(options: Any, delaySeconds: Any) -> int | None:
     return int(value)
 
 
+class _BatchDecisions:
+    """The batch-wide calls (``ackAll``/``retryAll``), shared by the batch and its messages.
+
+    Messages point here rather than at their batch, so a batch and its messages form no
+    reference cycle and are freed as soon as the handler lets go of them (no GC pass needed
+    per batch on the hot path).
+    """
+
+    __slots__ = ("all", "all_delay", "warn")
+
+    def __init__(self, warn: Callable[[str], None]) -> None:
+        self.all = 0
+        self.all_delay: int | None = None
+        self.warn = warn
+
+
 class Message:
     """One message of a batch: ``id``, ``timestamp``, ``body``, ``attempts``, ``ack()``, ``retry()``."""
 
     __slots__ = ("id", "timestamp", "body", "attempts", "_batch", "_record", "_decision", "_delay")
 
-    def __init__(self, batch: "MessageBatch", record: "StoredMessage", body: Any,
+    def __init__(self, batch: _BatchDecisions, record: "StoredMessage", body: Any,
                  timestamp: _dt.datetime | None = None) -> None:
         self.id: str = record.id
         self.timestamp: _dt.datetime = timestamp or _dt.datetime.fromtimestamp(
@@ -177,16 +193,16 @@ class Message:
 
     def ack(self) -> None:
         batch = self._batch
-        if batch._all == _ACK:
+        if batch.all == _ACK:
             return  # workerd ignores it silently: the message is acked already
-        if batch._all == _RETRY:
-            batch._warn(
+        if batch.all == _RETRY:
+            batch.warn(
                 f"Received a call to ack() on message {self.id} after retryAll() was already called. "
                 "Calling ack() on a message after calling retryAll() has no effect."
             )
             return
         if self._decision == _RETRY:
-            batch._warn(
+            batch.warn(
                 f"Received a call to ack() on message {self.id} after retry() was already called. "
                 "Calling ack() on a message after calling retry() has no effect."
             )
@@ -196,14 +212,14 @@ class Message:
     def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
         delay = _retry_delay(options, delaySeconds)
         batch = self._batch
-        if batch._all == _ACK:
-            batch._warn(
+        if batch.all == _ACK:
+            batch.warn(
                 f"Received a call to retry() on message {self.id} after ackAll() was already called. "
                 "Calling retry() on a message after calling ackAll() has no effect."
             )
             return
         if self._decision == _ACK:
-            batch._warn(
+            batch.warn(
                 f"Received a call to retry() on message {self.id} after ack() was already called. "
                 "Calling retry() on a message after calling ack() has no effect."
             )
@@ -222,35 +238,35 @@ class MessageBatch:
     def __init__(self, queue: str, records: "list[StoredMessage]", decode: Callable[["StoredMessage"], Any],
                  warn: Callable[[str], None], metadata: JsObject | None = None) -> None:
         self.queue = queue
-        self._warn = warn
-        self._all = 0
-        self._all_delay: int | None = None
+        self._decisions = decisions = _BatchDecisions(warn)
         self.metadata = metadata if metadata is not None else JsObject()
         # Messages of one send share a timestamp: build each datetime once.
         stamps: dict[int, _dt.datetime] = {}
         for ms in {r.timestamp_ms for r in records}:
             stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
-        self.messages: list[Message] = [Message(self, r, decode(r), stamps[r.timestamp_ms]) for r in records]
+        self.messages: list[Message] = [Message(decisions, r, decode(r), stamps[r.timestamp_ms]) for r in records]
 
     def ackAll(self) -> None:
-        if self._all == _RETRY:
-            self._warn(
+        decisions = self._decisions
+        if decisions.all == _RETRY:
+            decisions.warn(
                 "Received a call to ackAll() after retryAll() was already called. "
                 "Calling ackAll() after calling retryAll() has no effect."
             )
             return
-        self._all = _ACK
+        decisions.all = _ACK
 
     def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
         delay = _retry_delay(options, delaySeconds)
-        if self._all == _ACK:
-            self._warn(
+        decisions = self._decisions
+        if decisions.all == _ACK:
+            decisions.warn(
                 "Received a call to retryAll() after ackAll() was already called. "
                 "Calling retryAll() after calling ackAll() has no effect."
             )
             return
-        self._all = _RETRY
-        self._all_delay = delay
+        decisions.all = _RETRY
+        decisions.all_delay = delay
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -269,15 +285,16 @@ class MessageBatch:
         message left undecided is acked when the handler returned and retried when it raised.
         """
         result: list[tuple[Message, bool, int | None]] = []
-        all_delay = self._all_delay
+        batch_all = self._decisions.all
+        all_delay = self._decisions.all_delay
         for msg in self.messages:
             if msg._decision == _ACK:
                 result.append((msg, False, None))
             elif msg._decision == _RETRY:
                 result.append((msg, True, msg._delay if msg._delay is not None else all_delay))
-            elif self._all == _ACK:
+            elif batch_all == _ACK:
                 result.append((msg, False, None))
-            elif self._all == _RETRY:
+            elif batch_all == _RETRY:
                 result.append((msg, True, all_delay))
             else:
                 result.append((msg, handler_failed, None))
