@@ -56,7 +56,8 @@ async def on_request_post(context: Any) -> Any:
     queued = False
     if messages:
         try:
-            await env.COMPACTION_QUEUE.sendBatch(messages)
+            for i in range(0, len(messages), 100):  # sendBatch takes at most 100 messages
+                await env.COMPACTION_QUEUE.sendBatch(messages[i:i + 100])
             queued = True
         except Exception as exc:
             print(f"[compaction] FAILED to enqueue manual trigger for {dataset_id}: {exc}")
