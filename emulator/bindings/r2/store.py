@@ -30,6 +30,7 @@ cheap ones on the event loop and hands big writes to a thread.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import concurrent.futures
 import hashlib
@@ -364,6 +365,7 @@ class _Bucket:
         self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
         backend.buckets[name] = self.fake
         self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
+        self.sorted_keys: list[str] = []  # live keys in order, for list()
 
     def segments(self, names: list[str]) -> list[tuple[Path, int]]:
         return [(self.blobs / n, (self.blobs / n).stat().st_size) for n in names]
@@ -420,13 +422,14 @@ class R2Store:
             if names:
                 referenced.update(names)
             try:
-                self._install(bucket, obj, row[8], names)
+                self._install(bucket, obj, row[8], names, index=False)
             except OSError:
                 # A blob removed behind our back: serve the rest rather than refuse to start.
                 self.damaged.append((name, obj.key))
                 self.backend.delete_object(name, obj.key)
                 continue
             loaded += 1
+        bucket.sorted_keys = sorted(k for k in bucket.fake.keys.keys())
         for (blob,) in bucket.db.execute("SELECT blob FROM parts"):
             referenced.add(blob)
         for path in bucket.blobs.iterdir():
@@ -460,8 +463,11 @@ class R2Store:
 
     # --- objects --------------------------------------------------------------------
     def _install(self, bucket: _Bucket, obj: StoredObject, data: bytes | None,
-                 names: list[str] | None) -> None:
-        """Make ``obj`` the live version of its key in moto."""
+                 names: list[str] | None, index: bool = True) -> None:
+        """Make ``obj`` the live version of its key in moto (and in the sorted key list,
+        unless ``index`` is False: restore sorts once at the end)."""
+        if index and obj.key not in bucket.fake.keys:
+            bisect.insort(bucket.sorted_keys, obj.key)
         key: FakeKey = self.backend.put_object(
             bucket.name, obj.key, data if data is not None else b"", etag=obj.etag,
             disable_notification=True)
@@ -564,20 +570,39 @@ class R2Store:
                 fake = self._live(b, k)
                 assert fake is not None
                 self.backend.delete_object(bucket, k)
+                i = bisect.bisect_left(b.sorted_keys, k)
+                if i < len(b.sorted_keys) and b.sorted_keys[i] == k:
+                    del b.sorted_keys[i]
                 fake._value_buffer.close()
                 self._unlink(b, fake.r2_segments)  # type: ignore[attr-defined]
                 removed += 1
         return removed
 
-    def list(self, bucket: str, prefix: str = "", after: str = "") -> Iterator[StoredObject]:
-        """Objects whose key starts with ``prefix`` and sorts after ``after``, in key order."""
+    def list(self, bucket: str, prefix: str = "", after: str = "",
+             chunk: int = 1000) -> Iterator[StoredObject]:
+        """Objects whose key starts with ``prefix`` and sorts after ``after``, in key order.
+
+        Keys come from a sorted list kept beside moto's dict (bisect, not a sort per page),
+        ``chunk`` at a time under the lock, so concurrent writes never shift the walk.
+        """
         b = self._bucket(bucket)
-        with self._lock:
-            keys = sorted(k for k in b.fake.keys.keys() if k.startswith(prefix) and k > after)
-        for k in keys:
-            obj = self.head(bucket, k)
-            if obj is not None:
-                yield obj
+        last = max(after, prefix) if prefix > after else after
+        inclusive = prefix > after  # the prefix itself may be a key
+        while True:
+            with self._lock:
+                keys = b.sorted_keys
+                start = (bisect.bisect_left(keys, last) if inclusive
+                         else bisect.bisect_right(keys, last))
+                page = keys[start:start + chunk]
+            if not page:
+                return
+            for k in page:
+                if not k.startswith(prefix):
+                    return
+                obj = self.head(bucket, k)
+                if obj is not None:
+                    yield obj
+            last, inclusive = page[-1], False
 
     # --- multipart ------------------------------------------------------------------
     def create_upload(self, bucket: str, key: str, http_metadata: dict[str, Any],
