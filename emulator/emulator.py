@@ -259,13 +259,11 @@ class Emulator:
                     continue
                 done.add(db.local_id)
                 try:
-                    applied = await apply_migrations(platform, db)
+                    # Progress lines (the pending table, one ✅ per file) go to the log ("d1").
+                    await apply_migrations(platform, db)
                 except MigrationError as exc:
                     raise StartError(f"D1 migrations of {db.local_id!r} ({db.migrations_dir}) failed: {exc}\n"
                                      "Fix the migration file and start again; the ones before it stay applied.") from None
-                if applied:
-                    self.log.info("d1", f"applied {len(applied)} migration(s) to {db.local_id}: "
-                                        f"{', '.join(map(str, applied))}", database=db.local_id)
 
     def _start_crons(self, platform: Platform) -> None:
         def on_error(app_name: str, cron: str, exc: BaseException) -> None:
