@@ -159,3 +159,30 @@ async def test_a_missing_blob_file_is_reported_not_fatal(tmp_path: Path) -> None
         assert any("'lost'" in m for m in p.log.messages(level="warn", source="r2"))
     finally:
         await p.stop()
+
+
+async def test_store_list_walks_in_chunks_across_prefix_boundaries(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    p = Platform([app], tmp_path / "state", s3_port=None)
+    await p.start()
+    try:
+        bucket = p.env_for(app).BUCKET
+        keys = ["a", "b/1", "b/2", "b/3", "b/4", "b/5", "b0", "c"]
+        for k in keys:
+            await bucket.put(k, k)
+        store = p.plugin("r2").store  # type: ignore[attr-defined]
+        assert [o.key for o in store.list("bucket", chunk=2)] == keys
+        assert [o.key for o in store.list("bucket", "b/", chunk=2)] == ["b/1", "b/2", "b/3", "b/4", "b/5"]
+        assert [o.key for o in store.list("bucket", "b/", "b/2", chunk=2)] == ["b/3", "b/4", "b/5"]
+        assert [o.key for o in store.list("bucket", "b", "a", chunk=3)] == ["b/1", "b/2", "b/3", "b/4", "b/5", "b0"]
+        assert [o.key for o in store.list("bucket", "b/", "b/5")] == []
+        await bucket.delete(["b/3", "b0"])
+        assert [o.key for o in store.list("bucket", chunk=1)] == ["a", "b/1", "b/2", "b/4", "b/5", "c"]
+    finally:
+        await p.stop()
+    p = Platform([app], tmp_path / "state", s3_port=None)  # the order survives a restart
+    await p.start()
+    try:
+        assert [o.key for o in p.plugin("r2").store.list("bucket", chunk=4)] == ["a", "b/1", "b/2", "b/4", "b/5", "c"]  # type: ignore[attr-defined]
+    finally:
+        await p.stop()
