@@ -144,6 +144,11 @@ class AppReloader:
         if missing:
             log.warn("dev", f"[{app.name}] new binding types ({', '.join(missing)}) take effect after a restart "
                             "of `cf-emulator dev`.", app=app.name)
+        if new_config.consumers != app.consumers or new_config.workflows != app.workflows:
+            # The broker and the workflow engine register consumers and workflow classes
+            # once, at start; the new code still receives the batches and instances.
+            log.warn("dev", f"[{app.name}] changed queue consumers or workflows take effect after a restart "
+                            "of `cf-emulator dev`.", app=app.name)
         platform.apps[platform.apps.index(app)] = new_config
         platform.attach_host(host)
         if self.emulator.crons is not None:

@@ -147,3 +147,12 @@ async def test_changes_map_to_the_owning_app_only(workspace: Path) -> None:
         assert mapping == {"dev-shop": {shop_fn.resolve()}, "dev-backend": {backend_src.resolve()}}
         assert reloader.apps_for([workspace / "backend" / ".dev.vars"]) == {
             "dev-backend": {(workspace / "backend" / ".dev.vars").resolve()}}
+
+
+async def test_changed_consumer_settings_warn_that_a_restart_is_needed(workspace: Path) -> None:
+    async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, log=EventLog(), watch=True) as emu:
+        config = workspace / "backend" / "wrangler.toml"
+        config.write_text(config.read_text().replace("max_batch_size = 10", "max_batch_size = 5"))
+        assert await emu._reloader.handle_changes([config]) == {"dev-backend": True}
+        assert any("take effect after a restart" in m for m in emu.log.messages(level="warn", source="dev"))
+        assert emu.platform.app("dev-backend").consumers[0].max_batch_size == 5
