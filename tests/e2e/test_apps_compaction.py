@@ -220,3 +220,18 @@ async def test_a_workflow_that_cannot_start_is_retried_then_dead_lettered_and_no
     await fusou.compact()
     table = await fusou.table_status(FAMILY)
     assert table["pendingFragments"] == 0 and table["lastRun"]["rowsOut"] == 40
+
+
+async def test_a_backlog_larger_than_one_run_is_finished_by_follow_up_runs(fusou: Fusou) -> None:
+    workflow = fusou.emu.platform.app("fusou-workflow")
+    workflow.vars["COMPACTION_MAX_FRAGMENTS"] = "2"
+    fusou.emu.hosts["fusou-workflow"].reload()
+    specs = [fr.FragmentSpec(f"k{i}", FAMILY, i * 30, 40) for i in range(5)]
+    await upload_all(fusou, specs)
+    await fusou.compact(rounds=4)
+    table = await fusou.table_status(FAMILY)
+    assert table["pendingFragments"] == 0
+    runs = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
+    assert runs.count("success") == 3  # 2 + 2 + 1 fragments
+    assert as_rows(await fusou.download(FAMILY)) == expected_rows(specs)
+    assert table["compacted"] == [f"compacted/alice/{FAMILY}/{PERIOD}/part-0.parquet"]

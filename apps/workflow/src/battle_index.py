@@ -59,10 +59,12 @@ async def acquire_lease(db: Any, dataset_id: str, table: str, period_tag: str, u
     return {"acquired": False, "heldBy": None if row is None else row["lease_owner"]}
 
 
-async def list_fragments(db: Any, dataset_id: str, table: str, period_tag: str) -> list[dict[str, Any]]:
+async def list_fragments(db: Any, dataset_id: str, table: str, period_tag: str, limit: int) -> list[dict[str, Any]]:
+    """The oldest ``limit`` uncompacted fragments; the rest wait for the follow-up run."""
     res = await db.prepare(
-        f"SELECT id, key, size, rows FROM battle_files WHERE {KEY} AND {UNCOMPACTED} ORDER BY uploaded_at, id"
-    ).bind(dataset_id, table, period_tag).all()
+        f"SELECT id, key, size, rows FROM battle_files WHERE {KEY} AND {UNCOMPACTED} ORDER BY uploaded_at, id "
+        "LIMIT ?"
+    ).bind(dataset_id, table, period_tag, limit).all()
     return rows_of(res)
 
 

@@ -34,6 +34,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PRIORITIES = ("realtime", "manual", "scheduled")
 STEP_CONFIG = {"retries": {"limit": 3, "delay": "2 seconds", "backoff": "exponential"}}
 DEFAULT_LEASE_SECONDS = 900
+DEFAULT_MAX_FRAGMENTS = 1000
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -220,6 +221,9 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
         started_at = idx.iso_now()
         lease_ms = int(float(getattr(env, "COMPACTION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS) * 1000)
         delay_ms = compaction.step_delay_ms(env)
+        # Step outputs must stay small (≤ 1 MiB): a run takes at most this many fragments and
+        # leaves the rest to the follow-up run that `update-metadata` enqueues.
+        max_fragments = int(getattr(env, "COMPACTION_MAX_FRAGMENTS", DEFAULT_MAX_FRAGMENTS) or DEFAULT_MAX_FRAGMENTS)
 
         async def pause() -> None:
             if delay_ms:
@@ -264,7 +268,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
             @step.do("list-fragments", config=STEP_CONFIG)
             async def list_fragments() -> dict[str, Any]:
                 await pause()
-                fragments = await idx.list_fragments(db, dataset_id, table, period_tag)
+                fragments = await idx.list_fragments(db, dataset_id, table, period_tag, max_fragments)
                 outputs = await idx.compacted_outputs(db, dataset_id, table, period_tag)
                 return {"fragments": [{"key": f["key"], "size": f["size"]} for f in fragments],
                         "outputs": outputs}
