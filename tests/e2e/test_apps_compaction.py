@@ -235,3 +235,33 @@ async def test_a_backlog_larger_than_one_run_is_finished_by_follow_up_runs(fusou
     assert runs.count("success") == 3  # 2 + 2 + 1 fragments
     assert as_rows(await fusou.download(FAMILY)) == expected_rows(specs)
     assert table["compacted"] == [f"compacted/alice/{FAMILY}/{PERIOD}/part-0.parquet"]
+
+
+async def run_until_idle(f: Fusou, seconds: float, step: float = 10.0) -> None:
+    """Advance the fake clock in steps (batch timeouts, step retry backoff), draining each time."""
+    elapsed = 0.0
+    while elapsed < seconds:
+        await f.clock.advance(step)
+        await f.emu.drain()
+        elapsed += step
+
+
+async def test_a_persistently_failing_key_fails_cleanly_and_the_cron_gives_up_after_3_runs(fusou: Fusou) -> None:
+    await upload_all(fusou, [fr.FragmentSpec("f0", FAMILY, 0, 50)])
+    await fusou.compact()
+    bucket = fusou.env().BATTLE_DATA_BUCKET
+    part = (await fusou.table_status(FAMILY))["compacted"][0]
+    await bucket.put(part, b"PAR1 not really")  # the previous output rots
+    await upload_all(fusou, [fr.FragmentSpec("f1", FAMILY, 50, 50)])
+    await run_until_idle(fusou, 60)  # batch timeout, then 4 attempts with 2 s, 4 s, 8 s backoff
+    table = await fusou.table_status(FAMILY)
+    assert table["lastRun"]["status"] == "failure" and table["lastRun"]["errorStep"] == "stream-merge"
+    assert table["inProgress"] is False and table["pendingFragments"] == 1
+    failures = await fusou.d1("SELECT failures FROM pending_compactions")
+    assert failures == [{"failures": 1}]
+    # The cron re-drives it twice more (every 5 minutes), then leaves it alone.
+    for expected in (2, 3, 3):
+        await run_until_idle(fusou, 300)
+        assert await fusou.d1("SELECT failures FROM pending_compactions") == [{"failures": expected}]
+    runs = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
+    assert runs == ["success", "failure", "failure", "failure"]

@@ -14,6 +14,9 @@ import datetime as dt
 from typing import Any
 
 UNCOMPACTED = "compacted_at IS NULL AND quarantined_at IS NULL"
+# After this many consecutive failed runs the cron stops re-driving a key (a new upload or
+# a manual trigger resets the count), so a permanently failing key does not loop forever.
+MAX_REDRIVE_FAILURES = 3
 KEY = 'dataset_id = ? AND "table" = ? AND period_tag = ?'
 
 
@@ -117,7 +120,7 @@ async def finalize(db: Any, *, dataset_id: str, table: str, period_tag: str, run
         ).bind(dataset_id, table, period_tag, out["part"], out["key"], out["fingerprint"], out["size"],
                out["rows"], run_id))
     stmts.append(db.prepare(
-        "UPDATE pending_compactions SET lease_owner = NULL, lease_expires_at = NULL, last_run_id = ?, "
+        "UPDATE pending_compactions SET lease_owner = NULL, lease_expires_at = NULL, last_run_id = ?, failures = 0, "
         f"needed = EXISTS (SELECT 1 FROM battle_files b WHERE b.dataset_id = pending_compactions.dataset_id "
         f'AND b."table" = pending_compactions."table" AND b.period_tag = pending_compactions.period_tag '
         f"AND b.compacted_at IS NULL AND b.quarantined_at IS NULL), updated_at = CURRENT_TIMESTAMP "
@@ -144,7 +147,7 @@ async def release_after_failure(db: Any, dataset_id: str, table: str, period_tag
     await db.batch([
         db.prepare(
             "UPDATE pending_compactions SET lease_owner = NULL, lease_expires_at = NULL, last_run_id = ?, "
-            f"updated_at = CURRENT_TIMESTAMP WHERE {KEY} AND lease_owner = ?"
+            f"failures = failures + 1, updated_at = CURRENT_TIMESTAMP WHERE {KEY} AND lease_owner = ?"
         ).bind(run_id, dataset_id, table, period_tag, run_id),
         db.prepare(
             "UPDATE datasets SET compaction_in_progress = EXISTS (SELECT 1 FROM pending_compactions p "
@@ -217,6 +220,7 @@ async def pending_keys(db: Any, dataset_id: str) -> list[tuple[str, str]]:
 async def redrivable(db: Any, now_ms: int, limit: int = 100) -> list[dict[str, Any]]:
     res = await db.prepare(
         'SELECT dataset_id, "table" AS tbl, period_tag, user_id FROM pending_compactions '
-        "WHERE needed = 1 AND (lease_owner IS NULL OR lease_expires_at < ?) ORDER BY updated_at LIMIT ?"
-    ).bind(now_ms, limit).all()
+        "WHERE needed = 1 AND failures < ? AND (lease_owner IS NULL OR lease_expires_at < ?) "
+        "ORDER BY updated_at LIMIT ?"
+    ).bind(MAX_REDRIVE_FAILURES, now_ms, limit).all()
     return rows_of(res)
