@@ -27,7 +27,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 

@@ -27,7 +27,6 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator import __version__
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 
@@ -62,10 +61,11 @@ class _AppRunner(web.AppRunner):
         routed = server.request_handler
         app_handler = self._app_handler
 
-        async def handle(request: web.Request) -> web.StreamResponse:
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
             if request.raw_path.startswith(_ROUTED_PREFIXES):
                 return await routed(request)
-            return await app_handler(request)
+            # The server's request factory is the application's: this is a web.Request.
+            return await app_handler(request)  # type: ignore[arg-type]
 
         server.request_handler = handle
         return server
