@@ -130,3 +130,9 @@ async def test_internal_api_errors_are_json(emu: Emulator) -> None:
             assert resp.status == 405
             assert "GET" in resp.headers["Allow"]
             assert (await resp.json())["status"] == 405
+
+
+async def test_service_binding_reaches_the_other_hosted_app(emu: Emulator) -> None:
+    assert await get(emu.url("dev-shop") + "/api/backend") == (200, "text/plain;charset=UTF-8", "backend says v1")
+    health = json.loads((await get(emu.url("dev-shop") + "/_emulator/health"))[2])
+    assert health["apps"]["dev-shop"]["bindings"]["services"] == {"BACKEND": "dev-backend"}
