@@ -42,6 +42,15 @@ if TYPE_CHECKING:
 _NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Sub-resources of the S3 API we do not implement: answering them as a plain GET/PUT of the
+# bucket or object would hand clients the wrong document, so they get NotImplemented.
+_UNSUPPORTED = frozenset({
+    "acl", "tagging", "versioning", "versions", "retention", "legal-hold", "torrent", "restore",
+    "select", "attributes", "policy", "policyStatus", "cors", "lifecycle", "website",
+    "encryption", "replication", "notification", "logging", "accelerate", "requestPayment",
+    "object-lock", "ownershipControls", "publicAccessBlock", "intelligent-tiering",
+    "inventory", "metrics", "analytics",
+})
 # R2 error code → (S3 code, HTTP status) as R2's S3 API reports them.
 _S3_CODES: dict[str, tuple[str, int]] = {
     "NoSuchUpload": ("NoSuchUpload", 404),
@@ -150,6 +159,10 @@ class S3Endpoint:
         bucket = urllib.parse.unquote(parts[0]) if parts[0] else ""
         key = urllib.parse.unquote(parts[1]) if len(parts) > 1 and parts[1] != "" else None
         try:
+            unsupported = _UNSUPPORTED.intersection(request.query)
+            if unsupported:
+                raise S3Error("NotImplemented", f"cf-emulator does not implement the "
+                              f"'{sorted(unsupported)[0]}' sub-resource.", 501, path)
             if not bucket:
                 if request.method == "GET":
                     return self._list_buckets()

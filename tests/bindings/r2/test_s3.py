@@ -238,3 +238,13 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path, s3_platform: Platfor
     with pytest.raises(RuntimeError, match=f"S3 endpoint: cannot listen on 127.0.0.1:{port}"):
         await other.start()
     await other.stop()
+
+
+async def test_unsupported_sub_resources_are_not_implemented(s3: Any) -> None:
+    await in_thread(s3.put_object, Bucket="bucket", Key="k", Body=b"v")
+    for call, kwargs in ((s3.get_object_acl, {"Bucket": "bucket", "Key": "k"}),
+                         (s3.get_bucket_versioning, {"Bucket": "bucket"}),
+                         (s3.get_object_tagging, {"Bucket": "bucket", "Key": "k"})):
+        with pytest.raises(ClientError) as info:
+            await in_thread(call, **kwargs)
+        assert error_code(info.value) == "NotImplemented"
