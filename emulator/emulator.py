@@ -43,7 +43,11 @@ class StartError(Exception):
 
 
 class ConfigError(StartError):
-    """A config has errors; ``diagnostics`` is ``check``'s text rendering of them."""
+    """A config has errors; ``diagnostics`` is ``check``'s text rendering of them.
+
+    ``report`` is the ``check`` report when the diagnostics come from it, else None (our
+    own one-line reasons, such as two apps with the same name).
+    """
 
     def __init__(self, diagnostics: str, report: Any = None) -> None:
         super().__init__(diagnostics)
@@ -177,13 +181,13 @@ class Emulator:
         apps: list[AppConfig] = list(report.apps)
         if not apps:
             where = ", ".join(str(p) for p in self.config_paths)
-            raise ConfigError(f"No app to host: {where} holds no Worker or Pages config.", report)
+            raise ConfigError(f"No app to host: {where} holds no Worker or Pages config.")
         seen: set[str] = set()
         for app in apps:
             if app.name in seen:
                 raise ConfigError(
                     f'Two apps are named "{app.name}". Each hosted app needs its own name '
-                    "(service bindings and logs refer to apps by name).", report)
+                    "(service bindings and logs refer to apps by name).")
             seen.add(app.name)
         return apps
 
