@@ -149,7 +149,8 @@ class QueueBroker:
         self.path = Path(path)
         self.clock = clock
         self.log = log
-        self._store = MessageStore(self.path)
+        self._store = MessageStore(self.path, on_error=lambda exc: self.log.error(
+            "queues", f"Writing the queue store {self.path} failed: {type(exc).__name__}: {exc}"))
         self._queues: dict[str, _Queue] = {}
         self._delivery_delays: dict[str, int] = {}
         self._delayed: list[tuple[float, int, StoredMessage]] = []

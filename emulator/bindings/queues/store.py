@@ -70,8 +70,11 @@ class _Job:
 class MessageStore:
     """One SQLite file, one writer thread, writes batched per transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_error: Callable[[BaseException], None] | None = None) -> None:
         self.path = path
+        # Told about a failed transaction (disk full, ...): sends waiting on it fail, but the
+        # acks and retries in it are lost silently otherwise (they would be redelivered).
+        self.on_error = on_error
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="queues-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._job = _Job()
@@ -204,6 +207,8 @@ class MessageStore:
     def _committed(self, job: _Job, result: asyncio.Future[None]) -> None:
         error = result.exception()
         self.commits += 1
+        if error is not None and self.on_error is not None:
+            self.on_error(error)
         for fut in job.waiters:
             if fut.done():
                 continue

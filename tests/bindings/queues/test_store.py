@@ -62,3 +62,18 @@ async def test_order_insert_update_delete_and_reopen(tmp_path: Path) -> None:
 def test_deletes_are_grouped_into_ranges() -> None:
     assert _runs([5, 1, 2, 3, 9, 10, 7]) == [(1, 3), (5, 5), (7, 7), (9, 10)]
     assert _runs([4]) == [(4, 4)]
+
+
+async def test_a_failed_transaction_is_reported(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    store = MessageStore(tmp_path / "q.sqlite3", on_error=errors.append)
+    await store.open()
+    await store.insert([row(1)], 1)
+    try:
+        await store.insert([row(1)], 1)  # the same primary key again
+    except sqlite3.IntegrityError:
+        pass
+    else:
+        raise AssertionError("a duplicate seq must fail its transaction")
+    assert len(errors) == 1 and isinstance(errors[0], sqlite3.IntegrityError)
+    await store.close()
