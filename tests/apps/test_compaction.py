@@ -153,13 +153,14 @@ async def test_output_goes_up_in_equal_parts_of_at_least_5_mib(bucket: LocalBuck
     assert (await read_table(bucket, "out/big")).num_rows == 24_000
 
 
-def test_part_buffer_cuts_exact_parts() -> None:
-    buf = compaction.PartBuffer()
-    buf.write(b"x" * (compaction.PART_SIZE * 2 + 10))
-    parts = buf.take_parts()
-    assert [len(p) for p in parts] == [compaction.PART_SIZE] * 2
-    assert [len(p) for p in buf.take_parts(final=True)] == [10]
-    assert buf.tell() == compaction.PART_SIZE * 2 + 10
+async def test_copy_reads_parts_by_range(bucket: LocalBucket) -> None:
+    data = bytes(range(256)) * (compaction.PART_SIZE // 256) + b"tail"
+    await bucket.put("src", data)
+    bucket.calls.clear()
+    assert await compaction.move_object(bucket, "src", "dst") == len(data)
+    assert [c for c in bucket.calls if c[0].startswith("get")] == [("get-range", "src")] * 2
+    assert await (await bucket.get("dst")).bytes() == data
+    assert bucket.keys() == ["dst"]
 
 
 def test_step_delay_knob_reads_env_vars() -> None:

@@ -27,13 +27,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
-import io
 import itertools
 import operator
 import os
 import struct
 import tempfile
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -244,8 +242,7 @@ class RowDeduplicator:
     randomised ``hash`` of bytes; the second over the key with a one-byte prefix), packed
     in one int. SipHash is a PRF, so a false "duplicate" among n distinct rows has
     probability about n²/2^129; the set costs about 70 bytes per distinct row. SipHash runs
-    about ten times faster than hashlib here, which is what keeps the merge near pyarrow's
-    own read-and-write speed.
+    several times faster than hashlib here, and every per-row loop is a C-level ``map``.
     """
 
     def __init__(self) -> None:
@@ -280,37 +277,6 @@ _SALT = b"\x00"
 
 
 # ------------------------------------------------------------------------- output
-
-class PartBuffer(io.RawIOBase):
-    """The ParquetWriter's sink: bytes accumulate here until a full part can be cut."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._buf = bytearray()
-        self._pos = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        n = len(data)
-        self._buf += data
-        self._pos += n
-        return n
-
-    def tell(self) -> int:
-        return self._pos
-
-    def take_parts(self, final: bool = False) -> list[bytes]:
-        parts = []
-        while len(self._buf) >= PART_SIZE:
-            parts.append(bytes(self._buf[:PART_SIZE]))
-            del self._buf[:PART_SIZE]
-        if final and self._buf:
-            parts.append(bytes(self._buf))
-            self._buf.clear()
-        return parts
-
 
 class SpooledOutput:
     """The ParquetWriter's sink: an Arrow file on local disk, read back one part at a time.
@@ -633,10 +599,6 @@ async def stream_merge(
     result.duplicates_dropped = merge.dedupe.dropped
     result.bytes_out = await move_object(bucket, tmp_key, final_key, custom_metadata)
     return result
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def step_delay_ms(env: Any) -> int:
