@@ -44,8 +44,11 @@ class RoutesConfig:
     def __post_init__(self) -> None:
         self._include = [rule_regex(r) for r in self.include]
         self._exclude = [rule_regex(r) for r in self.exclude]
+        self._everything = self.include == ["/*"] and not self.exclude
 
     def is_function_route(self, pathname: str) -> bool:
+        if self._everything:  # the default (no _routes.json): skip the regexes
+            return True
         if any(r.match(pathname) for r in self._exclude):
             return False
         return any(r.match(pathname) for r in self._include)
