@@ -123,6 +123,10 @@ class BaseHost(ABC):
     def watch_paths(self) -> list[Path]: ...
 
     @abstractmethod
+    def unload(self) -> None:
+        """Drop the app's modules from ``sys.modules``; the host must be loaded again to serve."""
+
+    @abstractmethod
     async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:
         """The app's answer to ``request``; errors in app code become 500 responses."""
 

@@ -14,6 +14,7 @@ This module also converts between these objects and aiohttp's (``request_from_ai
 
 from __future__ import annotations
 
+import builtins
 import email.parser
 import email.policy
 import http
@@ -161,13 +162,13 @@ class Blob:
     def size(self) -> int:
         return len(self._data)
 
-    async def bytes(self) -> bytes:
+    async def bytes(self) -> builtins.bytes:
         return self._data
 
     async def text(self) -> str:
         return self._data.decode("utf-8", errors="replace")
 
-    async def arrayBuffer(self) -> bytes:  # noqa: N802 - JS spelling
+    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802 - JS spelling
         return self._data
 
     array_buffer = arrayBuffer
@@ -382,7 +383,7 @@ class _Body:
     def bodyUsed(self) -> bool:  # noqa: N802 - JS spelling
         return self.body_used
 
-    async def bytes(self) -> bytes:
+    async def bytes(self) -> builtins.bytes:
         self.body_used = True
         if self._body is not None:
             return self._body
@@ -402,7 +403,7 @@ class _Body:
     async def _read_json(self) -> Any:
         return _json.loads(await self.bytes())
 
-    async def arrayBuffer(self) -> bytes:  # noqa: N802 - JS spelling
+    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802 - JS spelling
         return await self.bytes()
 
     array_buffer = arrayBuffer
@@ -427,7 +428,7 @@ class _JsonAccessor:
 
     def __get__(self, obj: Any, owner: type) -> Any:
         if obj is None:
-            return owner.from_json
+            return getattr(owner, "from_json")
         return obj._read_json
 
 
@@ -435,6 +436,8 @@ class Request(_Body):
     """An HTTP request (JS ``Request``): ``url``, ``method``, ``headers``, body readers, ``cf``."""
 
     json = _JsonAccessor()
+    cf: JsObject
+    redirect: str
 
     def __init__(self, input: "str | Request", method: str | None = None, headers: Any = None,
                  body: BodyInit | _BodySource = None, cf: Mapping[str, Any] | None = None,

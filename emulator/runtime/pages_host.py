@@ -194,6 +194,12 @@ class PagesHost(BaseHost):
         if old is not None:
             old.unload()
 
+    def unload(self) -> None:
+        """Forget the app's modules (when a config change replaces this host with a new one)."""
+        if self._gen is not None:
+            self._gen.unload()
+            self._gen = None
+
     def _require(self) -> _Generation:
         if self._gen is None:
             raise RuntimeError(f"{self.config.name} is not loaded (call load() first)")

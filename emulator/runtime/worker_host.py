@@ -114,6 +114,12 @@ class WorkerHost(BaseHost):
         if old is not None:
             old.package.unload()
 
+    def unload(self) -> None:
+        """Forget the app's modules (when a config change replaces this host with a new one)."""
+        if self._loaded is not None:
+            self._loaded.package.unload()
+            self._loaded = None
+
     def _require_loaded(self) -> LoadedEntrypoints:
         if self._loaded is None:
             raise RuntimeError(f"{self.config.name} is not loaded (call load() first)")

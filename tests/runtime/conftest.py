@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, AssetsConfig
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from emulator.runtime import BaseHost, create_host
 

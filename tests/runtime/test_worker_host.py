@@ -508,3 +508,16 @@ async def test_platform_drain_waits_for_wait_until(tmp_path: Path, serve: Any) -
     await client.platform.drain(timeout=5)
     module = sys.modules[client.app_host.entrypoint_class("Default").__module__]
     assert module.DONE == [1]
+
+
+async def test_unload_forgets_the_modules(tmp_path: Path, make_platform: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": HELLO})
+    config = worker_config(tmp_path)
+    host = create_host(config, make_platform(config))
+    host.load()
+    module_name = host.entrypoint_class("Default").__module__
+    assert module_name in sys.modules
+    host.unload()
+    assert module_name not in sys.modules
+    with pytest.raises(RuntimeError, match="not loaded"):
+        host.entrypoint_class("Default")
