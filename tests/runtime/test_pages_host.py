@@ -289,3 +289,19 @@ async def test_static_only_project_and_reload(tmp_path: Path, serve: Any) -> Non
         host.reload()
     assert await (await client.get("/")).text() == "fn"
     assert set(host.watch_paths()) == {tmp_path / "functions", tmp_path / "public"}
+
+
+async def test_bad_routes_json_edit_falls_back_to_default_routes(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "functions/api/index.py": "from workers import Response\nasync def on_request(c):\n    return Response('fn')\n",
+        "public/_routes.json": '{"version": 1, "include": ["/other"], "exclude": []}',
+        "public/index.html": "home",
+    })
+    client = await serve(pages_config(tmp_path))
+    assert await (await client.get("/api")).text() == "home"  # not included: assets
+    write_files(tmp_path, {"public/_routes.json": "{not json"})
+    client.app_host.reload()
+    assert await (await client.get("/api")).text() == "fn"  # default include ["/*"]
+    warnings = client.platform.log.messages("warn", "app:web")
+    assert any(w.startswith("Ignoring provided _routes.json file, and falling back") for w in warnings)
+    assert any("Invalid _routes.json file found at" in e for e in client.platform.log.messages("error", "app:web"))
