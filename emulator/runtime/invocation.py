@@ -63,11 +63,14 @@ current: ContextVar[Invocation | None] = ContextVar("cf_emulator_invocation", de
 class AppOutput:
     """Line-buffers one app's writes to stdout/stderr into log records."""
 
-    __slots__ = ("host", "_partial")
+    __slots__ = ("host", "_partial", "thread")
 
     def __init__(self, host: "BaseHost") -> None:
         self.host = host
         self._partial: dict[str, str] = {}
+        # Only the event loop's thread turns writes into records: `asyncio.to_thread` copies
+        # the context, but log subscribers (dashboard tail) are not thread-safe.
+        self.thread = threading.get_ident()
 
     def write(self, stream: str, text: str) -> None:
         buffered = self._partial.get(stream, "") + text
@@ -104,7 +107,7 @@ class _AppAwareStream(io.TextIOBase):
 
     def write(self, text: str) -> int:
         out = _output.get()
-        if out is None or getattr(_state, "emitting", False):
+        if out is None or getattr(_state, "emitting", False) or out.thread != threading.get_ident():
             return int(self._underlying.write(text) or 0)
         out.write(self._name, text)
         return len(text)

@@ -521,3 +521,19 @@ async def test_unload_forgets_the_modules(tmp_path: Path, make_platform: Any) ->
     assert module_name not in sys.modules
     with pytest.raises(RuntimeError, match="not loaded"):
         host.entrypoint_class("Default")
+
+
+async def test_output_of_worker_threads_is_not_turned_into_records(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": """
+        import asyncio
+        from workers import WorkerEntrypoint, Response
+
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                print("on the loop")
+                await asyncio.to_thread(print, "in a thread")
+                return Response("ok")
+    """})
+    client = await serve(worker_config(tmp_path))
+    assert await (await client.get("/")).text() == "ok"
+    assert client.platform.log.messages(source="app:worker") == ["on the loop"]
