@@ -15,8 +15,11 @@ Contract between the runtime (this package) and the server (``emulator.server``)
 App code imports the ``workers`` shim (``emulator/runtime/shims/workers``), plus no-op
 ``js`` and ``pyodide.ffi`` stand-ins; ``shims_path()`` is put on ``sys.path`` before apps load.
 
-Also available on hosts: ``host.is_idle()`` / ``await host.wait_background()`` for
-``ctx.waitUntil`` work, and ``host.env`` (the app's current env).
+Also on hosts: ``host.is_idle()`` / ``await host.wait_background()`` for ``ctx.waitUntil``
+work (``Platform.is_idle`` counts it), ``host.env`` (the app's current env),
+``host.unload()`` (drop a replaced host's modules), and, for the workflows engine,
+``host.new_context()`` / ``await host.call_app(fn, *args, ctx=, env=)`` (run app code as
+this app: ``workers.env`` set, output attributed).
 
 Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
 ``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
