@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from _lib.responses import setting
+from _lib.settings import setting
 
 ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256")
 

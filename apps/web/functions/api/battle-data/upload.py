@@ -19,7 +19,8 @@ from typing import Any
 
 from _lib import index_db
 from _lib.auth import AuthError, authenticate
-from _lib.responses import error, json_response, setting
+from _lib.responses import error, json_response
+from _lib.settings import setting
 from _lib.validation import DEFAULT_MAX_UPLOAD_BYTES, InputError, check_name, inspect_parquet
 
 
