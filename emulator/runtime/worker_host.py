@@ -196,7 +196,8 @@ class WorkerHost(BaseHost):
         loaded = self._require_loaded()
         try:
             fn, ctx = self._handler(loaded, "scheduled")
-            await self.call_app(fn, ScheduledController(cron, scheduled_time_ms), loaded.env, ctx, ctx=ctx, env=loaded.env)
+            controller = ScheduledController(cron, scheduled_time_ms)
+            await self.call_app(fn, controller, loaded.env, ctx, ctx=ctx, env=loaded.env)
         except Exception as exc:
             self.error_response(exc, "scheduled")
             raise
