@@ -305,3 +305,18 @@ async def test_bad_routes_json_edit_falls_back_to_default_routes(tmp_path: Path,
     warnings = client.platform.log.messages("warn", "app:web")
     assert any(w.startswith("Ignoring provided _routes.json file, and falling back") for w in warnings)
     assert any("Invalid _routes.json file found at" in e for e in client.platform.log.messages("error", "app:web"))
+
+
+async def test_function_reads_assets_through_env(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "functions/wrapped.py": """
+            from workers import Response
+            async def on_request_get(context):
+                asset = await context.env.ASSETS.fetch("/inner.txt")
+                return Response("[" + await asset.text() + "]", headers={"x-status": str(asset.status)})
+        """,
+        "public/inner.txt": "inner",
+    })
+    client = await serve(pages_config(tmp_path))
+    resp = await client.get("/wrapped")
+    assert await resp.text() == "[inner]" and resp.headers["x-status"] == "200"

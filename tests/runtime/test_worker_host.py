@@ -537,3 +537,19 @@ async def test_output_of_worker_threads_is_not_turned_into_records(tmp_path: Pat
     client = await serve(worker_config(tmp_path))
     assert await (await client.get("/")).text() == "ok"
     assert client.platform.log.messages(source="app:worker") == ["on the loop"]
+
+
+async def test_workers_assets_headers_and_redirects_files(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "src/entry.py": HELLO,
+        "static/page.html": "page",
+        "static/_headers": "/page\n  X-Custom: yes\n",
+        "static/_redirects": "/old /page 301\n",
+    })
+    config = worker_config(tmp_path, assets=AssetsConfig(directory=tmp_path / "static", binding="ASSETS"))
+    client = await serve(config)
+    page = await client.get("/page")
+    assert await page.text() == "page" and page.headers["x-custom"] == "yes"
+    old = await client.get("/old", allow_redirects=False)
+    assert old.status == 301 and old.headers["location"] == "/page"
+    assert await (await client.get("/_headers")).text() == "hello"  # never served: the Worker answers
