@@ -221,3 +221,30 @@ async def test_local_bucket_multipart_in_and_out_of_order(bucket: LocalBucket) -
         await upload.complete([parts[n] for n in (1, 2, 3)])
         data = await (await bucket.get("m")).bytes()
         assert data == b"\x01" * five + b"\x02" * five + b"\x03" * 10, order
+
+
+async def test_dedup_spills_to_disk_past_its_memory_budget_with_the_same_result(
+        bucket: LocalBucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    specs = [fr.FragmentSpec(f"d{i}", "cells", i * 700, 1000) for i in range(4)]
+    for s in specs:
+        await bucket.put(s.name, s.data())
+    expected = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/a", "out/a")
+    monkeypatch.setattr(compaction, "DEDUP_MEMORY_ROWS", 500)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spilled = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/b", "out/b",
+                                            spool_dir=str(spool))
+    assert (spilled.rows_in, spilled.rows_out, spilled.duplicates_dropped) == (
+        expected.rows_in, expected.rows_out, expected.duplicates_dropped) == (4000, 3100, 900)
+    assert (await read_table(bucket, "out/b")).equals(await read_table(bucket, "out/a"))
+    assert list(spool.iterdir()) == []  # the spill file is gone
+
+
+def test_deduplicator_spill_keeps_first_occurrences_within_and_across_batches() -> None:
+    dedupe = compaction.RowDeduplicator(memory_rows=3)
+    first = dedupe.filter(pa.record_batch({"v": [1, 2, 3, 4, 2]}))
+    assert first.column(0).to_pylist() == [1, 2, 3, 4] and dedupe.spilled
+    second = dedupe.filter(pa.record_batch({"v": [5, 1, 5, 6, 4, 7]}))
+    assert second.column(0).to_pylist() == [5, 6, 7]
+    assert len(dedupe) == 7 and dedupe.dropped == 4
+    dedupe.close()

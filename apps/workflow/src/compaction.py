@@ -14,7 +14,7 @@ tests and in ``bench/compaction.py``. The bucket only needs the R2 binding metho
 Memory bound of a merge (documented in README "Demo apps"): one input row group (decoded),
 one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one multipart part
 (``PART_SIZE``), plus the de-duplication set: one 128-bit row digest per *distinct* row,
-about 70 bytes each once Python's set overhead is counted (1 M distinct rows ≈ 70 MB).
+about 70 bytes each in memory up to ``DEDUP_MEMORY_ROWS``, then spilled to SQLite on disk.
 Inputs are read one fragment at a time: in memory up to ``IN_MEMORY_MAX``, spooled to a
 temporary file above it, so input size only costs disk.
 (On Cloudflare's Pyodide runtime ``tempfile`` is an in-memory filesystem: there the spool
@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
 import itertools
 import operator
 import os
+import sqlite3
 import struct
 import tempfile
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ PART_SIZE = 8 * 1024 * 1024
 # One suffix read of this size usually holds the whole footer: one R2 call per fragment.
 FOOTER_PROBE = 64 * 1024
 ROW_GROUP_ROWS = 128 * 1024
+# Distinct rows whose digests stay in memory (~70 bytes each); more spill to SQLite on disk.
+DEDUP_MEMORY_ROWS = 1_200_000
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 8 * 1024
 # Fragments up to this size are read into memory in one get; larger ones spool to disk.
@@ -241,16 +245,27 @@ class RowDeduplicator:
     Each row's key is reduced to 128 bits: two SipHash values (Python's keyed, per-process
     randomised ``hash`` of bytes; the second over the key with a one-byte prefix), packed
     in one int. SipHash is a PRF, so a false "duplicate" among n distinct rows has
-    probability about n²/2^129; the set costs about 70 bytes per distinct row. SipHash runs
-    several times faster than hashlib here, and every per-row loop is a C-level ``map``.
+    probability about n²/2^129. SipHash runs several times faster than hashlib here, and
+    every per-row loop is a C-level ``map``.
+
+    Digests live in a set (about 70 bytes each) up to ``memory_rows`` distinct rows; beyond
+    that they move to a temporary SQLite file with a bounded page cache, so memory stays
+    bounded whatever the number of distinct rows (lookups then cost a few µs more per row).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, memory_rows: int | None = None, spill_dir: str | None = None) -> None:
         self._seen: set[int] = set()
+        self._spilled: _SpilledDigests | None = None
+        self.memory_rows = DEDUP_MEMORY_ROWS if memory_rows is None else memory_rows
+        self.spill_dir = spill_dir
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._seen) + (len(self._spilled) if self._spilled is not None else 0)
+
+    @property
+    def spilled(self) -> bool:
+        return self._spilled is not None
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         # Every per-row loop below is a C-level map/zip/filter: no Python bytecode runs per
@@ -263,14 +278,70 @@ class RowDeduplicator:
         # digest → index of its first occurrence in this batch (iterating backwards, the
         # earliest index is written last).
         first = dict(zip(reversed(digests), range(n - 1, -1, -1)))
-        seen = self._seen
-        if len(first) == n and seen.isdisjoint(first):
+        if self._spilled is not None:
+            keep = self._spilled.add_new(first)
+        else:
+            seen = self._seen
+            if len(first) == n and seen.isdisjoint(first):
+                seen.update(first)
+                self._maybe_spill()
+                return batch
+            keep = sorted(map(first.__getitem__, itertools.filterfalse(seen.__contains__, first)))
             seen.update(first)
+            self._maybe_spill()
+        if len(keep) == n:
             return batch
-        keep = sorted(map(first.__getitem__, itertools.filterfalse(seen.__contains__, first)))
-        seen.update(first)
         self.dropped += n - len(keep)
         return batch.take(pa.array(keep, pa.int64()))
+
+    def _maybe_spill(self) -> None:
+        if len(self._seen) > self.memory_rows:
+            self._spilled = _SpilledDigests(self.spill_dir)
+            self._spilled.load(self._seen)
+            self._seen = set()
+
+    def close(self) -> None:
+        if self._spilled is not None:
+            self._spilled.close()
+
+
+_DIGEST_BYTES = functools.partial(int.to_bytes, length=16, byteorder="big", signed=True)
+
+
+class _SpilledDigests:
+    """The digest set in a temporary SQLite file (bounded page cache)."""
+
+    def __init__(self, spill_dir: str | None) -> None:
+        self._tmp = tempfile.NamedTemporaryFile(dir=spill_dir, suffix=".sqlite")
+        # Used from the merge's decode thread, closed from the event loop's thread.
+        self._db = sqlite3.connect(self._tmp.name, check_same_thread=False)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = MEMORY"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE seen (d BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("CREATE TEMP TABLE batch (d BLOB PRIMARY KEY, i INTEGER) WITHOUT ROWID")
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def load(self, digests: set[int]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO seen (d) VALUES (?)", zip(map(_DIGEST_BYTES, digests)))
+        self._count += len(digests)
+
+    def add_new(self, first: dict[int, int]) -> list[int]:
+        """Row indexes (sorted) of digests not seen before; records them as seen."""
+        db = self._db
+        db.execute("DELETE FROM batch")
+        db.executemany("INSERT INTO batch (d, i) VALUES (?, ?)", zip(map(_DIGEST_BYTES, first), first.values()))
+        keep = sorted(i for (i,) in db.execute(
+            "SELECT i FROM batch WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.d = batch.d)"))
+        db.execute("INSERT OR IGNORE INTO seen (d) SELECT d FROM batch")
+        self._count += len(keep)
+        return keep
+
+    def close(self) -> None:
+        self._db.close()
+        self._tmp.close()
 
 
 _SALT = b"\x00"
@@ -287,6 +358,7 @@ class SpooledOutput:
     """
 
     def __init__(self, spool_dir: str | None = None) -> None:
+        self.spool_dir = spool_dir
         self._tmp = tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet")
         self.stream = pa.OSFile(self._tmp.name, "wb")
         self._sent = 0
@@ -455,7 +527,7 @@ class _MergeWriter:
         self.sink = sink
         self.result = result
         self.encode_pool = encode_pool
-        self.dedupe = RowDeduplicator()
+        self.dedupe = RowDeduplicator(spill_dir=sink.spool_dir)
         self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
         self.pending: list[pa.RecordBatch] = []
@@ -594,6 +666,7 @@ async def stream_merge(
     finally:
         decode_pool.shutdown(wait=True)
         encode_pool.shutdown(wait=True)
+        merge.dedupe.close()
         sink.close()
     result.rows_out = result.rows_in - merge.dedupe.dropped
     result.duplicates_dropped = merge.dedupe.dropped
