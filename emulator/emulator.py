@@ -17,6 +17,8 @@ time to finish, and whatever is left stays persisted for redelivery on the next 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import traceback
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -76,6 +78,41 @@ def render_report(report: Any) -> str:
     if PAGES_CONSUMERS_MESSAGE in text:
         text += "\n\n" + PAGES_CONSUMERS_HINT
     return text
+
+
+def _failing_plugin(exc: BaseException) -> str | None:
+    """Name of the binding plugin whose code raised ``exc`` (innermost frame wins), if any."""
+    from emulator.bindings import BindingPlugin
+
+    name: str | None = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, BindingPlugin):
+            name = owner.name
+    return name
+
+
+def plugin_error_text(exc: BaseException) -> str:
+    """What `dev` prints when a binding plugin cannot start (never a traceback).
+
+    A ``QueuesError`` is the platform's own refusal (Miniflare's wording): its message is
+    shown exactly. Plugins that already phrase their failure for the user (``RuntimeError``,
+    e.g. the S3 endpoint's port) keep their text; anything else is named with its plugin.
+    """
+    from emulator.bindings.queues.engine import QueuesError
+
+    if isinstance(exc, QueuesError):
+        return str(exc)
+    if type(exc) is RuntimeError:
+        return str(exc)
+    plugin = _failing_plugin(exc)
+    where = f"the {plugin} binding" if plugin else "a binding plugin"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    hint = ""
+    if isinstance(exc, sqlite3.DatabaseError):
+        hint = ("\nA state file under the state directory is damaged; move the state directory away "
+                "(or pick another one with --persist-to) and start again.")
+    return f"Could not start {where}: {text}{hint}"
 
 
 class Emulator:
@@ -209,20 +246,35 @@ class Emulator:
         apps = self.load_config()
         from emulator.runtime import AppLoadError, create_host
 
-        platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
-                            ip=self.ip, s3_port=self.s3_port)
+        try:
+            platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
+                                ip=self.ip, s3_port=self.s3_port)
+        except Exception as exc:  # a binding plugin refused the apps while being built
+            self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
+            raise StartError(plugin_error_text(exc)) from None
         self._platform = platform
-        for app in apps:
-            host = create_host(app, platform)
-            try:
-                host.load()
-            except AppLoadError as exc:
-                self._platform = None
-                raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
-            platform.attach_host(host)
-        if self._should_apply_migrations():
-            await self._apply_migrations(platform)
-        await platform.start()
+        try:
+            for app in apps:
+                host = create_host(app, platform)
+                try:
+                    host.load()
+                except AppLoadError as exc:
+                    raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
+                platform.attach_host(host)
+            if self._should_apply_migrations():
+                await self._apply_migrations(platform)
+            await platform.start()
+        except StartError:
+            await self._abandon_start(platform)
+            raise
+        except Exception as exc:
+            # `check` catches almost every such config first; what still reaches a plugin
+            # (e.g. a queue consumed by two apps given with separate -c options, a damaged
+            # state file opened while an app's env is built) must read as a clear message,
+            # never a traceback. The traceback stays available at --log-level debug.
+            self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
+            await self._abandon_start(platform)
+            raise StartError(plugin_error_text(exc)) from None
         try:
             self._server = EmulatorServer(platform, self.health, ip=self.ip,
                                           shutdown_timeout=self.shutdown_timeout)
@@ -244,6 +296,22 @@ class Emulator:
             self._reloader = AppReloader(self)
             self._reloader.start()
         return self
+
+    async def _abandon_start(self, platform: Platform) -> None:
+        """Undo a start that failed half way: stop the plugins, forget the loaded apps."""
+        # `Platform.stop()` only runs after a complete start; the plugins started before the
+        # failing one (an S3 listener, an open broker, open databases) are stopped one by one.
+        for plugin in reversed(list(platform.plugins.values())):
+            try:
+                await plugin.stop()
+            except Exception as exc:  # best effort: the start error is what the user must see
+                self.log.debug("dev", f"stopping the {plugin.name} plugin after a failed start: {exc!r}")
+        for host in list(platform.hosts.values()):
+            try:
+                host.unload()  # type: ignore[attr-defined]
+            except Exception as exc:
+                self.log.debug("dev", f"unloading {host.config.name} after a failed start: {exc!r}")
+        self._platform = None
 
     def _should_apply_migrations(self) -> bool:
         if self._apply_migrations_arg is not None:

@@ -149,8 +149,14 @@ class AppReloader:
             # once, at start; the new code still receives the batches and instances.
             log.warn("dev", f"[{app.name}] changed queue consumers or workflows take effect after a restart "
                             "of `cf-emulator dev`.", app=app.name)
+        old_host = platform.hosts.get(app.name)
         platform.apps[platform.apps.index(app)] = new_config
         platform.attach_host(host)
+        if old_host is not None and old_host is not host:
+            # Drop the replaced generation's modules from sys.modules (each generation has
+            # its own package name, so the new host's modules are untouched); objects that
+            # in-flight requests still hold keep working.
+            old_host.unload()  # type: ignore[attr-defined]
         if self.emulator.crons is not None:
             self.emulator.register_crons(new_config)
         return True

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 
 from emulator import Emulator, FakeClock
-from emulator.emulator import AppStartError, ConfigError
+from emulator.cli import build_parser
+from emulator.config.model import AppConfig
+from emulator.emulator import AppStartError, ConfigError, StartError
 
 APPS = Path(__file__).parent / "apps" / "dev"
 
@@ -54,3 +57,81 @@ async def test_single_app_folder_hosts_that_app_alone(workspace: Path) -> None:
         assert [a.name for a in emu.apps] == ["dev-backend"]
         # Without a workspace the state lives next to the app's config.
         assert emu.state_dir == (workspace / "backend" / ".emulator").resolve()
+
+
+def second_backend(workspace: Path) -> Path:
+    """A copy of the backend app under another name: it consumes the same queue."""
+    copy = workspace / "backend2"
+    shutil.copytree(workspace / "backend", copy)
+    config = copy / "wrangler.toml"
+    config.write_text(config.read_text().replace('name = "dev-backend"', 'name = "dev-backend2"'))
+    return copy
+
+
+@pytest.fixture
+def checks_without_cross_app_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each config alone passes wrangler's rules; only our cross-app rule sees two consumers
+    # of one queue. Without it the config reaches the broker, which must refuse it cleanly.
+    import emulator.config.check as check
+
+    monkeypatch.setattr(check, "check_app_set", lambda apps, cross_warnings: None)
+
+
+MULTIPLE = 'Multiple consumers defined for queue "dev-orders": "dev-backend" and "dev-backend2"'
+
+
+async def test_a_queue_error_from_the_broker_is_a_start_error(
+        workspace: Path, checks_without_cross_app_rules: None) -> None:
+    emulator = Emulator([workspace / "backend", second_backend(workspace)], clock=FakeClock(), port=0)
+    with pytest.raises(StartError) as caught:
+        await emulator.start()
+    assert str(caught.value) == MULTIPLE
+    assert not (workspace / "backend" / ".emulator" / "server.json").exists()
+
+
+async def test_a_dead_letter_queue_equal_to_its_queue_is_a_start_error(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator = Emulator([workspace / "backend"], clock=FakeClock(), port=0)
+    real_load = emulator.load_config
+
+    def load_with_a_self_dlq() -> list[AppConfig]:
+        # Past `check` (which reports this as CFE107), as a config from another tool could be.
+        apps = real_load()
+        return [dataclasses.replace(a, consumers=[dataclasses.replace(c, dead_letter_queue=c.queue)
+                                                  for c in a.consumers]) for a in apps]
+
+    monkeypatch.setattr(emulator, "load_config", load_with_a_self_dlq)
+    with pytest.raises(StartError) as caught:
+        await emulator.start()
+    assert str(caught.value) == 'Dead letter queue for queue "dev-orders" cannot be itself'
+
+
+def test_dev_prints_the_queue_error_and_exits_1(
+        workspace: Path, checks_without_cross_app_rules: None, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["dev", "-c", str(workspace / "backend"), "-c", str(second_backend(workspace)),
+                              "--port", "0", "--no-watch"])
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"✘ [ERROR] {MULTIPLE}"
+
+
+@pytest.mark.parametrize("damaged", ["queues/queues.sqlite3", "d1/dev-db.sqlite3", "r2/dev-shared/index.sqlite3"])
+def test_a_damaged_state_file_is_a_clear_error_not_a_traceback(
+        workspace: Path, damaged: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    async def once() -> None:
+        async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0):
+            pass
+
+    asyncio.run(once())
+    (workspace / ".emulator" / damaged).write_bytes(b"not a database" * 512)
+    args = build_parser().parse_args(["dev", "-c", str(workspace / "wrangler.toml"), "--port", "0", "--no-watch"])
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    plugin = damaged.split("/")[0]
+    assert f"✘ [ERROR] Could not start the {plugin} binding: DatabaseError: file is not a database" in err
+    assert "--persist-to" in err
+    assert "Traceback" not in err
+    assert not (workspace / ".emulator" / "server.json").exists()

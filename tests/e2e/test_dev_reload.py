@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -135,6 +136,35 @@ async def test_a_config_error_keeps_the_running_version(workspace: Path) -> None
         config.write_text(config.read_text().replace('max_batch_size = "ten"', "max_batch_size = 10"))
         assert await reloader.handle_changes([config]) == {"dev-backend": True}
         assert await get(emu.url("dev-backend") + "/var") == (200, "2")
+
+
+def modules_from(folder: Path) -> set[str]:
+    """Names in sys.modules of modules imported from files under ``folder``."""
+    root = folder.resolve()
+    out = set()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and root in Path(file).resolve().parents:
+            out.add(name)
+    return out
+
+
+async def test_a_config_change_drops_the_replaced_hosts_modules(workspace: Path) -> None:
+    async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, log=EventLog(), watch=True) as emu:
+        backend = workspace / "backend"
+        before = modules_from(backend)
+        assert before, "the backend app's modules should be imported"
+        old_host = emu.hosts["dev-backend"]
+        config = backend / "wrangler.toml"
+        config.write_text(config.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+        assert await emu._reloader.handle_changes([config]) == {"dev-backend": True}
+        assert emu.hosts["dev-backend"] is not old_host
+        assert await get(emu.url("dev-backend") + "/var") == (200, "2")
+        after = modules_from(backend)
+        # The old generation is gone from sys.modules; the new one serves.
+        assert after and not (before & after)
+        # The other app's modules are untouched by the backend's swap.
+        assert modules_from(workspace / "shop")
 
 
 async def test_changes_map_to_the_owning_app_only(workspace: Path) -> None:
