@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value, split_statements_cached
+from emulator.bindings.d1.engine import (D1Engine, D1Error, StatementResult, bind_value,
+                                         split_statements_cached)
 from emulator.bindings.d1.engine import convert_value as _value
 from emulator.jsobject import JsObject
 
 
-_PLAIN = frozenset({str, int, float, type(None)})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class D1PreparedStatement:
@@ -31,13 +32,27 @@ class D1PreparedStatement:
         self.params = params
 
     def bind(self, *values: Any) -> "D1PreparedStatement":
-        # str/int/float/None pass through unchanged (the common case, checked inline).
-        return D1PreparedStatement(self._db, self.sql, tuple([
-            v if type(v) in _PLAIN and (type(v) is not int or -(2**63) <= v < 2**63)
-            else bind_value(v) for v in values]))
+        # str/int/float/None pass through unchanged (the common case, checked inline, and
+        # then the argument tuple itself is kept); anything else goes through D1's rules.
+        for v in values:
+            t = type(v)
+            if t is str or t is float or v is None or (
+                    t is int and _INT64_MIN <= v <= _INT64_MAX):
+                continue
+            return D1PreparedStatement(self._db, self.sql,
+                                       tuple([bind_value(v) for v in values]))
+        return D1PreparedStatement(self._db, self.sql, values)
+
+    async def _query(self, meta: bool) -> StatementResult:
+        engine = self._db._engine
+        # The fast path returns synchronously; only a hand-off to the worker is awaited.
+        result = engine.try_fast(self.sql, self.params, meta)
+        if result is None:
+            result = await engine.query_on_worker(self.sql, self.params, meta)
+        return result
 
     async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
-        result = await self._db._engine.query(self.sql, self.params)
+        result = await self._query(False)
         if colName is not None:
             if colName not in result.columns:
                 raise D1Error(f"D1_COLUMN_NOTFOUND: Column not found ({colName})")
@@ -49,18 +64,18 @@ class D1PreparedStatement:
         return JsObject({c: _value(v) for c, v in zip(result.columns, result.rows[0])})
 
     async def all(self) -> JsObject:
-        return (await self._db._engine.query(self.sql, self.params)).shaped("objects")
+        return (await self._query(True)).shaped("objects")
 
     async def run(self) -> JsObject:
         # Miniflare returns rows from run() too (RETURNING, or even a SELECT).
-        return (await self._db._engine.query(self.sql, self.params)).shaped("objects")
+        return (await self._query(True)).shaped("objects")
 
     async def raw(self, options: Mapping[str, Any] | None = None, *,
                   columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
         if options is not None:
             columnNames = bool(options.get("columnNames", columnNames))
-        result = await self._db._engine.query(self.sql, self.params)
-        rows: list[list[Any]] = result.shaped("raw")["results"]
+        result = await self._query(False)
+        rows: list[list[Any]] = result.raw_rows()
         if columnNames:
             return [list(result.columns), *rows]
         return rows
@@ -86,12 +101,14 @@ class D1Database:
 
     async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
         items = []
+        append, split = items.append, split_statements_cached
         for stmt in statements:
-            if not isinstance(stmt, D1PreparedStatement):
+            if type(stmt) is not D1PreparedStatement and not isinstance(stmt, D1PreparedStatement):
                 raise TypeError("batch() expects a list of prepared statements")
-            items.append((split_statements_cached(stmt.sql), stmt.params))
-        results = await self._engine.call(lambda conn: self._engine.batch(conn, items))
-        return [r.shaped("objects") for r in results]
+            append((split(stmt.sql), stmt.params))
+        engine = self._engine
+        # Results are shaped on the worker too, while the loop thread serves others.
+        return await engine.call(lambda conn: engine.batch_shaped(conn, items))
 
     async def exec(self, query: str) -> JsObject:
         return await self._engine.call(lambda conn: self._engine.exec_lines(conn, query))

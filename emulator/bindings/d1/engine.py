@@ -138,6 +138,12 @@ def to_d1_error(exc: BaseException) -> D1Error:
     return D1Error(full, bare)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_read_only(sql: str) -> bool:
+    # Per SQL text, as the split is: apps run the same few statements over and over.
+    return _READ_ONLY.match(sql) is not None
+
+
 def _js_typeof(value: Any) -> str:
     if callable(value):
         return "function"
@@ -190,6 +196,10 @@ class StatementResult:
         self.rows = rows
         self.meta = meta
         self.may_grow = False  # in a batch: may have changed the file size (DDL, writes)
+
+    def raw_rows(self) -> list[list[Any]]:
+        """The rows as arrays (``raw()``), BLOBs as byte lists."""
+        return [[_convert(v) for v in row] for row in self.rows]
 
     def shaped(self, mode: Mode = "objects") -> JsObject:
         """D1's ``{results, success, meta}`` (rows as objects, or as arrays for ``raw``)."""
@@ -257,17 +267,33 @@ class D1Engine:
         with self._lock:
             return fn(self._worker_conn)
 
-    async def query(self, sql: str, params: Sequence[Any]) -> StatementResult:
-        """One ``prepare(sql).bind(*params)`` execution."""
+    async def query(self, sql: str, params: Sequence[Any], meta: bool = True) -> StatementResult:
+        """One ``prepare(sql).bind(*params)`` execution; ``meta=False`` (``first()``,
+        ``raw()``: the app never sees it) skips building the ``meta`` object."""
+        result = self.try_fast(sql, params, meta)
+        if result is not None:
+            return result
+        return await self.query_on_worker(sql, params, meta)
+
+    def try_fast(self, sql: str, params: Sequence[Any], meta: bool = True) -> StatementResult | None:
+        """The statement's result if it ran on the fast path (on the calling loop thread),
+        ``None`` if it must go to the worker (``query_on_worker``). Split from ``query`` so
+        that callers await a coroutine only when there is something to wait for."""
         statements = split_statements_cached(sql)
         if len(statements) == 1 and self._inflight == 0:
             try:
-                return self._fast(statements[0], params)
+                return self._fast(statements[0], params, meta)
             except _Interrupted:
                 pass
-        return await self.call(lambda conn: self.run_statements(conn, statements, params))
+        return None
 
-    def _fast(self, statement: str, params: Sequence[Any]) -> StatementResult:
+    async def query_on_worker(self, sql: str, params: Sequence[Any],
+                              meta: bool = True) -> StatementResult:
+        statements = split_statements_cached(sql)
+        return await self.call(lambda conn: self.run_statements(conn, statements, params,
+                                                                with_meta=meta))
+
+    def _fast(self, statement: str, params: Sequence[Any], meta: bool = True) -> StatementResult:
         conn = self._fast_conn
         if conn is None:
             conn = self._fast_conn = self._connect(0.0)
@@ -275,7 +301,7 @@ class D1Engine:
         self._deadline = time.perf_counter() + FAST_PATH_BUDGET
         self._armed = True
         try:
-            return self._execute(conn, statement, params)
+            return self._execute(conn, statement, params, True, meta)
         except D1Error as exc:
             cause = str(exc.cause) if exc.cause else ""
             # Only the statement itself can be interrupted (``_execute`` disarms the budget
@@ -293,6 +319,7 @@ class D1Engine:
     # --- statement execution (runs on whichever thread owns ``conn``) ---------------
     def _size(self, conn: sqlite3.Connection) -> int:
         try:
+            # sqlite3 caches the prepared PRAGMA, so this is one step of a tiny statement.
             (pages,) = conn.execute("PRAGMA page_count").fetchone()
             if self._page_size is None:  # fixed once the file exists (we never VACUUM INTO)
                 (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
@@ -302,9 +329,12 @@ class D1Engine:
         return int(pages) * int(self._page_size)
 
     def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any],
-                 measure: bool = True) -> StatementResult:
+                 measure: bool = True, with_meta: bool = True) -> StatementResult:
         """Run one statement; ``measure=False`` leaves ``size_after`` for ``_finish_sizes``
-        (a batch measures the file once at its end instead of after every statement)."""
+        (a batch measures the file once at its end instead of after every statement).
+        ``with_meta=False`` returns no ``meta`` (for ``first()``/``raw()``); the file size
+        is still tracked after anything that may have changed it, so the next statement's
+        ``changed_db``/``size_after`` stay exact."""
         started = time.perf_counter()
         before_total = conn.total_changes
         try:
@@ -325,7 +355,14 @@ class D1Engine:
         if changes < 0:
             changes = conn.total_changes - before_total
         before_size = self._known_size
-        read_only = not changes and _READ_ONLY.match(sql) is not None
+        read_only = not changes and _is_read_only(sql)
+        if not with_meta:
+            if not read_only:
+                if measure:
+                    self._known_size = self._size(conn)
+                else:
+                    self._known_size = None  # the batch's end measures it again
+            return StatementResult(columns, rows, None)  # type: ignore[arg-type]
         if not measure:
             size_after = None
         elif before_size is not None and read_only:
@@ -361,12 +398,13 @@ class D1Engine:
         return results
 
     def run_statements(self, conn: sqlite3.Connection, statements: Sequence[str],
-                       params: Sequence[Any], measure: bool = True) -> StatementResult:
+                       params: Sequence[Any], measure: bool = True,
+                       with_meta: bool = True) -> StatementResult:
         """Several statements from one ``prepare``: atomic; the last one's rows returned."""
         if not statements:
             raise D1Error("D1_ERROR: No SQL statements detected.")
         if len(statements) == 1:
-            return self._execute(conn, statements[0], params, measure)
+            return self._execute(conn, statements[0], params, measure, with_meta)
         with self.transaction(conn):
             for statement in statements[:-1]:
                 try:
@@ -376,7 +414,7 @@ class D1Engine:
                                   "call, only the last statement can have parameters.") from None
                 except sqlite3.Error as exc:
                     raise to_d1_error(exc) from None
-            return self._execute(conn, statements[-1], params, measure)
+            return self._execute(conn, statements[-1], params, measure, with_meta)
 
     def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
         return _Transaction(conn)
@@ -391,6 +429,64 @@ class D1Engine:
                        else run(conn, statements, params, measure=False)
                        for statements, params in items]
         return self._finish_sizes(conn, results, before)
+
+    def batch_shaped(self, conn: sqlite3.Connection,
+                     items: Iterable[tuple[Sequence[str], Sequence[Any]]]) -> list[JsObject]:
+        """``batch()`` with its results already in D1's shape (what the binding returns).
+
+        The same work and results as ``[r.shaped() for r in batch(...)]``, but a statement
+        costs SQLite about 2 µs inside a transaction, so the per-statement bookkeeping is
+        kept to plain tuples during the transaction and each result is built once, after
+        the file has been measured (no intermediate ``StatementResult``, no second pass
+        patching ``size_after`` into every ``meta``). Fewer objects per statement also
+        means fewer garbage collections during a 10,000-statement batch.
+        """
+        before = self._known_size if self._known_size is not None else self._size(conn)
+        pending: list[Any] = []
+        append = pending.append
+        clock = time.perf_counter
+        with self.transaction(conn):
+            execute = conn.execute
+            for statements, params in items:
+                if len(statements) != 1:
+                    append(self.run_statements(conn, statements, params, measure=False))
+                    continue
+                sql = statements[0]
+                started = clock()
+                before_total = conn.total_changes
+                try:
+                    cur = execute(sql, params)
+                    description = cur.description
+                    rows = cur.fetchall() if description is not None else None
+                except sqlite3.Error as exc:
+                    raise to_d1_error(exc) from None
+                changes = cur.rowcount  # as in _execute: -1 unless INSERT/UPDATE/DELETE
+                if changes < 0:
+                    changes = conn.total_changes - before_total
+                append((clock() - started, changes, cur.lastrowid or 0, description, rows, sql))
+        size = self._known_size = self._size(conn)
+        grew = before is not None and size != before
+        out: list[JsObject] = []
+        for p in pending:
+            if type(p) is StatementResult:  # a multi-statement prepare, via _execute
+                p.meta["size_after"] = size
+                if p.may_grow and grew:
+                    p.meta["changed_db"] = True
+                out.append(p.shaped("objects"))
+                continue
+            duration, changes, last_row_id, description, rows, sql = p
+            if rows:
+                cols = [d[0] for d in description]
+                results = [JsObject({c: _convert(v) for c, v in zip(cols, row)}) for row in rows]
+                read = len(rows) + changes
+            else:
+                results, read = [], changes
+            may_grow = bool(changes) or not _is_read_only(sql)
+            out.append(JsObject(results=results, success=True, meta=JsObject(
+                served_by=SERVED_BY, duration=duration * 1000, changes=changes,
+                last_row_id=last_row_id, changed_db=bool(changes) or (may_grow and grew),
+                size_after=size, rows_read=read, rows_written=changes)))
+        return out
 
     def exec_lines(self, conn: sqlite3.Connection, sql: str) -> JsObject:
         """``db.exec()``: one statement (or several) per line, all in one transaction."""

@@ -54,6 +54,8 @@ T = TypeVar("T")
 
 # --- option handling ---------------------------------------------------------------
 def _options(options: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if options is None:
+        return kwargs  # a fresh dict per call already (the common case: keywords or none)
     merged: dict[str, Any] = {}
     if options is not None:
         if not isinstance(options, Mapping):
@@ -397,11 +399,9 @@ class R2ObjectBody(R2Object):
             reader.close()
         return data
 
-    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802
-        return await self.bytes()
-
-    async def blob(self) -> builtins.bytes:
-        return await self.bytes()
+    # The same coroutine under workerd's other names (no extra await layer per read).
+    arrayBuffer = bytes  # noqa: N815
+    blob = bytes
 
     async def text(self) -> str:
         return (await self.bytes()).decode("utf-8", "replace")
@@ -515,10 +515,16 @@ class R2Bucket:
                     raise bad_digest(alg, want, got).for_method("put")
             checksums = {"md5": staged.hexdigest("md5"), **expected}
             uploaded = self._clock.now_ms()
-            stored = await self._off_loop(staged.size, lambda: self._store.put(
-                self.bucket_name, key, staged, http_metadata=http_metadata,
-                custom_metadata=custom_metadata, checksums=checksums, uploaded=uploaded,
-                condition=cond.test if cond is not None else None))
+
+            def commit() -> StoredObject | None:
+                return self._store.put(
+                    self.bucket_name, key, staged, http_metadata=http_metadata,
+                    custom_metadata=custom_metadata, checksums=checksums, uploaded=uploaded,
+                    condition=cond.test if cond is not None else None)
+
+            # Small puts commit inline: a thread hop would cost more than the commit.
+            stored = (await self._off_loop(staged.size, commit) if staged.size > THREAD_THRESHOLD
+                      else commit())
         except BaseException:
             staged.discard()
             raise
@@ -534,7 +540,10 @@ class R2Bucket:
             elif isinstance(value, (bytes, bytearray, memoryview)):
                 if len(value) > MAX_VALUE_SIZE:
                     raise R2Error("EntityTooLarge", method)
-                await self._off_loop(len(value), lambda: staged.write(value))
+                if len(value) > THREAD_THRESHOLD:
+                    await self._off_loop(len(value), lambda: staged.write(value))
+                else:
+                    staged.write(value)
             elif isinstance(value, R2ObjectBody):
                 async for chunk in value.body:
                     staged.write(chunk)

@@ -42,10 +42,11 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
+from moto.core.model_instances import model_data
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
 
 from emulator.bindings.r2.errors import R2Error
@@ -57,6 +58,24 @@ INLINE_MAX = 256 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
 _ACCOUNT = "000000000000"
 _REGION = "us-east-1"
+_EPOCH = datetime(1970, 1, 1)  # naive UTC, what moto keeps in ``last_modified``
+
+
+class _Untracked(list):  # type: ignore[type-arg]
+    """A model-instance list that keeps nothing.
+
+    moto's ``BaseModel.__new__`` appends every model it creates (each ``FakeKey``, and the
+    ACL grant objects made with it) to a class-wide list for its dashboard and ``reset``,
+    which we use neither: in a long-running emulator that list only grows, one dead key
+    per put, and makes every garbage collection walk them all.
+    """
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+for _model in model_data["s3"].values():
+    _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
@@ -136,7 +155,9 @@ class Staged:
             h.update(view)
         self.size += len(view)
         if self._file is None and self._buffered + len(view) <= INLINE_MAX:
-            self._buffer.append(bytes(view))
+            # bytes are immutable, so the caller's object is kept as is (no copy); anything
+            # mutable is copied, as the app may change it after put() returns.
+            self._buffer.append(chunk if type(chunk) is bytes else bytes(view))
             self._buffered += len(view)
             return
         if self._file is None:
@@ -294,6 +315,11 @@ class BlobReader:
 def _dumps(value: Any) -> str:
     if not value:
         return "{}" if isinstance(value, dict) else json.dumps(value)
+    if len(value) == 1 and isinstance(value, dict):
+        # The usual checksums ({"md5": hex}): the text json.dumps would give, without it.
+        md5 = value.get("md5")
+        if type(md5) is str and md5.isalnum() and md5.isascii():
+            return f'{{"md5":"{md5}"}}'
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -468,21 +494,28 @@ class R2Store:
         unless ``index`` is False: restore sorts once at the end)."""
         if index and obj.key not in bucket.fake.keys:
             bisect.insort(bucket.sorted_keys, obj.key)
-        key: FakeKey = self.backend.put_object(
-            bucket.name, obj.key, data if data is not None else b"", etag=obj.etag,
-            disable_notification=True)
+        # moto is handed no bytes (its value setter would copy them into a spooled file):
+        # its buffer is replaced by one over the bytes we already hold.
+        key: FakeKey = self.backend.put_object(bucket.name, obj.key, b"", etag=obj.etag,
+                                               disable_notification=True)
         paths = None
+        key._value_buffer.close()
         if names is not None:
             paths = bucket.segments(names)  # sizes read once here, not on every get
-            key._value_buffer.close()
             key._value_buffer = _BlobFile(paths)  # type: ignore[assignment]
-            key.contentsize = obj.size
-        key.last_modified = obj.uploaded_datetime.replace(tzinfo=None)
+        else:
+            # BytesIO shares an immutable bytes object until written to (never, here), so
+            # moto and our readers see one copy of a small object, not two.
+            data = data if data is not None else b""
+            key._value_buffer = io.BytesIO(data)  # type: ignore[assignment]
+        key.contentsize = obj.size
+        key.last_modified = _EPOCH + timedelta(milliseconds=obj.uploaded)
         if obj.http_metadata.get("contentType"):
             key.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
         key.r2 = obj  # type: ignore[attr-defined]
         key.r2_segments = names  # type: ignore[attr-defined]
         key.r2_paths = paths  # type: ignore[attr-defined]
+        key.r2_data = data  # type: ignore[attr-defined]  # inline bytes (None for blobs)
 
     def _live(self, bucket: _Bucket, key: str) -> FakeKey | None:
         fake = bucket.fake.keys.get(key)
@@ -501,7 +534,7 @@ class R2Store:
                 return None
             paths = fake.r2_paths  # type: ignore[attr-defined]
             if paths is None:
-                return fake.r2, BlobReader(data=fake.value)  # type: ignore[attr-defined]
+                return fake.r2, BlobReader(data=fake.r2_data)  # type: ignore[attr-defined]
             return fake.r2, BlobReader(paths)  # type: ignore[attr-defined]
 
     def put(self, bucket: str, key: str, staged: Staged, *, http_metadata: dict[str, Any],
