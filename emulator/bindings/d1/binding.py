@@ -44,15 +44,20 @@ class D1PreparedStatement:
         return D1PreparedStatement(self._db, self.sql, values)
 
     async def _query(self, meta: bool) -> StatementResult:
-        engine = self._db._engine
         # The fast path returns synchronously; only a hand-off to the worker is awaited.
+        # (``first``/``all``/``run`` repeat these lines to save a coroutine per call.)
+        engine = self._db._engine
         result = engine.try_fast(self.sql, self.params, meta)
         if result is None:
             result = await engine.query_on_worker(self.sql, self.params, meta)
         return result
 
     async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
-        result = await self._query(False)
+        # ``_query`` inline: this is the hottest call apps make (point reads).
+        engine = self._db._engine
+        result = engine.try_fast(self.sql, self.params, False)
+        if result is None:
+            result = await engine.query_on_worker(self.sql, self.params, False)
         if colName is not None:
             if colName not in result.columns:
                 raise D1Error(f"D1_COLUMN_NOTFOUND: Column not found ({colName})")
@@ -64,11 +69,14 @@ class D1PreparedStatement:
         return JsObject({c: _value(v) for c, v in zip(result.columns, result.rows[0])})
 
     async def all(self) -> JsObject:
-        return (await self._query(True)).shaped("objects")
+        engine = self._db._engine
+        result = engine.try_fast(self.sql, self.params, True)
+        if result is None:
+            result = await engine.query_on_worker(self.sql, self.params, True)
+        return result.shaped("objects")
 
-    async def run(self) -> JsObject:
-        # Miniflare returns rows from run() too (RETURNING, or even a SELECT).
-        return (await self._query(True)).shaped("objects")
+    # Miniflare returns rows from run() too (RETURNING, or even a SELECT): the same call.
+    run = all
 
     async def raw(self, options: Mapping[str, Any] | None = None, *,
                   columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
