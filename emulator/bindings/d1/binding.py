@@ -66,7 +66,10 @@ class D1PreparedStatement:
             return _value(result.rows[0][result.columns.index(colName)])
         if not result.rows:
             return None
-        return JsObject({c: _value(v) for c, v in zip(result.columns, result.rows[0])})
+        # convert_value inline (BLOB → list of byte values): a call per column costs more
+        # than the conversion.
+        return JsObject({c: list(v) if type(v) is bytes else v
+                         for c, v in zip(result.columns, result.rows[0])})
 
     async def all(self) -> JsObject:
         engine = self._db._engine

@@ -224,7 +224,9 @@ class StatementResult:
             results = [[_convert(v) for v in row] for row in self.rows]
         else:
             cols = self.columns
-            results = [JsObject({c: _convert(v) for c, v in zip(cols, row)}) for row in self.rows]
+            # convert_value inline: one call per value would cost more than the conversion.
+            results = [JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
+                       for row in self.rows]
         return JsObject(results=results, success=True, meta=self.meta)
 
 
@@ -492,7 +494,8 @@ class D1Engine:
             duration, changes, last_row_id, description, rows, sql = p
             if rows:
                 cols = [d[0] for d in description]
-                results = [JsObject({c: _convert(v) for c, v in zip(cols, row)}) for row in rows]
+                results = [JsObject({c: list(v) if type(v) is bytes else v
+                                     for c, v in zip(cols, row)}) for row in rows]
                 read = len(rows) + changes
             else:
                 results, read = [], changes
