@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import re
 import sqlite3
 import threading
@@ -422,7 +423,9 @@ class D1Engine:
             raise D1Error("D1_ERROR: No SQL statements detected.")
         if len(statements) == 1:
             return self._execute(conn, statements[0], params, measure, with_meta)
-        with self.transaction(conn):
+        # Inside batch() the batch's own transaction already makes these atomic (and SQLite
+        # refuses a nested BEGIN).
+        with (self.transaction(conn) if not conn.in_transaction else contextlib.nullcontext()):
             for statement in statements[:-1]:
                 try:
                     conn.execute(statement)
