@@ -505,15 +505,18 @@ class R2Bucket:
                   **kwargs: Any) -> R2Object | None:
         opts = _options(options, kwargs)
         validate_key(key, "put")
-        http_metadata = parse_http_metadata(opts.get("httpMetadata"), "put")
-        custom_metadata = parse_custom_metadata(opts.get("customMetadata"), "put")
-        cond = parse_conditional(opts.get("onlyIf"))
-        supplied = {alg: opts[alg] for alg in HASH_ALGORITHMS if opts.get(alg) is not None}
-        if len(supplied) > 1:
-            raise TypeError("You cannot specify multiple hashing algorithms.")
         expected: dict[str, str] = {}
-        for alg, digest in supplied.items():
-            expected[alg] = _digest_hex(digest, alg)
+        if opts:  # a plain put(key, value) has nothing to parse
+            http_metadata = parse_http_metadata(opts.get("httpMetadata"), "put")
+            custom_metadata = parse_custom_metadata(opts.get("customMetadata"), "put")
+            cond = parse_conditional(opts.get("onlyIf"))
+            supplied = {alg: opts[alg] for alg in HASH_ALGORITHMS if opts.get(alg) is not None}
+            if len(supplied) > 1:
+                raise TypeError("You cannot specify multiple hashing algorithms.")
+            for alg, digest in supplied.items():
+                expected[alg] = _digest_hex(digest, alg)
+        else:
+            http_metadata, custom_metadata, cond = {}, {}, None
         staged = await self._stage(value, expected, "put")
         try:
             for alg, want in expected.items():

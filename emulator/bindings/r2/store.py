@@ -139,7 +139,10 @@ class Staged:
 
     def __init__(self, staging_dir: Path, algorithms: Iterable[str] = ()) -> None:
         self._dir = staging_dir
-        self._hashes = {alg: hashlib.new(alg) for alg in {"md5", *algorithms}}
+        self._hashes = {"md5": hashlib.md5()}  # the etag; md5() skips new()'s name lookup
+        for alg in algorithms:
+            if alg not in self._hashes:
+                self._hashes[alg] = hashlib.new(alg)
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._file: BinaryIO | None = None
