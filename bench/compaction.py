@@ -81,8 +81,8 @@ def child_merge(folder: Path) -> dict[str, float]:
     spool.mkdir(exist_ok=True)
     cpu_start = cpu_seconds()
     started = time.perf_counter()
-    result = asyncio.run(compaction.stream_merge(bucket, keys, "tmp/bench/part-0.parquet",
-                                                 "compacted/bench/part-0.parquet", spool_dir=str(spool)))
+    result = asyncio.run(compaction.stream_merge(bucket, keys, "compacted/bench/part-0.parquet",
+                                                 spool_dir=str(spool)))
     seconds = time.perf_counter() - started
     out = {"seconds": seconds, "rows_in": result.rows_in, "rows_out": result.rows_out,
            "duplicates": result.duplicates_dropped, "bytes_in": result.bytes_in, "bytes_out": result.bytes_out,

@@ -89,7 +89,7 @@ async def test_merge_keeps_exactly_the_distinct_rows(bucket: LocalBucket) -> Non
     specs = [s for s in fr.demo_fragments() if s.table == "battle" and not s.variant]
     for s in specs:
         await bucket.put(s.name, s.data())
-    result = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/x", "out/part-0.parquet")
+    result = await compaction.stream_merge(bucket, [s.name for s in specs], "out/part-0.parquet")
     expected = fr.distinct_rows(specs)[("battle", False)]
     assert result.rows_in == sum(s.count for s in specs)
     assert result.rows_out == expected
@@ -99,7 +99,7 @@ async def test_merge_keeps_exactly_the_distinct_rows(bucket: LocalBucket) -> Non
     indexes = sorted({i for s in specs for i in range(s.start, s.start + s.count)})
     want = fr.rows("battle", indexes[0], indexes[-1] - indexes[0] + 1)
     assert sorted(table.to_pylist(), key=repr) == sorted(want.to_pylist(), key=repr)
-    assert "tmp/x" not in bucket.keys()
+    assert bucket.keys() == sorted([s.name for s in specs] + ["out/part-0.parquet"])  # nothing else
     meta = pq.ParquetFile(io.BytesIO(await (await bucket.get("out/part-0.parquet")).bytes())).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
     assert result.merged == [s.name for s in specs]
@@ -110,7 +110,7 @@ async def test_row_keys_distinguish_nulls_empties_and_splits(bucket: LocalBucket
                   "b": ["c", "bc", "x", "x", "c", "x"],
                   "l": [[1], [1], [], [], [1], []]})
     await bucket.put("t", fr.parquet_bytes(t))
-    result = await compaction.stream_merge(bucket, ["t"], "tmp/t", "out/t")
+    result = await compaction.stream_merge(bucket, ["t"], "out/t")
     assert (result.rows_in, result.rows_out, result.duplicates_dropped) == (6, 4, 2)
     out = (await read_table(bucket, "out/t")).to_pylist()
     assert out == [{"a": "ab", "b": "c", "l": [1]}, {"a": "a", "b": "bc", "l": [1]},
@@ -121,7 +121,7 @@ async def test_float_and_timestamp_values_compare_exactly(bucket: LocalBucket) -
     t = pa.table({"f": [0.1 + 0.2, 0.3, 0.1 + 0.2, -0.0, 0.0],
                   "ts": pa.array([1, 1, 1, 2, 2], pa.timestamp("us"))})
     await bucket.put("f", fr.parquet_bytes(t))
-    result = await compaction.stream_merge(bucket, ["f"], "tmp/f", "out/f")
+    result = await compaction.stream_merge(bucket, ["f"], "out/f")
     assert result.rows_out == 4
 
 
@@ -129,15 +129,15 @@ async def test_a_fragment_with_another_schema_is_refused_and_nothing_is_written(
     await bucket.put("a", fr.fragment("battle", 0, 10))
     await bucket.put("b", fr.fragment("battle", 0, 10, variant=True))
     with pytest.raises(compaction.FragmentError) as info:
-        await compaction.stream_merge(bucket, ["a", "b"], "tmp/ab", "out/ab")
+        await compaction.stream_merge(bucket, ["a", "b"], "out/ab")
     assert info.value.key == "b"
-    assert "out/ab" not in bucket.keys() and "tmp/ab" not in bucket.keys()
+    assert bucket.keys() == ["a", "b"]
 
 
 async def test_skip_leaves_fragments_out(bucket: LocalBucket) -> None:
     await bucket.put("a", fr.fragment("cells", 0, 10))
     await bucket.put("b", fr.fragment("cells", 10, 10))
-    result = await compaction.stream_merge(bucket, ["a", "b"], "tmp/s", "out/s", skip={"b"})
+    result = await compaction.stream_merge(bucket, ["a", "b"], "out/s", skip={"b"})
     assert result.rows_out == 10 and result.merged == ["a"]
 
 
@@ -145,22 +145,43 @@ async def test_output_goes_up_in_equal_parts_of_at_least_5_mib(bucket: LocalBuck
     tables = [fr.bench_table(12_000, i * 12_000) for i in range(2)]
     for i, t in enumerate(tables):
         await bucket.put(f"big{i}", fr.parquet_bytes(t))
-    result = await compaction.stream_merge(bucket, ["big0", "big1"], "tmp/big", "out/big")
+    result = await compaction.stream_merge(bucket, ["big0", "big1"], "out/big")
     assert result.rows_out == 24_000
     assert result.bytes_out > compaction.PART_SIZE
-    # The merge's own upload and the move each used several parts.
-    assert bucket.multipart_parts and min(bucket.multipart_parts) >= 2
+    # One multipart upload of several parts: the output is written once.
+    assert len(bucket.multipart_parts) == 1 and bucket.multipart_parts[0] >= 2
     assert (await read_table(bucket, "out/big")).num_rows == 24_000
 
 
-async def test_copy_reads_parts_by_range(bucket: LocalBucket) -> None:
-    data = bytes(range(256)) * (compaction.PART_SIZE // 256) + b"tail"
-    await bucket.put("src", data)
+async def test_output_is_uploaded_once_to_the_final_key_and_invisible_until_complete(
+        bucket: LocalBucket) -> None:
+    # The group's previous output is an input and the target: while parts go up, readers
+    # still see the old object; completing the upload replaces it in one step.
+    old = fr.rows("battle", 0, 100)
+    await bucket.put("out/p", fr.parquet_bytes(old))
+    await bucket.put("new", fr.fragment("battle", 50, 100))
+    seen_during_upload: list[int] = []
+    create = bucket.createMultipartUpload
+
+    async def watched_create(key: str, **options: object) -> object:
+        upload = await create(key, **options)
+        upload_part = upload.uploadPart
+
+        async def watched_part(number: int, data: bytes) -> object:
+            seen_during_upload.append((await read_table(bucket, "out/p")).num_rows)
+            return await upload_part(number, data)
+
+        upload.uploadPart = watched_part  # type: ignore[method-assign]
+        return upload
+
+    bucket.createMultipartUpload = watched_create  # type: ignore[method-assign]
     bucket.calls.clear()
-    assert await compaction.move_object(bucket, "src", "dst") == len(data)
-    assert [c for c in bucket.calls if c[0].startswith("get")] == [("get-range", "src")] * 2
-    assert await (await bucket.get("dst")).bytes() == data
-    assert bucket.keys() == ["dst"]
+    result = await compaction.stream_merge(bucket, ["out/p", "new"], "out/p")
+    assert seen_during_upload and set(seen_during_upload) == {100}
+    assert result.rows_out == 150 and (await read_table(bucket, "out/p")).num_rows == 150
+    writes = [c for c in bucket.calls if c[0] in ("put", "delete", "createMultipartUpload")]
+    assert writes == [("createMultipartUpload", "out/p")]  # no temporary key, no copy, no delete
+    assert bucket.keys() == ["new", "out/p"]
 
 
 def test_step_delay_knob_reads_env_vars() -> None:
@@ -196,7 +217,7 @@ async def test_large_fragments_are_spooled_to_disk_with_the_same_result(
     monkeypatch.setattr(compaction, "IN_MEMORY_MAX", 1)
     spool = tmp_path / "spool"
     spool.mkdir()
-    result = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/sp", "out/sp",
+    result = await compaction.stream_merge(bucket, [s.name for s in specs], "out/sp",
                                            spool_dir=str(spool))
     assert (result.rows_in, result.rows_out) == (600, 500)
     assert list(spool.iterdir()) == []  # spool files are gone
@@ -206,7 +227,7 @@ async def test_large_fragments_are_spooled_to_disk_with_the_same_result(
 async def test_a_missing_input_is_a_fragment_error_and_nothing_is_written(bucket: LocalBucket) -> None:
     await bucket.put("here", fr.fragment("cells", 0, 10))
     with pytest.raises(compaction.FragmentError) as info:
-        await compaction.stream_merge(bucket, ["here", "gone"], "tmp/m", "out/m")
+        await compaction.stream_merge(bucket, ["here", "gone"], "out/m")
     assert info.value.key == "gone" and "missing" in info.value.reason
     assert bucket.keys() == ["here"]
 
@@ -228,11 +249,11 @@ async def test_dedup_spills_to_disk_past_its_memory_budget_with_the_same_result(
     specs = [fr.FragmentSpec(f"d{i}", "cells", i * 700, 1000) for i in range(4)]
     for s in specs:
         await bucket.put(s.name, s.data())
-    expected = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/a", "out/a")
+    expected = await compaction.stream_merge(bucket, [s.name for s in specs], "out/a")
     monkeypatch.setattr(compaction, "DEDUP_MEMORY_ROWS", 500)
     spool = tmp_path / "spool"
     spool.mkdir()
-    spilled = await compaction.stream_merge(bucket, [s.name for s in specs], "tmp/b", "out/b",
+    spilled = await compaction.stream_merge(bucket, [s.name for s in specs], "out/b",
                                             spool_dir=str(spool))
     assert (spilled.rows_in, spilled.rows_out, spilled.duplicates_dropped) == (
         expected.rows_in, expected.rows_out, expected.duplicates_dropped) == (4000, 3100, 900)

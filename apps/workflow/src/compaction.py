@@ -11,12 +11,14 @@ platform-specific, so the same code runs under Cloudflare, under the emulator, i
 tests and in ``bench/compaction.py``. The bucket only needs the R2 binding methods
 ``get(key, range=...)``, ``head``, ``delete`` and ``createMultipartUpload``.
 
-Memory bound of a merge (documented in README "Demo apps"): one input row group (decoded),
-one output row group being assembled (``ROW_GROUP_ROWS`` rows at most), one multipart part
-(``PART_SIZE``), plus the de-duplication set: one 128-bit row digest per *distinct* row,
-about 70 bytes each in memory up to ``DEDUP_MEMORY_ROWS``, then spilled to SQLite on disk.
+Memory bound of a merge (documented in README "Demo apps"): one input fragment, one output
+row group being assembled (``ROW_GROUP_ROWS`` rows at most) and one being encoded, the
+output's partial part plus ``MAX_QUEUED_PARTS`` cut parts (``PART_SIZE`` each), plus the
+de-duplication set: one 128-bit fingerprint per *distinct* row, 16 bytes each in memory
+(``row_fingerprint.DigestSet``) up to ``DEDUP_MEMORY_ROWS``, then spilled to SQLite on disk.
 Inputs are read one fragment at a time: in memory up to ``IN_MEMORY_MAX``, spooled to a
-temporary file above it, so input size only costs disk.
+temporary file above it, so input size only costs disk. The output is never spooled: it goes
+from the Parquet writer straight into the multipart upload of the final key.
 (On Cloudflare's Pyodide runtime ``tempfile`` is an in-memory filesystem: there the spool
 costs memory, and a production deployment would size fragments and groups to the 128 MB
 isolate limit or stream ranged reads instead; the code path is the same.)
@@ -25,15 +27,12 @@ isolate limit or stream ranged reads instead; the code path is the same.)
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
-import functools
 import hashlib
-import itertools
-import operator
-import os
-import sqlite3
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -41,15 +40,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from row_fingerprint import DigestSet, RowFingerprinter
+
 MAGIC = b"PAR1"
 # R2 multipart: every part but the last must be >= 5 MiB and all non-last parts must have
 # the same size (R2 answers BadUpload otherwise), so parts are cut at exactly PART_SIZE.
 PART_SIZE = 8 * 1024 * 1024
+# Cut parts waiting for upload before the encoder waits (memory: this many parts + one).
+MAX_QUEUED_PARTS = 1
 # One suffix read of this size usually holds the whole footer: one R2 call per fragment.
 FOOTER_PROBE = 64 * 1024
 ROW_GROUP_ROWS = 128 * 1024
-# Distinct rows whose digests stay in memory (~70 bytes each); more spill to SQLite on disk.
-DEDUP_MEMORY_ROWS = 1_200_000
+# Distinct rows whose fingerprints stay in memory (16 bytes each, twice that while the largest
+# runs merge); more spill to SQLite on disk.
+DEDUP_MEMORY_ROWS = 2_000_000
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 8 * 1024
 # Fragments up to this size are read into memory in one get; larger ones spool to disk.
@@ -173,210 +177,146 @@ def group_by_schema(infos: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ de-duplication
 
-_ONE = pa.scalar(b"\x01", pa.binary())
-_ZERO = pa.scalar(b"\x00", pa.binary())
-_EMPTY = pa.scalar(b"", pa.binary())
-
-
-def _fixed_view(col: pa.Array, width: int) -> pa.Array:
-    """The raw little-endian bytes of each fixed-width value, without formatting them.
-
-    The validity bitmap comes along: the bytes under a null slot are unspecified, so they
-    must become null (and then nothing) rather than take part in the key.
-    """
-    validity = col.buffers()[0] if col.null_count else None
-    view = pa.Array.from_buffers(pa.binary(width), len(col), [validity, col.buffers()[1]], offset=col.offset)
-    return view.cast(pa.binary())
-
-
-def _pieces(col: pa.Array) -> list[Any]:
-    """Byte pieces whose concatenation encodes each value of ``col`` without ambiguity.
-
-    The encoding is prefix-free: a validity byte (0 = null, nothing follows), then for
-    variable-length values a 4-byte length and the bytes, for fixed-width values their raw
-    bits (so -0.0 and 0.0, or two NaN payloads, count as different values: exact bits).
-    """
-    t = col.type
-    if pa.types.is_dictionary(t):
-        return _pieces(pc.cast(col, t.value_type))
-    if col.null_count == 0:
-        marker: Any = _ONE
-    else:
-        marker = pc.if_else(col.is_valid(), _ONE, _ZERO)
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        data = col if pa.types.is_binary(t) else pc.cast(col, pa.binary())
-        return [marker, _fixed_view(pc.cast(pc.binary_length(data), pa.int32()), 4), data]
-    if pa.types.is_fixed_size_binary(t):
-        return [marker, col.cast(pa.binary())]
-    if pa.types.is_boolean(t):
-        col = pc.cast(col, pa.int8())
-        t = col.type
-    if pa.types.is_struct(t):
-        pieces: list[Any] = [marker]
-        for i in range(t.num_fields):
-            pieces.extend(_pieces(col.field(i)))
-        return pieces
-    try:
-        width = t.bit_width // 8
-    except ValueError:
-        width = 0
-    if width > 0 and len(col.buffers()) == 2:
-        # Integers, floats, temporals, decimals: their bits, copied but never formatted.
-        return [marker, _fixed_view(col, width)]
-    # Lists, maps and other nested values: an exact but slow Python repr.
-    text = pa.array([None if v is None else repr(v).encode() for v in col.to_pylist()], pa.binary())
-    return [marker, _fixed_view(pc.cast(pc.binary_length(text), pa.int32()), 4), text]
-
-
-def row_keys(batch: pa.RecordBatch) -> pa.Array:
-    """One binary key per row; equal keys ⇔ equal rows (column by column, null-aware)."""
-    pieces: list[Any] = []
-    for col in batch.columns:
-        pieces.extend(_pieces(col))
-    if not pieces:
-        return pa.array([b""] * batch.num_rows, pa.binary())
-    # Null slots contribute nothing: their validity byte already says "null".
-    return pc.binary_join_element_wise(*pieces, _EMPTY, null_handling="replace", null_replacement="")
-
-
 class RowDeduplicator:
     """Drops rows already seen in this merge, keeping the first occurrence.
 
-    Each row's key is reduced to 128 bits: two SipHash values (Python's keyed, per-process
-    randomised ``hash`` of bytes; the second over the key with a one-byte prefix), packed
-    in one int. SipHash is a PRF, so a false "duplicate" among n distinct rows has
-    probability about n²/2^129. SipHash runs several times faster than hashlib here, and
-    every per-row loop is a C-level ``map``.
-
-    Digests live in a set (about 70 bytes each) up to ``memory_rows`` distinct rows; beyond
-    that they move to a temporary SQLite file with a bounded page cache, so memory stays
-    bounded whatever the number of distinct rows (lookups then cost a few µs more per row).
+    Each row gets a 128-bit fingerprint computed over the whole record batch at once
+    (``row_fingerprint.RowFingerprinter``: per-column hashes straight from the Arrow buffers,
+    exact bits, nulls by validity, randomly keyed per merge), and the batch is checked
+    against every fingerprint seen so far in one vectorised lookup
+    (``row_fingerprint.DigestSet``: sorted runs, 16 bytes per distinct row in memory up to
+    ``memory_rows``, then a temporary SQLite file with a bounded page cache), so memory stays
+    bounded whatever the number of distinct rows. No Python code runs per row.
     """
 
     def __init__(self, memory_rows: int | None = None, spill_dir: str | None = None) -> None:
-        self._seen: set[int] = set()
-        self._spilled: _SpilledDigests | None = None
         self.memory_rows = DEDUP_MEMORY_ROWS if memory_rows is None else memory_rows
         self.spill_dir = spill_dir
+        self._fingerprinter = RowFingerprinter()
+        self._seen = DigestSet(self.memory_rows, spill_dir)
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._seen) + (len(self._spilled) if self._spilled is not None else 0)
+        return len(self._seen)
 
     @property
     def spilled(self) -> bool:
-        return self._spilled is not None
+        return self._seen.spilled
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        # Every per-row loop below is a C-level map/zip/filter: no Python bytecode runs per
-        # row, which is what keeps de-duplication cheap next to decoding and encoding.
-        keys = row_keys(batch).to_pylist()
-        n = len(keys)
-        digests = list(map(operator.xor, map(operator.lshift, map(hash, keys), itertools.repeat(64)),
-                           map(hash, map(_SALT.__add__, keys))))
-        del keys
-        # digest → index of its first occurrence in this batch (iterating backwards, the
-        # earliest index is written last).
-        first = dict(zip(reversed(digests), range(n - 1, -1, -1)))
-        if self._spilled is not None:
-            keep = self._spilled.add_new(first)
-        else:
-            seen = self._seen
-            if len(first) == n and seen.isdisjoint(first):
-                seen.update(first)
-                self._maybe_spill()
-                return batch
-            keep = sorted(map(first.__getitem__, itertools.filterfalse(seen.__contains__, first)))
-            seen.update(first)
-            self._maybe_spill()
+        n = batch.num_rows
+        if n == 0:
+            return batch
+        lane_a, lane_b = self._fingerprinter.fingerprints(batch)
+        keep = self._seen.add_new(lane_a, lane_b)
         if len(keep) == n:
             return batch
         self.dropped += n - len(keep)
         return batch.take(pa.array(keep, pa.int64()))
 
-    def _maybe_spill(self) -> None:
-        if len(self._seen) > self.memory_rows:
-            self._spilled = _SpilledDigests(self.spill_dir)
-            self._spilled.load(self._seen)
-            self._seen = set()
-
     def close(self) -> None:
-        if self._spilled is not None:
-            self._spilled.close()
-
-
-_DIGEST_BYTES = functools.partial(int.to_bytes, length=16, byteorder="big", signed=True)
-
-
-class _SpilledDigests:
-    """The digest set in a temporary SQLite file (bounded page cache)."""
-
-    def __init__(self, spill_dir: str | None) -> None:
-        self._tmp = tempfile.NamedTemporaryFile(dir=spill_dir, suffix=".sqlite")
-        # Used from the merge's decode thread, closed from the event loop's thread.
-        self._db = sqlite3.connect(self._tmp.name, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = MEMORY"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("CREATE TABLE seen (d BLOB PRIMARY KEY) WITHOUT ROWID")
-        self._db.execute("CREATE TEMP TABLE batch (d BLOB PRIMARY KEY, i INTEGER) WITHOUT ROWID")
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def load(self, digests: set[int]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO seen (d) VALUES (?)", zip(map(_DIGEST_BYTES, digests)))
-        self._count += len(digests)
-
-    def add_new(self, first: dict[int, int]) -> list[int]:
-        """Row indexes (sorted) of digests not seen before; records them as seen."""
-        db = self._db
-        db.execute("DELETE FROM batch")
-        db.executemany("INSERT INTO batch (d, i) VALUES (?, ?)", zip(map(_DIGEST_BYTES, first), first.values()))
-        keep = sorted(i for (i,) in db.execute(
-            "SELECT i FROM batch WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.d = batch.d)"))
-        db.execute("INSERT OR IGNORE INTO seen (d) SELECT d FROM batch")
-        self._count += len(keep)
-        return keep
-
-    def close(self) -> None:
-        self._db.close()
-        self._tmp.close()
-
-
-_SALT = b"\x00"
+        self._seen.close()
 
 
 # ------------------------------------------------------------------------- output
 
-class SpooledOutput:
-    """The ParquetWriter's sink: an Arrow file on local disk, read back one part at a time.
+class PartSink:
+    """The ParquetWriter's sink: encoded bytes cut into ``PART_SIZE`` multipart parts in memory.
 
-    Arrow writes encoded pages straight to the file (no Python copies); after each row
-    group the complete ``PART_SIZE`` slices are read back with ``pread`` and uploaded, so
-    memory holds one part, whatever the output size.
+    Arrow's writer (on the encode thread) writes into a buffer; every full ``PART_SIZE``
+    slice becomes a part that ``pump`` (a task on the event loop) uploads straight to the
+    final key while encoding goes on. The output is written once, to R2, never to a local
+    spool file first. Memory holds the partial part plus at most ``MAX_QUEUED_PARTS`` parts
+    waiting to go up: past that the encode thread waits for the upload (back-pressure). Where
+    there are no threads (Pyodide), nothing can upload while the encoder runs, so it never
+    waits: parts queue until the event loop gets back control, after the current fragment.
     """
 
-    def __init__(self, spool_dir: str | None = None) -> None:
-        self.spool_dir = spool_dir
-        self._tmp = tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet")
-        self.stream = pa.OSFile(self._tmp.name, "wb")
-        self._sent = 0
+    def __init__(self, loop: asyncio.AbstractEventLoop, bounded: bool) -> None:
+        self._loop = loop
+        self._bounded = bounded
+        self._buf = bytearray()
+        self._parts: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._ready = asyncio.Event()
+        self._done = False
+        self._written = 0
+        self.closed = False
+        self.error: BaseException | None = None
+        self.stream = pa.PythonFile(self, mode="w")
 
-    async def upload_ready(self, upload: "MultipartWriter", final: bool = False) -> None:
-        fd = self._tmp.fileno()
-        size = os.fstat(fd).st_size
-        while size - self._sent >= PART_SIZE:
-            await upload.send([os.pread(fd, PART_SIZE, self._sent)])
-            self._sent += PART_SIZE
-        if final and size > self._sent:
-            await upload.send([os.pread(fd, size - self._sent, self._sent)])
-            self._sent = size
+    # -- the file protocol pa.PythonFile calls (from the encode thread)
+    def write(self, data: Any) -> int:
+        if self.error is not None:
+            raise OSError(f"multipart upload failed: {self.error}")
+        self._buf += data
+        size = memoryview(data).nbytes
+        self._written += size
+        while len(self._buf) >= PART_SIZE:
+            with memoryview(self._buf) as view:
+                part = bytes(view[:PART_SIZE])
+            del self._buf[:PART_SIZE]
+            self._queue(part)
+        return size
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
-        if not self.stream.closed:
-            self.stream.close()
-        self._tmp.close()
+        self.closed = True
+
+    def _queue(self, part: bytes) -> None:
+        with self._cond:
+            self._parts.append(part)
+            self._loop.call_soon_threadsafe(self._ready.set)
+            while self._bounded and len(self._parts) > MAX_QUEUED_PARTS and self.error is None:
+                self._cond.wait()
+        if self.error is not None:
+            raise OSError(f"multipart upload failed: {self.error}")
+
+    # -- the event loop's side
+    def finish(self) -> None:
+        """The writer is closed: what is left becomes the last (possibly short) part."""
+        with self._cond:
+            if self._buf or not self._written:
+                self._parts.append(bytes(self._buf))
+                self._buf = bytearray()
+            self._done = True
+        self._ready.set()
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop: a blocked or later ``write`` raises instead of waiting for an upload."""
+        with self._cond:
+            if self.error is None:
+                self.error = exc
+            self._parts.clear()
+            self._cond.notify_all()
+
+    async def pump(self, upload: "MultipartWriter") -> None:
+        """Upload parts as they are cut, in order, until ``finish`` and the queue is empty."""
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while True:
+                    with self._cond:
+                        part = self._parts[0] if self._parts else None
+                    if part is None:
+                        break
+                    await upload.send([part])
+                    with self._cond:
+                        if self._parts:
+                            self._parts.popleft()
+                        self._cond.notify_all()
+                with self._cond:
+                    if self._done and not self._parts:
+                        return
+        except BaseException as exc:
+            self.fail(exc)
+            raise
 
 
 class MultipartWriter:
@@ -458,35 +398,31 @@ class FragmentSource:
             self._tmp.close()
 
 
-async def copy_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
-    """Copy through multipart, one ranged read per part (R2 has no rename or server-side copy
-    in the binding); memory holds one part."""
-    head = await bucket.head(src)
-    if head is None:
-        raise FileNotFoundError(src)
-    size = int(head.size)
-    writer = MultipartWriter(bucket, dst, custom_metadata)
-    await writer.start()
-    try:
-        for offset in range(0, max(size, 1), PART_SIZE):
-            length = min(PART_SIZE, size - offset)
-            if length <= 0:
-                break
-            obj = await bucket.get(src, range={"offset": offset, "length": length})
-            if obj is None:
-                raise FileNotFoundError(src)
-            await writer.send([bytes(await obj.bytes())])
-        await writer.complete()
-    except BaseException:
-        await writer.abort()
-        raise
-    return writer.size
+def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list[str]:
+    """Which columns the output dictionary-encodes, judged on its first row group.
 
-
-async def move_object(bucket: Any, src: str, dst: str, custom_metadata: dict[str, str] | None = None) -> int:
-    size = await copy_object(bucket, src, dst, custom_metadata)
-    await bucket.delete(src)
-    return size
+    Parquet writers try a dictionary for every column and fall back to plain pages once the
+    dictionary outgrows its page limit: for columns of mostly distinct values (ids, hashes,
+    replays) that is pure waste, about a third of the encoding time here. A top-level column
+    keeps its dictionary if the first row group repeats its values (at most half distinct);
+    nested schemas keep the writer's default. The file is valid Parquet either way, only
+    page encodings differ.
+    """
+    if first is None or first.num_rows == 0 or any(pa.types.is_nested(f.type) for f in schema):
+        return True
+    keep: list[str] = []
+    for name, col in zip(first.column_names, first.columns):
+        if pa.types.is_dictionary(col.type):
+            keep.append(name)
+            continue
+        try:
+            distinct = pc.count_distinct(col, mode="all").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            keep.append(name)
+            continue
+        if distinct * 2 <= first.num_rows:
+            keep.append(name)
+    return keep
 
 
 class _InlineExecutor:
@@ -523,11 +459,11 @@ class _MergeWriter:
     overlap with hashing the next rows, and memory holds at most two row groups.
     """
 
-    def __init__(self, sink: "SpooledOutput", result: MergeResult, encode_pool: Any) -> None:
+    def __init__(self, sink: PartSink, result: MergeResult, encode_pool: Any, spill_dir: str | None) -> None:
         self.sink = sink
         self.result = result
         self.encode_pool = encode_pool
-        self.dedupe = RowDeduplicator(spill_dir=sink.spool_dir)
+        self.dedupe = RowDeduplicator(spill_dir=spill_dir)
         self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
         self.pending: list[pa.RecordBatch] = []
@@ -540,8 +476,7 @@ class _MergeWriter:
             pf = pq.ParquetFile(stream)
             file_schema = canonical_schema(pf.schema_arrow)
             if self.schema is None:
-                self.schema = file_schema
-                self.writer = pq.ParquetWriter(self.sink.stream, file_schema, compression="zstd")
+                self.schema = file_schema   # the writer opens with the first row group
             elif not file_schema.equals(self.schema):
                 raise FragmentError(key, "schema differs from its group")
             # use_threads=False: Arrow's per-thread allocator heaps would cost more memory
@@ -560,13 +495,24 @@ class _MergeWriter:
         except FragmentError:
             raise
         except Exception as exc:  # corrupt pages behind a valid footer
+            if self.sink.error is not None:
+                raise  # the upload failed, not this fragment: never quarantine it for that
             raise FragmentError(key, f"unreadable: {exc}") from None
 
+    def _open_writer(self, first: pa.Table | None) -> pq.ParquetWriter:
+        assert self.schema is not None
+        self.writer = pq.ParquetWriter(self.sink.stream, self.schema, compression="zstd",
+                                       use_dictionary=dictionary_columns(first, self.schema))
+        return self.writer
+
     def _flush(self) -> None:
-        if not self.pending or self.writer is None:
+        if not self.pending or self.schema is None:
             return
         table = pa.Table.from_batches(self.pending, schema=self.schema)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        if self.writer is None:
+            self._open_writer(table)
+        assert self.writer is not None
         self.wait_encoded()
         self._encoding = self.encode_pool.submit(self.writer.write_table, table, row_group_size=table.num_rows)
         self.result.row_groups_out += 1
@@ -580,10 +526,12 @@ class _MergeWriter:
         """Write what is left and the footer; False if no input was readable."""
         self._flush()
         self.wait_encoded()
-        if self.writer is None:
+        if self.schema is None:
             return False
+        if self.writer is None:   # readable inputs, but every row was a duplicate of nothing: 0 rows
+            self._open_writer(None)
+        assert self.writer is not None
         self.writer.close()
-        self.sink.stream.close()
         return True
 
     def abandon(self) -> None:
@@ -601,16 +549,25 @@ class _MergeWriter:
 async def stream_merge(
     bucket: Any,
     inputs: list[str],
-    tmp_key: str,
     final_key: str,
+    *,
     skip: set[str] | None = None,
     custom_metadata: dict[str, str] | None = None,
     spool_dir: str | None = None,
 ) -> MergeResult:
     """Merge ``inputs`` (same canonical schema) into ``final_key``, dropping duplicate rows.
 
-    Writes to ``tmp_key`` first and moves the finished object, so ``final_key`` only ever
-    holds a complete file. A fragment that turns out unreadable mid-way raises
+    The output goes straight into an R2 multipart upload *to the final key*: an uncompleted
+    multipart upload is invisible to ``get``/``head``/``list``, and ``complete()`` publishes
+    the whole object at once, replacing any previous one atomically. That is exactly what the
+    spec's "write to a temporary key, then move it" is for (``final_key`` only ever holds a
+    complete file), without writing the output twice more (R2 has no rename, so the move was
+    a full copy). A failed merge aborts the upload; one cut short by a crash is never
+    completed (R2 discards it with the bucket's incomplete-upload lifecycle rule, 7 days by
+    default) and the retried step starts a new one. ``final_key`` may also be an input (the
+    group's previous output): every input is read before the upload completes.
+
+    A fragment that turns out unreadable mid-way raises
     ``FragmentError`` after aborting the upload: the caller quarantines it and retries
     without it, because rows it already contributed cannot be taken back out of the stream.
 
@@ -621,11 +578,11 @@ async def stream_merge(
     skip = skip or set()
     todo = [k for k in inputs if k not in skip]
     result = MergeResult(key=final_key)
-    sink = SpooledOutput(spool_dir)
-    upload = MultipartWriter(bucket, tmp_key, custom_metadata)
-    decode_pool, encode_pool = _executor("merge-decode"), _executor("merge-encode")
-    merge = _MergeWriter(sink, result, encode_pool)
     loop = asyncio.get_running_loop()
+    upload = MultipartWriter(bucket, final_key, custom_metadata)
+    decode_pool, encode_pool = _executor("merge-decode"), _executor("merge-encode")
+    sink = PartSink(loop, bounded=not isinstance(encode_pool, _InlineExecutor))
+    merge = _MergeWriter(sink, result, encode_pool, spool_dir)
 
     async def fetch(key: str) -> FragmentSource:
         source = FragmentSource(key, spool_dir)
@@ -637,8 +594,12 @@ async def stream_merge(
         return source
 
     prefetch: asyncio.Future[FragmentSource] | None = None
+    pump: asyncio.Future[None] | None = None
     await upload.start()
     try:
+        # Parts go up while later fragments decode: the upload never waits for the CPU
+        # work, and the CPU work waits for the upload only past MAX_QUEUED_PARTS.
+        pump = asyncio.ensure_future(sink.pump(upload))
         for i, key in enumerate(todo):
             source = await prefetch if prefetch is not None else await fetch(key)
             prefetch = asyncio.ensure_future(fetch(todo[i + 1])) if i + 1 < len(todo) else None
@@ -648,12 +609,19 @@ async def stream_merge(
                 source.close()
             result.bytes_in += source.size
             result.merged.append(key)
-            await sink.upload_ready(upload)
         if not await asyncio.wrap_future(decode_pool.submit(merge.finish), loop=loop):
             raise FragmentError(inputs[0] if inputs else final_key, "no readable input in the group")
-        await sink.upload_ready(upload, final=True)
+        sink.finish()
+        await pump
         await upload.complete()
-    except BaseException:
+    except BaseException as exc:
+        sink.fail(exc)  # a writer waiting for the upload must not wait forever
+        if pump is not None:
+            pump.cancel()
+            try:
+                await pump
+            except BaseException:
+                pass
         if prefetch is not None:
             prefetch.cancel()
             try:
@@ -667,10 +635,9 @@ async def stream_merge(
         decode_pool.shutdown(wait=True)
         encode_pool.shutdown(wait=True)
         merge.dedupe.close()
-        sink.close()
     result.rows_out = result.rows_in - merge.dedupe.dropped
     result.duplicates_dropped = merge.dedupe.dropped
-    result.bytes_out = await move_object(bucket, tmp_key, final_key, custom_metadata)
+    result.bytes_out = upload.size
     return result
 
 

@@ -400,7 +400,6 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
         async def stream_merge() -> dict[str, Any]:
             await pause()
             final_key = f"compacted/{dataset_id}/{table}/{period_tag}/part-{group['part']}.parquet"
-            tmp_key = f"tmp/compaction/{run_id}/part-{group['part']}.parquet"
             inputs = ([group["previous"]] if group["previous"] else []) + list(group["fragments"])
             skip = await idx.quarantined_keys(db, list(group["fragments"]))
             quarantined: dict[str, str] = {}
@@ -410,7 +409,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                     raise NonRetryableError("every fragment of the group is unreadable")
                 try:
                     result = await compaction.stream_merge(
-                        bucket, inputs, tmp_key, final_key, skip=skip,
+                        bucket, inputs, final_key, skip=skip,
                         custom_metadata={"dataset_id": dataset_id, "table": table, "period_tag": period_tag,
                                          "schema_fingerprint": group["fingerprint"], "run_id": run_id})
                     break
