@@ -4,18 +4,21 @@ Both run on the same fragments in the same run, each in its own subprocess so th
 RSS (``VmHWM`` from ``/proc/self/status``) is its own:
 
 - **merge path**: ``apps/workflow/src/compaction.stream_merge`` exactly as the workflow's
-  ``stream-merge`` step calls it (spool each fragment, ``iter_batches``, row de-duplication,
-  zstd ``ParquetWriter``, multipart parts of 8 MiB to a temporary key, then the move to the
-  final key), over ``fixtures.local_bucket.LocalBucket`` (an R2-shaped directory) instead of
-  the emulator, so the figure is the merge's and not the emulator's storage layer;
-- **pyarrow**: ``pq.read_table`` of every file, ``concat_tables``, ``pq.write_table`` (zstd):
-  no de-duplication, everything in memory.
+  ``stream-merge`` step calls it (each fragment read in one get, ``iter_batches``, vectorised
+  row de-duplication, zstd ``ParquetWriter`` whose bytes go straight into 8 MiB multipart
+  parts of the final key), over ``fixtures.local_bucket.LocalBucket`` (an R2-shaped
+  directory) instead of the emulator, so the figure is the merge's and not the emulator's
+  storage layer;
+- **pyarrow**: ``pq.read_table`` of every file, ``concat_tables``, ``pq.write_table`` (zstd,
+  pyarrow's defaults otherwise): no de-duplication, everything in memory.
 
 Throughput is MB (10^6 bytes) of input Parquet per second. Targets: merge ≥ 0.8× pyarrow's
 throughput, merge peak RSS ≤ 300 MB. The figures are printed, never asserted.
 
     python bench/compaction.py                  # 200 fragments, ~520 MB, generated once into bench/data/
     python bench/compaction.py --count 20 --total-mb 50   # a quick run
+    python bench/compaction.py --repeat 3                 # three rounds, medians at the end
+    python bench/compaction.py --dedup-memory-rows 200000 # force the SQLite spill path
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -69,11 +73,15 @@ def ensure_fragments(data: Path, count: int, total_mb: int) -> list[Path]:
 
 # ------------------------------------------------------------------------ children
 
-def child_merge(folder: Path) -> dict[str, float]:
+def child_merge(folder: Path, dedup_memory_rows: int | None = None) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "apps" / "workflow" / "src"))
     import compaction
     from fixtures.local_bucket import LocalBucket
+
+    if dedup_memory_rows is not None:
+        # Force the de-duplication set to spill to SQLite early: the bounded-memory path.
+        compaction.DEDUP_MEMORY_ROWS = dedup_memory_rows
 
     bucket = LocalBucket(folder / "bucket")
     keys = sorted(p.name for p in (folder / "bucket" / "objects").glob("fragment-*.parquet"))
@@ -109,8 +117,8 @@ def child_pyarrow(folder: Path) -> dict[str, float]:
     return out
 
 
-def run_child(kind: str, folder: Path) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--folder", str(folder)],
+def run_child(kind: str, folder: Path, extra: list[str] | None = None) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--folder", str(folder), *(extra or [])],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} run failed:\n{proc.stderr}")
@@ -122,11 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200, help="number of fragments (default 200)")
     parser.add_argument("--total-mb", type=int, default=520, help="approximate total size in MB (default 520)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where generated data goes (git-ignored)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds to run (medians printed when > 1)")
+    parser.add_argument("--dedup-memory-rows", type=int, default=None,
+                        help="distinct rows kept in memory before the de-duplication set spills to "
+                             "SQLite (default: the merge's own setting, 2 M)")
     parser.add_argument("--child", choices=("merge", "pyarrow"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        result = child_merge(args.folder) if args.child == "merge" else child_pyarrow(args.folder)
+        result = (child_merge(args.folder, args.dedup_memory_rows) if args.child == "merge"
+                  else child_pyarrow(args.folder))
         print(json.dumps(result))
         return 0
 
@@ -134,18 +147,32 @@ def main(argv: list[str] | None = None) -> int:
     folder = dataset_dir(args.data, args.count, args.total_mb)
     total = sum(f.stat().st_size for f in files)
     print(f"input: {len(files)} fragments, {total / 1e6:.1f} MB of Parquet")
-    results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder)}
-    print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'CPU s':>7} {'peak RSS MB':>12} {'rows in':>10} "
-          f"{'rows out':>10} {'dupes':>8} {'out MB':>8}")
-    for name, r in results.items():
-        print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['cpu']:7.2f} "
-              f"{r['peak_rss_mb']:12.0f} {r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} "
-              f"{r['bytes_out'] / 1e6:8.1f}")
-    ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
-    cpu_ratio = results["pyarrow"]["cpu"] / results["merge"]["cpu"]
-    print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x; by CPU time {cpu_ratio:.2f}x); "
-          f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
-    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    extra = [] if args.dedup_memory_rows is None else ["--dedup-memory-rows", str(args.dedup_memory_rows)]
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
+    rss: list[float] = []
+    for round_no in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"-- round {round_no} of {args.repeat}")
+        results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder, extra)}
+        print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'CPU s':>7} {'peak RSS MB':>12} {'rows in':>10} "
+              f"{'rows out':>10} {'dupes':>8} {'out MB':>8}")
+        for name, r in results.items():
+            print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['cpu']:7.2f} "
+                  f"{r['peak_rss_mb']:12.0f} {r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} "
+                  f"{r['bytes_out'] / 1e6:8.1f}")
+        ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
+        cpu_ratio = results["pyarrow"]["cpu"] / results["merge"]["cpu"]
+        ratios.append(ratio)
+        cpu_ratios.append(cpu_ratio)
+        rss.append(results["merge"]["peak_rss_mb"])
+        print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x; by CPU time {cpu_ratio:.2f}x); "
+              f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
+        print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.repeat > 1:
+        print(f"median of {args.repeat}: throughput {statistics.median(ratios):.2f}x pyarrow "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f}), by CPU time {statistics.median(cpu_ratios):.2f}x, "
+              f"merge peak RSS {statistics.median(rss):.0f} MB (max {max(rss):.0f})")
     return 0
 
 

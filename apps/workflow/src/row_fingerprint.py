@@ -48,6 +48,8 @@ _MASK64 = (1 << 64) - 1
 BLOCK_WORDS = 16 * 1024
 # Bytes of the membership prefilter: one byte per slot, indexed by lane a's top bits.
 PREFILTER_BITS = 23
+# Fingerprints moved to SQLite per statement when the set spills.
+SPILL_SLICE = 64 * 1024
 _S30, _S27, _S31, _S33 = U64(30), U64(27), U64(31), U64(33)
 _WORD_MASKS = np.array([(1 << (8 * r)) - 1 if r else (1 << 64) - 1 for r in range(8)], dtype=np.uint64)
 
@@ -445,7 +447,11 @@ class _SpilledDigests:
         self._db.execute("CREATE TEMP TABLE batch (d BLOB PRIMARY KEY, i INTEGER) WITHOUT ROWID")
 
     def load(self, a: np.ndarray, b: np.ndarray) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO seen (d) VALUES (?)", ((d,) for d in _blobs(a, b)))
+        # In slices, so the blobs of a whole run (2 M × ~50 bytes as Python objects) never
+        # exist at once: the spill must not cost the memory it is there to save.
+        for lo in range(0, len(a), SPILL_SLICE):
+            blobs = _blobs(a[lo:lo + SPILL_SLICE], b[lo:lo + SPILL_SLICE])
+            self._db.executemany("INSERT OR IGNORE INTO seen (d) VALUES (?)", ((d,) for d in blobs))
 
     def add_new(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Mask of the (already batch-distinct) fingerprints not seen before; records them."""
