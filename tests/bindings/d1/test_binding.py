@@ -131,6 +131,20 @@ async def test_batch_is_one_transaction(db: Any) -> None:
         await db.batch(["SELECT 1"])
 
 
+async def test_batch_meta_matches_single_runs_and_allows_multi_statement_prepare(db: Any) -> None:
+    await seed(db)
+    single = await db.prepare("INSERT INTO users (name) VALUES (?)").bind("d").run()
+    batched = await db.batch([
+        db.prepare("INSERT INTO users (name) VALUES (?)").bind("e"),
+        # several statements in one prepare run inside the batch's transaction
+        db.prepare("INSERT INTO users (name) VALUES ('f'); SELECT count(*) AS n FROM users"),
+    ])
+    for key in ("changes", "rows_written", "changed_db"):
+        assert batched[0].meta[key] == single.meta[key], key
+    assert batched[0].meta.last_row_id == single.meta.last_row_id + 1
+    assert batched[1].results == [{"n": 6}]
+
+
 async def test_exec(db: Any) -> None:
     result = await db.exec("CREATE TABLE e (a);\nINSERT INTO e VALUES (1); INSERT INTO e VALUES (2);\n"
                            "INSERT INTO e VALUES (3)")

@@ -186,3 +186,19 @@ async def test_store_list_walks_in_chunks_across_prefix_boundaries(tmp_path: Pat
         assert [o.key for o in p.plugin("r2").store.list("bucket", chunk=4)] == ["a", "b/1", "b/2", "b/4", "b/5", "c"]  # type: ignore[attr-defined]
     finally:
         await p.stop()
+
+
+async def test_puts_leave_no_dead_objects_behind(platform: Platform) -> None:
+    """moto tracks every model it creates in class-wide lists; a long-running emulator
+    must not keep one dead key per put (overwrites and deletes included)."""
+    import gc
+
+    bucket = platform.env_for(platform.apps[0])["BUCKET"]
+    for n in range(200):
+        await bucket.put("k", f"value {n}".encode())
+    await bucket.delete("k")
+    gc.collect()
+    from moto.core.model_instances import model_data
+
+    tracked = sum(len(model.instances_tracked) for model in model_data["s3"].values())
+    assert tracked == 0
