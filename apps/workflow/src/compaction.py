@@ -36,6 +36,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -56,6 +57,10 @@ ROW_GROUP_ROWS = 128 * 1024
 DEDUP_MEMORY_ROWS = 2_000_000
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 8 * 1024
+# A batch with duplicates keeps its other rows as zero-copy slices up to this many runs.
+MAX_SLICES = 16
+# Rows of the first row group sampled to choose dictionary-encoded columns.
+DICTIONARY_SAMPLE_ROWS = 16 * 1024
 # Fragments up to this size are read into memory in one get; larger ones spool to disk.
 IN_MEMORY_MAX = 16 * 1024 * 1024
 
@@ -203,7 +208,8 @@ class RowDeduplicator:
     def spilled(self) -> bool:
         return self._seen.spilled
 
-    def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch | pa.Table:
+        """The rows of ``batch`` not seen before (first occurrences), in order."""
         n = batch.num_rows
         if n == 0:
             return batch
@@ -212,6 +218,13 @@ class RowDeduplicator:
         if len(keep) == n:
             return batch
         self.dropped += n - len(keep)
+        # Duplicates usually come in runs (a re-uploaded stretch of battles): then the rows
+        # kept are a few contiguous slices, zero-copy, instead of a gather of every value.
+        breaks = np.flatnonzero(np.diff(keep) != 1) + 1 if len(keep) else np.zeros(0, np.int64)
+        if len(breaks) < MAX_SLICES:
+            runs = np.split(keep, breaks) if len(keep) else []
+            slices = [batch.slice(int(r[0]), len(r)) for r in runs]
+            return pa.Table.from_batches(slices, schema=batch.schema) if slices else batch.slice(0, 0)
         return batch.take(pa.array(keep, pa.int64()))
 
     def close(self) -> None:
@@ -235,7 +248,8 @@ class PartSink:
     def __init__(self, loop: asyncio.AbstractEventLoop, bounded: bool) -> None:
         self._loop = loop
         self._bounded = bounded
-        self._buf = bytearray()
+        self._buf = bytearray(PART_SIZE)   # the part being filled, preallocated
+        self._fill = 0
         self._parts: collections.deque[bytes] = collections.deque()
         self._cond = threading.Condition()
         self._ready = asyncio.Event()
@@ -249,14 +263,20 @@ class PartSink:
     def write(self, data: Any) -> int:
         if self.error is not None:
             raise OSError(f"multipart upload failed: {self.error}")
-        self._buf += data
-        size = memoryview(data).nbytes
+        with memoryview(data) as src:
+            src = src.cast("B") if src.format != "B" or src.ndim != 1 else src
+            size = len(src)
+            done = 0
+            while done < size:
+                take = min(size - done, PART_SIZE - self._fill)
+                self._buf[self._fill:self._fill + take] = src[done:done + take]
+                self._fill += take
+                done += take
+                if self._fill == PART_SIZE:
+                    part = bytes(self._buf)   # the part object handed to the upload
+                    self._fill = 0
+                    self._queue(part)
         self._written += size
-        while len(self._buf) >= PART_SIZE:
-            with memoryview(self._buf) as view:
-                part = bytes(view[:PART_SIZE])
-            del self._buf[:PART_SIZE]
-            self._queue(part)
         return size
 
     def tell(self) -> int:
@@ -281,9 +301,9 @@ class PartSink:
     def finish(self) -> None:
         """The writer is closed: what is left becomes the last (possibly short) part."""
         with self._cond:
-            if self._buf or not self._written:
-                self._parts.append(bytes(self._buf))
-                self._buf = bytearray()
+            if self._fill or not self._written:
+                self._parts.append(bytes(self._buf[:self._fill]))
+                self._fill = 0
             self._done = True
         self._ready.set()
 
@@ -404,13 +424,15 @@ def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list
     Parquet writers try a dictionary for every column and fall back to plain pages once the
     dictionary outgrows its page limit: for columns of mostly distinct values (ids, hashes,
     replays) that is pure waste, about a third of the encoding time here. A top-level column
-    keeps its dictionary if the first row group repeats its values (at most half distinct);
+    keeps its dictionary if the first row group's first ``DICTIONARY_SAMPLE_ROWS`` rows repeat
+    its values (at most half distinct);
     nested schemas keep the writer's default. The file is valid Parquet either way, only
     page encodings differ.
     """
     if first is None or first.num_rows == 0 or any(pa.types.is_nested(f.type) for f in schema):
         return True
     keep: list[str] = []
+    first = first.slice(0, DICTIONARY_SAMPLE_ROWS)
     for name, col in zip(first.column_names, first.columns):
         if pa.types.is_dictionary(col.type):
             keep.append(name)
@@ -487,7 +509,7 @@ class _MergeWriter:
                     batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
                 kept = self.dedupe.filter(batch)
                 if kept.num_rows:
-                    self.pending.append(kept)
+                    self.pending.extend(kept.to_batches() if isinstance(kept, pa.Table) else [kept])
                     self.pending_rows += kept.num_rows
                     self.pending_bytes += kept.nbytes
                 if self.pending_rows >= ROW_GROUP_ROWS or self.pending_bytes >= ROW_GROUP_BYTES:
