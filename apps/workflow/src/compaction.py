@@ -54,7 +54,7 @@ FOOTER_PROBE = 64 * 1024
 ROW_GROUP_ROWS = 128 * 1024
 # Distinct rows whose fingerprints stay in memory (16 bytes each, twice that while the largest
 # runs merge); more spill to SQLite on disk.
-DEDUP_MEMORY_ROWS = 2_000_000
+DEDUP_MEMORY_ROWS = 1_200_000
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 8 * 1024
 # A batch with duplicates keeps its other rows as zero-copy slices up to this many runs.
