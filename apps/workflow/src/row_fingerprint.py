@@ -7,10 +7,12 @@ Pyodide, like pyarrow):
 
 - each column gives two 64-bit hashes per row, one per *lane*, straight from its Arrow
   buffers: fixed-width values are read as integers (their exact bits: ``-0.0`` ≠ ``0.0``,
-  NaNs with the same bits are equal), variable-length values are cut into 8-byte words read
-  in place from the data buffer (a stride-1 ``uint64`` view gathers unaligned words), each
-  word mixed with its position in the value, summed per value, then mixed with the length;
-  null slots hash to a per-column null constant whatever bytes lie under them;
+  NaNs with the same bits are equal), variable-length values are cut into 8-byte words
+  (the data buffer reshaped when all values have one length, else padded with Arrow
+  kernels or gathered through a stride-1 ``uint64`` view), each word mixed once with its
+  position in the value, the mixed words summed per value in two independent ways (plainly
+  for lane a, with random odd per-position weights for lane b), then finalised with the
+  length; null slots hash to a per-column null constant whatever bytes lie under them;
 - the columns of a row are chained through a keyed bijective mixer in column order, so the
   two lanes make a 128-bit fingerprint per row.
 
@@ -18,7 +20,8 @@ The mixers are SplitMix64/Murmur3 finalisers (bijections of 64-bit words), keyed
 random per-instance seeds (as Python keys its SipHash per process): equal rows always get
 equal fingerprints within one ``RowFingerprinter``, and distinct rows collide with a
 probability of about n²/2^129 for n distinct rows on non-adversarial data. The lanes use
-different finalisers and independent seeds. This is a fast non-cryptographic hash, not a
+different finalisers and independent seeds. Batches with duplicates are checked against the
+set through a bit-packed prefilter first, so most new rows cost no binary search. This is a fast non-cryptographic hash, not a
 PRF: a dataset is compacted only with its own uploader's rows, so a crafted collision could
 only drop that uploader's own row.
 
@@ -32,7 +35,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
