@@ -269,3 +269,36 @@ def test_deduplicator_spill_keeps_first_occurrences_within_and_across_batches() 
     assert second.column(0).to_pylist() == [5, 6, 7]
     assert len(dedupe) == 7 and dedupe.dropped == 4
     dedupe.close()
+
+
+@pytest.mark.parametrize("rows", [100, 12_000])
+async def test_a_failing_part_upload_is_an_upload_error_not_a_bad_fragment(bucket: LocalBucket, rows: int) -> None:
+    # Small output: the only part fails after encoding; large output (> PART_SIZE): a part
+    # fails while the encoder is still writing (and may be waiting on the upload).
+    for i in range(2):
+        data = fr.parquet_bytes(fr.bench_table(rows, i * rows)) if rows > 1000 else fr.fragment("battle", i * rows, rows)
+        await bucket.put(f"f{i}", data)
+    create = bucket.createMultipartUpload
+    aborted: list[bool] = []
+
+    async def failing_create(key: str, **options: object) -> object:
+        upload = await create(key, **options)
+        abort = upload.abort
+
+        async def fail(number: int, data: bytes) -> object:
+            raise RuntimeError("uploadPart: We encountered an internal error. Please try again. (10001)")
+
+        async def watched_abort() -> None:
+            aborted.append(True)
+            await abort()
+
+        upload.uploadPart = fail  # type: ignore[method-assign]
+        upload.abort = watched_abort  # type: ignore[method-assign]
+        return upload
+
+    bucket.createMultipartUpload = failing_create  # type: ignore[method-assign]
+    with pytest.raises(Exception) as info:
+        await compaction.stream_merge(bucket, ["f0", "f1"], "out/u")
+    assert not isinstance(info.value, compaction.FragmentError)  # nothing gets quarantined for it
+    assert "10001" in str(info.value)
+    assert aborted == [True] and bucket.keys() == ["f0", "f1"]
