@@ -22,8 +22,8 @@ equal fingerprints within one ``RowFingerprinter``, and distinct rows collide wi
 probability of about n²/2^129 for n distinct rows on non-adversarial data. The lanes use
 different finalisers and independent seeds. Each batch is checked against the set through a
 bit-packed prefilter first, so most new rows cost no binary search. This is a fast
-non-cryptographic hash, not a PRF: a dataset is compacted only with its own uploader's rows, so a crafted collision could
-only drop that uploader's own row.
+non-cryptographic hash, not a PRF: a dataset is compacted only with its own uploader's rows,
+so a crafted collision could only drop that uploader's own row.
 
 ``DigestSet`` keeps the fingerprints seen so far as a few sorted numpy arrays (16 bytes per
 distinct row, merged like an LSM tree); past ``memory_rows`` it moves them to a temporary
