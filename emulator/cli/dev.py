@@ -46,6 +46,9 @@ class DevConsole(ConsolePrinter):
     """The console of `dev`: the `ready:` lines always show, whatever ``--log-level``."""
 
     def __call__(self, record: LogRecord) -> None:
+        # Cheapest test first: with --log-level above info, the per-request lines stop here.
+        if record.source == "http" and record.level == "info" and self.min_level > 20:
+            return
         if record.source == "r2" and record.message.startswith("S3 endpoint:"):
             return  # `dev` prints the address itself, after the `ready:` lines
         if record.source == "dev" and record.level == "info" and self.min_level > 20:

@@ -22,7 +22,7 @@ import json as _json
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
-from urllib.parse import parse_qsl, urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -354,7 +354,7 @@ class _Body:
             return
         if isinstance(body, str):
             self._body = body.encode()
-            if "content-type" not in headers:
+            if "content-type" not in headers._h:
                 headers.set("content-type", TEXT_PLAIN)
         elif isinstance(body, (bytes, bytearray, memoryview)):
             self._body = bytes(body)
@@ -483,7 +483,7 @@ class Response(_Body):
         if not 200 <= self.status <= 599 and self.status != 101:
             raise ValueError(f"Response status must be in the range 200 to 599, got {self.status}")
         self.status_text = statusText if statusText is not None else status_text
-        self.headers = Headers(headers) if not isinstance(headers, Headers) else headers
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         if body is not None and self.status in _NULL_BODY_STATUSES:
             raise TypeError(f"Response with null body status {self.status} cannot have a body.")
         self._init_body(body, self.headers)
@@ -559,23 +559,77 @@ async def fetch(input: "str | Request", method: str | None = None, headers: Any 
 
 # --- aiohttp conversions -------------------------------------------------------------------
 
+class _IncomingRequest(Request):
+    """A ``Request`` wrapping an aiohttp request: ``url`` and ``cf`` are built on first use.
+
+    Many handlers never read them (a hello-world Worker does not), and formatting the URL
+    from the request line (``req.scheme`` and ``req.host`` are computed properties) plus
+    copying ``cf`` is a measurable share of the request path (bench/http.py). Reading or
+    assigning them behaves exactly like ``Request``'s plain attributes.
+    """
+
+    _aio: "web.BaseRequest | None"
+    _cf_init: Mapping[str, Any] | None
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        d = self.__dict__
+        if "_url" not in d:
+            req = self._aio
+            assert req is not None
+            raw_path = req.raw_path
+            # Formatting the URL from the request line is several times cheaper than
+            # aiohttp's ``req.url`` (a yarl URL); absolute-form targets (proxies) still
+            # take the general path.
+            d["_url"] = f"{req.scheme}://{req.host}{raw_path}" if raw_path.startswith("/") else str(req.url)
+        return str(d["_url"])
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.__dict__["_url"] = value
+
+    @property  # type: ignore[override]
+    def cf(self) -> JsObject:
+        d = self.__dict__
+        if "_cf" not in d:
+            d["_cf"] = JsObject(self._cf_init or {})
+        return d["_cf"]  # type: ignore[no-any-return]
+
+    @cf.setter
+    def cf(self, value: JsObject) -> None:
+        self.__dict__["_cf"] = value
+
+    def pathname(self) -> str:
+        """The URL's path (``urlsplit(url).path``) without building the URL."""
+        if "_url" in self.__dict__ or self._aio is None:
+            return urlsplit(self.url).path
+        raw_path = self._aio.raw_path
+        if not raw_path.startswith("/"):
+            return urlsplit(self.url).path
+        return raw_path.partition("?")[0].partition("#")[0]
+
+
+def request_pathname(request: Request) -> str:
+    """The path of a request's URL (JS ``new URL(request.url).pathname``)."""
+    if type(request) is _IncomingRequest:
+        return request.pathname()
+    return urlsplit(request.url).path
+
+
 def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None) -> Request:
     """Wrap an incoming aiohttp request; the body is read only if the app asks for it."""
-    body: _BodySource | None = _BodySource(req.read) if req.can_read_body else None
-    r = Request.__new__(Request)
-    r.method = _METHODS.get(req.method, req.method)
-    # Formatting the URL from the request line is several times cheaper than building
-    # aiohttp's ``req.url`` (a yarl URL) on every request (bench/http.py); absolute-form
-    # request targets (proxies) still take the general path.
-    raw_path = req.raw_path
-    r.url = f"{req.scheme}://{req.host}{raw_path}" if raw_path.startswith("/") else str(req.url)
-    r.headers = Headers(req.headers)
-    r._body = None
-    r._stream = None
-    r._source = body
-    r.body_used = False
-    r.cf = JsObject(cf or {})
-    r.redirect = "follow"
+    r = _IncomingRequest.__new__(_IncomingRequest)
+    d = r.__dict__
+    d["_aio"] = req
+    d["_cf_init"] = cf
+    d["method"] = _METHODS.get(req.method, req.method)
+    # The aiohttp headers are wrapped, not copied, until the app changes them.
+    d["headers"] = Headers(req.headers)
+    d["_body"] = None
+    d["_stream"] = None
+    d["_source"] = _BodySource(req.read) if req.can_read_body else None
+    d["body_used"] = False
+    d["redirect"] = "follow"
     return r
 
 
@@ -583,8 +637,9 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
     """Write an app's ``Response`` back through aiohttp."""
     from aiohttp import web
 
-    # aiohttp copies the headers into its own CIMultiDict: hand it the pairs directly.
-    headers = resp.headers.raw_items()
+    # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
+    # another multidict faster than a list of pairs); repeated names are kept either way.
+    headers = resp.headers._h
     if resp._stream is None:
         body = resp._body
         if body is None and resp._source is not None:

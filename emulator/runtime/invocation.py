@@ -47,46 +47,45 @@ class ExecutionContext:
 
 
 class Invocation:
-    """What the app code of one event may reach through the ``workers`` module."""
+    """What the app code of one event may reach through the ``workers`` module.
 
-    __slots__ = ("host", "env", "ctx")
+    It also line-buffers the event's writes to stdout/stderr into log records (what used
+    to be a separate ``AppOutput`` in a second context variable): one object and one
+    ``ContextVar.set`` per event keep the request path cheap (bench/http.py), and the
+    buffer is only created when the app actually prints.
+    """
+
+    __slots__ = ("host", "env", "ctx", "thread", "_partial")
 
     def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
         self.host = host
         self.env = env
         self.ctx = ctx
-
-
-current: ContextVar[Invocation | None] = ContextVar("cf_emulator_invocation", default=None)
-
-
-class AppOutput:
-    """Line-buffers one app's writes to stdout/stderr into log records."""
-
-    __slots__ = ("host", "_partial", "thread")
-
-    def __init__(self, host: "BaseHost") -> None:
-        self.host = host
-        self._partial: dict[str, str] = {}
-        # Only the event loop's thread turns writes into records: `asyncio.to_thread` copies
-        # the context, but log subscribers (dashboard tail) are not thread-safe.
+        # Writes from other threads (a thread pool the app uses) go straight through: log
+        # records are only made on the event loop's thread.
         self.thread = threading.get_ident()
+        self._partial: dict[str, str] | None = None
 
     def write(self, stream: str, text: str) -> None:
-        buffered = self._partial.get(stream, "") + text
+        partial = self._partial
+        if partial is None:
+            partial = self._partial = {}
+        buffered = partial.get(stream, "") + text
         *lines, rest = buffered.split("\n")
-        self._partial[stream] = rest
+        partial[stream] = rest
         for line in lines:
             self._emit(stream, line)
 
     def flush(self) -> None:
-        for stream, rest in list(self._partial.items()):
+        partial = self._partial
+        if not partial:
+            return
+        for stream, rest in list(partial.items()):
             if rest:
                 self._emit(stream, rest)
-        self._partial.clear()
+        partial.clear()
 
     def _emit(self, stream: str, line: str) -> None:
-        # Log subscribers (the console printer) write to sys.stderr: let that through.
         _state.emitting = True
         try:
             self.host.platform.log.info(self.host.log_source, line.rstrip("\r"), stream=stream)
@@ -94,7 +93,8 @@ class AppOutput:
             _state.emitting = False
 
 
-_output: ContextVar[AppOutput | None] = ContextVar("cf_emulator_app_output", default=None)
+# The event being handled, with its output buffer (None outside app code).
+current: ContextVar[Invocation | None] = ContextVar("cf_emulator_invocation", default=None)
 _state = threading.local()
 
 
@@ -106,7 +106,7 @@ class _AppAwareStream(io.TextIOBase):
         self._name = name
 
     def write(self, text: str) -> int:
-        out = _output.get()
+        out = current.get()
         if out is None or getattr(_state, "emitting", False) or out.thread != threading.get_ident():
             return int(self._underlying.write(text) or 0)
         out.write(self._name, text)
@@ -130,7 +130,7 @@ class _AppAwareStream(io.TextIOBase):
 
 
 def _ensure_capture() -> None:
-    # Re-checked on every event because test runners swap sys.stdout per test.
+    # Checked on every event: test harnesses (pytest's capsys) swap sys.stdout at will.
     if not isinstance(sys.stdout, _AppAwareStream):
         sys.stdout = _AppAwareStream(sys.stdout, "stdout")
     if not isinstance(sys.stderr, _AppAwareStream):
@@ -144,24 +144,21 @@ class invoke:  # noqa: N801 - used as a function: `with invoke(host, env, ctx):`
     the generator machinery costs more than the work itself (bench/http.py).
     """
 
-    __slots__ = ("_inv", "_out", "_t1", "_t2")
+    __slots__ = ("_inv", "_token")
 
     def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
         self._inv = Invocation(host, env, ctx)
-        self._out = AppOutput(host)
 
     def __enter__(self) -> Invocation:
         _ensure_capture()
-        self._t1 = current.set(self._inv)
-        self._t2 = _output.set(self._out)
+        self._token = current.set(self._inv)
         return self._inv
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self._out.flush()
+            self._inv.flush()
         finally:
-            _output.reset(self._t2)
-            current.reset(self._t1)
+            current.reset(self._token)
 
 
 async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> None:
@@ -174,6 +171,6 @@ async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> Non
         host.platform.log.error(host.log_source, "Uncaught (in waitUntil): "
                                 + traceback.format_exc().rstrip())
     finally:
-        out = _output.get()
+        out = current.get()
         if out is not None:
             out.flush()

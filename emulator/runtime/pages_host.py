@@ -19,13 +19,12 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
 from emulator.runtime.assets import PagesAssetServer
 from emulator.runtime.host import BaseHost
-from emulator.runtime.http import Request, Response, resolve_url
+from emulator.runtime.http import Request, Response, request_pathname, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
 from emulator.runtime.pages_routing import FunctionsRouter, Step
@@ -217,13 +216,13 @@ class PagesHost(BaseHost):
         gen = self._require()
         if gen.mode == "static":
             return await self.assets.fetch(request)
-        pathname = urlsplit(request.url).path or "/"
+        pathname = request_pathname(request) or "/"
         if not gen.routes.is_function_route(pathname):
             return await self.assets.fetch(request)
         if gen.mode == "advanced":
             return await self._advanced(gen, request)
         assert gen.router is not None
-        steps = list(gen.router.chain(str(request.method), pathname))
+        steps = gen.router.chain(str(request.method), pathname)
         if not steps:
             return await self.assets.fetch(request)
         ctx = ExecutionContext(self)

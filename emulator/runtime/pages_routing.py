@@ -111,7 +111,7 @@ class Route:
         return params
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One handler of a request's chain."""
 
@@ -120,33 +120,67 @@ class Step:
     path: str
 
 
+# Distinct (method, path) pairs whose matched chain is remembered; past this the cache
+# starts over (request paths come from clients, so it must stay bounded).
+_CHAIN_CACHE_SIZE = 2048
+
+
+def _fresh_params(params: JsObject) -> JsObject:
+    """A request's own copy of cached params: handlers may change ``context.params``."""
+    if not params:
+        return JsObject()
+    return JsObject({k: list(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
 class FunctionsRouter:
-    """The routes of one ``functions/`` folder, imported through an ``AppPackage``."""
+    """The routes of one ``functions/`` folder, imported through an ``AppPackage``.
+
+    Matching a path runs one regex per route and middleware; a router is immutable once
+    scanned (a reload builds a new one), so the matched chain of each (method, path) is
+    computed once and reused: later requests only copy the params.
+    """
 
     def __init__(self, routes: list[Route], middlewares: list[Route]) -> None:
         self.routes = sorted(routes, key=Route.sort_key)
         # Outermost (least specific) first: the reverse of route order.
         self.middlewares = sorted(middlewares, key=Route.sort_key, reverse=True)
+        self._chains: dict[tuple[str, str], tuple[tuple[Route, JsObject], ...]] = {}
 
     def __len__(self) -> int:
         return len(self.routes) + len(self.middlewares)
 
-    def chain(self, method: str, pathname: str) -> Iterator[Step]:
+    def _match(self, method: str, pathname: str) -> Iterator[tuple[Route, JsObject]]:
+        """The middleware (outermost first), then the first route, matching the request."""
         for route in self.middlewares:
             if route.method and route.method != method:
                 continue
             params = route.match(pathname)
-            if params is not None:
-                for handler in route.handlers:
-                    yield Step(handler, params, route.path)
+            if params is not None and route.handlers:
+                yield route, params
         for route in self.routes:
             if route.method and route.method != method:
                 continue
             params = route.match(pathname)
             if params is not None and route.handlers:
-                for handler in route.handlers:
-                    yield Step(handler, params, route.path)
+                yield route, params
                 break
+
+    def chain(self, method: str, pathname: str) -> list[Step]:
+        """The handlers a request runs, in order, each with its route's params."""
+        key = (method, pathname)
+        matched = self._chains.get(key)
+        if matched is None:
+            matched = tuple(self._match(method, pathname))
+            if len(self._chains) >= _CHAIN_CACHE_SIZE:
+                self._chains.clear()
+            self._chains[key] = matched
+        steps: list[Step] = []
+        for route, params in matched:
+            # One params object per route per request, shared by that route's handlers.
+            own = _fresh_params(params)
+            for handler in route.handlers:
+                steps.append(Step(handler, own, route.path))
+        return steps
 
     @classmethod
     def scan(cls, functions_dir: Path, package: AppPackage) -> "FunctionsRouter":

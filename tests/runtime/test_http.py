@@ -82,3 +82,31 @@ async def test_form_data_round_trip() -> None:
     assert urlencoded.get_all("a") == ["1", "2"] and urlencoded.get("b") == "x y"
     with pytest.raises(TypeError, match="FormData"):
         parse_form(b"{}", "application/json")
+
+
+async def test_incoming_request_builds_url_and_cf_lazily_and_behaves_like_a_request() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp, request_pathname
+
+    raw = make_mocked_request("POST", "/a%20b/c?q=1&r=2", headers={"Host": "example.test:8787",
+                                                                   "X-One": "1"})
+    req = request_from_aiohttp(raw, {"colo": "LCL"})
+    assert isinstance(req, Request)
+    assert request_pathname(req) == "/a%20b/c"
+    assert req.url == "http://example.test:8787/a%20b/c?q=1&r=2"
+    assert request_pathname(req) == "/a%20b/c"
+    assert req.method == "POST" and req.headers.get("x-one") == "1"
+    assert req.cf.colo == "LCL"
+    req.cf.colo = "SFO"  # the request's own copy: the shared template is untouched
+    assert request_from_aiohttp(raw, {"colo": "LCL"}).cf.colo == "LCL"
+    # Assignment works as on a plain Request, and later reads see it.
+    req.url = "https://other.test/x?y"
+    assert req.url == "https://other.test/x?y" and request_pathname(req) == "/x"
+    req.cf = {"colo": "AMS"}
+    assert req.cf == {"colo": "AMS"}
+    # A Request built from an incoming one copies the (lazily built) url and cf.
+    copy = Request(request_from_aiohttp(raw, {"colo": "LCL"}), method="PUT")
+    assert copy.url == "http://example.test:8787/a%20b/c?q=1&r=2" and copy.cf.colo == "LCL"
+    assert request_pathname(copy) == "/a%20b/c"
+    assert repr(copy) == "<Request PUT http://example.test:8787/a%20b/c?q=1&r=2>"

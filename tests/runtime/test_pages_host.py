@@ -320,3 +320,32 @@ async def test_function_reads_assets_through_env(tmp_path: Path, serve: Any) -> 
     client = await serve(pages_config(tmp_path))
     resp = await client.get("/wrapped")
     assert await resp.text() == "[inner]" and resp.headers["x-status"] == "200"
+
+
+async def test_cached_route_matches_give_each_request_its_own_params(tmp_path: Path, serve: Any) -> None:
+    # Matching is cached per (method, path); a handler that changes `context.params` must
+    # not change what the next request to the same path sees.
+    write_files(tmp_path, {
+        "public/index.html": "<h1>home</h1>",
+        "functions/_middleware.py": """
+            async def on_request(context):
+                context.params["seen_by_middleware"] = True
+                return await context.next()
+        """,
+        "functions/files/[[path]].py": """
+            from workers import Response
+
+            async def on_request(context):
+                before = {"path": list(context.params["path"]), "keys": sorted(context.params)}
+                context.params["path"].append("mutated")
+                context.params["extra"] = 1
+                return Response.json(before)
+        """,
+    })
+    client = await serve(pages_config(tmp_path))
+    for _ in range(3):
+        got = await (await client.get("/files/a/b?x=1")).json()
+        assert got == {"path": ["a", "b"], "keys": ["path"]}
+    assert await (await client.get("/files/c")).json() == {"path": ["c"], "keys": ["path"]}
+    # Another method on the same path is matched (and cached) on its own.
+    assert await (await client.post("/files/a/b")).json() == {"path": ["a", "b"], "keys": ["path"]}
