@@ -244,6 +244,7 @@ class EmulatorServer:
         name = app.name
         platform = self.platform
         log = platform.log
+        emit = log.emit
         loop_time = asyncio.get_running_loop().time
 
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -259,8 +260,9 @@ class EmulatorServer:
                 response = web.Response(status=500, text="Internal Server Error")
             ms = round((loop_time() - started) * 1000)
             method, path, status = request.method, request.raw_path, response.status
-            log.info("http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
-                     app=name, method=method, path=path, status=status, duration_ms=ms)
+            # `emit` directly: `info` would only re-pack the fields (one line per request).
+            emit("info", "http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
+                 app=name, method=method, path=path, status=status, duration_ms=ms)
             return response
 
         async def scheduled(request: web.Request) -> web.StreamResponse:

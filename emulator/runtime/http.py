@@ -633,10 +633,22 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
     return r
 
 
-async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
-    """Write an app's ``Response`` back through aiohttp."""
+_aiohttp_web: Any = None
+
+
+def _load_aiohttp_web() -> Any:
+    # aiohttp is imported lazily: app code importing `workers` should not pay for it.
+    global _aiohttp_web
     from aiohttp import web
 
+    _aiohttp_web = web
+    return web
+
+
+async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
+    """Write an app's ``Response`` back through aiohttp."""
+    # Bound once rather than an import statement per request (this runs for every request).
+    web = _aiohttp_web or _load_aiohttp_web()
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
     headers = resp.headers._h
