@@ -310,9 +310,9 @@ def main() -> int:
     print(f"{'target':<16} {'req/s':>10} {'vs bare':>8} {'server CPU/req':>15}   rounds (req/s)")
     for name, values in rates.items():
         rps = median(values)
-        us = f"{median(cpu[name]):.0f} µs" if cpu[name] else "n/a"
+        cpu_text = f"{median(cpu[name]):.0f} µs" if cpu[name] else "n/a"
         shown = ", ".join(f"{v:.0f}" for v in values)
-        print(f"{name:<16} {rps:>10.0f} {rps / base:>8.0%} {us:>15}   {shown}")
+        print(f"{name:<16} {rps:>10.0f} {rps / base:>8.0%} {cpu_text:>15}   {shown}")
     worst = min(median(rates["Worker (fetch)"]), median(rates["Pages Function"])) / base
     verdict = "meets" if worst >= 0.70 else "below"
     print(f"target >= 70% of bare aiohttp: {verdict} (worst {worst:.0%})")
