@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +15,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
-APPS = Path(__file__).parent.parent / "e2e" / "apps" / "dev"
 
 
 class DevProcess:
@@ -81,13 +78,6 @@ class DevProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 @pytest.fixture

@@ -13,15 +13,6 @@ from emulator.cli import build_parser
 from emulator.config.model import AppConfig
 from emulator.emulator import AppStartError, ConfigError, StartError
 
-APPS = Path(__file__).parent / "apps" / "dev"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
-
 
 async def test_pages_app_with_a_queue_consumer_is_refused(workspace: Path) -> None:
     config = workspace / "shop" / "wrangler.toml"

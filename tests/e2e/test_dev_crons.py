@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.logs import EventLog
 
-APPS = Path(__file__).parent / "apps" / "dev"
 START = dt.datetime(2026, 3, 1, 12, 1, 30, tzinfo=dt.timezone.utc).timestamp()
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 async def get_json(url: str) -> object:

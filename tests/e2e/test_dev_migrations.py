@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import aiohttp
@@ -10,15 +9,6 @@ import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.emulator import StartError
-
-APPS = Path(__file__).parent / "apps" / "dev"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 async def notes(url: str) -> tuple[int, str]:

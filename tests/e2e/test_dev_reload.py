@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import AsyncIterator
@@ -19,15 +18,6 @@ import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.logs import EventLog
-
-APPS = Path(__file__).parent / "apps" / "dev"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 async def get(url: str) -> tuple[int, str]:

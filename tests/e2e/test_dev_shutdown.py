@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.logs import EventLog
-
-APPS = Path(__file__).parent / "apps" / "dev"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 async def test_a_batch_past_the_bound_is_redelivered_after_restart(workspace: Path) -> None:

@@ -6,7 +6,6 @@ Real HTTP against real ports; the apps under ``tests/e2e/apps/dev`` use only ``w
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -15,15 +14,6 @@ import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.logs import EventLog
-
-APPS = Path(__file__).parent / "apps" / "dev"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ port binding against busy ports, through the real runtime and the e2e fixture ap
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from emulator import Emulator, FakeClock
 from emulator.config.model import AppConfig, DevSettings, QueueConsumer, QueueProducer, R2BucketBinding
 from emulator.logs import EventLog
 from emulator.server import DEFAULT_PORT, PortInUseError, PortRequest, app_bindings, client_host, plan_ports
-
-APPS = Path(__file__).parent.parent / "e2e" / "apps" / "dev"
 
 
 def app(name: str, port: int | None = None) -> AppConfig:
@@ -45,13 +42,6 @@ def test_bindings_summary_lists_secret_names_not_values() -> None:
     assert summary == {"queue_producers": {"Q": "jobs"}, "queue_consumers": ["jobs"],
                        "r2_buckets": {"B": "bucket"}, "vars": ["A", "TOKEN"]}
     assert "s3cret" not in repr(summary)
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(APPS, root)
-    return root
 
 
 def busy_port() -> socket.socket:
