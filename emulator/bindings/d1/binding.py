@@ -10,10 +10,10 @@ workerd's D1 API as Python Workers code calls it (cloudflare-semantics.md §6.1)
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Mapping, Sequence
 
-from emulator.bindings.d1.engine import (D1Engine, D1Error, StatementResult, bind_value,
-                                         split_statements_cached)
+from emulator.bindings.d1.engine import D1Engine, D1Error, StatementResult, bind_value
 from emulator.bindings.d1.engine import convert_value as _value
 from emulator.jsobject import JsObject
 
@@ -111,15 +111,15 @@ class D1Database:
         return D1PreparedStatement(self, query)
 
     async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
-        items = []
-        append, split = items.append, split_statements_cached
+        # A copy: the app may reuse its list while the worker thread runs the batch.
+        statements = list(statements)
         for stmt in statements:
             if type(stmt) is not D1PreparedStatement and not isinstance(stmt, D1PreparedStatement):
                 raise TypeError("batch() expects a list of prepared statements")
-            append((split(stmt.sql), stmt.params))
         engine = self._engine
-        # Results are shaped on the worker too, while the loop thread serves others.
-        return await engine.call(lambda conn: engine.batch_shaped(conn, items))
+        # The statements are split and results shaped on the worker too, while the loop
+        # thread serves others.
+        return await engine.call(partial(engine.batch_statements, statements=statements))
 
     async def exec(self, query: str) -> JsObject:
         return await self._engine.call(lambda conn: self._engine.exec_lines(conn, query))
