@@ -17,6 +17,10 @@ binding runs are interleaved so both see the same machine load. What each baseli
   on a WAL file with the connection settings the binding uses (``synchronous=NORMAL``,
   ``foreign_keys=ON``). The binding additionally shapes D1 results (``meta`` per statement
   with ``size_after``, row objects) and keeps a slow query from blocking the event loop.
+  The batch baseline runs one ``execute()`` per statement inside ``BEGIN … COMMIT``, not
+  ``executemany``: D1 returns one result per statement (its own ``changes``,
+  ``last_row_id``, rows), which needs each statement run on its own. It fetches nothing
+  because these ``INSERT``s return no rows (the binding does not fetch them either).
 
 ``--runs N`` repeats everything N times and ends with each operation's best-of-N figures
 and the range of its ratio across runs (a shared 2-core machine moves single figures a lot).

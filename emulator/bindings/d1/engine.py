@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import gc
+import operator
 import re
 import sqlite3
 import threading
@@ -205,6 +206,7 @@ def convert_value(value: Any) -> Any:
 
 
 _convert = convert_value
+_column_name = operator.itemgetter(0)  # of a cursor.description entry
 
 
 class StatementResult:
@@ -368,7 +370,7 @@ class D1Engine:
         ``with_meta=False`` returns no ``meta`` (for ``first()``/``raw()``); the file size
         is still tracked after anything that may have changed it, so the next statement's
         ``changed_db``/``size_after`` stay exact."""
-        started = time.perf_counter()
+        started = time.perf_counter() if with_meta else 0.0  # only meta reports a duration
         before_total = conn.total_changes
         cur = self._cursors.get(conn)
         if cur is None:
@@ -384,7 +386,8 @@ class D1Engine:
         # The statement is done (and committed, in autocommit): nothing after this point may
         # be interrupted, or the fast path would re-run a statement that already took effect.
         self._armed = False
-        columns = [d[0] for d in description] if description else []
+        # map() over the 7-tuples: no comprehension frame on the point-read path.
+        columns = list(map(_column_name, description)) if description else []
         # rowcount is what an INSERT/UPDATE/DELETE/REPLACE changed; it is -1 for anything
         # else, including `WITH ... INSERT`, where the connection's change counter tells.
         changes = cur.rowcount
