@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,13 +39,45 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
+def enclosing_workspace(folder: Path) -> Path | None:
+    """The folder of the nearest workspace file (a `wrangler.toml` with `[workspace]`) at or above ``folder``."""
+    for candidate in (folder, *folder.parents):
+        path = candidate / "wrangler.toml"
+        if not path.is_file():
+            continue
+        try:
+            if isinstance(tomllib.loads(path.read_text(encoding="utf-8-sig")).get("workspace"), dict):
+                return candidate
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+    return None
+
+
 def resolve_state_dir(args: argparse.Namespace) -> StateDir:
+    """The state directory a verb works on.
+
+    ``--persist-to`` wins. Otherwise an app that belongs to a workspace shares the
+    workspace's ``.emulator`` (that is where `cf-emulator dev` at the workspace root keeps
+    it), so ``-c apps/workflow/wrangler.toml`` reaches the same databases and queues; an
+    app's own ``.emulator`` is used when a `dev` runs on it, or it already exists while the
+    workspace's does not.
+    """
     persist = getattr(args, "persist_to", None)
     if persist:
         return StateDir(Path(persist))
     config = getattr(args, "config", None)
     root = Path(config).resolve().parent if config else project_root()
-    return StateDir(root / DEFAULT_STATE_DIRNAME)
+    candidates = [root / DEFAULT_STATE_DIRNAME]
+    workspace = enclosing_workspace(root)
+    if workspace is not None and workspace != root:
+        candidates.insert(0, workspace / DEFAULT_STATE_DIRNAME)
+    for folder in candidates:
+        if StateDir(folder).read_server_info() is not None:
+            return StateDir(folder)
+    for folder in candidates:
+        if folder.is_dir():
+            return StateDir(folder)
+    return StateDir(candidates[0])
 
 
 def running_server(state: StateDir) -> str | None:
