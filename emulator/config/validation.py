@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
+from emulator.config.loader import file_format
 from emulator.config.jsvalues import (
     UNDEF, coalesce, english_list, get, has, is_date, is_record, keys, nullish, stringify,
     truthy, typeof,
@@ -84,16 +85,8 @@ _WORKFLOW_NAME_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9-_]*$")
 
 def config_file_name(config_path: Path | None) -> str:
     """Wrangler's ``configFileName``: the name used inside messages."""
-    if config_path is None:
-        return "Wrangler configuration"
-    name = str(config_path)
-    if name.endswith("toml"):
-        return "wrangler.toml"
-    if name.endswith("jsonc"):
-        return "wrangler.jsonc"
-    if name.endswith("json"):
-        return "wrangler.json"
-    return "Wrangler configuration"
+    fmt = "other" if config_path is None else file_format(config_path)
+    return "Wrangler configuration" if fmt == "other" else f"wrangler.{fmt}"
 
 
 def _field_path(field: str, top: Any, env_name: str) -> str:
