@@ -41,6 +41,16 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
     def key_of(request: web.Request) -> str | None:
         return request.query.get("key")
 
+    def object_of(request: web.Request) -> tuple[R2Bucket, str] | web.Response:
+        """The bucket and ``?key=`` an object route names, or the error answer."""
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        key = key_of(request)
+        if key is None:
+            return _error(400, "missing ?key=")
+        return bucket, key
+
     async def buckets(request: web.Request) -> web.Response:
         return web.json_response(plugin.store.bucket_names())
 
@@ -64,12 +74,10 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response(body)
 
     async def get_object(request: web.Request) -> web.StreamResponse:
-        bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
-        key = key_of(request)
-        if key is None:
-            return _error(400, "missing ?key=")
+        target = object_of(request)
+        if isinstance(target, web.Response):
+            return target
+        bucket, key = target
         obj = await bucket.get(key)
         if not isinstance(obj, R2ObjectBody):
             return _error(404, f"The specified key does not exist: {key}")
@@ -83,12 +91,10 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return response
 
     async def head_object(request: web.Request) -> web.Response:
-        bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
-        key = key_of(request)
-        if key is None:
-            return _error(400, "missing ?key=")
+        target = object_of(request)
+        if isinstance(target, web.Response):
+            return target
+        bucket, key = target
         obj = await bucket.head(key)
         if obj is None:
             return _error(404, f"The specified key does not exist: {key}")
@@ -116,12 +122,10 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response(obj.to_json())
 
     async def delete_object(request: web.Request) -> web.Response:
-        bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
-        key = key_of(request)
-        if key is None:
-            return _error(400, "missing ?key=")
+        target = object_of(request)
+        if isinstance(target, web.Response):
+            return target
+        bucket, key = target
         try:
             await bucket.delete(key)
         except R2Error as exc:
