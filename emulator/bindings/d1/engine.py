@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.jsobject import JsObject
+from emulator.sqlite import bind_bytes_directly
 from emulator.state import safe_component
 
 T = TypeVar("T")
@@ -265,6 +266,7 @@ class D1Engine:
         self._closed = False
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
+        bind_bytes_directly()  # user blobs bind without the adapter protocol's overhead
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=timeout)
         conn.execute("PRAGMA journal_mode=WAL")

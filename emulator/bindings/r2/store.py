@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import concurrent.futures
 import hashlib
 import io
 import json
@@ -51,6 +50,7 @@ from moto.s3.models import FakeBucket, FakeKey, S3Backend
 
 from emulator.bindings.r2.errors import R2Error
 from emulator.state import safe_component
+from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
 # Objects up to this size live inline in the index and in moto's in-memory buffer.
 INLINE_MAX = 256 * 1024
@@ -58,6 +58,7 @@ INLINE_MAX = 256 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
 _ACCOUNT = "000000000000"
 _REGION = "us-east-1"
+CHECKPOINT_EVERY = 500  # index commits between background WAL checkpoints
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, what moto keeps in ``last_modified``
 
 
@@ -326,51 +327,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-class _Checkpointer:
-    """WAL checkpoints off the write path.
-
-    With ``synchronous=NORMAL`` a commit does not fsync, but SQLite's automatic checkpoint
-    (every 1000 WAL pages) does, inside whichever put happens to cross the threshold. We
-    turn it off and checkpoint (PASSIVE: never blocks writers) on a thread of our own every
-    ``CHECKPOINT_EVERY`` commits, on a separate connection.
-    """
-
-    CHECKPOINT_EVERY = 500
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._commits = 0
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: concurrent.futures.Future[None] | None = None
-        self._conn: sqlite3.Connection | None = None
-
-    def committed(self) -> None:
-        self._commits += 1
-        if self._commits < self.CHECKPOINT_EVERY or (self._pending and not self._pending.done()):
-            return
-        self._commits = 0
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="r2-wal")
-        self._pending = self._executor.submit(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        try:
-            if self._conn is None:
-                self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                self._conn.execute("PRAGMA busy_timeout=5000")
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # retried after the next CHECKPOINT_EVERY commits; never fatal
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
 class _Bucket:
     """One bucket's directory, index connection and moto ``FakeBucket``."""
 
@@ -381,13 +337,14 @@ class _Bucket:
         self.staging = self.dir / "staging"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.staging.mkdir(parents=True, exist_ok=True)
+        bind_bytes_directly()
         self.db = sqlite3.connect(self.dir / "index.sqlite3", isolation_level=None,
                                   check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
+        self.db.execute("PRAGMA wal_autocheckpoint=0")  # see emulator.sqlite
         self.db.executescript(_SCHEMA)
-        self.checkpointer = _Checkpointer(self.dir / "index.sqlite3")
+        self.checkpointer = WalCheckpointer(self.dir / "index.sqlite3", CHECKPOINT_EVERY, "r2-wal")
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.

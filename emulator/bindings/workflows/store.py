@@ -14,9 +14,8 @@ returns.
 
 WAL checkpoints are the only writes that ``fsync`` here; SQLite's automatic checkpoint
 would run them on the event loop inside some unlucky ``COMMIT`` (measured: more than half
-of the wall time of a step-heavy run). The engine's connection therefore disables it and a
-second connection checkpoints (``PASSIVE``, never blocking writers) on a worker thread
-every ``CHECKPOINT_EVERY`` commits.
+of the wall time of a step-heavy run). The engine's connection therefore disables it and
+``emulator.sqlite`` checkpoints on a worker thread every ``CHECKPOINT_EVERY`` commits.
 
 The query helpers take a plain ``sqlite3.Connection`` so the CLI can read (and, with no
 ``dev`` running, change) the same file without an engine.
@@ -25,12 +24,13 @@ The query helpers take a plain ``sqlite3.Connection`` so the CLI can read (and, 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as _dt
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
 DB_FILENAME = "workflows.sqlite3"
 CHECKPOINT_EVERY = 256  # commits between background WAL checkpoints
@@ -113,6 +113,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+        bind_bytes_directly()
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         # See the module docstring: durable against kill -9, not against power loss.
@@ -132,10 +133,7 @@ class WorkflowStore:
         self._ops: list[Op] = []
         self._groups: list[tuple[int, int, asyncio.Future[None]]] = []
         self._flush_scheduled = False
-        self._commits = 0
-        self._checkpointer: concurrent.futures.ThreadPoolExecutor | None = None
-        self._checkpoint: asyncio.Future[None] | None = None
-        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointer = WalCheckpointer(path, CHECKPOINT_EVERY, "workflows-wal")
 
     def open(self) -> None:
         if self.conn is None:
@@ -144,43 +142,15 @@ class WorkflowStore:
 
     async def aclose(self) -> None:
         """Flush, wait for a running checkpoint, close (closing checkpoints what is left)."""
-        if self._checkpoint is not None:
-            await asyncio.wait([self._checkpoint])
+        await self._checkpointer.wait()
         self.close()
 
     def close(self) -> None:
         self._flush()
-        if self._checkpointer is not None:
-            self._checkpointer.shutdown(wait=True)
-            self._checkpointer = None
-        if self._checkpoint_conn is not None:
-            self._checkpoint_conn.close()
-            self._checkpoint_conn = None
+        self._checkpointer.close()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-
-    def _maybe_checkpoint(self) -> None:
-        self._commits += 1
-        if self._commits < CHECKPOINT_EVERY or self._checkpoint is not None:
-            return
-        self._commits = 0
-        if self._checkpointer is None:
-            self._checkpointer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workflows-wal")
-        fut = asyncio.get_running_loop().run_in_executor(self._checkpointer, self._checkpoint_sync)
-        self._checkpoint = fut
-
-        def done(f: "asyncio.Future[None]") -> None:
-            self._checkpoint = None
-            if not f.cancelled():
-                f.exception()  # a busy checkpoint is retried next time; never fatal
-        fut.add_done_callback(done)
-
-    def _checkpoint_sync(self) -> None:
-        if self._checkpoint_conn is None:
-            self._checkpoint_conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            self._checkpoint_conn.execute("PRAGMA busy_timeout=5000")
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @property
     def pending(self) -> bool:
@@ -222,7 +192,7 @@ class WorkflowStore:
         for _, _, fut in groups:
             if not fut.done():
                 fut.set_result(None)
-        self._maybe_checkpoint()
+        self._checkpointer.committed()
 
     def _run(self, ops: Iterable[Op]) -> None:
         assert self.conn is not None
