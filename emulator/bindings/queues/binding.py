@@ -133,7 +133,13 @@ class QueueProducerBinding:
         items = list(messages) if messages is not None else []
         if not items:
             raise TypeError("sendBatch() requires at least one message")
-        requests = [_batch_item(item) for item in items]
+        requests: list[tuple[Any, Any, Any]] = []
+        append = requests.append
+        for item in items:
+            if type(item) is dict and "body" in item:  # the usual shape, without the call
+                append((item["body"], item.get("contentType"), item.get("delaySeconds")))
+            else:
+                append(_batch_item(item))
         return await self._broker.send(self._queue, requests, default_delay=self._default_delay(),
                                        operation="sendBatch",
                                        batch_delay=_option(options, "delaySeconds", delaySeconds))
@@ -235,7 +241,7 @@ class Message:
 class MessageBatch:
     """What ``queue(batch)`` receives: ``queue``, ``messages``, ``ackAll()``, ``retryAll()``."""
 
-    def __init__(self, queue: str, records: "list[StoredMessage]", decode: Callable[["StoredMessage"], Any],
+    def __init__(self, queue: str, records: "list[StoredMessage]", bodies: list[Any],
                  warn: Callable[[str], None], metadata: JsObject | None = None) -> None:
         self.queue = queue
         self._decisions = decisions = _BatchDecisions(warn)
@@ -244,7 +250,8 @@ class MessageBatch:
         stamps: dict[int, _dt.datetime] = {}
         for ms in {r.timestamp_ms for r in records}:
             stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
-        self.messages: list[Message] = [Message(decisions, r, decode(r), stamps[r.timestamp_ms]) for r in records]
+        self.messages: list[Message] = [
+            Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies)]
 
     def ackAll(self) -> None:
         decisions = self._decisions
@@ -276,6 +283,19 @@ class MessageBatch:
 
     def __repr__(self) -> str:
         return f"<MessageBatch queue={self.queue!r} messages={len(self.messages)}>"
+
+    def acked_all(self, handler_failed: bool) -> bool:
+        """Whether ``outcome`` would ack every message (the common case, decided in bulk).
+
+        May say False for a batch that ``outcome`` acks entirely (``retryAll()`` overridden by
+        an ``ack()`` of every message); the caller then takes the per-message path.
+        """
+        if self._decisions.all == _RETRY:
+            return False
+        decisions = {msg._decision for msg in self.messages}
+        if _RETRY in decisions:
+            return False
+        return self._decisions.all == _ACK or not handler_failed or decisions == {_ACK}
 
     def outcome(self, handler_failed: bool) -> list[tuple[Message, bool, int | None]]:
         """Per message: (message, retried?, explicit retry delay) — production semantics.

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from emulator.bindings.queues.binding import MessageBatch, QueueProducerBinding, QueueSendError, check_delay
-from emulator.bindings.queues.serialize import decode_json, deserialize, normalize_content_type, preview, serialize
+from emulator.bindings.queues.binding import Message, MessageBatch, QueueProducerBinding, QueueSendError, check_delay
+from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
 from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
 from emulator.clock import Clock, TimerHandle
 from emulator.config.model import QueueConsumer
@@ -113,7 +113,7 @@ _id_source = random.Random(os.urandom(32))
 
 def _new_ids(n: int) -> list[str]:
     """Message ids: 16 random bytes as 32 lowercase hex chars, like Cloudflare's."""
-    raw = f"{_id_source.getrandbits(128 * n):0{32 * n}x}"
+    raw = _id_source.randbytes(16 * n).hex()
     return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
@@ -300,16 +300,9 @@ class QueueBroker:
         """
         # Client-side checks first (TypeError, like workerd), then the broker's: delays, then
         # limits. In production the limits apply whether or not the queue has a consumer.
-        encoded: list[tuple[str, bytes, Any]] = []
-        total = largest = 0
-        for body, content_type, delay in requests:
-            ct = "json" if content_type is None else normalize_content_type(content_type)
-            data = serialize(body, ct)
-            size = len(data)
-            total += size
-            if size > largest:
-                largest = size
-            encoded.append((ct, data, delay))
+        encoded = encode_bodies(requests)
+        sizes = [len(data) for _, data, _ in encoded]
+        total, largest = sum(sizes), max(sizes)
         if batch_delay is not None:
             default_delay = check_delay(batch_delay, operation) or 0
         for _, _, delay in encoded:
@@ -464,12 +457,6 @@ class QueueBroker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    def _decode(r: StoredMessage) -> Any:
-        if r.content_type == "json":  # the common case, without the dispatch
-            return decode_json(r.body)
-        return deserialize(r.body, r.content_type)
-
     async def _deliver(self, q: _Queue, c: QueueConsumer, handler: BatchHandler,
                        records: list[StoredMessage]) -> None:
         settled = False
@@ -487,13 +474,13 @@ class QueueBroker:
             started = self.clock.now()
             failed = False
             try:
-                batch = MessageBatch(q.name, records, self._decode, warn, metadata)
+                batch = MessageBatch(q.name, records, decode_bodies(records), warn, metadata)
             except Exception as exc:
                 # A body that no longer decodes (e.g. a hand-edited row) counts as a failed
                 # delivery, so it ends in the dead-letter queue instead of looping forever.
                 self.log.error("queues", f'Could not decode a batch of queue "{q.name}": {type(exc).__name__}: {exc}',
                                queue=q.name)
-                batch = MessageBatch(q.name, records, lambda r: None, warn, metadata)
+                batch = MessageBatch(q.name, records, [None] * len(records), warn, metadata)
                 self._settle(q, c, batch, True, 0)
                 settled = True
                 return
@@ -525,15 +512,25 @@ class QueueBroker:
         """Apply the batch outcome: acks, retries, dead-lettering; log like Miniflare (§4.6)."""
         store = self._store
         now = self.clock.now()
-        outcome = batch.outcome(failed)
         acked = 0
-        total = len(outcome)
+        total = len(batch.messages)
         ready: list[StoredMessage] = []
         to_dlq: list[StoredMessage] = []
         counts = dict.fromkeys(TOTAL_KEYS, 0)
         acked_seqs: list[int] = []
         acked_ids: list[str] = []
         in_flight = q.in_flight
+        if batch.acked_all(failed):
+            outcome: list[tuple[Message, bool, int | None]] = []
+            for msg in batch.messages:
+                r = msg._record
+                in_flight.pop(r.seq, None)
+                if r.state == IN_FLIGHT:  # else purged while in flight
+                    r.state = GONE
+                    acked_seqs.append(r.seq)
+                    acked_ids.append(r.id)
+        else:
+            outcome = batch.outcome(failed)
         for msg, retried, delay in outcome:
             r = msg._record
             in_flight.pop(r.seq, None)

@@ -26,7 +26,7 @@ import json
 import json.encoder as _json_encoder
 import json.scanner as _json_scanner
 import pickle
-from typing import Any
+from typing import Any, Iterable, Protocol
 
 CONTENT_TYPES = ("text", "bytes", "json", "v8")
 DEFAULT_CONTENT_TYPE = "json"
@@ -55,11 +55,6 @@ def _json_encode(value: Any) -> str:
         return "".join(_c_encode(value, 0))
     except RecursionError:
         raise TypeError("Converting circular structure to JSON") from None
-
-
-def decode_json(data: bytes) -> Any:
-    """A stored ``json`` body as its Python value."""
-    return _json_decode(data.decode())
 
 
 def _json_decode(text: str) -> Any:
@@ -155,6 +150,59 @@ def preview(data: bytes, content_type: str) -> Any:
         except (TypeError, ValueError):
             return {"repr": repr(value)}
     return value
+
+
+class StoredBody(Protocol):
+    """What ``decode_bodies`` reads: a stored message's bytes and content type."""
+
+    body: bytes
+    content_type: str
+
+
+def encode_bodies(requests: Iterable[tuple[Any, Any, Any]]) -> list[tuple[str, bytes, Any]]:
+    """``(contentType, stored bytes, delay)`` for each ``(body, contentType, delay)`` request.
+
+    The same result as ``serialize`` item by item; bodies without a content type (JSON, the
+    common case) go through the C encoder inline. Any failure redoes the work item by item,
+    so the error raised is exactly ``serialize``'s.
+    """
+    items = list(requests)
+    out: list[tuple[str, bytes, Any]] = []
+    encode = _c_encode
+    if encode is not None:
+        append = out.append
+        try:
+            for body, content_type, delay in items:
+                if content_type is None:
+                    append(("json", "".join(encode(body, 0)).encode(), delay))
+                else:
+                    ct = normalize_content_type(content_type)
+                    append((ct, serialize(body, ct), delay))
+            return out
+        except (TypeError, ValueError, RecursionError):
+            out.clear()
+    for body, content_type, delay in items:
+        ct = normalize_content_type(content_type)
+        out.append((ct, serialize(body, ct), delay))
+    return out
+
+
+def decode_bodies(records: Iterable[StoredBody]) -> list[Any]:
+    """The bodies a consumer sees, in order (``deserialize`` of each, JSON inline)."""
+    scan = _c_scan
+    out: list[Any] = []
+    append = out.append
+    for r in records:
+        if r.content_type != "json" or scan is None:
+            append(deserialize(r.body, r.content_type))
+            continue
+        text = r.body.decode()
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            end = -1
+        append(value if end == len(text) else _py_decode(text))  # strict parse: raises
+    return out
 
 
 # --- v8: a structured-clone-like pickle subset ------------------------------------------

@@ -113,3 +113,34 @@ def test_preview_is_json_friendly() -> None:
     assert preview(serialize({"a": 1}, "json"), "json") == {"a": 1}
     assert preview(serialize({1, 2}, "v8"), "v8") == {"repr": "{1, 2}"}
     assert preview(b"{broken", "json")["error"].startswith("JSONDecodeError")
+
+
+def test_batch_encoding_matches_item_by_item_and_raises_the_same_errors() -> None:
+    from types import SimpleNamespace
+
+    from emulator.bindings.queues.serialize import decode_bodies, encode_bodies
+
+    requests = [({"a": [1, "é"]}, None, None), ("hi", "TEXT", 5), (b"\x00", "bytes", None), ({1, 2}, "v8", 0)]
+    encoded = encode_bodies(requests)
+    assert encoded == [(normalize_content_type(ct), serialize(body, normalize_content_type(ct)), delay)
+                       for body, ct, delay in requests]
+    stored = [SimpleNamespace(body=data, content_type=ct) for ct, data, _ in encoded]
+    assert decode_bodies(stored) == [{"a": [1, "é"]}, "hi", b"\x00", {1, 2}]
+    with pytest.raises(TypeError) as batch_error:
+        encode_bodies([(1, None, None), (dt.date(2020, 1, 1), None, None)])
+    with pytest.raises(TypeError) as item_error:
+        serialize(dt.date(2020, 1, 1), "json")
+    assert str(batch_error.value) == str(item_error.value)
+    with pytest.raises(TypeError, match="Unsupported queue message content type: xml"):
+        encode_bodies([(1, "xml", None)])
+
+
+def test_batch_decoding_is_strict_about_hand_edited_rows() -> None:
+    from types import SimpleNamespace
+
+    from emulator.bindings.queues.serialize import decode_bodies
+
+    assert decode_bodies([SimpleNamespace(body=b" [1] ", content_type="json")]) == [[1]]
+    for bad in (b"[1] [2]", b"{", b""):
+        with pytest.raises(ValueError):
+            decode_bodies([SimpleNamespace(body=bad, content_type="json")])

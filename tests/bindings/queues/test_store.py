@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from emulator.bindings.queues.store import MessageStore, _runs
 
 
@@ -77,3 +79,22 @@ async def test_a_failed_transaction_is_reported(tmp_path: Path) -> None:
         raise AssertionError("a duplicate seq must fail its transaction")
     assert len(errors) == 1 and isinstance(errors[0], sqlite3.IntegrityError)
     await store.close()
+
+
+async def test_commits_never_checkpoint_on_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.bindings.queues.store as store_module
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 3)
+    store = MessageStore(tmp_path / "q.sqlite3")
+    await store.open()
+    assert store._conn is not None
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for seq in range(1, 7):
+        await store.insert([row(seq)], 1)
+    await store._checkpointer.wait()
+    assert store._checkpointer.checkpoints >= 1  # on its own thread, every 3 commits
+    await store.close()
+    again = MessageStore(tmp_path / "q.sqlite3")
+    rows, _, _ = await again.open()
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
+    await again.close()
