@@ -6,7 +6,8 @@ Throughput: producers call ``env.Q.sendBatch`` with 100 messages at a time (each
 only once its messages are committed to SQLite), a consumer with ``max_batch_size = 100``
 acks every batch; the clock stops when the last ack is on disk. Latency: ``max_batch_size = 1``,
 one message at a time, time from ``send()`` to the consumer's handler. Both run through a
-real ``Platform`` (state in a temporary directory, real clock) with a minimal app host.
+real ``Platform`` (state in a temporary directory, real clock) with a minimal app host, and
+the garbage-collector settings of the ``cf-emulator dev`` process (``tune_gc``).
 Targets on a 2-core machine: >= 50,000 messages/s, p50 <= 2 ms.
 
 The throughput run is repeated (``--runs``, each with a fresh state directory) and the
@@ -27,6 +28,7 @@ from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from emulator.cli.dev import tune_gc  # noqa: E402
 from emulator.config.model import AppConfig, QueueConsumer, QueueProducer  # noqa: E402
 from emulator.logs import EventLog  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=2000)
     args = parser.parse_args()
+    tune_gc()  # what `cf-emulator dev` runs with
 
     rates = []
     for run in range(1, args.runs + 1):

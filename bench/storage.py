@@ -22,8 +22,10 @@ binding runs are interleaved so both see the same machine load. What each baseli
   ``last_row_id``, rows), which needs each statement run on its own. It fetches nothing
   because these ``INSERT``s return no rows (the binding does not fetch them either).
 
-``--runs N`` repeats everything N times and ends with each operation's best-of-N figures
-and the range of its ratio across runs (a shared 2-core machine moves single figures a lot).
+Both sides run in one process with the garbage-collector settings of the ``cf-emulator dev``
+process (``tune_gc``). ``--runs N`` repeats everything N times and ends with each
+operation's best-of-N figures and the range of its ratio across runs (a shared 2-core
+machine moves single figures a lot).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA  # noqa: E402
+from emulator.cli.dev import tune_gc  # noqa: E402
 from emulator.bindings.r2.store import INLINE_MAX  # noqa: E402
 from emulator.config.model import AppConfig, D1DatabaseBinding, R2BucketBinding  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
@@ -241,6 +244,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     parser.add_argument("--runs", type=int, default=1, help="repeat everything N times")
     args = parser.parse_args()
+    tune_gc()  # what `cf-emulator dev` runs with; applies to baseline and binding alike
     for run in range(max(1, args.runs)):
         if args.runs > 1:
             print(f"--- run {run + 1} of {args.runs}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -108,6 +109,19 @@ def config_paths(args: argparse.Namespace) -> list[Path] | None:
     return None
 
 
+# A long-running server allocates many short-lived container objects per request and per
+# queue message. With CPython's default first-generation threshold (700 allocations) the
+# cyclic collector runs every few requests and re-walks whatever is alive at that moment;
+# at 10,000 most of those objects have already been freed by reference counting (measured
+# with callgrind: ~4.5% fewer instructions per queue message; memory cost: a few MB at most).
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """The collector settings of the `dev` process (benchmarks in bench/ apply them too)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     paths = config_paths(args)
@@ -119,6 +133,7 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if missing:
         print(f"✘ [ERROR] {missing[0]} does not exist.", file=sys.stderr)
         return 1
+    tune_gc()
     try:
         return asyncio.run(_serve(args, paths, out))
     except KeyboardInterrupt:

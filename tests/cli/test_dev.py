@@ -191,3 +191,26 @@ def test_no_config_anywhere_exits_1(tmp_path: Path) -> None:
                             text=True, timeout=60)
     assert result.returncode == 1
     assert "No wrangler.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dev_raises_the_first_gc_generation_threshold(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from emulator.cli import dev
+
+    seen: list[tuple[int, ...]] = []
+
+    async def fake_serve(args: Any, paths: Any, out: Any) -> int:
+        seen.append(gc.get_threshold())
+        return 0
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(dev, "_serve", fake_serve)
+    try:
+        from emulator.cli import build_parser
+
+        args = build_parser().parse_args(["dev", "-c", str(next(workspace.rglob("wrangler.toml")))])
+        assert dev.run_dev(args) == 0
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [dev.GC_THRESHOLDS]
