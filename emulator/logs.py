@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal, TextIO
@@ -27,31 +28,70 @@ class LogRecord:
     message: str
     time: float = field(default_factory=time.time)
     fields: dict[str, Any] = field(default_factory=dict)
+    # Position in the EventLog that emitted it (1, 2, ...; 0 until emitted): readers such
+    # as the dashboard's tail ask for "everything after N" without numbering a copy.
+    seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["seq"]  # an internal position, not part of the JSON log line
+        return out
 
 
 Subscriber = Callable[[LogRecord], None]
+_now = time.time
 
 
 class EventLog:
-    """Fan-out of log records to subscribers, with a ring buffer of recent ones."""
+    """Fan-out of log records to subscribers, with a ring buffer of recent, numbered ones.
+
+    Every record gets the next sequence number (``LogRecord.seq``) as it enters the ring,
+    so a reader that needs "everything after N" (the dashboard's live tail) reads the ring
+    with ``after`` instead of keeping a numbered copy of every record: one record is
+    emitted per request, so the emit path stays short (bench/http.py).
+    """
 
     def __init__(self, capacity: int = 2000) -> None:
         self.recent: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
-        self._subscribers: list[Subscriber] = []
+        # A tuple, replaced on (un)subscribe: emit iterates a snapshot without copying.
+        self._subscribers: tuple[Subscriber, ...] = ()
+        # Records come from worker threads too: numbering and appending happen together,
+        # so the ring is always in sequence order.
+        self._lock = threading.Lock()
+        self.last_seq = 0
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(fn)
-        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+        self._subscribers = (*self._subscribers, fn)
+
+        def unsubscribe() -> None:
+            subscribers = list(self._subscribers)
+            if fn in subscribers:
+                subscribers.remove(fn)
+                self._subscribers = tuple(subscribers)
+
+        return unsubscribe
 
     def emit(self, level: Level, source: str, message: str, **fields: Any) -> LogRecord:
-        record = LogRecord(level, source, message, fields=fields)
-        self.recent.append(record)
-        for fn in list(self._subscribers):
+        with self._lock:
+            seq = self.last_seq = self.last_seq + 1
+            record = LogRecord(level, source, message, _now(), fields, seq)
+            self.recent.append(record)
+        for fn in self._subscribers:
             fn(record)
         return record
+
+    def after(self, seq: int, upto: int | None = None) -> list[LogRecord]:
+        """Records still in the ring numbered above ``seq`` (and at most ``upto``), oldest first."""
+        newer: list[LogRecord] = []
+        with self._lock:
+            # Newest first, stopping at the first old one: a poller usually wants a few.
+            for record in reversed(self.recent):
+                if record.seq <= seq:
+                    break
+                if upto is None or record.seq <= upto:
+                    newer.append(record)
+        newer.reverse()
+        return newer
 
     def debug(self, source: str, message: str, **fields: Any) -> LogRecord:
         return self.emit("debug", source, message, **fields)

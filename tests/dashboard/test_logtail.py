@@ -63,3 +63,17 @@ async def test_wait_times_out_empty_and_close_ends_waiters() -> None:
     assert await asyncio.wait_for(waiter, 1) == []
     log.info("x", "after close")  # unsubscribed: not recorded
     assert tail.since(0) == []
+
+
+def test_numbers_continue_from_the_mount_and_skip_what_the_log_dropped() -> None:
+    log = EventLog(capacity=2)
+    for i in range(3):
+        log.info("x", f"early{i}")  # the log's ring keeps early1 and early2
+    tail = LogTail(log)
+    assert [(s, r.message) for s, r in tail.since(0)] == [(1, "early1"), (2, "early2")]
+    log.info("x", "late")
+    # The log's ring holds two records: what it dropped cannot be shown any more.
+    assert [(s, r.message) for s, r in tail.since(0)] == [(2, "early2"), (3, "late")]
+    assert [(s, r.message) for s, r in tail.since(2, limit=5)] == [(3, "late")]
+    assert tail.since(3) == []
+    assert tail.last_seq == 3
