@@ -17,6 +17,7 @@ time to finish, and whatever is left stays persisted for redelivery on the next 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import traceback
 from pathlib import Path
@@ -131,8 +132,11 @@ class Emulator:
         watch: bool = False,
         apply_migrations: bool | None = None,
         shutdown_timeout: float = 10.0,
+        vars: dict[str, str] | None = None,
     ) -> None:
         self.config_paths = [Path(p).resolve() for p in config_paths]
+        # `dev --var KEY:VALUE`: given to every hosted app, over its vars and dev secrets.
+        self.var_overrides = dict(vars or {})
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self.clock = clock
         self.ip = ip
@@ -215,7 +219,7 @@ class Emulator:
             # Like wrangler, warnings do not stop `dev`, but they are shown once at start.
             self.log.warn("config", render_report(report))
         self.workspace = report.workspace
-        apps: list[AppConfig] = list(report.apps)
+        apps: list[AppConfig] = [self.with_overrides(app) for app in report.apps]
         if not apps:
             where = ", ".join(str(p) for p in self.config_paths)
             raise ConfigError(f"No app to host: {where} holds no Worker or Pages config.")
@@ -227,6 +231,12 @@ class Emulator:
                     "(service bindings and logs refer to apps by name).")
             seen.add(app.name)
         return apps
+
+    def with_overrides(self, app: AppConfig) -> AppConfig:
+        """The app as hosted: its config plus the ``--var`` values of this run."""
+        if not self.var_overrides:
+            return app
+        return dataclasses.replace(app, var_overrides=dict(self.var_overrides))
 
     def _default_state_dir(self) -> Path:
         if self._state_dir_arg is not None:

@@ -126,7 +126,7 @@ class AppReloader:
             log.error("dev", f"[{app.name}] config has errors; the last good version keeps serving.\n"
                              f"{render_report(report)}", app=app.name)
             return False
-        new_config: AppConfig = report.apps[0]
+        new_config: AppConfig = self.emulator.with_overrides(report.apps[0])
         if new_config.name != app.name or new_config.kind != app.kind:
             log.error("dev", f"[{app.name}] renaming an app or switching Worker/Pages needs a restart of "
                              "`cf-emulator dev`; keeping the running version.", app=app.name)

@@ -66,6 +66,9 @@ def register(subparsers: Any) -> None:
                         help="app config, app folder or workspace file; repeat to host several apps")
     parser.add_argument("-e", "--env", metavar="NAME", default=None,
                         help="wrangler environment to use ([env.NAME] sections, .dev.vars.NAME)")
+    parser.add_argument("--var", metavar="KEY:VALUE", nargs="+", action="extend", default=None,
+                        help="set an env variable (a string) for every app, over its vars and .dev.vars; "
+                             "e.g. --var GIT_HASH:$(git rev-parse HEAD) DEBUG:1")
     parser.add_argument("--ip", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes the apps to the network)")
     parser.add_argument("--port", type=int, default=None,
@@ -93,6 +96,16 @@ def register(subparsers: Any) -> None:
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
     parser.set_defaults(func=run_dev)
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    """``KEY:VALUE`` pairs as wrangler reads them: split at the first colon, a missing value
+    is the empty string, the last pair for a key wins."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition(":")
+        out[key] = value
+    return out
 
 
 def config_paths(args: argparse.Namespace) -> list[Path] | None:
@@ -149,7 +162,8 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
     emulator = Emulator(
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
-        apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout)
+        apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
+        vars=parse_vars(args.var))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

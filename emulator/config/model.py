@@ -107,6 +107,8 @@ class AppConfig:
     vars: dict[str, Any] = field(default_factory=dict)
     # Secrets from .dev.vars / .env, already resolved as wrangler does (they override vars).
     secrets: dict[str, str] = field(default_factory=dict)
+    # `dev --var KEY:VALUE`: override vars and secrets alike (wrangler applies them last).
+    var_overrides: dict[str, str] = field(default_factory=dict)
     producers: tuple[QueueProducer, ...] = ()
     consumers: tuple[QueueConsumer, ...] = ()
     r2_buckets: tuple[R2BucketBinding, ...] = ()
@@ -126,9 +128,11 @@ class AppConfig:
         return flag in self.compatibility_flags
 
     def env_vars(self) -> dict[str, Any]:
-        """What `env` exposes besides bindings: vars, overridden by dev secrets."""
+        """What `env` exposes besides bindings: vars, overridden by dev secrets, then by
+        ``--var`` values."""
         merged: dict[str, Any] = dict(self.vars)
         merged.update(self.secrets)
+        merged.update(self.var_overrides)
         return merged
 
 

@@ -214,3 +214,12 @@ def test_dev_raises_the_first_gc_generation_threshold(workspace: Path, monkeypat
     finally:
         gc.set_threshold(*before)
     assert seen == [dev.GC_THRESHOLDS]
+
+
+def test_var_pairs_split_at_the_first_colon_like_wrangler() -> None:
+    from emulator.cli import build_parser
+    from emulator.cli.dev import parse_vars
+
+    args = build_parser().parse_args(["dev", "--var", "A:1", "URL:http://x:80", "--var", "EMPTY", "A:2"])
+    assert parse_vars(args.var) == {"A": "2", "URL": "http://x:80", "EMPTY": ""}
+    assert parse_vars(None) == {}

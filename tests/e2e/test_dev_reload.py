@@ -176,3 +176,19 @@ async def test_changed_consumer_settings_warn_that_a_restart_is_needed(workspace
         assert await emu._reloader.handle_changes([config]) == {"dev-backend": True}
         assert any("take effect after a restart" in m for m in emu.log.messages(level="warn", source="dev"))
         assert emu.platform.app("dev-backend").consumers[0].max_batch_size == 5
+
+
+async def test_var_overrides_vars_and_dev_vars_and_survive_a_config_reload(workspace: Path) -> None:
+    backend = workspace / "backend"
+    (backend / ".dev.vars").write_text('VERSION="from-dev-vars"\n')
+    async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, log=EventLog(), watch=True,
+                        vars={"VERSION": "from-cli", "EXTRA": "a:b"}) as emu:
+        url = emu.url("dev-backend") + "/var"
+        assert await get(url) == (200, "from-cli")
+        assert emu.platform.env_for(emu.platform.app("dev-backend")).EXTRA == "a:b"
+        config = backend / "wrangler.toml"
+        config.write_text(config.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+        assert await emu._reloader.handle_changes([config]) == {"dev-backend": True}
+        assert await get(url) == (200, "from-cli")
+    async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, log=EventLog()) as emu:
+        assert await get(emu.url("dev-backend") + "/var") == (200, "from-dev-vars")  # no --var: .dev.vars wins
