@@ -10,15 +10,19 @@ valid, and so is ``async def fetch(self)`` (the 08-cron example). We do the same
 from __future__ import annotations
 
 import inspect
+from types import FunctionType
 from typing import Any, Callable
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 class _Shape:
-    __slots__ = ("max_positional", "keywords", "var_keyword", "positional_names")
+    __slots__ = ("max_positional", "keywords", "var_keyword", "positional_names", "_accepted")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
+        # Keywords a call with N positionals may pass, by N: computed once per N, so a
+        # handler called on every request does not rebuild the set (bench/http.py).
+        self._accepted: dict[int, frozenset[str]] = {}
         try:
             params = list(inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):  # builtins without a signature: pass everything
@@ -38,13 +42,25 @@ class _Shape:
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         }
 
+    def accepted(self, positionals: int) -> frozenset[str]:
+        """The keywords kept when ``positionals`` arguments are passed positionally."""
+        accepted = self._accepted.get(positionals)
+        if accepted is None:
+            assert self.keywords is not None
+            # A keyword that would duplicate a positional already passed is dropped too.
+            accepted = frozenset(self.keywords - set(self.positional_names[:positionals]))
+            self._accepted[positionals] = accepted
+        return accepted
+
 
 # Keyed by the underlying function (bound methods are created per instance).
 _shapes: dict[Any, _Shape] = {}
 
 
 def _shape(fn: Callable[..., Any]) -> _Shape:
-    key = getattr(fn, "__func__", fn)
+    # A plain function is its own key; `getattr(fn, "__func__", fn)` would raise and catch
+    # an AttributeError for it on every call.
+    key = fn if type(fn) is FunctionType else getattr(fn, "__func__", fn)
     shape = _shapes.get(key)
     if shape is None:
         shape = _Shape(fn)
@@ -56,11 +72,12 @@ def _shape(fn: Callable[..., Any]) -> _Shape:
 def relaxed_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn`` with as many of ``args``/``kwargs`` as its signature accepts."""
     shape = _shape(fn)
-    if shape.max_positional is not None and len(args) > shape.max_positional:
-        args = args[: shape.max_positional]
+    limit = shape.max_positional
+    if limit is not None and len(args) > limit:
+        args = args[:limit]
     if kwargs and not shape.var_keyword:
-        assert shape.keywords is not None
-        # A keyword that would duplicate a positional already passed is dropped too.
-        taken = shape.positional_names[: len(args)]
-        kwargs = {k: v for k, v in kwargs.items() if k in shape.keywords and k not in taken}
+        accepted = shape.accepted(len(args))
+        if not accepted:
+            return fn(*args)
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     return fn(*args, **kwargs)

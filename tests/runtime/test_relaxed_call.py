@@ -51,3 +51,25 @@ def test_missing_required_arguments_still_fail() -> None:
 
     with pytest.raises(TypeError):
         relaxed_call(needs_two, 1)
+
+
+def test_keywords_kept_depend_on_how_many_positionals_were_passed() -> None:
+    # The accepted keywords are remembered per number of positionals: each call of the
+    # same function must still get exactly what its own arguments allow.
+    def f(a: Any, b: Any = "default", *, env: Any = None) -> Any:
+        return (a, b, env)
+
+    assert relaxed_call(f, 1, b=2, env=3, ctx=4) == (1, 2, 3)
+    assert relaxed_call(f, 1, 9, b=2, env=3) == (1, 9, 3)
+    assert relaxed_call(f, 1, 9, 8, b=2) == (1, 9, None)
+    assert relaxed_call(f, 1, b=5) == (1, 5, None)
+
+    class Entry:
+        async def fetch(self, request: Any) -> Any:
+            return request
+
+    # The Worker fetch call: every keyword dropped, only the request passed.
+    coro = relaxed_call(Entry().fetch, "req", "env", "ctx", ctx="ctx", env="env")
+    with pytest.raises(StopIteration) as done:
+        coro.send(None)
+    assert done.value.value == "req"
