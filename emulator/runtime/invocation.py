@@ -32,7 +32,18 @@ class ExecutionContext:
     def __init__(self, host: "BaseHost") -> None:
         self._host = host
         self.pass_through = False
-        self.props = JsObject()
+
+    @property
+    def props(self) -> JsObject:
+        # Made on first use: one context is built per request, and few handlers read it.
+        props = self.__dict__.get("_props")
+        if props is None:
+            props = self.__dict__["_props"] = JsObject()
+        return props  # type: ignore[no-any-return]
+
+    @props.setter
+    def props(self, value: JsObject) -> None:
+        self.__dict__["_props"] = value
 
     def waitUntil(self, awaitable: Awaitable[Any]) -> None:  # noqa: N802 - Cloudflare spelling
         """Keep work running after the response is sent (tracked so drain/shutdown await it)."""
@@ -52,10 +63,11 @@ class Invocation:
     It also line-buffers the event's writes to stdout/stderr into log records (what used
     to be a separate ``AppOutput`` in a second context variable): one object and one
     ``ContextVar.set`` per event keep the request path cheap (bench/http.py), and the
-    buffer is only created when the app actually prints.
+    buffer is only created when the app actually prints. It is its own context manager
+    (see ``invoke``), so entering an event allocates nothing else.
     """
 
-    __slots__ = ("host", "env", "ctx", "thread", "_partial")
+    __slots__ = ("host", "env", "ctx", "thread", "_partial", "_token")
 
     def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
         self.host = host
@@ -84,6 +96,17 @@ class Invocation:
             if rest:
                 self._emit(stream, rest)
         partial.clear()
+
+    def __enter__(self) -> "Invocation":
+        _ensure_capture()
+        self._token = current.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.flush()
+        finally:
+            current.reset(self._token)
 
     def _emit(self, stream: str, line: str) -> None:
         _state.emitting = True
@@ -137,28 +160,11 @@ def _ensure_capture() -> None:
         sys.stderr = _AppAwareStream(sys.stderr, "stderr")
 
 
-class invoke:  # noqa: N801 - used as a function: `with invoke(host, env, ctx):`
-    """Run the body as app code of ``host``: sets ``workers.env`` and captures output.
-
-    A class rather than ``@contextlib.contextmanager``: this runs once per request, and
-    the generator machinery costs more than the work itself (bench/http.py).
-    """
-
-    __slots__ = ("_inv", "_token")
-
-    def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
-        self._inv = Invocation(host, env, ctx)
-
-    def __enter__(self) -> Invocation:
-        _ensure_capture()
-        self._token = current.set(self._inv)
-        return self._inv
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self._inv.flush()
-        finally:
-            current.reset(self._token)
+# `with invoke(host, env, ctx):` runs the body as app code of ``host``: it sets
+# ``workers.env`` and captures output. A class rather than ``@contextlib.contextmanager``:
+# this runs once per request, and the generator machinery costs more than the work itself
+# (bench/http.py).
+invoke = Invocation
 
 
 async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> None:
