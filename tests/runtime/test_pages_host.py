@@ -349,3 +349,23 @@ async def test_cached_route_matches_give_each_request_its_own_params(tmp_path: P
     assert await (await client.get("/files/c")).json() == {"path": ["c"], "keys": ["path"]}
     # Another method on the same path is matched (and cached) on its own.
     assert await (await client.post("/files/a/b")).json() == {"path": ["a", "b"], "keys": ["path"]}
+
+
+async def test_context_data_starts_empty_and_is_one_object_per_request(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "public/index.html": "<h1>home</h1>",
+        "functions/data.py": """
+            from workers import Response
+
+            async def on_request(context):
+                before = dict(context.data)
+                context.data.note = "x"
+                return Response.json({"before": before, "same": context.data is context["data"],
+                                      "note": context.data["note"],
+                                      "type": type(context.data).__name__})
+        """,
+    })
+    client = await serve(pages_config(tmp_path))
+    for _ in range(2):  # a new `data` for every request
+        got = await (await client.get("/data")).json()
+        assert got == {"before": {}, "same": True, "note": "x", "type": "JsObject"}
