@@ -8,6 +8,7 @@ default without ``run_worker_first``) and are reachable as ``env.<binding>.fetch
 
 from __future__ import annotations
 
+import inspect
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from emulator.runtime.host import BaseHost
 from emulator.runtime.http import Request, Response
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
+from emulator.runtime.relaxed_call import relaxed_call
 
 if TYPE_CHECKING:
     from emulator.platform import Env, Platform
@@ -161,9 +163,14 @@ class WorkerHost(BaseHost):
                 return await self.assets.fetch(request)
             return self.error_response(RuntimeError("Handler does not export a fetch() function."))
         ctx = ExecutionContext(self)
+        env = loaded.env
         try:
-            instance = cls(ctx, loaded.env)
-            result = await self.call_app(instance.fetch, request, loaded.env, ctx, ctx=ctx, env=loaded.env)
+            instance = cls(ctx, env)
+            # `self.call_app(...)` inlined: one coroutine less on every request (bench/http.py).
+            with invoke(self, env, ctx):
+                result = relaxed_call(instance.fetch, request, env, ctx, ctx=ctx, env=env)
+                if inspect.isawaitable(result):
+                    result = await result
         except Exception as exc:  # noqa: BLE001 - app code
             return self.error_response(exc)
         if not isinstance(result, Response):
