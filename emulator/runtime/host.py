@@ -20,6 +20,7 @@ from emulator.config.model import AppConfig, ServiceBinding
 from emulator.runtime.http import (
     Request,
     Response,
+    buffered_aiohttp_response,
     request_from_aiohttp,
     resolve_url,
     to_aiohttp_response,
@@ -138,7 +139,9 @@ class BaseHost(ABC):
             self.platform.log.error(self.log_source, "cf-emulator failed to handle "
                                     f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
             response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
-        return await to_aiohttp_response(response, request)
+        # Most bodies are already in memory: convert them without another coroutine.
+        out = buffered_aiohttp_response(response)
+        return out if out is not None else await to_aiohttp_response(response, request)
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:
         """A request arriving through another app's service binding."""

@@ -355,7 +355,7 @@ class _Body:
         if isinstance(body, str):
             self._body = body.encode()
             if "content-type" not in headers._h:
-                headers.set("content-type", TEXT_PLAIN)
+                headers._writable()["content-type"] = TEXT_PLAIN
         elif isinstance(body, (bytes, bytearray, memoryview)):
             self._body = bytes(body)
         elif isinstance(body, FormData):
@@ -483,7 +483,13 @@ class Response(_Body):
         if not 200 <= self.status <= 599 and self.status != 101:
             raise ValueError(f"Response status must be in the range 200 to 599, got {self.status}")
         self.status_text = statusText if statusText is not None else status_text
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        # `None` first: Headers is a MutableMapping, so isinstance goes through the ABC
+        # machinery, and most responses pass no headers (bench/http.py).
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            headers = Headers(headers)
+        self.headers = headers
         if body is not None and self.status in _NULL_BODY_STATUSES:
             raise TypeError(f"Response with null body status {self.status} cannot have a body.")
         self._init_body(body, self.headers)
@@ -570,6 +576,13 @@ class _IncomingRequest(Request):
 
     _aio: "web.BaseRequest | None"
     _cf_init: Mapping[str, Any] | None
+    # What every incoming request starts with, as class attributes: an assignment (the
+    # app reading the body, say) shadows them per instance, exactly like the attributes
+    # ``Request.__init__`` sets, and `request_from_aiohttp` has four stores less to do.
+    _body: bytes | None = None
+    _stream: AsyncIterable[bytes] | None = None
+    body_used = False
+    redirect = "follow"
 
     @property  # type: ignore[override]
     def url(self) -> str:
@@ -625,11 +638,7 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
     d["method"] = _METHODS.get(req.method, req.method)
     # The aiohttp headers are wrapped, not copied, until the app changes them.
     d["headers"] = Headers(req.headers)
-    d["_body"] = None
-    d["_stream"] = None
     d["_source"] = _BodySource(req.read) if req.can_read_body else None
-    d["body_used"] = False
-    d["redirect"] = "follow"
     return r
 
 
@@ -645,23 +654,42 @@ def _load_aiohttp_web() -> Any:
     return web
 
 
-async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
-    """Write an app's ``Response`` back through aiohttp."""
+def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
+    """``resp`` as an aiohttp response if its body is already in memory, else None.
+
+    A plain function, so the common case (a body given as str or bytes) costs no
+    coroutine; ``to_aiohttp_response`` covers the rest.
+    """
+    if resp._stream is not None or (resp._body is None and resp._source is not None):
+        return None
     # Bound once rather than an import statement per request (this runs for every request).
     web = _aiohttp_web or _load_aiohttp_web()
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
+    status = resp.status
+    body = None if status in _NULL_BODY_STATUSES else resp._body
+    out = web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    if body is None and "content-type" not in resp.headers._h:
+        # aiohttp would otherwise announce application/octet-stream for an empty body.
+        out.headers.pop("Content-Type", None)
+    return out
+
+
+async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
+    """Write an app's ``Response`` back through aiohttp."""
+    out = buffered_aiohttp_response(resp)
+    if out is not None:
+        return out
+    web = _aiohttp_web or _load_aiohttp_web()
     headers = resp.headers._h
     if resp._stream is None:
-        body = resp._body
-        if body is None and resp._source is not None:
-            body = await resp._source.get()
+        # A body still to be read (a request's body handed on as the response's).
+        assert resp._source is not None
+        body: bytes | None = await resp._source.get()
         if resp.status in _NULL_BODY_STATUSES:
             body = None
-        out = web.Response(status=resp.status, reason=resp.status_text or None, body=body,
-                           headers=headers)
-        if body is None and "content-type" not in resp.headers:
-            # aiohttp would otherwise announce application/octet-stream for an empty body.
+        out = web.Response(status=resp.status, reason=resp.status_text or None, body=body, headers=headers)
+        if body is None and "content-type" not in resp.headers._h:
             out.headers.pop("Content-Type", None)
         return out
     stream = web.StreamResponse(status=resp.status, reason=resp.status_text or None, headers=headers)

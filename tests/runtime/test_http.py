@@ -110,3 +110,47 @@ async def test_incoming_request_builds_url_and_cf_lazily_and_behaves_like_a_requ
     assert copy.url == "http://example.test:8787/a%20b/c?q=1&r=2" and copy.cf.colo == "LCL"
     assert request_pathname(copy) == "/a%20b/c"
     assert repr(copy) == "<Request PUT http://example.test:8787/a%20b/c?q=1&r=2>"
+
+
+async def test_incoming_request_defaults_and_body_state_are_per_request() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    raw = make_mocked_request("GET", "/", headers={"Host": "h"})
+    first = request_from_aiohttp(raw, None)
+    second = request_from_aiohttp(raw, None)
+    assert first.redirect == "follow" and not first.body_used and not first.bodyUsed
+    assert await first.bytes() == b""
+    assert first.body_used and not second.body_used
+    first.redirect = "manual"
+    assert second.redirect == "follow"
+    assert Request(first).redirect == "manual"
+
+
+async def test_conversion_to_aiohttp_keeps_status_headers_and_bodies() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import _BodySource, buffered_aiohttp_response, to_aiohttp_response
+
+    raw = make_mocked_request("GET", "/", headers={"Host": "h"})
+    app_response = Response("hi", status=201, status_text="Made", headers=[("x-a", "1"), ("X-A", "2")])
+    out = buffered_aiohttp_response(app_response)
+    assert out is not None
+    assert (out.status, out.reason, out.body) == (201, "Made", b"hi")
+    assert out.headers.getall("x-a") == ["1", "2"]
+    assert out.headers["content-type"] == "text/plain;charset=UTF-8"
+    # aiohttp's copy: what the server adds never reaches the app's Response.
+    out.headers["server"] = "x"
+    assert "server" not in app_response.headers
+    # An empty body announces no content type (aiohttp would say application/octet-stream).
+    empty = await to_aiohttp_response(Response(None, status=204), raw)
+    assert "Content-Type" not in empty.headers and empty.body is None
+    # A body still to be read (a request's, handed on) is not buffered yet: it is read here.
+    async def read() -> bytes:
+        return b"from the client"
+
+    relayed = Response(_BodySource(read))  # type: ignore[arg-type]
+    assert buffered_aiohttp_response(relayed) is None
+    converted = await to_aiohttp_response(relayed, raw)
+    assert converted.body == b"from the client"
