@@ -27,7 +27,7 @@ from emulator.runtime.host import BaseHost
 from emulator.runtime.http import Request, Response, request_pathname, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
-from emulator.runtime.pages_routing import FunctionsRouter, Step
+from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params
 from emulator.runtime.relaxed_call import relaxed_call
 from emulator.runtime.routes_json import RoutesConfig, RoutesJsonError, load_routes
 from emulator.runtime.worker_host import LoadedEntrypoints, import_entrypoints
@@ -44,11 +44,25 @@ class EventContext:
     def __init__(self, chain: "_Chain", index: int, request: Request, step: Step) -> None:
         self._chain = chain
         self._index = index
+        self._step = step
         self.request = request
-        self.params = step.params
         self.function_path = step.path
         self.functionPath = step.path
         self.env = chain.env
+
+    @property
+    def params(self) -> Any:
+        # The request's own copy of the route's params, made when first read (a hello
+        # world never reads it): handlers of one route share it, as on Cloudflare.
+        params = self.__dict__.get("_params")
+        if params is None:
+            step = self._step
+            params = self.__dict__["_params"] = self._chain.params(step.group, step.params)
+        return params
+
+    @params.setter
+    def params(self, value: Any) -> None:
+        self.__dict__["_params"] = value
 
     @property
     def data(self) -> Any:
@@ -96,15 +110,27 @@ class EventContext:
 class _Chain:
     """The handlers one request runs, and what they share (``data``, ``env``, ``ctx``)."""
 
-    __slots__ = ("host", "steps", "env", "ctx", "data")
+    __slots__ = ("host", "steps", "env", "ctx", "data", "_params")
 
-    def __init__(self, host: "PagesHost", steps: list[Step], env: Any, ctx: ExecutionContext) -> None:
+    def __init__(self, host: "PagesHost", steps: tuple[Step, ...], env: Any, ctx: ExecutionContext) -> None:
         self.host = host
         self.steps = steps
         self.env = env
         self.ctx = ctx
         # `context.data`, shared by every step; a JsObject is made on first use.
         self.data: Any = None
+        # This request's params, by route (`Step.group`); made as handlers read them.
+        self._params: dict[int, JsObject] | None = None
+
+    def params(self, group: int, template: JsObject) -> JsObject:
+        """The params of route ``group`` for this request (its own copy of ``template``)."""
+        made = self._params
+        if made is None:
+            made = self._params = {}
+        params = made.get(group)
+        if params is None:
+            params = made[group] = fresh_params(template)
+        return params
 
     def call(self, index: int, request: Request) -> Any:
         """Start step ``index``: its handler's result, possibly still to be awaited."""

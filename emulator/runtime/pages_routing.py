@@ -111,13 +111,20 @@ class Route:
         return params
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Step:
-    """One handler of a request's chain."""
+    """One handler of a matched chain.
+
+    Steps are cached per (method, path) and shared by every request matched that way, so
+    ``params`` is the route's match as a template: a request that reads its params gets
+    its own copy (``fresh_params``), one per route (``group``, the route's position in the
+    chain), shared by that route's handlers.
+    """
 
     handler: Callable[..., Any]
     params: JsObject
     path: str
+    group: int
 
 
 # Distinct (method, path) pairs whose matched chain is remembered; past this the cache
@@ -125,7 +132,7 @@ class Step:
 _CHAIN_CACHE_SIZE = 2048
 
 
-def _fresh_params(params: JsObject) -> JsObject:
+def fresh_params(params: JsObject) -> JsObject:
     """A request's own copy of cached params: handlers may change ``context.params``."""
     if not params:
         return JsObject()
@@ -137,14 +144,14 @@ class FunctionsRouter:
 
     Matching a path runs one regex per route and middleware; a router is immutable once
     scanned (a reload builds a new one), so the matched chain of each (method, path) is
-    computed once and reused: later requests only copy the params.
+    computed once and reused as is: a request copies only the params it reads.
     """
 
     def __init__(self, routes: list[Route], middlewares: list[Route]) -> None:
         self.routes = sorted(routes, key=Route.sort_key)
         # Outermost (least specific) first: the reverse of route order.
         self.middlewares = sorted(middlewares, key=Route.sort_key, reverse=True)
-        self._chains: dict[tuple[str, str], tuple[tuple[Route, JsObject], ...]] = {}
+        self._chains: dict[tuple[str, str], tuple[Step, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.routes) + len(self.middlewares)
@@ -165,21 +172,17 @@ class FunctionsRouter:
                 yield route, params
                 break
 
-    def chain(self, method: str, pathname: str) -> list[Step]:
-        """The handlers a request runs, in order, each with its route's params."""
+    def chain(self, method: str, pathname: str) -> tuple[Step, ...]:
+        """The handlers a request runs, in order, each with its route's params (a template)."""
         key = (method, pathname)
-        matched = self._chains.get(key)
-        if matched is None:
-            matched = tuple(self._match(method, pathname))
+        steps = self._chains.get(key)
+        if steps is None:
+            steps = tuple(Step(handler, params, route.path, group)
+                          for group, (route, params) in enumerate(self._match(method, pathname))
+                          for handler in route.handlers)
             if len(self._chains) >= _CHAIN_CACHE_SIZE:
                 self._chains.clear()
-            self._chains[key] = matched
-        steps: list[Step] = []
-        for route, params in matched:
-            # One params object per route per request, shared by that route's handlers.
-            own = _fresh_params(params)
-            for handler in route.handlers:
-                steps.append(Step(handler, own, route.path))
+            self._chains[key] = steps
         return steps
 
     @classmethod

@@ -369,3 +369,33 @@ async def test_context_data_starts_empty_and_is_one_object_per_request(tmp_path:
     for _ in range(2):  # a new `data` for every request
         got = await (await client.get("/data")).json()
         assert got == {"before": {}, "same": True, "note": "x", "type": "JsObject"}
+
+
+async def test_handlers_of_one_route_share_its_params_and_other_routes_do_not(
+        tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "public/index.html": "<h1>home</h1>",
+        "functions/_middleware.py": """
+            async def on_request(context):
+                context.params["from_middleware"] = True  # the middleware's own params
+                return await context.next()
+        """,
+        "functions/items/[id].py": """
+            from workers import Response
+
+            async def first(context):
+                context.params["seen_by_first"] = context.params.id
+                return await context.next()
+
+            async def second(context):
+                shared = dict(context.params)
+                context.params = {"replaced": True}  # only this context's view changes
+                return Response.json({"shared": shared, "own": context["params"]})
+
+            on_request = [first, second]
+        """,
+    })
+    client = await serve(pages_config(tmp_path))
+    for _ in range(2):
+        got = await (await client.get("/items/7")).json()
+        assert got == {"shared": {"id": "7", "seen_by_first": "7"}, "own": {"replaced": True}}
