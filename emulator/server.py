@@ -50,24 +50,19 @@ class _AppRunner(web.AppRunner):
     per-request bookkeeping) is pure overhead: skipping it is a measurable share of the
     request path (bench/http.py). App requests therefore carry no ``match_info``; the
     hosts read only the request itself.
+
+    ``app_handler(routed)`` builds the server's handler: it sends the routed paths to
+    ``routed`` (aiohttp's own handler) itself, so app traffic costs one coroutine, not a
+    dispatching one in front of the app's.
     """
 
-    def __init__(self, app: web.Application, app_handler: Handler, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, app_handler: Callable[[Handler], Handler], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._app_handler = app_handler
 
     async def _make_server(self) -> Any:
         server = await super()._make_server()
-        routed = server.request_handler
-        app_handler = self._app_handler
-
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            if request.raw_path.startswith(_ROUTED_PREFIXES):
-                return await routed(request)
-            # The server's request factory is the application's: this is a web.Request.
-            return await app_handler(request)  # type: ignore[arg-type]
-
-        server.request_handler = handle
+        server.request_handler = self._app_handler(server.request_handler)
         return server
 
 
@@ -239,31 +234,48 @@ class EmulatorServer:
             catch_alls.append(resource)
         return catch_alls
 
-    def _application(self, app: AppConfig) -> tuple[web.Application, Handler]:
-        """The app's aiohttp application (internal routes + catch-all) and its app handler."""
+    def _application(self, app: AppConfig) -> tuple[web.Application, Callable[[Handler], Handler]]:
+        """The app's aiohttp application (internal routes + catch-all) and its server handler.
+
+        The second item builds the server's request handler from aiohttp's routed one
+        (see ``_AppRunner``).
+        """
         name = app.name
         platform = self.platform
         log = platform.log
         emit = log.emit
         loop_time = asyncio.get_running_loop().time
 
-        async def serve(request: web.Request) -> web.StreamResponse:
-            started = loop_time()
-            host = platform.hosts[name]
-            try:
-                response = await host.handle(request)  # type: ignore[attr-defined]
-            except (asyncio.CancelledError, ConnectionResetError):
-                raise
-            except Exception as exc:
-                log.error(f"app:{name}", f"{request.method} {request.path} raised {exc!r}",
-                          traceback=traceback.format_exc())
-                response = web.Response(status=500, text="Internal Server Error")
-            ms = round((loop_time() - started) * 1000)
-            method, path, status = request.method, request.raw_path, response.status
-            # `emit` directly: `info` would only re-pack the fields (one line per request).
-            emit("info", "http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
-                 app=name, method=method, path=path, status=status, duration_ms=ms)
-            return response
+        def app_handler(routed: Handler | None) -> Handler:
+            """The app's request handler; given ``routed``, the server's handler of every request.
+
+            One body for both, so app traffic through the server runs a single coroutine.
+            """
+
+            async def serve(request: web.Request) -> web.StreamResponse:
+                if routed is not None and request.raw_path.startswith(_ROUTED_PREFIXES):
+                    return await routed(request)
+                started = loop_time()
+                host = platform.hosts[name]
+                try:
+                    response = await host.handle(request)  # type: ignore[attr-defined]
+                except (asyncio.CancelledError, ConnectionResetError):
+                    raise
+                except Exception as exc:
+                    log.error(f"app:{name}", f"{request.method} {request.path} raised {exc!r}",
+                              traceback=traceback.format_exc())
+                    response = web.Response(status=500, text="Internal Server Error")
+                ms = round((loop_time() - started) * 1000)
+                method, path, status = request.method, request.raw_path, response.status
+                # `emit` directly: `info` would only re-pack the fields (one line per request).
+                emit("info", "http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
+                     app=name, method=method, path=path, status=status, duration_ms=ms)
+                return response
+
+            return serve
+
+        # What the router's catch-all (and a Pages app's scheduled paths) serve.
+        serve = app_handler(None)
 
         async def scheduled(request: web.Request) -> web.StreamResponse:
             if platform.app(name).kind != "worker":
@@ -298,14 +310,14 @@ class EmulatorServer:
         app_resource.add_route("*", serve)
         # The 405 check of `/_emulator/*` must not see the app's catch-all as a match.
         catch_alls.append(app_resource)
-        return application, serve
+        return application, app_handler
 
     # --- lifecycle ------------------------------------------------------------------
     async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:
         """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
         for app, request in zip(apps, plan):
-            application, serve = self._application(app)
-            runner = _AppRunner(application, serve, access_log=None, shutdown_timeout=self.shutdown_timeout)
+            application, app_handler = self._application(app)
+            runner = _AppRunner(application, app_handler, access_log=None, shutdown_timeout=self.shutdown_timeout)
             await runner.setup()
             port = request.port
             for _ in range(_MAX_PORT_PROBES):

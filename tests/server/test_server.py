@@ -71,3 +71,28 @@ async def test_a_busy_dev_port_is_an_error(workspace: Path) -> None:
         with pytest.raises(PortInUseError, match=f"{taken}.*dev-backend.*\\[dev\\] port"):
             await emulator.start()
         assert not (workspace / ".emulator" / "server.json").exists()
+
+
+async def test_app_paths_internal_paths_and_lookalikes_reach_the_right_handler(workspace: Path) -> None:
+    import aiohttp
+
+    log = EventLog()
+    async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, log=log) as emu:
+        base = emu.url("dev-backend")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/_emulator/health") as resp:
+                assert resp.status == 200 and resp.content_type == "application/json"
+            async with session.get(base + "/_emulator/no-such-endpoint") as resp:
+                assert resp.status == 404 and (await resp.json())["status"] == 404
+            # Only the internal prefix itself is internal: a look-alike path is the app's,
+            # served through the router's catch-all with its request log line.
+            async with session.get(base + "/_emulatorish?x=1") as resp:
+                assert resp.content_type != "application/json" or "no internal endpoint" not in await resp.text()
+            async with session.get(base + "/plain?y=2") as resp:
+                status = resp.status
+        lines = {r.fields["path"]: r for r in log.recent if r.source == "http"}
+        assert "/_emulator/health" not in lines  # internal routes are not request-logged
+        assert lines["/_emulatorish?x=1"].fields["app"] == "dev-backend"
+        plain = lines["/plain?y=2"]
+        assert plain.fields["status"] == status and plain.fields["method"] == "GET"
+        assert plain.message.startswith(f"[dev-backend] GET /plain?y=2 {status} ")
