@@ -614,18 +614,22 @@ class _IncomingRequest(Request):
 
     def pathname(self) -> str:
         """The URL's path (``urlsplit(url).path``) without building the URL."""
-        if "_url" in self.__dict__ or self._aio is None:
-            return urlsplit(self.url).path
-        raw_path = self._aio.raw_path
-        if not raw_path.startswith("/"):
-            return urlsplit(self.url).path
-        return raw_path.partition("?")[0].partition("#")[0]
+        return request_pathname(self)
 
 
 def request_pathname(request: Request) -> str:
     """The path of a request's URL (JS ``new URL(request.url).pathname``)."""
     if type(request) is _IncomingRequest:
-        return request.pathname()
+        # From the request line when the URL was neither built nor replaced (this runs on
+        # every Pages request): no URL to format, no urlsplit.
+        d = request.__dict__
+        aio = d["_aio"]
+        if aio is not None and "_url" not in d:
+            raw_path: str = aio.raw_path
+            if raw_path.startswith("/"):
+                if "?" in raw_path or "#" in raw_path:
+                    return raw_path.partition("?")[0].partition("#")[0]
+                return raw_path
     return urlsplit(request.url).path
 
 

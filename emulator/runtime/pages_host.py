@@ -252,7 +252,9 @@ class PagesHost(BaseHost):
         return [p for p in dict.fromkeys(paths) if p.exists()]
 
     async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:
-        gen = self._require()
+        gen = self._gen
+        if gen is None:
+            gen = self._require()  # raises the "not loaded" error
         if gen.mode == "static":
             return await self.assets.fetch(request)
         pathname = request_pathname(request) or "/"

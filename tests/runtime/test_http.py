@@ -154,3 +154,17 @@ async def test_conversion_to_aiohttp_keeps_status_headers_and_bodies() -> None:
     assert buffered_aiohttp_response(relayed) is None
     converted = await to_aiohttp_response(relayed, raw)
     assert converted.body == b"from the client"
+
+
+def test_incoming_pathname_matches_urlsplit() -> None:
+    from urllib.parse import urlsplit
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp, request_pathname
+
+    for target in ("/", "/plain", "/q?x=1", "/frag#part", "/both#f?x", "/x?y#z", "/a%2Fb/"):
+        req = request_from_aiohttp(make_mocked_request("GET", target, headers={"Host": "h"}), None)
+        expected = urlsplit(req.url).path  # builds the URL: the general path from here on
+        fresh = request_from_aiohttp(make_mocked_request("GET", target, headers={"Host": "h"}), None)
+        assert request_pathname(fresh) == fresh.pathname() == expected, target
