@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 TEXT_PLAIN = "text/plain;charset=UTF-8"
+_TEXT_PLAIN_HEADER = (("content-type", TEXT_PLAIN),)
 APPLICATION_JSON = "application/json"
 _NULL_BODY_STATUSES = frozenset({101, 204, 205, 304})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -49,14 +50,16 @@ class Headers(MutableMapping[str, str]):
     __slots__ = ("_h", "_owned")
 
     def __init__(self, init: Any = None) -> None:
+        if init is None:
+            self._h: CIMultiDict[str] | CIMultiDictProxy[str] = CIMultiDict()
+            self._owned = True
+            return
         if isinstance(init, CIMultiDictProxy):
-            self._h: CIMultiDict[str] | CIMultiDictProxy[str] = init
+            self._h = init
             self._owned = False
             return
         self._h = CIMultiDict()
         self._owned = True
-        if init is None:
-            return
         if isinstance(init, Headers):
             self._h.extend(init._h.items())
         elif isinstance(init, Mapping):
@@ -479,12 +482,28 @@ class Response(_Body):
     def __init__(self, body: BodyInit = None, status: int | None = None, status_text: str = "",
                  headers: Any = None, web_socket: Any = None, *, statusText: str | None = None,
                  url: str = "") -> None:
-        self.status = 200 if status is None else int(status)
-        if not 200 <= self.status <= 599 and self.status != 101:
-            raise ValueError(f"Response status must be in the range 200 to 599, got {self.status}")
+        if status is None:
+            self.status = 200
+        else:
+            self.status = status = int(status)
+            if not 200 <= status <= 599 and status != 101:
+                raise ValueError(f"Response status must be in the range 200 to 599, got {status}")
         self.status_text = statusText if statusText is not None else status_text
+        self.url = url
+        self.web_socket = web_socket
+        if headers is None and type(body) is str and status not in _NULL_BODY_STATUSES:
+            # `Response("text")`, the commonest response of all (bench/http.py): what
+            # `_init_body` does for a str body, without its type dispatch.
+            own = self.headers = Headers.__new__(Headers)
+            own._h = CIMultiDict(_TEXT_PLAIN_HEADER)
+            own._owned = True
+            self._body = body.encode()
+            self._stream = None
+            self._source = None
+            self.body_used = False
+            return
         # `None` first: Headers is a MutableMapping, so isinstance goes through the ABC
-        # machinery, and most responses pass no headers (bench/http.py).
+        # machinery, and most responses pass no headers.
         if headers is None:
             headers = Headers()
         elif not isinstance(headers, Headers):
@@ -492,9 +511,7 @@ class Response(_Body):
         self.headers = headers
         if body is not None and self.status in _NULL_BODY_STATUSES:
             raise TypeError(f"Response with null body status {self.status} cannot have a body.")
-        self._init_body(body, self.headers)
-        self.url = url
-        self.web_socket = web_socket
+        self._init_body(body, headers)
 
     @classmethod
     def from_json(cls, data: Any, status: int = 200, status_text: str = "", headers: Any = None,

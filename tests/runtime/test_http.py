@@ -168,3 +168,22 @@ def test_incoming_pathname_matches_urlsplit() -> None:
         expected = urlsplit(req.url).path  # builds the URL: the general path from here on
         fresh = request_from_aiohttp(make_mocked_request("GET", target, headers={"Host": "h"}), None)
         assert request_pathname(fresh) == fresh.pathname() == expected, target
+
+
+async def test_text_response_shapes_match_the_general_constructor() -> None:
+    # `Response("text")` has a shortcut; it must build what the general path builds.
+    plain = Response("hé")
+    general = Response("hé", headers=Headers())
+    for response in (plain, general):
+        assert response.headers.raw_items() == [("content-type", "text/plain;charset=UTF-8")]
+        assert (response.status, response.status_text, response.url, response.web_socket) == (200, "", "", None)
+        assert not response.body_used
+    assert await plain.bytes() == await general.bytes() == "hé".encode()
+    assert plain.body_used
+    plain.headers.set("x-extra", "1")  # the response owns its headers
+    assert Response("other").headers.get("x-extra") is None
+    with pytest.raises(TypeError, match="null body status 204"):
+        Response("text", status=204)
+    with pytest.raises(ValueError, match="range 200 to 599"):
+        Response("text", status=600)
+    assert Response("teapot", status=418, statusText="I'm a teapot").statusText == "I'm a teapot"
