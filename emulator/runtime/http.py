@@ -583,7 +583,7 @@ async def fetch(input: "str | Request", method: str | None = None, headers: Any 
 # --- aiohttp conversions -------------------------------------------------------------------
 
 class _IncomingRequest(Request):
-    """A ``Request`` wrapping an aiohttp request: ``url`` and ``cf`` are built on first use.
+    """A ``Request`` wrapping an aiohttp request: ``url``, ``cf`` and ``headers`` are built on first use.
 
     Many handlers never read them (a hello-world Worker does not), and formatting the URL
     from the request line (``req.scheme`` and ``req.host`` are computed properties) plus
@@ -617,6 +617,22 @@ class _IncomingRequest(Request):
     @url.setter
     def url(self, value: str) -> None:
         self.__dict__["_url"] = value
+
+    @property  # type: ignore[override]
+    def headers(self) -> Headers:
+        # The aiohttp headers, wrapped (not copied) when first read: many handlers never
+        # look at them.
+        d = self.__dict__
+        headers = d.get("_headers")
+        if headers is None:
+            req = self._aio
+            assert req is not None
+            headers = d["_headers"] = Headers(req.headers)
+        return headers  # type: ignore[no-any-return]
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self.__dict__["_headers"] = value
 
     @property  # type: ignore[override]
     def cf(self) -> JsObject:
@@ -657,8 +673,6 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
     d["_aio"] = req
     d["_cf_init"] = cf
     d["method"] = _METHODS.get(req.method, req.method)
-    # The aiohttp headers are wrapped, not copied, until the app changes them.
-    d["headers"] = Headers(req.headers)
     d["_source"] = _BodySource(req.read) if req.can_read_body else None
     return r
 

@@ -98,13 +98,17 @@ class Invocation:
         partial.clear()
 
     def __enter__(self) -> "Invocation":
-        _ensure_capture()
+        # Checked on every event (test harnesses swap sys.stdout at will); inline, as the
+        # streams are almost always wrapped already.
+        if type(sys.stdout) is not _AppAwareStream or type(sys.stderr) is not _AppAwareStream:
+            _ensure_capture()
         self._token = current.set(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self.flush()
+            if self._partial:  # only when the app printed
+                self.flush()
         finally:
             current.reset(self._token)
 

@@ -187,3 +187,20 @@ async def test_text_response_shapes_match_the_general_constructor() -> None:
     with pytest.raises(ValueError, match="range 200 to 599"):
         Response("text", status=600)
     assert Response("teapot", status=418, statusText="I'm a teapot").statusText == "I'm a teapot"
+
+
+def test_incoming_headers_are_one_wrapper_that_copies_on_write() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    raw = make_mocked_request("GET", "/", headers={"Host": "h", "X-One": "1"})
+    req = request_from_aiohttp(raw, None)
+    assert req.headers is req.headers and req.headers["x-one"] == "1"
+    req.headers.set("x-two", "2")  # the app's change stays in the app's copy
+    assert req.headers.get("x-two") == "2" and "X-Two" not in raw.headers
+    clone = req.clone()
+    assert clone.headers.get("x-two") == "2" and clone.headers is not req.headers
+    req.headers = Headers({"x-three": "3"})
+    assert list(req.headers) == ["x-three"]
+    assert request_from_aiohttp(raw, None).headers.get("x-two") is None
