@@ -72,10 +72,23 @@ class EventLog:
         return unsubscribe
 
     def emit(self, level: Level, source: str, message: str, **fields: Any) -> LogRecord:
-        with self._lock:
+        return self.emit_fields(level, source, message, fields)
+
+    def emit_fields(self, level: Level, source: str, message: str, fields: dict[str, Any]) -> LogRecord:
+        """``emit`` with the fields as a dict (the record keeps that dict).
+
+        The server's request log line calls this directly: a dict literal costs half of
+        packing keyword arguments, and this runs once per request (bench/http.py).
+        """
+        lock = self._lock
+        # acquire/release rather than `with`: half the cost, on every record.
+        lock.acquire()
+        try:
             seq = self.last_seq = self.last_seq + 1
             record = LogRecord(level, source, message, _now(), fields, seq)
             self.recent.append(record)
+        finally:
+            lock.release()
         for fn in self._subscribers:
             fn(record)
         return record

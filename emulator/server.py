@@ -243,7 +243,7 @@ class EmulatorServer:
         name = app.name
         platform = self.platform
         log = platform.log
-        emit = log.emit
+        emit_fields = log.emit_fields
         loop_time = asyncio.get_running_loop().time
 
         def app_handler(routed: Handler | None) -> Handler:
@@ -267,9 +267,9 @@ class EmulatorServer:
                     response = web.Response(status=500, text="Internal Server Error")
                 ms = round((loop_time() - started) * 1000)
                 method, path, status = request.method, request.raw_path, response.status
-                # `emit` directly: `info` would only re-pack the fields (one line per request).
-                emit("info", "http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
-                     app=name, method=method, path=path, status=status, duration_ms=ms)
+                # `emit_fields` directly: `info` would re-pack the fields (one line per request).
+                emit_fields("info", "http", f"[{name}] {method} {path} {status} {response.reason} ({ms}ms)",
+                            {"app": name, "method": method, "path": path, "status": status, "duration_ms": ms})
                 return response
 
             return serve

@@ -74,3 +74,14 @@ def test_json_lines_do_not_carry_the_internal_number() -> None:
     line = json.loads(out.getvalue())
     assert set(line) == {"level", "source", "message", "time", "fields"}
     assert line["fields"] == {"status": 200}
+
+
+def test_emit_fields_is_emit_with_a_dict() -> None:
+    log = EventLog()
+    seen: list[LogRecord] = []
+    log.subscribe(seen.append)
+    fields = {"app": "web", "status": 200}
+    record = log.emit_fields("info", "http", "GET / 200", fields)
+    assert record.fields == {"app": "web", "status": 200} and record.seq == 1
+    assert seen == [record] and list(log.recent) == [record]
+    assert log.emit("warn", "x", "y", a=1).fields == {"a": 1}
