@@ -28,7 +28,6 @@ from emulator.runtime.http import Request, Response, request_pathname, resolve_u
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
 from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params
-from emulator.runtime.relaxed_call import relaxed_call
 from emulator.runtime.routes_json import RoutesConfig, RoutesJsonError, load_routes
 from emulator.runtime.worker_host import LoadedEntrypoints, import_entrypoints
 
@@ -135,7 +134,10 @@ class _Chain:
     def call(self, index: int, request: Request) -> Any:
         """Start step ``index``: its handler's result, possibly still to be awaited."""
         step = self.steps[index]
-        return relaxed_call(step.handler, EventContext(self, index, request, step))
+        # What relaxed_call(step.handler, context) does, decided when the chain was matched.
+        if step.takes_context:
+            return step.handler(EventContext(self, index, request, step))
+        return step.handler()
 
     async def run(self, index: int, request: Request) -> Response:
         if index >= len(self.steps):

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from emulator.jsobject import JsObject
 from emulator.runtime.loader import AppLoadError, AppPackage
+from emulator.runtime.relaxed_call import accepts_positional
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 _PARAM_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -125,6 +126,9 @@ class Step:
     params: JsObject
     path: str
     group: int
+    # Whether the handler declares a parameter for `context` (workerd's relaxed_call
+    # drops arguments a handler does not declare), decided once per matched chain.
+    takes_context: bool = True
 
 
 # Distinct (method, path) pairs whose matched chain is remembered; past this the cache
@@ -177,7 +181,7 @@ class FunctionsRouter:
         key = (method, pathname)
         steps = self._chains.get(key)
         if steps is None:
-            steps = tuple(Step(handler, params, route.path, group)
+            steps = tuple(Step(handler, params, route.path, group, accepts_positional(handler))
                           for group, (route, params) in enumerate(self._match(method, pathname))
                           for handler in route.handlers)
             if len(self._chains) >= _CHAIN_CACHE_SIZE:

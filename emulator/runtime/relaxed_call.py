@@ -81,3 +81,12 @@ def relaxed_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             return fn(*args)
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     return fn(*args, **kwargs)
+
+
+def accepts_positional(fn: Callable[..., Any]) -> bool:
+    """Whether ``relaxed_call(fn, x)`` passes ``x`` on (else it calls ``fn()``).
+
+    For callers that call the same handler with one argument again and again (Pages
+    Functions) and decide once.
+    """
+    return _shape(fn).max_positional != 0

@@ -153,7 +153,8 @@ class WorkerHost(BaseHost):
             if hit is not None:
                 return hit
         try:
-            cls = loaded.entry(entrypoint)
+            # The default entrypoint without a call (what nearly every request asks for).
+            cls = loaded.default if entrypoint is None and loaded.default is not None else loaded.entry(entrypoint)
         except LookupError as exc:
             if self.assets is not None:
                 return await self.assets.fetch(request)

@@ -399,3 +399,25 @@ async def test_handlers_of_one_route_share_its_params_and_other_routes_do_not(
     for _ in range(2):
         got = await (await client.get("/items/7")).json()
         assert got == {"shared": {"id": "7", "seen_by_first": "7"}, "own": {"replaced": True}}
+
+
+async def test_handlers_get_context_only_if_they_declare_it(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {
+        "public/index.html": "<h1>home</h1>",
+        "functions/bare.py": """
+            from workers import Response
+
+            def on_request():
+                return Response("no context needed")
+        """,
+        "functions/star.py": """
+            from workers import Response
+
+            async def on_request(*args):
+                return Response(type(args[0]).__name__ + " " + str(len(args)))
+        """,
+    })
+    client = await serve(pages_config(tmp_path))
+    for _ in range(2):  # the second request takes the cached chain
+        assert await (await client.get("/bare")).text() == "no context needed"
+        assert await (await client.get("/star")).text() == "EventContext 1"

@@ -73,3 +73,18 @@ def test_keywords_kept_depend_on_how_many_positionals_were_passed() -> None:
     with pytest.raises(StopIteration) as done:
         coro.send(None)
     assert done.value.value == "req"
+
+
+def test_accepts_positional_says_whether_one_argument_is_passed() -> None:
+    from emulator.runtime.relaxed_call import accepts_positional
+
+    def none() -> None: ...
+
+    def one(context: Any) -> None: ...
+
+    def star(*args: Any) -> None: ...
+
+    def keyword_only(*, context: Any = None) -> None: ...
+
+    assert not accepts_positional(none) and not accepts_positional(keyword_only)
+    assert accepts_positional(one) and accepts_positional(star) and accepts_positional(print)
