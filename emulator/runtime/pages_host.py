@@ -53,10 +53,11 @@ class EventContext:
     def params(self) -> Any:
         # The request's own copy of the route's params, made when first read (a hello
         # world never reads it): handlers of one route share it, as on Cloudflare.
-        params = self.__dict__.get("_params")
-        if params is None:
-            step = self._step
-            params = self.__dict__["_params"] = self._chain.params(step.group, step.params)
+        d = self.__dict__
+        if "_params" in d:  # read or assigned before (even None)
+            return d["_params"]
+        step = self._step
+        params = d["_params"] = self._chain.params(step.group, step.params)
         return params
 
     @params.setter

@@ -389,8 +389,10 @@ async def test_handlers_of_one_route_share_its_params_and_other_routes_do_not(
 
             async def second(context):
                 shared = dict(context.params)
+                context.params = None
+                cleared = context.params
                 context.params = {"replaced": True}  # only this context's view changes
-                return Response.json({"shared": shared, "own": context["params"]})
+                return Response.json({"shared": shared, "own": context["params"], "cleared": cleared})
 
             on_request = [first, second]
         """,
@@ -398,7 +400,7 @@ async def test_handlers_of_one_route_share_its_params_and_other_routes_do_not(
     client = await serve(pages_config(tmp_path))
     for _ in range(2):
         got = await (await client.get("/items/7")).json()
-        assert got == {"shared": {"id": "7", "seen_by_first": "7"}, "own": {"replaced": True}}
+        assert got == {"shared": {"id": "7", "seen_by_first": "7"}, "own": {"replaced": True}, "cleared": None}
 
 
 async def test_handlers_get_context_only_if_they_declare_it(tmp_path: Path, serve: Any) -> None:
