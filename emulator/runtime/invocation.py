@@ -36,10 +36,10 @@ class ExecutionContext:
     @property
     def props(self) -> JsObject:
         # Made on first use: one context is built per request, and few handlers read it.
-        props = self.__dict__.get("_props")
-        if props is None:
-            props = self.__dict__["_props"] = JsObject()
-        return props  # type: ignore[no-any-return]
+        d = self.__dict__
+        if "_props" not in d:
+            d["_props"] = JsObject()
+        return d["_props"]  # type: ignore[no-any-return]
 
     @props.setter
     def props(self, value: JsObject) -> None:
