@@ -623,12 +623,11 @@ class _IncomingRequest(Request):
         # The aiohttp headers, wrapped (not copied) when first read: many handlers never
         # look at them.
         d = self.__dict__
-        headers = d.get("_headers")
-        if headers is None:
+        if "_headers" not in d:
             req = self._aio
             assert req is not None
-            headers = d["_headers"] = Headers(req.headers)
-        return headers  # type: ignore[no-any-return]
+            d["_headers"] = Headers(req.headers)
+        return d["_headers"]  # type: ignore[no-any-return]
 
     @headers.setter
     def headers(self, value: Headers) -> None:
