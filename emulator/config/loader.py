@@ -39,6 +39,15 @@ class ConfigLookupError(Exception):
     """A usage or I/O problem: a path that does not exist, or no config found (exit code 2)."""
 
 
+def _run_worker_first(value: Any) -> bool | tuple[str, ...]:
+    """``assets.run_worker_first`` as validated: a boolean or an array of route patterns."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return False
+
+
 def find_config(start: Path, upward: bool = True) -> Path | None:
     """Wrangler's discovery from folder ``start``: by file name first, then nearest folder."""
     start = start.resolve()
@@ -210,7 +219,8 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
         assets = AssetsConfig(directory=absolute(assets_raw.get("directory")),
                               binding=_str(assets_raw.get("binding")),
                               html_handling=_str(assets_raw.get("html_handling")) or "auto-trailing-slash",
-                              not_found_handling=_str(assets_raw.get("not_found_handling")) or "none")
+                              not_found_handling=_str(assets_raw.get("not_found_handling")) or "none",
+                              run_worker_first=_run_worker_first(assets_raw.get("run_worker_first")))
     raw_dev: dict[str, Any] = raw["dev"] if is_record(raw.get("dev")) else {}
     port = _num(raw_dev.get("port", UNDEF))
     dev = DevSettings(ip=_str(raw_dev.get("ip")), port=int(port) if port is not None else None)

@@ -85,6 +85,9 @@ class AssetsConfig:
     binding: str | None = None
     html_handling: str = "auto-trailing-slash"
     not_found_handling: str = "none"
+    # `run_worker_first`: True (every request reaches the Worker first), or route patterns
+    # (`"/api/*"`, `"!/api/docs/*"`) naming the requests that do; False: assets first.
+    run_worker_first: bool | tuple[str, ...] = False
 
 
 @dataclass(frozen=True)

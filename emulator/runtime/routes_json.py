@@ -54,6 +54,30 @@ class RoutesConfig:
         return any(r.match(pathname) for r in self._include)
 
 
+class WorkerFirstRules:
+    """A Worker's ``assets.run_worker_first`` patterns (Cloudflare's static routing).
+
+    Wrangler turns the array into ``static_routing``: plain patterns are ``user_worker`` rules,
+    ``!``-prefixed ones ``asset_worker`` rules, matched like ``_routes.json`` rules. The
+    router checks the ``!`` rules first (the request goes to the assets, found or not), then
+    the plain ones (the Worker runs first); anything else keeps the default, assets first.
+    """
+
+    WORKER, ASSETS = "worker", "assets"
+
+    def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
+        self._assets = [rule_regex(p[1:]) for p in patterns if p.startswith("!")]
+        self._worker = [rule_regex(p) for p in patterns if not p.startswith("!")]
+
+    def decide(self, pathname: str) -> str | None:
+        """``"assets"``, ``"worker"``, or None for the default order."""
+        if any(r.match(pathname) for r in self._assets):
+            return self.ASSETS
+        if any(r.match(pathname) for r in self._worker):
+            return self.WORKER
+        return None
+
+
 def _overlaps(rules: list[str]) -> bool:
     for rule in rules:
         if not rule.endswith("*"):

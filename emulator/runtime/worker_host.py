@@ -3,7 +3,8 @@
 Per event, like workerd: a fresh ``Default(ctx, env)`` instance, its ``fetch`` / ``queue``
 / ``scheduled`` method called through ``relaxed_call`` with ``(arg, env, ctx)``. Static
 assets (``[assets]``) are answered before the Worker when a file matches (Cloudflare's
-default without ``run_worker_first``) and are reachable as ``env.<binding>.fetch``.
+default; ``run_worker_first = true`` or route patterns send requests to the Worker first) and
+are reachable as ``env.<binding>.fetch``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from emulator.config.model import AppConfig
 from emulator.runtime.assets import WorkersAssetServer
 from emulator.runtime.entrypoints import ScheduledController, WorkerEntrypoint
 from emulator.runtime.host import BaseHost
-from emulator.runtime.http import Request, Response
+from emulator.runtime.http import Request, Response, request_pathname
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
 from emulator.runtime.relaxed_call import relaxed_call
+from emulator.runtime.routes_json import WorkerFirstRules
 
 if TYPE_CHECKING:
     from emulator.platform import Env, Platform
@@ -77,6 +79,11 @@ class WorkerHost(BaseHost):
         super().__init__(config, platform)
         self._loaded: LoadedEntrypoints | None = None
         self.assets: WorkersAssetServer | None = None
+        # assets.run_worker_first: True sends every request to the Worker first; patterns
+        # decide per path (routes_json.WorkerFirstRules); False keeps assets first.
+        rwf = config.assets.run_worker_first if config.assets is not None else False
+        self._worker_first_always = rwf is True
+        self._worker_first = WorkerFirstRules(rwf) if isinstance(rwf, tuple) and rwf else None
         if config.assets is not None and config.assets.directory is not None:
             self.assets = WorkersAssetServer(
                 config.assets.directory, self._report_asset_issue,
@@ -148,10 +155,14 @@ class WorkerHost(BaseHost):
     # -- events -------------------------------------------------------------------------
     async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:
         loaded = self._require_loaded()
-        if self.assets is not None and entrypoint is None:
-            hit = await self.assets.match(request)
-            if hit is not None:
-                return hit
+        if self.assets is not None and entrypoint is None and not self._worker_first_always:
+            order = self._worker_first.decide(request_pathname(request)) if self._worker_first else None
+            if order is None:
+                hit = await self.assets.match(request)
+                if hit is not None:
+                    return hit
+            elif order == WorkerFirstRules.ASSETS:
+                return await self.assets.fetch(request)
         try:
             # The default entrypoint without a call (what nearly every request asks for).
             cls = loaded.default if entrypoint is None and loaded.default is not None else loaded.entry(entrypoint)

@@ -93,6 +93,7 @@ entrypoint = "Api"
 [assets]
 directory = "./static"
 binding = "ASSETS"
+run_worker_first = ["/api/*", "!/api/docs/*"]
 """
 
 
@@ -124,6 +125,7 @@ def test_worker_app_fields_and_defaults(tmp_path: Path) -> None:
     assert app.crons == ("*/5 * * * *",)
     assert app.assets is not None and app.assets.directory == (tmp_path / "static").resolve()
     assert app.assets.binding == "ASSETS"
+    assert app.assets.run_worker_first == ("/api/*", "!/api/docs/*")
     assert (app.dev.ip, app.dev.port) == ("127.0.0.1", 8799)
     assert app.env_name is None
 

@@ -437,6 +437,45 @@ async def test_workers_assets_served_before_the_worker(tmp_path: Path, serve: An
     assert via.headers["content-type"] == "text/javascript; charset=utf-8"
 
 
+RUN_WORKER_FIRST_APP = {
+    "src/entry.py": """
+        from workers import WorkerEntrypoint, Response
+
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                if request.url.endswith("/gate/ok"):
+                    return await self.env.ASSETS.fetch(request)
+                return Response("worker")
+    """,
+    "static/index.html": "home",
+    "static/gate/secret.html": "secret",
+    "static/gate/ok.html": "ok",
+    "static/gate/docs/guide.html": "guide",
+}
+
+
+@pytest.mark.parametrize("run_worker_first, path, status, body", [
+    (True, "/", 200, "worker"),                      # even where a file matches
+    (True, "/gate/ok", 200, "ok"),              # the Worker may still serve the asset
+    (("/gate/*", "!/gate/docs/*"), "/", 200, "home"),  # no pattern: assets first
+    (("/gate/*", "!/gate/docs/*"), "/nothing", 200, "worker"),  # ... then the Worker
+    (("/gate/*", "!/gate/docs/*"), "/gate/secret", 200, "worker"),
+    (("/gate/*", "!/gate/docs/*"), "/gate", 200, "worker"),  # `/gate/*` also matches `/gate`
+    (("/gate/*", "!/gate/docs/*"), "/gate/ok", 200, "ok"),
+    (("/gate/*", "!/gate/docs/*"), "/gate/docs/guide", 200, "guide"),  # `!` wins: assets
+    (("/gate/*", "!/gate/docs/*"), "/gate/docs/missing", 404, ""),  # ... even when nothing matches
+    (False, "/gate/secret", 200, "secret"),
+])
+async def test_run_worker_first(tmp_path: Path, serve: Any, run_worker_first: Any, path: str, status: int,
+                                body: str) -> None:
+    write_files(tmp_path, RUN_WORKER_FIRST_APP)
+    config = worker_config(tmp_path, assets=AssetsConfig(directory=tmp_path / "static", binding="ASSETS",
+                                                         run_worker_first=run_worker_first))
+    client = await serve(config)
+    resp = await client.get(path, allow_redirects=False)
+    assert (resp.status, await resp.text()) == (status, body)
+
+
 @pytest.mark.parametrize("mode, path, status, target", [
     ("auto-trailing-slash", "/about", 200, "about"),
     ("auto-trailing-slash", "/about.html", 307, "/about"),
