@@ -688,6 +688,22 @@ def _load_aiohttp_web() -> Any:
     return web
 
 
+def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
+    """``resp`` with ``body`` in memory as an aiohttp response."""
+    # Bound once rather than an import statement per request (this runs for every request).
+    web = _aiohttp_web or _load_aiohttp_web()
+    status = resp.status
+    if status in _NULL_BODY_STATUSES:
+        body = None
+    # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
+    # another multidict faster than a list of pairs); repeated names are kept either way.
+    out = web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    if body is None and "content-type" not in resp.headers._h:
+        # aiohttp would otherwise announce application/octet-stream for an empty body.
+        out.headers.pop("Content-Type", None)
+    return out
+
+
 def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
     """``resp`` as an aiohttp response if its body is already in memory, else None.
 
@@ -696,36 +712,19 @@ def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
     """
     if resp._stream is not None or (resp._body is None and resp._source is not None):
         return None
-    # Bound once rather than an import statement per request (this runs for every request).
-    web = _aiohttp_web or _load_aiohttp_web()
-    # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
-    # another multidict faster than a list of pairs); repeated names are kept either way.
-    status = resp.status
-    body = None if status in _NULL_BODY_STATUSES else resp._body
-    out = web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
-    if body is None and "content-type" not in resp.headers._h:
-        # aiohttp would otherwise announce application/octet-stream for an empty body.
-        out.headers.pop("Content-Type", None)
-    return out
+    return _aiohttp_response(resp, resp._body)
 
 
 async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
     """Write an app's ``Response`` back through aiohttp."""
-    out = buffered_aiohttp_response(resp)
-    if out is not None:
-        return out
+    if resp._stream is None:
+        body = resp._body
+        if body is None and resp._source is not None:
+            # A body still to be read (a request's body handed on as the response's).
+            body = await resp._source.get()
+        return _aiohttp_response(resp, body)
     web = _aiohttp_web or _load_aiohttp_web()
     headers = resp.headers._h
-    if resp._stream is None:
-        # A body still to be read (a request's body handed on as the response's).
-        assert resp._source is not None
-        body: bytes | None = await resp._source.get()
-        if resp.status in _NULL_BODY_STATUSES:
-            body = None
-        out = web.Response(status=resp.status, reason=resp.status_text or None, body=body, headers=headers)
-        if body is None and "content-type" not in resp.headers._h:
-            out.headers.pop("Content-Type", None)
-        return out
     stream = web.StreamResponse(status=resp.status, reason=resp.status_text or None, headers=headers)
     await stream.prepare(req)
     iterator: AsyncIterator[Any] = aiter(resp._stream)

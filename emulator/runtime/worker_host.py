@@ -79,11 +79,10 @@ class WorkerHost(BaseHost):
         super().__init__(config, platform)
         self._loaded: LoadedEntrypoints | None = None
         self.assets: WorkersAssetServer | None = None
-        # assets.run_worker_first: True sends every request to the Worker first; patterns
-        # decide per path (routes_json.WorkerFirstRules); False keeps assets first.
+        # assets.run_worker_first: patterns decide per path (routes_json.WorkerFirstRules);
+        # True is the pattern matching every path; False (or no patterns) keeps assets first.
         rwf = config.assets.run_worker_first if config.assets is not None else False
-        self._worker_first_always = rwf is True
-        self._worker_first = WorkerFirstRules(rwf) if isinstance(rwf, tuple) and rwf else None
+        self._worker_first = WorkerFirstRules(("/*",) if rwf is True else rwf) if rwf else None
         if config.assets is not None and config.assets.directory is not None:
             self.assets = WorkersAssetServer(
                 config.assets.directory, self._report_asset_issue,
@@ -155,7 +154,7 @@ class WorkerHost(BaseHost):
     # -- events -------------------------------------------------------------------------
     async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:
         loaded = self._require_loaded()
-        if self.assets is not None and entrypoint is None and not self._worker_first_always:
+        if self.assets is not None and entrypoint is None:
             order = self._worker_first.decide(request_pathname(request)) if self._worker_first else None
             if order is None:
                 hit = await self.assets.match(request)

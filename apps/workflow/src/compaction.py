@@ -440,6 +440,8 @@ def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list
         try:
             distinct = pc.count_distinct(col, mode="all").as_py()
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            # Arrow has no count_distinct kernel for this column type: nothing to measure,
+            # so the column keeps the writer's default (dictionary) encoding.
             keep.append(name)
             continue
         if distinct * 2 <= first.num_rows:

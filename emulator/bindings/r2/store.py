@@ -49,8 +49,8 @@ from moto.core.model_instances import model_data
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
 
 from emulator.bindings.r2.errors import R2Error
-from emulator.state import safe_component
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.state import safe_component
 
 # Objects up to this size live inline in the index and in moto's in-memory buffer.
 INLINE_MAX = 256 * 1024
