@@ -22,13 +22,35 @@ So each store turns the automatic checkpoint off (``PRAGMA wal_autocheckpoint=0`
 blocks writers) runs on a thread of its own, on a second connection. A busy or failed
 checkpoint is simply retried ``every`` commits later, and the last connection to close
 checkpoints whatever is left.
+
+**Database size.** D1 reports the file's size after every write (``meta.size_after``). The
+public way to ask, ``PRAGMA page_count``, costs as much as the write itself: SQLite marks
+every PRAGMA statement run-once, so it is compiled again on each call. In WAL mode the
+answer is also in the WAL-index header that SQLite keeps in ``<db>-shm`` (its ``nPage``
+field, "the size of the database in pages", documented in https://sqlite.org/walformat.html
+§2.1), which every connection updates as it commits. ``WalIndex`` maps that header
+read-only and reads it for a sixth of the PRAGMA's cost. SQLite keeps the header twice and
+rewrites the second copy first; a read counts only when both copies carry the same commit
+counter and page count. Whenever the header cannot answer (no commit since the WAL was
+opened, a commit rewriting it, no ``-shm`` file), ``page_count()`` returns ``None`` and
+callers ask SQLite. Leaving WAL mode would stop the header's updates, so the D1 engine
+refuses ``PRAGMA journal_mode``/``locking_mode`` changes (as D1 does).
+
+The ``-shm`` file carries SQLite's POSIX locks, and POSIX drops *all* of a process's locks
+on a file when *any* descriptor of it is closed. So the mapping and its descriptor stay
+open until the last ``WalIndex`` of that file in the process is closed, which its owner
+does only after closing its own connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import mmap
+import os
 import sqlite3
+import struct
+import threading
 from pathlib import Path
 
 
@@ -85,3 +107,86 @@ class WalCheckpointer:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+# From both copies of the WAL-index header (48 bytes each, native byte order): iChange (a
+# counter every commit bumps, offset 8) and nPage (offset 20).
+_WAL_INDEX_FIELDS = struct.Struct("=8xI8xI24x8xI8xI")
+_WAL_INDEX_SIZE = 96
+
+
+class WalIndex:
+    """The size of a WAL-mode database, read from its WAL-index header (see the module doc)."""
+
+    # Per -shm file, for the whole process: [descriptor, mapping, users].
+    _shared: dict[str, list] = {}  # type: ignore[type-arg]
+    _shared_lock = threading.Lock()
+
+    def __init__(self, db_path: Path) -> None:
+        self._key = os.path.realpath(f"{db_path}-shm")
+        self._map: mmap.mmap | None = None
+        self._entry: list | None = None  # type: ignore[type-arg]  # its _shared entry
+
+    def page_count(self) -> int | None:
+        """The database size in pages after the last commit, or ``None`` if the header does
+        not tell (then ask SQLite)."""
+        m = self._map
+        if m is None:
+            m = self._open()
+            if m is None:
+                return None
+        # Copy 0 is read before copy 1, the reverse of the order SQLite writes them in:
+        # when both carry the same commit counter, they come from the same commit (SQLite's
+        # readers compare the whole copies; these two fields are the ones that matter here).
+        change0, pages0, change1, pages1 = _WAL_INDEX_FIELDS.unpack_from(m)
+        if pages0 and change0 == change1 and pages0 == pages1:
+            return pages0
+        return None  # no commit since the WAL was opened, or a commit writing the header
+
+    def _open(self) -> mmap.mmap | None:
+        with WalIndex._shared_lock:
+            # stat() first: a descriptor, once opened, must stay open (see the module doc),
+            # so none is opened before the file is there and initialised.
+            try:
+                st = os.stat(self._key)
+            except OSError:
+                return None  # not created yet (or not in WAL mode): SQLite answers
+            if st.st_size < _WAL_INDEX_SIZE:
+                return None
+            entry = WalIndex._shared.get(self._key)
+            if entry is not None and not os.path.samestat(st, os.fstat(entry[0])):
+                # A user that never closed its WalIndex kept the mapping of a -shm file that
+                # SQLite has since deleted and made anew: it must not be read any more.
+                del WalIndex._shared[self._key]
+                entry = None
+            if entry is None:
+                try:
+                    fd = os.open(self._key, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                except OSError:
+                    return None
+                try:
+                    mapping: mmap.mmap | None = mmap.mmap(fd, _WAL_INDEX_SIZE,
+                                                          access=mmap.ACCESS_READ)
+                except (OSError, ValueError):
+                    mapping = None  # kept as "cannot map"; the descriptor stays open
+                entry = WalIndex._shared[self._key] = [fd, mapping, 0]
+            if entry[1] is None:
+                return None
+            entry[2] += 1
+            self._entry = entry
+            self._map = entry[1]
+            return self._map
+
+    def close(self) -> None:
+        """Release the mapping; the last user in the process closes it (after the caller
+        has closed its own connections to the database)."""
+        entry, self._entry, self._map = self._entry, None, None
+        if entry is None:
+            return
+        with WalIndex._shared_lock:
+            entry[2] -= 1
+            if entry[2] == 0:
+                if WalIndex._shared.get(self._key) is entry:
+                    del WalIndex._shared[self._key]
+                entry[1].close()
+                os.close(entry[0])

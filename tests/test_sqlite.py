@@ -1,15 +1,17 @@
-"""Background WAL checkpoints: every N commits, off the writer's thread, never fatal."""
+"""emulator.sqlite: background WAL checkpoints (every N commits, off the writer's thread, never
+fatal), blob binding, and the database size read from the WAL-index header."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import WalCheckpointer, WalIndex, bind_bytes_directly
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -72,3 +74,91 @@ async def test_wait_lets_a_running_checkpoint_finish(tmp_path: Path) -> None:
     assert checkpointer.checkpoints == 1
     checkpointer.close()
     conn.close()
+
+
+def _page_count(path: Path) -> int:
+    probe = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(probe.execute("PRAGMA page_count").fetchone()[0])
+    finally:
+        probe.close()
+
+
+def test_wal_index_page_count_is_what_sqlite_reports(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first = _writer(path)
+    second = sqlite3.connect(path, isolation_level=None)
+    index = WalIndex(path)
+    rng = random.Random(7)
+    try:
+        for i in range(400):
+            conn = rng.choice((first, second))
+            roll = rng.random()
+            if roll < 0.6:
+                conn.execute("INSERT INTO t VALUES (?)", (rng.randbytes(rng.randint(1, 6000)),))
+            elif roll < 0.85:
+                conn.execute("DELETE FROM t WHERE rowid IN (SELECT rowid FROM t ORDER BY random() LIMIT 5)")
+            elif roll < 0.9:
+                conn.execute("VACUUM")  # rewrites (and usually shrinks) the file
+            elif roll < 0.95:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                conn.execute(rng.choice(("CREATE TABLE IF NOT EXISTS u (x)", "DROP TABLE IF EXISTS u")))
+            assert index.page_count() == _page_count(path), f"after step {i}"
+    finally:
+        first.close()
+        second.close()
+        index.close()
+
+
+def test_wal_index_does_not_answer_before_a_commit(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    assert WalIndex(path).page_count() is None  # no file at all
+    _writer(path).close()  # the last connection checkpoints and removes the WAL
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("SELECT * FROM t").fetchall()  # a fresh WAL-index, no commit in it yet
+    index = WalIndex(path)
+    try:
+        assert index.page_count() is None  # callers then ask SQLite
+        conn.execute("INSERT INTO t VALUES (x'00')")
+        assert index.page_count() == _page_count(path)
+    finally:
+        conn.close()
+        index.close()
+
+
+def test_wal_index_mapping_is_shared_and_closed_by_its_last_user(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    conn = _writer(path)
+    conn.execute("INSERT INTO t VALUES (x'00')")
+    one, two = WalIndex(path), WalIndex(path)
+    try:
+        assert one.page_count() == two.page_count() == _page_count(path)
+        assert one._map is two._map  # one descriptor per -shm file and process
+        one.close()
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 5000,))
+        assert two.page_count() == _page_count(path)  # still mapped for the other user
+        mapping = two._map
+        two.close()
+        assert mapping is not None and mapping.closed
+    finally:
+        conn.close()
+
+
+def test_wal_index_never_reads_a_deleted_shm_file(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    conn = _writer(path)
+    conn.execute("INSERT INTO t VALUES (x'00')")
+    leaked = WalIndex(path)  # a user that never closes
+    assert leaked.page_count() == _page_count(path)
+    conn.close()  # the last connection removes the -shm file
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO t VALUES (?)", (b"x" * 20_000,))  # a new -shm file
+    fresh = WalIndex(path)
+    try:
+        assert fresh.page_count() == _page_count(path) != leaked.page_count()
+        leaked.close()  # closing the stale user leaves the fresh mapping alone
+        assert fresh.page_count() == _page_count(path)
+    finally:
+        conn.close()
+        fresh.close()

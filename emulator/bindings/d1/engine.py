@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.jsobject import JsObject
-from emulator.sqlite import bind_bytes_directly
+from emulator.sqlite import WalIndex, bind_bytes_directly
 from emulator.state import safe_component
 
 T = TypeVar("T")
@@ -53,10 +53,6 @@ class D1Error(Exception):
         super().__init__(message)
         # workerd sets `cause.message` to the bare SQLite message.
         self.cause = Exception(cause) if cause is not None else None
-
-
-class _Interrupted(Exception):
-    """The fast path ran out of budget (or hit a lock); re-run on the worker thread."""
 
 
 def database_path(d1_dir: Path, local_id: str) -> Path:
@@ -154,6 +150,14 @@ def to_d1_error(exc: BaseException) -> D1Error:
     return D1Error(full, bare)
 
 
+def _retry_on_worker(exc: sqlite3.Error) -> bool:
+    """Whether a fast-path failure means "run it on the worker": the budget ran out
+    (``interrupted``) or another connection holds the lock (busy timeout 0 there). SQLite
+    rolls such an autocommit statement back, so the worker applies it exactly once."""
+    message = str(exc)
+    return message == "interrupted" or "database is locked" in message
+
+
 _READ_ONLY_CACHE: dict[str, bool] = {}
 
 
@@ -165,6 +169,21 @@ def _is_read_only(sql: str) -> bool:
             _READ_ONLY_CACHE.clear()
         cached = _READ_ONLY_CACHE[sql] = _READ_ONLY.match(sql) is not None
     return cached
+
+
+# PRAGMAs an app may read but not set: either setting would stop SQLite from keeping the
+# WAL-index header (where ``size_after`` is read) current. D1 refuses both as well (its
+# PRAGMA allow-list has neither), with SQLite's "not authorized".
+_LOCKED_PRAGMAS = frozenset({"journal_mode", "locking_mode"})
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
+               _source: str | None) -> int:
+    # Called while SQLite compiles a statement (cached statements are not compiled again).
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 \
+            and arg1.lower() in _LOCKED_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _js_typeof(value: Any) -> str:
@@ -208,6 +227,7 @@ def convert_value(value: Any) -> Any:
 
 _convert = convert_value
 _column_name = operator.itemgetter(0)  # of a cursor.description entry
+_clock = time.perf_counter
 
 
 class StatementResult:
@@ -220,10 +240,6 @@ class StatementResult:
         self.rows = rows
         self.meta = meta
         self.may_grow = False  # in a batch: may have changed the file size (DDL, writes)
-
-    def raw_rows(self) -> list[list[Any]]:
-        """The rows as arrays (``raw()``), BLOBs as byte lists."""
-        return [[_convert(v) for v in row] for row in self.rows]
 
     def shaped(self, mode: Mode = "objects") -> JsObject:
         """D1's ``{results, success, meta}`` (rows as objects, or as arrays for ``raw``)."""
@@ -254,10 +270,14 @@ class D1Engine:
         self._deadline = 0.0
         self._armed = False  # the fast path's budget applies (only while its statement runs)
         self._page_size: int | None = None
-        # One cursor per connection for ``PRAGMA page_count`` (asked after every write, and
-        # ``conn.execute`` would allocate a cursor each time). A connection is only ever
-        # used by one thread at a time, so its cursor is too.
+        # The file size after each write, read from the WAL-index header; ``PRAGMA
+        # page_count`` (as costly as the write itself) only when the header cannot tell.
+        self._wal_index = WalIndex(self.path)
+        # One cursor per connection for that ``PRAGMA page_count`` (``conn.execute`` would
+        # allocate a cursor each time). A connection is only ever used by one thread at a
+        # time, so its cursor is too.
         self._size_cursors: dict[sqlite3.Connection, sqlite3.Cursor] = {}
+        self._fast_cur: sqlite3.Cursor | None = None  # the fast path's reused cursor
         # Likewise one cursor per connection for ``_execute`` (its rows are always fetched
         # before it returns, so the cursor is free again for the next statement).
         self._cursors: dict[sqlite3.Connection, sqlite3.Cursor] = {}
@@ -272,6 +292,7 @@ class D1Engine:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")  # D1 enforces foreign keys
+        conn.set_authorizer(_authorize)
         return conn
 
     def close(self) -> None:
@@ -282,6 +303,7 @@ class D1Engine:
         self._worker_conn.close()
         if self._fast_conn is not None:
             self._fast_conn.close()
+        self._wal_index.close()  # after the connections: it holds the -shm file's locks
 
     # --- running work -------------------------------------------------------------
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -301,25 +323,105 @@ class D1Engine:
         with self._lock:
             return fn(self._worker_conn)
 
-    async def query(self, sql: str, params: Sequence[Any], meta: bool = True) -> StatementResult:
-        """One ``prepare(sql).bind(*params)`` execution; ``meta=False`` (``first()``,
-        ``raw()``: the app never sees it) skips building the ``meta`` object."""
-        result = self.try_fast(sql, params, meta)
-        if result is not None:
-            return result
-        return await self.query_on_worker(sql, params, meta)
+    # --- the fast path: one statement on the loop thread, within a time budget ----------
+    # ``fast_result`` (``all()``/``run()``) and ``fast_rows`` (``first()``/``raw()``) each
+    # return ``None`` when the statement must run on the worker (``query_on_worker``), so
+    # callers await a coroutine only when there is something to wait for. They repeat the
+    # few lines that arm the budget and run the statement instead of sharing a helper:
+    # these are the calls apps make most, and a point write costs SQLite about as much as
+    # a dozen Python calls. ``_execute`` (the worker's path) computes the same results.
+    def fast_result(self, sql: str, params: Sequence[Any]) -> JsObject | None:
+        """``all()``/``run()``: D1's ``{results, success, meta}``, or ``None``."""
+        statements = _SPLIT_CACHE.get(sql)
+        if statements is None:
+            statements = split_statements_cached(sql)
+        if len(statements) != 1 or self._inflight:
+            return None
+        cur = self._fast_cur
+        if cur is None:
+            cur = self._open_fast()
+        conn = self._fast_conn
+        statement = statements[0]
+        before_total = conn.total_changes  # type: ignore[union-attr]
+        started = _clock()
+        self._deadline = started + FAST_PATH_BUDGET
+        self._armed = True
+        try:
+            cur.execute(statement, params)
+            description = cur.description
+            # No result columns (DML without RETURNING, DDL): execute() already ran it to
+            # the end, and fetching would cost as much again as the statement.
+            rows = cur.fetchall() if description is not None else None
+        except sqlite3.Error as exc:
+            self._armed = False
+            if _retry_on_worker(exc):
+                return None
+            raise to_d1_error(exc) from None
+        # Done (and committed): nothing below may be interrupted, or a statement that took
+        # effect would run again on the worker.
+        self._armed = False
+        # As in _execute: rowcount is -1 unless INSERT/UPDATE/DELETE/REPLACE.
+        changes = cur.rowcount
+        if changes < 0:
+            changes = conn.total_changes - before_total  # type: ignore[union-attr]
+        before_size = self._known_size
+        if before_size is not None and not changes and _is_read_only(statement):
+            size = before_size  # a plain read cannot change the file
+        else:
+            size = self._known_size = self._size(conn)  # type: ignore[arg-type]
+        meta = JsObject(_META_TEMPLATE)
+        meta["duration"] = (_clock() - started) * 1000
+        if rows:
+            cols = list(map(_column_name, description))  # type: ignore[arg-type]
+            results = [JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
+                       for row in rows]
+            meta["rows_read"] = len(rows) + changes
+        else:
+            results = []
+            meta["rows_read"] = changes
+        if changes:
+            meta["changes"] = meta["rows_written"] = changes
+            meta["changed_db"] = True
+        elif before_size is not None and size != before_size:
+            meta["changed_db"] = True
+        meta["last_row_id"] = cur.lastrowid or 0
+        meta["size_after"] = size
+        return JsObject(results=results, success=True, meta=meta)
 
-    def try_fast(self, sql: str, params: Sequence[Any], meta: bool = True) -> StatementResult | None:
-        """The statement's result if it ran on the fast path (on the calling loop thread),
-        ``None`` if it must go to the worker (``query_on_worker``). Split from ``query`` so
-        that callers await a coroutine only when there is something to wait for."""
-        statements = split_statements_cached(sql)
-        if len(statements) == 1 and self._inflight == 0:
-            try:
-                return self._fast(statements[0], params, meta)
-            except _Interrupted:
-                pass
-        return None
+    def fast_rows(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]] | None:
+        """``first()``/``raw()`` (no ``meta``): ``(columns, rows)``, or ``None``. The file
+        size is still tracked after anything that may have changed it, so the next
+        statement's ``changed_db``/``size_after`` stay exact."""
+        statements = _SPLIT_CACHE.get(sql)
+        if statements is None:
+            statements = split_statements_cached(sql)
+        if len(statements) != 1 or self._inflight:
+            return None
+        cur = self._fast_cur
+        if cur is None:
+            cur = self._open_fast()
+        statement = statements[0]
+        self._deadline = _clock() + FAST_PATH_BUDGET
+        self._armed = True
+        try:
+            cur.execute(statement, params)
+            description = cur.description
+            rows = cur.fetchall() if description is not None else []
+        except sqlite3.Error as exc:
+            self._armed = False
+            if _retry_on_worker(exc):
+                return None
+            raise to_d1_error(exc) from None
+        self._armed = False
+        if not _is_read_only(statement):
+            self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]
+        return (list(map(_column_name, description)) if description else []), rows
+
+    def _open_fast(self) -> sqlite3.Cursor:
+        conn = self._fast_conn = self._connect(0.0)
+        conn.set_progress_handler(self._over_budget, 2000)
+        cur = self._fast_cur = conn.cursor()
+        return cur
 
     async def query_on_worker(self, sql: str, params: Sequence[Any],
                               meta: bool = True) -> StatementResult:
@@ -327,33 +429,18 @@ class D1Engine:
         return await self.call(lambda conn: self.run_statements(conn, statements, params,
                                                                 with_meta=meta))
 
-    def _fast(self, statement: str, params: Sequence[Any], meta: bool = True) -> StatementResult:
-        conn = self._fast_conn
-        if conn is None:
-            conn = self._fast_conn = self._connect(0.0)
-            conn.set_progress_handler(self._over_budget, 2000)
-        self._deadline = time.perf_counter() + FAST_PATH_BUDGET
-        self._armed = True
-        try:
-            return self._execute(conn, statement, params, True, meta)
-        except D1Error as exc:
-            cause = str(exc.cause) if exc.cause else ""
-            # Only the statement itself can be interrupted (``_execute`` disarms the budget
-            # once its rows are fetched), and an interrupted or locked autocommit statement
-            # is rolled back by SQLite, so re-running it on the worker applies it once.
-            if cause == "interrupted" or "database is locked" in cause:
-                raise _Interrupted() from None
-            raise
-        finally:
-            self._armed = False
-
     def _over_budget(self) -> int:
         return 1 if self._armed and time.perf_counter() > self._deadline else 0
 
     # --- statement execution (runs on whichever thread owns ``conn``) ---------------
     def _size(self, conn: sqlite3.Connection) -> int:
+        # The page size is fixed: set when the file was made, and WAL mode (which apps
+        # cannot leave, see _authorize) never changes it.
+        if self._page_size is not None:
+            pages = self._wal_index.page_count()
+            if pages is not None:
+                return pages * self._page_size
         try:
-            # sqlite3 caches the prepared PRAGMA, so this is one step of a tiny statement.
             cur = self._size_cursors.get(conn)
             if cur is None:
                 cur = self._size_cursors[conn] = conn.cursor()

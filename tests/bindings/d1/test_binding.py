@@ -290,3 +290,65 @@ async def test_changes_of_cte_writes_and_ddl(db: Any) -> None:
     assert cte.meta.changes == 2 and cte.meta.rows_written == 2
     ddl = await db.prepare("CREATE TABLE other (a)").run()
     assert ddl.meta.changes == 0 and ddl.meta.changed_db is True  # the file grew
+
+
+def _file_size(platform: Platform) -> int:
+    """The database size as SQLite itself reports it, on a connection of its own."""
+    import sqlite3
+
+    probe = sqlite3.connect(platform.plugin("d1").database_path("main-db"), isolation_level=None)
+    try:
+        (pages,) = probe.execute("PRAGMA page_count").fetchone()
+        (page_size,) = probe.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(page_size)
+    finally:
+        probe.close()
+
+
+async def test_size_after_is_the_database_size_after_every_kind_of_statement(
+        platform: Platform, db: Any) -> None:
+    await seed(db)
+    blob = db.prepare("INSERT INTO users (name, data) VALUES (?, ?)")
+    steps = [
+        lambda: blob.bind("big", b"x" * 50_000).run(),                       # fast path
+        lambda: db.prepare("SELECT count(*) AS n FROM users").all(),          # a read
+        lambda: db.batch([blob.bind(f"b{i}", b"y" * 9000) for i in range(5)]),  # worker
+        lambda: db.prepare("DELETE FROM users WHERE data IS NOT NULL").run(),
+        lambda: db.prepare("VACUUM").run(),                                   # shrinks the file
+        lambda: db.prepare("CREATE INDEX names ON users (name)").run(),
+    ]
+    for step in steps:
+        result = await step()
+        last = result[-1] if isinstance(result, list) else result
+        assert last.meta.size_after == _file_size(platform)
+    # first() reports no meta, but the size it leaves behind keeps the next one exact.
+    await blob.bind("again", b"z" * 30_000).first()
+    read = await db.prepare("SELECT 1 AS one").all()
+    assert read.meta.size_after == _file_size(platform) and read.meta.changed_db is False
+
+
+async def test_size_after_is_exact_after_a_restart(tmp_path: Path) -> None:
+    for _ in range(2):  # the second round opens the file with a fresh, empty WAL
+        p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=None)
+        await p.start()
+        try:
+            db = p.env_for(p.apps[0]).DB
+            await db.exec("CREATE TABLE IF NOT EXISTS t (v BLOB)")
+            before = await db.prepare("SELECT count(*) AS n FROM t").all()
+            assert before.meta.size_after == _file_size(p)
+            written = await db.prepare("INSERT INTO t VALUES (?)").bind(b"v" * 40_000).run()
+            assert written.meta.size_after == _file_size(p) > before.meta.size_after
+            assert written.meta.changed_db is True
+        finally:
+            await p.stop()
+
+
+@pytest.mark.parametrize("pragma", ["PRAGMA journal_mode = DELETE", "pragma main.JOURNAL_MODE=off",
+                                    "PRAGMA locking_mode = EXCLUSIVE"])
+async def test_journal_and_locking_mode_cannot_be_changed(db: Any, pragma: str) -> None:
+    with pytest.raises(D1Error) as info:
+        await db.prepare(pragma).run()
+    assert str(info.value) == "D1_ERROR: not authorized: SQLITE_AUTH"
+    with pytest.raises(D1Error, match="not authorized"):
+        await db.batch([db.prepare(pragma)])
+    assert await db.prepare("PRAGMA journal_mode").first("journal_mode") == "wal"  # reading is fine
