@@ -162,3 +162,26 @@ def test_wal_index_never_reads_a_deleted_shm_file(tmp_path: Path) -> None:
     finally:
         conn.close()
         fresh.close()
+
+
+def test_bytes_bind_directly_and_unchanged(tmp_path: Path) -> None:
+    key = (bytes, sqlite3.PrepareProtocol)
+    saved = sqlite3.adapters.pop(key, None)  # the C module's own dict: restored below
+    try:
+        bind_bytes_directly()
+        value = b"\x00\xffpayload"
+        assert sqlite3.adapters[key](value) is value
+        conn = sqlite3.connect(tmp_path / "b.sqlite3")
+        conn.execute("CREATE TABLE t (v BLOB)")
+        conn.execute("INSERT INTO t VALUES (?)", (value,))
+        assert conn.execute("SELECT v, typeof(v) FROM t").fetchone() == (value, "blob")
+        conn.close()
+        # An adapter the process registered itself is left alone.
+        mine = lambda b: b"mine"  # noqa: E731
+        sqlite3.adapters[key] = mine
+        bind_bytes_directly()
+        assert sqlite3.adapters[key] is mine
+    finally:
+        sqlite3.adapters.pop(key, None)
+        if saved is not None:
+            sqlite3.adapters[key] = saved
