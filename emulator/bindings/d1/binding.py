@@ -20,17 +20,28 @@ from emulator.jsobject import JsObject
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _new = object.__new__
+_PREPARED_MAX = 1024  # distinct SQL texts kept per database (apps that format SQL churn it)
 
 
 class D1PreparedStatement:
-    """An immutable statement; ``bind`` returns a new one (as in workerd)."""
+    """An immutable statement; ``bind`` returns a new one (as in workerd, where ``statement``
+    and ``params`` are read-only too). Being immutable, an unbound statement is shared:
+    ``prepare`` returns the same one for the same SQL text."""
 
-    __slots__ = ("_db", "sql", "params")
+    __slots__ = ("_db", "_sql", "_params")
 
     def __init__(self, db: "D1Database", sql: str, params: tuple[Any, ...] = ()) -> None:
         self._db = db
-        self.sql = sql
-        self.params = params
+        self._sql = sql
+        self._params = params
+
+    @property
+    def sql(self) -> str:
+        return self._sql
+
+    @property
+    def params(self) -> tuple[Any, ...]:
+        return self._params
 
     def bind(self, *values: Any) -> "D1PreparedStatement":
         # str/int/float/None pass through unchanged (the common case, checked inline, and
@@ -45,24 +56,24 @@ class D1PreparedStatement:
         # Made without __init__: a third cheaper, on every bind() of every query.
         stmt = _new(D1PreparedStatement)
         stmt._db = self._db
-        stmt.sql = self.sql
-        stmt.params = values
+        stmt._sql = self._sql
+        stmt._params = values
         return stmt
 
     async def _rows(self) -> tuple[list[str], list[Any]]:
         engine = self._db._engine
-        fetched = engine.fast_rows(self.sql, self.params)
+        fetched = engine.fast_rows(self._sql, self._params)
         if fetched is None:
-            result = await engine.query_on_worker(self.sql, self.params, False)
+            result = await engine.query_on_worker(self._sql, self._params, False)
             return result.columns, result.rows
         return fetched
 
     async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
         # ``_rows`` inline: this is the hottest call apps make (point reads).
         engine = self._db._engine
-        fetched = engine.fast_rows(self.sql, self.params)
+        fetched = engine.fast_rows(self._sql, self._params)
         if fetched is None:
-            result = await engine.query_on_worker(self.sql, self.params, False)
+            result = await engine.query_on_worker(self._sql, self._params, False)
             fetched = result.columns, result.rows
         columns, rows = fetched
         if colName is not None:
@@ -82,9 +93,9 @@ class D1PreparedStatement:
 
     async def all(self) -> JsObject:
         engine = self._db._engine
-        result = engine.fast_result(self.sql, self.params)
+        result = engine.fast_result(self._sql, self._params)
         if result is None:
-            return (await engine.query_on_worker(self.sql, self.params, True)).shaped("objects")
+            return (await engine.query_on_worker(self._sql, self._params, True)).shaped("objects")
         return result
 
     # Miniflare returns rows from run() too (RETURNING, or even a SELECT): the same call.
@@ -110,17 +121,23 @@ class D1Database:
     def __init__(self, engine: D1Engine, name: str) -> None:
         self._engine = engine
         self.name = name
+        # Unbound statements by SQL text: apps prepare the same few texts on every request.
+        self._prepared: dict[str, D1PreparedStatement] = {}
 
     def __repr__(self) -> str:
         return f"<D1Database {self.name}>"
 
     def prepare(self, query: str) -> D1PreparedStatement:
-        if type(query) is not str and not isinstance(query, str):
-            raise TypeError("prepare() expects the SQL text as a string")
-        stmt = _new(D1PreparedStatement)  # as in bind()
-        stmt._db = self
-        stmt.sql = query
-        stmt.params = ()
+        try:
+            stmt = self._prepared.get(query)  # the type is checked when the text is new
+        except TypeError:  # unhashable, so not a string either
+            stmt = None
+        if stmt is None:
+            if not isinstance(query, str):
+                raise TypeError("prepare() expects the SQL text as a string")
+            if len(self._prepared) >= _PREPARED_MAX:
+                self._prepared.clear()
+            stmt = self._prepared[query] = D1PreparedStatement(self, query)
         return stmt
 
     async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:

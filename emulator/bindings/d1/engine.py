@@ -569,8 +569,9 @@ class D1Engine:
 
     def batch_statements(self, conn: sqlite3.Connection, statements: Sequence[Any],
                          presplit: bool = False) -> list[JsObject]:
-        """``db.batch()`` over prepared statements (anything with ``sql`` and ``params``),
-        results already in D1's shape (what the binding returns).
+        """``db.batch()`` over prepared statements (``D1PreparedStatement``s, or anything
+        with their ``_sql`` and ``_params``), results already in D1's shape (what the
+        binding returns).
 
         The same work and results as ``[r.shaped() for r in batch(...)]``, but a statement
         costs SQLite about 2 µs inside a transaction, so the per-statement work is kept
@@ -601,11 +602,11 @@ class D1Engine:
                 total = conn.total_changes
                 started = clock()
                 for stmt in statements:
-                    text = stmt.sql
+                    text = stmt._sql
                     if text is not last_text:
                         parts = text if presplit else split(text)
                         last_text = text
-                    params = stmt.params
+                    params = stmt._params
                     if len(parts) != 1:
                         append(self.run_statements(conn, parts, params, measure=False))
                         total = conn.total_changes
@@ -707,13 +708,14 @@ class D1Engine:
 
 
 class _Item:
-    """A ``(statements, params)`` pair in the shape ``batch_statements`` reads."""
+    """A ``(statements, params)`` pair in the shape ``batch_statements`` reads (that of a
+    ``D1PreparedStatement``)."""
 
-    __slots__ = ("sql", "params")
+    __slots__ = ("_sql", "_params")
 
     def __init__(self, sql: Sequence[str], params: Sequence[Any]) -> None:
-        self.sql = sql
-        self.params = params
+        self._sql = sql
+        self._params = params
 
 
 class _Transaction:

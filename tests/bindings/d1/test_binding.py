@@ -352,3 +352,20 @@ async def test_journal_and_locking_mode_cannot_be_changed(db: Any, pragma: str) 
     with pytest.raises(D1Error, match="not authorized"):
         await db.batch([db.prepare(pragma)])
     assert await db.prepare("PRAGMA journal_mode").first("journal_mode") == "wal"  # reading is fine
+
+
+async def test_statements_are_immutable_so_prepare_can_share_them(db: Any) -> None:
+    await seed(db)
+    text = "SELECT name FROM users WHERE id = ?"
+    stmt = db.prepare(text)
+    assert db.prepare(text) is stmt  # same text, same (unbound) statement
+    bound = stmt.bind(2)
+    assert (stmt.sql, stmt.params, bound.sql, bound.params) == (text, (), text, (2,))
+    for attribute in ("sql", "params"):
+        with pytest.raises(AttributeError):
+            setattr(stmt, attribute, "changed")
+    assert await bound.first("name") == "b"
+    assert await db.prepare(text).bind(3).first("name") == "c"  # the shared one is unbound
+    for bad in (None, 42, ["SELECT 1"], b"SELECT 1"):
+        with pytest.raises(TypeError, match="prepare\\(\\) expects the SQL text as a string"):
+            db.prepare(bad)
