@@ -334,7 +334,7 @@ class D1Engine:
     # a dozen Python calls. ``_execute`` (the worker's path) computes the same results.
     def fast_result(self, sql: str, params: Sequence[Any]) -> JsObject | None:
         """``all()``/``run()``: D1's ``{results, success, meta}``, or ``None``."""
-        statements = _SPLIT_CACHE.get(sql)
+        statements = _SPLIT_CACHE.get(sql)  # split_statements_cached's hit, without its call
         if statements is None:
             statements = split_statements_cached(sql)
         if len(statements) != 1 or self._inflight:
@@ -367,8 +367,7 @@ class D1Engine:
         if changes < 0:
             changes = conn.total_changes - before_total  # type: ignore[union-attr]
         before_size = self._known_size
-        if before_size is not None and not changes and (
-                _READ_ONLY_CACHE.get(statement) or _is_read_only(statement)):
+        if before_size is not None and not changes and _is_read_only(statement):
             size = before_size  # a plain read cannot change the file
         else:
             size = self._known_size = self._size(conn)  # type: ignore[arg-type]
@@ -398,7 +397,7 @@ class D1Engine:
         """``first()``/``raw()`` (no ``meta``): ``(columns, rows)``, or ``None``. The file
         size is still tracked after anything that may have changed it, so the next
         statement's ``changed_db``/``size_after`` stay exact."""
-        statements = _SPLIT_CACHE.get(sql)
+        statements = _SPLIT_CACHE.get(sql)  # split_statements_cached's hit, without its call
         if statements is None:
             statements = split_statements_cached(sql)
         if len(statements) != 1 or self._inflight:
@@ -419,7 +418,7 @@ class D1Engine:
                 return None
             raise to_d1_error(exc) from None
         self._armed = False
-        if not (_READ_ONLY_CACHE.get(statement) or _is_read_only(statement)):
+        if not _is_read_only(statement):
             self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]
         return (list(map(_column_name, description)) if description else []), rows
 
