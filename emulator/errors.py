@@ -15,3 +15,17 @@ class EmulatorError(Exception):
 
 class StartError(EmulatorError):
     """The emulator cannot start; the message says why and what to do."""
+
+
+class JsError(EmulatorError):
+    """An error the platform's JavaScript side raises, as Python Workers code sees it.
+
+    In production such errors reach Python as ``pyodide.ffi.JsException`` with the JS
+    error's ``name`` (``"TypeError"``, ``"Error"``...) and ``message``; our shim's
+    ``JsException`` is this class, so ``except JsException`` in app code catches them.
+    """
+
+    def __init__(self, message: str, name: str = "Error") -> None:
+        super().__init__(message)
+        self.name = name
+        self.message = message
