@@ -177,6 +177,23 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
         row = await emu.d1("orders-db").prepare("SELECT count(*) AS n FROM orders").first()
         assert row["n"] == 5
 
+        # --- KV: keys by prefix, one key's value and metadata ----------------------------------
+        await driver.click('#tabs button[data-tab="kv"]')
+        await driver.wait_for("return document.querySelectorAll('#kv-table tbody tr[data-key]').length === 5",
+                              what="KV keys")
+        kv_keys = [row[0] for row in await driver.execute(rows_js("kv-table"))]
+        assert kv_keys == sorted(f"by-item/{item}" for item in ("tea", "ink", "cake", XSS, "pie"))
+        await driver.type("#kv-prefix", "by-item/p")
+        await driver.click("#kv-go")
+        await driver.wait_for("return document.querySelectorAll('#kv-table tbody tr[data-key]').length === 1",
+                              what="KV prefix search")
+        await driver.click('#kv-table tr[data-key="by-item/pie"]')
+        await driver.wait_for("return document.querySelector('#kv-detail')?.dataset.key === 'by-item/pie'",
+                              what="KV entry")
+        assert await driver.text("#kv-value") == "m3"
+        assert '"qty": 5' in await driver.text("#kv-summary")
+        assert await driver.execute("return document.querySelectorAll('#kv-table img').length") == 0
+
         # --- R2: browse by prefix, download ---------------------------------------------------
         await driver.click('#tabs button[data-tab="r2"]')
         await driver.wait_for("return document.querySelector('#r2-table a.folder')?.textContent === 'receipts/'",

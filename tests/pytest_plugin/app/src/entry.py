@@ -32,6 +32,7 @@ class Default(WorkerEntrypoint):
             await self.env.DB.prepare("INSERT INTO orders (id, item, qty) VALUES (?, ?, ?)").bind(
                 order["id"], order["item"], order["qty"]).run()
             await self.env.RECEIPTS.put(f"receipts/{order['id']}.json", json.dumps(order))
+            await self.env.LAST_ORDER.put(f"by-item/{order['item']}", order["id"], metadata={"qty": order["qty"]})
             await self.env.FULFIL.create(id=f"order-{order['id']}", params=order)
             message.ack()
 

@@ -1,0 +1,476 @@
+"""`cf-emulator kv key|bulk|namespace`: wrangler's KV commands, locally.
+
+    cf-emulator kv key put KEY [VALUE] (--binding B | --namespace-id ID) [--path F] [--ttl S]
+                                       [--expiration S] [--metadata JSON] [--preview]
+    cf-emulator kv key get KEY (--binding B | --namespace-id ID) [--text] [--json]
+    cf-emulator kv key delete KEY (--binding B | --namespace-id ID)
+    cf-emulator kv key list (--binding B | --namespace-id ID) [--prefix P]
+    cf-emulator kv bulk put|get|delete FILE (--binding B | --namespace-id ID) [--force]
+    cf-emulator kv namespace list
+
+``--binding`` resolves the namespace from the wrangler config (``-c``, else the nearest one)
+the way wrangler does (docs/kv.md, "CLI"). With a ``dev`` running on the state directory
+the commands go through its internal API (``/_emulator/kv``); otherwise they open the
+namespace's file in the state directory. ``--local`` is accepted for wrangler
+compatibility (always local); ``--remote`` is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any, Callable
+
+from emulator.cli._common import (
+    CONFIG_NAMES,
+    ServerError,
+    add_state_arguments,
+    call_server,
+    print_json,
+    resolve_state_dir,
+    running_server,
+)
+
+
+class KVCommandError(Exception):
+    """A CLI problem, printed as wrangler's ``✘ [ERROR] ...`` line."""
+
+
+def register(subparsers: Any) -> None:
+    kv = subparsers.add_parser("kv", help="Workers KV: keys, bulk writes, namespaces")
+    sub = kv.add_subparsers(dest="kv_command", metavar="COMMAND")
+    kv.set_defaults(func=lambda args: (kv.print_help(), 2)[1])
+
+    key = sub.add_parser("key", help="write, read, delete and list keys of a namespace")
+    key_sub = key.add_subparsers(dest="key_command", metavar="COMMAND")
+    key.set_defaults(func=lambda args: (key.print_help(), 2)[1])
+
+    put = key_sub.add_parser("put", help="write a single key/value pair")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE", nargs="?", help="the value (or --path)")
+    put.add_argument("--path", metavar="FILE", help="read the value from this file")
+    put.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after this many seconds (at least 60)")
+    put.add_argument("--expiration", type=int, metavar="EPOCH_SECONDS", help="expire at this time")
+    put.add_argument("--metadata", metavar="JSON", help="a JSON object stored with the key")
+    _namespace_arguments(put)
+    put.set_defaults(func=run_put)
+
+    get = key_sub.add_parser("get", help="read a single value")
+    get.add_argument("key", metavar="KEY")
+    get.add_argument("--text", action="store_true", help="decode the value as UTF-8 text")
+    get.add_argument("--json", action="store_true", help="print {key, value, metadata, expiration} as JSON")
+    _namespace_arguments(get)
+    get.set_defaults(func=run_get)
+
+    delete = key_sub.add_parser("delete", help="remove a single key")
+    delete.add_argument("key", metavar="KEY")
+    _namespace_arguments(delete)
+    delete.set_defaults(func=run_delete)
+
+    lst = key_sub.add_parser("list", help="list keys (JSON), in byte order")
+    lst.add_argument("--prefix", default="", help="only keys starting with this")
+    _namespace_arguments(lst)
+    lst.set_defaults(func=run_list)
+
+    bulk = sub.add_parser("bulk", help="write, read or delete many keys from a JSON file")
+    bulk_sub = bulk.add_subparsers(dest="bulk_command", metavar="COMMAND")
+    bulk.set_defaults(func=lambda args: (bulk.print_help(), 2)[1])
+    bput = bulk_sub.add_parser("put", help='write pairs from a JSON array of {"key", "value", "expiration"?, '
+                                           '"expiration_ttl"?, "metadata"?, "base64"?}')
+    bput.add_argument("filename", metavar="FILE")
+    _namespace_arguments(bput)
+    bput.set_defaults(func=run_bulk_put)
+    bget = bulk_sub.add_parser("get", help='read the keys of a JSON array of strings or {"name"} objects')
+    bget.add_argument("filename", metavar="FILE")
+    _namespace_arguments(bget)
+    bget.set_defaults(func=run_bulk_get)
+    bdel = bulk_sub.add_parser("delete", help='delete the keys of a JSON array of strings or {"name"} objects')
+    bdel.add_argument("filename", metavar="FILE")
+    bdel.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    _namespace_arguments(bdel)
+    bdel.set_defaults(func=run_bulk_delete)
+
+    namespace = sub.add_parser("namespace", help="local namespaces")
+    ns_sub = namespace.add_subparsers(dest="namespace_command", metavar="COMMAND")
+    namespace.set_defaults(func=lambda args: (namespace.print_help(), 2)[1])
+    nlist = ns_sub.add_parser("list", help="every namespace the config declares or the state holds (JSON)")
+    add_state_arguments(nlist)
+    nlist.set_defaults(func=run_namespace_list)
+
+
+def _namespace_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--binding", metavar="NAME", help="the binding name in the wrangler config")
+    which.add_argument("--namespace-id", metavar="ID", help="the namespace id")
+    parser.add_argument("--preview", nargs="?", const=True, default=None, type=_flag,
+                        help="use the binding's preview_id (--preview false: its id)")
+    parser.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+    add_state_arguments(parser)
+
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# --- which namespace -------------------------------------------------------------------
+def _config_file(args: argparse.Namespace) -> Path | None:
+    if getattr(args, "config", None):
+        return Path(args.config)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _declared(config: Path) -> list[Any]:
+    """Every ``kv_namespaces`` entry of the config (each app of a workspace file)."""
+    from emulator.bindings.kv.config import kv_config
+    from emulator.config import ConfigLookupError, check_paths
+
+    try:
+        report = check_paths([config])
+    except ConfigLookupError as exc:
+        raise KVCommandError(str(exc)) from None
+    return [n for app in report.apps for n in kv_config(app).namespaces]
+
+
+def namespace_id(args: argparse.Namespace) -> str:
+    """The namespace a command works on, as wrangler resolves ``--binding``/``--namespace-id``."""
+    if args.remote:
+        raise KVCommandError("--remote is not supported: cf-emulator only has local namespaces.")
+    if args.namespace_id:
+        return str(args.namespace_id)
+    if not args.binding:
+        raise KVCommandError("Exactly one of the arguments --binding and --namespace-id is required.")
+    config = _config_file(args)
+    if config is None or not config.exists():
+        raise KVCommandError("No wrangler config found: pass -c PATH, or --namespace-id.")
+    for ns in _declared(config):
+        if ns.binding != args.binding:
+            continue
+        if ns.id and ns.preview_id and args.preview is None:
+            raise KVCommandError(
+                f'The binding "{ns.binding}" has both an "id" and a "preview_id" configured. Pass `--preview` to '
+                "target the preview namespace, or `--preview false` to target the production namespace.")
+        if args.preview is True:
+            if not ns.preview_id:
+                raise KVCommandError(f'The binding "{ns.binding}" has no "preview_id" configured.')
+            return str(ns.preview_id)
+        if args.preview is False and ns.id:
+            return str(ns.id)
+        return str(ns.local_id)
+    raise KVCommandError(f'A namespace with binding name "{args.binding}" was not found in the configured '
+                         '"kv_namespaces".')
+
+
+# --- running dev or the state directory ------------------------------------------------------
+def _base(url: str, ns: str) -> str:
+    prefix = "/kv" if url.rstrip("/").endswith("/_emulator") else "/_emulator/kv"
+    return f"{prefix}/namespaces/{urllib.parse.quote(ns, safe='')}"
+
+
+def _q(key: str) -> str:
+    return urllib.parse.quote(key, safe="")
+
+
+def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], create: bool = True) -> Any:
+    """Run ``work(namespace)`` on the state directory's file of ``ns`` (no `dev` running)."""
+    from emulator.bindings.kv.binding import KVNamespace
+    from emulator.bindings.kv.engine import KVEngine, namespace_path
+    from emulator.clock import RealClock
+
+    state = resolve_state_dir(args)
+    path = namespace_path(state.root / "kv", ns)
+    if not create and not path.exists():
+        raise KVCommandError(f"KV namespace {ns!r} has no data in {state.root}.")
+    state.binding_dir("kv")
+    engine = KVEngine(path, ns)
+    try:
+        return asyncio.run(work(KVNamespace(engine, ns, RealClock())))
+    finally:
+        engine.close()
+
+
+def _fail(message: str) -> int:
+    print(f"✘ [ERROR] {message}", file=sys.stderr)
+    return 1
+
+
+def _server_message(exc: ServerError) -> str:
+    payload = exc.payload
+    if isinstance(payload, dict):
+        return str(payload.get("message") or payload.get("error") or payload)
+    return str(payload)
+
+
+def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        from emulator.errors import JsError
+
+        try:
+            return fn(args)
+        except KVCommandError as exc:
+            return _fail(str(exc))
+        except JsError as exc:
+            return _fail(exc.message)
+        except ServerError as exc:
+            return _fail(_server_message(exc))
+        except OSError as exc:
+            return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+# --- key ---------------------------------------------------------------------------------------
+@_run
+def run_put(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    if (args.value is None) == (args.path is None):
+        raise KVCommandError("Exactly one of the arguments value and --path is required.")
+    data = Path(args.path).read_bytes() if args.path else args.value.encode()
+    options: dict[str, Any] = {}
+    if args.ttl is not None:
+        options["expirationTtl"] = args.ttl
+    if args.expiration is not None:
+        options["expiration"] = args.expiration
+    if args.metadata is not None:
+        try:
+            metadata = json.loads(args.metadata)
+        except ValueError:
+            metadata = None
+        if not isinstance(metadata, dict):
+            raise KVCommandError(f"--metadata must be a JSON object. Received: {args.metadata}")
+        options["metadata"] = metadata
+    shown = f'the contents of {args.path}' if args.path else f'the value "{args.value}"'
+    print(f'Writing {shown} to key "{args.key}" on namespace {ns}.')
+    url = running_server(resolve_state_dir(args))
+    if url:
+        query = f"key={_q(args.key)}"
+        if "expirationTtl" in options:
+            query += f"&expiration_ttl={options['expirationTtl']}"
+        if "expiration" in options:
+            query += f"&expiration={options['expiration']}"
+        if "metadata" in options:
+            query += f"&metadata={_q(json.dumps(options['metadata']))}"
+        call_server(url, "PUT", f"{_base(url, ns)}/value?{query}", raw=data)
+    else:
+        async def work(namespace: Any) -> None:
+            await namespace.put(args.key, data, options)
+        _local(args, ns, work)
+    return 0
+
+
+@_run
+def run_get(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    url = running_server(resolve_state_dir(args))
+    found: dict[str, Any] | None
+    if url:
+        try:
+            found = call_server(url, "GET", f"{_base(url, ns)}/entry?key={_q(args.key)}")
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            found = None
+        value = None if found is None else (
+            base64.b64decode(found["base64"]) if "base64" in found else found["text"].encode())
+    else:
+        async def work(namespace: Any) -> Any:
+            return await namespace.getWithMetadata(args.key, "arrayBuffer")
+        try:
+            result = _local(args, ns, work, create=False)
+        except KVCommandError:
+            result = None
+        value = bytes(result["value"]) if result is not None and result["value"] is not None else None
+        found = None if value is None else {"metadata": result["metadata"]}
+    if args.json:
+        if value is None:
+            print_json(None)
+        else:
+            out: dict[str, Any] = {"key": args.key}
+            try:
+                out["value"] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                out["base64"] = base64.b64encode(value).decode("ascii")
+            for field in ("metadata", "expiration"):
+                if found is not None and found.get(field) is not None:
+                    out[field] = found[field]
+            print_json(out)
+        return 0
+    if value is None:
+        print("Value not found")
+        return 0
+    if args.text:
+        print(value.decode("utf-8", errors="replace"))
+    else:
+        sys.stdout.buffer.write(value)
+        sys.stdout.flush()
+    return 0
+
+
+@_run
+def run_delete(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    print(f'Deleting the key "{args.key}" on namespace {ns}.')
+    url = running_server(resolve_state_dir(args))
+    if url:
+        try:
+            call_server(url, "DELETE", f"{_base(url, ns)}/value?key={_q(args.key)}")
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+    else:
+        async def work(namespace: Any) -> None:
+            await namespace.delete(args.key)
+        try:
+            _local(args, ns, work, create=False)
+        except KVCommandError:
+            pass  # deleting from a namespace that holds nothing deletes nothing
+    return 0
+
+
+@_run
+def run_list(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    url = running_server(resolve_state_dir(args))
+    keys: list[Any] = []
+    cursor: str | None = None
+    while True:
+        if url:
+            query = f"prefix={_q(args.prefix)}" + (f"&cursor={_q(cursor)}" if cursor else "")
+            try:
+                page = call_server(url, "GET", f"{_base(url, ns)}/keys?{query}")
+            except ServerError as exc:
+                if exc.status != 404:
+                    raise
+                page = {"keys": [], "list_complete": True}
+        else:
+            async def work(namespace: Any, after: str | None = cursor) -> Any:
+                return await namespace.list({"prefix": args.prefix, "cursor": after})
+            try:
+                page = _local(args, ns, work, create=False)
+            except KVCommandError:
+                page = {"keys": [], "list_complete": True}
+        keys.extend(dict(k) for k in page["keys"])
+        if page["list_complete"]:
+            break
+        cursor = page["cursor"]
+    print_json(keys)
+    return 0
+
+
+# --- bulk --------------------------------------------------------------------------------------
+def _read_json_file(name: str) -> Any:
+    try:
+        return json.loads(Path(name).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise KVCommandError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _keys_of(payload: Any, name: str) -> list[str]:
+    if isinstance(payload, list) and all(isinstance(k, str) or (isinstance(k, dict) and isinstance(k.get("name"), str))
+                                         for k in payload):
+        return [k if isinstance(k, str) else k["name"] for k in payload]
+    raise KVCommandError(f'Unexpected JSON input from "{name}". Expected an array of strings or objects with a '
+                         '"name" key.')
+
+
+@_run
+def run_bulk_put(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    pairs = _read_json_file(args.filename)
+    if not isinstance(pairs, list):
+        raise KVCommandError(f'Unexpected JSON input from "{args.filename}". Expected an array of key-value objects.')
+    url = running_server(resolve_state_dir(args))
+    if url:
+        call_server(url, "POST", f"{_base(url, ns)}/bulk", body=pairs)
+    else:
+        async def work(namespace: Any) -> int:
+            return int(namespace.bulk_put(pairs))
+        _local(args, ns, work)
+    print("Success!")
+    return 0
+
+
+@_run
+def run_bulk_get(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    keys = _keys_of(_read_json_file(args.filename), args.filename)
+    url = running_server(resolve_state_dir(args))
+    if url:
+        try:
+            values = call_server(url, "POST", f"{_base(url, ns)}/bulk/get", body=keys)
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            values = {k: None for k in keys}
+    else:
+        async def work(namespace: Any) -> dict[str, Any]:
+            return {k: await namespace.get(k) for k in keys}
+        try:
+            values = _local(args, ns, work, create=False)
+        except KVCommandError:
+            values = {k: None for k in keys}
+    print_json(values)
+    return 0
+
+
+@_run
+def run_bulk_delete(args: argparse.Namespace) -> int:
+    ns = namespace_id(args)
+    keys = _keys_of(_read_json_file(args.filename), args.filename)
+    if not args.force:
+        if not sys.stdin.isatty():
+            raise KVCommandError("Refusing to delete without confirmation: pass --force (stdin is not a terminal).")
+        answer = input(f"? Are you sure you want to delete all the keys read from \"{args.filename}\" from "
+                       f"kv-namespace with id \"{ns}\"? (y/N) ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not deleting keys read from", args.filename)
+            return 0
+    url = running_server(resolve_state_dir(args))
+    if url:
+        try:
+            call_server(url, "POST", f"{_base(url, ns)}/bulk/delete", body=keys)
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+    else:
+        async def work(namespace: Any) -> int:
+            return int(namespace.bulk_delete(keys))
+        try:
+            _local(args, ns, work, create=False)
+        except KVCommandError:
+            pass
+    print("Success!")
+    return 0
+
+
+# --- namespaces -----------------------------------------------------------------------------------
+@_run
+def run_namespace_list(args: argparse.Namespace) -> int:
+    from emulator.bindings.kv.engine import stored_namespace_id
+
+    state = resolve_state_dir(args)
+    url = running_server(state)
+    if url:
+        print_json(call_server(url, "GET", _base(url, "x").rsplit("/", 1)[0]))
+        return 0
+    found = []
+    folder = state.root / "kv"
+    for path in sorted(folder.glob("*.sqlite3")) if folder.is_dir() else []:
+        ns = stored_namespace_id(path)
+        if ns is not None:
+            found.append({"id": ns, "file": str(path)})
+    print_json(found)
+    return 0
