@@ -67,6 +67,8 @@ _OBJECT_NAME = frozenset({"foreign_key_list", "index_info", "index_list", "index
 _BOOLEAN_PREFIXES = ("true", "false", "yes", "no", "on", "off", "1", "0")
 _INT = re.compile(r"^[+-]?\d+$")
 
+_FUNCTION = sqlite3.SQLITE_FUNCTION
+_ALWAYS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_ANALYZE})
 # Actions whose first argument is the one global name they touch.
 _NAMED_ACTIONS = frozenset({
     sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TABLE,
@@ -109,9 +111,8 @@ def _pragma_allowed(pragma: str, arg: str | None) -> bool:
     return False
 
 
-def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None,
-              _trigger: str | None) -> int:
-    """The authorizer callback for application SQL (``sqlite3.Connection.set_authorizer``)."""
+def _authorize_other(action: int, arg1: str | None, arg2: str | None, db: str | None) -> int:
+    """``authorize`` for everything but the common actions on ``main``."""
     if action == sqlite3.SQLITE_ALTER_TABLE or action == sqlite3.SQLITE_DETACH:
         # SQLite passes the schema first and the table second for these two.
         arg1, arg2, db = arg2, None, arg1
@@ -119,15 +120,11 @@ def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None,
         if db == "temp" and action in (sqlite3.SQLITE_READ, sqlite3.SQLITE_UPDATE):
             return OK if allowed_name(arg1) else DENY
         return DENY  # attached schemas and temp objects
-    if action == sqlite3.SQLITE_SELECT or action == sqlite3.SQLITE_RECURSIVE \
-            or action == sqlite3.SQLITE_ANALYZE:
-        return OK
-    if action in _NAMED_ACTIONS or action == sqlite3.SQLITE_ALTER_TABLE:
+    # (Reads, writes and functions on main never get here: ``authorize`` decides them.)
+    if action == sqlite3.SQLITE_ALTER_TABLE:
         return OK if allowed_name(arg1) else DENY
     if action in _TWO_NAME_ACTIONS:
         return OK if allowed_name(arg1) and allowed_name(arg2) else DENY
-    if action == sqlite3.SQLITE_FUNCTION:
-        return OK if arg2 in ALLOWED_FUNCTIONS else DENY
     if action == sqlite3.SQLITE_PRAGMA:
         return OK if arg1 is not None and _pragma_allowed(arg1, arg2) else DENY
     if action == sqlite3.SQLITE_CREATE_VTABLE or action == sqlite3.SQLITE_DROP_VTABLE:
@@ -136,24 +133,51 @@ def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None,
     return DENY
 
 
-class Authorizer:
-    """One connection's authorizer: D1's rules, lifted while the engine runs its own SQL."""
+def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None,
+              _trigger: str | None) -> int:
+    """The authorizer callback for application SQL (``sqlite3.Connection.set_authorizer``).
 
-    __slots__ = ("trusted", "__weakref__")
+    SQLite calls it several times for every statement it compiles, so the actions most
+    statements consist of (reads, writes, functions on ``main``) are decided first, inline.
+    """
+    if db is None or db == "main":
+        if action in _NAMED_ACTIONS:
+            # Most names do not even start with "_".
+            return OK if arg1 is None or arg1[:1] != "_" or arg1[:4].lower() != "_cf_" else DENY
+        if action == _FUNCTION:
+            return OK if arg2 in ALLOWED_FUNCTIONS else DENY
+        if action in _ALWAYS:
+            return OK
+    return _authorize_other(action, arg1, arg2, db)
+
+
+class Authorizer:
+    """One connection's switch: D1's rules apply unless ``trusted`` (the engine's own SQL)."""
+
+    __slots__ = ("trusted",)
 
     def __init__(self) -> None:
         self.trusted = False
 
-    def __call__(self, action: int, arg1: str | None, arg2: str | None, db: str | None,
-                 trigger: str | None) -> int:
-        if self.trusted:
-            return OK
-        return authorize(action, arg1, arg2, db, trigger)
-
 
 def install(conn: sqlite3.Connection) -> Authorizer:
     """Put D1's rules on ``conn``; the returned object lifts them (``trusted``)."""
-    authorizer = Authorizer()
-    callback: Callable[[int, str | None, str | None, str | None, str | None], int] = authorizer
-    conn.set_authorizer(callback)
-    return authorizer
+    switch = Authorizer()
+
+    def callback(action: int, arg1: str | None, arg2: str | None, db: str | None,
+                 trigger: str | None) -> int:
+        # ``authorize``'s common cases, inline: this runs several times per compiled statement.
+        if switch.trusted:
+            return OK
+        if db is None or db == "main":
+            if action in _NAMED_ACTIONS:
+                return OK if arg1 is None or arg1[:1] != "_" or arg1[:4].lower() != "_cf_" else DENY
+            if action == _FUNCTION:
+                return OK if arg2 in ALLOWED_FUNCTIONS else DENY
+            if action in _ALWAYS:
+                return OK
+        return _authorize_other(action, arg1, arg2, db)
+
+    checked: Callable[[int, str | None, str | None, str | None, str | None], int] = callback
+    conn.set_authorizer(checked)
+    return switch
