@@ -164,3 +164,17 @@ async def test_legitimate_clients_still_work(cf_emulator: Any) -> None:
     await asyncio.to_thread(s3.put_object, Bucket="receipts", Key="boto", Body=b"via boto3")
     got = await asyncio.to_thread(s3.get_object, Bucket="receipts", Key="boto")
     assert got["Body"].read() == b"via boto3"
+
+
+async def test_allowed_host_names_reach_the_internal_api_and_s3(cf_emulator: Any) -> None:
+    emu: EmulatorHandle = await cf_emulator(APP, allowed_hosts=["emulator", ".dev.test"])
+    url, s3 = emu.emulator.internal_url, emu.emulator.s3_endpoint
+    assert s3 is not None
+    async with aiohttp.ClientSession() as session:
+        for name, status in (("emulator", 200), ("api.dev.test", 200), ("evil.example", 403)):
+            port = url.rsplit(":", 1)[1]
+            async with session.get(f"{url}/_emulator/health", headers={"Host": f"{name}:{port}"}) as resp:
+                assert resp.status == status, name
+            s3_port = s3.rsplit(":", 1)[1]
+            async with session.get(f"{s3}/receipts", headers={"Host": f"{name}:{s3_port}"}) as resp:
+                assert resp.status == status, name
