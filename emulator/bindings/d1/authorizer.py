@@ -160,9 +160,12 @@ class Authorizer:
         self.trusted = False
 
 
-def install(conn: sqlite3.Connection) -> Authorizer:
-    """Put D1's rules on ``conn``; the returned object lifts them (``trusted``)."""
-    switch = Authorizer()
+Callback = Callable[[int, str | None, str | None, str | None, str | None], int]
+
+
+def callback_for(switch: Authorizer) -> Callback:
+    """The connection's authorizer callback: ``authorize`` unless ``switch.trusted``, with
+    ``authorize``'s common cases inline (tests check both agree)."""
 
     def callback(action: int, arg1: str | None, arg2: str | None, db: str | None,
                  trigger: str | None) -> int:
@@ -178,6 +181,11 @@ def install(conn: sqlite3.Connection) -> Authorizer:
                 return OK
         return _authorize_other(action, arg1, arg2, db)
 
-    checked: Callable[[int, str | None, str | None, str | None, str | None], int] = callback
-    conn.set_authorizer(checked)
+    return callback
+
+
+def install(conn: sqlite3.Connection) -> Authorizer:
+    """Put D1's rules on ``conn``; the returned object lifts them (``trusted``)."""
+    switch = Authorizer()
+    conn.set_authorizer(callback_for(switch))
     return switch

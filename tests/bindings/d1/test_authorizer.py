@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.d1.authorizer import ALLOWED_FUNCTIONS, authorize
+from emulator.bindings.d1.authorizer import ALLOWED_FUNCTIONS, Authorizer, authorize, callback_for
 from emulator.bindings.d1.engine import D1Error
 from emulator.bindings.d1.migrations import MigrationError, apply_migrations, strip_dump_transaction
 from emulator.platform import Platform
@@ -179,3 +179,22 @@ def test_authorizer_rules(action: int, arg1: str | None, arg2: str | None, db: s
 def test_function_list_holds_what_apps_use() -> None:
     assert {"json_extract", "->>", "unixepoch", "count", "bm25", "sqlite_rename_table"} <= ALLOWED_FUNCTIONS
     assert not {"sqlite_version", "sqlite_compileoption_get", "readfile", "edit"} & ALLOWED_FUNCTIONS
+
+
+def test_the_connection_callback_agrees_with_authorize() -> None:
+    """The callback inlines ``authorize``'s common cases; both must decide alike."""
+    actions = [getattr(sqlite3, name) for name in dir(sqlite3)
+               if name.startswith("SQLITE_") and name not in ("SQLITE_OK", "SQLITE_DENY", "SQLITE_IGNORE")
+               and isinstance(getattr(sqlite3, name), int) and getattr(sqlite3, name) < 40]
+    names = [None, "users", "_cf_KV", "_CF_x", "_private", "main", "temp", "json_extract", "sqlite_version",
+             "foreign_keys", "on", "fts5", "dbstat", "table_info"]
+    switch = Authorizer()
+    callback = callback_for(switch)
+    for action in actions:
+        for arg1 in names:
+            for arg2 in names:
+                for db in (None, "main", "temp", "other"):
+                    assert callback(action, arg1, arg2, db, None) == authorize(action, arg1, arg2, db, None), \
+                        (action, arg1, arg2, db)
+    switch.trusted = True
+    assert callback(sqlite3.SQLITE_ATTACH, "/tmp/x", None, None, None) == sqlite3.SQLITE_OK
