@@ -151,6 +151,7 @@ class Emulator:
         apply_migrations: bool | None = None,
         shutdown_timeout: float = 10.0,
         vars: dict[str, str] | None = None,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         self.config_paths = [Path(p).resolve() for p in config_paths]
         # `dev --var KEY:VALUE`: given to every hosted app, over its vars and dev secrets.
@@ -158,6 +159,8 @@ class Emulator:
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self.clock = clock
         self.ip = ip
+        # Extra Host names the internal API and S3 endpoint answer (`dev --allowed-host`).
+        self.allowed_hosts = list(allowed_hosts or [])
         self.port = port
         self.s3_port = s3_port
         self.env = env
@@ -214,6 +217,11 @@ class Emulator:
         plugin = self.platform.plugins.get("r2") if self._platform is not None else None
         endpoint = getattr(plugin, "s3_endpoint", None) if plugin is not None else None
         return endpoint if isinstance(endpoint, str) else None
+
+    @property
+    def server(self) -> EmulatorServer:
+        """The listeners of the started emulator (each app's aiohttp application, ports)."""
+        return self._require_server()
 
     def _require_server(self) -> EmulatorServer:
         if self._server is None:
@@ -276,7 +284,7 @@ class Emulator:
 
         try:
             platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
-                                ip=self.ip, s3_port=self.s3_port,
+                                ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
                                 apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
+from emulator.access import HostAllowList
 from emulator.bindings import BINDING_TYPES, BindingPlugin, binding_type, load_plugin
 from emulator.clock import Clock, RealClock
 from emulator.config.model import AppConfig
@@ -51,10 +52,13 @@ class Platform:
         ip: str = "127.0.0.1",
         s3_port: int | None = 0,
         apply_migrations: bool = False,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.apps = list(apps)
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
         self.ip = ip
+        # Host values the internal API and the S3 endpoint answer (docs/security.md).
+        self.host_allow_list = HostAllowList(ip, allowed_hosts)
         # Port of the S3-compatible endpoint: 0 = a free port, None = no endpoint.
         self.s3_port = s3_port
         # Apply pending D1 migrations when the D1 plugin starts (`dev --apply-migrations`).

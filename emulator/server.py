@@ -7,6 +7,9 @@ per emulator: ``/_emulator/``) and otherwise belongs to one app:
   directory and each binding plugin;
 - ``/_emulator/<plugin>/...``: each plugin's inspection routes (``BindingPlugin.routes()``);
   errors there are JSON with the right status, never a traceback;
+- every ``/_emulator`` request first passes ``emulator.access.internal_refusal`` (Host
+  allow-list; same-origin writes a browser must preflight), else a JSON 403
+  (docs/security.md);
 - ``/__scheduled?cron=...`` and ``/cdn-cgi/handler/scheduled`` (Worker apps): fire the
   app's ``scheduled`` handler by hand, as ``wrangler dev --test-scheduled`` does;
 - everything else: ``host.handle(request)``, logged one line per request like wrangler
@@ -27,6 +30,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from emulator.access import internal_refusal
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 
@@ -110,6 +114,12 @@ def client_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
+def _is_internal(raw_path: str) -> bool:
+    """Whether a routed path is under ``/_emulator`` (``/_emulatorx`` is the app's)."""
+    rest = raw_path[len(INTERNAL_PREFIX):]
+    return raw_path.startswith(INTERNAL_PREFIX) and (not rest or rest[0] in "/?")
+
+
 def _json_error(status: int, message: str, **extra: Any) -> web.Response:
     reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body = {"error": reason, "status": status, "message": message, **extra}
@@ -179,6 +189,14 @@ class EmulatorServer:
 
         return wrapped
 
+    def _refuse(self, request: web.Request, reason: str) -> web.Response:
+        """The answer to an internal request that failed ``internal_refusal``: a JSON 403,
+        without any ``Access-Control-Allow-*`` header (we never approve a cross-origin call)."""
+        self.platform.log.warn("http", f"refused {request.method} {request.raw_path}: {reason}",
+                               method=request.method, path=request.raw_path,
+                               host=request.headers.get("Host"), origin=request.headers.get("Origin"))
+        return _json_error(403, reason)
+
     def _add_internal_routes(self, application: web.Application, app_name: str) -> list[web.AbstractResource]:
         """``/_emulator/...``: health, each plugin's routes, the dashboard, JSON 404/405.
 
@@ -238,6 +256,7 @@ class EmulatorServer:
         log = platform.log
         emit_fields = log.emit_fields
         loop_time = asyncio.get_running_loop().time
+        allow_list = platform.host_allow_list
 
         def app_handler(routed: Handler | None) -> Handler:
             """The app's request handler; given ``routed``, the server's handler of every request.
@@ -247,6 +266,10 @@ class EmulatorServer:
 
             async def serve(request: web.Request) -> web.StreamResponse:
                 if routed is not None and request.raw_path.startswith(_ROUTED_PREFIXES):
+                    if _is_internal(request.raw_path):
+                        refusal = internal_refusal(request.method, request.headers, allow_list)
+                        if refusal is not None:
+                            return self._refuse(request, refusal)
                     return await routed(request)
                 started = loop_time()
                 host = platform.hosts[name]
@@ -338,6 +361,11 @@ class EmulatorServer:
             self.ports[app.name] = actual
             self.urls[app.name] = f"http://{client_host(self.ip)}:{actual}"
         return dict(self.urls)
+
+    def application(self, app_name: str) -> web.Application:
+        """The aiohttp application serving ``app_name``'s port: its router lists every
+        internal route (tests enumerate the state-changing ones from it)."""
+        return self._runners[app_name].app
 
     async def stop_accepting(self) -> None:
         """Close the listening sockets; requests already running may finish."""

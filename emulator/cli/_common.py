@@ -97,11 +97,20 @@ class ServerError(Exception):
 
 
 def call_server(base_url: str, method: str, path: str, body: Any = None,
-                raw: bytes | None = None, timeout: float = 30.0) -> Any:
-    """Call the running emulator's internal API; JSON in, JSON (or bytes) out."""
+                raw: bytes | None = None, timeout: float = 30.0,
+                content_type: str | None = None) -> Any:
+    """Call the running emulator's internal API; JSON in, JSON (or bytes) out.
+
+    Every write carries a Content-Type a web page could not send without a CORS preflight
+    (the internal API refuses the others, docs/security.md): JSON for ``body`` and for
+    body-less calls, ``content_type`` or ``application/octet-stream`` for ``raw`` bytes —
+    urllib would otherwise label them ``application/x-www-form-urlencoded``.
+    """
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method)
-    if body is not None and raw is None:
+    if raw is not None:
+        req.add_header("content-type", content_type or "application/octet-stream")
+    elif body is not None or method.upper() not in ("GET", "HEAD"):
         req.add_header("content-type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

@@ -71,6 +71,11 @@ def register(subparsers: Any) -> None:
                              "e.g. --var GIT_HASH:$(git rev-parse HEAD) DEBUG:1")
     parser.add_argument("--ip", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes the apps to the network)")
+    parser.add_argument("--allowed-host", dest="allowed_hosts", metavar="NAME", action="append", default=None,
+                        type=_host_name,
+                        help="also answer the internal API and S3 endpoint under this Host name (e.g. a "
+                             "docker-compose service name; .example.test allows its subdomains too). "
+                             "localhost and 127.0.0.1 always work; see docs/security.md")
     parser.add_argument("--port", type=int, default=None,
                         help="port of the first app without a [dev] port; others count up (default 8787; "
                              "0 = a free port for every app)")
@@ -96,6 +101,16 @@ def register(subparsers: Any) -> None:
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
     parser.set_defaults(func=run_dev)
+
+
+def _host_name(value: str) -> str:
+    """An ``--allowed-host`` value: a host name, ``.domain`` or an address."""
+    from emulator.access import split_host
+
+    name = value.strip()
+    if not name or split_host(name.removeprefix(".")) is None or "/" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a host name")
+    return name
 
 
 def parse_vars(pairs: list[str] | None) -> dict[str, str]:
@@ -163,7 +178,7 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
-        vars=parse_vars(args.var))
+        vars=parse_vars(args.var), allowed_hosts=args.allowed_hosts)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

@@ -223,3 +223,15 @@ def test_var_pairs_split_at_the_first_colon_like_wrangler() -> None:
     args = build_parser().parse_args(["dev", "--var", "A:1", "URL:http://x:80", "--var", "EMPTY", "A:2"])
     assert parse_vars(args.var) == {"A": "2", "URL": "http://x:80", "EMPTY": ""}
     assert parse_vars(None) == {}
+
+
+def test_allowed_host_names_are_checked_when_parsed(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import build_parser
+
+    args = build_parser().parse_args(["dev", "--allowed-host", "emulator", "--allowed-host", ".dev.test"])
+    assert args.allowed_hosts == ["emulator", ".dev.test"]
+    assert build_parser().parse_args(["dev"]).allowed_hosts is None
+    for bad in ("a/b", "http://x", "", "two words"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["dev", "--allowed-host", bad])
+        assert "is not a host name" in capsys.readouterr().err

@@ -84,7 +84,7 @@ async def test_two_schemas_give_two_outputs(fusou: Fusou) -> None:
     (winner,) = [i for i in await fusou.instances()
                  if (await fusou.describe(i["id"]))["output"]["status"] == "success"]
     url = f"{fusou.emu.internal_url}/_emulator/workflows/{WORKFLOW}/instances/{winner['id']}/restart"
-    async with fusou.session.post(url) as resp:
+    async with fusou.session.post(url, json={}) as resp:  # a JSON write, as the internal API wants
         assert resp.status == 200, await resp.text()
     await fusou.emu.drain()
     assert (await fusou.describe(winner["id"]))["status"] == "complete"

@@ -6,8 +6,11 @@ import asyncio
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+
+from emulator.runtime.assets import AssetDirectory
 
 from .conftest import pages_config, write_files
 
@@ -170,6 +173,21 @@ async def _raw_get(port: int, target: str) -> tuple[int, bytes]:
     return status, data.split(b"\r\n\r\n", 1)[1]
 
 
+@pytest.mark.parametrize("pathname", [
+    "/../secret.txt", "/sub/../../secret.txt", "/..\\secret.txt", "/sub\\..\\ok.txt", "//etc/passwd",
+    "{root}/secret.txt", "/./ok.txt", "/sub//ok.txt", "/sub/ok.txt\x00", "/_headers", "/linkdir/secret.txt",
+    "/link.txt", "secret.txt", "", "/sub/",
+])
+def test_asset_directory_finds_nothing_outside_its_root(tmp_path: Path, pathname: str) -> None:
+    """Both asset servers resolve decoded pathnames with ``AssetDirectory.find``."""
+    write_files(tmp_path, {"public/sub/ok.txt": "ok", "public/_headers": "", "secret.txt": "TOP SECRET"})
+    os.symlink(tmp_path / "secret.txt", tmp_path / "public" / "link.txt")
+    os.symlink(tmp_path, tmp_path / "public" / "linkdir")
+    directory = AssetDirectory(tmp_path / "public")
+    assert directory.find(pathname.format(root=tmp_path)) is None
+    assert directory.find("/sub/ok.txt") == os.path.realpath(tmp_path / "public" / "sub" / "ok.txt")
+
+
 async def test_no_path_traversal(tmp_path: Path, serve: Any) -> None:
     write_files(tmp_path, {"public/index.html": "home", "secret.txt": "TOP SECRET",
                            "public/sub/ok.txt": "ok"})
@@ -179,7 +197,10 @@ async def test_no_path_traversal(tmp_path: Path, serve: Any) -> None:
     port = client.server.port
     for target in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/sub/%2E%2E/%2e%2e/secret.txt",
                    "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt", "/..%5csecret.txt", "/link.txt",
-                   "/linkdir/secret.txt", "/sub/ok.txt%00"):
+                   "/linkdir/secret.txt", "/sub/ok.txt%00", "/..\\secret.txt", "/sub\\..\\..\\secret.txt",
+                   "/%5C..%5Csecret.txt", f"/%2F{quote(str(tmp_path))}/secret.txt", f"/{tmp_path}/secret.txt",
+                   f"//{str(tmp_path).lstrip('/')}/secret.txt", "/sub/%252e%252e/%252e%252e/secret.txt",
+                   "/.%2e/secret.txt", "/%2e./secret.txt"):
         status, body = await _raw_get(port, target)
         assert b"TOP SECRET" not in body, target
     status, body = await _raw_get(port, "/sub/ok.txt")

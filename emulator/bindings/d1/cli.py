@@ -206,6 +206,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, Any, Path]:
 
 def run_execute(args: argparse.Namespace) -> int:
     from emulator.bindings.d1.engine import D1Error, database_path
+    from emulator.bindings.d1.migrations import strip_dump_transaction
 
     try:
         binding, state, config_file = _resolve(args)
@@ -220,6 +221,10 @@ def run_execute(args: argparse.Namespace) -> int:
         sql = args.command
     db_path = database_path(state.binding_dir("d1"), binding.local_id)
     url = running_server(state)
+    try:
+        sql = strip_dump_transaction(sql)
+    except D1Error as exc:
+        return _fail(str(exc))
     if not args.json:
         print(f"🌀 Executing on local database {binding.database_name or binding.binding} "
               f"({binding.local_id}) from {db_path}:", file=sys.stderr)

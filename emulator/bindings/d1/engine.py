@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
+from emulator.bindings.d1 import authorizer
 from emulator.jsobject import JsObject
 from emulator.sqlite import WalIndex, bind_bytes_directly
 from emulator.state import safe_component
@@ -160,6 +161,15 @@ def _retry_on_worker(exc: sqlite3.Error) -> bool:
     return message == "interrupted" or "database is locked" in message
 
 
+# The engine's own statements. Each starts with a space: ``split_statements`` strips every
+# statement, so no application SQL has these texts and none can reuse their compiled (and
+# trusted, see emulator.bindings.d1.authorizer) form from the statement cache.
+_BEGIN = " BEGIN IMMEDIATE"
+_COMMIT = " COMMIT"
+_ROLLBACK = " ROLLBACK"
+_PAGE_COUNT = " PRAGMA page_count"
+_PAGE_SIZE = " PRAGMA page_size"
+
 _READ_ONLY_CACHE: dict[str, bool] = {}
 
 
@@ -171,21 +181,6 @@ def _is_read_only(sql: str) -> bool:
             _READ_ONLY_CACHE.clear()
         cached = _READ_ONLY_CACHE[sql] = _READ_ONLY.match(sql) is not None
     return cached
-
-
-# PRAGMAs an app may read but not set: either setting would stop SQLite from keeping the
-# WAL-index header (where ``size_after`` is read) current. D1 refuses both as well (its
-# PRAGMA allow-list has neither), with SQLite's "not authorized".
-_LOCKED_PRAGMAS = frozenset({"journal_mode", "locking_mode"})
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
-               _source: str | None) -> int:
-    # Called while SQLite compiles a statement (cached statements are not compiled again).
-    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 \
-            and arg1.lower() in _LOCKED_PRAGMAS:
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
 
 
 def _js_typeof(value: Any) -> str:
@@ -263,6 +258,9 @@ class D1Engine:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Each connection's D1 authorizer (see emulator.bindings.d1.authorizer), lifted
+        # while the engine runs its own statements.
+        self._authorizers: dict[sqlite3.Connection, authorizer.Authorizer] = {}
         self._worker_conn = self._connect(BUSY_TIMEOUT)
         self._fast_conn: sqlite3.Connection | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -294,7 +292,12 @@ class D1Engine:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")  # D1 enforces foreign keys
-        conn.set_authorizer(_authorize)
+        # What production D1 refuses (ATTACH, most PRAGMAs, BEGIN, ...), refused here too.
+        # journal_mode and locking_mode matter beyond parity: either would stop SQLite from
+        # keeping the WAL-index header (where ``size_after`` is read) current.
+        self._authorizers[conn] = authorizer.install(conn)
+        # As D1 (workerd) sets it: no schema besides main and temp, even for the engine.
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         return conn
 
     def close(self) -> None:
@@ -440,21 +443,25 @@ class D1Engine:
     # --- statement execution (runs on whichever thread owns ``conn``) ---------------
     def _size(self, conn: sqlite3.Connection) -> int:
         # The page size is fixed: set when the file was made, and WAL mode (which apps
-        # cannot leave, see _authorize) never changes it.
+        # cannot leave, see emulator.bindings.d1.authorizer) never changes it.
         if self._page_size is not None:
             pages = self._wal_index.page_count()
             if pages is not None:
                 return pages * self._page_size
+        auth = self._authorizers[conn]
+        auth.trusted = True  # D1 refuses PRAGMA page_count to apps; the texts below are ours
         try:
             cur = self._size_cursors.get(conn)
             if cur is None:
                 cur = self._size_cursors[conn] = conn.cursor()
-            (pages,) = cur.execute("PRAGMA page_count").fetchone()
+            (pages,) = cur.execute(_PAGE_COUNT).fetchone()
             if self._page_size is None:  # fixed once the file exists (we never VACUUM INTO)
-                (self._page_size,) = conn.execute("PRAGMA page_size").fetchone()
+                (self._page_size,) = conn.execute(_PAGE_SIZE).fetchone()
         except sqlite3.Error:
             # Reporting the size must never fail a statement that already took effect.
             return self._known_size or 0
+        finally:
+            auth.trusted = False
         return int(pages) * int(self._page_size)
 
     def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any],
@@ -552,7 +559,7 @@ class D1Engine:
             return self._execute(conn, statements[-1], params, measure, with_meta)
 
     def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
-        return _Transaction(conn)
+        return _Transaction(conn, self._authorizers[conn])
 
     def batch(self, conn: sqlite3.Connection,
               items: Iterable[tuple[Sequence[str], Sequence[Any]]]) -> list[StatementResult]:
@@ -710,9 +717,13 @@ class D1Engine:
             results = [self._execute(conn, s, (), measure=False) for s in statements]
         return self._finish_sizes(conn, results, before)
 
-    @staticmethod
-    def dump(conn: sqlite3.Connection) -> bytes:
-        return conn.serialize()
+    def dump(self, conn: sqlite3.Connection) -> bytes:
+        auth = self._authorizers[conn]
+        auth.trusted = True  # serialize() reads the pages through SQL D1 refuses to apps
+        try:
+            return conn.serialize()
+        finally:
+            auth.trusted = False
 
 
 class _Item:
@@ -727,21 +738,32 @@ class _Item:
 
 
 class _Transaction:
-    """BEGIN … COMMIT, or ROLLBACK when the body raises (D1's batch atomicity)."""
+    """BEGIN … COMMIT, or ROLLBACK when the body raises (D1's batch atomicity).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    Apps may not run these statements (D1 refuses them), so each runs trusted.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, auth: authorizer.Authorizer) -> None:
         self.conn = conn
+        self.auth = auth
+
+    def _run(self, sql: str) -> None:
+        self.auth.trusted = True
+        try:
+            self.conn.execute(sql)
+        finally:
+            self.auth.trusted = False
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._run(_BEGIN)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             try:
-                self.conn.execute("COMMIT")
+                self._run(_COMMIT)
                 return
             except sqlite3.Error as commit_error:
-                self.conn.execute("ROLLBACK")
+                self._run(_ROLLBACK)
                 raise to_d1_error(commit_error) from None
         if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+            self._run(_ROLLBACK)

@@ -66,6 +66,22 @@ class EngineTarget:
         return [r.shaped("objects") for r in results]
 
 
+def strip_dump_transaction(sql: str) -> str:
+    """``sql`` without the ``BEGIN TRANSACTION;`` … ``COMMIT;`` that ``sqlite3 .dump`` wraps
+    around a file, as wrangler removes them before ``d1 execute`` and ``d1 migrations
+    apply``: D1 runs every request in a transaction of its own and refuses these statements
+    (docs/d1.md). A file still holding a transaction after that is refused with wrangler's
+    message."""
+    if "BEGIN TRANSACTION" not in sql:
+        return sql
+    trimmed = sql.replace("BEGIN TRANSACTION;", "", 1).replace("COMMIT;", "", 1)
+    if "BEGIN TRANSACTION" in trimmed:
+        raise D1Error("Wrangler could not process the provided SQL file, as it contains several "
+                      "transactions.\nD1 runs your SQL in a transaction for you.\nPlease export an "
+                      "SQL file from your SQLite database and try again.")
+    return trimmed
+
+
 def _sort_key(name: str) -> tuple[int, int, str]:
     m = _LEADING.match(name.split("_", 1)[0])
     return (0, int(m.group(1)), name) if m else (1, 0, name)
@@ -179,7 +195,7 @@ async def apply_migrations(target: "Platform | MigrationTarget", binding: "D1Dat
         sql = migration.path.read_text(encoding="utf-8")
         insert = f"INSERT INTO {table} (name) values ({_quote_text(migration.name)});"
         try:
-            await db.script(f"{sql}\n{insert}")
+            await db.script(f"{strip_dump_transaction(sql)}\n{insert}")
         except (D1Error, MigrationError) as exc:
             say(f"❌ {migration.name}")
             say(f"Migration {migration.name} failed with the following errors:")

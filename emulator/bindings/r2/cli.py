@@ -1,9 +1,17 @@
-"""`cf-emulator r2 object get|put|delete|list`: wrangler's R2 object commands, locally.
+"""`cf-emulator r2 object ...` and `r2 bucket cors ...`: wrangler's R2 commands, locally.
 
     cf-emulator r2 object get BUCKET/KEY [--file F | --pipe]
     cf-emulator r2 object put BUCKET/KEY (--file F | --pipe) [--content-type T]
     cf-emulator r2 object delete BUCKET/KEY
     cf-emulator r2 object list BUCKET [--prefix P] [--json]
+    cf-emulator r2 bucket cors set BUCKET --file rules.json [-y]
+    cf-emulator r2 bucket cors list BUCKET
+    cf-emulator r2 bucket cors delete BUCKET [-y]
+
+``cors set`` reads wrangler's file (``{"rules": [{"allowed": {"origins", "methods",
+"headers"}, "exposeHeaders", "maxAgeSeconds"}]}``) or the S3 / R2 dashboard shape
+(``[{"AllowedOrigins": ..., "AllowedMethods": ...}]``); docs/r2.md describes how the rules
+are applied. It never asks for confirmation (wrangler's ``-y``/``--force`` are accepted).
 
 With a ``dev`` running on the state directory these go through its internal API
 (``/_emulator/r2``): the running process holds the live moto state, so a write made
@@ -33,7 +41,7 @@ from emulator.state import StateDir
 
 
 def register(subparsers: Any) -> None:
-    r2 = subparsers.add_parser("r2", help="R2 buckets: get, put, delete and list objects")
+    r2 = subparsers.add_parser("r2", help="R2 buckets: objects (get, put, delete, list) and CORS rules")
     r2_sub = r2.add_subparsers(dest="r2_command", metavar="COMMAND")
     r2.set_defaults(func=lambda args: (r2.print_help(), 2)[1])
     obj = r2_sub.add_parser("object", help="manage objects in a local bucket")
@@ -69,6 +77,31 @@ def register(subparsers: Any) -> None:
     lst.add_argument("--json", action="store_true", help="print the objects as JSON")
     add_state_arguments(lst)
     lst.set_defaults(func=run_list)
+
+    bucket = r2_sub.add_parser("bucket", help="bucket settings")
+    b_sub = bucket.add_subparsers(dest="bucket_command", metavar="COMMAND")
+    bucket.set_defaults(func=lambda args: (bucket.print_help(), 2)[1])
+    cors = b_sub.add_parser("cors", help="manage the CORS rules of a local bucket")
+    c_sub = cors.add_subparsers(dest="cors_command", metavar="COMMAND")
+    cors.set_defaults(func=lambda args: (cors.print_help(), 2)[1])
+
+    cors_set = c_sub.add_parser("set", help="set the CORS rules of a bucket from a JSON file")
+    cors_set.add_argument("bucket", metavar="BUCKET")
+    cors_set.add_argument("--file", required=True, metavar="F", help="JSON file with the rules")
+    cors_set.add_argument("-y", "--force", action="store_true", help="accepted for wrangler compatibility")
+    add_state_arguments(cors_set)
+    cors_set.set_defaults(func=run_cors_set)
+
+    cors_list = c_sub.add_parser("list", help="list the CORS rules of a bucket")
+    cors_list.add_argument("bucket", metavar="BUCKET")
+    add_state_arguments(cors_list)
+    cors_list.set_defaults(func=run_cors_list)
+
+    cors_delete = c_sub.add_parser("delete", help="delete the CORS rules of a bucket")
+    cors_delete.add_argument("bucket", metavar="BUCKET")
+    cors_delete.add_argument("-y", "--force", action="store_true", help="accepted for wrangler compatibility")
+    add_state_arguments(cors_delete)
+    cors_delete.set_defaults(func=run_cors_delete)
 
 
 def _fail(message: str) -> int:
@@ -254,4 +287,99 @@ def run_list(args: argparse.Namespace) -> int:
         print_table([{"key": o["key"], "size": o["size"], "etag": o["etag"],
                       "uploaded": o["uploaded"]} for o in objects],
                     ["key", "size", "etag", "uploaded"])
+    return 0
+
+
+# --- bucket cors --------------------------------------------------------------------------
+def _cors_call(args: argparse.Namespace, method: str, body: Any = None) -> list[dict[str, Any]]:
+    """The bucket's rules after ``method`` (GET/PUT/DELETE), in the Cloudflare API shape,
+    through the running `dev` or on disk. Raises LookupError, ValueError or ServerError."""
+    from emulator.bindings.r2 import cors
+
+    url = running_server(resolve_state_dir(args))
+    if url:
+        answer = call_server(url, method, f"{_base(args.bucket, url)}/cors", body=body)
+        return list(answer.get("rules", [])) if isinstance(answer, dict) else []
+    local = _Local(resolve_state_dir(args))
+    try:
+        store = local.store
+        if method == "PUT":
+            rules = cors.rules_from_json(body)
+            store.ensure_bucket(args.bucket)
+            store.set_bucket_cors(args.bucket, [r.to_s3() for r in rules])
+            return [r.to_cloudflare() for r in rules]
+        if not store.has_bucket(args.bucket):
+            raise LookupError(f"The specified bucket '{args.bucket}' does not exist.")
+        if method == "DELETE":
+            store.set_bucket_cors(args.bucket, None)
+            return []
+        return [r.to_cloudflare() for r in cors.rules_from_stored(store.bucket_cors(args.bucket))]
+    finally:
+        local.close()
+
+
+def _server_message(exc: ServerError) -> str:
+    payload = exc.payload
+    return str(payload.get("error") or payload.get("message")) if isinstance(payload, dict) else str(exc)
+
+
+def run_cors_set(args: argparse.Namespace) -> int:
+    from emulator.bindings.r2.cors import CorsConfigError, rules_from_json
+
+    path = Path(args.file)
+    try:
+        rules_file = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _fail(f"Could not read {args.file}: {exc.strerror}")
+    except ValueError as exc:
+        return _fail(f"{args.file} is not valid JSON: {exc}")
+    try:
+        count = len(rules_from_json(rules_file))  # checked here for a clear message either way
+    except CorsConfigError as exc:
+        return _fail(f"{args.file}: {exc}")
+    print(f"Setting CORS configuration ({count} rules) for bucket '{args.bucket}'...")
+    try:
+        _cors_call(args, "PUT", rules_file)
+    except ServerError as exc:
+        return _fail(_server_message(exc))
+    print(f"✨ Set CORS configuration for bucket '{args.bucket}'.")
+    return 0
+
+
+def run_cors_list(args: argparse.Namespace) -> int:
+    print(f"Listing CORS rules for bucket '{args.bucket}'...")
+    try:
+        rules = _cors_call(args, "GET")
+    except ServerError as exc:
+        return _fail(_server_message(exc))
+    except LookupError as exc:
+        return _fail(str(exc).strip("'\""))
+    if not rules:
+        print(f"There is no CORS configuration defined for bucket '{args.bucket}'.")
+        return 0
+    blocks = []
+    for rule in rules:
+        allowed = rule.get("allowed", {})
+        rows = {
+            "allowed_origins": ", ".join(allowed.get("origins", [])) or "(no origins)",
+            "allowed_methods": ", ".join(allowed.get("methods", [])) or "(no methods)",
+            "allowed_headers": ", ".join(allowed.get("headers", [])) or "(no headers)",
+            "exposed_headers": ", ".join(rule.get("exposeHeaders", [])) or "(no exposed headers)",
+            "max_age_seconds": str(rule["maxAgeSeconds"]) if "maxAgeSeconds" in rule else "(0 seconds)",
+        }
+        width = max(len(k) for k in rows) + 1
+        blocks.append("\n".join(f"{(k + ':').ljust(width)}  {v}" for k, v in rows.items()))
+    print("\n\n".join(blocks))
+    return 0
+
+
+def run_cors_delete(args: argparse.Namespace) -> int:
+    print(f"Deleting the CORS configuration for bucket '{args.bucket}'...")
+    try:
+        _cors_call(args, "DELETE")
+    except ServerError as exc:
+        return _fail(_server_message(exc))
+    except LookupError as exc:
+        return _fail(str(exc).strip("'\""))
+    print(f"CORS configuration deleted for bucket '{args.bucket}'.")
     return 0

@@ -69,7 +69,7 @@ class Plugin(BindingPlugin):
             from emulator.bindings.r2.s3 import S3Server
 
             server = S3Server(self.store, self.platform.clock, self.platform.ip,
-                              self.platform.s3_port)
+                              self.platform.s3_port, self.platform.host_allow_list)
             try:
                 self.s3_endpoint = await server.start()
             except OSError as exc:

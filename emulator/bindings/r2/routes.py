@@ -10,6 +10,10 @@ memory, so writes must go through the running process) and by the dashboard::
     GET    /buckets/{bucket}/object/meta?key=K        → the object's metadata (JSON)
     PUT    /buckets/{bucket}/object?key=K             body = bytes; Content-Type becomes httpMetadata.contentType
     DELETE /buckets/{bucket}/object?key=K             → {"deleted": true}
+    GET    /buckets/{bucket}/cors                     → {"rules": [...]} (Cloudflare API shape; [] if none)
+    PUT    /buckets/{bucket}/cors                     body = rules in any shape cors.py reads
+                                                      (creates the bucket, like an object PUT)
+    DELETE /buckets/{bucket}/cors                     → {"deleted": true}
 
 Keys travel in the query string so any key (``a/../b``, spaces, unicode) round-trips.
 """
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody
 from emulator.bindings.r2.errors import R2Error
 
@@ -132,8 +137,39 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return _error(400, str(exc))
         return web.json_response({"deleted": True})
 
+    async def get_cors(request: web.Request) -> web.Response:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        rules = cors.rules_from_stored(plugin.store.bucket_cors(request.match_info["bucket"]))
+        return web.json_response({"rules": [r.to_cloudflare() for r in rules]})
+
+    async def put_cors(request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+        except ValueError:
+            return _error(400, 'send the rules as JSON: {"rules": [...]} or [{"AllowedOrigins": ...}]')
+        try:
+            rules = cors.rules_from_json(payload)
+        except cors.CorsConfigError as exc:
+            return _error(400, str(exc))
+        name = request.match_info["bucket"]
+        plugin.store.ensure_bucket(name)
+        plugin.store.set_bucket_cors(name, [r.to_s3() for r in rules])
+        return web.json_response({"rules": [r.to_cloudflare() for r in rules]})
+
+    async def delete_cors(request: web.Request) -> web.Response:
+        bucket = bucket_of(request)
+        if isinstance(bucket, web.Response):
+            return bucket
+        plugin.store.set_bucket_cors(request.match_info["bucket"], None)
+        return web.json_response({"deleted": True})
+
     return [
         web.get("/buckets", buckets),
+        web.get("/buckets/{bucket}/cors", get_cors),
+        web.put("/buckets/{bucket}/cors", put_cors),
+        web.delete("/buckets/{bucket}/cors", delete_cors),
         web.get("/buckets/{bucket}/objects", objects),
         web.get("/buckets/{bucket}/object", get_object),
         web.get("/buckets/{bucket}/object/meta", head_object),

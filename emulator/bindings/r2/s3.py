@@ -10,8 +10,9 @@ Supported: ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, ListObjects
 prefix, delimiter, continuation, start-after, ``encoding-type=url``), Put/Get/Head/
 DeleteObject, CopyObject (COPY/REPLACE metadata, cross-bucket), DeleteObjects,
 conditional requests (304/412), single ranges (206), Content-MD5, multipart (create,
-upload part, complete, abort, list parts) and aws-chunked request bodies (what boto3
-sends with trailing checksums). Errors are S3 XML.
+upload part, complete, abort, list parts), aws-chunked request bodies (what boto3
+sends with trailing checksums), and Put/Get/DeleteBucketCors with CORS preflights and
+response headers from those rules. Errors are S3 XML.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import email.utils
+import hashlib
 import re
 import urllib.parse
 import uuid
@@ -30,6 +32,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from emulator.access import SAFE_METHODS, HostAllowList
+from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import (
     HTTP_FIELDS, THREAD_THRESHOLD, decode_cursor, encode_cursor, list_objects,
     parse_conditional)
@@ -46,11 +50,15 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # bucket or object would hand clients the wrong document, so they get NotImplemented.
 _UNSUPPORTED = frozenset({
     "acl", "tagging", "versioning", "versions", "retention", "legal-hold", "torrent", "restore",
-    "select", "attributes", "policy", "policyStatus", "cors", "lifecycle", "website",
+    "select", "attributes", "policy", "policyStatus", "lifecycle", "website",
     "encryption", "replication", "notification", "logging", "accelerate", "requestPayment",
     "object-lock", "ownershipControls", "publicAccessBlock", "intelligent-tiering",
     "inventory", "metrics", "analytics",
 })
+# The CORS headers an allowed cross-origin request's response gets (request storage;
+# typed keys exist from aiohttp 3.13 on).
+_CORS_HEADERS: Any = (web.RequestKey("cors_headers", dict) if hasattr(web, "RequestKey")
+                      else "cors_headers")
 # R2 error code → (S3 code, HTTP status) as R2's S3 API reports them.
 _S3_CODES: dict[str, tuple[str, int]] = {
     "NoSuchUpload": ("NoSuchUpload", 404),
@@ -145,13 +153,23 @@ def _object_headers(obj: StoredObject) -> dict[str, str]:
 
 
 class S3Endpoint:
-    """The aiohttp application serving the S3 API over an ``R2Store``."""
+    """The aiohttp application serving the S3 API over an ``R2Store``.
 
-    def __init__(self, store: R2Store, clock: Clock) -> None:
+    Browsers are answered as R2 answers them (docs/r2.md, "CORS"; docs/security.md): only
+    ``hosts`` may be named in ``Host`` (DNS-rebinding protection), preflights are answered
+    from the bucket's CORS rules, and a request carrying an ``Origin`` gets CORS headers when
+    a rule allows it. Since this endpoint checks no signatures, a state-changing request
+    whose ``Origin`` no rule allows is refused outright (R2 would refuse it for want of a
+    valid signature), and bucket CORS settings are never changed from a browser.
+    """
+
+    def __init__(self, store: R2Store, clock: Clock, hosts: HostAllowList | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.hosts = hosts or HostAllowList()
         self.app = web.Application(client_max_size=1024**4)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self.app.on_response_prepare.append(self._add_cors_headers)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path.split("?", 1)[0]
@@ -159,6 +177,15 @@ class S3Endpoint:
         bucket = urllib.parse.unquote(parts[0]) if parts[0] else ""
         key = urllib.parse.unquote(parts[1]) if len(parts) > 1 and parts[1] != "" else None
         try:
+            host = request.headers.get("Host")
+            if not self.hosts.allows(host):
+                raise S3Error("AccessDenied", f"Host {host!r} is not allowed (DNS-rebinding protection): "
+                              f"use {self.hosts.describe()}. See docs/security.md.", 403, path)
+            if request.method == "OPTIONS":
+                return self._preflight(request, bucket)
+            origin = request.headers.get("Origin")
+            if origin is not None:
+                self._check_origin(request, bucket, origin)
             unsupported = _UNSUPPORTED.intersection(request.query)
             if unsupported:
                 raise S3Error("NotImplemented", f"cf-emulator does not implement the "
@@ -184,6 +211,81 @@ class S3Endpoint:
                 f'{_el("RequestId", uuid.uuid4().hex[:16])}</Error>')
         return web.Response(status=exc.status, body=body.encode(), content_type="application/xml")
 
+    # --- CORS -----------------------------------------------------------------------------
+    def _rules(self, bucket: str) -> list[cors.CorsRule]:
+        if not bucket or not self.store.has_bucket(bucket):
+            return []
+        return cors.rules_from_stored(self.store.bucket_cors(bucket))
+
+    def _preflight(self, request: web.Request, bucket: str) -> web.Response:
+        """An ``OPTIONS`` preflight, answered from the bucket's rules as S3 and R2 do."""
+        origin = request.headers.get("Origin")
+        method = request.headers.get("Access-Control-Request-Method")
+        if origin is None or method is None:
+            raise S3Error("BadRequest", "Insufficient information. Origin request header needed.", 400)
+        if bucket and not self.store.has_bucket(bucket):
+            raise S3Error("NoSuchBucket", "The specified bucket does not exist", 404, bucket)
+        rules = self._rules(bucket)
+        if not rules:
+            raise S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.", 403)
+        headers = cors.requested_headers(request.headers.get("Access-Control-Request-Headers"))
+        rule = cors.find_rule(rules, origin, method, headers)
+        if rule is None:
+            raise S3Error("AccessForbidden", "CORSResponse: This CORS request is not allowed. This is "
+                          "usually because the evalution of Origin, request method / "
+                          "Access-Control-Request-Method or Access-Control-Request-Headers are not "
+                          "whitelisted by the resource's CORS spec.", 403)
+        return web.Response(status=200, headers=cors.preflight_headers(rule, origin, headers))
+
+    def _check_origin(self, request: web.Request, bucket: str, origin: str) -> None:
+        """Note the CORS headers an allowed cross-origin request gets; refuse a write no rule
+        allows (a web page must not change local state behind the developer's back)."""
+        rule = cors.find_rule(self._rules(bucket), origin, request.method)
+        state_changing = request.method not in SAFE_METHODS
+        if state_changing and "cors" in request.query:
+            raise S3Error("AccessDenied", "A bucket's CORS configuration cannot be changed from a "
+                          "browser; use boto3, the AWS CLI or `cf-emulator r2 bucket cors`.", 403, bucket)
+        if rule is not None:
+            request[_CORS_HEADERS] = cors.response_headers(rule, origin)
+        elif state_changing:
+            raise S3Error("AccessDenied", f"Cross-origin {request.method} from {origin} refused: no CORS "
+                          f"rule of bucket {bucket!r} allows it (see docs/r2.md#cors).", 403, bucket)
+
+    @staticmethod
+    async def _add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+        headers = request.get(_CORS_HEADERS)
+        if headers:
+            response.headers.update(headers)
+
+    async def _bucket_cors(self, request: web.Request, bucket: str) -> web.Response:
+        """``PutBucketCors`` / ``GetBucketCors`` / ``DeleteBucketCors`` (``?cors``)."""
+        self._need_bucket(bucket)
+        if request.method == "GET":
+            rules = self._rules(bucket)
+            if not rules:
+                raise S3Error("NoSuchCORSConfiguration", "The CORS configuration does not exist", 404, bucket)
+            return _xml("CORSConfiguration", cors.rules_to_xml(rules))
+        if request.method == "DELETE":
+            self.store.set_bucket_cors(bucket, None)
+            return web.Response(status=204)
+        if request.method == "PUT":
+            body = await request.read()
+            md5_header = request.headers.get("content-md5")
+            if md5_header:
+                try:
+                    expected = base64.b64decode(md5_header, validate=True)
+                except (binascii.Error, ValueError):
+                    raise S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.", 400) from None
+                if expected != hashlib.md5(body).digest():
+                    raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", 400)
+            try:
+                rules = cors.rules_from_xml(body)
+            except cors.CorsConfigError as exc:
+                raise S3Error(exc.code, str(exc), 400, bucket) from None
+            self.store.set_bucket_cors(bucket, [r.to_s3() for r in rules])
+            return web.Response(status=200)
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405, bucket)
+
     def _need_bucket(self, bucket: str) -> None:
         if not self.store.has_bucket(bucket):
             raise S3Error("NoSuchBucket", "The specified bucket does not exist", 404, bucket)
@@ -200,6 +302,8 @@ class S3Endpoint:
 
     async def _bucket_op(self, request: web.Request, bucket: str) -> web.StreamResponse:
         q = request.query
+        if "cors" in q:
+            return await self._bucket_cors(request, bucket)
         if request.method == "PUT":
             if not _BUCKET_NAME.match(bucket):
                 raise S3Error("InvalidBucketName", "The specified bucket is not valid.", 400, bucket)
@@ -512,8 +616,9 @@ class S3Endpoint:
 class S3Server:
     """Runs ``S3Endpoint`` on its own port (``platform.s3_port``; 0 = a free port)."""
 
-    def __init__(self, store: R2Store, clock: Clock, host: str, port: int) -> None:
-        self.endpoint = S3Endpoint(store, clock)
+    def __init__(self, store: R2Store, clock: Clock, host: str, port: int,
+                 hosts: HostAllowList | None = None) -> None:
+        self.endpoint = S3Endpoint(store, clock, hosts or HostAllowList(host))
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None

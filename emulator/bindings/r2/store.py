@@ -6,7 +6,8 @@ pyproject.toml and hidden here). moto holds the live state — buckets and their
 through to disk *before* the call returns, because moto alone keeps nothing across a
 restart:
 
-    <state>/r2/<safe bucket>/index.sqlite3    one row per object / upload / part (WAL)
+    <state>/r2/<safe bucket>/index.sqlite3    one row per object / upload / part (WAL);
+                                              bucket settings (its CORS rules) in ``info``
     <state>/r2/<safe bucket>/blobs/<id>       object bytes above ``INLINE_MAX``
     <state>/r2/<safe bucket>/staging/<id>     uploads in progress (removed at start)
 
@@ -352,6 +353,9 @@ class _Bucket:
         backend.buckets[name] = self.fake
         self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
         self.sorted_keys: list[str] = []  # live keys in order, for list()
+        # The bucket's CORS rules (S3 JSON shape, see cors.py), kept in the info table.
+        row = self.db.execute("SELECT value FROM info WHERE name = 'cors'").fetchone()
+        self.cors: list[dict[str, Any]] | None = json.loads(row[0]) if row else None
 
     def segments(self, names: list[str]) -> list[tuple[Path, int]]:
         return [(self.blobs / n, (self.blobs / n).stat().st_size) for n in names]
@@ -443,6 +447,22 @@ class R2Store:
             return self._buckets[name]
         except KeyError:
             raise KeyError(f"no R2 bucket named {name!r}") from None
+
+    def bucket_cors(self, name: str) -> list[dict[str, Any]] | None:
+        """The bucket's CORS rules as stored (S3 JSON), or None when it has none."""
+        return self._bucket(name).cors
+
+    def set_bucket_cors(self, name: str, rules: list[dict[str, Any]] | None) -> None:
+        """Replace (or with None, delete) the bucket's CORS rules; committed on return."""
+        with self._lock:
+            bucket = self._bucket(name)
+            if rules is None:
+                bucket.db.execute("DELETE FROM info WHERE name = 'cors'")
+            else:
+                bucket.db.execute("INSERT OR REPLACE INTO info VALUES ('cors', ?)",
+                                  (json.dumps(rules, separators=(",", ":")),))
+            bucket.checkpointer.committed()
+            bucket.cors = rules
 
     def stage(self, bucket: str, algorithms: Iterable[str] = ()) -> Staged:
         return Staged(self._bucket(bucket).staging, algorithms)

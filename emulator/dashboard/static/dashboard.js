@@ -44,6 +44,10 @@ async function api(path, options = {}) {
   const init = { method: options.method || "GET", headers: {} };
   if (options.json !== undefined) {
     init.body = JSON.stringify(options.json);
+  }
+  if (init.method !== "GET" && init.method !== "HEAD") {
+    // The internal API refuses writes with a content type any web page could send
+    // without asking (docs/security.md), so even body-less POSTs say JSON.
     init.headers["content-type"] = "application/json";
   }
   const response = await fetch(path, init);

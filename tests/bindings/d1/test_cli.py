@@ -135,3 +135,34 @@ def test_migrations_create(project: Path, capsys: pytest.CaptureFixture[str]) ->
     assert (project / "migrations" / "0001_create_users.sql").read_text().startswith("-- Migration number: 0001")
     assert run_cli("d1", "migrations", "list", "DB") == 0
     assert "0001_create_users.sql" in capsys.readouterr().out
+
+
+async def test_refused_sql_is_refused_on_disk_and_through_a_running_dev(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planted = project / "planted.sqlite3"
+    attach = f"CREATE TABLE t (a); ATTACH DATABASE '{planted}' AS p; CREATE TABLE p.x (a);"
+    assert await asyncio.to_thread(run_cli, "d1", "execute", "DB", "--command", attach) == 1
+    assert "D1_ERROR: not authorized: SQLITE_AUTH" in capsys.readouterr().err
+    platform = Platform([d1_r2_app(project)], project / ".emulator", s3_port=None)
+    await platform.start()
+    served = serve_internal_api(platform)
+    try:
+        await served.__anext__()
+        assert await asyncio.to_thread(run_cli, "d1", "execute", "DB", "--command", attach) == 1
+        assert "D1_ERROR: not authorized: SQLITE_AUTH" in capsys.readouterr().err
+        db = platform.env_for(platform.apps[0]).DB
+        assert await db.prepare("SELECT count(*) AS n FROM sqlite_master").first("n") == 0
+    finally:
+        await served.aclose()
+        await platform.stop()
+    assert not planted.exists()
+
+
+def test_execute_file_strips_a_dumps_wrapping_transaction(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "dump.sql").write_text("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE d (a);\n"
+                                      "INSERT INTO d VALUES(1);\nCOMMIT;\n")
+    assert run_cli("d1", "execute", "DB", "--file", "dump.sql") == 0
+    capsys.readouterr()
+    (project / "two.sql").write_text("BEGIN TRANSACTION;\nSELECT 1;\nCOMMIT;\nBEGIN TRANSACTION;\nSELECT 2;\nCOMMIT;\n")
+    assert run_cli("d1", "execute", "DB", "--file", "two.sql") == 1
+    assert "contains several transactions" in capsys.readouterr().err

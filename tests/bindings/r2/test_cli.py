@@ -96,3 +96,71 @@ async def test_with_a_running_dev_the_live_state_sees_cli_writes(project: Path,
     capsys.readouterr()
     assert await asyncio.to_thread(run_cli, "r2", "object", "list", "bucket", "--json") == 0
     assert [o["key"] for o in json.loads(capsys.readouterr().out)] == ["a/b.txt", "many/0", "many/1", "many/2"]
+
+
+WRANGLER_RULES = {"rules": [{"allowed": {"origins": ["http://localhost:5173"], "methods": ["GET", "PUT"],
+                                         "headers": ["content-type"]},
+                             "exposeHeaders": ["ETag"], "maxAgeSeconds": 3600}]}
+
+
+def test_bucket_cors_set_list_delete_without_dev(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "rules.json").write_text(json.dumps(WRANGLER_RULES))
+    assert run_cli("r2", "bucket", "cors", "list", "bucket") == 1
+    assert "The specified bucket 'bucket' does not exist." in capsys.readouterr().err
+    assert run_cli("r2", "bucket", "cors", "set", "bucket", "--file", "rules.json", "-y") == 0
+    assert "✨ Set CORS configuration for bucket 'bucket'." in capsys.readouterr().out
+    assert run_cli("r2", "bucket", "cors", "list", "bucket") == 0
+    out = capsys.readouterr().out
+    assert "allowed_origins:  http://localhost:5173" in out and "allowed_methods:  GET, PUT" in out
+    assert "exposed_headers:  ETag" in out and "max_age_seconds:  3600" in out
+    # The S3 / dashboard shape works too, and replaces the rules.
+    (project / "s3.json").write_text(json.dumps([{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]))
+    assert run_cli("r2", "bucket", "cors", "set", "bucket", "--file", "s3.json") == 0
+    capsys.readouterr()
+    assert run_cli("r2", "bucket", "cors", "list", "bucket") == 0
+    out = capsys.readouterr().out
+    assert "allowed_origins:  *" in out and "(no headers)" in out and "(0 seconds)" in out
+    assert run_cli("r2", "bucket", "cors", "delete", "bucket", "--force") == 0
+    capsys.readouterr()
+    assert run_cli("r2", "bucket", "cors", "list", "bucket") == 0
+    assert "There is no CORS configuration defined for bucket 'bucket'." in capsys.readouterr().out
+
+
+def test_bucket_cors_bad_files_change_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "rules.json").write_text(json.dumps(WRANGLER_RULES))
+    assert run_cli("r2", "bucket", "cors", "set", "bucket", "--file", "rules.json") == 0
+    for name, text, message in (
+            ("bad.json", "{not json", "is not valid JSON"),
+            ("verb.json", json.dumps({"rules": [{"allowed": {"origins": ["*"], "methods": ["PATCH"]}}]}),
+             "Unsupported method is PATCH"),
+            ("shape.json", json.dumps({"allowed": {}}), "expected")):
+        (project / name).write_text(text)
+        capsys.readouterr()
+        assert run_cli("r2", "bucket", "cors", "set", "bucket", "--file", name) == 1
+        assert message in capsys.readouterr().err
+    assert run_cli("r2", "bucket", "cors", "set", "bucket", "--file", "missing.json") == 1
+    capsys.readouterr()
+    assert run_cli("r2", "bucket", "cors", "list", "bucket") == 0
+    assert "http://localhost:5173" in capsys.readouterr().out
+
+
+async def test_bucket_cors_through_a_running_dev(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "rules.json").write_text(json.dumps(WRANGLER_RULES))
+    platform = Platform([d1_r2_app(project)], project / ".emulator", s3_port=None)
+    await platform.start()
+    served = serve_internal_api(platform)
+    try:
+        await served.__anext__()
+        assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "set", "bucket", "--file", "rules.json") == 0
+        store = platform.plugin("r2").store  # type: ignore[attr-defined]
+        assert store.bucket_cors("bucket")[0]["AllowedOrigins"] == ["http://localhost:5173"]
+        capsys.readouterr()
+        assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "list", "bucket") == 0
+        assert "allowed_headers:  content-type" in capsys.readouterr().out
+        assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "delete", "bucket") == 0
+        assert store.bucket_cors("bucket") is None
+        assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "list", "nope") == 1
+        assert "does not exist" in capsys.readouterr().err
+    finally:
+        await served.aclose()
+        await platform.stop()

@@ -248,3 +248,111 @@ async def test_unsupported_sub_resources_are_not_implemented(s3: Any) -> None:
         with pytest.raises(ClientError) as info:
             await in_thread(call, **kwargs)
         assert error_code(info.value) == "NotImplemented"
+
+
+# --- CORS and who may call (docs/r2.md#cors, docs/security.md) ------------------------------
+APP_ORIGIN = "http://localhost:5173"
+UPLOAD_RULES = [{"AllowedOrigins": [APP_ORIGIN], "AllowedMethods": ["PUT", "GET"],
+                 "AllowedHeaders": ["content-type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]
+
+
+async def test_bucket_cors_round_trips_through_boto3_and_persists(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    p = Platform([app], tmp_path / "state", s3_port=0)
+    await p.start()
+    try:
+        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+        with pytest.raises(ClientError) as info:
+            await in_thread(s3.get_bucket_cors, Bucket="bucket")
+        assert error_code(info.value) == "NoSuchCORSConfiguration"
+        await in_thread(s3.put_bucket_cors, Bucket="bucket", CORSConfiguration={"CORSRules": UPLOAD_RULES})
+    finally:
+        await p.stop()
+    p = Platform([app], tmp_path / "state", s3_port=0)  # a restart keeps the rules
+    await p.start()
+    try:
+        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+        rules = (await in_thread(s3.get_bucket_cors, Bucket="bucket"))["CORSRules"]
+        assert rules == UPLOAD_RULES
+        with pytest.raises(ClientError) as info:
+            await in_thread(s3.put_bucket_cors, Bucket="bucket", CORSConfiguration={"CORSRules": [
+                {"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
+        assert error_code(info.value) == "InvalidRequest"
+        assert (await in_thread(s3.get_bucket_cors, Bucket="bucket"))["CORSRules"] == UPLOAD_RULES
+        await in_thread(s3.delete_bucket_cors, Bucket="bucket")
+        with pytest.raises(ClientError) as info:
+            await in_thread(s3.get_bucket_cors, Bucket="bucket")
+        assert error_code(info.value) == "NoSuchCORSConfiguration"
+    finally:
+        await p.stop()
+
+
+async def test_a_web_app_uploads_through_a_presigned_url_only_as_the_rules_allow(
+        s3: Any, s3_platform: Platform) -> None:
+    import aiohttp
+
+    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]
+    url = await in_thread(s3.generate_presigned_url, "put_object",
+                          Params={"Bucket": "bucket", "Key": "avatar.png"}, ExpiresIn=600)
+    preflight = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type"}
+    upload = {"Origin": APP_ORIGIN, "Content-Type": "image/png"}
+    async with aiohttp.ClientSession() as session:
+        # No rules yet: the preflight fails, and so does the write a browser would not even send.
+        async with session.options(url, headers=preflight) as resp:
+            assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+            assert "<Code>AccessForbidden</Code>" in await resp.text()
+        async with session.put(url, data=b"png", headers=upload) as resp:
+            assert resp.status == 403 and "<Code>AccessDenied</Code>" in await resp.text()
+        # A simple cross-site POST (R2 stores POST-on-key as a put) is refused too.
+        async with session.post(url, data=b"x", headers={"Origin": "http://evil.example",
+                                                         "Content-Type": "text/plain"}) as resp:
+            assert resp.status == 403
+        assert store.head("bucket", "avatar.png") is None
+
+        await in_thread(s3.put_bucket_cors, Bucket="bucket", CORSConfiguration={"CORSRules": UPLOAD_RULES})
+        async with session.options(url, headers=preflight) as resp:
+            assert resp.status == 200
+            assert resp.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+            assert resp.headers["Access-Control-Allow-Methods"] == "PUT, GET"
+            assert resp.headers["Access-Control-Allow-Headers"] == "content-type"
+            assert resp.headers["Access-Control-Max-Age"] == "600"
+        async with session.put(url, data=b"png", headers=upload) as resp:
+            assert resp.status == 200
+            assert resp.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+            assert resp.headers["Access-Control-Expose-Headers"] == "ETag"
+        assert store.head("bucket", "avatar.png") is not None
+        # Another page: no preflight approval, no write, no CORS headers on reads.
+        async with session.options(url, headers={**preflight, "Origin": "http://evil.example"}) as resp:
+            assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+        async with session.put(url, data=b"evil", headers={"Origin": "http://evil.example"}) as resp:
+            assert resp.status == 403
+        async with session.delete(url, headers={"Origin": APP_ORIGIN}) as resp:
+            assert resp.status == 403  # DELETE is not in the rule
+        endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+        async with session.get(f"{endpoint}/bucket/avatar.png", headers={"Origin": "http://evil.example"}) as resp:
+            assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+        async with session.get(f"{endpoint}/bucket/avatar.png", headers={"Origin": APP_ORIGIN}) as resp:
+            assert await resp.read() == b"png" and resp.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+        # Even an allowed origin cannot rewrite the bucket's rules from a browser.
+        async with session.delete(f"{endpoint}/bucket?cors", headers={"Origin": APP_ORIGIN}) as resp:
+            assert resp.status == 403
+    assert (await in_thread(s3.get_bucket_cors, Bucket="bucket"))["CORSRules"] == UPLOAD_RULES
+    obj = await in_thread(s3.get_object, Bucket="bucket", Key="avatar.png")
+    assert obj["Body"].read() == b"png"
+
+
+async def test_a_foreign_host_is_refused(s3: Any, s3_platform: Platform) -> None:
+    import aiohttp
+
+    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+    port = endpoint.rsplit(":", 1)[1]
+    await in_thread(s3.put_object, Bucket="bucket", Key="k", Body=b"v")
+    async with aiohttp.ClientSession() as session:
+        for method in ("GET", "PUT", "DELETE"):
+            async with session.request(method, f"{endpoint}/bucket/k",
+                                       headers={"Host": f"rebound.example:{port}"}) as resp:
+                assert resp.status == 403 and "<Code>AccessDenied</Code>" in await resp.text()
+        async with session.get(f"{endpoint}/bucket/k", headers={"Host": f"localhost:{port}"}) as resp:
+            assert resp.status == 200 and await resp.read() == b"v"
+    assert (await in_thread(s3.get_object, Bucket="bucket", Key="k"))["Body"].read() == b"v"
