@@ -158,11 +158,20 @@ class EmulatorHandle:
         raise LookupFailed(f"no {noun} named {name!r} is bound by the hosted apps "
                            f"({self.describe()}); known names: {listing}")
 
+    def stats(self) -> dict[str, Any]:
+        """Figures of every running binding type, by type: ``emu.stats()["queues"]["jobs-dlq"]["depth"]``."""
+        return {name: plugin.stats() for name, plugin in self.platform.plugins.items()}
+
     def __getattr__(self, attr: str) -> Any:
-        # The per-type accessors (`emu.queue(name)`, `emu.kv(name)`...) come from the registry.
-        if not attr.startswith("_"):
+        # The per-type accessors (`emu.queue(name)`, `emu.kv(name)`...) and test helpers
+        # (`emu.peek(queue)`, `emu.create_message_batch(...)`) come from the registry.
+        if not attr.startswith("_") and "emulator" in self.__dict__:
             from emulator.bindings import binding_types
 
+            for plugin in self.platform.plugins.values():
+                helper = plugin.test_helpers().get(attr)
+                if helper is not None:
+                    return helper
             for kind in binding_types():
                 if kind.accessor == attr:
                     def accessor(name: str, _kind: str = kind.name) -> Any:
@@ -217,6 +226,41 @@ class EmulatorHandle:
             raise TypeError("this emulator runs on the real clock; start it with the default FakeClock to advance time")
         await clock.advance(seconds)
         await self.drain(timeout=timeout)
+
+    async def advance_to_next(self, timeout: float = 30.0) -> float | None:
+        """Move the fake clock to its next timer (a batch timeout, a retry delay, a workflow
+        sleep, an alarm...), let the work it starts finish, and return the seconds moved;
+        ``None`` when no timer is waiting."""
+        clock = self._fake_clock()
+        await self.drain(timeout=timeout)
+        deadline = clock.next_deadline()
+        if deadline is None:
+            return None
+        step = max(0.0, deadline - clock.now())
+        await clock.advance(step)
+        await self.drain(timeout=timeout)
+        return step
+
+    async def run_until_idle(self, max_time: float = 24 * 3600.0, timeout: float = 30.0) -> float:
+        """``advance_to_next()`` until no timer is left or ``max_time`` seconds of fake time
+        have passed (cron triggers always have a next run, so they end at ``max_time``);
+        returns the seconds moved. Retry schedules, delays and sleeps play out in order."""
+        clock = self._fake_clock()
+        start = clock.now()
+        while True:
+            deadline = clock.next_deadline()
+            if deadline is None or deadline - start > max_time:
+                break
+            await self.advance_to_next(timeout=timeout)
+        return clock.now() - start
+
+    def _fake_clock(self) -> "FakeClock":
+        from emulator.clock import FakeClock
+
+        clock = self.clock
+        if not isinstance(clock, FakeClock):
+            raise TypeError("this emulator runs on the real clock; start it with the default FakeClock to move time")
+        return clock
 
     # --- logs -------------------------------------------------------------------------
     def log_messages(self, source: str | None = None, level: str | None = None,

@@ -170,6 +170,18 @@ class BindingPlugin(ABC):
         """The dashboard's view of this type's resources (its panel reads it)."""
         return {}
 
+    def stats(self) -> dict[str, Any]:
+        """Figures about this type's resources, for tests (``emu.stats()[type]``)."""
+        return self.health()
+
+    def test_helpers(self) -> "dict[str, Any]":
+        """Functions the pytest handle offers as methods (``emu.peek("jobs")``), by name.
+
+        They get the handle's platform through the plugin; names must not clash with
+        another type's helpers or accessors (the registry test checks).
+        """
+        return {}
+
     def lookup(self, name: str) -> Any:
         """The object a test gets for ``name`` (pytest handle); None if unknown.
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.bindings import BINDING_TYPES, binding_type, claimed_keys, load_plugin, package_file
+from emulator.bindings import (
+    BINDING_TYPES,
+    binding_type,
+    claimed_keys,
+    load_plugin,
+    package_file,
+)
 from emulator.cli import build_parser, verb_modules
 
 BINDINGS = Path(__file__).resolve().parents[2] / "emulator" / "bindings"
@@ -52,3 +58,19 @@ def test_cli_verbs_and_panels_come_from_the_packages() -> None:
     verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert {"check", "dev", "queues", "d1", "r2", "workflows"} <= verbs
     assert package_file("queues", "panel.js") is not None
+
+
+async def test_accessors_and_test_helpers_do_not_clash(tmp_path: Path) -> None:
+    from emulator.platform import Platform
+    from emulator.pytest_plugin import EmulatorHandle
+
+    platform = Platform([], tmp_path / "state")
+    names: dict[str, str] = {}
+    for name in BINDING_TYPES:
+        kind = binding_type(name)
+        offered = list(platform.plugin(name).test_helpers()) + ([kind.accessor] if kind.accessor else [])
+        for attr in offered:
+            assert attr not in names, f"{attr} offered by {names[attr]} and {name}"
+            assert not hasattr(EmulatorHandle, attr), f"{attr} of {name} hides a handle method"
+            names[attr] = name
+    await platform.stop()

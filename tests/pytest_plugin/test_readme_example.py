@@ -1,4 +1,4 @@
-"""The example test of README "Testing your app (pytest plugin)", verbatim but for the path
+"""The first example test of docs/testing.md, verbatim but for the path
 (the README runs it from the app's folder; here the app is ``app/`` next to this file)."""
 
 

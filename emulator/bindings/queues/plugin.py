@@ -116,6 +116,28 @@ class Plugin(BindingPlugin):
                     queue(c.dead_letter_queue)["deadLetterFor"].append(c.queue)
         return {"queues": dict(sorted(queues.items()))}
 
+    def stats(self) -> dict[str, Any]:
+        """Every queue's figures by name: depth, in flight, delayed, dead letters, totals."""
+        return {q["name"]: q for q in self.broker.list_stats()}
+
+    def test_helpers(self) -> dict[str, Any]:
+        from emulator.bindings.queues import testing
+
+        def peek(queue: str, limit: int = 50) -> list[dict[str, Any]]:
+            """The messages of ``queue`` without consuming them (in flight, waiting, delayed)."""
+            return self.broker.peek(queue, limit)
+
+        async def run_queue_handler(app: str, batch: MessageBatch) -> testing.QueueResult:
+            return await testing.run_queue_handler(self.platform, app, batch)
+
+        def create_message_batch(queue: str, messages: Any) -> MessageBatch:
+            return testing.create_message_batch(
+                queue, messages, warn=lambda text: self.platform.log.warn("queues", text, queue=queue))
+
+        create_message_batch.__doc__ = testing.create_message_batch.__doc__
+        run_queue_handler.__doc__ = testing.run_queue_handler.__doc__
+        return {"peek": peek, "create_message_batch": create_message_batch, "run_queue_handler": run_queue_handler}
+
     def consumed_queues(self) -> set[str]:
         """Queues the hosted apps consume or use as a dead-letter queue."""
         return {q for app in self.platform.apps for c in queues_config(app).consumers
