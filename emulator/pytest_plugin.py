@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import aiohttp
     from multidict import CIMultiDict
 
-    from emulator.clock import Clock
+    from emulator.clock import Clock, FakeClock
     from emulator.emulator import Emulator
     from emulator.logs import EventLog, LogRecord
     from emulator.platform import Platform
