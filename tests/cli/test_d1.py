@@ -17,7 +17,10 @@ import pytest
 from aiohttp import web
 
 from emulator.config.model import AppConfig, D1DatabaseBinding, R2BucketBinding
+from emulator.cli._common import release_state_dirs
 from emulator.platform import Platform
+
+from tests.helpers.state_dirs import announced_server
 
 
 def run_cli(*argv: str) -> int:
@@ -27,7 +30,10 @@ def run_cli(*argv: str) -> int:
     for name in ("d1", "r2"):
         importlib.import_module(f"emulator.cli.{name}").register(sub)
     args = parser.parse_args(list(argv))
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    finally:
+        release_state_dirs()  # what `cf-emulator`'s main does after every verb
 
 
 async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
@@ -45,11 +51,10 @@ async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
-    platform.state.write_server_info({"internal_url": url})
     try:
-        yield url
+        with announced_server(platform.state, url):
+            yield url
     finally:
-        platform.state.clear_server_info()
         await runner.cleanup()
 
 

@@ -3,114 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-
-class DevProcess:
-    """A `cf-emulator dev` child whose stdout lines are collected by a reader thread."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "emulator", "dev", *args], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, predicate: Any, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if predicate(line):
-                return line
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.lines)
-                                     + "\nstderr:\n" + self.stderr_now())
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError("dev exited; output:\n" + "\n".join(self.lines) + "\nstderr:\n"
-                                     + self.stderr_now())
-            self.lines.append(line)
-            if predicate(line):
-                return line
-
-    def stderr_now(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        while True:  # collect the rest of stdout
-            try:
-                line = self._queue.get(timeout=2)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def spawn() -> Iterator[Any]:
-    started: list[DevProcess] = []
-
-    def start(args: list[str], cwd: Path) -> DevProcess:
-        proc = DevProcess(args, cwd)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-
-
-def http(method: str, url: str, body: Any = None) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def ready_urls(dev: DevProcess) -> dict[str, str]:
-    urls = {}
-    for _ in range(2):
-        line = dev.wait_for(lambda l: l.startswith("ready: ") and l.split()[1] not in urls)
-        _, name, url = line.split()
-        urls[name] = url
-    return urls
+from tests.helpers.processes import DevProcess, http, ready_urls, spawn  # noqa: F401 (spawn: a fixture)
 
 
 def test_help_documents_the_options() -> None:

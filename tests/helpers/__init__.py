@@ -1,0 +1,1 @@
+"""Helpers shared between test files (never imported from conftest.py)."""
