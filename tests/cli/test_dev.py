@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,80 @@ def test_var_pairs_split_at_the_first_colon_like_wrangler() -> None:
     args = build_parser().parse_args(["dev", "--var", "A:1", "URL:http://x:80", "--var", "EMPTY", "A:2"])
     assert parse_vars(args.var) == {"A": "2", "URL": "http://x:80", "EMPTY": ""}
     assert parse_vars(None) == {}
+
+
+def test_a_second_ctrl_c_stops_now_quietly_and_unfinished_work_survives(workspace: Path, spawn: Any) -> None:
+    import threading
+
+    (workspace / "shop" / "functions" / "api" / "sleep.py").write_text(
+        "import asyncio\n\nfrom workers import Response\n\n\n"
+        "async def on_request_get(context):\n    print('sleeping')\n    await asyncio.sleep(60)\n"
+        "    return Response('late')\n")
+    dev = spawn(["--port", "0", "--no-watch", "--shutdown-timeout", "60"], workspace)
+    urls = ready_urls(dev)
+    # In flight when the signals come: a batch (its consumer sleeps 60 s) and a request.
+    assert http("POST", urls["dev-shop"] + "/api/order", {"id": 12, "slow": 60})[0] == 200
+    dev.wait_for(lambda l: l == "[dev-backend] processing order 12", timeout=15)
+    answers: list[Any] = []
+
+    def slow_request() -> None:
+        try:
+            answers.append(http("GET", urls["dev-shop"] + "/api/sleep", timeout=60))
+        except Exception as exc:  # the connection closes without an answer
+            answers.append(exc)
+
+    requester = threading.Thread(target=slow_request)
+    requester.start()
+    dev.wait_for(lambda l: l == "[dev-shop] sleeping", timeout=15)
+
+    dev.proc.send_signal(signal.SIGINT)
+    dev.wait_for(lambda l: "stopping gracefully" in l)
+    dev.proc.send_signal(signal.SIGINT)
+    assert dev.wait(timeout=30) == 130  # not the 60 s the handlers would take
+    requester.join(10)
+    err = dev.stderr_now()
+    assert "Traceback" not in err and "Traceback" not in "\n".join(dev.lines), err
+    assert any("stopping now" in line for line in dev.lines)
+    assert not (workspace / ".emulator" / "server.json").exists()
+    assert answers and not (isinstance(answers[0], tuple) and answers[0][0] == 200)
+
+    # The batch was never acknowledged: the next start redelivers it (quickly this time).
+    dev2 = spawn(["--port", "0", "--no-watch"], workspace)
+    urls = ready_urls(dev2)
+    deadline = time.monotonic() + 20
+    while http("GET", urls["dev-backend"] + "/orders/12")[0] != 200:
+        assert time.monotonic() < deadline, "order 12 was not redelivered"
+        time.sleep(0.1)
+    assert dev2.stop(signal.SIGINT) == 0
+
+
+def test_ctrl_c_during_start_up_abandons_it_quietly(workspace: Path, spawn: Any) -> None:
+    from emulator.state import StateDir
+    from tests.helpers.processes import LockHolder
+
+    # A CLI verb holding the state directory keeps `dev` in its start-up.
+    holder = LockHolder(workspace / ".emulator", "cli", "cf-emulator queues send")
+    try:
+        dev = spawn(["--port", "0", "--no-watch"], workspace)
+        dev.wait_for(lambda l: l.startswith(f"waiting for `cf-emulator queues send` (pid {holder.pid})"))
+        dev.proc.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 130
+    finally:
+        holder.release()
+    err = dev.stderr_now()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "start abandoned" in dev.lines and not any(l.startswith("ready:") for l in dev.lines)
+    assert StateDir(workspace / ".emulator").lock_holder() is None
+
+
+def test_a_closed_stdout_stops_dev_gracefully_with_141(workspace: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "emulator", "dev", "--port", "0", "--no-watch"],
+                                cwd=workspace, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == ""
+    assert not (workspace / ".emulator" / "server.json").exists()
