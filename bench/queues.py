@@ -29,9 +29,10 @@ from typing import Any, Awaitable, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.config.model import AppConfig, QueueConsumer, QueueProducer  # noqa: E402
+from emulator.config.model import AppConfig  # noqa: E402
 from emulator.logs import EventLog  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
+from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
 
 
 class BenchHost:
@@ -46,7 +47,7 @@ class BenchHost:
 
 
 def _app(state: Path, batch_size: int, timeout: float) -> AppConfig:
-    return AppConfig(
+    return app_config(
         config_path=state / "wrangler.toml", kind="worker", name="bench",
         producers=(QueueProducer(binding="Q", queue="bench"),),
         consumers=(QueueConsumer(queue="bench", max_batch_size=batch_size, max_batch_timeout=timeout),),

@@ -48,10 +48,10 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA  # noqa: E402
-from emulator.cli.dev import tune_gc  # noqa: E402
 from emulator.bindings.r2.store import INLINE_MAX  # noqa: E402
-from emulator.config.model import AppConfig, D1DatabaseBinding, R2BucketBinding  # noqa: E402
+from emulator.cli.dev import tune_gc  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
+from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config  # noqa: E402
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -153,7 +153,7 @@ async def bench_r2(root: Path, quick: bool) -> None:
     backend.buckets["raw"] = FakeBucket(  # type: ignore[abstract]
         name="raw", account_id="123456789012", region_name="us-east-1")
     persistence = RawPersistence(root / "raw")
-    app = AppConfig(config_path=root / "wrangler.toml", kind="worker", name="bench",
+    app = app_config(config_path=root / "wrangler.toml", kind="worker", name="bench",
                     r2_buckets=(R2BucketBinding("BUCKET", "bench"),))
     platform = Platform([app], root / "state", s3_port=None)
     await platform.start()
@@ -191,7 +191,7 @@ async def bench_d1(root: Path, quick: bool) -> None:
     raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("PRAGMA synchronous=NORMAL")
     raw.execute("PRAGMA foreign_keys=ON")  # as the binding's connections (D1 enforces them)
-    app = AppConfig(config_path=root / "wrangler.toml", kind="worker", name="bench",
+    app = app_config(config_path=root / "wrangler.toml", kind="worker", name="bench",
                     d1_databases=(D1DatabaseBinding("DB", "bench", None, root / "migrations"),))
     platform = Platform([app], root / "state", s3_port=None)
     await platform.start()

@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.bindings.workflows.api import WorkflowEntrypoint  # noqa: E402
 from emulator.bindings.workflows.engine import WorkflowEngine  # noqa: E402
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint  # noqa: E402
 from emulator.clock import RealClock  # noqa: E402
 from emulator.logs import EventLog  # noqa: E402
 

@@ -30,6 +30,7 @@ from emulator import __version__
 from emulator.clock import Clock
 from emulator.config.model import AppConfig, WorkspaceConfig
 from emulator.cron import CronError, CronScheduler
+from emulator.errors import EmulatorError, StartError
 from emulator.logs import EventLog
 from emulator.platform import AppHost, Platform
 from emulator.server import EmulatorServer, app_bindings, plan_ports
@@ -41,10 +42,6 @@ PAGES_CONSUMERS_HINT = (
     "[[queues.consumers]] block to a Worker app's config (one with `main` and the `python_workers` "
     "flag) and keep only [[queues.producers]] in the Pages config."
 )
-
-
-class StartError(Exception):
-    """The emulator cannot start; the message says why and what to do."""
 
 
 class ConfigError(StartError):
@@ -104,6 +101,28 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     return f"{where} by another emulator: {holder.describe()}, {serving}. {advice}"
 
 
+def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
+    """(env.NAME, resource, type, emulated or not) for every binding an app declares."""
+    from emulator.bindings import binding_types
+
+    rows = []
+    for kind in binding_types():
+        for d in kind.declarations(kind.of(app)):
+            rows.append((f"env.{d.binding}", d.resource, d.type_label, "emulated" if d.emulated else "NOT EMULATED"))
+    if app.assets is not None and app.assets.binding:
+        rows.append((f"env.{app.assets.binding}", "", "Assets", "emulated"))
+    for name in sorted(app.env_vars()):
+        rows.append((f"env.{name}", "", "Environment Variable", "emulated"))
+    return rows
+
+
+def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)]
+    return "\n".join(lines)
+
+
 def load_error_text(exc: BaseException) -> str:
     """An ``AppLoadError``'s message plus the app's traceback (what the developer must see)."""
     text = str(exc)
@@ -138,13 +157,12 @@ def _failing_plugin(exc: BaseException) -> str | None:
 def plugin_error_text(exc: BaseException) -> str:
     """What `dev` prints when a binding plugin cannot start (never a traceback).
 
-    A ``QueuesError`` is the platform's own refusal (Miniflare's wording): its message is
-    shown exactly. Plugins that already phrase their failure for the user (``RuntimeError``,
-    e.g. the S3 endpoint's port) keep their text; anything else is named with its plugin.
+    An ``EmulatorError`` is phrased for the user already (a ``QueuesError`` is the
+    platform's own refusal, in Miniflare's wording): its message is shown exactly. Plugins
+    that already phrase their failure for the user (``RuntimeError``, e.g. the S3
+    endpoint's port) keep their text; anything else is named with its plugin.
     """
-    from emulator.bindings.queues.engine import QueuesError
-
-    if isinstance(exc, QueuesError):
+    if isinstance(exc, EmulatorError):
         return str(exc)
     if type(exc) is RuntimeError:
         return str(exc)
@@ -346,7 +364,8 @@ class Emulator:
 
         try:
             platform = Platform(apps, state.root, clock=self.clock, log=self.log,
-                                ip=self.ip, s3_port=self.s3_port)
+                                ip=self.ip, s3_port=self.s3_port,
+                                apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
             raise StartError(plugin_error_text(exc)) from None
@@ -359,8 +378,6 @@ class Emulator:
                 except AppLoadError as exc:
                     raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
                 platform.attach_host(host)
-            if self._should_apply_migrations():
-                await self._apply_migrations(platform)
             await platform.start()
         except (StartError, asyncio.CancelledError):
             await self._abandon_start(platform)
@@ -389,6 +406,7 @@ class Emulator:
         self._started = True
         assert self._lock is not None
         platform.state.write_server_info(self.server_info(), self._lock)
+        self._announce_bindings(platform)
         for name, url in self._server.urls.items():
             self.log.info("dev", f"ready: {name} {url}", app=name, url=url)
         if self.s3_endpoint:
@@ -399,6 +417,25 @@ class Emulator:
             self._reloader = AppReloader(self)
             self._reloader.start()
         return self
+
+    def _announce_bindings(self, platform: Platform) -> None:
+        """wrangler's "Your Worker has access to the following bindings" table, per app.
+
+        A binding type we don't emulate also gets a warning: its `env` object raises on use.
+        """
+        for app in platform.apps:
+            rows = binding_rows(app)
+            if not rows:
+                continue
+            noun = "Worker" if app.kind == "worker" else "Pages project"
+            self.log.info("dev", f"[{app.name}] Your {noun} has access to the following bindings:\n"
+                          + format_table(["Binding", "Resource", "Type", "Local"], rows),
+                          app=app.name, bindings=rows)
+            missing = [r for r in rows if r[3] != "emulated"]
+            if missing:
+                listing = ", ".join(f"{r[0]} ({r[2]})" for r in missing)
+                self.log.warn("dev", f"[{app.name}] not emulated locally: {listing}. Using them raises an "
+                              "error naming the binding; everything else runs.", app=app.name)
 
     async def _abandon_start(self, platform: Platform) -> None:
         """Undo a start that failed half way: stop the plugins, forget the loaded apps."""
@@ -420,25 +457,6 @@ class Emulator:
         if self._apply_migrations_arg is not None:
             return self._apply_migrations_arg
         return bool(self.workspace is not None and self.workspace.apply_migrations)
-
-    async def _apply_migrations(self, platform: Platform) -> None:
-        """Apply pending D1 migrations of every database (once per shared database)."""
-        from emulator.bindings.d1.migrations import MigrationError, apply_migrations
-
-        # Before the plugins start: a resumed workflow or a redelivered batch may already
-        # query the tables these migrations create.
-        done: set[str] = set()
-        for app in platform.apps:
-            for db in app.d1_databases:
-                if db.local_id in done or not db.migrations_dir.is_dir():
-                    continue
-                done.add(db.local_id)
-                try:
-                    # Progress lines (the pending table, one ✅ per file) go to the log ("d1").
-                    await apply_migrations(platform, db)
-                except MigrationError as exc:
-                    raise StartError(f"D1 migrations of {db.local_id!r} ({db.migrations_dir}) failed: {exc}\n"
-                                     "Fix the migration file and start again; the ones before it stay applied.") from None
 
     def _start_crons(self, platform: Platform) -> None:
         def on_error(app_name: str, cron: str, exc: BaseException) -> None:
@@ -555,14 +573,7 @@ class Emulator:
 
     def in_flight(self) -> int:
         """Messages or steps a binding plugin reports as being processed right now."""
-        total = 0
-        for plugin in self.platform.plugins.values():
-            try:
-                value = plugin.health().get("in_flight", 0)
-            except Exception:
-                continue
-            total += value if isinstance(value, int) else 0
-        return total
+        return self.platform.in_flight()
 
     async def _in_flight_settled(self) -> None:
         # Real time on purpose: this bounds how long a stop may take, whatever the clock.

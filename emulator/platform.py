@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
-from emulator.bindings import PLUGIN_MODULES, BindingPlugin, load_plugin
+from emulator.bindings import BINDING_TYPES, BindingPlugin, binding_type, load_plugin
 from emulator.clock import Clock, RealClock
 from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
@@ -50,19 +50,23 @@ class Platform:
         log: EventLog | None = None,
         ip: str = "127.0.0.1",
         s3_port: int | None = 0,
+        apply_migrations: bool = False,
     ) -> None:
         self.apps = list(apps)
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
         self.ip = ip
         # Port of the S3-compatible endpoint: 0 = a free port, None = no endpoint.
         self.s3_port = s3_port
+        # Apply pending D1 migrations when the D1 plugin starts (`dev --apply-migrations`).
+        self.apply_migrations = apply_migrations
         self.state = StateDir(Path(state_dir))
         self.clock: Clock = clock or RealClock()
         self.log = log or EventLog()
         self.hosts: dict[str, AppHost] = {}
         self.plugins: dict[str, BindingPlugin] = {}
-        for name in PLUGIN_MODULES:
-            if any(load_plugin(name).used_by(app) for app in self.apps):
+        for name in BINDING_TYPES:
+            kind = binding_type(name)
+            if any(kind.used_by(app) for app in self.apps):
                 self.plugins[name] = load_plugin(name)(self)
         self._started = False
 
@@ -103,6 +107,10 @@ class Platform:
         if extra:
             env.update(extra)
         return env
+
+    def in_flight(self) -> int:
+        """Messages or steps handed to app code right now, over every plugin."""
+        return sum(p.in_flight() for p in self.plugins.values())
 
     def is_idle(self) -> bool:
         # Hosts count too: `ctx.waitUntil` work in flight may still send messages.

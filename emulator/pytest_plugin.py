@@ -27,7 +27,7 @@ import itertools
 import json as _json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Protocol
 
 import pytest
 
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     import aiohttp
     from multidict import CIMultiDict
 
-    from emulator.clock import Clock, FakeClock
-    from emulator.config.model import AppConfig
+    from emulator.clock import Clock
     from emulator.emulator import Emulator
     from emulator.logs import EventLog, LogRecord
     from emulator.platform import Platform
@@ -98,23 +97,6 @@ class LookupFailed(LookupError):
     """A binding or app named in a test does not exist; the message lists what does."""
 
 
-@dataclass
-class _BindingKind:
-    plugin: str
-    noun: str
-    # (binding name, resource names it answers to) per declaration of an app
-    declarations: Callable[["AppConfig"], list[tuple[str, list[str]]]]
-
-
-_KINDS: dict[str, _BindingKind] = {
-    "queues": _BindingKind("queues", "queue", lambda app: [(p.binding, [p.queue]) for p in app.producers]),
-    "r2": _BindingKind("r2", "R2 bucket", lambda app: [(b.binding, [b.bucket_name]) for b in app.r2_buckets]),
-    "d1": _BindingKind("d1", "D1 database", lambda app: [
-        (d.binding, [n for n in (d.database_name, d.local_id, d.database_id) if n]) for d in app.d1_databases]),
-    "workflows": _BindingKind("workflows", "workflow", lambda app: [(w.binding, [w.name]) for w in app.workflows]),
-}
-
-
 class EmulatorHandle:
     """One running emulator as a test sees it: bindings, HTTP, time, drain, logs."""
 
@@ -157,49 +139,39 @@ class EmulatorHandle:
         return self.emulator.internal_url + "/_emulator/"
 
     # --- bindings ---------------------------------------------------------------------
-    def _binding(self, kind_name: str, name: str, also_known: set[str] | None = None) -> Any:
-        kind = _KINDS[kind_name]
-        plugin = self.platform.plugins.get(kind.plugin)
-        apps = self.platform.apps
-        # A resource name (queue, bucket, database, workflow) wins over a binding name.
-        for by_resource in (True, False):
-            for app in apps:
-                for binding, resources in kind.declarations(app):
-                    if (name in resources) if by_resource else (name == binding):
-                        assert plugin is not None  # a declaration means the plugin was started
-                        return plugin.bindings_for(app)[binding]
-        known = sorted({n for app in apps for binding, resources in kind.declarations(app)
-                        for n in (*resources, binding)} | (also_known or set()))
+    def binding(self, kind: str, name: str) -> Any:
+        """The object apps see for resource or binding ``name`` of binding type ``kind``.
+
+        A resource name (queue, bucket, database, workflow, namespace) wins over a binding
+        name. Each binding type also has its own accessor (its ``BindingType.accessor``):
+        ``emu.queue("jobs")``, ``emu.r2("bucket")``, ``emu.d1("db")``, ``emu.workflow("wf")``.
+        """
+        from emulator.bindings import binding_type
+
+        noun = binding_type(kind).noun
+        plugin = self.platform.plugins.get(kind)
+        found = plugin.lookup(name) if plugin is not None else None
+        if found is not None:
+            return found
+        known = sorted(plugin.known_names()) if plugin is not None else []
         listing = ", ".join(repr(n) for n in known) if known else "none"
-        raise LookupFailed(f"no {kind.noun} named {name!r} is bound by the hosted apps "
+        raise LookupFailed(f"no {noun} named {name!r} is bound by the hosted apps "
                            f"({self.describe()}); known names: {listing}")
 
-    def queue(self, name: str) -> Any:
-        """A producer for queue ``name`` (queue name or binding name): ``send``, ``sendBatch``.
+    def __getattr__(self, attr: str) -> Any:
+        # The per-type accessors (`emu.queue(name)`, `emu.kv(name)`...) come from the registry.
+        if not attr.startswith("_"):
+            from emulator.bindings import binding_types
 
-        Queues that apps only consume (or use as a dead-letter queue) work too: the test
-        then plays the producer that lives in another deployment.
-        """
-        consumed = {q for app in self.platform.apps for c in app.consumers
-                    for q in (c.queue, c.dead_letter_queue) if q}
-        try:
-            return self._binding("queues", name, consumed)
-        except LookupFailed:
-            if name not in consumed:
-                raise
-        return self.platform.plugins["queues"].broker.producer(name)  # type: ignore[attr-defined]
+            for kind in binding_types():
+                if kind.accessor == attr:
+                    def accessor(name: str, _kind: str = kind.name) -> Any:
+                        return self.binding(_kind, name)
 
-    def r2(self, bucket: str) -> Any:
-        """The R2 bucket binding for ``bucket`` (bucket name or binding name)."""
-        return self._binding("r2", bucket)
-
-    def d1(self, database: str) -> Any:
-        """The D1 binding for ``database`` (database_name, database_id or binding name)."""
-        return self._binding("d1", database)
-
-    def workflow(self, name: str) -> Any:
-        """The Workflow binding for workflow ``name`` (or binding name): ``create``, ``get``."""
-        return self._binding("workflows", name)
+                    accessor.__name__ = attr
+                    accessor.__doc__ = f"The {kind.noun} binding for {kind.noun} (or binding) ``name``."
+                    return accessor
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def env(self, app: str) -> Any:
         """An app's whole ``env`` (vars and bindings), as its handlers see it."""

@@ -138,16 +138,19 @@ class AppReloader:
             log.error(f"app:{app.name}", f"reload failed; the last good version keeps serving.\n"
                                          f"{load_error_text(exc)}", app=app.name)
             return False
-        from emulator.bindings import PLUGIN_MODULES, load_plugin
+        from emulator.bindings import binding_types
 
-        missing = [n for n in PLUGIN_MODULES if n not in platform.plugins and load_plugin(n).used_by(new_config)]
+        kinds = binding_types()
+        missing = [k.name for k in kinds if k.name not in platform.plugins and k.used_by(new_config)]
         if missing:
             log.warn("dev", f"[{app.name}] new binding types ({', '.join(missing)}) take effect after a restart "
                             "of `cf-emulator dev`.", app=app.name)
-        if new_config.consumers != app.consumers or new_config.workflows != app.workflows:
-            # The broker and the workflow engine register consumers and workflow classes
-            # once, at start; the new code still receives the batches and instances.
-            log.warn("dev", f"[{app.name}] changed queue consumers or workflows take effect after a restart "
+        # Some engines register what a config declares once, at start (the broker's
+        # consumers, the workflow engine's classes); the new code still receives the
+        # batches and instances.
+        changed = [what for k in kinds if (what := k.restart_needed(k.of(app), k.of(new_config)))]
+        if changed:
+            log.warn("dev", f"[{app.name}] changed {' or '.join(changed)} take effect after a restart "
                             "of `cf-emulator dev`.", app=app.name)
         old_host = platform.hosts.get(app.name)
         platform.apps[platform.apps.index(app)] = new_config

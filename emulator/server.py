@@ -151,21 +151,14 @@ def _json_error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def app_bindings(app: AppConfig) -> dict[str, Any]:
-    """A JSON summary of what an app's `env` holds (health, dashboard)."""
+    """A JSON summary of what an app's `env` holds (health, dashboard), by binding type."""
+    from emulator.bindings import binding_types
+
     out: dict[str, Any] = {}
-    if app.producers:
-        out["queue_producers"] = {p.binding: p.queue for p in app.producers}
-    if app.consumers:
-        out["queue_consumers"] = [c.queue for c in app.consumers]
-    if app.r2_buckets:
-        out["r2_buckets"] = {b.binding: b.bucket_name for b in app.r2_buckets}
-    if app.d1_databases:
-        out["d1_databases"] = {d.binding: d.local_id for d in app.d1_databases}
-    if app.workflows:
-        out["workflows"] = {w.binding: {"name": w.name, "class_name": w.class_name,
-                                        "script_name": w.script_name} for w in app.workflows}
-    if app.services:
-        out["services"] = {s.binding: s.service for s in app.services}
+    for kind in binding_types():
+        summary = kind.summary(kind.of(app)) if kind.used_by(app) else {}
+        if summary:
+            out[kind.name] = summary
     if app.assets is not None and app.assets.binding:
         out["assets"] = app.assets.binding
     names = sorted(app.env_vars())

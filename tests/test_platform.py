@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, QueueConsumer, QueueProducer, R2BucketBinding
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import QueueConsumer, QueueProducer, R2BucketBinding, app_config
 
 
 class RecordingHost:
@@ -27,11 +28,11 @@ class RecordingHost:
 
 
 def apps(root: Path) -> tuple[AppConfig, AppConfig]:
-    producer = AppConfig(config_path=root / "web" / "wrangler.toml", kind="pages", name="web",
+    producer = app_config(config_path=root / "web" / "wrangler.toml", kind="pages", name="web",
                          vars={"MODE": "dev", "TOKEN": "from-vars"}, secrets={"TOKEN": "from-dev-vars"},
                          producers=(QueueProducer("JOBS", "jobs"),),
                          r2_buckets=(R2BucketBinding("FILES", "files"),))
-    consumer = AppConfig(config_path=root / "worker" / "wrangler.toml", kind="worker", name="worker",
+    consumer = app_config(config_path=root / "worker" / "wrangler.toml", kind="worker", name="worker",
                          consumers=(QueueConsumer("jobs", max_batch_size=2, max_batch_timeout=1),),
                          r2_buckets=(R2BucketBinding("SAME_FILES", "files"),))
     return producer, consumer

@@ -1,45 +1,145 @@
-"""The binding registry: the one place a binding type is wired in.
+"""The binding kit: the registry of binding types and the two interfaces each one implements.
 
-Each binding type lives in its own package (``emulator.bindings.queues``, ``.r2``, ``.d1``,
-``.workflows``) and exposes a ``Plugin`` class implementing ``BindingPlugin``: an *engine*
-that owns state under ``<state>/<name>/`` and builds the *binding objects* apps see on
-``env``. Plugins are imported lazily and started only when some hosted app uses them
-(LocalStack's lazy start), so `check` and the CLI stay fast.
+Every binding type lives in its own package, ``emulator/bindings/<name>/``, with the same
+file roles in each (``docs/architecture.md`` → "The binding kit")::
+
+    config.py     BindingType subclass, instance ``TYPE``: reads the type's part of a
+                  normalized wrangler config into frozen dataclasses, lists what each app
+                  declares (``Declaration``), and runs the type's own ``check`` rules.
+                  Imported by every command, so it imports nothing heavy.
+    plugin.py     ``Plugin`` (a ``BindingPlugin``): engine lifecycle, the objects on `env`,
+                  health, the dashboard overview, pytest look-ups. Imported only when a
+                  hosted app or a command needs the type.
+    engine.py     the state (SQLite, files) under ``<state>/<name>/``.
+    binding.py    what apps see on ``env``.
+    routes.py     the inspection HTTP API under ``/_emulator/<name>/``.
+    cli.py        its ``cf-emulator <verb>`` commands (``register(subparsers)``).
+    panel.js      its dashboard tab.
+
+Code outside ``bindings/`` (config loader, server, CLI root, dashboard shell, pytest plugin,
+health) only loops over ``BINDING_TYPES``. Adding a binding type is one package and one
+line below.
 """
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, TypeVar
 
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from emulator.config.diagnostics import DiagnosticTree
     from emulator.config.model import AppConfig
     from emulator.platform import Platform
 
-# name → module holding `Plugin`; order is start order (workflows last: its steps use the rest).
-PLUGIN_MODULES: dict[str, str] = {
-    "d1": "emulator.bindings.d1",
-    "r2": "emulator.bindings.r2",
-    "queues": "emulator.bindings.queues",
-    "workflows": "emulator.bindings.workflows",
-}
+# Registry: package names under emulator.bindings, in start order (workflows after the
+# storage types its steps use; `unsupported` last: it takes every wrangler binding key the
+# others do not claim).
+BINDING_TYPES: tuple[str, ...] = ("d1", "r2", "queues", "services", "workflows", "unsupported")
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One binding an app declares: the `env` attribute and the resource behind it.
+
+    ``resource`` is the platform-wide name apps meet on (queue, bucket, database id,
+    namespace id...); ``aliases`` are other names that identify the same resource (a D1
+    database's ``database_id``), for look-ups by tests and the CLI.
+    """
+
+    binding: str
+    resource: str
+    type_label: str
+    aliases: tuple[str, ...] = ()
+    emulated: bool = True
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.resource, *self.aliases)
+
+
+@dataclass(frozen=True)
+class ConfigContext:
+    """What a ``BindingType.read`` may need besides the normalized config."""
+
+    root: Path  # the folder of the config file
+    claimed_keys: frozenset[str] = frozenset()  # wrangler keys some registered type reads
+
+    def absolute(self, value: Any) -> Path | None:
+        import os
+
+        return Path(os.path.normpath(self.root.resolve() / value)) if isinstance(value, str) else None
+
+
+class BindingType(ABC, Generic[C]):
+    """The static half of a binding type: no engine, no platform (``check`` uses it too)."""
+
+    name: ClassVar[str]  # registry key, state subfolder, `/_emulator/<name>` prefix
+    title: ClassVar[str]  # "Queues": dashboard tab, tables
+    config_keys: ClassVar[tuple[str, ...]]  # the wrangler config keys this type reads
+    # The pytest handle's look-up method for this type (``emu.queue("jobs")``) and the noun
+    # its errors use ("no queue named ..."); None when tests have no accessor.
+    accessor: ClassVar[str | None] = None
+    noun: ClassVar[str] = "binding"
+
+    @abstractmethod
+    def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> C:
+        """This type's part of a normalized (validated, env-resolved) wrangler config."""
+
+    @abstractmethod
+    def declarations(self, cfg: C) -> list[Declaration]:
+        """What ``cfg`` puts on an app's `env` (empty when it declares nothing)."""
+
+    def of(self, app: "AppConfig") -> C:
+        """This type's config of ``app`` (read from an empty config when it has none)."""
+        cfg = app.bindings.get(self.name)
+        if cfg is None:
+            cfg = self.read({}, ConfigContext(app.root))
+        return cfg  # type: ignore[no-any-return]
+
+    def used_by(self, app: "AppConfig") -> bool:
+        return bool(self.declarations(self.of(app))) or self.serves(app)
+
+    def serves(self, app: "AppConfig") -> bool:
+        """Whether the app needs this type without declaring an `env` binding (a consumer)."""
+        return False
+
+    def summary(self, cfg: C) -> dict[str, Any]:
+        """JSON about the app's use of this type, for health (names, never secrets)."""
+        return {d.binding: d.resource for d in self.declarations(cfg)}
+
+    def restart_needed(self, old: C, new: C) -> str | None:
+        """What a hot reload cannot apply, in words ("queue consumers"), or None."""
+        return None
+
+    # --- `check` rules of ours (CFE ids); the wrangler port lives in emulator.config ---
+    def check_app(self, tree: "DiagnosticTree", raw: Mapping[str, Any], config: Mapping[str, Any],
+                  env_name: str | None, is_pages: bool, config_path: Path) -> Any:
+        """Per-app rules; returns facts for ``check_set`` (or None)."""
+        return None
+
+    def check_set(self, facts: "list[tuple[str, DiagnosticTree, Any]]", cross_warnings: bool) -> None:
+        """Rules over every checked app: ``(app name, its diagnostics, check_app's facts)``."""
 
 
 class BindingPlugin(ABC):
-    """One binding type: engine lifecycle, env bindings, inspection API."""
+    """The runtime half of a binding type: engine lifecycle, env objects, inspection."""
 
     name: ClassVar[str]
 
     def __init__(self, platform: "Platform") -> None:
         self.platform = platform
 
-    @staticmethod
-    @abstractmethod
-    def used_by(app: "AppConfig") -> bool:
-        """Whether this app's config declares a binding of this type."""
+    @property
+    def type(self) -> BindingType[Any]:
+        return binding_type(self.name)
 
     async def start(self) -> None:
         """Open state, restore persisted work, start timers."""
@@ -58,12 +158,62 @@ class BindingPlugin(ABC):
     def health(self) -> dict[str, Any]:
         return {"state": "running"}
 
+    def in_flight(self) -> int:
+        """Work handed to app code right now (a graceful stop waits for it)."""
+        return 0
+
     def is_idle(self) -> bool:
         """True when no work is pending, runnable or in flight (for `drain()`)."""
         return True
 
+    def overview(self) -> dict[str, Any]:
+        """The dashboard's view of this type's resources (its panel reads it)."""
+        return {}
+
+    def lookup(self, name: str) -> Any:
+        """The object a test gets for ``name`` (pytest handle); None if unknown.
+
+        The default finds the declaration whose resource (first) or binding name is
+        ``name`` among the hosted apps and returns its env object.
+        """
+        apps = self.platform.apps
+        for by_resource in (True, False):
+            for app in apps:
+                for decl in self.type.declarations(self.type.of(app)):
+                    if (name in decl.names) if by_resource else (name == decl.binding):
+                        return self.bindings_for(app)[decl.binding]
+        return None
+
+    def known_names(self) -> set[str]:
+        """Every name ``lookup`` answers to, for "known names: ..." messages."""
+        return {n for app in self.platform.apps
+                for d in self.type.declarations(self.type.of(app)) for n in (*d.names, d.binding)}
+
+
+@cache
+def binding_type(name: str) -> BindingType[Any]:
+    """The ``TYPE`` of a registered binding package (its light ``config`` module)."""
+    module = importlib.import_module(f"emulator.bindings.{name}.config")
+    kind: BindingType[Any] = module.TYPE
+    return kind
+
+
+def binding_types() -> list[BindingType[Any]]:
+    return [binding_type(name) for name in BINDING_TYPES]
+
+
+def claimed_keys() -> frozenset[str]:
+    """The wrangler config keys a registered (emulated) type reads."""
+    return frozenset(k for t in binding_types() if t.name != "unsupported" for k in t.config_keys)
+
 
 def load_plugin(name: str) -> type[BindingPlugin]:
-    module = importlib.import_module(PLUGIN_MODULES[name])
+    module = importlib.import_module(f"emulator.bindings.{name}.plugin")
     plugin: type[BindingPlugin] = module.Plugin
     return plugin
+
+
+def package_file(name: str, filename: str) -> Path | None:
+    """A file of a binding package (``panel.js``), or None when the type has none."""
+    path = Path(__file__).parent / name / filename
+    return path if path.is_file() else None

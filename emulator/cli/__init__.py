@@ -1,9 +1,10 @@
 """`cf-emulator` command line: argument parsing only; each verb calls into the package.
 
 Verbs follow wrangler's (`dev`, `check`, `d1 execute`, `d1 migrations apply`, `queues list`,
-`r2 object get`, `workflows instances list`). Each verb lives in its own module here with a
-``register(subparsers)`` function that sets ``func`` on its parser; ``func(args)`` returns
-the exit code.
+`r2 object get`, `workflows instances list`). The platform-wide verbs live here (`check`,
+`dev`); a binding type's verbs live in its package (``emulator/bindings/<type>/cli.py``)
+and are found through the registry. Each module has a ``register(subparsers)`` function
+that sets ``func`` on its parser; ``func(args)`` returns the exit code.
 
 Exit codes (docs/cli.md): 0 ok, 1 an error the verb reported, 2 bad usage, 130 interrupted
 by Ctrl-C, 141 stdout closed early (``| head``). Interrupts and closed pipes never show
@@ -20,7 +21,20 @@ from typing import Callable, Sequence
 
 from emulator import __version__
 
-VERB_MODULES = ("check", "dev", "queues", "d1", "r2", "workflows")
+# Platform-wide verbs; binding types add theirs from the registry.
+VERB_MODULES = ("emulator.cli.check", "emulator.cli.dev")
+
+
+def verb_modules() -> list[str]:
+    """Every module that registers verbs: ours, then each binding type's ``cli`` (registry order)."""
+    from pathlib import Path
+
+    from emulator.bindings import BINDING_TYPES
+
+    bindings = Path(__file__).resolve().parent.parent / "bindings"
+    return [*VERB_MODULES, *(f"emulator.bindings.{name}.cli" for name in BINDING_TYPES
+                             if (bindings / name / "cli.py").is_file())]
+
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -39,9 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cf-emulator {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    for name in VERB_MODULES:
-        module = importlib.import_module(f"emulator.cli.{name}")
-        module.register(sub)
+    for name in verb_modules():
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -9,7 +9,8 @@ Each app config is judged the way the platform's own tooling judges it:
   a Python ``main`` without the ``python_workers`` flag makes wrangler throw that one error
   instead of printing its diagnostics, and so do we.
 
-Then our ``CFE1xx`` rules (``emulator.config.rules``) run per app and over the whole set of
+Then our ``CFE1xx`` rules (``emulator.config.rules`` and each binding type's
+``check_app``/``check_set``) run per app and over the whole set of
 checked apps. A workspace file contributes its own report and every app it names.
 """
 
@@ -24,13 +25,16 @@ from typing import Any, Literal, Sequence
 from emulator.config.diagnostics import Diagnostic, DiagnosticTree
 from emulator.config.jsvalues import UNDEF
 from emulator.config.loader import (
-    ConfigLookupError, ParsedFile, app_from_config, find_config, is_workspace, read_config_file,
+    ConfigLookupError,
+    ParsedFile,
+    app_from_config,
+    find_config,
+    is_workspace,
+    read_config_file,
 )
 from emulator.config.model import AppConfig, WorkspaceConfig
 from emulator.config.pages import validate_pages_config
-from emulator.config.rules import (
-    AppFacts, check_app, check_app_set, check_entry_point, check_entrypoint_exports, check_workflow_classes,
-)
+from emulator.config.rules import check_entry_point, check_entrypoint_exports
 from emulator.config.validation import Normalizer, config_file_name
 from emulator.config.workspace import parse_workspace
 
@@ -77,7 +81,8 @@ class _AppCheck:
     parsed: ParsedFile
     report: FileReport
     trees: list[DiagnosticTree]
-    facts: AppFacts | None = None
+    # name, our diagnostics, and per binding type the facts its `check_set` needs
+    facts: tuple[str, DiagnosticTree, dict[str, Any]] | None = None
     config: dict[str, Any] | None = None
 
 
@@ -138,11 +143,11 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
         trees.append(deploy)
     ours = DiagnosticTree(OURS_HEADING)
     name: str = config["name"] if isinstance(config.get("name"), str) else parsed.path.parent.name
-    facts = AppFacts(name=name, tree=ours)
-    check_app(ours, raw, config, env, is_pages, facts)
-    check_workflow_classes(ours, raw, config, env, parsed.path)
+    from emulator.bindings import binding_types
+
+    facts = {t.name: t.check_app(ours, raw, config, env, is_pages, parsed.path) for t in binding_types()}
     trees.append(ours)
-    return _AppCheck(parsed, report, trees, facts, config)
+    return _AppCheck(parsed, report, trees, (name, ours, facts), config)
 
 
 def _finish(check: _AppCheck, env: str | None) -> None:
@@ -195,9 +200,14 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
         else:
             app_files.append(parsed)
     checks = [_check_app(parsed, env, cwd) for parsed in app_files]
-    facts = [c.facts for c in checks if c.facts is not None]
-    # Producer/consumer pairing is only meaningful over a set of apps (see rules.py).
-    check_app_set(facts, cross_warnings=saw_workspace or len(facts) >= 2)
+    checked = [c.facts for c in checks if c.facts is not None]
+    # Rules over the set of apps (queue producer/consumer pairing) only make sense when a
+    # set is checked: a workspace, or two or more configs at once.
+    from emulator.bindings import binding_types
+
+    for kind in binding_types():
+        kind.check_set([(name, tree, facts[kind.name]) for name, tree, facts in checked],
+                       cross_warnings=saw_workspace or len(checked) >= 2)
     for check in checks:
         _finish(check, env)
         report.files.append(check.report)

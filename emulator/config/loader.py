@@ -6,9 +6,8 @@
 - The format follows the suffix (``toml`` / ``jsonc`` / ``json``); both JSON forms use the
   permissive JSONC parser, as wrangler does. A UTF-8 BOM is stripped.
 - ``app_from_config`` maps wrangler's normalized config (after env resolution) onto the
-  emulator's model: queue producer ``queue`` defaults to the binding name, consumers get the
-  production defaults (10 / 5 s / 3), an R2 ``bucket_name`` defaults to the binding name, D1
-  ``migrations_dir`` defaults to ``<config dir>/migrations``, all paths absolute.
+  emulator's model: the app-level fields here, each binding type's part through its
+  ``BindingType.read`` (``emulator/bindings/<type>/config.py``); all paths absolute.
 """
 
 from __future__ import annotations
@@ -24,11 +23,7 @@ from emulator.config.devvars import load_dev_secrets
 from emulator.config.diagnostics import KeyPath
 from emulator.config.jsonc import JsoncError, LineIndex, parse_jsonc
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof
-from emulator.config.model import (
-    DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TIMEOUT, DEFAULT_MAX_RETRIES, AppConfig, AssetsConfig,
-    D1DatabaseBinding, DevSettings, QueueConsumer, QueueProducer, R2BucketBinding, ServiceBinding,
-    WorkflowBinding,
-)
+from emulator.config.model import AppConfig, AssetsConfig, DevSettings
 from emulator.config.tomlpos import toml_positions
 
 CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
@@ -171,46 +166,10 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
     def absolute(value: Any) -> Path | None:
         return Path(os.path.normpath(root.resolve() / value)) if isinstance(value, str) else None
 
-    queues: dict[str, Any] = config["queues"] if is_record(config.get("queues")) else {}
-    producers = []
-    for p in queues.get("producers") or []:
-        if is_record(p) and isinstance(p.get("binding"), str):
-            delay = _num(p.get("delivery_delay", UNDEF))
-            producers.append(QueueProducer(binding=p["binding"],
-                                           queue=_str(p.get("queue")) or p["binding"],
-                                           delivery_delay=int(delay) if delay is not None else None))
-    consumers = []
-    for c in queues.get("consumers") or []:
-        if is_record(c) and isinstance(c.get("queue"), str):
-            size, timeout = _num(c.get("max_batch_size", UNDEF)), _num(c.get("max_batch_timeout", UNDEF))
-            retries, concurrency = _num(c.get("max_retries", UNDEF)), _num(c.get("max_concurrency", UNDEF))
-            delay = _num(c.get("retry_delay", UNDEF))
-            consumers.append(QueueConsumer(
-                queue=c["queue"],
-                max_batch_size=int(size) if size is not None else DEFAULT_MAX_BATCH_SIZE,
-                max_batch_timeout=float(timeout) if timeout is not None else DEFAULT_MAX_BATCH_TIMEOUT,
-                max_retries=int(retries) if retries is not None else DEFAULT_MAX_RETRIES,
-                dead_letter_queue=_str(c.get("dead_letter_queue")),
-                max_concurrency=int(concurrency) if concurrency is not None else None,
-                retry_delay=int(delay) if delay is not None else 0,
-            ))
-    r2 = [R2BucketBinding(binding=b["binding"], bucket_name=_str(b.get("bucket_name")) or b["binding"])
-          for b in config.get("r2_buckets") or [] if is_record(b) and isinstance(b.get("binding"), str)]
-    d1 = []
-    for b in config.get("d1_databases") or []:
-        if is_record(b) and isinstance(b.get("binding"), str):
-            d1.append(D1DatabaseBinding(
-                binding=b["binding"], database_name=_str(b.get("database_name")),
-                database_id=_str(b.get("database_id")),
-                migrations_dir=absolute(_str(b.get("migrations_dir")) or "migrations") or root / "migrations",
-                migrations_table=_str(b.get("migrations_table")) or "d1_migrations"))
-    workflows = [WorkflowBinding(binding=w["binding"], name=w["name"], class_name=w["class_name"],
-                                 script_name=_str(w.get("script_name")))
-                 for w in config.get("workflows") or []
-                 if is_record(w) and all(isinstance(w.get(k), str) for k in ("binding", "name", "class_name"))]
-    services = [ServiceBinding(binding=s["binding"], service=s["service"], entrypoint=_str(s.get("entrypoint")))
-                for s in config.get("services") or []
-                if is_record(s) and isinstance(s.get("binding"), str) and isinstance(s.get("service"), str)]
+    from emulator.bindings import ConfigContext, binding_types, claimed_keys
+
+    ctx = ConfigContext(root, claimed_keys())
+    bindings = {t.name: t.read(config, ctx) for t in binding_types()}
     crons_raw = get(config.get("triggers"), "crons")
     crons = tuple(c for c in crons_raw if isinstance(c, str)) if isinstance(crons_raw, list) else ()
     assets_raw: Any = config.get("assets")
@@ -243,12 +202,7 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
         compatibility_flags=tuple(f for f in flags if isinstance(f, str)) if isinstance(flags, list) else (),
         vars=app_vars,
         secrets=secrets,
-        producers=tuple(producers),
-        consumers=tuple(consumers),
-        r2_buckets=tuple(r2),
-        d1_databases=tuple(d1),
-        workflows=tuple(workflows),
-        services=tuple(services),
+        bindings=bindings,
         crons=crons,
         assets=assets,
         dev=dev,

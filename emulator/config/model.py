@@ -2,9 +2,8 @@
 
 Loading (``emulator.config.loader``) turns a raw ``wrangler.toml`` / ``.json`` / ``.jsonc``
 into an ``AppConfig`` after the active environment is resolved; validation reports
-problems as ``Diagnostics`` and never raises. Defaults here follow **production**
-(batch size 10, timeout 5 s, 3 retries), not Miniflare's local defaults (5 / 1 s / 2):
-see README "Parity notes".
+problems as ``Diagnostics`` and never raises. What each binding type reads lives with the
+type (``emulator/bindings/<type>/config.py``); ``AppConfig.bindings`` holds the results.
 """
 
 from __future__ import annotations
@@ -14,70 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 AppKind = Literal["pages", "worker"]
-
-# Production defaults for queue consumers (Cloudflare docs); Miniflare uses 5 / 1 s / 2.
-DEFAULT_MAX_BATCH_SIZE = 10
-DEFAULT_MAX_BATCH_TIMEOUT = 5.0
-DEFAULT_MAX_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class QueueProducer:
-    binding: str
-    queue: str  # the binding name when `queue` is omitted (local provisioning)
-    delivery_delay: int | None = None
-
-
-@dataclass(frozen=True)
-class QueueConsumer:
-    queue: str
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    max_batch_timeout: float = DEFAULT_MAX_BATCH_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    dead_letter_queue: str | None = None
-    max_concurrency: int | None = None
-    retry_delay: int = 0
-
-
-@dataclass(frozen=True)
-class R2BucketBinding:
-    binding: str
-    bucket_name: str  # the binding name when `bucket_name` is omitted
-
-
-@dataclass(frozen=True)
-class D1DatabaseBinding:
-    binding: str
-    database_name: str | None
-    database_id: str | None
-    migrations_dir: Path  # absolute; default <config dir>/migrations
-    migrations_table: str = "d1_migrations"
-
-    @property
-    def local_id(self) -> str:
-        """The identity of the local database: one shared file per name across apps.
-
-        Wrangler keys local D1 files by ``preview_database_id ?? database_id ?? binding``;
-        we key by ``database_name`` first so that two apps naming the same database meet
-        on one file even if only one of them carries the id.
-        """
-        return self.database_name or self.database_id or self.binding
-
-
-@dataclass(frozen=True)
-class WorkflowBinding:
-    binding: str
-    name: str
-    class_name: str
-    script_name: str | None = None
-
-
-@dataclass(frozen=True)
-class ServiceBinding:
-    binding: str
-    service: str
-    entrypoint: str | None = None
-
 
 @dataclass(frozen=True)
 class AssetsConfig:
@@ -112,12 +47,9 @@ class AppConfig:
     secrets: dict[str, str] = field(default_factory=dict)
     # `dev --var KEY:VALUE`: override vars and secrets alike (wrangler applies them last).
     var_overrides: dict[str, str] = field(default_factory=dict)
-    producers: tuple[QueueProducer, ...] = ()
-    consumers: tuple[QueueConsumer, ...] = ()
-    r2_buckets: tuple[R2BucketBinding, ...] = ()
-    d1_databases: tuple[D1DatabaseBinding, ...] = ()
-    workflows: tuple[WorkflowBinding, ...] = ()
-    services: tuple[ServiceBinding, ...] = ()
+    # Binding type name (``emulator.bindings.BINDING_TYPES``) → that type's typed config,
+    # e.g. ``bindings["queues"].producers``; read it through the type: ``TYPE.of(app)``.
+    bindings: dict[str, Any] = field(default_factory=dict)
     crons: tuple[str, ...] = ()
     assets: AssetsConfig | None = None
     dev: DevSettings = field(default_factory=DevSettings)

@@ -6,16 +6,15 @@ workflow instances). What only the dashboard needs lives here, under
 
 - ``GET  /``                                   the page (``static/index.html``)
 - ``GET  /dashboard/static/{name}``            its script and style sheet (a fixed list)
-- ``GET  /dashboard/api/overview``             apps and every queue, bucket, database and
-                                               workflow they declare, plus the clock
+- ``GET  /dashboard/panels/{type}.js``         a binding type's tab (its package's ``panel.js``)
+- ``GET  /dashboard/api/overview``             apps with their bindings table, each binding
+                                               plugin's overview, the clock
 - ``GET  /dashboard/api/logs?after=N&wait=S``  log records numbered above N (long-poll)
 - ``GET  /dashboard/api/logs/stream``          the same as Server-Sent Events (``Last-Event-ID``)
-- ``GET  /dashboard/api/d1/{db}/tables``       tables, columns and row counts
-- ``POST /dashboard/api/d1/{db}/query``        ``{"sql": ...}``: one read-only statement
 
-R2 browsing and downloads use the R2 plugin's own routes (``/_emulator/r2/buckets/...``).
-D1 queries go through a separate read-only SQLite connection, so a dashboard open in a
-browser cannot change what the apps see.
+The shell (``static/``) shows the Overview and Logs tabs; every other tab is a binding
+type's ``panel.js``, served from the registry (``emulator.bindings``), reading that type's
+own routes (``/_emulator/<type>/...``) and its part of the overview.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from aiohttp import web
 
 from emulator.clock import FakeClock
 from emulator.dashboard.logtail import LogTail, record_json
-from emulator.dashboard.readonly_sql import ReadOnlyQueryError, list_tables, run_query
 
 if TYPE_CHECKING:
     from emulator.platform import Platform
@@ -91,16 +89,25 @@ class DashboardApi:
             web.get(prefix, self.to_page),
             web.get(f"{prefix}/", self.page),
             web.get(f"{prefix}/dashboard/static/{{name}}", self.static),
+            web.get(f"{prefix}/dashboard/panels/{{name}}", self.panel),
             web.get(f"{api}/overview", self.overview),
             web.get(f"{api}/logs", self.logs),
             web.get(f"{api}/logs/stream", self.log_stream),
-            web.get(f"{api}/d1/{{database}}/tables", self.d1_tables),
-            web.post(f"{api}/d1/{{database}}/query", self.d1_query),
         ]
 
     # --- page -------------------------------------------------------------------------
+    @staticmethod
+    def panel_types() -> list[str]:
+        """Binding types with a dashboard tab, in the registry's order."""
+        from emulator.bindings import BINDING_TYPES, package_file
+
+        return [name for name in BINDING_TYPES if package_file(name, "panel.js") is not None]
+
     async def page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers={
+        scripts = "\n".join(f'  <script src="dashboard/panels/{name}.js" defer></script>'
+                            for name in self.panel_types())
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("  <!--panels-->", scripts)
+        return web.Response(text=html, headers={
             "content-type": "text/html; charset=utf-8",
             "cache-control": "no-store",
             # The page only talks to its own origin and runs only its own script.
@@ -108,6 +115,18 @@ class DashboardApi:
                                        "frame-ancestors 'none'; form-action 'none'",
             "x-content-type-options": "nosniff",
         })
+
+    async def panel(self, request: web.Request) -> web.StreamResponse:
+        from emulator.bindings import package_file
+
+        name = request.match_info["name"].removesuffix(".js")
+        # Only registered types' own panel files: no path from a request reaches the disk.
+        path = package_file(name, "panel.js") if name in self.panel_types() else None
+        if path is None:
+            return _error(404, f"no dashboard panel named {name!r}")
+        return web.FileResponse(path, headers={
+            "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache",
+            "x-content-type-options": "nosniff"})
 
     async def to_page(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(request.path + "/")
@@ -123,46 +142,14 @@ class DashboardApi:
 
     # --- overview ---------------------------------------------------------------------
     def overview_data(self) -> dict[str, Any]:
-        """Every resource the hosted apps declare, keyed by its platform-wide name."""
-        queues: dict[str, dict[str, Any]] = {}
-        buckets: dict[str, dict[str, Any]] = {}
-        databases: dict[str, dict[str, Any]] = {}
-        workflows: dict[str, dict[str, Any]] = {}
+        """Every app's bindings table, each running binding plugin's overview, the clock."""
+        from emulator.emulator import binding_rows
 
-        def queue(name: str) -> dict[str, Any]:
-            return queues.setdefault(name, {"producers": [], "consumers": [], "deadLetterFor": []})
-
-        apps = []
-        for app in self.platform.apps:
-            apps.append({"name": app.name, "kind": app.kind})
-            for p in app.producers:
-                queue(p.queue)["producers"].append({"app": app.name, "binding": p.binding})
-            for c in app.consumers:
-                queue(c.queue)["consumers"].append({
-                    "app": app.name, "maxBatchSize": c.max_batch_size, "maxBatchTimeout": c.max_batch_timeout,
-                    "maxRetries": c.max_retries, "deadLetterQueue": c.dead_letter_queue,
-                    "retryDelay": c.retry_delay, "maxConcurrency": c.max_concurrency})
-                if c.dead_letter_queue:
-                    queue(c.dead_letter_queue)["deadLetterFor"].append(c.queue)
-            for b in app.r2_buckets:
-                buckets.setdefault(b.bucket_name, {"bindings": []})["bindings"].append(
-                    {"app": app.name, "binding": b.binding})
-            for d in app.d1_databases:
-                databases.setdefault(d.local_id, {"bindings": [], "databaseName": d.database_name,
-                                                  "databaseId": d.database_id})["bindings"].append(
-                    {"app": app.name, "binding": d.binding})
-            for w in app.workflows:
-                workflows.setdefault(w.name, {"className": w.class_name, "scriptName": w.script_name,
-                                              "bindings": []})["bindings"].append(
-                    {"app": app.name, "binding": w.binding})
         clock = self.platform.clock
         return {
-            "apps": apps,
-            "queues": dict(sorted(queues.items())),
-            "buckets": dict(sorted(buckets.items())),
-            "databases": dict(sorted(databases.items())),
-            "workflows": dict(sorted(workflows.items())),
-            "plugins": sorted(self.platform.plugins),
+            "apps": [{"name": app.name, "kind": app.kind, "bindings": binding_rows(app)}
+                     for app in self.platform.apps],
+            "bindings": {name: plugin.overview() for name, plugin in self.platform.plugins.items()},
             "clock": {"now": clock.now(), "fake": isinstance(clock, FakeClock)},
         }
 
@@ -224,41 +211,3 @@ class DashboardApi:
         except ConnectionResetError:
             pass  # the tab was closed: nothing to tell anyone
         return response
-
-    # --- D1 ---------------------------------------------------------------------------
-    def _d1_path(self, database: str) -> Path:
-        """The file of a database some hosted app binds (by its local id, as in the overview)."""
-        plugin = self.platform.plugins.get("d1")
-        known = plugin.database_ids() if plugin is not None else []  # type: ignore[attr-defined]
-        if database not in known:
-            listing = ", ".join(known) or "none"
-            raise _http_error(web.HTTPNotFound, f"no D1 database named {database!r} is bound; databases: {listing}")
-        path: Path = plugin.database_path(database)  # type: ignore[union-attr]
-        return path
-
-    async def d1_tables(self, request: web.Request) -> web.Response:
-        database = request.match_info["database"]
-        path = self._d1_path(database)
-        try:
-            tables = await asyncio.to_thread(list_tables, path)
-        except ReadOnlyQueryError as exc:
-            return _error(400, str(exc))
-        return web.json_response({"database": database, "tables": tables}, dumps=_dumps)
-
-    async def d1_query(self, request: web.Request) -> web.Response:
-        database = request.match_info["database"]
-        path = self._d1_path(database)
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
-        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
-            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
-        params = body.get("params") or []
-        if not isinstance(params, list):
-            return _error(400, "params must be a list")
-        try:
-            result = await asyncio.to_thread(run_query, path, body["sql"], params)
-        except ReadOnlyQueryError as exc:
-            return _error(400, str(exc))
-        return web.json_response(result.to_json(), dumps=_dumps)

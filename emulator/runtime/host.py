@@ -1,8 +1,7 @@
 """What Worker and Pages hosts share: env assembly, fetchers, background work, errors.
 
-An app's ``env`` is ``platform.env_for(app)`` (queues, R2, D1, workflows, vars, secrets)
-plus what the runtime adds: the ``ASSETS`` fetcher and one fetcher per service binding,
-which calls the target app's host in this same process (``platform.hosts[service]``).
+An app's ``env`` is ``platform.env_for(app)`` (every binding type's objects, vars, secrets)
+plus what the runtime adds: the ``ASSETS`` fetcher of the app's own static files.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
 from aiohttp import web
 
-from emulator.config.model import AppConfig, ServiceBinding
+from emulator.config.model import AppConfig
 from emulator.runtime.http import (
     Request,
     Response,
@@ -61,46 +60,6 @@ class AssetsFetcher:
 
     def __repr__(self) -> str:
         return "<Fetcher ASSETS>"
-
-
-class ServiceFetcher:
-    """A service binding: ``fetch`` and RPC method calls go to another hosted app."""
-
-    def __init__(self, platform: "Platform", binding: ServiceBinding, caller: str) -> None:
-        self._platform = platform
-        self._binding = binding
-        self._caller = caller
-
-    def _target(self) -> "BaseHost":
-        host = self._platform.hosts.get(self._binding.service)
-        if host is None:
-            raise RuntimeError(
-                f"Service binding {self._binding.binding} of {self._caller}: no hosted app named "
-                f"{self._binding.service!r}. Host it too (add it to the workspace or pass another "
-                f"-c CONFIG to `cf-emulator dev`)."
-            )
-        if not isinstance(host, BaseHost):
-            raise RuntimeError(f"Service binding {self._binding.binding}: {self._binding.service!r} "
-                               "cannot receive requests")
-        return host
-
-    async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> Response:
-        target = self._target()
-        return await target.fetch_service(as_request(input, {**(init or {}), **kwargs}),
-                                          entrypoint=self._binding.entrypoint)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self._target().call_rpc(self._binding.entrypoint, name, args, kwargs)
-
-        call.__name__ = name
-        return call
-
-    def __repr__(self) -> str:
-        return f"<Fetcher {self._binding.binding} → {self._binding.service}>"
 
 
 class BaseHost(ABC):
@@ -166,8 +125,6 @@ class BaseHost(ABC):
         extra: dict[str, Any] = {}
         if assets is not None and assets_binding:
             extra[assets_binding] = AssetsFetcher(assets)
-        for svc in self.config.services:
-            extra[svc.binding] = ServiceFetcher(self.platform, svc, self.config.name)
         return self.platform.env_for(self.config, extra)
 
     # -- background work (ctx.waitUntil) -------------------------------------------------

@@ -6,9 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from emulator.bindings.d1.config import d1_config
+from emulator.bindings.queues.config import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    queues_config,
+)
+from emulator.bindings.r2.config import r2_config
+from emulator.bindings.services.config import services_config
+from emulator.bindings.workflows.config import workflows_config
 from emulator.config import AppConfig, ConfigLookupError, check_paths, find_config
 from emulator.config.devvars import load_dev_secrets, parse_dotenv
-from emulator.config.model import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TIMEOUT, DEFAULT_MAX_RETRIES
 
 
 def write(path: Path, text: str) -> Path:
@@ -106,22 +115,22 @@ def test_worker_app_fields_and_defaults(tmp_path: Path) -> None:
     assert app.main == (tmp_path / "src" / "entry.py").resolve()
     assert app.compatibility_flags == ("python_workers",)
     assert app.vars == {"LEVEL": "info", "LIMITS": {"max": 3}}
-    assert [(p.binding, p.queue, p.delivery_delay) for p in app.producers] == [
+    assert [(p.binding, p.queue, p.delivery_delay) for p in queues_config(app).producers] == [
         ("OUT", "out", None), ("JOBS", "jobs", 5)]
-    first, second = app.consumers
+    first, second = queues_config(app).consumers
     assert (first.queue, first.max_batch_size, first.max_batch_timeout, first.max_retries) == (
         "jobs", DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TIMEOUT, DEFAULT_MAX_RETRIES)
     assert (DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TIMEOUT, DEFAULT_MAX_RETRIES) == (10, 5.0, 3)
     assert first.dead_letter_queue is None and first.retry_delay == 0
     assert (second.max_batch_size, second.max_batch_timeout, second.max_retries, second.retry_delay,
             second.dead_letter_queue, second.max_concurrency) == (3, 0.5, 0, 10, "other-dlq", 2)
-    assert [(b.binding, b.bucket_name) for b in app.r2_buckets] == [("FILES", "FILES"), ("DATA", "data-bucket")]
-    db, db2 = app.d1_databases
+    assert [(b.binding, b.bucket_name) for b in r2_config(app).buckets] == [("FILES", "FILES"), ("DATA", "data-bucket")]
+    db, db2 = d1_config(app).databases
     assert db.migrations_dir == (tmp_path / "migrations").resolve() and db.migrations_table == "d1_migrations"
     assert db2.migrations_dir == (tmp_path / "sql").resolve() and db2.migrations_table == "applied"
     assert db2.database_id is None and db2.local_id == "db2"
-    assert [(w.binding, w.name, w.class_name, w.script_name) for w in app.workflows] == [("WF", "wf", "Wf", None)]
-    assert [(s.binding, s.service, s.entrypoint) for s in app.services] == [("API", "api", "Api")]
+    assert [(w.binding, w.name, w.class_name, w.script_name) for w in workflows_config(app).workflows] == [("WF", "wf", "Wf", None)]
+    assert [(s.binding, s.service, s.entrypoint) for s in services_config(app).services] == [("API", "api", "Api")]
     assert app.crons == ("*/5 * * * *",)
     assert app.assets is not None and app.assets.directory == (tmp_path / "static").resolve()
     assert app.assets.binding == "ASSETS"
@@ -201,18 +210,18 @@ name = "svc-production"
 def test_env_resolution_inheritable_and_not(tmp_path: Path) -> None:
     path = write(tmp_path / "wrangler.toml", ENVS)
     top = load_one(path)
-    assert (top.name, top.vars, top.r2_buckets[0].bucket_name) == ("svc", {"A": "top"}, "top-bucket")
+    assert (top.name, top.vars, r2_config(top).buckets[0].bucket_name) == ("svc", {"A": "top"}, "top-bucket")
     staging = load_one(path, env="staging")
     assert staging.name == "svc-staging"  # name gets "-<env>" when the env does not set it
     assert staging.compatibility_date == "2025-02-02"
     assert staging.compatibility_flags == ("nodejs_compat",)  # inherited
     assert staging.vars == {"A": "staging", "B": "only-staging"}
-    assert staging.r2_buckets[0].bucket_name == "staging-bucket"
+    assert r2_config(staging).buckets[0].bucket_name == "staging-bucket"
     assert staging.env_name == "staging"
     report = check_paths([path], env="prod", cwd=tmp_path)
     prod = report.apps[0]
     assert prod.name == "svc-production"
-    assert prod.vars == {} and prod.r2_buckets == ()  # bindings are not inherited ...
+    assert prod.vars == {} and r2_config(prod).buckets == ()  # bindings are not inherited ...
     warnings = [d.message for d in report.files[0].warnings]
     assert any(m.startswith('"vars" exists at the top level, but not on "env.prod".') for m in warnings)
     assert all(d.context == ('"env.prod" environment configuration',) for d in report.files[0].warnings)

@@ -15,17 +15,18 @@ from aiohttp.test_utils import TestClient
 
 from emulator import dashboard
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, D1DatabaseBinding, QueueConsumer, QueueProducer
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import D1DatabaseBinding, QueueConsumer, QueueProducer, app_config
 
 
 def _apps(root: Path) -> list[AppConfig]:
-    web_app = AppConfig(
+    web_app = app_config(
         config_path=root / "web" / "wrangler.toml", kind="pages", name="web",
         producers=(QueueProducer("JOBS", "jobs"),),
         d1_databases=(D1DatabaseBinding("DB", "shop-db", "id-1", root / "migrations"),),
     )
-    worker = AppConfig(
+    worker = app_config(
         config_path=root / "worker" / "wrangler.toml", kind="worker", name="worker",
         consumers=(QueueConsumer("jobs", dead_letter_queue="jobs-dlq", max_retries=1),),
         d1_databases=(D1DatabaseBinding("DB", "shop-db", None, root / "migrations"),),
@@ -46,6 +47,8 @@ async def client(platform: Platform, aiohttp_client: Any) -> TestClient:
     root = web.Application()
     sub = web.Application()
     dashboard.setup(sub, platform)
+    for route in platform.plugins["d1"].routes():
+        sub.router.add_route(route.method, "/d1" + route.path, route.handler)
     root.add_subapp("/_emulator", sub)
     return await aiohttp_client(root)
 
@@ -64,15 +67,29 @@ async def test_page_and_static_files(client: TestClient) -> None:
     for name in ("..%2F__init__.py", "index.html", "api.py"):
         resp = await client.get(f"/_emulator/dashboard/static/{name}")
         assert resp.status == 404
+    # Each binding type's tab comes from its package, named by the registry only.
+    for name in ("queues", "d1", "r2", "workflows"):
+        assert f'<script src="dashboard/panels/{name}.js" defer>' in html
+        resp = await client.get(f"/_emulator/dashboard/panels/{name}.js")
+        assert resp.status == 200 and resp.content_type == "text/javascript"
+        assert f'registerPanel("{name}"' in await resp.text()
+    for name in ("..%2Fplugin.py", "services.js", "unsupported.js", "nope.js"):
+        resp = await client.get(f"/_emulator/dashboard/panels/{name}")
+        assert resp.status == 404, name
 
 
 async def test_overview_lists_resources_and_dead_letter_relations(client: TestClient) -> None:
     data = await (await client.get("/_emulator/dashboard/api/overview")).json()
     assert [a["name"] for a in data["apps"]] == ["web", "worker"]
-    assert data["queues"]["jobs"]["producers"] == [{"app": "web", "binding": "JOBS"}]
-    assert data["queues"]["jobs"]["consumers"][0]["deadLetterQueue"] == "jobs-dlq"
-    assert data["queues"]["jobs-dlq"]["deadLetterFor"] == ["jobs"]
-    assert len(data["databases"]["shop-db"]["bindings"]) == 2
+    assert data["apps"][0]["bindings"] == [["env.JOBS", "jobs", "Queue", "emulated"],
+                                           ["env.DB", "shop-db", "D1 Database", "emulated"]] or \
+        sorted(data["apps"][0]["bindings"]) == sorted([["env.DB", "shop-db", "D1 Database", "emulated"],
+                                                        ["env.JOBS", "jobs", "Queue", "emulated"]])
+    queues = data["bindings"]["queues"]["queues"]
+    assert queues["jobs"]["producers"] == [{"app": "web", "binding": "JOBS"}]
+    assert queues["jobs"]["consumers"][0]["deadLetterQueue"] == "jobs-dlq"
+    assert queues["jobs-dlq"]["deadLetterFor"] == ["jobs"]
+    assert len(data["bindings"]["d1"]["databases"]["shop-db"]["bindings"]) == 2
     assert data["clock"] == {"now": 1000.0, "fake": True}
 
 
@@ -142,15 +159,15 @@ def _create_db(platform: Platform) -> None:
 
 async def test_d1_tables_and_read_only_query(platform: Platform, client: TestClient) -> None:
     _create_db(platform)
-    data = await (await client.get("/_emulator/dashboard/api/d1/shop-db/tables")).json()
+    data = await (await client.get("/_emulator/d1/databases/shop-db/tables")).json()
     assert [(t["name"], t["rows"]) for t in data["tables"]] == [("orders", 2)]
-    resp = await client.post("/_emulator/dashboard/api/d1/shop-db/query",
+    resp = await client.post("/_emulator/d1/databases/shop-db/query",
                              json={"sql": "SELECT item FROM orders WHERE id > ? ORDER BY id", "params": [0]})
     assert await resp.json() == {"columns": ["item"], "rows": [["tea"], ["<img src=x onerror=alert(1)>"]],
                                  "truncated": False, "rowCount": 2}
     for sql in ("DELETE FROM orders", "WITH x AS (SELECT 1) UPDATE orders SET item = 'x'",
                 "SELECT 1; DROP TABLE orders"):
-        resp = await client.post("/_emulator/dashboard/api/d1/shop-db/query", json={"sql": sql})
+        resp = await client.post("/_emulator/d1/databases/shop-db/query", json={"sql": sql})
         assert resp.status == 400, sql
         assert "message" in await resp.json()
     # Through the app's own binding the data is untouched.
@@ -160,9 +177,9 @@ async def test_d1_tables_and_read_only_query(platform: Platform, client: TestCli
 
 
 async def test_d1_errors(platform: Platform, client: TestClient) -> None:
-    resp = await client.get("/_emulator/dashboard/api/d1/other-db/tables")
+    resp = await client.get("/_emulator/d1/databases/other-db/tables")
     assert resp.status == 404 and "shop-db" in (await resp.json())["message"]
-    resp = await client.post("/_emulator/dashboard/api/d1/shop-db/query", data=b"not json")
+    resp = await client.post("/_emulator/d1/databases/shop-db/query", data=b"not json")
     assert resp.status == 400
-    resp = await client.post("/_emulator/dashboard/api/d1/shop-db/query", json={"sql": 1})
+    resp = await client.post("/_emulator/d1/databases/shop-db/query", json={"sql": 1})
     assert resp.status == 400

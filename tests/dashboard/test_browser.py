@@ -59,7 +59,16 @@ async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path)
     try:
         await driver.get(emu.dashboard_url)
 
+        # --- overview: every app's bindings table ----------------------------------------
+        await driver.wait_for("return document.querySelectorAll('#overview-apps table.bindings tbody tr').length",
+                              what="bindings table")
+        bindings = await driver.execute(
+            "return Array.from(document.querySelectorAll('#overview-apps tbody tr'))"
+            ".map(r => Array.from(r.querySelectorAll('td')).map(c => c.textContent))")
+        assert ["env.JOBS", "jobs", "Queue", "emulated"] in bindings
+
         # --- queues: depth and the messages the test sent -----------------------------
+        await driver.click('#tabs button[data-tab="queues"]')
         queues = await driver.wait_for(
             rows_js("queue-table") + "", what="queue rows")
         await driver.wait_for("return document.querySelector('#queue-table tr[data-queue=\"jobs\"] .depth')"

@@ -39,7 +39,7 @@ async def test_every_app_port_serves_the_dashboard(cf_emulator: Any, tmp_path: P
             async with session.get(base + "/_emulator/dashboard/api/overview") as resp:
                 overview = await resp.json()
             assert [a["name"] for a in overview["apps"]] == ["site", "orders"]
-            assert overview["queues"]["jobs"]["producers"] == [
+            assert overview["bindings"]["queues"]["queues"]["jobs"]["producers"] == [
                 {"app": "site", "binding": "JOBS"}, {"app": "orders", "binding": "JOBS"}]
             # The app's own routes still answer everything else.
             async with session.get(base + "/") as resp:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from emulator import Emulator, FakeClock
+from emulator.bindings.queues.config import queues_config
 from emulator.cli import build_parser
 from emulator.config.model import AppConfig
 from emulator.emulator import AppStartError, ConfigError, StartError
@@ -63,9 +64,9 @@ def second_backend(workspace: Path) -> Path:
 def checks_without_cross_app_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each config alone passes wrangler's rules; only our cross-app rule sees two consumers
     # of one queue. Without it the config reaches the broker, which must refuse it cleanly.
-    import emulator.config.check as check
+    from emulator.bindings.queues.config import TYPE
 
-    monkeypatch.setattr(check, "check_app_set", lambda apps, cross_warnings: None)
+    monkeypatch.setattr(TYPE, "check_set", lambda facts, cross_warnings: None)
 
 
 MULTIPLE = 'Multiple consumers defined for queue "dev-orders": "dev-backend" and "dev-backend2"'
@@ -88,8 +89,9 @@ async def test_a_dead_letter_queue_equal_to_its_queue_is_a_start_error(
     def load_with_a_self_dlq() -> list[AppConfig]:
         # Past `check` (which reports this as CFE107), as a config from another tool could be.
         apps = real_load()
-        return [dataclasses.replace(a, consumers=[dataclasses.replace(c, dead_letter_queue=c.queue)
-                                                  for c in a.consumers]) for a in apps]
+        return [dataclasses.replace(a, bindings={**a.bindings, "queues": dataclasses.replace(
+            queues_config(a), consumers=tuple(dataclasses.replace(c, dead_letter_queue=c.queue)
+                                              for c in queues_config(a).consumers))}) for a in apps]
 
     monkeypatch.setattr(emulator, "load_config", load_with_a_self_dlq)
     with pytest.raises(StartError) as caught:

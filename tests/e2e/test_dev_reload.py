@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from emulator import Emulator, FakeClock
+from emulator.bindings.queues.config import queues_config
 from emulator.logs import EventLog
 
 
@@ -175,7 +176,7 @@ async def test_changed_consumer_settings_warn_that_a_restart_is_needed(workspace
         config.write_text(config.read_text().replace("max_batch_size = 10", "max_batch_size = 5"))
         assert await emu._reloader.handle_changes([config]) == {"dev-backend": True}
         assert any("take effect after a restart" in m for m in emu.log.messages(level="warn", source="dev"))
-        assert emu.platform.app("dev-backend").consumers[0].max_batch_size == 5
+        assert queues_config(emu.platform.app("dev-backend")).consumers[0].max_batch_size == 5
 
 
 async def test_var_overrides_vars_and_dev_vars_and_survive_a_config_reload(workspace: Path) -> None:

@@ -55,9 +55,9 @@ async def test_health_on_every_port(emu: Emulator, workspace: Path) -> None:
         shop, backend = health["apps"]["dev-shop"], health["apps"]["dev-backend"]
         assert shop["kind"] == "pages" and backend["kind"] == "worker"
         assert shop["url"] == emu.url("dev-shop") and backend["url"] == emu.url("dev-backend")
-        assert shop["bindings"]["queue_producers"] == {"ORDERS": "dev-orders"}
-        assert backend["bindings"]["queue_consumers"] == ["dev-orders"]
-        assert backend["bindings"]["r2_buckets"] == {"BUCKET": "dev-shared"}
+        assert shop["bindings"]["queues"]["producers"] == {"ORDERS": "dev-orders"}
+        assert backend["bindings"]["queues"]["consumers"] == ["dev-orders"]
+        assert backend["bindings"]["r2"] == {"BUCKET": "dev-shared"}
         assert backend["crons"] == ["*/5 * * * *"]
         assert {"queues", "r2"} <= set(health["plugins"])
 

@@ -14,6 +14,7 @@ from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from emulator.runtime import BaseHost, create_host
+from tests.helpers.apps import app_config
 
 
 def write_files(root: Path, files: dict[str, str | bytes]) -> None:
@@ -28,11 +29,11 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> None:
 
 def worker_config(root: Path, name: str = "worker", main: str = "src/entry.py", **kw: Any) -> AppConfig:
     kw.setdefault("compatibility_flags", ("python_workers",))
-    return AppConfig(config_path=root / "wrangler.toml", kind="worker", name=name, main=root / main, **kw)
+    return app_config(config_path=root / "wrangler.toml", kind="worker", name=name, main=root / main, **kw)
 
 
 def pages_config(root: Path, name: str = "web", output: str = "public", **kw: Any) -> AppConfig:
-    return AppConfig(config_path=root / "wrangler.toml", kind="pages", name=name,
+    return app_config(config_path=root / "wrangler.toml", kind="pages", name=name,
                      pages_build_output_dir=root / output, **kw)
 
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from emulator.config.model import AssetsConfig, ServiceBinding
+from emulator.config.model import AssetsConfig
 from emulator.runtime import AppLoadError, create_host
+from tests.helpers.apps import ServiceBinding
 
 from .conftest import worker_config, write_files
 

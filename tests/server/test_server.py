@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from emulator import Emulator, FakeClock
-from emulator.config.model import AppConfig, DevSettings, QueueConsumer, QueueProducer, R2BucketBinding
+from emulator.config.model import AppConfig, DevSettings
 from emulator.logs import EventLog
 from emulator.server import DEFAULT_PORT, PortInUseError, PortRequest, app_bindings, client_host, plan_ports
+from tests.helpers.apps import QueueConsumer, QueueProducer, R2BucketBinding, app_config
 
 
 def app(name: str, port: int | None = None) -> AppConfig:
-    return AppConfig(Path(f"/x/{name}/wrangler.toml"), "worker", name, dev=DevSettings(port=port))
+    return app_config(Path(f"/x/{name}/wrangler.toml"), "worker", name, dev=DevSettings(port=port))
 
 
 def test_ports_count_up_from_8787_and_respect_dev_port() -> None:
@@ -35,12 +36,12 @@ def test_client_host() -> None:
 
 
 def test_bindings_summary_lists_secret_names_not_values() -> None:
-    config = AppConfig(Path("/x/w/wrangler.toml"), "worker", "w", vars={"A": "1"}, secrets={"TOKEN": "s3cret"},
+    config = app_config(Path("/x/w/wrangler.toml"), "worker", "w", vars={"A": "1"}, secrets={"TOKEN": "s3cret"},
                        producers=(QueueProducer("Q", "jobs"),), consumers=(QueueConsumer("jobs"),),
                        r2_buckets=(R2BucketBinding("B", "bucket"),))
     summary = app_bindings(config)
-    assert summary == {"queue_producers": {"Q": "jobs"}, "queue_consumers": ["jobs"],
-                       "r2_buckets": {"B": "bucket"}, "vars": ["A", "TOKEN"]}
+    assert summary == {"queues": {"producers": {"Q": "jobs"}, "consumers": ["jobs"]},
+                       "r2": {"B": "bucket"}, "vars": ["A", "TOKEN"]}
     assert "s3cret" not in repr(summary)
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from emulator.bindings.d1.engine import D1Engine, D1Error
 
 if TYPE_CHECKING:
-    from emulator.config.model import D1DatabaseBinding
+    from emulator.bindings.d1.config import D1DatabaseBinding
     from emulator.platform import Platform
 
 Progress = Callable[[str], None]

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from emulator.bindings.queues.binding import Message, MessageBatch, QueueProducerBinding, QueueSendError, check_delay
+from emulator.bindings.queues.config import QueueConsumer
 from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
 from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
 from emulator.clock import Clock, TimerHandle
-from emulator.config.model import QueueConsumer
+from emulator.errors import EmulatorError
 from emulator.jsobject import JsObject
 from emulator.logs import EventLog
 
@@ -53,7 +54,7 @@ _STATE_NAMES = {PENDING: "pending", VISIBLE: "visible", DELAYED: "delayed", IN_F
 BatchHandler = Callable[[MessageBatch], Awaitable[None]]
 
 
-class QueuesError(Exception):
+class QueuesError(EmulatorError):
     """A queue configuration the platform refuses (Miniflare's ``QueuesError``)."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -33,6 +33,9 @@ from typing import Callable
 
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
+# The broker's file under <state>/queues/.
+DB_FILENAME = "queues.sqlite3"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq          INTEGER PRIMARY KEY,   -- enqueue order; never reused

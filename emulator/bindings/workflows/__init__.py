@@ -1,21 +1,9 @@
 """Workflows: durable multi-step instances (Cloudflare Workflows) for hosted apps.
 
-``api`` is what workflow code imports (through the ``workers`` shim) and stays light;
-``engine`` owns the state (SQLite under ``<state>/workflows/``); ``binding`` is what apps
-see on ``env``; ``routes`` is the ``/_emulator/workflows`` inspection API; ``plugin`` wires
-them into the platform. ``Plugin`` is imported lazily so ``from
-emulator.bindings.workflows.api import WorkflowEntrypoint`` pulls in nothing heavy.
+Roles (docs/architecture.md, "The binding kit"): ``config`` (``[[workflows]]``, CFE111),
+``entrypoint`` (what workflow code imports through the ``workers`` shim:
+``WorkflowEntrypoint``, the step and event objects; stays light), ``engine`` (the state:
+SQLite under ``<state>/workflows/`` through ``store``), ``binding`` (what apps see on
+``env``), ``routes`` (``/_emulator/workflows``), ``plugin``, ``cli``
+(``cf-emulator workflows``), ``panel.js``.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["Plugin"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Plugin":
-        from emulator.bindings.workflows.plugin import Plugin
-        return Plugin
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

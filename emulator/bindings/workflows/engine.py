@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from emulator.bindings.workflows import store as st
-from emulator.bindings.workflows.api import (
+from emulator.bindings.workflows.entrypoint import (
     NonRetryableDelayError,
     NonRetryableError,
     WorkflowEntrypoint,

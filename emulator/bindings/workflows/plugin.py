@@ -6,11 +6,12 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Awaitable
 
 from emulator.bindings import BindingPlugin
-from emulator.bindings.workflows.api import WorkflowEntrypoint, WorkflowEvent, WorkflowStep
 from emulator.bindings.workflows.binding import Workflow
+from emulator.bindings.workflows.config import WorkflowBinding, workflows_config
 from emulator.bindings.workflows.engine import DefinitionUnavailable, WorkflowEngine
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint, WorkflowEvent, WorkflowStep
 from emulator.bindings.workflows.store import DB_FILENAME
-from emulator.config.model import AppConfig, WorkflowBinding
+from emulator.config.model import AppConfig
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -90,7 +91,7 @@ class Plugin(BindingPlugin):
                                      platform.clock, platform.log)
         hosted = {a.name for a in platform.apps}
         for app in platform.apps:
-            for w in app.workflows:
+            for w in workflows_config(app).workflows:
                 if defines(app, w):
                     if w.name in self.engine.definitions:
                         platform.log.warn("workflows", f'workflow "{w.name}" is defined by more than one app; '
@@ -104,10 +105,6 @@ class Plugin(BindingPlugin):
                                       f'defined by script "{w.script_name}", which is not hosted here; its '
                                       "instances stay queued")
 
-    @staticmethod
-    def used_by(app: AppConfig) -> bool:
-        return bool(app.workflows)
-
     async def start(self) -> None:
         await self.engine.start()
 
@@ -115,7 +112,7 @@ class Plugin(BindingPlugin):
         await self.engine.stop()
 
     def bindings_for(self, app: AppConfig) -> dict[str, Any]:
-        return {w.binding: Workflow(self.engine, w.name) for w in app.workflows}
+        return {w.binding: Workflow(self.engine, w.name) for w in workflows_config(app).workflows}
 
     def workflow(self, name: str) -> Workflow:
         """The binding object for a workflow name (pytest plugin, dashboard)."""
@@ -131,3 +128,12 @@ class Plugin(BindingPlugin):
 
     def is_idle(self) -> bool:
         return self.engine.is_idle()
+
+    def overview(self) -> dict[str, Any]:
+        workflows: dict[str, dict[str, Any]] = {}
+        for app in self.platform.apps:
+            for w in workflows_config(app).workflows:
+                workflows.setdefault(w.name, {"className": w.class_name, "scriptName": w.script_name,
+                                              "bindings": []})["bindings"].append(
+                    {"app": app.name, "binding": w.binding})
+        return {"workflows": dict(sorted(workflows.items()))}

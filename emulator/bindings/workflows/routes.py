@@ -16,8 +16,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator.bindings.workflows.api import WorkflowError
 from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.entrypoint import WorkflowError
 from emulator.bindings.workflows.store import STATUSES
 
 PREFIX = "/_emulator/workflows"

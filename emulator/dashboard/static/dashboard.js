@@ -1,14 +1,17 @@
-/* cf-emulator dashboard: plain JavaScript, no build step.
+/* cf-emulator dashboard shell: plain JavaScript, no build step.
  *
- * Everything shown comes from the internal API under /_emulator/ (the plugins' inspection
- * routes plus dashboard/api/*). User data (message bodies, keys, SQL results, log lines)
- * only ever reaches the DOM through textContent / attribute setters, never innerHTML.
+ * The shell owns the header, the tabs, the Overview (every app's bindings) and the live
+ * log tail. Each binding type adds its own tab from its package (emulator/bindings/<type>/
+ * panel.js, loaded after this script) by calling registerPanel(). Everything shown comes
+ * from the internal API under /_emulator/ (the plugins' inspection routes plus
+ * dashboard/api/*). User data (message bodies, keys, SQL results, log lines) only ever
+ * reaches the DOM through textContent / attribute setters; the only innerHTML is a
+ * panel's own constant markup.
  */
 "use strict";
 
 const POLL_MS = 1000;
 const MAX_LOG_LINES = 2000;
-const MAX_INSTANCES = 200;
 
 // ---------------------------------------------------------------- helpers
 function h(tag, props, ...children) {
@@ -106,11 +109,22 @@ function notice(message, isError = true) {
 
 // ---------------------------------------------------------------- shell
 const panels = {};
+const panelOrder = [];
 let activeTab = null;
-let overview = { apps: [], queues: {}, buckets: {}, databases: {}, workflows: {} };
+let overview = { apps: [], bindings: {}, panels: [], clock: { now: 0, fake: false } };
+
+// A binding type's panel: { title, html (constant markup), poll, setup(section), refresh() }.
+function registerPanel(name, spec) {
+  panels[name] = spec;
+  panelOrder.push(name);
+}
+
+// What the overview says about one binding type ({} when no hosted app uses it).
+const bindingData = (name) => overview.bindings[name] || {};
+const hasPlugin = (name) => name in overview.bindings;
 
 function showTab(name) {
-  if (!panels[name]) name = "queues";
+  if (!panels[name]) name = "overview";
   activeTab = name;
   for (const button of document.querySelectorAll("#tabs button")) {
     button.classList.toggle("active", button.dataset.tab === name);
@@ -144,287 +158,20 @@ async function tick() {
   if (activeTab && panels[activeTab].poll) await panels[activeTab].refresh().catch((e) => notice(e.message));
 }
 
-// ---------------------------------------------------------------- queues
-// Rates are computed here from the broker's running totals (acked, retried): the server
-// keeps counters, not time series. Samples of the last RATE_WINDOW_MS give a steady figure.
-const RATE_WINDOW_MS = 5000;
-const queueSamples = new Map();
-let selectedQueue = null;
-
-function rate(name, totals) {
-  const now = performance.now();
-  const samples = (queueSamples.get(name) || []).filter((s) => now - s.t <= RATE_WINDOW_MS);
-  samples.push({ t: now, ...totals });
-  queueSamples.set(name, samples);
-  const first = samples[0];
-  const dt = (now - first.t) / 1000;
-  if (dt < 0.5) return { acked: null, retried: null };
-  return { acked: (totals.acked - first.acked) / dt, retried: (totals.retried - first.retried) / dt };
-}
-
-const fmtRate = (r) => (r === null ? "–" : r.toFixed(1));
-
-function isDeadLetterQueue(name) {
-  const info = overview.queues[name];
-  return Boolean(info && info.deadLetterFor.length);
-}
-
-panels.queues = {
-  poll: true,
-  async refresh() {
-    const tbody = $("#queue-table tbody");
-    if (!overview.plugins.includes("queues")) {
-      replaceRows(tbody, [], "no queue is declared", 9);
-      $("#queue-detail").hidden = true;
-      return;
-    }
-    const data = await api("queues");
-    const rows = data.queues.map((q) => {
-      const r = rate(q.name, { acked: q.acked, retried: q.retried });
-      const dlqOf = (overview.queues[q.name] || { deadLetterFor: [] }).deadLetterFor;
-      const consumer = q.consumer
-        ? `${q.consumer.owner} (batch ${q.consumer.max_batch_size}, ${q.consumer.max_batch_timeout}s, ${q.consumer.max_retries} retries)`
-        : "none";
-      return h("tr", {
-        class: `selectable${q.name === selectedQueue ? " selected" : ""}`,
-        dataset: { queue: q.name },
-        onclick: () => { selectedQueue = q.name; panels.queues.refresh().catch((e) => notice(e.message)); },
-      },
-      h("td", {},
-        h("strong", { text: q.name }),
-        dlqOf.length ? h("div", { class: "dlq small", text: `dead-letter queue of ${dlqOf.join(", ")}` }) : null),
-      h("td", { class: "num depth", text: q.depth }),
-      h("td", { class: "num", text: q.in_flight }),
-      h("td", { class: "num", text: q.delayed }),
-      h("td", { class: "num", title: q.dead_letter_queue ? `in ${q.dead_letter_queue}` : "no dead-letter queue",
-                text: q.dead_letter_queue ? q.dead_letter_count : "–" }),
-      h("td", { class: "num", title: `${q.acked} acked in total`, text: fmtRate(r.acked) }),
-      h("td", { class: "num", title: `${q.retried} retried in total`, text: fmtRate(r.retried) }),
-      h("td", { class: "small", text: consumer }),
-      h("td", {}, h("button", {
-        type: "button", class: "danger purge",
-        onclick: (event) => { event.stopPropagation(); purgeQueue(q.name); },
-        text: "Purge",
-      })));
-    });
-    replaceRows(tbody, rows, "no queue is declared", 9);
-    if (selectedQueue && !data.queues.some((q) => q.name === selectedQueue)) selectedQueue = null;
-    if (!selectedQueue && data.queues.length) selectedQueue = data.queues[0].name;
-    await showMessages(selectedQueue);
-  },
-};
-
-async function showMessages(name) {
-  const detail = $("#queue-detail");
-  if (!name) { detail.hidden = true; return; }
-  const data = await api(`queues/${seg(name)}/messages?limit=100`);
-  const dlq = isDeadLetterQueue(name);
-  detail.hidden = false;
-  detail.dataset.queue = name;
-  $("#queue-detail-title").textContent = `Messages in ${name}`;
-  $("#queue-detail-note").textContent = dlq
-    ? "A dead-letter queue: redrive sends a message back to its source queue with its attempts reset."
-    : "Peeked without consuming: in flight first, then waiting, then delayed.";
-  replaceRows($("#message-table tbody"), data.messages.map((m) => h("tr", { dataset: { id: m.id } },
-    h("td", { class: "mono", text: m.id }),
-    h("td", { class: "num attempts", text: m.attempts }),
-    h("td", { class: "nowrap", text: fmtTime(m.timestamp) }),
-    h("td", {}, badge(m.state.replace("_", "-"))),
-    h("td", { class: "body", title: preview(m.body, 2000), text: `${m.content_type}: ${preview(m.body)}` }),
-    h("td", {}, dlq && m.state !== "in_flight" ? h("button", {
-      type: "button", class: "redrive", onclick: () => redrive(name, m.id), text: "Redrive",
-    }) : null))), "no messages", 6);
-}
-
-async function purgeQueue(name) {
-  if (!confirm(`Delete every message in ${name}?`)) return;
-  try {
-    const result = await api(`queues/${seg(name)}/purge`, { method: "POST" });
-    notice(`Purged ${result.purged} message(s) from ${name}.`, false);
-  } catch (e) { notice(e.message); }
-  await panels.queues.refresh().catch((e) => notice(e.message));
-}
-
-async function redrive(dlq, id) {
-  try {
-    const result = await api(`queues/${seg(dlq)}/messages/${seg(id)}/redrive`, { method: "POST" });
-    notice(`Message ${result.id} redriven from ${result.from} to ${result.to}.`, false);
-  } catch (e) { notice(e.message); }
-  await panels.queues.refresh().catch((e) => notice(e.message));
-}
-
-// ---------------------------------------------------------------- workflows
-let selectedInstance = null; // [workflow, id]
-
-function errorText(error) {
-  if (error === undefined || error === null || error === "") return "";
-  if (typeof error === "object") {
-    const name = error.name ? `${error.name}: ` : "";
-    return error.message !== undefined ? `${name}${error.message}` : JSON.stringify(error);
-  }
-  return String(error);
-}
-
-panels.workflows = {
-  poll: true,
-  async refresh() {
-    const tbody = $("#instance-table tbody");
-    if (!overview.plugins.includes("workflows")) {
-      replaceRows(tbody, [], "no workflow is bound", 6);
-      $("#instance-detail").hidden = true;
-      return;
-    }
-    const { workflows } = await api("workflows");
-    const lists = await Promise.all(workflows.map((w) => api(`workflows/${seg(w.name)}/instances`)));
-    // Newest first; a long history (load tests) is cut so the page stays responsive.
-    const all = lists.flatMap((l) => l.instances).sort((a, b) => String(b.created).localeCompare(String(a.created)));
-    const instances = all.slice(0, MAX_INSTANCES);
-    $("#instance-note").hidden = all.length <= MAX_INSTANCES;
-    $("#instance-note").textContent = `showing the newest ${MAX_INSTANCES} of ${all.length} instances`;
-    const isSelected = (i) => selectedInstance && selectedInstance[0] === i.workflow && selectedInstance[1] === i.id;
-    replaceRows(tbody, instances.map((i) => h("tr", {
-      class: `selectable${isSelected(i) ? " selected" : ""}`,
-      dataset: { workflow: i.workflow, instance: i.id },
-      onclick: () => { selectedInstance = [i.workflow, i.id]; panels.workflows.refresh().catch((e) => notice(e.message)); },
-    },
-    h("td", { text: i.workflow }),
-    h("td", { class: "mono", text: i.id }),
-    h("td", {}, badge(i.status)),
-    h("td", { class: "nowrap", text: fmtTime(i.created) }),
-    h("td", { class: "num", text: i.duration_ms === null ? "" : fmtDuration(i.duration_ms) }),
-    h("td", { class: "error-text", text: errorText(i.error) }))),
-    workflows.length ? "no instances yet" : "no workflow is declared", 6);
-    if (!selectedInstance && instances.length) selectedInstance = [instances[0].workflow, instances[0].id];
-    await showInstance();
-  },
-};
-
-async function showInstance() {
-  const detail = $("#instance-detail");
-  if (!selectedInstance) { detail.hidden = true; return; }
-  const [workflow, id] = selectedInstance;
-  let data;
-  try {
-    data = await api(`workflows/${seg(workflow)}/instances/${seg(id)}`);
-  } catch (e) {
-    selectedInstance = null;
-    detail.hidden = true;
-    return;
-  }
-  detail.hidden = false;
-  detail.dataset.instance = id;
-  $("#instance-detail-title").replaceChildren(`${workflow} / ${id} `, badge(data.status));
-  const summary = [
-    ["created", fmtTime(data.created)], ["started", fmtTime(data.started)], ["ended", fmtTime(data.ended)],
-    ["duration", fmtDuration(data.duration_ms)], ["params", preview(data.params, 500)],
-    ["output", data.output === null || data.output === undefined ? "" : preview(data.output, 500)],
-    ["error", errorText(data.error)],
-  ].filter(([, v]) => v);
-  $("#instance-summary").replaceChildren(...summary.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
-  replaceRows($("#step-table tbody"), data.steps.map((s) => {
-    const attempts = (s.attempt_log || []).map((a) =>
-      `#${a.attempt} ${fmtDuration(a.duration_ms)}${a.error ? " — " + errorText(a.error) : ""}`);
-    const outcome = s.error ? errorText(s.error)
-      : s.output === null || s.output === undefined ? "" : preview(s.output, 300);
-    return h("tr", { dataset: { step: s.name } },
-      h("td", {}, h("strong", { text: s.name }), s.count > 1 ? h("span", { class: "muted", text: ` #${s.count}` }) : null),
-      h("td", { text: s.type }),
-      h("td", {}, badge(s.status)),
-      h("td", { class: "num step-attempts", title: attempts.join("\n"), text: s.attempts }),
-      h("td", { class: "num", text: fmtDuration(s.duration_ms) }),
-      h("td", { class: s.error ? "error-text" : "mono", text: outcome }));
-  }), "no steps yet", 6);
-}
-
-// ---------------------------------------------------------------- D1
-panels.d1 = {
+// ---------------------------------------------------------------- overview
+// Every app's `env`, like `dev`'s "Your Worker has access to the following bindings".
+const overviewPanel = {
+  title: "Overview",
   poll: false,
+  html: '<div id="overview-apps"></div>',
   async refresh() {
-    const select = $("#d1-database");
-    const names = Object.keys(overview.databases);
-    if (select.options.length !== names.length) {
-      const current = select.value;
-      select.replaceChildren(...names.map((n) => h("option", { value: n, text: n })));
-      if (names.includes(current)) select.value = current;
-    }
-    if (!select.value) {
-      $("#d1-tables").replaceChildren(h("li", { class: "muted", text: "no D1 database is bound" }));
-      return;
-    }
-    const data = await api(`dashboard/api/d1/${seg(select.value)}/tables`);
-    $("#d1-tables").replaceChildren(...(data.tables.length ? data.tables.map((t) =>
-      h("li", {
-        title: "click to query",
-        onclick: () => { $("#d1-sql").value = `SELECT * FROM "${t.name.replaceAll('"', '""')}" LIMIT 100`; runQuery(); },
-      },
-      h("strong", { text: t.name }),
-      t.rows === null ? h("span", { class: "muted", text: ` (${t.type})` }) : h("span", { class: "muted", text: ` ${t.rows} rows` }),
-      h("span", { class: "cols", text: t.columns.map((c) => `${c.name} ${c.type}`.trim()).join(", ") })))
-      : [h("li", { class: "muted", text: "no tables yet" })]));
-  },
-};
-
-async function runQuery() {
-  const db = $("#d1-database").value;
-  const info = $("#d1-info");
-  const thead = $("#d1-result thead");
-  const tbody = $("#d1-result tbody");
-  info.textContent = "running…";
-  info.className = "muted";
-  try {
-    const result = await api(`dashboard/api/d1/${seg(db)}/query`, { method: "POST", json: { sql: $("#d1-sql").value } });
-    thead.replaceChildren(h("tr", {}, result.columns.map((c) => h("th", { text: c }))));
-    replaceRows(tbody, result.rows.map((row) => h("tr", {}, row.map((v) =>
-      h("td", { class: "mono", text: v === null ? "NULL" : typeof v === "object" ? JSON.stringify(v) : v })))),
-      "no rows", Math.max(1, result.columns.length));
-    info.textContent = `${result.rowCount} row(s)${result.truncated ? " (truncated)" : ""}`;
-  } catch (e) {
-    thead.replaceChildren();
-    tbody.replaceChildren();
-    info.textContent = e.message;
-    info.className = "error-text";
-  }
-}
-
-// ---------------------------------------------------------------- R2
-let r2Cursor = null;
-
-panels.r2 = {
-  poll: false,
-  async refresh(append = false) {
-    const select = $("#r2-bucket");
-    // Declared buckets plus any created since (by the CLI or the S3 endpoint).
-    const created = overview.plugins.includes("r2") ? await api("r2/buckets") : [];
-    const names = [...new Set([...Object.keys(overview.buckets), ...created])].sort();
-    if (select.options.length !== names.length) {
-      const current = select.value;
-      select.replaceChildren(...names.map((n) => h("option", { value: n, text: n })));
-      if (names.includes(current)) select.value = current;
-    }
-    const tbody = $("#r2-table tbody");
-    if (!select.value) { replaceRows(tbody, [], "no R2 bucket is bound", 5); return; }
-    const bucket = select.value;
-    const prefix = $("#r2-prefix").value;
-    const params = new URLSearchParams({ prefix, delimiter: "/" });
-    if (append && r2Cursor) params.set("cursor", r2Cursor);
-    const data = await api(`r2/buckets/${seg(bucket)}/objects?${params}`);
-    const rows = [
-      ...data.delimitedPrefixes.map((p) => h("tr", {},
-        h("td", {}, h("a", { class: "folder", onclick: () => { $("#r2-prefix").value = p; panels.r2.refresh(); }, text: p })),
-        h("td", { class: "num", text: "" }), h("td", {}), h("td", {}), h("td", {}))),
-      ...data.objects.map((o) => h("tr", {},
-        h("td", { class: "mono", text: o.key }),
-        h("td", { class: "num", text: fmtBytes(o.size) }),
-        h("td", { class: "nowrap", text: fmtTime(o.uploaded) }),
-        h("td", { class: "mono", text: o.etag }),
-        h("td", {}, h("a", {
-          href: `r2/buckets/${seg(bucket)}/object?${new URLSearchParams({ key: o.key })}`,
-          download: o.key.split("/").pop() || "object", text: "download",
-        })))),
-    ];
-    if (append) tbody.append(...rows); else replaceRows(tbody, rows, prefix ? `nothing under "${prefix}"` : "the bucket is empty", 5);
-    r2Cursor = data.truncated ? data.cursor : null;
-    $("#r2-more").hidden = !r2Cursor;
+    $("#overview-apps").replaceChildren(...overview.apps.map((app) => h("div", { class: "app-bindings", dataset: { app: app.name } },
+      h("h2", { text: `${app.name} (${app.kind})` }),
+      h("table", { class: "grid bindings" },
+        h("thead", {}, h("tr", {}, ["Binding", "Resource", "Type", "Local"].map((c) => h("th", { text: c })))),
+        h("tbody", {}, app.bindings.length ? app.bindings.map((row) => h("tr", { class: row[3] === "emulated" ? "" : "not-emulated" },
+          row.map((cell, i) => h("td", { class: i === 0 ? "mono" : i === 3 && cell !== "emulated" ? "error-text" : "", text: cell }))))
+          : h("tr", {}, h("td", { class: "empty", colspan: 4, text: "no bindings" })))))));
   },
 };
 
@@ -462,33 +209,50 @@ function startLogStream() {
   logSource.addEventListener("message", (event) => addLogRecord(JSON.parse(event.data)));
 }
 
-panels.logs = { poll: false, async refresh() {} };
+const logsPanel = {
+  title: "Logs",
+  poll: false,
+  html: `<div class="toolbar">
+      <label>Level <select id="log-level">
+        <option value="debug">debug</option><option value="info" selected>info</option>
+        <option value="warn">warn</option><option value="error">error</option>
+      </select></label>
+      <label>Filter <input id="log-filter" type="text" size="30" placeholder="source or text"></label>
+      <label><input id="log-follow" type="checkbox" checked> follow</label>
+      <button type="button" id="log-clear">Clear</button>
+    </div>
+    <div id="log-lines" class="log"></div>`,
+  setup() {
+    $("#log-level").addEventListener("change", refilterLogs);
+    $("#log-filter").addEventListener("input", refilterLogs);
+    $("#log-clear").addEventListener("click", () => $("#log-lines").replaceChildren());
+  },
+  async refresh() {},
+};
 
 // ---------------------------------------------------------------- start
-function start() {
-  for (const button of document.querySelectorAll("#tabs button")) {
-    button.addEventListener("click", () => showTab(button.dataset.tab));
+function mountPanels() {
+  const names = ["overview", ...panelOrder, "logs"];
+  panels.overview = overviewPanel;
+  panels.logs = logsPanel;
+  const nav = $("#tabs");
+  const main = $("main");
+  for (const name of names) {
+    const spec = panels[name];
+    nav.append(h("button", { type: "button", dataset: { tab: name }, text: spec.title, onclick: () => showTab(name) }));
+    const section = h("section", { id: `tab-${name}`, dataset: { panel: name }, hidden: true });
+    section.innerHTML = spec.html;  // the panel's own constant markup, never user data
+    main.append(section);
+    if (spec.setup) spec.setup(section);
   }
-  $("#d1-run").addEventListener("click", runQuery);
-  $("#d1-sql").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) runQuery(); });
-  $("#d1-database").addEventListener("change", () => panels.d1.refresh().catch((e) => notice(e.message)));
-  $("#r2-bucket").addEventListener("change", () => { $("#r2-prefix").value = ""; panels.r2.refresh().catch((e) => notice(e.message)); });
-  $("#r2-go").addEventListener("click", () => panels.r2.refresh().catch((e) => notice(e.message)));
-  $("#r2-prefix").addEventListener("keydown", (e) => { if (e.key === "Enter") panels.r2.refresh().catch((err) => notice(err.message)); });
-  $("#r2-up").addEventListener("click", () => {
-    const parts = $("#r2-prefix").value.replace(/\/$/, "").split("/");
-    parts.pop();
-    $("#r2-prefix").value = parts.length ? parts.join("/") + "/" : "";
-    panels.r2.refresh().catch((e) => notice(e.message));
-  });
-  $("#r2-more").addEventListener("click", () => panels.r2.refresh(true).catch((e) => notice(e.message)));
-  $("#log-level").addEventListener("change", refilterLogs);
-  $("#log-filter").addEventListener("input", refilterLogs);
-  $("#log-clear").addEventListener("click", () => $("#log-lines").replaceChildren());
+}
+
+function start() {
+  mountPanels();
   window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
   startLogStream();
   loadOverview()
-    .then(() => showTab(location.hash.slice(1) || "queues"))
+    .then(() => showTab(location.hash.slice(1) || "overview"))
     .catch((e) => notice(e.message));
   setInterval(tick, POLL_MS);
 }

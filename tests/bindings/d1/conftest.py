@@ -7,8 +7,9 @@ from typing import AsyncIterator
 
 import pytest
 
-from emulator.config.model import AppConfig, D1DatabaseBinding
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import D1DatabaseBinding, app_config
 
 
 def d1_binding(root: Path, binding: str = "DB", name: str | None = "main-db",
@@ -18,7 +19,7 @@ def d1_binding(root: Path, binding: str = "DB", name: str | None = "main-db",
 
 
 def make_app(root: Path, name: str = "app", *dbs: D1DatabaseBinding) -> AppConfig:
-    return AppConfig(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
                      d1_databases=dbs or (d1_binding(root),))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.d1 import D1Error
+from emulator.bindings.d1.engine import D1Error
 from emulator.platform import Platform
 
 from .conftest import d1_binding, make_app
@@ -228,13 +228,14 @@ async def test_statements_queued_behind_a_slow_one_keep_their_order(db: Any) -> 
 CHILD = textwrap.dedent('''
     import asyncio, sys
     from pathlib import Path
-    from emulator.config.model import AppConfig, D1DatabaseBinding
+    from emulator.config.model import AppConfig
+    from tests.helpers.apps import D1DatabaseBinding, app_config
     from emulator.platform import Platform
 
     async def main() -> None:
         root = Path(sys.argv[1])
         db = D1DatabaseBinding("DB", "main-db", None, root / "migrations")
-        app = AppConfig(config_path=root / "app" / "wrangler.toml", kind="worker", name="app",
+        app = app_config(config_path=root / "app" / "wrangler.toml", kind="worker", name="app",
                         d1_databases=(db,))
         p = Platform([app], root / "state", s3_port=None)
         await p.start()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.d1.migrations import (
-    MigrationError, apply_migrations, list_migrations, read_migrations)
+from emulator.bindings.d1.config import d1_config
+from emulator.bindings.d1.migrations import MigrationError, apply_migrations, list_migrations, read_migrations
 from emulator.platform import Platform
 
 from .conftest import d1_binding, make_app
@@ -31,7 +31,7 @@ def test_order_numbered_first_by_leading_integer(tmp_path: Path) -> None:
 
 
 async def test_apply_then_nothing_to_apply(tmp_path: Path, platform: Platform, db: Any) -> None:
-    binding = platform.apps[0].d1_databases[0]
+    binding = d1_config(platform.apps[0]).databases[0]
     write(binding.migrations_dir, {
         "0001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);",
         "0002_seed.sql": "INSERT INTO users (name) VALUES ('ada');\nINSERT INTO users (name) VALUES ('bob');",
@@ -79,21 +79,21 @@ async def test_a_failing_migration_is_atomic_and_earlier_ones_stay(tmp_path: Pat
 
 
 async def test_missing_folder_is_an_error(tmp_path: Path, platform: Platform) -> None:
-    binding = platform.apps[0].d1_databases[0]
+    binding = d1_config(platform.apps[0]).databases[0]
     with pytest.raises(MigrationError) as info:
         await apply_migrations(platform, binding)
     assert str(info.value) == f"No migrations present at {binding.migrations_dir}."
 
 
 async def test_migration_names_with_quotes_are_recorded(tmp_path: Path, platform: Platform, db: Any) -> None:
-    binding = platform.apps[0].d1_databases[0]
+    binding = d1_config(platform.apps[0]).databases[0]
     write(binding.migrations_dir, {"0001_it's.sql": "CREATE TABLE q (a);"})
     assert await apply_migrations(platform, binding) == ["0001_it's.sql"]
     assert await db.prepare("SELECT name FROM d1_migrations").first("name") == "0001_it's.sql"
 
 
 async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Platform) -> None:
-    binding = platform.apps[0].d1_databases[0]
+    binding = d1_config(platform.apps[0]).databases[0]
     write(binding.migrations_dir, {"0001_a.sql": "CREATE TABLE a (x);"})
     await apply_migrations(platform, binding)  # what `dev` calls at start
     assert "✅ 0001_a.sql" in platform.log.messages(source="d1")

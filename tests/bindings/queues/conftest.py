@@ -8,9 +8,9 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 
 from emulator.bindings.queues.binding import MessageBatch
+from emulator.bindings.queues.config import QueueConsumer
 from emulator.bindings.queues.engine import QueueBroker
 from emulator.clock import FakeClock
-from emulator.config.model import QueueConsumer
 from emulator.logs import EventLog
 
 # Miniflare's queue tests start their fake timers at t = 1 000 000 ms.

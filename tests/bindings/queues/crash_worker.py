@@ -25,8 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from emulator.config.model import AppConfig, QueueConsumer, QueueProducer  # noqa: E402
+from emulator.config.model import AppConfig  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
+from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
 
 STUCK_OFFSET = 900_000  # numbers of the messages sent to the queue whose handler hangs
 
@@ -66,7 +67,7 @@ class Host:
 
 
 async def main(state: Path, out: Path, phase: str, mode: str) -> None:
-    app = AppConfig(
+    app = app_config(
         config_path=state / "wrangler.toml", kind="worker", name="crash",
         producers=(QueueProducer(binding="Q", queue="q"),),
         consumers=(QueueConsumer(queue="q", max_batch_size=10, max_batch_timeout=0, max_retries=100),

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from emulator.bindings.queues.binding import MessageBatch, QueueSendError
+from emulator.bindings.queues.config import QueueConsumer
 from emulator.bindings.queues.engine import QueueBroker, QueueNotFound, QueuesError
 from emulator.clock import FakeClock
-from emulator.config.model import QueueConsumer
 from emulator.logs import EventLog
 from tests.bindings.queues.conftest import START, Harness
 

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from emulator.bindings.queues.binding import MessageBatch
-from emulator.config.model import QueueConsumer
+from emulator.bindings.queues.config import QueueConsumer
 from tests.bindings.queues.conftest import Harness
 
 TOTAL = 100_000

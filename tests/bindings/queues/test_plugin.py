@@ -7,10 +7,12 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from emulator.bindings.queues import Plugin, QueuesError
+from emulator.bindings.queues.config import TYPE
+from emulator.bindings.queues.engine import QueuesError
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, QueueConsumer, QueueProducer
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import QueueConsumer, QueueProducer, app_config
 
 
 class RecordingHost:
@@ -29,13 +31,13 @@ class RecordingHost:
 
 
 def web_app(root: Path, delay: int | None = None) -> AppConfig:
-    return AppConfig(config_path=root / "web" / "wrangler.toml", kind="pages", name="web",
+    return app_config(config_path=root / "web" / "wrangler.toml", kind="pages", name="web",
                      producers=(QueueProducer(binding="JOBS", queue="jobs", delivery_delay=delay),))
 
 
 def worker_app(root: Path, name: str = "worker", **consumer: Any) -> AppConfig:
     options = {"max_batch_size": 10, "max_batch_timeout": 1.0, **consumer}
-    return AppConfig(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
                      producers=(QueueProducer(binding="OUT", queue="results"),),
                      consumers=(QueueConsumer(queue="jobs", **options),))
 
@@ -52,8 +54,8 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 def test_used_by() -> None:
     root = Path("/tmp")
-    assert Plugin.used_by(web_app(root)) and Plugin.used_by(worker_app(root))
-    assert not Plugin.used_by(AppConfig(config_path=root / "x.toml", kind="worker", name="plain"))
+    assert TYPE.used_by(web_app(root)) and TYPE.used_by(worker_app(root))
+    assert not TYPE.used_by(app_config(config_path=root / "x.toml", kind="worker", name="plain"))
 
 
 async def test_producer_binding_to_consumer_host(platform: Platform) -> None:

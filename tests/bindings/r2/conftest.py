@@ -8,12 +8,13 @@ from typing import AsyncIterator
 import pytest
 
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, R2BucketBinding
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import R2BucketBinding, app_config
 
 
 def make_app(root: Path, name: str = "app", buckets: tuple[tuple[str, str], ...] = (("BUCKET", "bucket"),)) -> AppConfig:
-    return AppConfig(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
                      r2_buckets=tuple(R2BucketBinding(b, n) for b, n in buckets))
 
 

@@ -12,7 +12,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from emulator.bindings.r2 import R2Error, R2Object, R2ObjectBody
+from emulator.bindings.r2.binding import R2Object, R2ObjectBody
+from emulator.bindings.r2.errors import R2Error
 from emulator.clock import FakeClock
 from emulator.platform import Platform
 

@@ -20,12 +20,13 @@ MiB = 1024 * 1024
 CHILD = textwrap.dedent('''
     import asyncio, json, sys, hashlib
     from pathlib import Path
-    from emulator.config.model import AppConfig, R2BucketBinding
+    from emulator.config.model import AppConfig
+    from tests.helpers.apps import R2BucketBinding, app_config
     from emulator.platform import Platform
 
     async def main() -> None:
         root = Path(sys.argv[1])
-        app = AppConfig(config_path=root / "app" / "wrangler.toml", kind="worker", name="app",
+        app = app_config(config_path=root / "app" / "wrangler.toml", kind="worker", name="app",
                         r2_buckets=(R2BucketBinding("BUCKET", "bucket"),))
         p = Platform([app], root / "state", s3_port=None)
         await p.start()

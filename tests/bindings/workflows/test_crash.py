@@ -19,7 +19,7 @@ from pathlib import Path
 SCRIPT = textwrap.dedent('''
     import asyncio, json, sys
     from pathlib import Path
-    from emulator.bindings.workflows.api import WorkflowEntrypoint
+    from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
     from emulator.bindings.workflows.engine import WorkflowEngine
     from emulator.clock import RealClock
 

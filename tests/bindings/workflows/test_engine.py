@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.workflows.api import NonRetryableError, WorkflowEntrypoint, WorkflowError
+from emulator.bindings.workflows.entrypoint import NonRetryableError, WorkflowEntrypoint, WorkflowError
 from tests.bindings.workflows.conftest import Harness
 
 

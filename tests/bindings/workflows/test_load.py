@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator.bindings.workflows.api import WorkflowEntrypoint
 from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.clock import RealClock
 
 INSTANCES = 2000

@@ -6,11 +6,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from emulator.bindings.workflows.api import WorkflowEntrypoint
 from emulator.bindings.workflows.binding import Workflow
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig, WorkflowBinding
+from emulator.config.model import AppConfig
 from emulator.platform import Platform
+from tests.helpers.apps import WorkflowBinding, app_config
 
 
 class FakeHost:
@@ -25,7 +26,7 @@ class FakeHost:
 
 
 def app(tmp_path: Path, name: str, *workflows: WorkflowBinding, **kw: Any) -> AppConfig:
-    return AppConfig(config_path=tmp_path / name / "wrangler.toml", kind="worker", name=name,
+    return app_config(config_path=tmp_path / name / "wrangler.toml", kind="worker", name=name,
                      workflows=tuple(workflows), **kw)
 
 
@@ -74,7 +75,7 @@ async def test_script_name_binds_to_another_apps_workflow(tmp_path: Path) -> Non
     user = app(tmp_path, "user", WorkflowBinding("REMOTE", "flow", "Flow", script_name="definer"))
     platform = Platform([definer, user], tmp_path / "state", clock=FakeClock())
     plugin = platform.plugins["workflows"]
-    assert plugin.used_by(user) and not plugin.used_by(app(tmp_path, "none"))
+    assert plugin.type.used_by(user) and not plugin.type.used_by(app(tmp_path, "none"))
     await platform.start()
     try:
         # Created before the defining app is attached: it waits, then runs.
@@ -122,7 +123,7 @@ async def test_real_worker_host_runs_a_workflow_module(tmp_path: Path) -> None:
             async def fetch(self, request):
                 return None
     '''))
-    cfg = AppConfig(config_path=root / "wrangler.toml", kind="worker", name="wfapp", main=root / "src" / "entry.py",
+    cfg = app_config(config_path=root / "wrangler.toml", kind="worker", name="wfapp", main=root / "src" / "entry.py",
                     compatibility_flags=("python_workers", "python_workflows"),
                     workflows=(WorkflowBinding("WF", "compaction", "Compaction"),))
     platform = Platform([cfg], tmp_path / "state", clock=FakeClock(), s3_port=None)

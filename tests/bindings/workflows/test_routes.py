@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.bindings.workflows.routes import build_routes
 from tests.bindings.workflows.conftest import Harness
 

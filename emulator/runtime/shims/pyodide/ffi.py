@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.errors import JsError
 from emulator.jsobject import JsObject, to_js_object
 
 __all__ = ["JsProxy", "JsException", "to_js", "create_proxy", "create_once_callable", "destroy_proxies"]
@@ -15,8 +16,8 @@ __all__ = ["JsProxy", "JsException", "to_js", "create_proxy", "create_once_calla
 JsProxy = JsObject
 
 
-class JsException(Exception):
-    """Errors that would come from the JS side."""
+# Errors that would come from the JS side (binding errors with a JS `name` and `message`).
+JsException = JsError
 
 
 def to_js(value: Any, *, depth: int = -1, pyproxies: Any = None, create_pyproxies: bool = True,

@@ -52,7 +52,7 @@ def python_from_rpc(value: Any) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name == "WorkflowEntrypoint":
-        from emulator.bindings.workflows.api import WorkflowEntrypoint
+        from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 
         return WorkflowEntrypoint
     if name in ("env", "wait_until", "waitUntil"):

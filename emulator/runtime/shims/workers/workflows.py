@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from emulator.bindings.workflows.api import NonRetryableError
+from emulator.bindings.workflows.entrypoint import NonRetryableError
 
 __all__ = ["NonRetryableError"]

@@ -1,85 +1,20 @@
 """`cf-emulator d1 execute|migrations`: with and without a running `dev`, same state.
 
-The helpers at the top (``run_cli``, ``serve_internal_api``, ``write_config``) are shared
-with ``test_r2.py``.
+The CLI helpers (``run_cli``, ``serve_internal_api``, ``write_config``) live in
+``tests.helpers.cli``, shared with the R2 CLI tests.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import importlib
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
-from aiohttp import web
 
-from emulator.config.model import AppConfig, D1DatabaseBinding, R2BucketBinding
-from emulator.cli._common import release_state_dirs
 from emulator.platform import Platform
-
-from tests.helpers.state_dirs import announced_server
-
-
-def run_cli(*argv: str) -> int:
-    """Parse and run a `cf-emulator` verb of ours (only the d1 and r2 modules are loaded)."""
-    parser = argparse.ArgumentParser(prog="cf-emulator")
-    sub = parser.add_subparsers()
-    for name in ("d1", "r2"):
-        importlib.import_module(f"emulator.cli.{name}").register(sub)
-    args = parser.parse_args(list(argv))
-    try:
-        return int(args.func(args))
-    finally:
-        release_state_dirs()  # what `cf-emulator`'s main does after every verb
-
-
-async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
-    """Mount the plugins' routes under /_emulator/<name> on a free port, like `dev` does,
-    and advertise it in server.json so the CLI takes the running-server path."""
-    app = web.Application()
-    internal = web.Application()
-    for name, plugin in platform.plugins.items():
-        for route in plugin.routes():
-            internal.router.add_route(route.method, f"/{name}{route.path}", route.handler)
-    app.add_subapp("/_emulator", internal)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with announced_server(platform.state, url):
-            yield url
-    finally:
-        await runner.cleanup()
-
-
-def write_config(root: Path, extra: str = "") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "wrangler.toml"
-    config.write_text(
-        'name = "app"\nmain = "src/entry.py"\ncompatibility_date = "2025-01-01"\n'
-        'compatibility_flags = ["python_workers"]\n\n'
-        '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "main-db"\ndatabase_id = "id-1"\n\n'
-        '[[r2_buckets]]\nbinding = "BUCKET"\nbucket_name = "bucket"\n' + extra)
-    (root / "src").mkdir(exist_ok=True)
-    (root / "src" / "entry.py").write_text(
-        "from workers import WorkerEntrypoint, Response\n\n"
-        "class Default(WorkerEntrypoint):\n    async def fetch(self, request):\n"
-        "        return Response('ok')\n")
-    return config
-
-
-
-
-def app_config(root: Path) -> AppConfig:
-    return AppConfig(config_path=root / "wrangler.toml", kind="worker", name="app",
-                     d1_databases=(D1DatabaseBinding("DB", "main-db", "id-1", root / "migrations"),),
-                     r2_buckets=(R2BucketBinding("BUCKET", "bucket"),))
+from tests.helpers.cli import d1_r2_app, run_cli, serve_internal_api, write_config
 
 
 @pytest.fixture
@@ -173,7 +108,7 @@ def test_workspace_file_covers_its_apps(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 async def test_with_a_running_dev_writes_go_through_its_api(project: Path) -> None:
-    platform = Platform([app_config(project)], project / ".emulator", s3_port=None)
+    platform = Platform([d1_r2_app(project)], project / ".emulator", s3_port=None)
     await platform.start()
     served = serve_internal_api(platform)
     try:

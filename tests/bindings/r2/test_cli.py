@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from emulator.platform import Platform
-
-from .test_d1 import app_config, run_cli, serve_internal_api, write_config
+from tests.helpers.cli import d1_r2_app, run_cli, serve_internal_api, write_config
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_bad_arguments_are_messages(project: Path, capsys: pytest.CaptureFixture
 
 async def test_with_a_running_dev_the_live_state_sees_cli_writes(project: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    platform = Platform([app_config(project)], project / ".emulator", s3_port=None)
+    platform = Platform([d1_r2_app(project)], project / ".emulator", s3_port=None)
     await platform.start()
     served = serve_internal_api(platform)
     try:

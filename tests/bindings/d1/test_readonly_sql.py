@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.dashboard.readonly_sql import ReadOnlyQueryError, list_tables, run_query
+from emulator.bindings.d1.readonly_sql import ReadOnlyQueryError, list_tables, run_query
 
 
 @pytest.fixture

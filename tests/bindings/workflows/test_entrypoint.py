@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import pytest
 
-from emulator.bindings.workflows.api import (
+from emulator.bindings.workflows.entrypoint import (
     NonRetryableError,
     WorkflowEntrypoint,
     WorkflowEvent,

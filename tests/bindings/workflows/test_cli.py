@@ -12,10 +12,10 @@ from typing import Any, Iterator
 import pytest
 from aiohttp import web
 
-from emulator.bindings.workflows.api import WorkflowEntrypoint
+from emulator.bindings.workflows import cli as wf_cli
 from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.bindings.workflows.routes import build_routes
-from emulator.cli import workflows as wf_cli
 from emulator.cli._common import release_state_dirs
 from emulator.clock import RealClock
 from emulator.state import StateDir

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from emulator.bindings.queues.api import routes
+from emulator.bindings.queues.routes import routes
 from tests.bindings.queues.conftest import Harness
 
 

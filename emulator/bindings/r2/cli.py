@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from emulator.cli._common import (
-    ServerError, add_state_arguments, call_server, print_table, resolve_state_dir, running_server)
+    ServerError,
+    add_state_arguments,
+    call_server,
+    print_table,
+    resolve_state_dir,
+    running_server,
+)
 from emulator.state import StateDir
 
 

@@ -23,10 +23,17 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from emulator.bindings.d1.config import D1DatabaseBinding, d1_config
 from emulator.cli._common import (
-    ServerError, add_state_arguments, call_server, print_table, resolve_state_dir, running_server)
-from emulator.cli._common import CONFIG_NAMES, project_root
-from emulator.config.model import D1DatabaseBinding
+    CONFIG_NAMES,
+    ServerError,
+    add_state_arguments,
+    call_server,
+    print_table,
+    project_root,
+    resolve_state_dir,
+    running_server,
+)
 
 
 class ConfigLookupError(Exception):
@@ -70,7 +77,7 @@ def _apps(config_file: Path) -> list[tuple[Path, list[D1DatabaseBinding]]]:
     if loader is not None:
         report = loader([config_file])
         if report.apps:
-            return [(app.config_path, list(app.d1_databases)) for app in report.apps]
+            return [(app.config_path, list(d1_config(app).databases)) for app in report.apps]
         # A config with validation errors has no apps; still find its databases, as
         # wrangler's d1 commands only need the d1_databases entries.
     try:
@@ -253,8 +260,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_migrations(args: argparse.Namespace) -> int:
     from emulator.bindings.d1.engine import D1Engine, D1Error, database_path
-    from emulator.bindings.d1.migrations import (
-        EngineTarget, MigrationError, apply_migrations, list_migrations)
+    from emulator.bindings.d1.migrations import EngineTarget, MigrationError, apply_migrations, list_migrations
 
     try:
         binding, state, config_file = _resolve(args)

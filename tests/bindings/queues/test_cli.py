@@ -10,12 +10,12 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import web
 
-from emulator.bindings.queues import DB_FILENAME
-from emulator.bindings.queues.api import routes
+from emulator.bindings.queues.config import QueueConsumer
 from emulator.bindings.queues.engine import QueueBroker
+from emulator.bindings.queues.routes import routes
+from emulator.bindings.queues.store import DB_FILENAME
 from emulator.cli import main
 from emulator.clock import FakeClock
-from emulator.config.model import QueueConsumer
 from emulator.logs import EventLog
 from emulator.state import StateDir
 

@@ -23,7 +23,14 @@ import urllib.parse
 from typing import Any, Awaitable, Callable
 
 from emulator.cli._common import (
-    ServerError, add_state_arguments, call_server, print_json, print_table, resolve_state_dir, running_server)
+    ServerError,
+    add_state_arguments,
+    call_server,
+    print_json,
+    print_table,
+    resolve_state_dir,
+    running_server,
+)
 
 LIST_COLUMNS = ["name", "depth", "visible", "in_flight", "delayed", "dead_letter_count",
                 "acked", "retried", "dropped", "dlq"]
@@ -96,8 +103,8 @@ def _server_message(exc: ServerError) -> str:
 
 def _local(args: argparse.Namespace, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``work(broker)`` on the state directory (no `dev` running)."""
-    from emulator.bindings.queues import DB_FILENAME
     from emulator.bindings.queues.engine import QueueBroker
+    from emulator.bindings.queues.store import DB_FILENAME
     from emulator.clock import RealClock
     from emulator.logs import EventLog
 

@@ -1,0 +1,70 @@
+"""D1 databases in a wrangler config (``[[d1_databases]]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.config.jsvalues import is_record
+
+
+@dataclass(frozen=True)
+class D1DatabaseBinding:
+    binding: str
+    database_name: str | None
+    database_id: str | None
+    migrations_dir: Path  # absolute; default <config dir>/migrations
+    migrations_table: str = "d1_migrations"
+
+    @property
+    def local_id(self) -> str:
+        """The identity of the local database: one shared file per name across apps.
+
+        Wrangler keys local D1 files by ``preview_database_id ?? database_id ?? binding``;
+        we key by ``database_name`` first so that two apps naming the same database meet
+        on one file even if only one of them carries the id.
+        """
+        return self.database_name or self.database_id or self.binding
+
+
+@dataclass(frozen=True)
+class D1Config:
+    databases: tuple[D1DatabaseBinding, ...] = ()
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class D1Type(BindingType[D1Config]):
+    name = "d1"
+    title = "D1"
+    config_keys = ("d1_databases",)
+    accessor = "d1"
+    noun = "D1 database"
+
+    def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> D1Config:
+        out = []
+        for b in config.get("d1_databases") or []:
+            if is_record(b) and isinstance(b.get("binding"), str):
+                out.append(D1DatabaseBinding(
+                    binding=b["binding"], database_name=_str(b.get("database_name")),
+                    database_id=_str(b.get("database_id")),
+                    migrations_dir=ctx.absolute(_str(b.get("migrations_dir")) or "migrations")
+                    or ctx.root / "migrations",
+                    migrations_table=_str(b.get("migrations_table")) or "d1_migrations"))
+        return D1Config(tuple(out))
+
+    def declarations(self, cfg: D1Config) -> list[Declaration]:
+        return [Declaration(d.binding, d.local_id, "D1 Database",
+                            aliases=tuple(n for n in (d.database_name, d.database_id) if n and n != d.local_id))
+                for d in cfg.databases]
+
+
+TYPE = D1Type()
+
+
+def d1_config(app: Any) -> D1Config:
+    return TYPE.of(app)

@@ -1,0 +1,45 @@
+"""Service bindings in a wrangler config (``[[services]]``): another hosted app as a fetcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.config.jsvalues import is_record
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    binding: str
+    service: str
+    entrypoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    services: tuple[ServiceBinding, ...] = ()
+
+
+class ServicesType(BindingType[ServicesConfig]):
+    name = "services"
+    title = "Services"
+    config_keys = ("services",)
+    noun = "service binding"
+
+    def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> ServicesConfig:
+        return ServicesConfig(tuple(
+            ServiceBinding(binding=s["binding"], service=s["service"],
+                           entrypoint=s["entrypoint"] if isinstance(s.get("entrypoint"), str) else None)
+            for s in config.get("services") or []
+            if is_record(s) and isinstance(s.get("binding"), str) and isinstance(s.get("service"), str)))
+
+    def declarations(self, cfg: ServicesConfig) -> list[Declaration]:
+        return [Declaration(s.binding, s.service, "Worker") for s in cfg.services]
+
+
+TYPE = ServicesType()
+
+
+def services_config(app: Any) -> ServicesConfig:
+    return TYPE.of(app)

@@ -1,0 +1,73 @@
+"""Running CLI verbs in-process against a platform, for the binding types' CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from emulator.config.model import AppConfig
+from emulator.platform import Platform
+from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config
+from tests.helpers.state_dirs import announced_server
+
+
+def run_cli(*argv: str) -> int:
+    """Parse and run a `cf-emulator` verb in this process (every verb module is registered)."""
+    from emulator.cli import build_parser
+
+    from emulator.cli._common import release_state_dirs
+
+    args = build_parser().parse_args(list(argv))
+    try:
+        return int(args.func(args))
+    finally:
+        release_state_dirs()  # what `cf-emulator`'s main does after every verb
+
+
+async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
+    """Mount the plugins' routes under /_emulator/<name> on a free port, like `dev` does,
+    and advertise it in server.json so the CLI takes the running-server path."""
+    app = web.Application()
+    internal = web.Application()
+    for name, plugin in platform.plugins.items():
+        for route in plugin.routes():
+            internal.router.add_route(route.method, f"/{name}{route.path}", route.handler)
+    app.add_subapp("/_emulator", internal)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with announced_server(platform.state, url):
+            yield url
+    finally:
+        await runner.cleanup()
+
+
+def write_config(root: Path, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "wrangler.toml"
+    config.write_text(
+        'name = "app"\nmain = "src/entry.py"\ncompatibility_date = "2025-01-01"\n'
+        'compatibility_flags = ["python_workers"]\n\n'
+        '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "main-db"\ndatabase_id = "id-1"\n\n'
+        '[[r2_buckets]]\nbinding = "BUCKET"\nbucket_name = "bucket"\n' + extra)
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src" / "entry.py").write_text(
+        "from workers import WorkerEntrypoint, Response\n\n"
+        "class Default(WorkerEntrypoint):\n    async def fetch(self, request):\n"
+        "        return Response('ok')\n")
+    return config
+
+
+
+
+def d1_r2_app(root: Path) -> AppConfig:
+    """The app ``write_config`` describes, without reading the file."""
+    return app_config(config_path=root / "wrangler.toml", kind="worker", name="app",
+                     d1_databases=(D1DatabaseBinding("DB", "main-db", "id-1", root / "migrations"),),
+                     r2_buckets=(R2BucketBinding("BUCKET", "bucket"),))
