@@ -6,12 +6,14 @@ this class::
     async with Emulator([Path("wrangler.toml")], port=0) as emu:
         url = emu.url("web")
 
-Start order: check the configs (refuse on errors with ``check``'s diagnostics), build the
+Start order: check the configs (refuse on errors with ``check``'s diagnostics), take the
+state directory's lock (one process per state directory, docs/cli.md), build the
 ``Platform``, create and load one host per app, apply pending D1 migrations when asked,
 start the binding plugins, listen on one port per app, record the address in
 ``<state>/server.json`` for the CLI verbs, then start cron triggers and the reload watcher.
 ``stop()`` undoes it gracefully: the ports close first, in-flight work gets a bounded
-time to finish, and whatever is left stays persisted for redelivery on the next start.
+time to finish, and whatever is left stays persisted for redelivery on the next start;
+``hurry()`` cuts those waits short (a second Ctrl-C). The lock is released last.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from emulator.errors import EmulatorError, StartError
 from emulator.logs import EventLog
 from emulator.platform import AppHost, Platform
 from emulator.server import EmulatorServer, app_bindings, plan_ports
-from emulator.state import DEFAULT_STATE_DIRNAME
+from emulator.state import DEFAULT_STATE_DIRNAME, LockHolder, StateDir, StateLock
 
 PAGES_CONSUMERS_MESSAGE = 'Configuration file for Pages projects does not support "queues.consumers"'
 PAGES_CONSUMERS_HINT = (
@@ -57,6 +59,46 @@ class ConfigError(StartError):
 
 class AppStartError(StartError):
     """An app's code failed to import; the message holds its traceback."""
+
+
+class StateDirInUse(StartError):
+    """Another process holds the state directory; ``holder`` is who (as far as known)."""
+
+    def __init__(self, message: str, holder: LockHolder | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+# How long an emulator waits for a CLI verb that works on the state directory's files
+# (`queues send` with no `dev` running, ...): such commands take well under a second, so
+# a `dev` started meanwhile waits for them rather than failing; past this, it refuses.
+CLI_HOLDER_WAIT = 10.0
+# How long a holder that names nobody alive is retried: it took the lock an instant ago
+# and has not written its name yet, or it is a short `lock_holder` probe.
+UNKNOWN_HOLDER_GRACE = 1.0
+LOCK_POLL_INTERVAL = 0.05
+
+
+def in_use_message(state: StateDir, holder: LockHolder) -> str:
+    """Why an emulator cannot have ``state``: who holds it, and on which ports it serves."""
+    where = f"The state directory {state.root} is in use"
+    advice = ("Only one emulator may use a state directory at a time: stop that one, or use "
+              "another state directory (`--persist-to DIR`).")
+    if not holder.known:
+        return (f"{where} by another process (it holds {state.lock_file}). {advice}")
+    if holder.role == "cli":
+        return (f"{where} by `{holder.command}` (pid {holder.pid}), which did not finish within "
+                f"{CLI_HOLDER_WAIT:g}s. Start again once that command has finished.")
+    info = state.read_server_info()
+    if info is None:
+        serving = "still starting (its ports are not bound yet) or stopping"
+    else:
+        apps = info.get("apps") if isinstance(info.get("apps"), dict) else {}
+        listed = [f"{name} {entry.get('url')}" for name, entry in apps.items() if isinstance(entry, dict)]
+        serving = "serving " + (", ".join(listed) if listed else str(info.get("internal_url")))
+        if info.get("s3_endpoint"):
+            serving += f" (S3 endpoint {info['s3_endpoint']})"
+    return f"{where} by another emulator: {holder.describe()}, {serving}. {advice}"
 
 
 def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
@@ -176,6 +218,9 @@ class Emulator:
         self.crons: CronScheduler | None = None
         self._reloader: Any = None
         self._started = False
+        self._lock: StateLock | None = None
+        # Set by `hurry()`: the waits of a stop in progress end at once.
+        self._hurry = asyncio.Event()
 
     # --- public accessors -------------------------------------------------------------
     @property
@@ -276,14 +321,57 @@ class Emulator:
         root = first if first.is_dir() else first.parent
         return root / DEFAULT_STATE_DIRNAME
 
+    async def _claim_state_dir(self, state: StateDir) -> StateLock:
+        """Take the state directory's lock, or raise ``StateDirInUse`` saying who has it.
+
+        Another emulator: refused at once (never touching its ``server.json``). A CLI verb
+        working on the files: waited for up to ``CLI_HOLDER_WAIT``. Real time on purpose:
+        this waits for another process, which no injected clock governs.
+        """
+        lock = StateLock(state)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        announced = False
+        while not lock.try_acquire("emulator"):
+            holder = LockHolder.read(state.lock_file)
+            waited = loop.time() - started
+            if holder.known and holder.role != "cli":
+                raise StateDirInUse(in_use_message(state, holder), holder)
+            if holder.known and not announced:
+                announced = True
+                self.log.info("dev", f"waiting for `{holder.command}` (pid {holder.pid}) to finish with "
+                                     f"the state directory {state.root}")
+            if waited > (CLI_HOLDER_WAIT if holder.known else UNKNOWN_HOLDER_GRACE):
+                raise StateDirInUse(in_use_message(state, holder), holder)
+            await asyncio.sleep(LOCK_POLL_INTERVAL)
+        # Ours now: a server.json still there was left by a process that died.
+        state.clear_server_info()
+        return lock
+
+    def _release_state_dir(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
     async def start(self) -> "Emulator":
         if self._started:
             return self
         apps = self.load_config()
+        state = StateDir(self._default_state_dir())
+        self._lock = await self._claim_state_dir(state)
+        self._hurry = asyncio.Event()  # bound to this start's loop
+        try:
+            return await self._start(apps, state)
+        except BaseException:
+            # A failed or cancelled (Ctrl-C) start leaves the directory to the next process.
+            self._release_state_dir()
+            raise
+
+    async def _start(self, apps: list[AppConfig], state: StateDir) -> "Emulator":
         from emulator.runtime import AppLoadError, create_host
 
         try:
-            platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
+            platform = Platform(apps, state.root, clock=self.clock, log=self.log,
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
                                 apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
@@ -299,7 +387,7 @@ class Emulator:
                     raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
                 platform.attach_host(host)
             await platform.start()
-        except StartError:
+        except (StartError, asyncio.CancelledError):
             await self._abandon_start(platform)
             raise
         except Exception as exc:
@@ -316,11 +404,16 @@ class Emulator:
             await self._server.bind(apps, plan_ports(apps, self.port))
             self._start_crons(platform)
         except BaseException:
+            if self.crons is not None:
+                await self.crons.stop()
+            if self._server is not None:
+                await self._server.close()
             await platform.stop()
             self._server = None
             raise
         self._started = True
-        platform.state.write_server_info(self.server_info())
+        assert self._lock is not None
+        platform.state.write_server_info(self.server_info(), self._lock)
         self._announce_bindings(platform)
         for name, url in self._server.urls.items():
             self.log.info("dev", f"ready: {name} {url}", app=name, url=url)
@@ -445,11 +538,22 @@ class Emulator:
         """Wait until no binding has pending, runnable or in-flight work."""
         await self.platform.drain(timeout=timeout)
 
+    def hurry(self) -> None:
+        """Make a stop in progress (or the next one) skip its waits: in-flight requests,
+        scheduled handlers and batches are cancelled at once; the plugins still stop and
+        close their stores, so unfinished work stays persisted for redelivery."""
+        self._hurry.set()
+        if self._server is not None:
+            self._server.hurry()
+
     async def stop(self) -> None:
         """Graceful stop: close ports, let in-flight work finish (bounded), stop plugins."""
         if not self._started:
             return
         self._started = False
+        # No longer serving: CLI verbs now wait for the lock (and then work on the files)
+        # instead of calling a server that is closing.
+        self.platform.state.clear_server_info()
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
@@ -462,15 +566,18 @@ class Emulator:
             if self.crons is not None:
                 await self._bounded(self.crons.stop(), "scheduled handlers")
             if server is not None:
-                # In-flight requests get `shutdown_timeout` to finish, then are cancelled.
-                await self._bounded(server.close(), "in-flight requests")
+                # In-flight requests get `shutdown_timeout` to finish, then are cancelled
+                # (at once after `hurry()`: the server itself cuts its wait short).
+                await self._bounded(server.close(), "in-flight requests", hurried=False)
             # Batches already handed to a consumer get the same bound to finish (their
             # acks are then persisted); stopping the plugins cancels whatever still runs,
             # and the unacknowledged messages are redelivered at the next start.
             await self._bounded(self._in_flight_settled(), "in-flight batches")
-            await self._bounded(platform.stop(), "binding plugins")
+            # Not cut short by `hurry()`: this is where the stores close.
+            await self._bounded(platform.stop(), "binding plugins", hurried=False)
         finally:
             platform.state.clear_server_info()
+            self._release_state_dir()
 
     def in_flight(self) -> int:
         """Messages or steps a binding plugin reports as being processed right now."""
@@ -481,10 +588,35 @@ class Emulator:
         while self.in_flight():
             await asyncio.sleep(0.02)
 
-    async def _bounded(self, work: Any, what: str) -> None:
+    async def _bounded(self, work: Any, what: str, hurried: bool = True) -> None:
+        """Await ``work`` for at most ``shutdown_timeout`` (less once ``hurry()`` is called)."""
+        task = asyncio.ensure_future(work)
+        waiters: set[asyncio.Future[Any]] = {task}
+        hurry = asyncio.ensure_future(self._hurry.wait()) if hurried else None
+        if hurry is not None:
+            waiters.add(hurry)
         try:
-            await asyncio.wait_for(work, timeout=self.shutdown_timeout)
-        except asyncio.TimeoutError:
+            await asyncio.wait(waiters, timeout=self.shutdown_timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            if hurry is not None:
+                hurry.cancel()
+        if task.done():
+            task.result()  # its exception, if any, is the caller's
+            return
+        task.cancel()
+        # Cancelling lets its cleanup run (aiohttp cancels the request handlers); bounded
+        # too, so a handler that ignores cancellation cannot hold the stop.
+        await asyncio.wait({task}, timeout=self.shutdown_timeout)
+        if not task.done():
+            self.log.debug("dev", f"{what}: still running after being cancelled")
+        elif not task.cancelled() and task.exception() is not None:
+            self.log.debug("dev", f"{what}: {task.exception()!r} while being cancelled")
+        if self._hurry.is_set():
+            self.log.warn("dev", f"stopping now: {what} cancelled; unfinished work stays persisted for redelivery")
+        else:
             self.log.warn("dev", f"{what} did not finish within {self.shutdown_timeout}s; "
                                  "unfinished work stays persisted for redelivery")
 

@@ -60,14 +60,48 @@ class _AppRunner(web.AppRunner):
     dispatching one in front of the app's.
     """
 
-    def __init__(self, app: web.Application, app_handler: Callable[[Handler], Handler], **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, app_handler: Callable[[Handler], Handler],
+                 hurry: asyncio.Event | None = None, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._app_handler = app_handler
+        self._hurry = hurry or asyncio.Event()
 
     async def _make_server(self) -> Any:
         server = await super()._make_server()
         server.request_handler = self._app_handler(server.request_handler)
+        server.shutdown = self._hurriable_shutdown(server)
         return server
+
+    def _hurriable_shutdown(self, server: web.Server) -> Callable[[float | None], Awaitable[None]]:
+        """aiohttp's graceful shutdown of ``server``, cut short once ``hurry`` is set.
+
+        Graceful: each connection's request gets ``shutdown_timeout`` to finish, then is
+        cancelled. Hurried (a second Ctrl-C): the graceful wait is abandoned and every
+        connection goes straight to that last step, so requests are cancelled now
+        rather than killed with the process (no traceback, handlers' ``finally`` run).
+        """
+        graceful = server.shutdown
+        hurry = self._hurry
+
+        async def shutdown(timeout: float | None = None) -> None:
+            task = asyncio.ensure_future(graceful(timeout))
+            waiter = asyncio.ensure_future(hurry.wait())
+            try:
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            finally:
+                waiter.cancel()
+            if task.done():
+                task.result()
+                return
+            task.cancel()
+            await asyncio.wait({task})
+            # A tiny positive timeout: aiohttp reads 0 as "no timeout".
+            await asyncio.gather(*(conn.shutdown(0.001) for conn in server.connections), return_exceptions=True)
+
+        return shutdown
 
 
 class PortInUseError(OSError):
@@ -154,6 +188,8 @@ class EmulatorServer:
         self.shutdown_timeout = shutdown_timeout
         self._health = health
         self._runners: dict[str, web.AppRunner] = {}
+        # Set by `hurry()`: a close in progress cancels the requests still running at once.
+        self._hurry = asyncio.Event()
         self.urls: dict[str, str] = {}
         self.ports: dict[str, int] = {}
 
@@ -333,7 +369,8 @@ class EmulatorServer:
         """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
         for app, request in zip(apps, plan):
             application, app_handler = self._application(app)
-            runner = _AppRunner(application, app_handler, access_log=None, shutdown_timeout=self.shutdown_timeout)
+            runner = _AppRunner(application, app_handler, hurry=self._hurry, access_log=None,
+                                shutdown_timeout=self.shutdown_timeout)
             await runner.setup()
             port = request.port
             for _ in range(_MAX_PORT_PROBES):
@@ -374,6 +411,10 @@ class EmulatorServer:
                 server = getattr(site, "_server", None)
                 if server is not None:
                     server.close()
+
+    def hurry(self) -> None:
+        """Make ``close()`` (running or to come) cancel in-flight requests without waiting."""
+        self._hurry.set()
 
     async def close(self) -> None:
         runners, self._runners = list(self._runners.values()), {}

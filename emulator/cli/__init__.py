@@ -5,14 +5,19 @@ Verbs follow wrangler's (`dev`, `check`, `d1 execute`, `d1 migrations apply`, `q
 `dev`); a binding type's verbs live in its package (``emulator/bindings/<type>/cli.py``)
 and are found through the registry. Each module has a ``register(subparsers)`` function
 that sets ``func`` on its parser; ``func(args)`` returns the exit code.
+
+Exit codes (docs/cli.md): 0 ok, 1 an error the verb reported, 2 bad usage, 130 interrupted
+by Ctrl-C, 141 stdout closed early (``| head``). Interrupts and closed pipes never show
+a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from emulator import __version__
 
@@ -31,10 +36,20 @@ def verb_modules() -> list[str]:
                              if (bindings / name / "cli.py").is_file())]
 
 
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+# 128 + the signal's number, as shells report a command a signal stopped.
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_BROKEN_PIPE = 141  # SIGPIPE: whoever read our output went away
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cf-emulator",
         description="Local, durable emulator of Cloudflare Pages, Workers, Queues, R2, D1 and Workflows.",
+        epilog="Exit codes: 0 ok, 1 error, 2 bad usage, 130 interrupted (Ctrl-C), 141 output pipe closed. "
+               "See docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"cf-emulator {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
@@ -44,18 +59,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from emulator.cli._common import StateDirBusy, release_state_dirs
+
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         code = func(args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except StateDirBusy as exc:
+        print(f"✘ [ERROR] {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        # A verb that worked on the files held the state directory; the next process may have it.
+        release_state_dirs()
     return int(code or 0)
 
 
+def discard_stdout() -> None:
+    """Point stdout at the null device: its reader is gone.
+
+    Python would otherwise report the closed pipe again, as a traceback, when it flushes
+    stdout at exit (the recipe of the ``signal`` module's documentation, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (replaced by a test, or closed)
+        pass
+
+
+def exit_quietly(entry: Callable[[], int]) -> int:
+    """Run ``entry`` as a whole process: its exit code, never a traceback for Ctrl-C or a
+    closed stdout."""
+    try:
+        try:
+            code = entry()
+        finally:
+            sys.stdout.flush()  # buffered output meets a closed pipe here, not at exit
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        discard_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
 def run() -> None:
-    sys.exit(main())
+    sys.exit(exit_quietly(main))

@@ -1,22 +1,41 @@
 """Shared CLI plumbing: where the state directory is, and whether a `dev` is running on it.
 
 Verbs that touch state (`queues`, `d1`, `r2`, `workflows`) work with or without a running
-`dev`: when ``server.json`` in the state directory names a live process they call its
-internal API (``/_emulator/...``), so the running emulator sees the change at once;
-otherwise they open the state directory themselves.
+`dev`, never both at once (docs/cli.md, "One process per state directory"): when an
+emulator holds the state directory's lock they call its internal API (``/_emulator/...``),
+so the running emulator sees the change at once; when nobody holds it they take the lock
+themselves and open the files, so a `dev` started meanwhile waits for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from emulator.state import DEFAULT_STATE_DIRNAME, StateDir
+from emulator.state import DEFAULT_STATE_DIRNAME, LockHolder, StateDir, StateLock, describe_process
+
+# How long a verb waits for the state directory: for an emulator that holds it but does
+# not serve yet (starting, or stopping), or for another verb working on the files.
+STATE_WAIT = 30.0
+# A holder whose lock file names nobody alive is retried this long (see `LockHolder`).
+UNKNOWN_HOLDER_GRACE = 1.0
+# Waiting this long prints one line, so a slow start does not look like a hang.
+ANNOUNCE_AFTER = 1.0
+_POLL = 0.05
+
+# State directories this process holds (a verb working on the files), by root.
+_held: dict[Path, StateLock] = {}
+
+
+class StateDirBusy(Exception):
+    """The state directory stayed unavailable; the message says who holds it."""
 
 CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 
@@ -72,7 +91,12 @@ def resolve_state_dir(args: argparse.Namespace) -> StateDir:
     if workspace is not None and workspace != root:
         candidates.insert(0, workspace / DEFAULT_STATE_DIRNAME)
     for folder in candidates:
-        if StateDir(folder).read_server_info() is not None:
+        # Once this verb holds one, it keeps working there.
+        if StateDir(folder).root in _held:
+            return StateDir(folder)
+    for folder in candidates:
+        holder = StateDir(folder).lock_holder()
+        if holder is not None and holder.known and holder.role == "emulator":
             return StateDir(folder)
     for folder in candidates:
         if folder.is_dir():
@@ -81,12 +105,57 @@ def resolve_state_dir(args: argparse.Namespace) -> StateDir:
 
 
 def running_server(state: StateDir) -> str | None:
-    """Base URL of the internal API of a `dev` running on this state dir, if any."""
-    info = state.read_server_info()
-    if not info:
+    """Base URL of the internal API of the emulator serving this state dir; or None, and
+    then this process holds the state dir until the verb ends (``release_state_dirs``).
+
+    Decided under the lock, so it is never both: an emulator that holds the directory is
+    talked to (once it serves; while it starts or stops the verb waits, up to
+    ``STATE_WAIT``); a directory nobody holds is taken, so a `dev` starting meanwhile
+    waits for this verb instead of opening the same files. Another verb holding it is
+    waited for. ``server.json`` counts only with the token of the lock being held.
+    """
+    if state.root in _held:
         return None
-    url = info.get("internal_url")
-    return url if isinstance(url, str) else None
+    lock = StateLock(state)
+    started = time.monotonic()
+    announced = False
+    while True:
+        if lock.try_acquire("cli", describe_process()):
+            _held[state.root] = lock
+            return None
+        holder = LockHolder.read(state.lock_file)
+        if holder.known and holder.role == "emulator":
+            info = state.read_server_info()
+            url = info.get("internal_url") if info else None
+            if isinstance(url, str):
+                return url
+        waited = time.monotonic() - started
+        if waited > (STATE_WAIT if holder.known else UNKNOWN_HOLDER_GRACE):
+            raise StateDirBusy(_busy_message(state, holder))
+        if holder.known and not announced and waited > ANNOUNCE_AFTER:
+            announced = True
+            what = ("the emulator to finish starting or stopping" if holder.role == "emulator"
+                    else f"`{holder.command}` to finish")
+            print(f"Waiting for {what} (pid {holder.pid}; state directory {state.root})...", file=sys.stderr)
+        time.sleep(_POLL)
+
+
+def _busy_message(state: StateDir, holder: LockHolder) -> str:
+    where = f"The state directory {state.root}"
+    if not holder.known:
+        return f"{where} is locked by another process (it holds {state.lock_file}); try again."
+    if holder.role == "emulator":
+        return (f"{where} belongs to an emulator ({holder.describe()}) that is not serving after "
+                f"{STATE_WAIT:g}s (still starting, or stopping). Try again once it prints `ready:`, or stop it.")
+    return (f"{where} is in use by `{holder.command}` (pid {holder.pid}), still running after "
+            f"{STATE_WAIT:g}s. Try again once it has finished.")
+
+
+def release_state_dirs() -> None:
+    """Give back the state directories this process took for a verb (`main` does, at its end)."""
+    while _held:
+        _root, lock = _held.popitem()
+        lock.release()
 
 
 class ServerError(Exception):

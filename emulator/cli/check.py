@@ -68,4 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from emulator.cli import exit_quietly
+
+    sys.exit(exit_quietly(main))

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from emulator.logs import ConsolePrinter, LogRecord
 
@@ -38,13 +39,33 @@ S3 endpoint's address. Every port also serves:
 Editing an app's Python files or its config reloads that app only, keeping queue, R2, D1
 and workflow state; on a syntax or config error the last good version keeps serving.
 Ctrl-C / SIGTERM stops gracefully: ports close, in-flight batches get a bounded time to
-finish, and unfinished work stays on disk for redelivery at the next start.
-Exit codes: 0 after a clean stop, 1 when a config or app fails to load, 2 on bad options.
+finish, and unfinished work stays on disk for redelivery at the next start. A second
+Ctrl-C stops now (in-flight requests and batches are cancelled, stores closed); a third
+exits at once, as kill -9 would (nothing acknowledged is lost). Ctrl-C during start-up
+abandons the start.
+
+One process per state directory: a second `dev` on the same one stops at once, naming
+the first one's pid and ports; a `dev` started while a CLI verb works on the files waits
+for it (up to 10 s). See docs/cli.md.
+
+Exit codes: 0 after a graceful stop, 1 when a config or app fails to load or the state
+directory is in use, 2 on bad options, 130 (143 for SIGTERM) when a second signal cut the
+stop short or a signal interrupted the start, 141 when stdout was closed (the server
+then stops gracefully).
 """
 
 
 class DevConsole(ConsolePrinter):
-    """The console of `dev`: the `ready:` lines always show, whatever ``--log-level``."""
+    """The console of `dev`: the `ready:` lines always show, whatever ``--log-level``.
+
+    When stdout's reader goes away (``dev | head``) the console goes quiet and calls
+    ``on_closed`` once (from whichever thread was printing): `dev` then stops.
+    """
+
+    def __init__(self, *args: Any, on_closed: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_closed = on_closed
+        self.closed = False
 
     def __call__(self, record: LogRecord) -> None:
         # Cheapest test first: with --log-level above info, the per-request lines stop here.
@@ -52,10 +73,23 @@ class DevConsole(ConsolePrinter):
             return
         if record.source == "r2" and record.message.startswith("S3 endpoint:"):
             return  # `dev` prints the address itself, after the `ready:` lines
-        if record.source == "dev" and record.level == "info" and self.min_level > 20:
-            ConsolePrinter(self.fmt, "info", self.stream)(record)
+        if self.closed:
             return
-        super().__call__(record)
+        try:  # free in 3.11+ unless raised
+            if record.source == "dev" and record.level == "info" and self.min_level > 20:
+                ConsolePrinter(self.fmt, "info", self.stream)(record)
+            else:
+                super().__call__(record)
+        except BrokenPipeError:
+            self._console_closed()
+
+    def _console_closed(self) -> None:
+        from emulator.cli import discard_stdout
+
+        self.closed = True
+        discard_stdout()
+        if self.on_closed is not None:
+            self.on_closed()
 
 
 def register(subparsers: Any) -> None:
@@ -164,39 +198,72 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     tune_gc()
     try:
         return asyncio.run(_serve(args, paths, out))
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 128 + signal.SIGINT
 
 
 async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> int:
     from emulator.emulator import ConfigError, Emulator, StartError
     from emulator.logs import EventLog
 
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # 0 after a graceful stop; 128 + the signal when one cut the start or the stop short.
+    exit_code = 0
+
+    def on_console_closed() -> None:
+        nonlocal exit_code
+        if not stop.is_set():
+            exit_code = 141  # like a process stopped by SIGPIPE; the stop is graceful
+            stop.set()
+
     log = EventLog()
-    log.subscribe(DevConsole(args.log_format, args.log_level, stream=out))
+    log.subscribe(DevConsole(args.log_format, args.log_level, stream=out,
+                             on_closed=lambda: loop.call_soon_threadsafe(on_console_closed)))
     emulator = Emulator(
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
         vars=parse_vars(args.var), allowed_hosts=args.allowed_hosts)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
+    starting = asyncio.ensure_future(emulator.start())
+    received: list[int] = []
 
     def on_signal(signum: int) -> None:
-        if stop.is_set():
-            # A second Ctrl-C means "now": in-flight work stays persisted for redelivery.
-            log.warn("dev", "stopping now; unfinished work stays persisted")
-            raise SystemExit(130)
-        log.info("dev", f"{signal.Signals(signum).name} received: stopping gracefully")
-        stop.set()
+        # Runs on the loop (never raises there: an exception from a signal handler would
+        # tear the loop down mid-request, with a traceback per cancelled task).
+        nonlocal exit_code
+        received.append(signum)
+        name = signal.Signals(signum).name
+        if len(received) >= 3:
+            # "Now, really": leave as kill -9 would; the stores are crash-safe, so nothing
+            # acknowledged is lost and unfinished work is redelivered at the next start.
+            os.write(2, f"{name} received again: exiting at once\n".encode())
+            os._exit(128 + signum)
+        if not starting.done():
+            exit_code = 128 + signum
+            if len(received) == 1:
+                log.info("dev", f"{name} received: abandoning the start")
+                starting.cancel()
+            return
+        if len(received) == 1 and not stop.is_set():
+            log.info("dev", f"{name} received: stopping gracefully")
+            stop.set()
+            return
+        # A second signal means "now": in-flight work is cancelled and stays persisted.
+        exit_code = 128 + signum
+        log.warn("dev", "stopping now; unfinished work stays persisted for redelivery")
+        emulator.hurry()
 
-    # Installed before the (slow) start, so a signal during start-up still stops cleanly.
+    # Installed before the (slow) start, so a signal during start-up stops it cleanly.
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         try:
-            await emulator.start()
+            await starting
+        except asyncio.CancelledError:
+            log.info("dev", "start abandoned")
+            return exit_code
         except ConfigError as exc:
             # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
             _print_error(args, exc.diagnostics, prefixed=exc.report is None)
@@ -212,7 +279,7 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-    return 0
+    return exit_code
 
 
 def _print_error(args: argparse.Namespace, text: str, prefixed: bool = True) -> None:

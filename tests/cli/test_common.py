@@ -1,12 +1,22 @@
-"""Which state directory CLI verbs use: an app inside a workspace shares the workspace's."""
+"""Which state directory CLI verbs use (an app inside a workspace shares the workspace's),
+and whether they talk to the emulator holding it or work on its files."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import threading
 from pathlib import Path
 
-from emulator.cli._common import enclosing_workspace, resolve_state_dir
-from emulator.state import StateDir
+import pytest
+
+from emulator.cli import _common as common
+from emulator.cli._common import (
+    StateDirBusy, enclosing_workspace, release_state_dirs, resolve_state_dir, running_server)
+from emulator.state import StateDir, StateLock
+
+from tests.helpers.state_dirs import announced_server
 
 
 def layout(tmp_path: Path) -> tuple[Path, Path]:
@@ -31,8 +41,12 @@ def test_an_app_of_a_workspace_uses_the_workspace_state(tmp_path: Path) -> None:
 
 def test_a_dev_running_on_the_app_itself_wins(tmp_path: Path) -> None:
     root, app = layout(tmp_path)
-    StateDir(app / ".emulator").write_server_info({"internal_url": "http://127.0.0.1:1"})
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
+    with announced_server(StateDir(app / ".emulator"), "http://127.0.0.1:1"):
+        assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
+    # Once that emulator is gone, its server.json (left by a kill -9, say) no longer counts.
+    (app / ".emulator" / "server.json").write_text('{"internal_url": "http://127.0.0.1:1", "pid": 1}')
+    (root / ".emulator").mkdir()
+    assert resolve_state_dir(args(app / "wrangler.toml")).root == (root / ".emulator").resolve()
 
 
 def test_an_existing_app_state_is_kept_when_the_workspace_has_none(tmp_path: Path) -> None:
@@ -49,3 +63,95 @@ def test_persist_to_wins_and_standalone_apps_keep_their_own(tmp_path: Path) -> N
     (root / "wrangler.toml").write_text('name = "not-a-workspace"\n')
     assert enclosing_workspace(app) is None
     assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
+
+
+# --- live process or files: decided under the state directory's lock ---------------------
+def test_with_nobody_holding_it_the_verb_takes_the_directory(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "s")
+    # A server.json left by a killed `dev` is never trusted.
+    state.root.mkdir()
+    state.server_file.write_text(json.dumps({"internal_url": "http://127.0.0.1:1", "pid": os.getpid()}))
+    try:
+        assert running_server(state) is None
+        holder = state.lock_holder()
+        assert holder is not None and (holder.pid, holder.role) == (os.getpid(), "cli")
+        assert running_server(state) is None  # asked again: still ours, no waiting on ourselves
+        assert not StateLock(state).try_acquire("emulator")  # a `dev` would have to wait
+    finally:
+        release_state_dirs()
+    assert state.lock_holder() is None
+
+
+def test_an_emulator_serving_the_directory_is_talked_to(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    with announced_server(state, "http://127.0.0.1:9"):
+        assert running_server(state) == "http://127.0.0.1:9"
+    assert state.lock_holder() is None  # the verb took nothing
+
+
+def test_an_emulator_still_starting_is_waited_for(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    lock = StateLock(state)
+    assert lock.try_acquire("emulator", "cf-emulator dev")
+    # Its ports get bound a moment later; the stale file from an earlier run never counts.
+    state.server_file.write_text(json.dumps({"internal_url": "http://127.0.0.1:1", "pid": os.getpid(),
+                                             "lock_token": "an-earlier-run"}))
+    timer = threading.Timer(0.3, lambda: state.write_server_info({"internal_url": "http://127.0.0.1:9"}, lock))
+    timer.start()
+    try:
+        assert running_server(state) == "http://127.0.0.1:9"
+    finally:
+        timer.join()
+        lock.release()
+
+
+def test_an_emulator_that_never_serves_is_waited_for_a_bounded_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "STATE_WAIT", 0.3)
+    state = StateDir(tmp_path)
+    lock = StateLock(state)
+    assert lock.try_acquire("emulator", "cf-emulator dev")
+    try:
+        with pytest.raises(StateDirBusy, match=rf"emulator \(pid {os.getpid()} \(cf-emulator dev\)\) that is not serving"):
+            running_server(state)
+        assert not (tmp_path / "queues").exists()  # and nothing was opened on disk
+    finally:
+        lock.release()
+
+
+def test_another_verb_on_the_files_is_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = StateDir(tmp_path)
+    other = StateLock(state)
+    assert other.try_acquire("cli", "cf-emulator r2 object put")
+    timer = threading.Timer(0.3, other.release)
+    timer.start()
+    try:
+        assert running_server(state) is None
+        holder = state.lock_holder()
+        assert holder is not None and holder.role == "cli" and holder.token != ""
+    finally:
+        timer.join()
+        release_state_dirs()
+    monkeypatch.setattr(common, "STATE_WAIT", 0.2)
+    assert other.try_acquire("cli", "cf-emulator r2 object put")
+    try:
+        with pytest.raises(StateDirBusy, match=r"in use by `cf-emulator r2 object put` \(pid \d+\)"):
+            running_server(state)
+    finally:
+        other.release()
+
+
+def test_a_busy_directory_is_one_error_line_from_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    monkeypatch.setattr(common, "STATE_WAIT", 0.2)
+    state = StateDir(tmp_path)
+    lock = StateLock(state)
+    assert lock.try_acquire("emulator", "cf-emulator dev")
+    try:
+        assert main(["queues", "list", "--persist-to", str(tmp_path)]) == 1
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert err.startswith("✘ [ERROR] The state directory") and "Traceback" not in err

@@ -4,113 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-
-class DevProcess:
-    """A `cf-emulator dev` child whose stdout lines are collected by a reader thread."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "emulator", "dev", *args], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, predicate: Any, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if predicate(line):
-                return line
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.lines)
-                                     + "\nstderr:\n" + self.stderr_now())
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError("dev exited; output:\n" + "\n".join(self.lines) + "\nstderr:\n"
-                                     + self.stderr_now())
-            self.lines.append(line)
-            if predicate(line):
-                return line
-
-    def stderr_now(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        while True:  # collect the rest of stdout
-            try:
-                line = self._queue.get(timeout=2)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def spawn() -> Iterator[Any]:
-    started: list[DevProcess] = []
-
-    def start(args: list[str], cwd: Path) -> DevProcess:
-        proc = DevProcess(args, cwd)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-
-
-def http(method: str, url: str, body: Any = None) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def ready_urls(dev: DevProcess) -> dict[str, str]:
-    urls = {}
-    for _ in range(2):
-        line = dev.wait_for(lambda l: l.startswith("ready: ") and l.split()[1] not in urls)
-        _, name, url = line.split()
-        urls[name] = url
-    return urls
+from tests.helpers.processes import DevProcess, http, ready_urls, spawn  # noqa: F401 (spawn: a fixture)
 
 
 def test_help_documents_the_options() -> None:
@@ -235,3 +138,80 @@ def test_allowed_host_names_are_checked_when_parsed(capsys: pytest.CaptureFixtur
         with pytest.raises(SystemExit):
             build_parser().parse_args(["dev", "--allowed-host", bad])
         assert "is not a host name" in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_stops_now_quietly_and_unfinished_work_survives(workspace: Path, spawn: Any) -> None:
+    import threading
+
+    (workspace / "shop" / "functions" / "api" / "sleep.py").write_text(
+        "import asyncio\n\nfrom workers import Response\n\n\n"
+        "async def on_request_get(context):\n    print('sleeping')\n    await asyncio.sleep(60)\n"
+        "    return Response('late')\n")
+    dev = spawn(["--port", "0", "--no-watch", "--shutdown-timeout", "60"], workspace)
+    urls = ready_urls(dev)
+    # In flight when the signals come: a batch (its consumer sleeps 60 s) and a request.
+    assert http("POST", urls["dev-shop"] + "/api/order", {"id": 12, "slow": 60})[0] == 200
+    dev.wait_for(lambda l: l == "[dev-backend] processing order 12", timeout=15)
+    answers: list[Any] = []
+
+    def slow_request() -> None:
+        try:
+            answers.append(http("GET", urls["dev-shop"] + "/api/sleep", timeout=60))
+        except Exception as exc:  # the connection closes without an answer
+            answers.append(exc)
+
+    requester = threading.Thread(target=slow_request)
+    requester.start()
+    dev.wait_for(lambda l: l == "[dev-shop] sleeping", timeout=15)
+
+    dev.proc.send_signal(signal.SIGINT)
+    dev.wait_for(lambda l: "stopping gracefully" in l)
+    dev.proc.send_signal(signal.SIGINT)
+    assert dev.wait(timeout=30) == 130  # not the 60 s the handlers would take
+    requester.join(10)
+    err = dev.stderr_now()
+    assert "Traceback" not in err and "Traceback" not in "\n".join(dev.lines), err
+    assert any("stopping now" in line for line in dev.lines)
+    assert not (workspace / ".emulator" / "server.json").exists()
+    assert answers and not (isinstance(answers[0], tuple) and answers[0][0] == 200)
+
+    # The batch was never acknowledged: the next start redelivers it (quickly this time).
+    dev2 = spawn(["--port", "0", "--no-watch"], workspace)
+    urls = ready_urls(dev2)
+    deadline = time.monotonic() + 20
+    while http("GET", urls["dev-backend"] + "/orders/12")[0] != 200:
+        assert time.monotonic() < deadline, "order 12 was not redelivered"
+        time.sleep(0.1)
+    assert dev2.stop(signal.SIGINT) == 0
+
+
+def test_ctrl_c_during_start_up_abandons_it_quietly(workspace: Path, spawn: Any) -> None:
+    from emulator.state import StateDir
+    from tests.helpers.processes import LockHolder
+
+    # A CLI verb holding the state directory keeps `dev` in its start-up.
+    holder = LockHolder(workspace / ".emulator", "cli", "cf-emulator queues send")
+    try:
+        dev = spawn(["--port", "0", "--no-watch"], workspace)
+        dev.wait_for(lambda l: l.startswith(f"waiting for `cf-emulator queues send` (pid {holder.pid})"))
+        dev.proc.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 130
+    finally:
+        holder.release()
+    err = dev.stderr_now()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "start abandoned" in dev.lines and not any(l.startswith("ready:") for l in dev.lines)
+    assert StateDir(workspace / ".emulator").lock_holder() is None
+
+
+def test_a_closed_stdout_stops_dev_gracefully_with_141(workspace: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "emulator", "dev", "--port", "0", "--no-watch"],
+                                cwd=workspace, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == ""
+    assert not (workspace / ".emulator" / "server.json").exists()

@@ -10,14 +10,20 @@ from aiohttp import web
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config
+from tests.helpers.state_dirs import announced_server
 
 
 def run_cli(*argv: str) -> int:
     """Parse and run a `cf-emulator` verb in this process (every verb module is registered)."""
     from emulator.cli import build_parser
 
+    from emulator.cli._common import release_state_dirs
+
     args = build_parser().parse_args(list(argv))
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    finally:
+        release_state_dirs()  # what `cf-emulator`'s main does after every verb
 
 
 async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
@@ -35,11 +41,10 @@ async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
-    platform.state.write_server_info({"internal_url": url})
     try:
-        yield url
+        with announced_server(platform.state, url):
+            yield url
     finally:
-        platform.state.clear_server_info()
         await runner.cleanup()
 
 

@@ -156,3 +156,20 @@ async def test_real_time_option(cf_emulator: Any) -> None:
     assert emu.emulator.s3_endpoint is None
     with pytest.raises(TypeError, match="real clock"):
         await emu.advance(1)
+
+
+async def test_a_state_dir_another_process_holds_is_refused(cf_emulator: Any, tmp_path: Path) -> None:
+    from emulator.emulator import StateDirInUse
+    from tests.helpers.processes import LockHolder
+
+    held = tmp_path / "held-state"
+    other = LockHolder(held, "emulator", "cf-emulator dev", server_info={
+        "internal_url": "http://127.0.0.1:8787", "apps": {"orders": {"url": "http://127.0.0.1:8787", "port": 8787}}})
+    try:
+        with pytest.raises(StateDirInUse, match=rf"pid {other.pid} \(cf-emulator dev\), serving orders "
+                                                r"http://127.0.0.1:8787"):
+            await start(cf_emulator, state_dir=held)
+    finally:
+        other.release()
+    emu = await start(cf_emulator, state_dir=held)  # free again
+    assert emu.state_dir == held.resolve()

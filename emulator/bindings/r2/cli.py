@@ -177,7 +177,11 @@ def run_get(args: argparse.Namespace) -> int:
     except (LookupError, R2Error) as exc:
         return _fail(str(exc).strip("'\""))
     if target is None:
-        sys.stdout.buffer.write(data)
+        # A pipe's write may take only part of the data (its reader just went away): go on
+        # until all is written, or the closed pipe is reported (docs/cli.md, exit 141).
+        view = memoryview(data)
+        while view:
+            view = view[sys.stdout.buffer.write(view):]
         sys.stdout.buffer.flush()
     else:
         target.write_bytes(data)

@@ -19,6 +19,8 @@ from emulator.clock import FakeClock
 from emulator.logs import EventLog
 from emulator.state import StateDir
 
+from tests.helpers.state_dirs import announced_server
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
@@ -99,11 +101,10 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[QueueBroker, list[str]]]
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     state = StateDir(tmp_path / "state")
-    state.write_server_info({"internal_url": f"http://127.0.0.1:{port}"})
     try:
-        yield broker, ["--persist-to", str(state.root)]
+        with announced_server(state, f"http://127.0.0.1:{port}"):
+            yield broker, ["--persist-to", str(state.root)]
     finally:
-        state.clear_server_info()
         await runner.cleanup()
         await broker.close()
 

@@ -16,8 +16,11 @@ from emulator.bindings.workflows import cli as wf_cli
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.bindings.workflows.routes import build_routes
+from emulator.cli._common import release_state_dirs
 from emulator.clock import RealClock
 from emulator.state import StateDir
+
+from tests.helpers.state_dirs import announced_server
 
 
 class Sleepy(WorkflowEntrypoint):
@@ -37,7 +40,10 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="cf-emulator")
     wf_cli.register(parser.add_subparsers(dest="verb"))
     args = parser.parse_args(list(argv))
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    finally:
+        release_state_dirs()  # what `cf-emulator`'s main does after every verb
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -139,7 +145,8 @@ class ServerThread:
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         port = self.runner.addresses[0][1]
-        StateDir(self.state).write_server_info({"internal_url": f"http://127.0.0.1:{port}"})
+        self.announced = announced_server(StateDir(self.state), f"http://127.0.0.1:{port}")
+        self.announced.__enter__()
 
     async def _stop(self) -> None:
         await self.runner.cleanup()
@@ -149,7 +156,7 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
-        StateDir(self.state).clear_server_info()
+        self.announced.__exit__(None, None, None)
 
 
 @pytest.fixture

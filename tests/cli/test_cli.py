@@ -1,0 +1,128 @@
+"""The `cf-emulator` process as a shell sees it: exit codes, a closed stdout (`| head`)
+and Ctrl-C, never a traceback (docs/cli.md, "Exit codes")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import LockHolder
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "configs"
+
+
+def run_with_closed_stdout(*argv: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run a verb whose stdout is a pipe nobody reads any more (`cf-emulator ... | head -0`)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "emulator", *argv], cwd=cwd, stdout=write_end,
+                              stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["queues", "list", "--persist-to", "state"], 141),
+    (["workflows", "list", "--persist-to", "state"], 141),
+    (["check", str(FIXTURES / "oracle" / "p01_fusou_web_valid")], 141),
+    # argparse itself ignores a failed write of the help text, and so exits 0.
+    (["--help"], 0),
+    (["dev", "--help"], 0),
+])
+def test_a_closed_stdout_exits_quietly(argv: list[str], code: int, tmp_path: Path) -> None:
+    (tmp_path / "state" / "workflows").mkdir(parents=True)
+    if argv[0] == "workflows":  # an empty store, so the verb has something to print
+        from emulator.bindings.workflows import store
+
+        store.connect(tmp_path / "state" / "workflows" / store.DB_FILENAME).close()
+    result = run_with_closed_stdout(*argv, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    assert result.stderr == b""  # not even "Exception ignored ... BrokenPipeError" at exit
+
+
+def test_a_real_pipeline_into_head(tmp_path: Path) -> None:
+    # More output than a pipe buffers, so the writer meets the closed pipe for sure.
+    (tmp_path / "big.bin").write_bytes(b"x" * 2_000_000)
+    state = ["--persist-to", str(tmp_path / "state")]
+    put = subprocess.run([sys.executable, "-m", "emulator", "r2", "object", "put", "b/big", "--file", "big.bin",
+                          *state], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert put.returncode == 0, put.stderr
+    result = subprocess.run(f"{sys.executable} -m emulator r2 object get b/big --pipe {' '.join(state)} | head -c 10;"
+                            " echo \" ${PIPESTATUS[0]}\"", shell=True, capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, executable="/bin/bash")
+    assert result.stdout == "xxxxxxxxxx 141\n"
+    assert result.stderr == "", result.stderr
+
+
+def test_ctrl_c_while_a_verb_waits_for_the_state_directory(tmp_path: Path) -> None:
+    holder = LockHolder(tmp_path, "cli", "cf-emulator r2 object put")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "emulator", "queues", "list", "--persist-to", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith(f"Waiting for `cf-emulator r2 object put` to finish (pid {holder.pid}")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        holder.release()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and out == ""
+
+
+def test_ctrl_c_during_check(tmp_path: Path) -> None:
+    fifo = tmp_path / "wrangler.toml"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "check", str(fifo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Opening the FIFO for writing succeeds once `check` has it open for reading: it is
+    # then blocked reading the config, well past start-up.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "check never opened the config"
+            time.sleep(0.02)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_usage_errors_exit_2() -> None:
+    result = subprocess.run([sys.executable, "-m", "emulator", "queues", "send"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "usage:" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "emulator"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Exit codes:" in result.stdout
+
+
+def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.bindings.queues.engine import QueueBroker
+    from emulator.cli import main
+    from emulator.state import StateDir
+
+    seen: list[object] = []
+
+    async def interrupted(self: QueueBroker, *args: object, **kwargs: object) -> None:
+        seen.append(StateDir(tmp_path).lock_holder())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(QueueBroker, "enqueue", interrupted)
+    assert main(["queues", "send", "jobs", '{"n": 1}', "--persist-to", str(tmp_path)]) == 130
+    holder = seen[0]
+    assert holder is not None and getattr(holder, "pid") == os.getpid() and getattr(holder, "role") == "cli"
+    assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
