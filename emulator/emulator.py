@@ -209,7 +209,9 @@ class Emulator:
         from emulator.config.loader import ConfigLookupError
 
         try:
-            report = check_paths(self.config_paths, self.env)
+            # Judged as `wrangler dev` does: deploy-only errors (no compatibility_date) are
+            # warnings here, and such an app runs with today's date.
+            report = check_paths(self.config_paths, self.env, command="dev")
         except ConfigLookupError as exc:
             raise ConfigError(str(exc)) from None
         self.report = report

@@ -117,7 +117,7 @@ class AppReloader:
         platform = self.emulator.platform
         log = platform.log
         try:
-            report = check_paths([app.config_path], self.emulator.env)
+            report = check_paths([app.config_path], self.emulator.env, command="dev")
         except Exception:
             log.error("dev", f"[{app.name}] could not re-read {app.config_path}; keeping the running version.\n"
                              f"{traceback.format_exc()}", app=app.name)
