@@ -1,0 +1,1 @@
+"""Helpers shared between test files (not fixtures: plain functions and classes)."""
