@@ -6,8 +6,9 @@ this class::
     async with Emulator([Path("wrangler.toml")], port=0) as emu:
         url = emu.url("web")
 
-Start order: check the configs (refuse on errors with ``check``'s diagnostics), build the
-``Platform``, create and load one host per app, apply pending D1 migrations when asked,
+Start order: check the configs (refuse on errors with ``check``'s diagnostics), say which
+Python each app runs in production, install the apps' ``pyproject.toml`` dependencies (or
+find them cached; refuse on conflicts), build the ``Platform``, create and load one host per app, apply pending D1 migrations when asked,
 start the binding plugins, listen on one port per app, record the address in
 ``<state>/server.json`` for the CLI verbs, then start cron triggers and the reload watcher.
 ``stop()`` undoes it gracefully: the ports close first, in-flight work gets a bounded
@@ -155,6 +156,8 @@ class Emulator:
         self.crons: CronScheduler | None = None
         self._reloader: Any = None
         self._started = False
+        # The apps' installed dependencies while started (emulator.runtime.dependencies).
+        self._dependencies: Any = None
 
     # --- public accessors -------------------------------------------------------------
     @property
@@ -252,17 +255,75 @@ class Emulator:
         root = first if first.is_dir() else first.parent
         return root / DEFAULT_STATE_DIRNAME
 
+    async def install_dependencies(self, apps: list[AppConfig] | None = None, force: bool = False) -> Any:
+        """Install the apps' ``[project] dependencies`` (what `cf-emulator sync` does).
+
+        Says per app which Python production runs (warnings when this interpreter or the
+        app's ``requires-python`` disagree), refuses requirements that cannot share this
+        interpreter, and installs the set under ``<state>/python-deps/`` unless it is cached.
+        Returns the ``InstalledSet``; raises ``StartError`` with the reason.
+        """
+        from packaging.utils import canonicalize_name
+
+        from emulator.config.python_version import findings
+        from emulator.runtime import dependencies as deps
+
+        apps = self.load_config() if apps is None else apps
+        projects = []
+        try:
+            for app in apps:
+                project = deps.read_app_requirements(app.name, app.root)
+                where = deps.shown_path(project.pyproject) if project is not None else deps.PYPROJECT
+                for finding in findings(app.compatibility_date, app.compatibility_flags,
+                                        project.requires_python if project is not None else None, where):
+                    self.log.emit(finding.level, "dev", f"[{app.name}] {finding.message}", app=app.name)
+                if project is None:
+                    continue
+                for warning in project.warnings:
+                    self.log.warn("dev", f"[{app.name}] {warning}", app=app.name)
+                for name in project.skipped:
+                    self.log.debug("dev", f"[{app.name}] {name} in {where} is not installed: "
+                                          f"{deps.PROVIDED[canonicalize_name(name)]}", app=app.name)
+                projects.append(project)
+            plan = deps.plan_dependencies(projects)
+            for name, have in plan.from_environment.items():
+                self.log.debug("dev", f"{have.name} {have.version} comes from cf-emulator's own environment")
+            installed = await deps.install(plan, self._default_state_dir(), self.log, force=force)
+        except deps.DependencyError as exc:
+            raise StartError(str(exc)) from None
+        for app in plan.apps:
+            compiled = [d for d in deps.not_pure_python(installed)
+                        if canonicalize_name(d.name) in deps.reachable(app.requirements, installed.distributions)]
+            if compiled:
+                # docs/dependencies.md: production installs only pure-Python wheels and Pyodide's builds.
+                self.log.warn("dev", f"[{app.name}] not pure Python: "
+                                     + ", ".join(f"{d.name} {d.version}" for d in compiled)
+                                     + ". Production can use these only if Pyodide builds them "
+                                       "(`pywrangler sync` fails otherwise).", app=app.name)
+        return installed
+
     async def start(self) -> "Emulator":
         if self._started:
             return self
         apps = self.load_config()
         from emulator.runtime import AppLoadError, create_host
+        from emulator.runtime.dependencies import DependencyError, activate
 
+        installed = await self.install_dependencies(apps)
+        if installed.cached:
+            self.log.info("dev", "Python packages (installed before): "
+                          + ", ".join(f"{d.name} {d.version}" for d in installed.distributions.values()),
+                          folder=str(installed.folder))
+        try:
+            self._dependencies = activate(installed, [app.name for app in apps])
+        except DependencyError as exc:
+            raise StartError(str(exc)) from None
         try:
             platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
                                 ip=self.ip, s3_port=self.s3_port)
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
+            self._forget_dependencies()
             raise StartError(plugin_error_text(exc)) from None
         self._platform = platform
         try:
@@ -295,6 +356,7 @@ class Emulator:
         except BaseException:
             await platform.stop()
             self._server = None
+            self._forget_dependencies()
             raise
         self._started = True
         platform.state.write_server_info(self.server_info())
@@ -324,6 +386,22 @@ class Emulator:
             except Exception as exc:
                 self.log.debug("dev", f"unloading {host.config.name} after a failed start: {exc!r}")
         self._platform = None
+        self._forget_dependencies()
+
+    def declared_requirements(self, app_name: str) -> list[Any]:
+        """The requirements of ``app_name`` that the running set was installed for."""
+        if self._dependencies is None:
+            return []
+        for app in self._dependencies.installed.plan.apps:
+            if app.app == app_name:
+                return list(app.requirements)
+        return []
+
+    def _forget_dependencies(self) -> None:
+        """Take the apps' installed packages off ``sys.path`` (stop, or a failed start)."""
+        if self._dependencies is not None:
+            self._dependencies.deactivate()
+            self._dependencies = None
 
     def _should_apply_migrations(self) -> bool:
         if self._apply_migrations_arg is not None:
@@ -447,6 +525,7 @@ class Emulator:
             await self._bounded(platform.stop(), "binding plugins")
         finally:
             platform.state.clear_server_info()
+            self._forget_dependencies()
 
     def in_flight(self) -> int:
         """Messages or steps a binding plugin reports as being processed right now."""
