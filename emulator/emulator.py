@@ -274,8 +274,10 @@ class Emulator:
             for app in apps:
                 project = deps.read_app_requirements(app.name, app.root)
                 where = deps.shown_path(project.pyproject) if project is not None else deps.PYPROJECT
-                for finding in findings(app.compatibility_date, app.compatibility_flags,
-                                        project.requires_python if project is not None else None, where):
+                # Pages Functions run JavaScript in production: the version rule is the Workers'.
+                for finding in (findings(app.compatibility_date, app.compatibility_flags,
+                                         project.requires_python if project is not None else None, where)
+                                if app.kind == "worker" else []):
                     self.log.emit(finding.level, "dev", f"[{app.name}] {finding.message}", app=app.name)
                 if project is None:
                     continue
