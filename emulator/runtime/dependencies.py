@@ -276,7 +276,10 @@ def plan_dependencies(apps: Iterable[AppRequirements],
     Raises ``ConflictError`` naming the package and both requirements.
     """
     apps = tuple(apps)
-    environment = environment_distributions() if environment is None else environment
+    if environment is None:
+        # Reading every installed distribution's metadata takes tens of milliseconds: only
+        # when some app declares something.
+        environment = environment_distributions() if any(app.requirements for app in apps) else {}
     uses: dict[str, list[tuple[AppRequirements, Requirement]]] = {}
     for app in apps:
         for req in app.requirements:
