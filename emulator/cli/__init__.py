@@ -1,9 +1,9 @@
 """`cf-emulator` command line: argument parsing only; each verb calls into the package.
 
 Verbs follow wrangler's (`dev`, `check`, `d1 execute`, `d1 migrations apply`, `queues list`,
-`r2 object get`, `workflows instances list`) and pywrangler's (`sync`). Each verb lives in
-its own module here with a ``register(subparsers)`` function that sets ``func`` on its
-parser; ``func(args)`` returns the exit code.
+`r2 object get`, `workflows instances list`). Each verb lives in its own module here with a
+``register(subparsers)`` function that sets ``func`` on its parser; ``func(args)`` returns
+the exit code.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ from emulator.config.model import AppConfig, WorkspaceConfig
 from emulator.config.pages import validate_pages_config
 from emulator.config.rules import (
     AppFacts, check_app, check_app_set, check_entry_point, check_entrypoint_exports, check_workflow_classes,
-    compatibility_date_defaulted, compatibility_date_required,
 )
+from emulator.config.rules import compatibility_date_defaulted, compatibility_date_required
 from emulator.config.validation import Normalizer, config_file_name
 from emulator.config.workspace import parse_workspace
 

@@ -1,1 +1,1 @@
-"""Helpers shared between test files (not fixtures: plain functions and classes)."""
+"""Helpers shared between test files (never imported from conftest.py)."""
