@@ -7,8 +7,10 @@ this class::
         url = emu.url("web")
 
 Start order: check the configs (refuse on errors with ``check``'s diagnostics), take the
-state directory's lock (one process per state directory, docs/cli.md), build the
-``Platform``, create and load one host per app, apply pending D1 migrations when asked,
+state directory's lock (one process per state directory, docs/cli.md), say which Python
+each app runs in production, install the apps' ``pyproject.toml`` dependencies (or find
+them cached; refuse on conflicts), build the ``Platform``, create and load one host per
+app, apply pending D1 migrations when asked,
 start the binding plugins, listen on one port per app, record the address in
 ``<state>/server.json`` for the CLI verbs, then start cron triggers and the reload watcher.
 ``stop()`` undoes it gracefully: the ports close first, in-flight work gets a bounded
@@ -221,6 +223,8 @@ class Emulator:
         self._lock: StateLock | None = None
         # Set by `hurry()`: the waits of a stop in progress end at once.
         self._hurry = asyncio.Event()
+        # The apps' installed dependencies while started (emulator.runtime.dependencies).
+        self._dependencies: Any = None
 
     # --- public accessors -------------------------------------------------------------
     @property
@@ -280,7 +284,9 @@ class Emulator:
         from emulator.config.loader import ConfigLookupError
 
         try:
-            report = check_paths(self.config_paths, self.env)
+            # Judged as `wrangler dev` does: deploy-only errors (no compatibility_date) are
+            # warnings here, and such an app runs with today's date.
+            report = check_paths(self.config_paths, self.env, command="dev")
         except ConfigLookupError as exc:
             raise ConfigError(str(exc)) from None
         self.report = report
@@ -352,6 +358,54 @@ class Emulator:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
+    async def install_dependencies(self, apps: list[AppConfig] | None = None, force: bool = False) -> Any:
+        """Install the apps' ``[project] dependencies`` (what `cf-emulator sync` does).
+
+        Says per app which Python production runs (warnings when this interpreter or the
+        app's ``requires-python`` disagree), refuses requirements that cannot share this
+        interpreter, and installs the set under ``<state>/python-deps/`` unless it is cached.
+        Returns the ``InstalledSet``; raises ``StartError`` with the reason.
+        """
+        from packaging.utils import canonicalize_name
+
+        from emulator.config.python_version import findings
+        from emulator.runtime import dependencies as deps
+
+        apps = self.load_config() if apps is None else apps
+        projects = []
+        try:
+            for app in apps:
+                project = deps.read_app_requirements(app.name, app.root)
+                where = deps.shown_path(project.pyproject) if project is not None else deps.PYPROJECT
+                # Pages Functions run JavaScript in production: the version rule is the Workers'.
+                for finding in (findings(app.compatibility_date, app.compatibility_flags,
+                                         project.requires_python if project is not None else None, where)
+                                if app.kind == "worker" else []):
+                    self.log.emit(finding.level, "dev", f"[{app.name}] {finding.message}", app=app.name)
+                if project is None:
+                    continue
+                for warning in project.warnings:
+                    self.log.warn("dev", f"[{app.name}] {warning}", app=app.name)
+                for name in project.skipped:
+                    self.log.debug("dev", f"[{app.name}] {name} in {where} is not installed: "
+                                          f"{deps.PROVIDED[canonicalize_name(name)]}", app=app.name)
+                projects.append(project)
+            plan = deps.plan_dependencies(projects)
+            for name, have in plan.from_environment.items():
+                self.log.debug("dev", f"{have.name} {have.version} comes from cf-emulator's own environment")
+            installed = await deps.install(plan, self._default_state_dir(), self.log, force=force)
+        except deps.DependencyError as exc:
+            raise StartError(str(exc)) from None
+        for app in plan.apps:
+            compiled = [d for d in deps.not_pure_python(installed)
+                        if canonicalize_name(d.name) in deps.reachable(app.requirements, installed.distributions)]
+            if compiled:
+                # docs/dependencies.md: production installs only pure-Python wheels and Pyodide's builds.
+                self.log.warn("dev", f"[{app.name}] not pure Python: "
+                                     + ", ".join(f"{d.name} {d.version}" for d in compiled)
+                                     + ". Production can use these only if Pyodide builds them "
+                                       "(`pywrangler sync` fails otherwise).", app=app.name)
+        return installed
 
     async def start(self) -> "Emulator":
         if self._started:
@@ -369,13 +423,24 @@ class Emulator:
 
     async def _start(self, apps: list[AppConfig], state: StateDir) -> "Emulator":
         from emulator.runtime import AppLoadError, create_host
+        from emulator.runtime.dependencies import DependencyError, activate
 
+        installed = await self.install_dependencies(apps)
+        if installed.cached:
+            self.log.info("dev", "Python packages (installed before): "
+                          + ", ".join(f"{d.name} {d.version}" for d in installed.distributions.values()),
+                          folder=str(installed.folder))
+        try:
+            self._dependencies = activate(installed, [app.name for app in apps])
+        except DependencyError as exc:
+            raise StartError(str(exc)) from None
         try:
             platform = Platform(apps, state.root, clock=self.clock, log=self.log,
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
                                 apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
+            self._forget_dependencies()
             raise StartError(plugin_error_text(exc)) from None
         self._platform = platform
         try:
@@ -410,6 +475,7 @@ class Emulator:
                 await self._server.close()
             await platform.stop()
             self._server = None
+            self._forget_dependencies()
             raise
         self._started = True
         assert self._lock is not None
@@ -460,6 +526,22 @@ class Emulator:
             except Exception as exc:
                 self.log.debug("dev", f"unloading {host.config.name} after a failed start: {exc!r}")
         self._platform = None
+        self._forget_dependencies()
+
+    def declared_requirements(self, app_name: str) -> list[Any]:
+        """The requirements of ``app_name`` that the running set was installed for."""
+        if self._dependencies is None:
+            return []
+        for app in self._dependencies.installed.plan.apps:
+            if app.app == app_name:
+                return list(app.requirements)
+        return []
+
+    def _forget_dependencies(self) -> None:
+        """Take the apps' installed packages off ``sys.path`` (stop, or a failed start)."""
+        if self._dependencies is not None:
+            self._dependencies.deactivate()
+            self._dependencies = None
 
     def _should_apply_migrations(self) -> bool:
         if self._apply_migrations_arg is not None:
@@ -578,6 +660,7 @@ class Emulator:
         finally:
             platform.state.clear_server_info()
             self._release_state_dir()
+            self._forget_dependencies()
 
     def in_flight(self) -> int:
         """Messages or steps a binding plugin reports as being processed right now."""

@@ -6,6 +6,10 @@ app (``host.reload()``); a change to its config re-runs ``check`` on that config
 it is valid, swaps in a new host built from it. Bindings live in the platform's plugins,
 not in the host, so queue, R2, D1 and workflow state survives every reload. On a syntax
 error or a config error the last good version keeps serving and the log shows why.
+
+The app's ``pyproject.toml`` is watched too: changed ``[project] dependencies`` are not
+installed into the running process (one interpreter: packages already imported cannot be
+swapped safely), so the log says to restart, as pywrangler's ``dev`` syncs only at start.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ if TYPE_CHECKING:
 
 # Files next to a config that change what the app sees (wrangler re-reads them too).
 _CONFIG_SIDE_FILES = (".dev.vars", ".env")
-# Editor and tool droppings that must not trigger reloads.
-_IGNORED_PARTS = {"__pycache__", ".git", ".emulator", "node_modules", ".venv", ".pytest_cache"}
+# Editor and tool droppings that must not trigger reloads (`python_modules` and
+# `.venv-workers` are what `pywrangler sync` rewrites: thousands of files the emulator never imports).
+_IGNORED_PARTS = {"__pycache__", ".git", ".emulator", "node_modules", ".venv", ".pytest_cache",
+                  "python_modules", ".venv-workers"}
+_PYPROJECT = "pyproject.toml"
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~", ".tmp")
 
 
@@ -58,6 +65,7 @@ class AppReloader:
             paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]
             paths.append(app.config_path)
             paths.extend(app.root / name for name in _CONFIG_SIDE_FILES)
+            paths.append(app.root / _PYPROJECT)
             roots[app.name] = paths
         return roots
 
@@ -85,6 +93,12 @@ class AppReloader:
     def reload_app(self, name: str, changed: set[Path]) -> bool:
         platform = self.emulator.platform
         app = platform.app(name)
+        pyproject = app.root / _PYPROJECT
+        if pyproject in changed:
+            self._dependencies_changed(app)
+            changed = changed - {pyproject}
+            if not changed:
+                return True
         shown = ", ".join(sorted(str(p.relative_to(app.root)) if app.root in p.parents else str(p) for p in changed))
         if any(_is_config_file(app, p) for p in changed):
             ok = self._reload_config(app)
@@ -94,6 +108,23 @@ class AppReloader:
             self.reloads[name] = self.reloads.get(name, 0) + 1
             platform.log.info("dev", f"[{name}] reloaded ({shown})", app=name, changed=sorted(map(str, changed)))
         return ok
+
+    def _dependencies_changed(self, app: AppConfig) -> None:
+        """Say so when the app's declared dependencies no longer match the running set."""
+        from emulator.runtime.dependencies import DependencyError, read_app_requirements
+
+        log = self.emulator.platform.log
+        try:
+            project = read_app_requirements(app.name, app.root)
+        except DependencyError as exc:
+            log.error("dev", f"[{app.name}] {exc}", app=app.name)
+            return
+        now = sorted(str(r) for r in project.requirements) if project is not None else []
+        running = sorted(str(r) for r in self.emulator.declared_requirements(app.name))
+        if now != running:
+            log.warn("dev", f"[{app.name}] [project] dependencies in {_PYPROJECT} changed; they take effect after "
+                            "a restart of `cf-emulator dev` (run `cf-emulator sync` meanwhile to install them "
+                            "while this keeps serving).", app=app.name)
 
     def _reload_code(self, app: AppConfig) -> bool:
         from emulator.emulator import load_error_text
@@ -117,7 +148,7 @@ class AppReloader:
         platform = self.emulator.platform
         log = platform.log
         try:
-            report = check_paths([app.config_path], self.emulator.env)
+            report = check_paths([app.config_path], self.emulator.env, command="dev")
         except Exception:
             log.error("dev", f"[{app.name}] could not re-read {app.config_path}; keeping the running version.\n"
                              f"{traceback.format_exc()}", app=app.name)

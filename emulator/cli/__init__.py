@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from emulator import __version__
 
 # Platform-wide verbs; binding types add theirs from the registry.
-VERB_MODULES = ("emulator.cli.check", "emulator.cli.dev")
+VERB_MODULES = ("emulator.cli.check", "emulator.cli.dev", "emulator.cli.sync")
 
 
 def verb_modules() -> list[str]:

@@ -28,6 +28,12 @@ What is hosted:
     folder upward: a workspace file ([workspace] apps = [...]) hosts all its apps, an app
     config hosts that app alone.
 
+Before the apps load, dev says per Python app which Python production runs it on (from
+its compatibility date and flags; a warning when this interpreter differs or the app's
+requires-python excludes it) and installs the apps' pyproject.toml [project] dependencies
+into <state>/python-deps/ (cached; `cf-emulator sync` does it ahead of time; apps whose
+requirements conflict are refused). See docs/dependencies.md.
+
 Each app gets its own port: its [dev] port, else --port (default 8787) counting up. At
 start one line per app is printed, `ready: <name> http://127.0.0.1:<port>`, then the
 S3 endpoint's address. Every port also serves:

@@ -7,7 +7,11 @@ Each app config is judged the way the platform's own tooling judges it:
   Pages rules;
 - a Worker config like ``wrangler deploy --dry-run`` (``readConfig``): normalize-and-validate;
   a Python ``main`` without the ``python_workers`` flag makes wrangler throw that one error
-  instead of printing its diagnostics, and so do we.
+  instead of printing its diagnostics, and so do we. Then deploy's own one-off errors, in
+  wrangler's order: no entry point, no ``name``, no ``compatibility_date``, classes not exported.
+
+``command="dev"`` judges as ``wrangler dev`` instead, where a missing ``compatibility_date``
+is a warning and today's date is used (what `cf-emulator dev` and its reloads need).
 
 Then our ``CFE1xx`` rules (``emulator.config.rules`` and each binding type's
 ``check_app``/``check_set``) run per app and over the whole set of
@@ -35,10 +39,13 @@ from emulator.config.loader import (
 from emulator.config.model import AppConfig, WorkspaceConfig
 from emulator.config.pages import validate_pages_config
 from emulator.config.rules import check_entry_point, check_entrypoint_exports
+from emulator.config.rules import compatibility_date_defaulted, compatibility_date_required
 from emulator.config.validation import Normalizer, config_file_name
 from emulator.config.workspace import parse_workspace
 
 FileKind = Literal["pages", "worker", "workspace"]
+# Which wrangler command's judgement a check mirrors (see the module docstring).
+Command = Literal["deploy", "dev"]
 OURS_HEADING = "cf-emulator checks:"
 PYTHON_FLAG_MESSAGE = "The `python_workers` compatibility flag is required to use Python."
 NAME_REQUIRED_MESSAGE = ("You need to provide a name when publishing a worker. Either pass it as a cli arg with "
@@ -112,7 +119,7 @@ def _parse_problem_report(parsed: ParsedFile, kind: FileKind) -> FileReport:
     return FileReport(parsed.path, kind, errors=[diag])
 
 
-def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
+def _check_app(parsed: ParsedFile, env: str | None, cwd: Path, today: str, command: Command) -> _AppCheck:
     raw = parsed.raw or {}
     is_pages = raw.get("pages_build_output_dir", UNDEF) is not UNDEF or parsed.mentions_pages
     report = FileReport(parsed.path, "pages" if is_pages else "worker")
@@ -133,12 +140,20 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
     elif not is_pages and not tree.has_errors():
         # What `wrangler deploy --dry-run` checks next, before bundling.
         deploy = DiagnosticTree("")
-        if check_entry_point(deploy, config, config_file_name(parsed.path),
-                             datetime.datetime.now(datetime.timezone.utc).date().isoformat()):
+        file_name = config_file_name(parsed.path)
+        if check_entry_point(deploy, config, file_name, today):
             pass
         elif not (isinstance(config.get("name"), str) and config["name"]):
             deploy.error(NAME_REQUIRED_MESSAGE, ("name",) if "name" in raw else ())
+        elif not config.get("compatibility_date") and command == "deploy":
+            # Before bundling: wrangler refuses to upload a Worker without a date (the
+            # validation above has already rejected an empty or malformed one).
+            deploy.error(compatibility_date_required(file_name, today))
         else:
+            if not config.get("compatibility_date"):
+                # `wrangler dev` runs the Worker with today's date and says so.
+                deploy.warn(compatibility_date_defaulted(file_name, today))
+                config["compatibility_date"] = today
             check_entrypoint_exports(deploy, config, cwd)
         trees.append(deploy)
     ours = DiagnosticTree(OURS_HEADING)
@@ -160,14 +175,18 @@ def _finish(check: _AppCheck, env: str | None) -> None:
         report.app = app_from_config(check.config, parsed.path, env, parsed.raw)
 
 
-def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path | None = None) -> CheckReport:
+def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path | None = None, *,
+                command: Command = "deploy", today: str | None = None) -> CheckReport:
     """Check config files, folders (wrangler discovery) or workspace files.
 
     Raises ``ConfigLookupError`` for a path that does not exist or a folder with no config
     (a usage/I-O problem, exit code 2 for the CLI); everything about the files' contents is
-    reported as diagnostics, never raised.
+    reported as diagnostics, never raised. ``command`` picks ``wrangler deploy``'s or
+    ``wrangler dev``'s judgement; ``today`` (``YYYY-MM-DD``, default today in UTC as wrangler
+    takes it) is the date wrangler suggests or, for ``dev``, uses when a config has none.
     """
     cwd = (cwd or Path.cwd()).resolve()
+    today = today or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     targets = [_resolve_target(Path(p) if Path(p).is_absolute() else cwd / p) for p in (paths or [cwd])]
     report = CheckReport()
     app_files: list[ParsedFile] = []
@@ -199,7 +218,7 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
             report.files.append(_parse_problem_report(parsed, "workspace"))
         else:
             app_files.append(parsed)
-    checks = [_check_app(parsed, env, cwd) for parsed in app_files]
+    checks = [_check_app(parsed, env, cwd, today, command) for parsed in app_files]
     checked = [c.facts for c in checks if c.facts is not None]
     # Rules over the set of apps (queue producer/consumer pairing) only make sense when a
     # set is checked: a workspace, or two or more configs at once.

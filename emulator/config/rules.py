@@ -160,6 +160,32 @@ def check_entry_point(tree: DiagnosticTree, config: dict[str, Any], file_name: s
     return True
 
 
+def compatibility_date_required(file_name: str, today: str) -> str:
+    """``wrangler deploy`` (and ``versions upload``) without a ``compatibility_date``: its UserError.
+
+    The text of wrangler 4.86 when it cannot ask (CI, ``--dry-run`` in a script): the date it
+    suggests is today's (UTC). The snippet is TOML for ``wrangler.toml`` (TOML.stringify's
+    trailing newline leaves an empty line before the closing fence) and compact JSON otherwise.
+    """
+    import json
+
+    if file_name == "wrangler.toml":
+        snippet = f"compatibility_date = {json_str(today)}\n"
+    else:
+        snippet = json.dumps({"compatibility_date": today}, separators=(",", ":"))
+    return (f"A compatibility_date is required when publishing. Add the following to your {file_name} file:\n"
+            f"    ```\n    {snippet}\n    ```\n"
+            f"    Or you could pass it in your terminal as `--compatibility-date {today}`\n"
+            "See https://developers.cloudflare.com/workers/platform/compatibility-dates for more information.")
+
+
+def compatibility_date_defaulted(file_name: str, today: str) -> str:
+    """``wrangler dev`` without a ``compatibility_date``: a warning, and today's date is used."""
+    return (f"No compatibility_date was specified. Using today's date: {today}.\n"
+            f"❯❯ Add one to your {file_name} file: compatibility_date = \"{today}\"\n"
+            "See https://developers.cloudflare.com/workers/platform/compatibility-dates/ for more information.")
+
+
 def json_str(value: Any) -> str:
     import json
     return json.dumps(value, ensure_ascii=False)

@@ -140,7 +140,14 @@ class _AppAwareStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self._underlying.flush()
+        # The wrapped stream may have been closed under us (a test harness's capture file).
+        if not getattr(self._underlying, "closed", False):
+            self._underlying.flush()
+
+    def close(self) -> None:
+        # The wrapped stream is not ours to close. IOBase.__del__ calls close() when a
+        # replaced wrapper is collected, and Python 3.13 reports whatever that raises.
+        return
 
     def isatty(self) -> bool:
         return bool(self._underlying.isatty())

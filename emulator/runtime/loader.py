@@ -13,7 +13,10 @@ Several apps share one interpreter, and two apps may both have ``src/entry.py`` 
   ``from lib.db import x``) to the app's package (``_cfapp_web_3.utils``), so sibling
   imports work as they do on Cloudflare (the main module's folder is the import root)
   and never leak into another app. Everything else (``workers``, ``js``, the standard
-  library, third-party packages) is imported normally and shared.
+  library, third-party packages) is imported normally and shared — except the packages
+  installed for *other* hosted apps' ``pyproject.toml`` dependencies: an import of one of
+  those raises ``ModuleNotFoundError`` as it would in production, where an app has only its
+  own packages (``emulator.runtime.dependencies``, docs/dependencies.md).
 - sources are compiled without bytecode caching: no ``__pycache__`` appears in app
   folders (which would wake the file watcher), and an edit within the same second is
   never hidden by a stale ``.pyc``.
@@ -36,6 +39,8 @@ from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any, Sequence
+
+from emulator.runtime.dependencies import hidden_modules
 
 SHIMS_DIR = Path(__file__).resolve().parent / "shims"
 
@@ -116,6 +121,10 @@ class AppPackage:
         self.root = root.resolve()
         self.name = f"_cfapp_{_slug(app_name)}_{next(_counter)}"
         self.top_names = self._scan_top_names()
+        self.app_name = app_name
+        # Installed for other apps only (module → who declared it); read at each load, so a
+        # reload sees the set the emulator runs with now.
+        self.hidden = hidden_modules(app_name)
         self.builtins: dict[str, Any] = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
         module = types.ModuleType(self.name, f"app package of {app_name} ({self.root})")
@@ -144,6 +153,11 @@ class AppPackage:
             if top in self.top_names:
                 module = builtins.__import__(f"{self.name}.{name}", globals, locals, fromlist, 0)
                 return module if fromlist else sys.modules[f"{self.name}.{top}"]
+            if top in self.hidden:
+                raise ModuleNotFoundError(
+                    f"No module named '{top}' ({top} is installed for {self.hidden[top]}, not for "
+                    f"{self.app_name!r}: add the package to [project] dependencies in this app's "
+                    "pyproject.toml)", name=top)
         return builtins.__import__(name, globals, locals, fromlist, level)
 
     def _package_for(self, folder: Path) -> str:

@@ -3,7 +3,8 @@
 A case is a folder with a wrangler config (toml / json / jsonc) and ``expected.json``:
 ``errors`` / ``warnings`` are wrangler's messages (for the oracle samples and the cases marked
 ``wrangler.same_messages`` recorded from real wrangler 4.86), ``ours`` the CFE diagnostics, and
-``exit`` / ``wrangler_exit`` the verdict.
+``exit`` / ``wrangler_exit`` the verdict. ``today`` is the day a case was recorded, for the
+messages in which wrangler suggests today's date (a missing ``compatibility_date``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 from emulator.config import check_paths
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "configs"
+# Cases that do not say otherwise are judged as on this day.
+DEFAULT_TODAY = "2026-01-01"
 CASES = sorted(p.parent for p in FIXTURES.glob("*/*/expected.json"))
 
 
@@ -30,7 +33,7 @@ def test_fixture_set_is_complete() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.parent.name}/{c.name}")
 def test_case(case: Path) -> None:
     expected = json.loads((case / "expected.json").read_text())
-    report = check_paths([case], env=expected.get("env"), cwd=case)
+    report = check_paths([case], env=expected.get("env"), cwd=case, today=expected.get("today", DEFAULT_TODAY))
     assert len(report.files) == 1
     file = report.files[0]
     assert file.kind == expected["kind"]
@@ -55,5 +58,8 @@ def test_case(case: Path) -> None:
             assert exit_code == wrangler["exit"]
         assert [d.message.split("\n")[0] for d in file.errors if d.id is None] == \
             [m.split("\n")[0] for m in wrangler["errors"]]
+        if wrangler.get("same_text"):  # recorded in full, not just the first lines
+            assert [d.message for d in file.errors if d.id is None] == wrangler["errors"]
+            assert [d.message for d in file.warnings if d.id is None] == wrangler["warnings"]
     # A file that loads cleanly yields an app; one with errors does not.
     assert (file.app is not None) == (not file.errors)

@@ -228,7 +228,8 @@ def test_env_resolution_inheritable_and_not(tmp_path: Path) -> None:
 
 
 def test_unknown_env_keeps_top_level_bindings_for_workers(tmp_path: Path) -> None:
-    path = write(tmp_path / "wrangler.toml", 'name = "w"\nmain = "x.js"\n[vars]\nA = "1"\n')
+    path = write(tmp_path / "wrangler.toml", 'name = "w"\nmain = "x.js"\ncompatibility_date = "2025-01-01"\n'
+                                            '[vars]\nA = "1"\n')
     report = check_paths([path], env="qa", cwd=tmp_path)
     assert report.ok
     app = report.apps[0]
@@ -237,7 +238,8 @@ def test_unknown_env_keeps_top_level_bindings_for_workers(tmp_path: Path) -> Non
 
 
 def test_dev_vars_override_vars_and_env_specific_file_wins(tmp_path: Path) -> None:
-    path = write(tmp_path / "wrangler.toml", 'name = "w"\nmain = "x.js"\n[vars]\nA = "var"\nB = "var"\n'
+    path = write(tmp_path / "wrangler.toml", 'name = "w"\nmain = "x.js"\ncompatibility_date = "2025-01-01"\n'
+                                            '[vars]\nA = "var"\nB = "var"\n'
                                             '[env.staging.vars]\nA = "s"\n')
     write(tmp_path / ".dev.vars", 'A=secret\nexport C="quoted # not a comment"\n# comment\nD=\'single\'\n')
     write(tmp_path / ".env", "A=from-dotenv\n")

@@ -43,6 +43,7 @@ def test_pages_env_consumers_reported_once_per_env(tmp_path: Path) -> None:
 def test_ranges_accept_bounds_and_reject_fractions(tmp_path: Path) -> None:
     ok = write(tmp_path / "ok" / "wrangler.toml", '''name = "w"
 main = "i.js"
+compatibility_date = "2025-01-01"
 [[queues.consumers]]
 queue = "q"
 max_batch_size = 1
@@ -58,6 +59,7 @@ delivery_delay = 86400
     assert diags(ok) == []
     bad = write(tmp_path / "bad" / "wrangler.toml", '''name = "w"
 main = "i.js"
+compatibility_date = "2025-01-01"
 [[queues.consumers]]
 queue = "q"
 max_batch_size = 2.5
@@ -65,7 +67,7 @@ max_batch_timeout = 2.5
 ''')
     report = check_paths([bad], cwd=bad.parent)
     (error,) = report.files[0].errors
-    assert error.id == "CFE101" and error.path == "queues.consumers[0].max_batch_size" and error.line == 5
+    assert error.id == "CFE101" and error.path == "queues.consumers[0].max_batch_size" and error.line == 6
     assert error.message == ('"queues.consumers[0].max_batch_size" is 2.5, but Cloudflare Queues accepts an '
                              "integer from 1 to 100 messages per batch.")
 
@@ -73,6 +75,7 @@ max_batch_timeout = 2.5
 def test_js_entry_exports(tmp_path: Path) -> None:
     config = write(tmp_path / "wrangler.toml", '''name = "w"
 main = "src/index.ts"
+compatibility_date = "2025-01-01"
 [[workflows]]
 binding = "A"
 name = "a"

@@ -51,3 +51,37 @@ def test_invoke_sets_the_current_event_and_turns_prints_into_log_lines(
     assert current.get() is None
     # The partial line is flushed when the event ends.
     assert host.platform.log.messages("info", host.log_source) == ["hello from the app"]
+
+
+def test_dropping_the_output_wrapper_leaves_the_stream_it_wraps_alone() -> None:
+    import gc
+    import io
+    import sys
+
+    from emulator.runtime.invocation import _AppAwareStream
+
+    class Capture(io.StringIO):
+        """Like pytest's capture files: flushing after close raises."""
+
+        def flush(self) -> None:
+            if self.closed:
+                raise ValueError("I/O operation on closed file.")
+
+    underlying = Capture()
+    seen: list[Any] = []
+    previous, sys.unraisablehook = sys.unraisablehook, seen.append
+    try:
+        wrapper = _AppAwareStream(underlying, "stdout")
+        wrapper.write("x")
+        underlying.close()  # e.g. pytest's capture, closed before the swapped-in wrapper is collected
+        wrapper.flush()
+        del wrapper
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    # Python 3.13 reports exceptions from close() in IOBase.__del__: there must be none.
+    assert seen == []
+    open_one = io.StringIO()
+    wrapper = _AppAwareStream(open_one, "stdout")
+    wrapper.close()
+    assert not open_one.closed  # the wrapper does not own the stream

@@ -52,3 +52,33 @@ def test_load_errors_carry_the_app_traceback(tmp_path: Path) -> None:
     assert "importlib" not in text and "emulator/runtime" not in text
     assert "ValueError" in info.value.message
     package.unload()
+
+
+def test_packages_installed_for_another_app_are_not_importable(tmp_path: Path) -> None:
+    from packaging.requirements import Requirement
+
+    from emulator.runtime.dependencies import (
+        AppRequirements, InstalledDistribution, InstalledSet, activate, plan_dependencies,
+    )
+
+    folder = tmp_path / "deps"
+    write_files(folder, {"cfe_loader_dep/__init__.py": "NAME = 'dep'\n"})
+    plan = plan_dependencies([AppRequirements("owner", tmp_path / "pyproject.toml",
+                                              (Requirement("cfe-loader-dep"),))], environment={})
+    installed = InstalledSet(plan, folder, {"cfe-loader-dep": InstalledDistribution(
+        "cfe-loader-dep", "1.0", ("cfe_loader_dep",), (), True)})
+    write_files(tmp_path / "app", {"main.py": "def load():\n    import cfe_loader_dep\n    return cfe_loader_dep.NAME\n"})
+    activation = activate(installed, ["owner", "stranger"])
+    try:
+        owner = AppPackage("owner", tmp_path / "app").import_file(tmp_path / "app" / "main.py")
+        assert owner.load() == "dep"
+        stranger = AppPackage("stranger", tmp_path / "app").import_file(tmp_path / "app" / "main.py")
+        # Already in sys.modules for the owner, and still refused to the other app (even lazily).
+        with pytest.raises(ModuleNotFoundError) as err:
+            stranger.load()
+        assert err.value.name == "cfe_loader_dep"
+        assert str(err.value).startswith("No module named 'cfe_loader_dep' (cfe_loader_dep is installed for "
+                                         "\"owner\", not for 'stranger'")
+    finally:
+        activation.deactivate()
+    assert "cfe_loader_dep" not in sys.modules
