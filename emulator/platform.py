@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from emulator.bindings import PLUGIN_MODULES, BindingPlugin, load_plugin
 from emulator.clock import Clock, RealClock
@@ -18,6 +18,9 @@ from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
 from emulator.logs import EventLog
 from emulator.state import StateDir
+
+if TYPE_CHECKING:
+    from emulator.runtime.body import RequestBodies
 
 
 class AppHost(Protocol):
@@ -50,6 +53,7 @@ class Platform:
         log: EventLog | None = None,
         ip: str = "127.0.0.1",
         s3_port: int | None = 0,
+        request_body_limit: int | None = None,
     ) -> None:
         self.apps = list(apps)
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
@@ -57,6 +61,9 @@ class Platform:
         # Port of the S3-compatible endpoint: 0 = a free port, None = no endpoint.
         self.s3_port = s3_port
         self.state = StateDir(Path(state_dir))
+        # The edge's request body limit in bytes (None: Cloudflare's default, runtime/body.py).
+        self.request_body_limit = request_body_limit
+        self._request_bodies: RequestBodies | None = None
         self.clock: Clock = clock or RealClock()
         self.log = log or EventLog()
         self.hosts: dict[str, AppHost] = {}
@@ -71,6 +78,18 @@ class Platform:
         if name not in self.plugins:
             self.plugins[name] = load_plugin(name)(self)
         return self.plugins[name]
+
+    @property
+    def request_bodies(self) -> "RequestBodies":
+        """The request-body policy of the app ports: limit, where uploads spill, counters."""
+        bodies = self._request_bodies
+        if bodies is None:
+            # Imported here: CLI verbs build a Platform without hosting anything.
+            from emulator.runtime.body import DEFAULT_REQUEST_BODY_LIMIT, RequestBodies
+
+            limit = self.request_body_limit if self.request_body_limit is not None else DEFAULT_REQUEST_BODY_LIMIT
+            bodies = self._request_bodies = RequestBodies(limit, spill_dir=self.state.tmp_dir)
+        return bodies
 
     def app(self, name: str) -> AppConfig:
         for app in self.apps:

@@ -8,6 +8,7 @@ moves it. Layout::
     <state>/d1/<database>.sqlite3      one SQLite file per D1 database (WAL)
     <state>/workflows/workflows.sqlite3
     <state>/server.json                address of a running `dev` (for the CLI)
+    <state>/tmp/                       uploaded file parts spilled to disk (anonymous files)
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class StateDir:
         if path != self.root and self.root not in path.parents:
             raise StatePathError(f"{'/'.join(parts)!r} is outside the state directory")
         return path
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where big uploaded file parts spill (created on first use; the files have no name
+        on Linux and are gone when closed, so nothing accumulates here)."""
+        return self.root / "tmp"
 
     # --- discovery of a running `dev`, so CLI verbs can talk to it -------------------
     @property

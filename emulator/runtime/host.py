@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 from aiohttp import web
 
 from emulator.config.model import AppConfig, ServiceBinding
+from emulator.runtime.body import TOO_LARGE_HTML, TOO_LARGE_REASON, TOO_LARGE_STATUS, BodySource, RequestBodyTooLarge
 from emulator.runtime.http import (
     Request,
     Response,
@@ -132,16 +133,85 @@ class BaseHost(ABC):
         """The app's answer to ``request``; errors in app code become 500 responses."""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """App traffic from the server (``/_emulator/*`` and ``/__scheduled`` excluded)."""
+        """App traffic from the server (``/_emulator/*`` and ``/__scheduled`` excluded).
+
+        The edge's request body limit applies here (docs/hosting.md, "Request bodies"): a
+        declared length over it is answered 413 before the app runs; a body that passes it
+        while being read is answered 413 whatever the app returned.
+        """
+        bodies = self.platform.request_bodies
+        incoming = request_from_aiohttp(request, LOCAL_CF, bodies)
+        source: BodySource | None = incoming.__dict__["_source"]
+        if source is None:  # no body: the common case stays as lean as before
+            return await self._respond(request, incoming)
+        declared = request.content_length
+        if declared is not None and declared > bodies.limit:
+            return self._body_too_large(request, declared)
         try:
-            response = await self.dispatch(request_from_aiohttp(request, LOCAL_CF))
+            return await self._respond(request, incoming, source)
+        finally:
+            if source.spilled:
+                self._release_when_done(source)
+
+    async def _respond(self, request: web.Request, incoming: Request,
+                       source: BodySource | None = None) -> web.StreamResponse:
+        try:
+            response = await self.dispatch(incoming)
         except Exception as exc:  # noqa: BLE001 - an emulator bug must not look like a dead server
             self.platform.log.error(self.log_source, "cf-emulator failed to handle "
                                     f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
             response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
+        if source is not None and source.exceeded:
+            return self._body_too_large(request, None)
         # Most bodies are already in memory: convert them without another coroutine.
         out = buffered_aiohttp_response(response)
-        return out if out is not None else await to_aiohttp_response(response, request)
+        if out is not None:
+            return out
+        if response._stream is None and source is not None:
+            # The request's body handed on as the response's is read here, under the limit.
+            try:
+                return await to_aiohttp_response(response, request)
+            except RequestBodyTooLarge:
+                return self._body_too_large(request, None)
+        return await to_aiohttp_response(response, request)
+
+    def _body_too_large(self, request: web.Request, declared: int | None) -> web.Response:
+        """Cloudflare's 413 page (the edge's, not the app's answer)."""
+        bodies = self.platform.request_bodies
+        bodies.counters.rejected += 1
+        how = f"declares {declared} bytes" if declared is not None else "passed it while being read"
+        self.platform.log.warn(
+            self.log_source,
+            f"{request.method} {request.path}: the request body {how}, over the {bodies.limit}-byte request "
+            "size limit: answered 413 as Cloudflare does. Raise the limit with `dev --request-body-limit` "
+            "or `request_body_limit` in the workspace file.")
+        response = web.Response(status=TOO_LARGE_STATUS, reason=TOO_LARGE_REASON, body=TOO_LARGE_HTML.encode(),
+                                headers={"Content-Type": "text/html"})
+        # The rest of the body is not wanted: aiohttp reads it to the void (bounded in time),
+        # then closes the connection.
+        response.force_close()
+        return response
+
+    def _release_when_done(self, source: BodySource) -> None:
+        """Close the request's spill files once its ``waitUntil`` work (which may read them) ends.
+
+        Every background task running now is waited for: a superset of the ones this
+        request started, which only delays the cleanup.
+        """
+        pending = [task for task in self._background if not task.done()]
+        if not pending:
+            source.release()
+            return
+
+        async def release() -> None:
+            try:
+                await asyncio.wait(pending)
+            finally:
+                source.release()
+
+        task = asyncio.get_running_loop().create_task(release())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:
         """A request arriving through another app's service binding."""
