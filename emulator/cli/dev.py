@@ -90,12 +90,25 @@ def register(subparsers: Any) -> None:
                             default=None, help="apply pending D1 migrations at start")
     migrations.add_argument("--no-apply-migrations", dest="apply_migrations", action="store_const",
                             const=False, help="do not apply D1 migrations (overrides the workspace setting)")
+    parser.add_argument("--request-body-limit", type=_size, default=None, metavar="SIZE",
+                        help="largest request body the apps accept, like the edge's plan limit: bigger "
+                             "ones get Cloudflare's 413 (default 100MB, or the workspace's "
+                             "request_body_limit; e.g. 200MB, 500MB, 1GiB)")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long a stop waits for in-flight requests and batches (default 10)")
     parser.add_argument("--test-scheduled", action="store_true",
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
     parser.set_defaults(func=run_dev)
+
+
+def _size(text: str) -> int:
+    from emulator.config.sizes import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_vars(pairs: list[str] | None) -> dict[str, str]:
@@ -163,7 +176,7 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
-        vars=parse_vars(args.var))
+        vars=parse_vars(args.var), request_body_limit=args.request_body_limit)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

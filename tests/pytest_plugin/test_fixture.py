@@ -156,3 +156,15 @@ async def test_real_time_option(cf_emulator: Any) -> None:
     assert emu.emulator.s3_endpoint is None
     with pytest.raises(TypeError, match="real clock"):
         await emu.advance(1)
+
+
+async def test_the_request_body_limit_is_an_option(cf_emulator: Any) -> None:
+    emu = await start(cf_emulator, request_body_limit="1KB")
+    order = {"id": "big", "item": "x" * 2000, "qty": 1}
+    resp = await emu.fetch("orders", "/orders", method="POST", json=order)
+    assert resp.status == 413 and "413 Request Entity Too Large" in resp.text
+    assert emu.platform.request_bodies.limit == 1000
+    small = await emu.fetch("orders", "/orders", method="POST", json={"id": "s", "item": "tea", "qty": 1})
+    assert small.status == 202
+    await emu.advance(2)  # the batch timeout: only the small order was ever queued
+    assert [o["id"] for o in (await emu.fetch("orders", "/orders")).json()] == ["s"]
