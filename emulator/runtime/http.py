@@ -701,7 +701,7 @@ class _IncomingRequest(Request):
         if "_headers" not in d:
             req = self._aio
             assert req is not None
-            d["_headers"] = Headers(req.headers)
+            d["_headers"] = Headers(_as_workerd_decodes(req.headers))
         return d["_headers"]  # type: ignore[no-any-return]
 
     @headers.setter
@@ -738,6 +738,27 @@ def request_pathname(request: Request) -> str:
                     return raw_path.partition("?")[0].partition("#")[0]
                 return raw_path
     return urlsplit(request.url).path
+
+
+def _as_workerd_decodes(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """Incoming header values as workerd hands them to apps.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``, so a byte that is not
+    UTF-8 becomes a lone surrogate, which no codec accepts again (``"…".encode()`` raises).
+    workerd decodes them as UTF-8 with U+FFFD for such bytes (docs/hosting.md, "Header
+    values"): the same here. ASCII values, nearly all of them, are handed on untouched.
+    """
+    for value in headers.values():
+        if not value.isascii():
+            break
+    else:
+        return headers
+    fixed: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if not value.isascii():
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        fixed.add(name, value)
+    return CIMultiDictProxy(fixed)
 
 
 # For requests wrapped without a platform (tests): the default limit, the system temp dir.

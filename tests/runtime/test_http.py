@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,3 +247,44 @@ async def test_form_data_of_an_in_memory_body_parses_like_an_upload() -> None:
     with pytest.raises(TypeError, match="^Failed to parse body as FormData: "):
         await Request("https://x/", method="POST", body=body[:-8],
                       headers={"content-type": "multipart/form-data; boundary=b"}).form_data()
+
+
+async def test_incoming_header_bytes_that_are_not_utf8_read_as_workerd_reads_them(aiohttp_server: Any) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen["aiohttp"] = request.headers["authorization"]
+        headers = request_from_aiohttp(request).headers
+        seen.update({name: headers.get(name) for name in ("authorization", "x-utf8", "x-plain")})
+        seen["copied"] = headers._h is not request.headers
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    server = await aiohttp_server(app)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer \xff\xfe\r\nX-Utf8: \xc3\xa9\r\n"
+                 b"X-Plain: a\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    assert (await reader.read()).startswith(b"HTTP/1.1 200")
+    writer.close()
+    # aiohttp hands undecodable bytes on as lone surrogates (surrogateescape), which no codec
+    # accepts again; workerd decodes them as UTF-8 with U+FFFD: so does the Request.
+    assert seen["aiohttp"] == "Bearer \udcff\udcfe"
+    assert seen["authorization"] == "Bearer \ufffd\ufffd" and seen["authorization"].encode()
+    assert seen["x-utf8"] == "é" and seen["x-plain"] == "a" and seen["copied"]
+
+
+async def test_ascii_headers_are_wrapped_without_a_copy() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    plain = make_mocked_request("GET", "/", headers={"Host": "h", "X-Plain": "a"})
+    assert request_from_aiohttp(plain).headers._h is plain.headers
