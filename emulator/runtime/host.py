@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -139,41 +140,51 @@ class BaseHost(ABC):
         declared length over it is answered 413 before the app runs; a body that passes it
         while being read is answered 413 whatever the app returned.
         """
-        bodies = self.platform.request_bodies
-        incoming = request_from_aiohttp(request, LOCAL_CF, bodies)
+        incoming = request_from_aiohttp(request, LOCAL_CF, self.platform.request_bodies)
         source: BodySource | None = incoming.__dict__["_source"]
-        if source is None:  # no body: the common case stays as lean as before
-            return await self._respond(request, incoming)
+        if source is not None:
+            return await self._handle_body(request, incoming, source)
+        # No body (most requests): one coroutine, as lean as it was.
+        try:
+            response = await self.dispatch(incoming)
+        except Exception:  # noqa: BLE001 - an emulator bug must not look like a dead server
+            response = self._failed(request)
+        # Most bodies are already in memory: convert them without another coroutine.
+        out = buffered_aiohttp_response(response)
+        return out if out is not None else await to_aiohttp_response(response, request)
+
+    async def _handle_body(self, request: web.Request, incoming: Request, source: BodySource) -> web.StreamResponse:
+        """``handle`` for a request with a body: the limit, then the spill files' cleanup."""
         declared = request.content_length
-        if declared is not None and declared > bodies.limit:
+        if declared is not None and declared > self.platform.request_bodies.limit:
             return self._body_too_large(request, declared)
         try:
-            return await self._respond(request, incoming, source)
+            try:
+                response = await self.dispatch(incoming)
+            except Exception:  # noqa: BLE001
+                response = self._failed(request)
+            if source.exceeded:
+                return self._body_too_large(request, None)
+            out = buffered_aiohttp_response(response)
+            if out is not None:
+                return out
+            if response._stream is None:
+                # The request's body handed on as the response's is read here, under the limit.
+                try:
+                    return await to_aiohttp_response(response, request)
+                except RequestBodyTooLarge:
+                    return self._body_too_large(request, None)
+            return await to_aiohttp_response(response, request)
         finally:
             if source.spilled:
                 self._release_when_done(source)
 
-    async def _respond(self, request: web.Request, incoming: Request,
-                       source: BodySource | None = None) -> web.StreamResponse:
-        try:
-            response = await self.dispatch(incoming)
-        except Exception as exc:  # noqa: BLE001 - an emulator bug must not look like a dead server
-            self.platform.log.error(self.log_source, "cf-emulator failed to handle "
-                                    f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
-            response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
-        if source is not None and source.exceeded:
-            return self._body_too_large(request, None)
-        # Most bodies are already in memory: convert them without another coroutine.
-        out = buffered_aiohttp_response(response)
-        if out is not None:
-            return out
-        if response._stream is None and source is not None:
-            # The request's body handed on as the response's is read here, under the limit.
-            try:
-                return await to_aiohttp_response(response, request)
-            except RequestBodyTooLarge:
-                return self._body_too_large(request, None)
-        return await to_aiohttp_response(response, request)
+    def _failed(self, request: web.Request) -> Response:
+        """The 500 for an exception of ours (not the app's, which ``dispatch`` answers itself)."""
+        exc = sys.exc_info()[1]
+        self.platform.log.error(self.log_source, "cf-emulator failed to handle "
+                                f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
+        return Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
 
     def _body_too_large(self, request: web.Request, declared: int | None) -> web.Response:
         """Cloudflare's 413 page (the edge's, not the app's answer)."""

@@ -10,6 +10,8 @@ an instance, ``Response.redirect(url, status=302)``, ``Request.url`` as a string
 
 This module also converts between these objects and aiohttp's (``request_from_aiohttp``,
 ``to_aiohttp_response``); the conversion is on every request's path, so it stays lean.
+An incoming body is read through ``emulator.runtime.body`` (the request size limit,
+multipart forms parsed as they arrive, big file parts on disk: docs/hosting.md).
 """
 
 from __future__ import annotations
