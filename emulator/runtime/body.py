@@ -301,7 +301,10 @@ def _disposition(header: str | None) -> tuple[str, str | None]:
     name = message.get_param("name", header="content-disposition")
     if name is None:
         raise _form_error("a part's Content-Disposition header has no name")
-    return email.utils.collapse_rfc2231_value(name), message.get_filename()
+    # get_param, not get_filename: that one strips whitespace, which workerd keeps.
+    filename = message.get_param("filename", header="content-disposition")
+    return (email.utils.collapse_rfc2231_value(name),
+            None if filename is None else email.utils.collapse_rfc2231_value(filename))
 
 
 async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: str,
