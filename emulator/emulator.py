@@ -31,6 +31,7 @@ from typing import Any
 from emulator import __version__
 from emulator.clock import Clock
 from emulator.config.model import AppConfig, WorkspaceConfig
+from emulator.config.sizes import parse_size
 from emulator.cron import CronError, CronScheduler
 from emulator.errors import EmulatorError, StartError
 from emulator.logs import EventLog
@@ -196,8 +197,12 @@ class Emulator:
         shutdown_timeout: float = 10.0,
         vars: dict[str, str] | None = None,
         allowed_hosts: list[str] | None = None,
+        request_body_limit: int | str | None = None,
     ) -> None:
         self.config_paths = [Path(p).resolve() for p in config_paths]
+        # The edge's request body limit (bytes, or "200MB"); None: the workspace's, else
+        # Cloudflare's default (docs/hosting.md, "Request bodies").
+        self._request_body_limit_arg = None if request_body_limit is None else parse_size(request_body_limit)
         # `dev --var KEY:VALUE`: given to every hosted app, over its vars and dev secrets.
         self.var_overrides = dict(vars or {})
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
@@ -437,6 +442,7 @@ class Emulator:
         try:
             platform = Platform(apps, state.root, clock=self.clock, log=self.log,
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
+                                request_body_limit=self.request_body_limit,
                                 apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
@@ -543,6 +549,13 @@ class Emulator:
             self._dependencies.deactivate()
             self._dependencies = None
 
+    @property
+    def request_body_limit(self) -> int | None:
+        """The limit this run uses: the argument, else the workspace's (None: the default)."""
+        if self._request_body_limit_arg is not None:
+            return self._request_body_limit_arg
+        return self.workspace.request_body_limit if self.workspace is not None else None
+
     def _should_apply_migrations(self) -> bool:
         if self._apply_migrations_arg is not None:
             return self._apply_migrations_arg
@@ -612,6 +625,7 @@ class Emulator:
                 for app in platform.apps
             },
             "s3": {"endpoint": self.s3_endpoint},
+            "request_bodies": platform.request_bodies.health(),
             "state_dir": str(platform.state.root),
             "plugins": plugins,
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
 
 from emulator.access import HostAllowList
 from emulator.bindings import BINDING_TYPES, BindingPlugin, binding_type, load_plugin
@@ -19,6 +19,9 @@ from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
 from emulator.logs import EventLog
 from emulator.state import StateDir
+
+if TYPE_CHECKING:
+    from emulator.runtime.body import RequestBodies
 
 
 class AppHost(Protocol):
@@ -53,6 +56,7 @@ class Platform:
         s3_port: int | None = 0,
         apply_migrations: bool = False,
         allowed_hosts: Iterable[str] = (),
+        request_body_limit: int | None = None,
     ) -> None:
         self.apps = list(apps)
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
@@ -64,6 +68,9 @@ class Platform:
         # Apply pending D1 migrations when the D1 plugin starts (`dev --apply-migrations`).
         self.apply_migrations = apply_migrations
         self.state = StateDir(Path(state_dir))
+        # The edge's request body limit in bytes (None: Cloudflare's default, runtime/body.py).
+        self.request_body_limit = request_body_limit
+        self._request_bodies: RequestBodies | None = None
         self.clock: Clock = clock or RealClock()
         self.log = log or EventLog()
         self.hosts: dict[str, AppHost] = {}
@@ -79,6 +86,18 @@ class Platform:
         if name not in self.plugins:
             self.plugins[name] = load_plugin(name)(self)
         return self.plugins[name]
+
+    @property
+    def request_bodies(self) -> "RequestBodies":
+        """The request-body policy of the app ports: limit, where uploads spill, counters."""
+        bodies = self._request_bodies
+        if bodies is None:
+            # Imported here: CLI verbs build a Platform without hosting anything.
+            from emulator.runtime.body import DEFAULT_REQUEST_BODY_LIMIT, RequestBodies
+
+            limit = self.request_body_limit if self.request_body_limit is not None else DEFAULT_REQUEST_BODY_LIMIT
+            bodies = self._request_bodies = RequestBodies(limit, spill_dir=self.state.tmp_dir)
+        return bodies
 
     def app(self, name: str) -> AppConfig:
         for app in self.apps:

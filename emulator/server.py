@@ -354,7 +354,10 @@ class EmulatorServer:
                      app=name, method=request.method, path=request.raw_path, status=status, duration_ms=ms)
             return web.Response(status=status, text=text)
 
-        application = web.Application(client_max_size=1024 ** 3)
+        # App traffic never goes through aiohttp's body reading (the hosts apply the edge's
+        # limit and answer Cloudflare's 413); the internal routes read JSON bodies under the
+        # same limit (a big `d1 execute --file`), answered as JSON 413 by `_json_errors`.
+        application = web.Application(client_max_size=platform.request_bodies.limit)
         catch_alls = self._add_internal_routes(application, name)
         for path in SCHEDULED_PATHS:
             application.router.add_route("*", path, scheduled)

@@ -9,6 +9,7 @@ moves it. Layout::
     <state>/workflows/workflows.sqlite3
     <state>/lock                       who holds the directory (see ``StateLock``)
     <state>/server.json                address of a running `dev` (for the CLI)
+    <state>/tmp/                       uploaded file parts spilled to disk (anonymous files)
 
 One process at a time owns a state directory (docs/cli.md, "One process per state
 directory"): an emulator (`dev`, the pytest plugin, any ``Emulator``) for its whole life,
@@ -75,6 +76,12 @@ class StateDir:
         if path != self.root and self.root not in path.parents:
             raise StatePathError(f"{'/'.join(parts)!r} is outside the state directory")
         return path
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where big uploaded file parts spill (created on first use; the files have no name
+        on Linux and are gone when closed, so nothing accumulates here)."""
+        return self.root / "tmp"
 
     # --- who owns the directory, and the address of a running `dev` -----------------
     @property

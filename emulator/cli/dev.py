@@ -135,6 +135,10 @@ def register(subparsers: Any) -> None:
                             default=None, help="apply pending D1 migrations at start")
     migrations.add_argument("--no-apply-migrations", dest="apply_migrations", action="store_const",
                             const=False, help="do not apply D1 migrations (overrides the workspace setting)")
+    parser.add_argument("--request-body-limit", type=_size, default=None, metavar="SIZE",
+                        help="largest request body the apps accept, like the edge's plan limit: bigger "
+                             "ones get Cloudflare's 413 (default 100MB, or the workspace's "
+                             "request_body_limit; e.g. 200MB, 500MB, 1GiB)")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long a stop waits for in-flight requests and batches (default 10)")
     parser.add_argument("--test-scheduled", action="store_true",
@@ -151,6 +155,15 @@ def _host_name(value: str) -> str:
     if not name or split_host(name.removeprefix(".")) is None or "/" in name:
         raise argparse.ArgumentTypeError(f"{value!r} is not a host name")
     return name
+
+
+def _size(text: str) -> int:
+    from emulator.config.sizes import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_vars(pairs: list[str] | None) -> dict[str, str]:
@@ -230,7 +243,8 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
-        vars=parse_vars(args.var), allowed_hosts=args.allowed_hosts)
+        vars=parse_vars(args.var), allowed_hosts=args.allowed_hosts,
+        request_body_limit=args.request_body_limit)
     signals = (signal.SIGINT, signal.SIGTERM)
     starting = asyncio.ensure_future(emulator.start())
     received: list[int] = []

@@ -81,12 +81,18 @@ class WorkspaceConfig:
         apps = ["apps/web", "apps/workflow"]   # folders (config discovered) or config files
         apply_migrations = true                # apply pending D1 migrations at `dev` start
         persist_to = ".emulator"               # optional; `--persist-to` wins
+        request_body_limit = "200MB"           # optional; `--request-body-limit` wins
+
+    ``request_body_limit`` lives here, not in an app's ``[dev]`` table: wrangler warns about
+    unknown ``[dev]`` keys (and ``check`` mirrors it), while this file is ours.
     """
 
     path: Path
     apps: tuple[Path, ...]
     apply_migrations: bool = False
     persist_to: Path | None = None
+    # The request body limit of every app port, in bytes (None: Cloudflare's default).
+    request_body_limit: int | None = None
 
     @property
     def root(self) -> Path:

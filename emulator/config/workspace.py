@@ -6,13 +6,18 @@ Format (recognised by its ``[workspace]`` table)::
     apps = ["apps/web", "apps/workflow"]   # folders (config found in the folder) or config files
     apply_migrations = true                # apply pending D1 migrations when `dev` starts
     persist_to = ".emulator"               # optional state directory; `--persist-to` wins
+    request_body_limit = "200MB"           # optional; `--request-body-limit` wins (docs/hosting.md)
+
+The request body limit is set here rather than in an app's ``[dev]`` table because wrangler
+warns about unknown ``[dev]`` keys (so does ``check``), and this file is ours alone.
 
 Paths are relative to the workspace file. Rules (ids of ours):
 
 - CFE130 error: ``apps`` missing, not an array of strings, or empty.
 - CFE131 error: an app path that does not exist, or a folder without a wrangler config.
 - CFE132 warning: unknown keys in ``[workspace]`` or next to it.
-- CFE133 error: ``apply_migrations`` not a boolean / ``persist_to`` not a string.
+- CFE133 error: ``apply_migrations`` not a boolean / ``persist_to`` not a string /
+  ``request_body_limit`` not a size (bytes, or a string such as ``"200MB"``).
 - CFE134 warning: the same app listed twice.
 """
 
@@ -25,8 +30,9 @@ from emulator.config.diagnostics import DiagnosticTree
 from emulator.config.jsvalues import stringify
 from emulator.config.loader import CONFIG_NAMES, find_config
 from emulator.config.model import WorkspaceConfig
+from emulator.config.sizes import parse_size
 
-WORKSPACE_KEYS = ("apps", "apply_migrations", "persist_to")
+WORKSPACE_KEYS = ("apps", "apply_migrations", "persist_to", "request_body_limit")
 
 
 def resolve_app_entry(root: Path, entry: str) -> Path | None:
@@ -98,5 +104,14 @@ def parse_workspace(raw: dict[str, Any], path: Path, tree: DiagnosticTree) -> Wo
         else:
             tree.error(f'"workspace.persist_to" should be a string but got {stringify(persist)}.',
                        ("workspace", "persist_to"), "CFE133")
+    limit = table.get("request_body_limit")
+    limit_bytes: int | None = None
+    if limit is not None:
+        try:
+            limit_bytes = parse_size(limit)
+        except ValueError:
+            tree.error(f'"workspace.request_body_limit" should be a size in bytes (a positive integer, or a '
+                       f'string such as "200MB" or "1GiB") but got {stringify(limit)}.',
+                       ("workspace", "request_body_limit"), "CFE133")
     return WorkspaceConfig(path=path.resolve(), apps=tuple(apps), apply_migrations=apply,
-                           persist_to=persist_path)
+                           persist_to=persist_path, request_body_limit=limit_bytes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 from aiohttp import web
 
 from emulator.config.model import AppConfig
+from emulator.runtime.body import TOO_LARGE_HTML, TOO_LARGE_REASON, TOO_LARGE_STATUS, BodySource, RequestBodyTooLarge
 from emulator.runtime.http import (
     Request,
     Response,
@@ -91,16 +93,95 @@ class BaseHost(ABC):
         """The app's answer to ``request``; errors in app code become 500 responses."""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """App traffic from the server (``/_emulator/*`` and ``/__scheduled`` excluded)."""
+        """App traffic from the server (``/_emulator/*`` and ``/__scheduled`` excluded).
+
+        The edge's request body limit applies here (docs/hosting.md, "Request bodies"): a
+        declared length over it is answered 413 before the app runs; a body that passes it
+        while being read is answered 413 whatever the app returned.
+        """
+        incoming = request_from_aiohttp(request, LOCAL_CF, self.platform.request_bodies)
+        source: BodySource | None = incoming.__dict__["_source"]
+        if source is not None:
+            return await self._handle_body(request, incoming, source)
+        # No body (most requests): one coroutine, as lean as it was.
         try:
-            response = await self.dispatch(request_from_aiohttp(request, LOCAL_CF))
-        except Exception as exc:  # noqa: BLE001 - an emulator bug must not look like a dead server
-            self.platform.log.error(self.log_source, "cf-emulator failed to handle "
-                                    f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
-            response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
+            response = await self.dispatch(incoming)
+        except Exception:  # noqa: BLE001 - an emulator bug must not look like a dead server
+            response = self._failed(request)
         # Most bodies are already in memory: convert them without another coroutine.
         out = buffered_aiohttp_response(response)
         return out if out is not None else await to_aiohttp_response(response, request)
+
+    async def _handle_body(self, request: web.Request, incoming: Request, source: BodySource) -> web.StreamResponse:
+        """``handle`` for a request with a body: the limit, then the spill files' cleanup."""
+        declared = request.content_length
+        if declared is not None and declared > self.platform.request_bodies.limit:
+            return self._body_too_large(request, declared)
+        try:
+            try:
+                response = await self.dispatch(incoming)
+            except Exception:  # noqa: BLE001
+                response = self._failed(request)
+            if source.exceeded:
+                return self._body_too_large(request, None)
+            out = buffered_aiohttp_response(response)
+            if out is not None:
+                return out
+            if response._stream is None:
+                # The request's body handed on as the response's is read here, under the limit.
+                try:
+                    return await to_aiohttp_response(response, request)
+                except RequestBodyTooLarge:
+                    return self._body_too_large(request, None)
+            return await to_aiohttp_response(response, request)
+        finally:
+            if source.spilled:
+                self._release_when_done(source)
+
+    def _failed(self, request: web.Request) -> Response:
+        """The 500 for an exception of ours (not the app's, which ``dispatch`` answers itself)."""
+        exc = sys.exc_info()[1]
+        self.platform.log.error(self.log_source, "cf-emulator failed to handle "
+                                f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
+        return Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
+
+    def _body_too_large(self, request: web.Request, declared: int | None) -> web.Response:
+        """Cloudflare's 413 page (the edge's, not the app's answer)."""
+        bodies = self.platform.request_bodies
+        bodies.counters.rejected += 1
+        how = f"declares {declared} bytes" if declared is not None else "passed it while being read"
+        self.platform.log.warn(
+            self.log_source,
+            f"{request.method} {request.path}: the request body {how}, over the {bodies.limit}-byte request "
+            "size limit: answered 413 as Cloudflare does. Raise the limit with `dev --request-body-limit` "
+            "or `request_body_limit` in the workspace file.")
+        response = web.Response(status=TOO_LARGE_STATUS, reason=TOO_LARGE_REASON, body=TOO_LARGE_HTML.encode(),
+                                headers={"Content-Type": "text/html"})
+        # The rest of the body is not wanted: aiohttp reads it to the void (bounded in time),
+        # then closes the connection.
+        response.force_close()
+        return response
+
+    def _release_when_done(self, source: BodySource) -> None:
+        """Close the request's spill files once its ``waitUntil`` work (which may read them) ends.
+
+        Every background task running now is waited for: a superset of the ones this
+        request started, which only delays the cleanup.
+        """
+        pending = [task for task in self._background if not task.done()]
+        if not pending:
+            source.release()
+            return
+
+        async def release() -> None:
+            try:
+                await asyncio.wait(pending)
+            finally:
+                source.release()
+
+        task = asyncio.get_running_loop().create_task(release())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:
         """A request arriving through another app's service binding."""

@@ -10,23 +10,33 @@ an instance, ``Response.redirect(url, status=302)``, ``Request.url`` as a string
 
 This module also converts between these objects and aiohttp's (``request_from_aiohttp``,
 ``to_aiohttp_response``); the conversion is on every request's path, so it stays lean.
+An incoming body is read through ``emulator.runtime.body`` (the request size limit,
+multipart forms parsed as they arrive, big file parts on disk: docs/hosting.md).
 """
 
 from __future__ import annotations
 
 import builtins
-import email.parser
-import email.policy
 import http
 import json as _json
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from emulator.jsobject import JsObject
+from emulator.runtime.body import (
+    BodySource,
+    CallableBody,
+    FilePart,
+    FormEntry,
+    NetworkBody,
+    RequestBodies,
+    SpillFile,
+    parse_multipart_bytes,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -147,7 +157,14 @@ class Headers(MutableMapping[str, str]):
 
 
 class Blob:
-    """Binary data with a content type (JS ``Blob``)."""
+    """Binary data with a content type (JS ``Blob``).
+
+    The bytes are in memory, or, for a big uploaded file part, in a ``SpillFile`` on disk
+    that is read only when asked (``bytes()``, ``text()``, ``arrayBuffer()``, ``stream()``).
+    """
+
+    # The disk-backed bytes of an uploaded file part (``_data`` is then empty).
+    _spill: SpillFile | None = None
 
     def __init__(self, parts: bytes | str | Iterable[bytes | str] | None = None, type: str = "") -> None:
         if parts is None:
@@ -163,18 +180,44 @@ class Blob:
 
     @property
     def size(self) -> int:
-        return len(self._data)
+        spill = self._spill
+        return len(self._data) if spill is None else spill.size
 
     async def bytes(self) -> builtins.bytes:
-        return self._data
+        spill = self._spill
+        return self._data if spill is None else await spill.read_all()
 
     async def text(self) -> str:
-        return self._data.decode("utf-8", errors="replace")
+        return (await self.bytes()).decode("utf-8", errors="replace")
 
     async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802 - JS spelling
-        return self._data
+        return await self.bytes()
 
     array_buffer = arrayBuffer
+
+    async def stream(self) -> AsyncIterator[builtins.bytes]:
+        """The bytes in chunks (JS ``Blob.stream()``): ``async for chunk in blob.stream()``.
+
+        A disk-backed upload is read a chunk at a time, so it can go to R2
+        (``await bucket.put(key, file.stream())``) without being loaded whole.
+        """
+        spill = self._spill
+        if spill is None:
+            if self._data:
+                yield self._data
+            return
+        async for chunk in spill.chunks():
+            yield chunk
+
+    def _contents(self) -> builtins.bytes:
+        """The bytes now; a disk-backed blob is read with a blocking read (sync callers only)."""
+        spill = self._spill
+        return self._data if spill is None else spill.read_all_blocking()
+
+    def _share(self, other: "Blob") -> None:
+        """Make this blob hold ``other``'s bytes (no copy, on disk or in memory)."""
+        self._data = other._data
+        self._spill = other._spill
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} size={self.size} type={self.type!r}>"
@@ -189,6 +232,16 @@ class File(Blob):
         self.name = name
         self.lastModified = last_modified
         self.last_modified = last_modified
+
+    @classmethod
+    def _from_part(cls, part: FilePart) -> "File":
+        """An uploaded file part as a ``File`` (disk-backed when the part was spilled)."""
+        file = cls(None, part.filename, part.content_type)
+        if isinstance(part.data, SpillFile):
+            file._spill = part.data
+        else:
+            file._data = part.data
+        return file
 
 
 FormValue = Union[str, File]
@@ -253,10 +306,10 @@ class FormData:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def encode(self) -> tuple[bytes, str]:
-        """The multipart/form-data body and its content type."""
+    def _pieces(self) -> tuple[list[bytes | File], str]:
+        """The multipart/form-data encoding as bytes and files, and its content type."""
         boundary = "----cfemulator" + secrets.token_hex(12)
-        out: list[bytes] = []
+        out: list[bytes | File] = []
         for name, value in self._entries:
             out.append(f"--{boundary}\r\n".encode())
             qname = _quote_param(name)
@@ -265,13 +318,35 @@ class FormData:
                     f'Content-Disposition: form-data; name="{qname}"; filename="{_quote_param(value.name)}"\r\n'
                     f"Content-Type: {value.type or 'application/octet-stream'}\r\n\r\n".encode()
                 )
-                out.append(value._data)
+                out.append(value)
             else:
                 out.append(f'Content-Disposition: form-data; name="{qname}"\r\n\r\n'.encode())
                 out.append(value.encode())
             out.append(b"\r\n")
         out.append(f"--{boundary}--\r\n".encode())
-        return b"".join(out), f"multipart/form-data; boundary={boundary}"
+        return out, f"multipart/form-data; boundary={boundary}"
+
+    def encode(self) -> tuple[bytes, str]:
+        """The multipart/form-data body and its content type."""
+        pieces, content_type = self._pieces()
+        return b"".join(p if isinstance(p, bytes) else p._contents() for p in pieces), content_type
+
+    def _on_disk(self) -> bool:
+        return any(isinstance(v, File) and v._spill is not None for _, v in self._entries)
+
+    def encode_stream(self) -> tuple[AsyncIterator[bytes], str]:
+        """Like ``encode``, as chunks: disk-backed files are read a chunk at a time."""
+        pieces, content_type = self._pieces()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    yield piece
+                else:
+                    async for chunk in piece.stream():
+                        yield chunk
+
+        return chunks(), content_type
 
     def __repr__(self) -> str:
         return f"FormData({self._entries!r})"
@@ -285,35 +360,35 @@ def _form_value(value: Any, filename: str | None) -> FormValue:
     if isinstance(value, File) and filename is None:
         return value
     if isinstance(value, Blob):
-        return File(value._data, filename or getattr(value, "name", None) or "blob", value.type)
+        file = File(None, filename or getattr(value, "name", None) or "blob", value.type)
+        file._share(value)
+        return file
     return str(value)
 
 
-def parse_form(body: bytes, content_type: str | None) -> FormData:
-    """Parse an ``application/x-www-form-urlencoded`` or ``multipart/form-data`` body."""
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
+def _mime(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _form_from_entries(entries: list[FormEntry]) -> FormData:
+    form = FormData()
+    form._entries = [(name, value if isinstance(value, str) else File._from_part(value))
+                     for name, value in entries]
+    return form
+
+
+async def parse_form(body: bytes, content_type: str | None) -> FormData:
+    """Parse an ``application/x-www-form-urlencoded`` or ``multipart/form-data`` body.
+
+    Multipart bodies go through aiohttp's ``MultipartReader`` (``emulator.runtime.body``),
+    the same parser that reads uploads from the network, so both agree part for part.
+    """
+    mime = _mime(content_type)
     if mime == "application/x-www-form-urlencoded":
         return FormData(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     if mime == "multipart/form-data":
-        header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + body)
-        form = FormData()
-        if not message.is_multipart():
-            raise TypeError("Failed to parse body as FormData: malformed multipart body")
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not isinstance(name, str):
-                continue
-            data = part.get_payload(decode=True)
-            payload = data if isinstance(data, bytes) else b""
-            filename = part.get_filename()
-            if filename is not None:
-                form.append(name, File(payload, filename, part.get_content_type()
-                                       if part.get("content-type") else "application/octet-stream"))
-            else:
-                charset = part.get_content_charset() or "utf-8"
-                form.append(name, payload.decode(charset, errors="replace"))
-        return form
+        assert content_type is not None
+        return _form_from_entries(await parse_multipart_bytes(body, content_type))
     raise TypeError(
         "Failed to parse body as FormData: content-type must be multipart/form-data or "
         f"application/x-www-form-urlencoded, got {content_type!r}"
@@ -323,21 +398,8 @@ def parse_form(body: bytes, content_type: str | None) -> FormData:
 BodyInit = Union[str, bytes, bytearray, memoryview, FormData, Blob, AsyncIterable[bytes], None]
 
 
-class _BodySource:
-    """A request body read once from the network and shared by clones."""
-
-    __slots__ = ("_read", "_data")
-
-    def __init__(self, read: Callable[[], Awaitable[bytes]]) -> None:
-        self._read: Callable[[], Awaitable[bytes]] | None = read
-        self._data: bytes | None = None
-
-    async def get(self) -> bytes:
-        if self._data is None:
-            assert self._read is not None
-            self._data = await self._read()
-            self._read = None
-        return self._data
+# A body read once from where it comes from and shared by clones (``emulator.runtime.body``).
+_BodySource = CallableBody
 
 
 class _Body:
@@ -345,7 +407,7 @@ class _Body:
 
     _body: bytes | None
     _stream: AsyncIterable[bytes] | None
-    _source: _BodySource | None
+    _source: BodySource | None
     headers: Headers
 
     def _init_body(self, body: Any, headers: Headers) -> None:
@@ -362,11 +424,17 @@ class _Body:
         elif isinstance(body, (bytes, bytearray, memoryview)):
             self._body = bytes(body)
         elif isinstance(body, FormData):
-            self._body, ctype = body.encode()
+            if body._on_disk():  # an uploaded file kept on disk is streamed, not loaded
+                self._stream, ctype = body.encode_stream()
+            else:
+                self._body, ctype = body.encode()
             if "content-type" not in headers:
                 headers.set("content-type", ctype)
         elif isinstance(body, Blob):
-            self._body = body._data
+            if body._spill is not None:
+                self._stream = body.stream()
+            else:
+                self._body = body._data
             if body.type and "content-type" not in headers:
                 headers.set("content-type", body.type)
         elif isinstance(body, _BodySource):
@@ -416,7 +484,16 @@ class _Body:
         return Blob(await self.bytes(), self.headers.get("content-type") or "")
 
     async def form_data(self) -> FormData:
-        return parse_form(await self.bytes(), self.headers.get("content-type"))
+        content_type = self.headers.get("content-type")
+        source = self._source
+        if self._body is None and source is not None and _mime(content_type) == "multipart/form-data":
+            # An upload still on the wire is parsed as it arrives (file parts may spill to
+            # disk) rather than read whole first.
+            entries = await source.read_form(content_type)
+            if entries is not None:
+                self.body_used = True
+                return _form_from_entries(entries)
+        return await parse_form(await self.bytes(), content_type)
 
     formData = form_data  # noqa: N815 - JS spelling
 
@@ -443,7 +520,7 @@ class Request(_Body):
     redirect: str
 
     def __init__(self, input: "str | Request", method: str | None = None, headers: Any = None,
-                 body: BodyInit | _BodySource = None, cf: Mapping[str, Any] | None = None,
+                 body: BodyInit | BodySource = None, cf: Mapping[str, Any] | None = None,
                  redirect: str = "follow", **init: Any) -> None:
         if isinstance(input, Request):
             base = input
@@ -626,7 +703,7 @@ class _IncomingRequest(Request):
         if "_headers" not in d:
             req = self._aio
             assert req is not None
-            d["_headers"] = Headers(req.headers)
+            d["_headers"] = Headers(_as_workerd_decodes(req.headers))
         return d["_headers"]  # type: ignore[no-any-return]
 
     @headers.setter
@@ -665,14 +742,43 @@ def request_pathname(request: Request) -> str:
     return urlsplit(request.url).path
 
 
-def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None) -> Request:
-    """Wrap an incoming aiohttp request; the body is read only if the app asks for it."""
+def _as_workerd_decodes(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """Incoming header values as workerd hands them to apps.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``, so a byte that is not
+    UTF-8 becomes a lone surrogate, which no codec accepts again (``"…".encode()`` raises).
+    workerd decodes them as UTF-8 with U+FFFD for such bytes (docs/hosting.md, "Header
+    values"): the same here. ASCII values, nearly all of them, are handed on untouched.
+    """
+    for value in headers.values():
+        if not value.isascii():
+            break
+    else:
+        return headers
+    fixed: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if not value.isascii():
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        fixed.add(name, value)
+    return CIMultiDictProxy(fixed)
+
+
+# For requests wrapped without a platform (tests): the default limit, the system temp dir.
+_DEFAULT_BODIES = RequestBodies()
+
+
+def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None,
+                         bodies: RequestBodies | None = None) -> Request:
+    """Wrap an incoming aiohttp request; the body is read only if the app asks for it.
+
+    ``bodies`` is the platform's request-body policy (limit, where uploads spill).
+    """
     r = _IncomingRequest.__new__(_IncomingRequest)
     d = r.__dict__
     d["_aio"] = req
     d["_cf_init"] = cf
     d["method"] = _METHODS.get(req.method, req.method)
-    d["_source"] = _BodySource(req.read) if req.can_read_body else None
+    d["_source"] = NetworkBody(req, bodies or _DEFAULT_BODIES) if req.can_read_body else None
     return r
 
 

@@ -41,6 +41,12 @@ def test_a_dev_token_authenticates_its_subject() -> None:
         ("Bearer " + tokens.wrong_signature("alice"), "bad signature"),
         ("Bearer " + tokens.alg_none("alice"), "algorithm not allowed"),
         ("Bearer not.a.jwt", "invalid token"),
+        # Header bytes that are not ASCII: as the runtime hands them on (U+FFFD for bytes that
+        # are not UTF-8), or as lone surrogates; none of them may become a 500.
+        ("Bearer \ufffd\ufffd", "printable ASCII"),
+        ("Bearer \udcff\udcfe", "printable ASCII"),
+        ("Bearer é.é.é", "printable ASCII"),
+        ("Bearer a\x00b", "printable ASCII"),
     ],
 )
 def test_bad_tokens_are_refused(header: str | None, message: str) -> None:

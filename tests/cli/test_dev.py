@@ -20,7 +20,8 @@ def test_help_documents_the_options() -> None:
     out = subprocess.run([sys.executable, "-m", "emulator", "dev", "--help"], capture_output=True, text=True,
                          check=True).stdout
     for text in ("--config", "--port", "--ip", "--persist-to", "--log-format", "--log-level", "--env",
-                 "--no-watch", "/_emulator/health", "/__scheduled", "ready: <name>", "SIGTERM", "[dev] port"):
+                 "--no-watch", "/_emulator/health", "/__scheduled", "ready: <name>", "SIGTERM", "[dev] port",
+                 "--request-body-limit"):
         assert text in out, text
 
 
@@ -58,6 +59,22 @@ def test_sigterm_lets_an_in_flight_batch_finish(workspace: Path, spawn: Any) -> 
     status, text = http("GET", urls["dev-backend"] + "/orders/9")
     assert status == 200 and json.loads(text)["id"] == 9
     assert dev2.stop(signal.SIGINT) == 0
+
+
+def test_request_body_limit_flag(workspace: Path, spawn: Any) -> None:
+    bad = subprocess.run([sys.executable, "-m", "emulator", "dev", "--request-body-limit", "lots"], cwd=workspace,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected a size such as 200MB" in bad.stderr and "Traceback" not in bad.stderr
+    dev = spawn(["-c", str(workspace / "backend"), "--port", "0", "--no-watch", "--request-body-limit", "3MB"],
+                workspace)
+    url = dev.wait_for(lambda l: l.startswith("ready: ")).split()[2]
+    status, text = http("GET", url + "/_emulator/health")
+    assert status == 200 and json.loads(text)["request_bodies"]["limit"] == 3_000_000
+    req = urllib.request.Request(url + "/var", data=b"x" * 3_000_001, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=10)
+    assert refused.value.code == 413 and b"<center>cloudflare</center>" in refused.value.read()
+    assert dev.stop() == 0
 
 
 def test_json_log_format(workspace: Path, spawn: Any) -> None:

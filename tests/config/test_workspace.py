@@ -160,6 +160,22 @@ def test_workspace_file_rules(tmp_path: Path) -> None:
     assert error.id == "CFE130"
 
 
+def test_workspace_request_body_limit(tmp_path: Path) -> None:
+    make_workspace(tmp_path)
+    head = '[workspace]\napps = ["apps/web", "apps/workflow"]\n'
+    for value, expected in (('"200MB"', 200_000_000), ("1048576", 1048576)):
+        ws = write(tmp_path / "wrangler.toml", f"{head}request_body_limit = {value}\n")
+        report = check_paths([ws], cwd=tmp_path)
+        assert report.ok and ids(report) == [] and report.workspace.request_body_limit == expected
+    ws = write(tmp_path / "wrangler.toml", head)
+    assert check_paths([ws], cwd=tmp_path).workspace.request_body_limit is None
+    for bad in ('"lots"', "0", "true", '"-1MB"'):
+        ws = write(tmp_path / "wrangler.toml", f"{head}request_body_limit = {bad}\n")
+        (error,) = check_paths([ws], cwd=tmp_path).files[0].errors
+        assert (error.id, error.path, error.line) == ("CFE133", "workspace.request_body_limit", 3)
+        assert "should be a size in bytes" in error.message
+
+
 def test_workspace_apps_may_name_config_files(tmp_path: Path) -> None:
     make_workspace(tmp_path)
     ws = write(tmp_path / "wrangler.toml", '[workspace]\napps = ["apps/web/wrangler.toml", "apps/workflow"]\n')

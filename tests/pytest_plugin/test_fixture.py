@@ -173,3 +173,15 @@ async def test_a_state_dir_another_process_holds_is_refused(cf_emulator: Any, tm
         other.release()
     emu = await start(cf_emulator, state_dir=held)  # free again
     assert emu.state_dir == held.resolve()
+
+
+async def test_the_request_body_limit_is_an_option(cf_emulator: Any) -> None:
+    emu = await start(cf_emulator, request_body_limit="1KB")
+    order = {"id": "big", "item": "x" * 2000, "qty": 1}
+    resp = await emu.fetch("orders", "/orders", method="POST", json=order)
+    assert resp.status == 413 and "413 Request Entity Too Large" in resp.text
+    assert emu.platform.request_bodies.limit == 1000
+    small = await emu.fetch("orders", "/orders", method="POST", json={"id": "s", "item": "tea", "qty": 1})
+    assert small.status == 202
+    await emu.advance(2)  # the batch timeout: only the small order was ever queued
+    assert [o["id"] for o in (await emu.fetch("orders", "/orders")).json()] == ["s"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import http
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from emulator.runtime.http import FormData, File, Headers, Request, Response, parse_form
+from emulator.runtime.http import Blob, FormData, File, Headers, Request, Response, parse_form
 
 
 async def test_response_defaults_follow_workerd() -> None:
@@ -78,10 +80,10 @@ async def test_form_data_round_trip() -> None:
     assert isinstance(doc, File) and doc.name == "doc.bin"
     assert await doc.bytes() == b"\x00\x01binary\r\n--not-a-boundary"
     assert await doc.arrayBuffer() == await doc.bytes()
-    urlencoded = parse_form(b"a=1&b=x+y&a=2", "application/x-www-form-urlencoded")
+    urlencoded = await parse_form(b"a=1&b=x+y&a=2", "application/x-www-form-urlencoded")
     assert urlencoded.get_all("a") == ["1", "2"] and urlencoded.get("b") == "x y"
     with pytest.raises(TypeError, match="FormData"):
-        parse_form(b"{}", "application/json")
+        await parse_form(b"{}", "application/json")
 
 
 async def test_incoming_request_builds_url_and_cf_lazily_and_behaves_like_a_request() -> None:
@@ -204,3 +206,85 @@ def test_incoming_headers_are_one_wrapper_that_copies_on_write() -> None:
     req.headers = Headers({"x-three": "3"})
     assert list(req.headers) == ["x-three"]
     assert request_from_aiohttp(raw, None).headers.get("x-two") is None
+
+
+async def test_a_disk_backed_file_keeps_the_file_api_and_is_streamed_on(tmp_path: Path) -> None:
+    from emulator.runtime.body import FilePart, RequestBodies, SpillFile
+
+    bodies = RequestBodies(spill_dir=tmp_path)
+    spill = SpillFile(bodies)
+    data = bytes(range(256)) * 8192  # 2 MiB
+    await spill.write(data)
+    upload = File._from_part(FilePart(spill, "big.bin", "application/x-big"))
+    assert (upload.size, upload.name, upload.type) == (len(data), "big.bin", "application/x-big")
+    assert await upload.bytes() == data and await upload.arrayBuffer() == data
+    assert (await upload.text())[:3] == "\x00\x01\x02"
+    chunks = [c async for c in upload.stream()]
+    assert len(chunks) > 1 and b"".join(chunks) == data
+    # As a response body it is streamed from disk, not loaded into the Response.
+    resp = Response(upload)
+    assert resp._body is None and await resp.bytes() == data
+    # Re-sent in a form: the encoding streams it too, and parses back to the same bytes.
+    form = FormData()
+    form.append("f", upload)
+    form.append("g", Blob([b"small"], "text/plain"), "g.txt")
+    outgoing = Request("https://x/", method="POST", body=form)
+    assert outgoing._body is None
+    parsed = await Request("https://x/", method="POST", body=await outgoing.bytes(),
+                           headers=outgoing.headers).form_data()
+    assert await parsed["f"].bytes() == data and await parsed["g"].text() == "small"
+    assert [c async for c in Blob(b"mem").stream()] == [b"mem"]
+    spill.close()
+
+
+async def test_form_data_of_an_in_memory_body_parses_like_an_upload() -> None:
+    body = (b'--b\r\nContent-Disposition: form-data; name="t"\r\n\r\nv\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\n'
+            b"hi\r\n--b--\r\n")
+    form = await Request("https://x/", method="POST", body=body,
+                         headers={"content-type": "multipart/form-data; boundary=b"}).form_data()
+    assert form.get("t") == "v" and await form["f"].text() == "hi" and form["f"].type == "text/plain"
+    with pytest.raises(TypeError, match="^Failed to parse body as FormData: "):
+        await Request("https://x/", method="POST", body=body[:-8],
+                      headers={"content-type": "multipart/form-data; boundary=b"}).form_data()
+
+
+async def test_incoming_header_bytes_that_are_not_utf8_read_as_workerd_reads_them(aiohttp_server: Any) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen["aiohttp"] = request.headers["authorization"]
+        headers = request_from_aiohttp(request).headers
+        seen.update({name: headers.get(name) for name in ("authorization", "x-utf8", "x-plain")})
+        seen["copied"] = headers._h is not request.headers
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    server = await aiohttp_server(app)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer \xff\xfe\r\nX-Utf8: \xc3\xa9\r\n"
+                 b"X-Plain: a\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    assert (await reader.read()).startswith(b"HTTP/1.1 200")
+    writer.close()
+    # aiohttp hands undecodable bytes on as lone surrogates (surrogateescape), which no codec
+    # accepts again; workerd decodes them as UTF-8 with U+FFFD: so does the Request.
+    assert seen["aiohttp"] == "Bearer \udcff\udcfe"
+    assert seen["authorization"] == "Bearer \ufffd\ufffd" and seen["authorization"].encode()
+    assert seen["x-utf8"] == "é" and seen["x-plain"] == "a" and seen["copied"]
+
+
+async def test_ascii_headers_are_wrapped_without_a_copy() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.runtime.http import request_from_aiohttp
+
+    plain = make_mocked_request("GET", "/", headers={"Host": "h", "X-Plain": "a"})
+    assert request_from_aiohttp(plain).headers._h is plain.headers

@@ -5,6 +5,10 @@ from the token's own header: HS256 with ``JWT_SECRET`` by default, or RS256/ES25
 ``JWT_PUBLIC_KEY`` (PEM) and ``JWT_ALGORITHM``. ``exp``, ``iss``, ``aud`` and ``sub`` are
 required; ``sub`` is the user. ``alg: none`` and HS/RS confusion fail because the token's
 algorithm is not in the pinned list.
+
+Every malformed header is a 401, never a 500: a header value may hold any byte a client
+sent (the runtime decodes it as UTF-8 and puts U+FFFD for bytes that are not), and a JWT is
+ASCII only (base64url segments and dots), so anything else is refused before pyjwt sees it.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ def _key_and_algorithms(env: Any) -> tuple[Any, list[str]]:
 
 
 def authenticate(env: Any, authorization: str | None) -> Caller:
-    if not authorization or not authorization.startswith("Bearer "):
+    if not isinstance(authorization, str) or not authorization.startswith("Bearer "):
         raise AuthError("missing bearer token: send 'Authorization: Bearer <JWT>'")
     token = authorization[len("Bearer "):].strip()
+    if not token.isascii() or not token.isprintable():
+        raise AuthError("invalid token: a JWT holds only printable ASCII characters")
     key, algorithms = _key_and_algorithms(env)
     issuer = setting(env, "JWT_ISSUER")
     audience = setting(env, "JWT_AUDIENCE")

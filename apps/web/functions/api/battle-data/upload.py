@@ -48,7 +48,8 @@ async def on_request_post(context: Any) -> Any:
 
     limit = _max_upload_bytes(env)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+    # isascii(): str.isdigit() also accepts digits int() refuses ("²").
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit + 64 * 1024:
         # Refuse before reading the body; the slack covers the multipart framing.
         return error(413, f'field "file" is too large: the limit is {limit} bytes', limit=limit)
     if "multipart/form-data" not in (request.headers.get("content-type") or ""):
