@@ -50,8 +50,16 @@ class Platform:
         log: EventLog | None = None,
         ip: str = "127.0.0.1",
         s3_port: int | None = 0,
+        strict_runtime: bool = False,
     ) -> None:
         self.apps = list(apps)
+        # `dev --strict-runtime`: app code using what production Python Workers lack is
+        # reported, legacy idioms fail (emulator/runtime/strict.py, docs/python-workers.md).
+        self.strict_runtime = strict_runtime
+        if strict_runtime:
+            from emulator.runtime.strict import RuntimeMonitor
+
+            RuntimeMonitor.install()  # before any app is imported: top-level code counts too
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
         self.ip = ip
         # Port of the S3-compatible endpoint: 0 = a free port, None = no endpoint.
