@@ -31,12 +31,20 @@ async def run_sync_code(fn: Callable[..., T], *args: Any) -> T:
     The thread sees the caller's context (``workers.env``, the running invocation) and may
     call ``run_blocking`` to await things on this loop.
     """
+    from emulator.runtime.invocation import Invocation, current
+
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
 
     def run() -> T:
         _owner_loop.set(loop)
-        return fn(*args)
+        inv = current.get()
+        if inv is None:
+            return fn(*args)
+        # A fresh invocation for this thread: the app's output is attributed line by line
+        # here too (invocations only capture writes of the thread that entered them).
+        with Invocation(inv.host, inv.env, inv.ctx):
+            return fn(*args)
 
     return await loop.run_in_executor(None, ctx.run, run)
 
