@@ -18,6 +18,7 @@ from aiohttp import web
 
 from emulator.config.model import AppConfig, ServiceBinding
 from emulator.runtime.http import (
+    FetchResponse,
     Request,
     Response,
     buffered_aiohttp_response,
@@ -37,6 +38,39 @@ LOCAL_CF = {"colo": "LCL", "country": "XX", "httpProtocol": "HTTP/1.1", "asn": 0
             "clientTcpRtt": 0, "tlsVersion": ""}
 # Placeholder origin for relative URLs handed to fetchers (Cloudflare requires absolute ones).
 FETCHER_BASE = "http://fake-host/"
+
+
+def as_response(result: Any) -> Response | None:
+    """A handler's result as a response: a ``Response`` (SDK or JS, the same class here) or
+    anything whose ``js_object`` / ``js_response`` is one, as workerd accepts; else None."""
+    if isinstance(result, FetchResponse):
+        return result  # type: ignore[return-value]
+    inner = getattr(result, "js_object", None) or getattr(result, "js_response", None)
+    return inner if isinstance(inner, FetchResponse) else None  # type: ignore[return-value]
+
+
+def unsupported_binding_error(config: AppConfig) -> str | None:
+    """Why ``config`` cannot be hosted yet: a Durable Object binding (not emulated), or None.
+
+    ``AppConfig`` has no Durable Objects yet, so the wrangler file is read again here.
+    """
+    from emulator.config.loader import read_config_file
+
+    parsed = read_config_file(config.config_path)
+    raw = parsed.raw if isinstance(parsed.raw, dict) else {}
+    section = raw
+    if config.env_name:
+        envs = raw.get("env")
+        section = envs.get(config.env_name, {}) if isinstance(envs, dict) else {}
+    dos = section.get("durable_objects") if isinstance(section, dict) else None
+    bindings = dos.get("bindings") if isinstance(dos, dict) else None
+    if not isinstance(bindings, list) or not bindings:
+        return None
+    names = ", ".join(f"{b.get('name')} (class {b.get('class_name')})" for b in bindings if isinstance(b, dict))
+    return (f"{config.name}: Durable Objects are not emulated yet: binding {names} in "
+            f"{config.config_path.name}. `from workers import DurableObject` works, but cf-emulator "
+            "cannot host Durable Object namespaces yet; remove the durable_objects bindings to run the "
+            "rest of the app.")
 
 
 class AssetSource(Protocol):
@@ -139,9 +173,24 @@ class BaseHost(ABC):
             self.platform.log.error(self.log_source, "cf-emulator failed to handle "
                                     f"{request.method} {request.path}:\n{traceback.format_exc().rstrip()}")
             response = Response(f"Internal Server Error: {type(exc).__name__}: {exc}\n", status=500)
+        if response.status == 101 and response.web_socket is not None:
+            return await self._accept_websocket(response, request)
         # Most bodies are already in memory: convert them without another coroutine.
         out = buffered_aiohttp_response(response)
         return out if out is not None else await to_aiohttp_response(response, request)
+
+    async def _accept_websocket(self, response: Response, request: web.Request) -> web.StreamResponse:
+        """A 101 response with ``web_socket``: connect its client end to this connection."""
+        from emulator.runtime.websocket import bridge
+
+        if request.headers.get("upgrade", "").lower() != "websocket":
+            # workerd refuses the same way: the client did not ask for a WebSocket.
+            message = ("Worker tried to return a WebSocket in a response to a request which did not "
+                       "request a WebSocket.")
+            self.platform.log.error(self.log_source, message)
+            return web.Response(status=500, text=f"Internal Server Error: {message}\n")
+        return await bridge(response.web_socket, request,
+                            lambda text: self.platform.log.error(self.log_source, text))
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:
         """A request arriving through another app's service binding."""

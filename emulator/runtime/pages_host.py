@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
 from emulator.runtime.assets import PagesAssetServer
-from emulator.runtime.host import BaseHost
+from emulator.runtime.host import BaseHost, as_response, unsupported_binding_error
 from emulator.runtime.http import Request, Response, request_pathname, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
@@ -203,6 +203,9 @@ class PagesHost(BaseHost):
     def _import(self, first_load: bool) -> _Generation:
         if not self.output_dir.is_dir():
             raise AppLoadError(f"{self.config.name}: pages_build_output_dir {self.output_dir} is not a directory")
+        refusal = unsupported_binding_error(self.config)
+        if refusal is not None:
+            raise AppLoadError(refusal)
         env = self.build_env(self.assets, "ASSETS")
         worker_file = self.output_dir / "_worker.py"
         if worker_file.is_file():
@@ -302,7 +305,8 @@ class PagesHost(BaseHost):
             if ctx.pass_through:
                 return await self.assets.fetch(request)
             return self.error_response(exc)
-        if not isinstance(result, Response):
+        response = as_response(result)
+        if response is None:
             return self.error_response(TypeError(
                 f"fetch() must return a workers.Response, got {type(result).__name__}"))
-        return result
+        return response
