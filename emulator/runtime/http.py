@@ -1052,13 +1052,29 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
 
 
 _aiohttp_web: Any = None
+# aiohttp response classes that send no Content-Type when the app's response has none
+# (aiohttp would announce application/octet-stream; workerd sends no header, e.g. for a
+# bytes body or an asset with an unknown extension).
+_Untyped: Any = None
+_UntypedStream: Any = None
 
 
 def _load_aiohttp_web() -> Any:
     # aiohttp is imported lazily: app code importing `workers` should not pay for it.
-    global _aiohttp_web
+    global _aiohttp_web, _Untyped, _UntypedStream
     from aiohttp import web
 
+    class UntypedStream(web.StreamResponse):
+        async def _prepare_headers(self) -> None:
+            await super()._prepare_headers()
+            self._headers.popall("Content-Type", None)
+
+    class Untyped(web.Response):
+        async def _prepare_headers(self) -> None:
+            await super()._prepare_headers()
+            self._headers.popall("Content-Type", None)
+
+    _Untyped, _UntypedStream = Untyped, UntypedStream
     _aiohttp_web = web
     return web
 
@@ -1072,10 +1088,11 @@ def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
         body = None
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
-    out = web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
-    if body is None and "content-type" not in resp.headers._h:
-        # aiohttp would otherwise announce application/octet-stream for an empty body.
-        out.headers.pop("Content-Type", None)
+    if "content-type" in resp.headers._h:
+        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    # No type: aiohttp would otherwise announce application/octet-stream.
+    out = _Untyped(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    out.headers.pop("Content-Type", None)
     return out
 
 
@@ -1100,7 +1117,8 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
         return _aiohttp_response(resp, body)
     web = _aiohttp_web or _load_aiohttp_web()
     headers = resp.headers._h
-    stream = web.StreamResponse(status=resp.status, reason=resp.status_text or None, headers=headers)
+    cls = web.StreamResponse if "content-type" in headers else _UntypedStream
+    stream = cls(status=resp.status, reason=resp.status_text or None, headers=headers)
     await stream.prepare(req)
     iterator: AsyncIterator[Any] = aiter(resp._stream)
     async for chunk in iterator:
