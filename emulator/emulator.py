@@ -133,10 +133,14 @@ class Emulator:
         apply_migrations: bool | None = None,
         shutdown_timeout: float = 10.0,
         vars: dict[str, str] | None = None,
+        strict_runtime: bool = False,
     ) -> None:
         self.config_paths = [Path(p).resolve() for p in config_paths]
         # `dev --var KEY:VALUE`: given to every hosted app, over its vars and dev secrets.
         self.var_overrides = dict(vars or {})
+        # `dev --strict-runtime`: report what production Python Workers lack, fail the
+        # legacy idioms (docs/python-workers.md, "Strict mode").
+        self.strict_runtime = strict_runtime
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self.clock = clock
         self.ip = ip
@@ -258,7 +262,7 @@ class Emulator:
 
         try:
             platform = Platform(apps, self._default_state_dir(), clock=self.clock, log=self.log,
-                                ip=self.ip, s3_port=self.s3_port)
+                                ip=self.ip, s3_port=self.s3_port, strict_runtime=self.strict_runtime)
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
             raise StartError(plugin_error_text(exc)) from None

@@ -92,6 +92,10 @@ def register(subparsers: Any) -> None:
                             const=False, help="do not apply D1 migrations (overrides the workspace setting)")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long a stop waits for in-flight requests and batches (default 10)")
+    parser.add_argument("--strict-runtime", action="store_true",
+                        help="behave more like production Python Workers: warn when app code starts threads "
+                             "or subprocesses, opens raw sockets or imports modules production lacks, and make "
+                             "pre-SDK idioms on binding results (.to_py(), .to_bytes()) fail as they do there")
     parser.add_argument("--test-scheduled", action="store_true",
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
@@ -163,7 +167,7 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         paths, state_dir=Path(args.persist_to) if args.persist_to else None, ip=args.ip, port=args.port,
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
-        vars=parse_vars(args.var))
+        vars=parse_vars(args.var), strict_runtime=args.strict_runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

@@ -195,30 +195,30 @@ def _describe(frame: FrameType, host: "BaseHost") -> str:
 
 
 def attribute(frame: FrameType | None, kind: str) -> FrameType | None:
-    """The frame ``kind`` is blamed on, or None when it is the emulator's own doing or allowed.
+    """The frame ``kind`` is blamed on, or None when it is the emulator's doing or allowed.
 
-    The first frame outside the standard library decides: the emulator's → not the app's;
-    a library production lets do it (HTTP clients' sockets, anyio's threads) → allowed;
-    anything else (the app, or a library the app called) → the app.
+    Walking outward from the event: a library production lets do it (HTTP clients'
+    sockets, anyio's threads) anywhere before the app's own code → allowed; otherwise the
+    first frame outside the standard library decides: the emulator's (its D1 threads, its
+    fetch) → not the app's; anything else (the app, or a library it called) → the app's.
     """
+    allowed = HTTP_CLIENT_PACKAGES if kind == "socket" else INLINE_THREAD_PACKAGES if kind == "thread" else ()
+    first: tuple[FrameType, str] | None = None
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename == _THIS_FILE:
-            frame = frame.f_back
-            continue
-        where = _classify(filename)
-        if where == "stdlib":
-            frame = frame.f_back
-            continue
-        if where == "emulator":
-            return None
-        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-        if kind == "socket" and package in HTTP_CLIENT_PACKAGES:
-            return None
-        if kind == "thread" and package in INLINE_THREAD_PACKAGES:
-            return None
-        return frame
-    return None
+        if filename != _THIS_FILE:
+            where = _classify(filename)
+            if where != "stdlib":
+                if first is None:
+                    first = (frame, where)
+                if _is_app_frame(frame):
+                    break
+                if where == "other" and str(frame.f_globals.get("__name__", "")).partition(".")[0] in allowed:
+                    return None
+        frame = frame.f_back
+    if first is None or first[1] == "emulator":
+        return None
+    return first[0]
 
 
 # --- the process-wide monitor ---------------------------------------------------------------
