@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,12 +63,18 @@ class LoadedEntrypoints:
     module_handlers: dict[str, Any] | None = None
     # Legacy mode: class methods are `on_fetch` & co. (we also accept `fetch`).
     legacy: bool = False
+    # method_name's answers, per (class, handler): asked on every request in legacy mode.
+    _method_names: dict[tuple[type, str], str] = field(default_factory=dict)
 
     def method_name(self, cls: type, name: str) -> str:
         """``on_<name>`` in legacy mode when the class defines it, else ``name``."""
-        if self.legacy and callable(getattr(cls, f"on_{name}", None)):
-            return f"on_{name}"
-        return name
+        key = (cls, name)
+        found = self._method_names.get(key)
+        if found is None:
+            legacy_name = f"on_{name}"
+            found = legacy_name if self.legacy and callable(getattr(cls, legacy_name, None)) else name
+            self._method_names[key] = found
+        return found
 
     def entry(self, name: str | None) -> type:
         if name in (None, "default", "Default"):
