@@ -54,6 +54,9 @@ def test_constructors_take_new_and_fold_keywords_into_the_options() -> None:
     req = js.Request.new("https://example.com/p", method="POST", body="hi")
     assert req.method == "POST" and req.url == "https://example.com/p"
     assert js.Response.redirect("https://x.test/", 301).headers["location"] == "https://x.test/"
+    # isinstance() works like JS instanceof
+    assert isinstance(r, js.Response) and isinstance(req, js.Request) and not isinstance("x", js.Response)
+    assert isinstance(js.URL.new("http://a.test/"), js.URL) and isinstance(js.Date.new(0), js.Date)
     with pytest.raises(JsException) as info:
         js.Response.redirect("/x", 200)
     assert info.value.name == "RangeError"

@@ -67,9 +67,16 @@ def _options(args: tuple[Any, ...], kwargs: dict[str, Any], index: int) -> dict[
 
 
 class _JsClass:
-    """A JS constructor: ``.new(...)``; calling it without ``new`` is a JS TypeError."""
+    """A JS constructor: ``.new(...)``; calling it without ``new`` is a JS TypeError.
+
+    ``isinstance(value, js.Response)`` works like JS ``instanceof`` (``instance_type``).
+    """
 
     name = "Object"
+    instance_type: Any = ()
+
+    def __instancecheck__(self, value: Any) -> bool:
+        return isinstance(value, self.instance_type) if self.instance_type else False
 
     def new(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -85,6 +92,7 @@ class _JsClass:
 
 class _ResponseClass(_JsClass):
     name = "Response"
+    instance_type = FetchResponse
 
     def new(self, *args: Any, **kwargs: Any) -> _Response:
         body = args[0] if args else None
@@ -120,6 +128,7 @@ class _ResponseClass(_JsClass):
 
 class _RequestClass(_JsClass):
     name = "Request"
+    instance_type = _Request
 
     def new(self, *args: Any, **kwargs: Any) -> _Request:
         if not args:
@@ -142,6 +151,7 @@ def _headers_init(init: Any) -> Any:
 
 class _HeadersClass(_JsClass):
     name = "Headers"
+    instance_type = _Headers
 
     def new(self, init: Any = None) -> _Headers:
         return _Headers(_headers_init(init))
@@ -149,6 +159,7 @@ class _HeadersClass(_JsClass):
 
 class _FormDataClass(_JsClass):
     name = "FormData"
+    instance_type = _FormData
 
     def new(self, *args: Any) -> _FormData:
         return _FormData()
@@ -156,6 +167,7 @@ class _FormDataClass(_JsClass):
 
 class _BlobClass(_JsClass):
     name = "Blob"
+    instance_type = _Blob
 
     def new(self, parts: Any = None, *args: Any, **kwargs: Any) -> _Blob:
         init = _options(args, kwargs, 0)
@@ -164,6 +176,7 @@ class _BlobClass(_JsClass):
 
 class _FileClass(_JsClass):
     name = "File"
+    instance_type = _File
 
     def new(self, parts: Any, name: str, *args: Any, **kwargs: Any) -> _File:
         init = _options(args, kwargs, 0)
@@ -172,6 +185,7 @@ class _FileClass(_JsClass):
 
 class _ReadableStreamClass(_JsClass):
     name = "ReadableStream"
+    instance_type = _ReadableStream
 
     def new(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -407,6 +421,7 @@ class _URL(JsProxy):
 
 class _URLClass(_JsClass):
     name = "URL"
+    instance_type = _URL
 
     def new(self, url: Any, base: Any = None) -> _URL:
         return _URL(url, base)
@@ -421,6 +436,7 @@ class _URLClass(_JsClass):
 
 class _URLSearchParamsClass(_JsClass):
     name = "URLSearchParams"
+    instance_type = _URLSearchParams
 
     def new(self, init: Any = None) -> _URLSearchParams:
         return _URLSearchParams(init)
@@ -471,6 +487,7 @@ JSON = _JSON()
 
 class _ObjectClass(_JsClass):
     name = "Object"
+    instance_type = JsObjectProxy
 
     def new(self, *args: Any) -> JsObjectProxy:
         return JsObjectProxy()
@@ -500,6 +517,7 @@ Object = _ObjectClass()
 
 class _ArrayClass(_JsClass):
     name = "Array"
+    instance_type = list
 
     def new(self, *items: Any) -> JsArray:
         if len(items) == 1 and isinstance(items[0], int):
@@ -521,6 +539,7 @@ Array = _ArrayClass()
 
 class _MapClass(_JsClass):
     name = "Map"
+    instance_type = JsMap
 
     def new(self, entries: Any = None) -> JsMap:
         return JsMap((k, v) for k, v in (entries.items() if isinstance(entries, Mapping) else entries or ()))
@@ -528,6 +547,7 @@ class _MapClass(_JsClass):
 
 class _SetClass(_JsClass):
     name = "Set"
+    instance_type = JsSet
 
     def new(self, items: Any = None) -> JsSet:
         return JsSet(items or ())
@@ -548,6 +568,7 @@ def _now_ms() -> int:
 
 class _DateClass(_JsClass):
     name = "Date"
+    instance_type = JsDate
 
     def now(self) -> int:
         """Milliseconds since the epoch, on the emulator's clock while app code runs."""
@@ -660,6 +681,7 @@ SyntaxError_ = _ErrorClass("SyntaxError")
 
 class _ArrayBufferClass(_JsClass):
     name = "ArrayBuffer"
+    instance_type = JsArrayBuffer
 
     def new(self, length: int = 0) -> JsArrayBuffer:
         return JsArrayBuffer(bytes(int(length)))
@@ -670,6 +692,7 @@ class _ArrayBufferClass(_JsClass):
 
 class _Uint8ArrayClass(_JsClass):
     name = "Uint8Array"
+    instance_type = JsUint8Array
 
     def new(self, source: Any = 0, *args: Any) -> JsUint8Array:
         if isinstance(source, int):
@@ -765,6 +788,7 @@ def clearTimeout(handle: Any) -> None:  # noqa: N802 - JS spelling
 
 class _WebSocketPairClass(_JsClass):
     name = "WebSocketPair"
+    instance_type = _WebSocketPair
 
     def new(self) -> _WebSocketPair:
         return _WebSocketPair()
@@ -772,6 +796,7 @@ class _WebSocketPairClass(_JsClass):
 
 class _WebSocketClass(_JsClass):
     name = "WebSocket"
+    instance_type = _WebSocket
     READY_STATE_CONNECTING, READY_STATE_OPEN, READY_STATE_CLOSING, READY_STATE_CLOSED = 0, 1, 2, 3
 
     def new(self, url: Any, *args: Any) -> _WebSocket:
