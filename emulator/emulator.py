@@ -198,6 +198,7 @@ class Emulator:
         vars: dict[str, str] | None = None,
         allowed_hosts: list[str] | None = None,
         request_body_limit: int | str | None = None,
+        strict_runtime: bool = False,
     ) -> None:
         self.config_paths = [Path(p).resolve() for p in config_paths]
         # The edge's request body limit (bytes, or "200MB"); None: the workspace's, else
@@ -205,6 +206,9 @@ class Emulator:
         self._request_body_limit_arg = None if request_body_limit is None else parse_size(request_body_limit)
         # `dev --var KEY:VALUE`: given to every hosted app, over its vars and dev secrets.
         self.var_overrides = dict(vars or {})
+        # `dev --strict-runtime`: report what production Python Workers lack, fail the
+        # legacy idioms (docs/python-workers.md, "Strict mode").
+        self.strict_runtime = strict_runtime
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self.clock = clock
         self.ip = ip
@@ -401,15 +405,15 @@ class Emulator:
             installed = await deps.install(plan, self._default_state_dir(), self.log, force=force)
         except deps.DependencyError as exc:
             raise StartError(str(exc)) from None
-        for app in plan.apps:
+        for wanted in plan.apps:
             compiled = [d for d in deps.not_pure_python(installed)
-                        if canonicalize_name(d.name) in deps.reachable(app.requirements, installed.distributions)]
+                        if canonicalize_name(d.name) in deps.reachable(wanted.requirements, installed.distributions)]
             if compiled:
                 # docs/dependencies.md: production installs only pure-Python wheels and Pyodide's builds.
-                self.log.warn("dev", f"[{app.name}] not pure Python: "
+                self.log.warn("dev", f"[{wanted.app}] not pure Python: "
                                      + ", ".join(f"{d.name} {d.version}" for d in compiled)
                                      + ". Production can use these only if Pyodide builds them "
-                                       "(`pywrangler sync` fails otherwise).", app=app.name)
+                                       "(`pywrangler sync` fails otherwise).", app=wanted.app)
         return installed
 
     async def start(self) -> "Emulator":
@@ -442,7 +446,7 @@ class Emulator:
         try:
             platform = Platform(apps, state.root, clock=self.clock, log=self.log,
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
-                                request_body_limit=self.request_body_limit,
+                                request_body_limit=self.request_body_limit, strict_runtime=self.strict_runtime,
                                 apply_migrations=self._should_apply_migrations())
         except Exception as exc:  # a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))

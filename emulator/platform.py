@@ -57,8 +57,16 @@ class Platform:
         apply_migrations: bool = False,
         allowed_hosts: Iterable[str] = (),
         request_body_limit: int | None = None,
+        strict_runtime: bool = False,
     ) -> None:
         self.apps = list(apps)
+        # `dev --strict-runtime`: app code using what production Python Workers lack is
+        # reported, legacy idioms fail (emulator/runtime/strict.py, docs/python-workers.md).
+        self.strict_runtime = strict_runtime
+        if strict_runtime:
+            from emulator.runtime.strict import RuntimeMonitor
+
+            RuntimeMonitor.install()  # before any app is imported: top-level code counts too
         # Where internal listeners (the S3 endpoint) bind; `dev --ip` changes it.
         self.ip = ip
         # Host values the internal API and the S3 endpoint answer (docs/security.md).

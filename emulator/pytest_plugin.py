@@ -53,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="lowest level of emulator log lines attached to failed tests (default: info)")
     group.addoption("--cf-emulator-log-lines", type=int, default=200,
                     help="how many of the last emulator log lines a failed test shows (default: 200)")
+    group.addoption("--cf-emulator-strict-runtime", action="store_true", default=False,
+                    help="start every emulator with strict_runtime=True (like `cf-emulator dev --strict-runtime`)")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -318,6 +320,7 @@ class _Factory:
     tmp_path: Path
     search_dirs: list[Path]
     handles: list[EmulatorHandle] = field(default_factory=list)
+    strict_runtime: bool = False
     _counter: "itertools.count[int]" = field(default_factory=itertools.count)
 
     def _resolve(self, path: str | Path) -> Path:
@@ -346,6 +349,7 @@ class _Factory:
         options.setdefault("s3_port", 0)
         # Tests are short-lived: a stuck request should not hold the teardown for long.
         options.setdefault("shutdown_timeout", 5.0)
+        options.setdefault("strict_runtime", self.strict_runtime)
         log = options.pop("log", None) or EventLog(capacity=10_000)
         options["log"] = log
         emulator = Emulator(paths, **options)
@@ -368,7 +372,8 @@ class _Factory:
 
 async def _cf_emulator(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EmulatorFactory]:
     test_dir = request.path.parent if getattr(request, "path", None) else Path.cwd()
-    factory = _Factory(tmp_path, [Path.cwd(), test_dir, request.config.rootpath])
+    factory = _Factory(tmp_path, [Path.cwd(), test_dir, request.config.rootpath],
+                       strict_runtime=bool(request.config.getoption("cf_emulator_strict_runtime", False)))
     request.node.stash[_HANDLES] = factory.handles
     try:
         yield factory

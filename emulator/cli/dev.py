@@ -141,6 +141,10 @@ def register(subparsers: Any) -> None:
                              "request_body_limit; e.g. 200MB, 500MB, 1GiB)")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long a stop waits for in-flight requests and batches (default 10)")
+    parser.add_argument("--strict-runtime", action="store_true",
+                        help="behave more like production Python Workers: warn when app code starts threads "
+                             "or subprocesses, opens raw sockets or imports modules production lacks, and make "
+                             "pre-SDK idioms on binding results (.to_py(), .to_bytes()) fail as they do there")
     parser.add_argument("--test-scheduled", action="store_true",
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
@@ -244,7 +248,7 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         s3_port=None if args.no_s3 else args.s3_port, env=args.env, log=log, watch=args.watch,
         apply_migrations=args.apply_migrations, shutdown_timeout=args.shutdown_timeout,
         vars=parse_vars(args.var), allowed_hosts=args.allowed_hosts,
-        request_body_limit=args.request_body_limit)
+        request_body_limit=args.request_body_limit, strict_runtime=args.strict_runtime)
     signals = (signal.SIGINT, signal.SIGTERM)
     starting = asyncio.ensure_future(emulator.start())
     received: list[int] = []

@@ -12,8 +12,10 @@ Contract between the runtime (this package) and the server (``emulator.server``)
     await host.fetch_service(request)  # a request arriving through a service binding
     host.watch_paths()               # files/folders whose change should reload this app
 
-App code imports the ``workers`` shim (``emulator/runtime/shims/workers``), plus no-op
-``js`` and ``pyodide.ffi`` stand-ins; ``shims_path()`` is put on ``sys.path`` before apps load.
+App code imports the ``workers`` shim (``emulator/runtime/shims/workers``: the public API
+of Cloudflare's Python SDK, with ``workers.asgi`` / ``workers.wsgi``), plus ``js`` and
+``pyodide`` stand-ins (docs/python-workers.md); ``shims_path()`` is put on ``sys.path``
+before apps load.
 
 Also on hosts: ``host.is_idle()`` / ``await host.wait_background()`` for ``ctx.waitUntil``
 work (``Platform.is_idle`` counts it), ``host.env`` (the app's current env),
@@ -25,7 +27,10 @@ Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
 ``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
 (isolated module loading), ``host`` (shared host logic, ASSETS and service fetchers),
 ``worker_host``, ``pages_host`` + ``pages_routing`` (Pages Functions), ``assets`` +
-``asset_rules`` (static files, ``_headers``, ``_redirects``), ``routes_json``.
+``asset_rules`` + ``mime_table`` (static files, ``_headers``, ``_redirects``, content
+types), ``routes_json``, ``jsproxy`` (raw JS values for ``js`` / ``pyodide.ffi``),
+``websocket`` (``WebSocketPair``), ``sync_bridge`` (``run_sync`` for synchronous app code),
+``strict`` (``--strict-runtime``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ NUL bytes, backslashes and symlinks that lead outside are "not found". ``_header
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import os
 from pathlib import Path
 from typing import Callable
@@ -29,60 +28,32 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from emulator.runtime.asset_rules import HeaderRules, RedirectRules, parse_headers, parse_redirects
 from emulator.runtime.http import Headers, Request, Response
+from emulator.runtime.mime_table import EXTENSION_TYPES
 
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
 HIDDEN_TOP_LEVEL = frozenset({"_headers", "_redirects", "_routes.json", "_worker.py", "_worker.js",
                               ".assetsignore"})
 _PATH_SAFE = "/!$&'()*+,;=:@~"
 
-# Cloudflare's content types for common extensions (text types carry charset=utf-8).
-CONTENT_TYPES: dict[str, str] = {
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".cjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".csv": "text/csv; charset=utf-8",
-    ".md": "text/markdown; charset=utf-8",
-    ".xml": "text/xml; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".webmanifest": "application/manifest+json",
-    ".wasm": "application/wasm",
-    ".pdf": "application/pdf",
-    ".zip": "application/zip",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
-    ".ico": "image/x-icon",
-    ".bmp": "image/bmp",
-    ".woff": "font/woff",
-    ".woff2": "font/woff2",
-    ".ttf": "font/ttf",
-    ".otf": "font/otf",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
-    ".mp3": "audio/mpeg",
-    ".wav": "audio/wav",
-    ".ogg": "audio/ogg",
-}
+def content_type(path: str) -> str | None:
+    """The ``Content-Type`` Cloudflare serves an asset with, or None for none at all.
 
-
-def content_type(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower()
-    known = CONTENT_TYPES.get(ext)
-    if known:
-        return known
-    guessed, _ = mimetypes.guess_type(path, strict=False)
-    if not guessed:
-        return "application/octet-stream"
-    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
+    workers-shared's ``getContentType``: ``mime.getType(path)`` (the mime v4.0.7 table,
+    ``mime_table``), plus ``; charset=utf-8`` for ``text/*`` types. The extension is what
+    follows the last dot of the last path segment, lower-cased; a segment without a dot
+    (``/LICENSE``) or with only a leading one (``/.htaccess``) has none, and an unknown
+    extension gets no header at all, not ``application/octet-stream``
+    (docs/python-workers.md, "Static assets").
+    """
+    last = path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    ext = last.rsplit(".", 1)[-1]
+    has_dot = len(ext) < len(last) - 1
+    if not has_dot and len(last) < len(path):
+        return None
+    found = EXTENSION_TYPES.get(ext)
+    if found is None:
+        return None
+    return f"{found}; charset=utf-8" if found.startswith("text/") and "charset" not in found else found
 
 
 def _quote_path(path: str) -> str:
@@ -126,7 +97,9 @@ class AssetDirectory:
     def serve(self, request: Request, real: str, status: int = 200, conditional: bool = True) -> Response:
         etag = self.etag(real)
         headers = Headers()
-        headers.set("content-type", content_type(real))
+        ctype = content_type(real)
+        if ctype is not None:
+            headers.set("content-type", ctype)
         headers.set("etag", f'"{etag}"')
         headers.set("cache-control", CACHE_CONTROL)
         if conditional and status == 200:

@@ -2,11 +2,14 @@
 
 Cloudflare's SDK constructs the ``Default`` class once per event with ``(ctx, env)`` and
 calls its ``fetch`` / ``queue`` / ``scheduled`` method; ``self.env`` and ``self.ctx`` are
-what handlers use (python-ecosystem.md §1.1). The hosts here do the same.
+what handlers use (docs/python-workers.md, "The workers module"). The hosts here do the
+same. ``DurableObject`` is the base class only: Durable Objects themselves are not
+emulated yet, and ``dev`` refuses a config that binds one.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,9 +23,27 @@ class WorkerEntrypoint:
         self.env = env
 
 
-def handler(fn: F) -> F:
-    """The SDK's ``@handler`` marker from the module-level handler era: a no-op here."""
-    return fn
+class DurableObject:
+    """Base class of a Durable Object class (``class Counter(DurableObject)``)."""
+
+    def __init__(self, ctx: Any, env: Any) -> None:
+        self.ctx = ctx
+        self.env = env
+
+
+def handler(func: F) -> F:
+    """The SDK's ``@handler`` for module-level handlers (``on_fetch(request, env)``).
+
+    In production it wraps a JS ``Request`` argument as ``workers.Request`` and ``env`` in
+    the SDK's binding wrapper. Here the request and env a handler gets are those already,
+    so the wrapper passes its arguments through unchanged.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class ScheduledController:

@@ -17,6 +17,7 @@ multipart forms parsed as they arrive, big file parts on disk: docs/hosting.md).
 from __future__ import annotations
 
 import builtins
+import enum
 import http
 import json as _json
 import secrets
@@ -97,10 +98,28 @@ class Headers(MutableMapping[str, str]):
         return values[0] if len(values) == 1 else ", ".join(values)
 
     def __getitem__(self, name: str) -> str:
+        # ``headers["x"]`` is None when absent: the SDK's headers are an
+        # ``http.client.HTTPMessage`` (email.message semantics), not a dict.
         value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return str(value)
+        return None if value is None else str(value)  # type: ignore[return-value]
+
+    def pop(self, name: str, *default: Any) -> Any:
+        if name in self._h:
+            value = self.get(name)
+            self.delete(name)
+            return value
+        if default:
+            return default[0]
+        raise KeyError(name)
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self._h:
+            self.set(name, default)
+        return self.get(name)
+
+    def entries(self) -> list[tuple[str, str]]:
+        """JS ``Headers.entries()``: (lower-cased name, value) pairs, repeated names joined."""
+        return [(name, self.get(name)) for name in self]
 
     def get_all(self, name: str) -> list[str]:
         return list(self._h.getall(name, []))
@@ -156,32 +175,92 @@ class Headers(MutableMapping[str, str]):
         return f"Headers({self.raw_items()!r})"
 
 
+class BlobEnding(enum.StrEnum):
+    """How line endings in ``str`` parts are written (JS ``endings``). ``native`` means
+    ``\\n`` on the Linux machines Workers run on, so both keep text unchanged."""
+
+    TRANSPARENT = "transparent"
+    NATIVE = "native"
+
+
+def _is_part_sequence(value: Any) -> bool:
+    """The SDK's test: one part unless iterable (``str`` and ``bytes`` count as one part)."""
+    if isinstance(value, (str, bytes, bytearray, memoryview, Blob)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _blob_part(part: Any) -> builtins.bytes:
+    if isinstance(part, str):
+        return part.encode()
+    if isinstance(part, Blob):
+        return part._data
+    try:
+        with memoryview(part) as view:
+            return view.tobytes()
+    except TypeError:
+        raise TypeError(f"Don't know how to handle {type(part)} for Blob()") from None
+
+
+def _now_ms() -> int:
+    """Now, on the emulator's clock while app code runs (JS ``Date.now()``)."""
+    from emulator.runtime.invocation import current
+
+    inv = current.get()
+    if inv is not None:
+        return int(inv.host.platform.clock.now_ms())
+    import time
+
+    return int(time.time() * 1000)
+
+
 class Blob:
-    """Binary data with a content type (JS ``Blob``).
+    """Binary data with a content type (the SDK's ``Blob``, which is also JS ``Blob`` here).
 
     The bytes are in memory, or, for a big uploaded file part, in a ``SpillFile`` on disk
     that is read only when asked (``bytes()``, ``text()``, ``arrayBuffer()``, ``stream()``).
     """
 
+    js_type_name = "Blob"
     # The disk-backed bytes of an uploaded file part (``_data`` is then empty).
     _spill: SpillFile | None = None
 
-    def __init__(self, parts: bytes | str | Iterable[bytes | str] | None = None, type: str = "") -> None:
-        if parts is None:
-            data = b""
-        elif isinstance(parts, (bytes, bytearray, memoryview)):
-            data = bytes(parts)
-        elif isinstance(parts, str):
-            data = parts.encode()
-        else:
-            data = b"".join(p.encode() if isinstance(p, str) else bytes(p) for p in parts)
-        self._data = data
-        self.type = type
+    def __init__(self, blob_parts: Any, content_type: str | None = None,
+                 endings: "BlobEnding | str | None" = None) -> None:
+        if not _is_part_sequence(blob_parts):
+            if not content_type and isinstance(blob_parts, Blob):
+                content_type = blob_parts.content_type  # a single Blob passes its type on
+            blob_parts = [] if blob_parts is None else [blob_parts]
+        self._data = b"".join(_blob_part(p) for p in blob_parts)
+        self._type = (content_type or "").lower()
 
     @property
     def size(self) -> int:
         spill = self._spill
         return len(self._data) if spill is None else spill.size
+
+    @property
+    def content_type(self) -> str:
+        return self._type
+
+    @property
+    def type(self) -> str:
+        """JS spelling of ``content_type``."""
+        return self._type
+
+    @property
+    def js_object(self) -> "Blob":
+        return self
+
+    @property
+    def constructor(self) -> Any:
+        from emulator.runtime.jsproxy import _Constructor
+
+        return _Constructor(self.js_type_name)
 
     async def bytes(self) -> builtins.bytes:
         spill = self._spill
@@ -190,10 +269,16 @@ class Blob:
     async def text(self) -> str:
         return (await self.bytes()).decode("utf-8", errors="replace")
 
-    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802 - JS spelling
-        return await self.bytes()
+    async def arrayBuffer(self) -> Any:  # noqa: N802 - JS spelling
+        from emulator.runtime.jsproxy import JsArrayBuffer
+
+        return JsArrayBuffer(await self.bytes())
 
     array_buffer = arrayBuffer
+
+    def slice(self, start: int | None = None, end: int | None = None,
+              content_type: str | None = None) -> "Blob":
+        return Blob([self._contents()[slice(start, end)]], content_type)
 
     async def stream(self) -> AsyncIterator[builtins.bytes]:
         """The bytes in chunks (JS ``Blob.stream()``): ``async for chunk in blob.stream()``.
@@ -220,18 +305,33 @@ class Blob:
         self._spill = other._spill
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} size={self.size} type={self.type!r}>"
+        return f"<{type(self).__name__} size={self.size} type={self._type!r}>"
 
 
 class File(Blob):
-    """An uploaded file (JS ``File``): a ``Blob`` with a ``name``."""
+    """An uploaded file (the SDK's ``File``): a ``Blob`` with a ``name`` and ``last_modified``."""
 
-    def __init__(self, parts: bytes | str | Iterable[bytes | str] | None, name: str, type: str = "",
-                 last_modified: int = 0) -> None:
-        super().__init__(parts, type)
-        self.name = name
-        self.lastModified = last_modified
-        self.last_modified = last_modified
+    js_type_name = "File"
+
+    def __init__(self, blob_parts: Any, filename: str, content_type: str | None = None,
+                 endings: "BlobEnding | str | None" = None, last_modified: int | None = None) -> None:
+        if not _is_part_sequence(blob_parts) and isinstance(blob_parts, File) and not last_modified:
+            last_modified = blob_parts.last_modified
+        super().__init__(blob_parts, content_type, endings)
+        self._name = str(filename)
+        self._last_modified = int(last_modified) if last_modified else _now_ms()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def last_modified(self) -> int:
+        return self._last_modified
+
+    @property
+    def lastModified(self) -> int:  # noqa: N802 - JS spelling
+        return self._last_modified
 
     @classmethod
     def _from_part(cls, part: FilePart) -> "File":
@@ -247,69 +347,101 @@ class File(Blob):
 FormValue = Union[str, File]
 
 
-class FormData:
-    """Form fields and files in order (JS ``FormData``); ``get`` returns the first value."""
+class FormData(MutableMapping[str, Any]):
+    """Form fields and files in order (the SDK's ``FormData``; also JS ``FormData`` here).
 
-    def __init__(self, entries: Iterable[tuple[str, FormValue]] | Mapping[str, FormValue] | None = None) -> None:
+    ``fd[key]`` is the first value (``None`` when absent, as JS ``get`` gives null);
+    iteration yields keys; ``get_all`` returns every value of a key.
+    """
+
+    js_type_name = "FormData"
+
+    def __init__(self, form_data: Any = None) -> None:
         self._entries: list[tuple[str, FormValue]] = []
-        if isinstance(entries, Mapping):
-            entries = entries.items()
-        for name, value in entries or ():
+        if not form_data:
+            return
+        if isinstance(form_data, FormData):
+            self._entries = list(form_data._entries)
+            return
+        if isinstance(form_data, Mapping):
+            items: Iterable[Any] = form_data.items()
+        elif isinstance(form_data, (list, tuple)):
+            items = form_data  # (name, value) pairs: JS `new FormData()` + appends, locally
+        else:
+            raise TypeError("Expected form_data to be a dict or an instance of FormData")
+        for name, value in items:
             self.append(name, value)
 
-    def append(self, name: str, value: FormValue | Blob, filename: str | None = None) -> None:
-        self._entries.append((name, _form_value(value, filename)))
+    @property
+    def js_object(self) -> "FormData":
+        return self
 
-    def set(self, name: str, value: FormValue | Blob, filename: str | None = None) -> None:
-        self.delete(name)
-        self.append(name, value, filename)
+    @property
+    def constructor(self) -> Any:
+        from emulator.runtime.jsproxy import _Constructor
 
-    def delete(self, name: str) -> None:
-        self._entries = [(k, v) for k, v in self._entries if k != name]
+        return _Constructor("FormData")
 
-    def get(self, name: str, default: Any = None) -> Any:
-        for key, value in self._entries:
-            if key == name:
+    def append(self, key: str, value: Any, filename: str | None = None) -> None:
+        self._entries.append((str(key), _form_value(value, filename)))
+
+    def set(self, key: str, value: Any, filename: str | None = None) -> None:
+        """JS ``set``: replace every value of ``key`` by one."""
+        self.delete(key)
+        self.append(key, value, filename)
+
+    def delete(self, key: str) -> None:
+        self._entries = [(k, v) for k, v in self._entries if k != key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        for k, value in self._entries:
+            if k == key:
                 return value
         return default
 
-    def get_all(self, name: str) -> list[FormValue]:
-        return [v for k, v in self._entries if k == name]
+    def get_all(self, key: str) -> list[FormValue]:
+        return [v for k, v in self._entries if k == key]
 
     getAll = get_all  # noqa: N815 - JS spelling
 
-    def has(self, name: str) -> bool:
-        return any(k == name for k, _ in self._entries)
+    def has(self, key: str) -> bool:
+        return any(k == key for k, _ in self._entries)
 
-    __contains__ = has  # type: ignore[assignment]
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k, _ in self._entries)
 
-    def __getitem__(self, name: str) -> FormValue:
-        for key, value in self._entries:
-            if key == name:
-                return value
-        raise KeyError(name)
+    def __getitem__(self, key: str) -> Any:
+        return self.get(key)
 
-    def keys(self) -> list[str]:
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(value, list):
+            raise TypeError("Expected single item in arguments to FormData.__setitem__")
+        self.set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.delete(key)
+
+    def keys(self) -> list[str]:  # type: ignore[override]
         return [k for k, _ in self._entries]
 
-    def values(self) -> list[FormValue]:
+    def values(self) -> list[FormValue]:  # type: ignore[override]
         return [v for _, v in self._entries]
 
-    def items(self) -> list[tuple[str, FormValue]]:
+    def items(self) -> list[tuple[str, FormValue]]:  # type: ignore[override]
         return list(self._entries)
 
     entries = items
 
-    def __iter__(self) -> Iterator[tuple[str, FormValue]]:
-        return iter(list(self._entries))
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _pieces(self) -> tuple[list[bytes | File], str]:
+    def _pieces(self) -> tuple[list[builtins.bytes | File], str]:
         """The multipart/form-data encoding as bytes and files, and its content type."""
         boundary = "----cfemulator" + secrets.token_hex(12)
-        out: list[bytes | File] = []
+        out: list[builtins.bytes | File] = []
         for name, value in self._entries:
             out.append(f"--{boundary}\r\n".encode())
             qname = _quote_param(name)
@@ -360,7 +492,7 @@ def _form_value(value: Any, filename: str | None) -> FormValue:
     if isinstance(value, File) and filename is None:
         return value
     if isinstance(value, Blob):
-        file = File(None, filename or getattr(value, "name", None) or "blob", value.type)
+        file = File(None, filename or getattr(value, "name", None) or "blob", value.content_type)
         file._share(value)
         return file
     return str(value)
@@ -402,6 +534,90 @@ BodyInit = Union[str, bytes, bytearray, memoryview, FormData, Blob, AsyncIterabl
 _BodySource = CallableBody
 
 
+class ReadableStream:
+    """A body as a stream (JS ``ReadableStream``): what ``request.body`` / ``response.body`` are.
+
+    ``async for chunk in request.body`` yields ``Uint8Array`` chunks (``chunk.to_bytes()``),
+    read incrementally from the network for incoming requests; ``getReader()`` gives JS's
+    reader (``await reader.read()`` → ``{done, value}``). Reading it uses the body up.
+    """
+
+    js_type_name = "ReadableStream"
+
+    def __init__(self, owner: "_Body") -> None:
+        self._owner = owner
+        self._iterator: AsyncIterator[builtins.bytes] | None = None
+        self.locked = False
+
+    @property
+    def constructor(self) -> Any:
+        from emulator.runtime.jsproxy import _Constructor
+
+        return _Constructor(self.js_type_name)
+
+    def _chunks(self) -> AsyncIterator[builtins.bytes]:
+        if self._iterator is None:
+            owner = self._owner
+            if owner.body_used:
+                raise TypeError("This ReadableStream is disturbed (the body has already been read).")
+            owner.body_used = True
+            self._iterator = owner._body_chunks()
+        return self._iterator
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._wrapped()
+
+    async def _wrapped(self) -> AsyncIterator[Any]:
+        from emulator.runtime.jsproxy import JsUint8Array
+
+        async for chunk in self._chunks():
+            if chunk:
+                yield JsUint8Array(chunk)
+
+    def getReader(self) -> "ReadableStreamReader":  # noqa: N802 - JS spelling
+        if self.locked:
+            raise TypeError("ReadableStream is locked to a reader")
+        self.locked = True
+        return ReadableStreamReader(self)
+
+    async def cancel(self, reason: Any = None) -> None:
+        iterator = self._chunks()
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def __repr__(self) -> str:
+        return "ReadableStream { locked: %s }" % ("true" if self.locked else "false")
+
+
+class ReadableStreamReader:
+    """``stream.getReader()``: ``await reader.read()`` → ``{done, value}``."""
+
+    def __init__(self, stream: ReadableStream) -> None:
+        self._stream = stream
+        self._iter: AsyncIterator[Any] | None = None
+
+    async def read(self) -> Any:
+        from emulator.runtime.jsproxy import JsObjectProxy
+
+        if self._iter is None:
+            self._iter = self._stream.__aiter__()
+        try:
+            value = await self._iter.__anext__()
+        except StopAsyncIteration:
+            return JsObjectProxy(done=True, value=None)
+        return JsObjectProxy(done=False, value=value)
+
+    def releaseLock(self) -> None:  # noqa: N802 - JS spelling
+        self._stream.locked = False
+
+    async def cancel(self, reason: Any = None) -> None:
+        await self._stream.cancel(reason)
+
+
+_STREAM_CHUNK = 64 * 1024
+
+
 class _Body:
     """The body-reading half shared by ``Request`` and ``Response``."""
 
@@ -439,22 +655,54 @@ class _Body:
                 headers.set("content-type", body.type)
         elif isinstance(body, _BodySource):
             self._source = body
+        elif isinstance(body, ReadableStream):
+            self._stream = body._chunks()  # another body's stream, passed through
         elif isinstance(body, AsyncIterable):
             self._stream = body
-        elif isinstance(body, (dict, list)):
-            raise TypeError(
-                "a body must be str, bytes, FormData, an async iterator of bytes or None; "
-                "for JSON use Response.json(data) or json.dumps(data)"
-            )
+        elif hasattr(body, "__cf_body__"):
+            # JS body types defined by the `js` shim (URLSearchParams): bytes + content type.
+            self._body, ctype = body.__cf_body__()
+            if ctype and "content-type" not in headers:
+                headers.set("content-type", ctype)
         else:
-            raise TypeError(f"unsupported body type {type(body).__name__}: use str, bytes, FormData, "
-                            "an async iterator of bytes or None")
+            # The SDK's message; the hint is ours.
+            hint = " (for JSON use Response.json(data))" if isinstance(body, (dict, list)) else ""
+            raise TypeError(f"Unsupported type in Response: {type(body).__name__}{hint}")
 
     @property
     def bodyUsed(self) -> bool:  # noqa: N802 - JS spelling
         return self.body_used
 
+    @property
+    def body(self) -> ReadableStream | None:
+        """The body as a JS ``ReadableStream`` (``None`` for a null body)."""
+        d = self.__dict__
+        stream = d.get("_readable")
+        if stream is None:
+            if self._body is None and self._source is None and self._stream is None:
+                return None
+            stream = d["_readable"] = ReadableStream(self)
+        return stream  # type: ignore[no-any-return]
+
+    async def _body_chunks(self) -> AsyncIterator[builtins.bytes]:
+        """The body in chunks, without buffering what is not buffered already."""
+        if self._body is not None:
+            data = self._body
+            for start in range(0, len(data), _STREAM_CHUNK):
+                yield data[start:start + _STREAM_CHUNK]
+        elif self._source is not None:
+            yield await self._source.get()
+        elif self._stream is not None:
+            stream, self._stream = self._stream, None
+            async for chunk in stream:
+                yield chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+
+    def _raise_if_used(self) -> None:
+        if self.body_used:
+            raise OSError("Body already used")
+
     async def bytes(self) -> builtins.bytes:
+        self._raise_if_used()
         self.body_used = True
         if self._body is not None:
             return self._body
@@ -471,14 +719,20 @@ class _Body:
     async def text(self) -> str:
         return (await self.bytes()).decode("utf-8", errors="replace")
 
-    async def _read_json(self) -> Any:
-        return _json.loads(await self.bytes())
+    async def _read_json(self, **kwargs: Any) -> Any:
+        return _json.loads(await self.bytes(), **kwargs)
 
-    async def arrayBuffer(self) -> builtins.bytes:  # noqa: N802 - JS spelling
-        return await self.bytes()
+    async def buffer(self) -> Any:
+        """The body as a JS ``ArrayBuffer`` (``.to_bytes()`` on it is valid)."""
+        from emulator.runtime.jsproxy import JsArrayBuffer
 
-    array_buffer = arrayBuffer
-    buffer = arrayBuffer
+        return JsArrayBuffer(await self.bytes())
+
+    arrayBuffer = buffer  # noqa: N815 - JS spelling
+    array_buffer = buffer
+
+    async def memoryview(self) -> builtins.memoryview:
+        return builtins.memoryview(await self.bytes())
 
     async def blob(self) -> Blob:
         return Blob(await self.bytes(), self.headers.get("content-type") or "")
@@ -495,7 +749,8 @@ class _Body:
                 return _form_from_entries(entries)
         return await parse_form(await self.bytes(), content_type)
 
-    formData = form_data  # noqa: N815 - JS spelling
+    async def formData(self) -> FormData:  # noqa: N802 - JS spelling
+        return await self.form_data()
 
     def _clone_body(self) -> Any:
         if self._stream is not None:
@@ -503,32 +758,36 @@ class _Body:
         return self._source if self._body is None and self._source is not None else self._body
 
 
-class _JsonAccessor:
-    """``Response.json(data)`` builds a JSON response; ``await response.json()`` reads one."""
-
-    def __get__(self, obj: Any, owner: type) -> Any:
-        if obj is None:
-            return getattr(owner, "from_json")
-        return obj._read_json
+# Request properties workerd gives fixed values (the Fetch standard's defaults).
+_REQUEST_DEFAULTS = {"cache": "default", "credentials": "same-origin", "destination": "", "integrity": "",
+                     "keepalive": False, "mode": "cors", "referrer": "about:client", "referrer_policy": ""}
 
 
 class Request(_Body):
-    """An HTTP request (JS ``Request``): ``url``, ``method``, ``headers``, body readers, ``cf``."""
+    """An HTTP request: the SDK's ``workers.Request``, which is also the JS ``Request`` here.
 
-    json = _JsonAccessor()
+    ``Request(input, **other_options)`` takes ``method``, ``headers``, ``body``,
+    ``redirect`` and ``cf`` (the SDK's ``FetchKwargs``); ``request.js_object`` is the
+    request itself.
+    """
+
     cf: JsObject
     redirect: str
 
-    def __init__(self, input: "str | Request", method: str | None = None, headers: Any = None,
-                 body: BodyInit | BodySource = None, cf: Mapping[str, Any] | None = None,
-                 redirect: str = "follow", **init: Any) -> None:
+    def __init__(self, input: "str | Request", **other_options: Any) -> None:
+        method = other_options.pop("method", None)
+        headers = other_options.pop("headers", None)
+        has_body = "body" in other_options
+        body = other_options.pop("body", None)
+        cf = other_options.pop("cf", None)
+        redirect = other_options.pop("redirect", None) or "follow"
         if isinstance(input, Request):
             base = input
             url = base.url
             method = method or str(base.method)
             if headers is None:
                 headers = base.headers
-            if body is None and "body" not in init:
+            if body is None and not has_body:
                 body = base._clone_body()
             cf = cf if cf is not None else base.cf
             redirect = base.redirect if redirect == "follow" else redirect
@@ -544,30 +803,60 @@ class Request(_Body):
         self.cf = JsObject(cf or {})
         self.redirect = redirect
 
+    @property
+    def js_object(self) -> "Request":
+        return self
+
+    _js_request = js_object
+
+    cache = property(lambda self: _REQUEST_DEFAULTS["cache"])
+    credentials = property(lambda self: _REQUEST_DEFAULTS["credentials"])
+    destination = property(lambda self: _REQUEST_DEFAULTS["destination"])
+    integrity = property(lambda self: _REQUEST_DEFAULTS["integrity"])
+    keepalive = property(lambda self: _REQUEST_DEFAULTS["keepalive"])
+    mode = property(lambda self: _REQUEST_DEFAULTS["mode"])
+    referrer = property(lambda self: _REQUEST_DEFAULTS["referrer"])
+    referrer_policy = property(lambda self: _REQUEST_DEFAULTS["referrer_policy"])
+    referrerPolicy = referrer_policy  # noqa: N815 - JS spelling
+    is_history_navigation = property(lambda self: False)
+    isHistoryNavigation = is_history_navigation  # noqa: N815 - JS spelling
+
+    async def json(self, **kwargs: Any) -> Any:
+        return await self._read_json(**kwargs)
+
     def clone(self) -> "Request":
+        if self.body_used:
+            raise OSError("Body already used")
         return Request(self)
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url}>"
+        return f"Request(method={str(self.method)!r}, url={self.url!r})"
 
 
-class Response(_Body):
-    """An HTTP response (JS ``Response``)."""
+class FetchResponse(_Body):
+    """An HTTP response: the SDK's ``FetchResponse`` (base of ``workers.Response``).
 
-    json = _JsonAccessor()
+    The same object is also the JS ``Response`` here: ``js_object`` / ``js_response`` are
+    the response itself, and JS members (``statusText``, ``arrayBuffer()``) work too.
+    """
 
-    def __init__(self, body: BodyInit = None, status: int | None = None, status_text: str = "",
-                 headers: Any = None, web_socket: Any = None, *, statusText: str | None = None,
-                 url: str = "") -> None:
-        if status is None:
+    def __init__(self, body: Any = None, status: "int | http.HTTPStatus | None" = None, status_text: str = "",
+                 headers: Any = None, web_socket: Any = None) -> None:
+        self.url = ""
+        self.web_socket = web_socket
+        if isinstance(body, FetchResponse):
+            # `Response(js_response)`: the same response as an SDK object.
+            if status is not None or status_text or headers is not None:
+                raise ValueError("Expected no options when constructing Response from a js.Response")
+            self._adopt(body)
+            return
+        if not status:  # None, 0: the runtime's default
             self.status = 200
         else:
             self.status = status = int(status)
             if not 200 <= status <= 599 and status != 101:
                 raise ValueError(f"Response status must be in the range 200 to 599, got {status}")
-        self.status_text = statusText if statusText is not None else status_text
-        self.url = url
-        self.web_socket = web_socket
+        self.status_text = status_text
         if headers is None and type(body) is str and status not in _NULL_BODY_STATUSES:
             # `Response("text")`, the commonest response of all (bench/http.py): what
             # `_init_body` does for a str body, without its type dispatch.
@@ -590,20 +879,54 @@ class Response(_Body):
             raise TypeError(f"Response with null body status {self.status} cannot have a body.")
         self._init_body(body, headers)
 
-    @classmethod
-    def from_json(cls, data: Any, status: int = 200, status_text: str = "", headers: Any = None,
-                  **_: Any) -> "Response":
+    def _adopt(self, other: "FetchResponse") -> None:
+        self.status = other.status
+        self.status_text = other.status_text
+        self.headers = other.headers
+        self.url = other.url
+        self.web_socket = other.web_socket
+        self._body, self._stream, self._source = other._body, other._stream, other._source
+        self.body_used = other.body_used
+        extra = other.__dict__.get("encode_body")
+        if extra is not None:
+            self.encode_body = extra
+
+    @property
+    def js_object(self) -> "FetchResponse":
+        return self
+
+    js_response = js_object
+
+    @property
+    def redirected(self) -> bool:
+        return False
+
+    @property
+    def type(self) -> str:
+        return "default"
+
+    @staticmethod
+    def from_json(data: Any, status: "int | http.HTTPStatus" = http.HTTPStatus.OK, status_text: str = "",
+                  headers: Any = None) -> "Response":
         hdrs = Headers(headers)
         if "content-type" not in hdrs:
             hdrs.set("content-type", APPLICATION_JSON)
-        return cls(_json.dumps(data, default=_json_default), status=status, status_text=status_text,
-                   headers=hdrs)
+        return Response(_json.dumps(data, default=_json_default), status=status, status_text=status_text,
+                        headers=hdrs)
 
-    @classmethod
-    def redirect(cls, url: str, status: int = 302) -> "Response":
-        if status not in _REDIRECT_STATUSES:
-            raise ValueError(f"Invalid redirect status {status}: use 301, 302, 303, 307 or 308")
-        return cls(None, status=status, headers={"location": str(url)})
+    def json(self, *args: Any, **kwargs: Any) -> Any:
+        """``await resp.json()`` parses the body; ``Response.json(data, ...)`` (on the class)
+        builds a JSON response, as in the SDK."""
+        if isinstance(self, FetchResponse):
+            return self._read_json()
+        return Response.from_json(self, *args, **kwargs)
+
+    @staticmethod
+    def redirect(url: str, status: "int | http.HTTPStatus" = http.HTTPStatus.FOUND) -> "Response":
+        code = int(status)
+        if code not in _REDIRECT_STATUSES:
+            raise ValueError(f"Invalid redirect status {code}: use 301, 302, 303, 307 or 308")
+        return Response(None, status=code, headers={"location": str(url)})
 
     @property
     def ok(self) -> bool:
@@ -613,12 +936,38 @@ class Response(_Body):
     def statusText(self) -> str:  # noqa: N802 - JS spelling
         return self.status_text
 
+    def raise_for_status(self) -> None:
+        """``OSError`` for a 4xx/5xx status (Pyodide's ``FetchResponse.raise_for_status``)."""
+        if 400 <= self.status < 500:
+            raise OSError(f"{self.status} Client Error: {self.status_text} for url: {self.url}")
+        if 500 <= self.status < 600:
+            raise OSError(f"{self.status} Server Error: {self.status_text} for url: {self.url}")
+
+    def replace_body(self, body: Any) -> "Response":
+        """A new ``Response`` with this one's status and headers and another body."""
+        return Response(body, status=self.status, status_text=self.status_text, headers=self.headers.copy())
+
     def clone(self) -> "Response":
-        return Response(self._clone_body(), status=self.status, status_text=self.status_text,
-                        headers=self.headers.copy(), url=self.url)
+        if self.body_used:
+            raise OSError("Body already used")
+        copy = Response(self._clone_body(), status=self.status, status_text=self.status_text,
+                        headers=self.headers.copy())
+        copy.url = self.url
+        return copy
 
     def __repr__(self) -> str:
-        return f"<Response {self.status}>"
+        parts = [f"status={self.status}"]
+        if self.status_text:
+            parts.append(f"status_text={self.status_text!r}")
+        if "content-type" in self.headers:
+            parts.append(f"content_type={self.headers['content-type']!r}")
+        if self.url:
+            parts.append(f"url={self.url!r}")
+        return f"Response({', '.join(parts)})"
+
+
+class Response(FetchResponse):
+    """The SDK's ``workers.Response`` (``Response(body, status, status_text, headers, web_socket)``)."""
 
 
 def _json_default(value: Any) -> Any:
@@ -632,29 +981,42 @@ def resolve_url(url: str, base: str) -> str:
     return urljoin(base, url)
 
 
-async def fetch(input: "str | Request", method: str | None = None, headers: Any = None,
-                body: BodyInit = None, redirect: str = "follow", cf: Any = None,
-                **_: Any) -> Response:
-    """Outbound HTTP (the global ``fetch``), over an aiohttp client session."""
+async def fetch(resource: "str | Request", **other_options: Any) -> Response:
+    """Outbound HTTP (the SDK's ``workers.fetch`` and the global ``fetch``), over aiohttp.
+
+    ``other_options`` are the SDK's ``FetchKwargs`` (``method``, ``headers``, ``body``,
+    ``redirect``, ``cf``; ``fetcher`` sends the request to another fetch function, as
+    binding stubs do). A network failure raises ``OSError``, as Pyodide's ``pyfetch`` does.
+    """
     import aiohttp
 
-    request = input if isinstance(input, Request) and method is None and headers is None and body is None \
-        else Request(input, method=method, headers=headers, body=body)
-    if isinstance(input, Request):
-        redirect = input.redirect if redirect == "follow" else redirect
+    fetcher = other_options.pop("fetcher", None)
+    request = resource if isinstance(resource, Request) and not other_options \
+        else Request(resource, **other_options)
+    if fetcher is not None:
+        result = fetcher(request)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result if isinstance(result, Response) else Response(result)
+    redirect = request.redirect
     data = await request.bytes() if str(request.method) not in ("GET", "HEAD") else None
-    async with aiohttp.ClientSession(auto_decompress=True) as session:
-        async with session.request(
-            str(request.method), request.url, headers=request.headers.raw_items(), data=data,
-            allow_redirects=(redirect != "manual"),
-        ) as upstream:
-            payload = await upstream.read()
-            # The body is already decoded; keep the length/encoding headers from lying about it.
-            out_headers = [(k, v) for k, v in upstream.headers.items()
-                           if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-            return Response(payload if upstream.status not in _NULL_BODY_STATUSES else None,
-                            status=upstream.status, status_text=upstream.reason or "",
-                            headers=out_headers, url=str(upstream.url))
+    try:
+        async with aiohttp.ClientSession(auto_decompress=True) as session:
+            async with session.request(
+                str(request.method), request.url, headers=request.headers.raw_items(), data=data,
+                allow_redirects=(redirect != "manual"),
+            ) as upstream:
+                payload = await upstream.read()
+                # The body is already decoded; keep the length/encoding headers from lying about it.
+                out_headers = [(k, v) for k, v in upstream.headers.items()
+                               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+                response = Response(payload if upstream.status not in _NULL_BODY_STATUSES else None,
+                                    status=upstream.status, status_text=upstream.reason or "",
+                                    headers=out_headers)
+                response.url = str(upstream.url)
+                return response
+    except aiohttp.ClientError as exc:
+        raise OSError(f"fetch to {request.url} failed: {exc}") from exc
 
 
 # --- aiohttp conversions -------------------------------------------------------------------
@@ -725,6 +1087,18 @@ class _IncomingRequest(Request):
         """The URL's path (``urlsplit(url).path``) without building the URL."""
         return request_pathname(self)
 
+    async def _body_chunks(self) -> AsyncIterator[builtins.bytes]:
+        # `request.body` streamed straight from the connection, chunk by chunk, when nothing
+        # has buffered the body yet; otherwise as any other request.
+        source = self._source
+        aio = self._aio
+        if self._body is None and source is not None and source._data is None and aio is not None:
+            async for chunk in aio.content.iter_chunked(_STREAM_CHUNK):
+                yield chunk
+            return
+        async for chunk in super()._body_chunks():
+            yield chunk
+
 
 def request_pathname(request: Request) -> str:
     """The path of a request's URL (JS ``new URL(request.url).pathname``)."""
@@ -783,13 +1157,29 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
 
 
 _aiohttp_web: Any = None
+# aiohttp response classes that send no Content-Type when the app's response has none
+# (aiohttp would announce application/octet-stream; workerd sends no header, e.g. for a
+# bytes body or an asset with an unknown extension).
+_Untyped: Any = None
+_UntypedStream: Any = None
 
 
 def _load_aiohttp_web() -> Any:
     # aiohttp is imported lazily: app code importing `workers` should not pay for it.
-    global _aiohttp_web
+    global _aiohttp_web, _Untyped, _UntypedStream
     from aiohttp import web
 
+    class UntypedStream(web.StreamResponse):
+        async def _prepare_headers(self) -> None:
+            await super()._prepare_headers()
+            self._headers.popall("Content-Type", None)
+
+    class Untyped(web.Response):
+        async def _prepare_headers(self) -> None:
+            await super()._prepare_headers()
+            self._headers.popall("Content-Type", None)
+
+    _Untyped, _UntypedStream = Untyped, UntypedStream
     _aiohttp_web = web
     return web
 
@@ -803,10 +1193,11 @@ def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
         body = None
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
-    out = web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
-    if body is None and "content-type" not in resp.headers._h:
-        # aiohttp would otherwise announce application/octet-stream for an empty body.
-        out.headers.pop("Content-Type", None)
+    if "content-type" in resp.headers._h:
+        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    # No type: aiohttp would otherwise announce application/octet-stream.
+    out = _Untyped(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+    out.headers.pop("Content-Type", None)
     return out
 
 
@@ -831,7 +1222,8 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
         return _aiohttp_response(resp, body)
     web = _aiohttp_web or _load_aiohttp_web()
     headers = resp.headers._h
-    stream = web.StreamResponse(status=resp.status, reason=resp.status_text or None, headers=headers)
+    cls = web.StreamResponse if "content-type" in headers else _UntypedStream
+    stream = cls(status=resp.status, reason=resp.status_text or None, headers=headers)
     await stream.prepare(req)
     iterator: AsyncIterator[Any] = aiter(resp._stream)
     async for chunk in iterator:

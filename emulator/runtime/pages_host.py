@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
 from emulator.runtime.assets import PagesAssetServer
-from emulator.runtime.host import BaseHost
+from emulator.runtime.host import BaseHost, as_response
 from emulator.runtime.http import Request, Response, request_pathname, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
@@ -302,7 +302,8 @@ class PagesHost(BaseHost):
             if ctx.pass_through:
                 return await self.assets.fetch(request)
             return self.error_response(exc)
-        if not isinstance(result, Response):
+        response = as_response(result)
+        if response is None:
             return self.error_response(TypeError(
                 f"fetch() must return a workers.Response, got {type(result).__name__}"))
-        return result
+        return response

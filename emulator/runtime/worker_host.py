@@ -5,20 +5,25 @@ Per event, like workerd: a fresh ``Default(ctx, env)`` instance, its ``fetch`` /
 assets (``[assets]``) are answered before the Worker when a file matches (Cloudflare's
 default; ``run_worker_first = true`` or route patterns send requests to the Worker first) and
 are reachable as ``env.<binding>.fetch``.
+
+Module-level handlers (``async def on_fetch(request, env)``, ``on_queue``,
+``on_scheduled``) are the legacy style: production only runs them for compatibility dates
+before 2025-08-14 or with ``disable_python_no_global_handlers`` (workerd's
+``python_no_global_handlers`` flag, docs/python-workers.md, "Handlers"), and so do we.
 """
 
 from __future__ import annotations
 
 import inspect
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.config.model import AppConfig
 from emulator.runtime.assets import WorkersAssetServer
 from emulator.runtime.entrypoints import ScheduledController, WorkerEntrypoint
-from emulator.runtime.host import BaseHost
+from emulator.runtime.host import BaseHost, as_response
 from emulator.runtime.http import Request, Response, request_pathname
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.loader import AppLoadError, AppPackage
@@ -29,6 +34,21 @@ if TYPE_CHECKING:
     from emulator.platform import Env, Platform
 
 PYTHON_WORKERS_FLAG = "python_workers"
+# workerd's pythonNoGlobalHandlers: on by default from this date; flags switch it either way.
+NO_GLOBAL_HANDLERS_FLAG = "python_no_global_handlers"
+GLOBAL_HANDLERS_FLAG = "disable_python_no_global_handlers"
+NO_GLOBAL_HANDLERS_DATE = "2025-08-14"
+MODULE_HANDLERS = ("on_fetch", "on_queue", "on_scheduled")
+
+
+def uses_global_handlers(config: AppConfig) -> bool:
+    """Whether production runs this Worker's module-level ``on_fetch`` & co. (legacy mode)."""
+    if config.has_flag(NO_GLOBAL_HANDLERS_FLAG):
+        return False
+    if config.has_flag(GLOBAL_HANDLERS_FLAG):
+        return True
+    date = config.compatibility_date
+    return date is not None and date < NO_GLOBAL_HANDLERS_DATE
 
 
 @dataclass
@@ -39,6 +59,22 @@ class LoadedEntrypoints:
     module: types.ModuleType
     env: "Env"
     default: type | None
+    # Legacy mode: the module-level handlers (`on_fetch`, ...) by name.
+    module_handlers: dict[str, Any] | None = None
+    # Legacy mode: class methods are `on_fetch` & co. (we also accept `fetch`).
+    legacy: bool = False
+    # method_name's answers, per (class, handler): asked on every request in legacy mode.
+    _method_names: dict[tuple[type, str], str] = field(default_factory=dict)
+
+    def method_name(self, cls: type, name: str) -> str:
+        """``on_<name>`` in legacy mode when the class defines it, else ``name``."""
+        key = (cls, name)
+        found = self._method_names.get(key)
+        if found is None:
+            legacy_name = f"on_{name}"
+            found = legacy_name if self.legacy and callable(getattr(cls, legacy_name, None)) else name
+            self._method_names[key] = found
+        return found
 
     def entry(self, name: str | None) -> type:
         if name in (None, "default", "Default"):
@@ -61,17 +97,44 @@ def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoi
         with invoke(host, env, ExecutionContext(host)):
             module = package.import_file(main)
         default = getattr(module, "Default", None)
-        if default is None and callable(getattr(module, "on_fetch", None)):
+        legacy = uses_global_handlers(host.config)
+        handlers = {name: fn for name in MODULE_HANDLERS if callable(fn := getattr(module, name, None))}
+        if default is None and handlers and not legacy:
+            date = host.config.compatibility_date
             raise AppLoadError(
-                f"{main} defines a module-level `on_fetch`: Python Workers now use a class. Write "
-                "`class Default(WorkerEntrypoint)` with `async def fetch(self, request)`."
+                f"{main} defines a module-level `{next(iter(handlers))}`, which production ignores with "
+                f"compatibility_date {date} (module-level handlers are disabled from {NO_GLOBAL_HANDLERS_DATE}: "
+                f"flag `{NO_GLOBAL_HANDLERS_FLAG}`). Move the handler into `class Default(WorkerEntrypoint)` as "
+                f"`async def fetch(self, request)` (self.env, self.ctx), or keep the old style with the "
+                f"compatibility flag `{GLOBAL_HANDLERS_FLAG}`."
             )
         if default is not None and not (isinstance(default, type) and issubclass(default, WorkerEntrypoint)):
             raise AppLoadError(f"{main}: `Default` must be a class deriving from workers.WorkerEntrypoint")
     except BaseException:
         package.unload()
         raise
-    return LoadedEntrypoints(package, module, env, default)
+    loaded = LoadedEntrypoints(package, module, env, default, handlers if legacy and default is None else None,
+                               legacy)
+    if host.platform.strict_runtime:
+        _strict_checks(host, main, loaded)
+    return loaded
+
+
+def _strict_checks(host: BaseHost, main: Path, loaded: LoadedEntrypoints) -> None:
+    """What ``--strict-runtime`` reports at load: imports production lacks, handler names."""
+    from emulator.runtime.strict import app_sources, report_findings, scan_imports
+
+    report_findings(host, scan_imports(app_sources(main.parent), host.config.root))
+    cls = loaded.default
+    if loaded.legacy and cls is not None:
+        for name in ("fetch", "queue", "scheduled"):
+            if callable(getattr(cls, name, None)) and not callable(getattr(cls, f"on_{name}", None)):
+                host.platform.log.warn(
+                    host.log_source,
+                    f"--strict-runtime: compatibility_date {host.config.compatibility_date} runs this Worker in "
+                    f"production's legacy handler mode (before {NO_GLOBAL_HANDLERS_DATE}), where workerd calls "
+                    f"`Default.on_{name}`, not `Default.{name}`: set compatibility_date to "
+                    f"{NO_GLOBAL_HANDLERS_DATE} or later (or add the `{NO_GLOBAL_HANDLERS_FLAG}` flag).")
 
 
 class WorkerHost(BaseHost):
@@ -162,6 +225,8 @@ class WorkerHost(BaseHost):
                     return hit
             elif order == WorkerFirstRules.ASSETS:
                 return await self.assets.fetch(request)
+        if loaded.module_handlers is not None and entrypoint is None:
+            return await self._dispatch_module(loaded, request)
         try:
             # The default entrypoint without a call (what nearly every request asks for).
             cls = loaded.default if entrypoint is None and loaded.default is not None else loaded.entry(entrypoint)
@@ -169,7 +234,8 @@ class WorkerHost(BaseHost):
             if self.assets is not None:
                 return await self.assets.fetch(request)
             return self.error_response(exc)
-        if not callable(getattr(cls, "fetch", None)):
+        method = "fetch" if not loaded.legacy else loaded.method_name(cls, "fetch")
+        if not callable(getattr(cls, method, None)):
             if self.assets is not None:
                 return await self.assets.fetch(request)
             return self.error_response(RuntimeError("Handler does not export a fetch() function."))
@@ -179,18 +245,45 @@ class WorkerHost(BaseHost):
             instance = cls(ctx, env)
             # `self.call_app(...)` inlined: one coroutine less on every request (bench/http.py).
             with invoke(self, env, ctx):
-                result = relaxed_call(instance.fetch, request, env, ctx, ctx=ctx, env=env)
+                result = relaxed_call(getattr(instance, method), request, env, ctx, ctx=ctx, env=env)
                 if inspect.isawaitable(result):
                     result = await result
         except Exception as exc:  # noqa: BLE001 - app code
             return self.error_response(exc)
-        if not isinstance(result, Response):
+        if type(result) is Response:
+            return result
+        response = as_response(result)
+        if response is None:
             return self.error_response(TypeError(
                 f"fetch() must return a workers.Response, got {type(result).__name__}"))
-        return result
+        return response
+
+    async def _dispatch_module(self, loaded: LoadedEntrypoints, request: Request) -> Response:
+        """Legacy mode: the module-level ``on_fetch(request, env, ctx)``."""
+        assert loaded.module_handlers is not None
+        handler = loaded.module_handlers.get("on_fetch")
+        if handler is None:
+            if self.assets is not None:
+                return await self.assets.fetch(request)
+            return self.error_response(RuntimeError(
+                f'Python entrypoint "{self.main.name}" does not export a handler named "on_fetch"'))
+        ctx = ExecutionContext(self)
+        try:
+            result = await self.call_app(handler, request, loaded.env, ctx, ctx=ctx, env=loaded.env)
+        except Exception as exc:  # noqa: BLE001 - app code
+            return self.error_response(exc)
+        response = as_response(result)
+        if response is None:
+            return self.error_response(TypeError(
+                f"on_fetch() must return a Response, got {type(result).__name__}"))
+        return response
 
     def _handler(self, loaded: LoadedEntrypoints, name: str) -> tuple[Any, ExecutionContext]:
+        if loaded.module_handlers is not None and f"on_{name}" in loaded.module_handlers:
+            return loaded.module_handlers[f"on_{name}"], ExecutionContext(self)
         cls = loaded.default
+        if cls is not None and loaded.legacy:
+            name = loaded.method_name(cls, name)
         method = getattr(cls, name, None) if cls is not None else None
         if not callable(method):
             raise RuntimeError(

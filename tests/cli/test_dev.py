@@ -22,8 +22,8 @@ def test_help_documents_the_options() -> None:
     out = subprocess.run([sys.executable, "-m", "emulator", "dev", "--help"], capture_output=True, text=True,
                          check=True).stdout
     for text in ("--config", "--port", "--ip", "--persist-to", "--log-format", "--log-level", "--env",
-                 "--no-watch", "/_emulator/health", "/__scheduled", "ready: <name>", "SIGTERM", "[dev] port",
-                 "--request-body-limit"):
+                 "--no-watch", "--strict-runtime", "/_emulator/health", "/__scheduled", "ready: <name>", "SIGTERM",
+                 "[dev] port", "--request-body-limit"):
         assert text in out, text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -593,3 +594,93 @@ async def test_workers_assets_headers_and_redirects_files(tmp_path: Path, serve:
     old = await client.get("/old", allow_redirects=False)
     assert old.status == 301 and old.headers["location"] == "/page"
     assert await (await client.get("/_headers")).text() == "hello"  # never served: the Worker answers
+
+
+LEGACY_WORKER = """
+from workers import Response, handler
+
+@handler
+async def on_fetch(request, env, ctx):
+    return Response(f"legacy {request.method} {env.NAME}")
+
+async def on_scheduled(controller, env, ctx):
+    print("cron", controller.cron)
+"""
+
+
+async def test_module_level_handlers_run_before_2025_08_14(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": LEGACY_WORKER})
+    client = await serve(worker_config(tmp_path, compatibility_date="2025-08-13", vars={"NAME": "n"}))
+    assert await (await client.get("/")).text() == "legacy GET n"
+    await client.app_host.scheduled("* * * * *", 0)
+    assert "cron * * * * *" in client.platform.log.messages(source="app:worker")
+
+
+@pytest.mark.parametrize("date, flags, allowed", [
+    ("2025-08-14", ("python_workers",), False),
+    ("2026-01-01", ("python_workers", "disable_python_no_global_handlers"), True),
+    ("2024-01-01", ("python_workers", "python_no_global_handlers"), False),
+])
+async def test_module_level_handlers_follow_python_no_global_handlers(
+        tmp_path: Path, make_platform: Any, date: str, flags: tuple[str, ...], allowed: bool) -> None:
+    write_files(tmp_path, {"src/entry.py": LEGACY_WORKER})
+    config = worker_config(tmp_path, compatibility_date=date, compatibility_flags=flags)
+    host = create_host(config, make_platform(config))
+    if allowed:
+        host.load()
+        return
+    with pytest.raises(AppLoadError) as info:
+        host.load()
+    text = str(info.value)
+    assert "module-level `on_fetch`" in text and "python_no_global_handlers" in text
+    assert "class Default(WorkerEntrypoint)" in text and "disable_python_no_global_handlers" in text
+
+
+async def test_legacy_mode_calls_default_on_fetch(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": """
+        from workers import WorkerEntrypoint, Response
+
+        class Default(WorkerEntrypoint):
+            async def on_fetch(self, request):
+                return Response("on_fetch")
+
+            async def fetch(self, request):
+                return Response("fetch")
+    """})
+    legacy = await serve(worker_config(tmp_path, compatibility_date="2025-01-01"))
+    assert await (await legacy.get("/")).text() == "on_fetch"  # what workerd calls in legacy mode
+
+
+async def test_returned_websocket_is_bridged_to_the_connection(tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": """
+        from js import WebSocketPair
+        from workers import WorkerEntrypoint, Response
+
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                if request.headers.get("upgrade") != "websocket":
+                    client, server = WebSocketPair.new().object_values()
+                    return Response(None, status=101, web_socket=client)
+                client, server = WebSocketPair.new().object_values()
+                server.accept()
+                server.send("welcome")  # before the response goes out
+
+                async def on_message(event):
+                    server.send("got " + event.data)
+                    if event.data == "close":
+                        server.close(4000, "done")
+
+                server.addEventListener("message", on_message)
+                return Response(None, status=101, web_socket=client)
+    """})
+    client = await serve(worker_config(tmp_path))
+    ws = await client.ws_connect("/")
+    assert (await ws.receive()).data == "welcome"
+    await ws.send_str("hi")
+    assert (await ws.receive()).data == "got hi"
+    await ws.send_str("close")
+    assert (await ws.receive()).data == "got close"
+    await ws.receive()
+    assert ws.close_code == 4000
+    refused = await client.get("/")  # a 101 for a request that did not ask for a WebSocket
+    assert refused.status == 500 and "did not request a WebSocket" in await refused.text()

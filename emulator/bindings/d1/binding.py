@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value
 from emulator.bindings.d1.engine import convert_value as _value
-from emulator.jsobject import JsObject
+from emulator.jsobject import ConvertedList, JsObject
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -106,9 +106,9 @@ class D1PreparedStatement:
         if options is not None:
             columnNames = bool(options.get("columnNames", columnNames))
         columns, rows = await self._rows()
-        out: list[list[Any]] = [[_value(v) for v in row] for row in rows]
+        out: list[list[Any]] = ConvertedList([[_value(v) for v in row] for row in rows])
         if columnNames:
-            return [list(columns), *out]
+            out.insert(0, list(columns))
         return out
 
     def __repr__(self) -> str:

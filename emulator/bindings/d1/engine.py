@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.bindings.d1 import authorizer
-from emulator.jsobject import JsObject
+from emulator.jsobject import ConvertedList, JsObject
 from emulator.sqlite import WalIndex, bind_bytes_directly
 from emulator.state import safe_component
 
@@ -240,15 +240,16 @@ class StatementResult:
 
     def shaped(self, mode: Mode = "objects") -> JsObject:
         """D1's ``{results, success, meta}`` (rows as objects, or as arrays for ``raw``)."""
+        # Lists as the SDK hands JS arrays over (ConvertedList: `.to_py()` for older code).
         if not self.rows or mode == "none":
-            results: list[Any] = []
+            results: list[Any] = ConvertedList()
         elif mode == "raw":
-            results = [[_convert(v) for v in row] for row in self.rows]
+            results = ConvertedList([[_convert(v) for v in row] for row in self.rows])
         else:
             cols = self.columns
             # convert_value inline: one call per value would cost more than the conversion.
-            results = [JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                       for row in self.rows]
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
+                                     for row in self.rows])
         return JsObject(results=results, success=True, meta=self.meta)
 
 
@@ -378,11 +379,11 @@ class D1Engine:
         meta["duration"] = (_clock() - started) * 1000
         if rows:
             cols = list(map(_column_name, description))  # type: ignore[arg-type]
-            results = [JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                       for row in rows]
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
+                                     for row in rows])
             meta["rows_read"] = len(rows) + changes
         else:
-            results = []
+            results = ConvertedList()
             meta["rows_read"] = changes
         if changes:
             meta["changes"] = meta["rows_written"] = changes
@@ -649,7 +650,7 @@ class D1Engine:
 
     @staticmethod
     def _shape_batch(pending: list[Any], size: int, grew: bool) -> list[JsObject]:
-        out: list[JsObject] = []
+        out: list[JsObject] = ConvertedList()
         append = out.append
         # Every meta field but ``duration`` and ``last_row_id`` is decided by (changes, rows
         # read, changed_db); a batch has few distinct combinations.
@@ -664,11 +665,11 @@ class D1Engine:
             duration, changes, last_row_id, description, rows, sql = p
             if rows:
                 cols = [d[0] for d in description]
-                results = [JsObject({c: list(v) if type(v) is bytes else v
-                                     for c, v in zip(cols, row)}) for row in rows]
+                results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
+                                                   for c, v in zip(cols, row)}) for row in rows])
                 read = len(rows) + changes
             else:
-                results, read = [], changes
+                results, read = ConvertedList(), changes
             # changed_db: it wrote rows, or it may have changed the file (not a plain read)
             # and the file did change size over the batch.
             changed = True if changes else (grew and not _is_read_only(sql))

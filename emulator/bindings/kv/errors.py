@@ -6,11 +6,17 @@ everything else comes back from the KV service as ``KV <OP> failed: <status> <te
 
 from __future__ import annotations
 
-from emulator.errors import JsError
+from emulator.runtime.jsproxy import JsException
 
 
-class KVError(JsError):
-    """A KV call failed; ``name`` is the JS error's (``TypeError`` or ``Error``)."""
+class KVError(JsException):
+    """A KV call failed; ``name`` is the JS error's (``TypeError`` or ``Error``).
+
+    A ``pyodide.ffi.JsException``, as production raises KV's errors into Python.
+    """
+
+    def __init__(self, message: str, name: str = "Error") -> None:
+        super().__init__(name, message)
 
 
 def service_error(op: str, status: int, text: str) -> KVError:

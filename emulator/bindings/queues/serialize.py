@@ -28,6 +28,8 @@ import json.scanner as _json_scanner
 import pickle
 from typing import Any, Iterable, Protocol
 
+from emulator.jsobject import JsObject
+
 CONTENT_TYPES = ("text", "bytes", "json", "v8")
 DEFAULT_CONTENT_TYPE = "json"
 
@@ -43,9 +45,12 @@ def _not_serializable(value: Any) -> Any:
 _c_encode = _json_encoder.c_make_encoder(
     None, _not_serializable, _json_encoder.encode_basestring, None, ":", ",", False, False, True
 ) if _json_encoder.c_make_encoder is not None else None
-_c_scan = _json_scanner.c_make_scanner(json.JSONDecoder()) if _json_scanner.c_make_scanner else None
+# Objects decode to JsObject: the SDK hands a message body's JS objects to Python as dicts
+# with attribute access (`message.body.id`); `object_pairs_hook` keeps that in the C scanner.
+_DECODER = json.JSONDecoder(object_pairs_hook=JsObject)
+_c_scan = _json_scanner.c_make_scanner(_DECODER) if _json_scanner.c_make_scanner else None
 _py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_py_decode = json.JSONDecoder().decode
+_py_decode = _DECODER.decode
 
 
 def _json_encode(value: Any) -> str:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from emulator.bindings.r2.errors import R2Error, bad_digest
-from emulator.jsobject import JsObject
+from emulator.jsobject import ConvertedBuffer, ConvertedList, JsObject
 
 if TYPE_CHECKING:
     # Only for annotations: importing the store pulls in moto, which the registry's
@@ -388,8 +388,8 @@ class R2ObjectBody(R2Object):
         self._used = True
         return self._reader
 
-    # The body as ``bytes`` (what Pyodide's ``ArrayBuffer.to_bytes()`` gives): a bytes
-    # subclass with JS-style methods would cost a full copy of every large object.
+    # The body as ``bytes``: plain bytes, not the ConvertedBuffer `arrayBuffer()` gives,
+    # which costs one more copy of the object.
     async def bytes(self) -> builtins.bytes:
         reader = self._take()
         try:
@@ -402,9 +402,17 @@ class R2ObjectBody(R2Object):
             reader.close()
         return data
 
-    # The same coroutine under workerd's other names (no extra await layer per read).
-    arrayBuffer = bytes  # noqa: N815
-    blob = bytes
+    async def arrayBuffer(self) -> ConvertedBuffer:  # noqa: N802 (workerd's name)
+        """The body as the SDK hands an ArrayBuffer over (a memoryview in production):
+        bytes-like, and ``.to_bytes()`` for pre-SDK code (docs/python-workers.md)."""
+        return ConvertedBuffer(await self.bytes())
+
+    async def blob(self) -> Any:
+        """The body as a ``workers.Blob`` typed with the object's content type."""
+        from emulator.runtime.http import Blob
+
+        content_type = self._stored.http_metadata.get("contentType") if self._include_http else None
+        return Blob([await self.bytes()], content_type)
 
     async def text(self) -> str:
         return (await self.bytes()).decode("utf-8", "replace")
@@ -709,7 +717,8 @@ def list_objects(store: R2Store, bucket: str, *, prefix: str = "", delimiter: st
         else:
             objects.append(R2Object(stored, None, include_http, include_custom))
             last = stored.key
-    result = JsObject(objects=objects, truncated=truncated, delimitedPrefixes=prefixes)
+    result = JsObject(objects=ConvertedList(objects), truncated=truncated,
+                      delimitedPrefixes=ConvertedList(prefixes))
     if truncated:
         result["cursor"] = encode_cursor(last)
     return result

@@ -29,7 +29,7 @@ from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody
 from emulator.bindings.r2.errors import R2Error
 
 if TYPE_CHECKING:
-    from emulator.bindings.r2 import Plugin
+    from emulator.bindings.r2.plugin import Plugin
 
 
 def _error(status: int, message: str) -> web.Response:

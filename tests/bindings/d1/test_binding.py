@@ -371,3 +371,21 @@ async def test_statements_are_immutable_so_prepare_can_share_them(db: Any) -> No
     for bad in (None, 42, ["SELECT 1"], b"SELECT 1"):
         with pytest.raises(TypeError, match="prepare\\(\\) expects the SQL text as a string"):
             db.prepare(bad)
+
+
+async def test_results_are_shaped_as_the_sdk_hands_them_to_python(db: Any) -> None:
+    # workers-runtime-sdk converts D1's JS result: objects -> dicts with attribute access,
+    # arrays -> lists (docs/python-workers.md "Binding results"). Pre-SDK code calls
+    # `.to_py()` on them: it still works outside --strict-runtime (ConvertedList).
+    from emulator.jsobject import ConvertedList, JsObject
+
+    await seed(db)
+    for result in (await db.prepare("SELECT * FROM users").all(), await db.prepare("SELECT 1 WHERE 0").all(),
+                   *(await db.batch([db.prepare("SELECT name FROM users"), db.prepare("SELECT 2")]))):
+        assert isinstance(result, JsObject) and isinstance(result.results, ConvertedList)
+        assert result.results.to_py() is result.results
+    raw = await db.prepare("SELECT name FROM users ORDER BY id").raw(columnNames=True)
+    assert isinstance(raw, ConvertedList) and raw == [["name"], ["a"], ["b"], ["c"]]
+    assert isinstance(await db.batch([db.prepare("SELECT 1")]), ConvertedList)
+    row = await db.prepare("SELECT name FROM users WHERE id = 1").first()
+    assert row.name == "a" and row.to_py() == {"name": "a"}

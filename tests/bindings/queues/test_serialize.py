@@ -24,6 +24,22 @@ def test_json_round_trip(value: Any) -> None:
     assert round_trip(value, "json") == value
 
 
+def test_json_objects_arrive_with_attribute_access() -> None:
+    # The SDK hands a message body's JS objects over as dicts with attribute access.
+    from emulator.bindings.queues.serialize import decode_bodies
+    from emulator.jsobject import JsObject
+
+    body = round_trip({"user": {"id": 7}, "tags": ["a"]}, "json")
+    assert isinstance(body, JsObject) and body.user.id == 7 and body.tags == ["a"]
+
+    class Row:
+        content_type = "json"
+        body = b'{"n": {"m": 1}}'
+
+    (decoded,) = decode_bodies([Row()])
+    assert decoded.n.m == 1
+
+
 def test_json_size_is_utf8_length_of_compact_text() -> None:
     assert serialize({"a": "é"}, "json") == '{"a":"é"}'.encode()
 

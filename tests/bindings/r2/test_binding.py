@@ -424,3 +424,20 @@ async def test_complete_rejects_malformed_parts(bucket: Any) -> None:
         await upload.complete([{"partNumber": "1", "etag": "x"}])
     with pytest.raises(TypeError, match="Part number must be between 1 and 10000"):
         await upload.uploadPart(0, b"x")
+
+
+async def test_results_are_shaped_as_the_sdk_hands_them_to_python(bucket: Any) -> None:
+    # The SDK hands an ArrayBuffer over as a memoryview: ours is bytes-like with the
+    # memoryview methods, and `.to_bytes()` for pre-SDK code (docs/python-workers.md).
+    from emulator.jsobject import ConvertedBuffer, ConvertedList
+    from emulator.runtime.http import Blob
+
+    await bucket.put("k.txt", b"hello", httpMetadata={"contentType": "text/plain"})
+    buf = await (await bucket.get("k.txt")).arrayBuffer()
+    assert isinstance(buf, ConvertedBuffer) and buf == b"hello" and bytes(buf) == b"hello"
+    assert buf.tobytes() == b"hello" and buf.nbytes == 5 and buf.to_bytes() == b"hello"
+    assert memoryview(buf).tobytes() == b"hello" and buf.decode() == "hello"
+    blob = await (await bucket.get("k.txt")).blob()
+    assert isinstance(blob, Blob) and blob.content_type == "text/plain" and await blob.text() == "hello"
+    listed = await bucket.list()
+    assert isinstance(listed.objects, ConvertedList) and [o.key for o in listed.objects.to_py()] == ["k.txt"]

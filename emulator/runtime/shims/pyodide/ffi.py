@@ -1,37 +1,82 @@
-"""``pyodide.ffi`` stand-ins: on CPython there is no JS boundary to cross.
+"""``pyodide.ffi`` on CPython: JS value types, conversions and proxies.
 
-``to_js`` returns its argument (dicts wrapped as ``JsObject`` so attribute access works),
-``create_proxy`` returns its argument, ``JsProxy`` is the dict type binding results use.
+The values come from ``emulator.runtime.jsproxy`` (raw JS values are real objects there,
+there is no JS engine behind them). Values the SDK already converted for the app (dicts
+with attribute access, lists, bytes-like buffers, ``datetime``) are *not* ``JsProxy``, as
+in production.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from emulator.errors import JsError
-from emulator.jsobject import JsObject, to_js_object
+from emulator.runtime.jsproxy import (
+    JsArray,
+    JsBuffer,
+    JsDate,
+    JsException,
+    JsMap,
+    JsNull,
+    JsObjectProxy,
+    JsProxy,
+    JsSet,
+    JsUint8Array,
+    PyProxy,
+    jsnull,
+    run_coroutine_blocking,
+    to_js,
+)
 
-__all__ = ["JsProxy", "JsException", "to_js", "create_proxy", "create_once_callable", "destroy_proxies"]
+__all__ = [
+    "ConversionError", "IN_BROWSER", "JsArray", "JsBuffer", "JsCallable", "JsDate", "JsDomElement",
+    "JsException", "JsFetchResponse", "JsMap", "JsMutableMap", "JsNull", "JsPromise", "JsProxy",
+    "JsTypedArray", "create_once_callable", "create_proxy", "destroy_proxies", "jsnull", "run_sync",
+    "to_js",
+]
 
-JsProxy = JsObject
-
-
-# Errors that would come from the JS side (binding errors with a JS `name` and `message`).
-JsException = JsError
-
-
-def to_js(value: Any, *, depth: int = -1, pyproxies: Any = None, create_pyproxies: bool = True,
-          dict_converter: Any = None, default_converter: Any = None, **_: Any) -> Any:
-    return to_js_object(value)
-
-
-def create_proxy(obj: Any, *, capture_this: bool = False, roundtrip: bool = True) -> Any:
-    return obj
+IN_BROWSER = False
+JsMutableMap = JsMap
+JsTypedArray = JsUint8Array
+JsObject = JsObjectProxy
 
 
-def create_once_callable(obj: Any, *, _may_syncify: bool = False) -> Any:
-    return obj
+class ConversionError(Exception):
+    """A value could not be converted between Python and JS."""
 
 
-def destroy_proxies(proxies: Any) -> None:
-    return None
+class JsCallable(JsProxy):
+    """Type of callable JS values (for ``isinstance`` checks)."""
+
+
+class JsPromise(JsProxy):
+    """Type of JS promises (awaitables here)."""
+
+
+class JsFetchResponse(JsProxy):
+    """Type of JS ``Response`` objects."""
+
+
+class JsDomElement(JsProxy):
+    """Type of DOM elements (there is no DOM in Workers)."""
+
+
+def create_proxy(obj: Any, /, *, capture_this: bool = False, roundtrip: bool = True) -> PyProxy:
+    """A handle on ``obj`` that JS APIs can call; ``.destroy()`` releases it."""
+    return PyProxy(obj)
+
+
+def create_once_callable(obj: Any, /, *, _may_syncify: bool = False) -> PyProxy:
+    """Like ``create_proxy``, for a callback JS calls once."""
+    return PyProxy(obj)
+
+
+def destroy_proxies(pyproxies: Any, /) -> None:
+    for proxy in pyproxies or ():
+        destroy = getattr(proxy, "destroy", None)
+        if destroy is not None:
+            destroy()
+
+
+def run_sync(x: Any) -> Any:
+    """The result of awaitable ``x`` from synchronous code (JSPI in production)."""
+    return run_coroutine_blocking(x)

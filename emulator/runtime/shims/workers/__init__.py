@@ -1,68 +1,74 @@
-"""cf-emulator's stand-in for Cloudflare's Python Workers SDK (the ``workers`` module).
+"""cf-emulator's ``workers`` module: the public API of Cloudflare's Python Workers SDK.
 
-The real SDK (PyPI ``workers-runtime-sdk``) only runs inside Pyodide; apps hosted by
-cf-emulator import this module instead, with the same public names
-(python-ecosystem.md §1.1-1.4). ``env`` and ``wait_until`` / ``waitUntil`` are looked up
-lazily for the event being handled (module ``__getattr__``), as in the real SDK.
+The real SDK (PyPI ``workers-runtime-sdk``, 1.9.5 mirrored here) calls into JavaScript and
+only runs inside Pyodide; apps hosted by cf-emulator import this package instead, which
+has the same public names and signatures (``tests/runtime/test_sdk_parity.py`` compares
+them with the published package) on top of the emulator's runtime. See
+docs/python-workers.md for what each name does locally and what differs from production.
+
+``env``, ``wait_until`` and ``waitUntil`` are looked up when read (module ``__getattr__``),
+for the event being handled, as in the SDK.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from emulator.jsobject import JsObject
-from emulator.runtime.entrypoints import WorkerEntrypoint, handler
-from emulator.runtime.http import Blob, File, FormData, Headers, Request, Response, fetch
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
+from emulator.runtime.entrypoints import DurableObject, WorkerEntrypoint, handler
+from emulator.runtime.http import Blob, BlobEnding, FetchResponse, File, FormData, Request, Response, fetch
+
+from .rpc import python_from_rpc, python_to_rpc
+from .types import Body, Context, FetchKwargs, Headers, JSBody, RequestInitCfProperties
+from .utils import import_from_javascript, patch_env
+
+# The SDK's aliases for values Blob and FormData accept (strings: they name JS types).
+BlobValue = "str | bytes | js.ArrayBuffer | js.TypedArray | js.DataView | js.Blob | Blob | File"
+FormDataValue = "str | js.Blob | Blob"
 
 __all__ = [
     "Blob",
+    "BlobEnding",
+    "BlobValue",
+    "Body",
+    "Context",
+    "DurableObject",
+    "FetchKwargs",
+    "FetchResponse",
     "File",
     "FormData",
+    "FormDataValue",
     "Headers",
-    "JsObject",
+    "JSBody",
     "Request",
+    "RequestInitCfProperties",
     "Response",
     "WorkerEntrypoint",
     "WorkflowEntrypoint",
+    "env",
     "fetch",
     "handler",
     "import_from_javascript",
+    "patch_env",
     "python_from_rpc",
     "python_to_rpc",
+    "waitUntil",
+    "wait_until",
 ]
 
 
-def import_from_javascript(module_name: str) -> Any:
-    raise ImportError(
-        f"import_from_javascript({module_name!r}) is not available in cf-emulator: apps run on "
-        "CPython, not Pyodide, so there is no JavaScript module to import. Use the `workers` "
-        "module API (Request, Response, fetch, self.env bindings) instead."
-    )
-
-
-def python_to_rpc(value: Any) -> Any:
-    """Identity: bindings already take Python values here."""
-    return value
-
-
-def python_from_rpc(value: Any) -> Any:
-    """Identity: binding results are already Python (``JsObject`` dicts)."""
-    return value
-
-
 def __getattr__(name: str) -> Any:
-    if name == "WorkflowEntrypoint":
-        from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
+    if name == "env":
+        from .utils import current_env
 
-        return WorkflowEntrypoint
-    if name in ("env", "wait_until", "waitUntil"):
+        return current_env()
+    if name in ("wait_until", "waitUntil"):
         from emulator.runtime.invocation import current
 
         inv = current.get()
         if inv is None:
             raise RuntimeError(
                 f"workers.{name} is only available while app code runs (inside a handler or "
-                "while the app's modules are imported)"
-            )
-        return inv.env if name == "env" else inv.ctx.waitUntil
+                "while the app's modules are imported)")
+        return inv.ctx.waitUntil
     raise AttributeError(f"module 'workers' has no attribute {name!r}")
