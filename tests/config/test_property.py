@@ -61,10 +61,14 @@ def _assert_sane(path: Path, env: str | None) -> None:
     for f in report.files:
         for d in f.errors + f.warnings:
             assert d.message and d.severity in ("error", "warning")
-    render_text(report)
-    render_json(report)
+    text = render_text(report)
+    rendered = json.loads(render_json(report))
     render_github(report)
-    assert report.ok in (True, False)
+    # The verdict is the diagnostics' (no error anywhere), and every rendering says the same.
+    assert report.ok == (not any(f.errors for f in report.files))
+    assert rendered["ok"] is report.ok
+    assert sum(len(f["errors"]) for f in rendered["files"]) == sum(len(f.errors) for f in report.files)
+    assert ("[ERROR]" in text) == (not report.ok)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
