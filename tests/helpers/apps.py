@@ -1,7 +1,9 @@
-"""Building ``AppConfig`` objects in tests without a wrangler file."""
+"""Building apps in tests: ``AppConfig`` objects without a wrangler file, and app files on disk."""
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from emulator.bindings.d1.config import D1Config, D1DatabaseBinding
@@ -12,7 +14,8 @@ from emulator.bindings.workflows.config import WorkflowBinding, WorkflowsConfig
 from emulator.config.model import AppConfig
 
 __all__ = ["D1DatabaseBinding", "QueueConsumer", "QueueProducer", "R2BucketBinding", "ServiceBinding",
-           "WorkflowBinding", "app_config"]
+           "WorkflowBinding", "app_config", "d1_app", "d1_binding", "pages_config", "r2_app",
+           "worker_config", "write_files"]
 
 
 def app_config(*args: Any, producers: tuple[QueueProducer, ...] = (), consumers: tuple[QueueConsumer, ...] = (),
@@ -33,3 +36,39 @@ def app_config(*args: Any, producers: tuple[QueueProducer, ...] = (), consumers:
         merged["services"] = ServicesConfig(tuple(services))
     merged.update(bindings or {})
     return AppConfig(*args, bindings=merged, **fields)
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"))
+
+
+def worker_config(root: Path, name: str = "worker", main: str = "src/entry.py", **kw: Any) -> AppConfig:
+    kw.setdefault("compatibility_flags", ("python_workers",))
+    return app_config(config_path=root / "wrangler.toml", kind="worker", name=name, main=root / main, **kw)
+
+
+def pages_config(root: Path, name: str = "web", output: str = "public", **kw: Any) -> AppConfig:
+    return app_config(config_path=root / "wrangler.toml", kind="pages", name=name,
+                     pages_build_output_dir=root / output, **kw)
+
+
+def r2_app(root: Path, name: str = "app", buckets: tuple[tuple[str, str], ...] = (("BUCKET", "bucket"),)) -> AppConfig:
+    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+                     r2_buckets=tuple(R2BucketBinding(b, n) for b, n in buckets))
+
+
+def d1_binding(root: Path, binding: str = "DB", name: str | None = "main-db",
+               migrations: str = "migrations", table: str = "d1_migrations") -> D1DatabaseBinding:
+    return D1DatabaseBinding(binding=binding, database_name=name, database_id=None,
+                             migrations_dir=root / migrations, migrations_table=table)
+
+
+def d1_app(root: Path, name: str = "app", *dbs: D1DatabaseBinding) -> AppConfig:
+    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
+                     d1_databases=dbs or (d1_binding(root),))

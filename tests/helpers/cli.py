@@ -16,7 +16,6 @@ from tests.helpers.state_dirs import announced_server
 def run_cli(*argv: str) -> int:
     """Parse and run a `cf-emulator` verb in this process (every verb module is registered)."""
     from emulator.cli import build_parser
-
     from emulator.cli._common import release_state_dirs
 
     args = build_parser().parse_args(list(argv))

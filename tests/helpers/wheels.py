@@ -38,7 +38,7 @@ def build_wheel(folder: Path, name: str, version: str, files: dict[str, str], *,
     dist = re.sub(r"[-_.]+", "_", name).lower()
     tag = "py3-none-any" if pure else str(next(iter(sys_tags())))
     info = f"{dist}-{version}.dist-info"
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if requires_python:
         metadata.append(f"Requires-Python: {requires_python}")
     metadata += [f"Requires-Dist: {r}" for r in requires]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -14,27 +13,7 @@ from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from emulator.runtime import BaseHost, create_host
-from tests.helpers.apps import app_config
-
-
-def write_files(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content).lstrip("\n"))
-
-
-def worker_config(root: Path, name: str = "worker", main: str = "src/entry.py", **kw: Any) -> AppConfig:
-    kw.setdefault("compatibility_flags", ("python_workers",))
-    return app_config(config_path=root / "wrangler.toml", kind="worker", name=name, main=root / main, **kw)
-
-
-def pages_config(root: Path, name: str = "web", output: str = "public", **kw: Any) -> AppConfig:
-    return app_config(config_path=root / "wrangler.toml", kind="pages", name=name,
-                     pages_build_output_dir=root / output, **kw)
+from tests.helpers.apps import pages_config, worker_config, write_files  # noqa: F401 (re-exported to fixtures)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from emulator.runtime.assets import AssetDirectory
-
-from .conftest import pages_config, write_files
+from tests.helpers.apps import pages_config, write_files
 
 SITE = {
     "public/index.html": "home",
@@ -147,8 +146,7 @@ def test_content_type_rule() -> None:
 @pytest.mark.parametrize("kind", ["pages", "workers"])
 async def test_every_extension_is_served_with_cloudflares_type(tmp_path: Path, serve: Any, kind: str) -> None:
     from emulator.config.model import AssetsConfig
-
-    from .conftest import worker_config
+    from tests.helpers.apps import worker_config
 
     files = {f"public/file.{ext}": b"x" for ext in CLOUDFLARE_TYPES}
     files["public/favicon.ico"] = b"\x00\x00\x01\x00"

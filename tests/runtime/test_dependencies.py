@@ -13,8 +13,16 @@ from packaging.specifiers import SpecifierSet
 from emulator.logs import EventLog
 from emulator.runtime import dependencies as deps
 from emulator.runtime.dependencies import (
-    AppRequirements, ConflictError, InstallError, Installed, ProjectFileError, activate, install,
-    plan_dependencies, read_app_requirements, satisfiable,
+    AppRequirements,
+    ConflictError,
+    Installed,
+    InstallError,
+    ProjectFileError,
+    activate,
+    install,
+    plan_dependencies,
+    read_app_requirements,
+    satisfiable,
 )
 from emulator.runtime.loader import AppLoadError, AppPackage
 from tests.helpers.wheels import PackageIndex

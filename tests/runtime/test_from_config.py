@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.config import check_paths
-
-from .conftest import write_files
+from tests.helpers.apps import write_files
 
 
 async def test_worker_and_pages_from_wrangler_files(tmp_path: Path, serve: Any) -> None:

@@ -11,8 +11,7 @@ from aiohttp import FormData as ClientForm
 from emulator.clock import FakeClock
 from emulator.platform import Platform
 from emulator.runtime.body import TOO_LARGE_HTML
-
-from .conftest import worker_config, write_files
+from tests.helpers.apps import worker_config, write_files
 
 UPLOAD = """
 import asyncio
@@ -138,7 +137,7 @@ async def test_expect_100_continue_gets_the_go_ahead(tmp_path: Path, serve: Any)
     client = await serve_upload(tmp_path, serve)
     host, port = client.server.host, client.server.port
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+    writer.write("POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
                  "Connection: close\r\n\r\n".encode())
     await writer.drain()
     assert await reader.readline() == b"HTTP/1.1 100 Continue\r\n"

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from emulator.runtime.http import Blob, FormData, File, Headers, Request, Response, parse_form
+from emulator.runtime.http import (
+    Blob,
+    File,
+    FormData,
+    Headers,
+    Request,
+    Response,
+    parse_form,
+)
 
 
 async def test_response_defaults_follow_workerd() -> None:
@@ -132,7 +140,11 @@ async def test_incoming_request_defaults_and_body_state_are_per_request() -> Non
 async def test_conversion_to_aiohttp_keeps_status_headers_and_bodies() -> None:
     from aiohttp.test_utils import make_mocked_request
 
-    from emulator.runtime.http import _BodySource, buffered_aiohttp_response, to_aiohttp_response
+    from emulator.runtime.http import (
+        _BodySource,
+        buffered_aiohttp_response,
+        to_aiohttp_response,
+    )
 
     raw = make_mocked_request("GET", "/", headers={"Host": "h"})
     app_response = Response("hi", status=201, status_text="Made", headers=[("x-a", "1"), ("X-A", "2")])

@@ -9,8 +9,7 @@ from emulator.jsobject import JsObject
 from emulator.platform import Platform
 from emulator.runtime import create_host
 from emulator.runtime.invocation import ExecutionContext, current, invoke
-
-from .conftest import pages_config, write_files
+from tests.helpers.apps import pages_config, write_files
 
 
 def _host(tmp_path: Path, make_platform: Callable[..., Platform]) -> Any:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulator.runtime.loader import AppLoadError, AppPackage
-
-from .conftest import write_files
+from tests.helpers.apps import write_files
 
 
 def test_generations_are_isolated_and_unloaded(tmp_path: Path) -> None:
@@ -58,7 +57,11 @@ def test_packages_installed_for_another_app_are_not_importable(tmp_path: Path) -
     from packaging.requirements import Requirement
 
     from emulator.runtime.dependencies import (
-        AppRequirements, InstalledDistribution, InstalledSet, activate, plan_dependencies,
+        AppRequirements,
+        InstalledDistribution,
+        InstalledSet,
+        activate,
+        plan_dependencies,
     )
 
     folder = tmp_path / "deps"

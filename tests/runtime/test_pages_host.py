@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from emulator.runtime import AppLoadError, create_host
-
-from .conftest import pages_config, write_files
+from tests.helpers.apps import pages_config, write_files
 
 ROUTES = {
     "functions/index.py": """

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.runtime.routes_json import RoutesConfig, RoutesJsonError, rule_regex, validate_routes
+from emulator.runtime.routes_json import (
+    RoutesConfig,
+    RoutesJsonError,
+    rule_regex,
+    validate_routes,
+)
 
 
 @pytest.mark.parametrize("rule, path, matches", [

@@ -12,8 +12,7 @@ import pytest
 from emulator.jsobject import ConvertedBuffer, ConvertedList, JsObject
 from emulator.runtime import shims_path
 from emulator.runtime.loader import ensure_import_hooks
-
-from .conftest import worker_config, write_files
+from tests.helpers.apps import worker_config, write_files
 
 ensure_import_hooks()
 

@@ -8,12 +8,11 @@ from typing import Any, Callable
 
 import pytest
 
-from emulator.clock import FakeClock
 from emulator.bindings.d1.config import D1DatabaseBinding
+from emulator.clock import FakeClock
 from emulator.platform import Platform
 from emulator.runtime.strict import Finding, scan_imports
-
-from .conftest import worker_config, write_files
+from tests.helpers.apps import worker_config, write_files
 
 LEGACY_APP = {"src/entry.py": """
     from workers import WorkerEntrypoint, Response

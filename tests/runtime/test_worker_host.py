@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,7 @@ from aiohttp import web
 
 from emulator.config.model import AssetsConfig
 from emulator.runtime import AppLoadError, create_host
-from tests.helpers.apps import ServiceBinding
-
-from .conftest import worker_config, write_files
+from tests.helpers.apps import ServiceBinding, worker_config, write_files
 
 HELLO = """
 from workers import WorkerEntrypoint, Response

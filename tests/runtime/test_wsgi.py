@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .conftest import worker_config, write_files
+from tests.helpers.apps import worker_config, write_files
 
 WSGI_APP = """
 import json

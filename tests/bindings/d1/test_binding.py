@@ -17,8 +17,7 @@ import pytest
 
 from emulator.bindings.d1.engine import D1Error
 from emulator.platform import Platform
-
-from .conftest import d1_binding, make_app
+from tests.helpers.apps import d1_app, d1_binding
 
 
 async def seed(db: Any) -> None:
@@ -171,8 +170,8 @@ async def test_with_session(db: Any) -> None:
 
 async def test_databases_are_shared_by_name_and_ids_may_be_odd(tmp_path: Path) -> None:
     shared = d1_binding(tmp_path, "DB", "shared")
-    apps = [make_app(tmp_path, "web", shared),
-            make_app(tmp_path, "worker", d1_binding(tmp_path, "STORE", "shared"),
+    apps = [d1_app(tmp_path, "web", shared),
+            d1_app(tmp_path, "worker", d1_binding(tmp_path, "STORE", "shared"),
                      d1_binding(tmp_path, "ODD", "my/ Database"))]
     p = Platform(apps, tmp_path / "state", s3_port=None)
     await p.start()
@@ -260,7 +259,7 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    app = make_app(tmp_path)
+    app = d1_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     try:
@@ -273,7 +272,7 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
 
 def test_results_are_json_serialisable(tmp_path: Path) -> None:
     async def go() -> str:
-        p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=None)
+        p = Platform([d1_app(tmp_path)], tmp_path / "state", s3_port=None)
         await p.start()
         try:
             d = p.env_for(p.apps[0]).DB
@@ -329,7 +328,7 @@ async def test_size_after_is_the_database_size_after_every_kind_of_statement(
 
 async def test_size_after_is_exact_after_a_restart(tmp_path: Path) -> None:
     for _ in range(2):  # the second round opens the file with a fresh, empty WAL
-        p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=None)
+        p = Platform([d1_app(tmp_path)], tmp_path / "state", s3_port=None)
         await p.start()
         try:
             db = p.env_for(p.apps[0]).DB

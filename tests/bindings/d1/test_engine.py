@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.d1.engine import D1Engine, D1Error, database_path, split_statements, to_d1_error
+from emulator.bindings.d1.engine import (
+    D1Engine,
+    D1Error,
+    database_path,
+    split_statements,
+    to_d1_error,
+)
 
 
 @pytest.mark.parametrize("sql, expected", [

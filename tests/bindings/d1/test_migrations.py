@@ -8,10 +8,14 @@ from typing import Any
 import pytest
 
 from emulator.bindings.d1.config import d1_config
-from emulator.bindings.d1.migrations import MigrationError, apply_migrations, list_migrations, read_migrations
+from emulator.bindings.d1.migrations import (
+    MigrationError,
+    apply_migrations,
+    list_migrations,
+    read_migrations,
+)
 from emulator.platform import Platform
-
-from .conftest import d1_binding, make_app
+from tests.helpers.apps import d1_app, d1_binding
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
@@ -55,7 +59,7 @@ async def test_apply_then_nothing_to_apply(tmp_path: Path, platform: Platform, d
 
 async def test_a_failing_migration_is_atomic_and_earlier_ones_stay(tmp_path: Path) -> None:
     binding = d1_binding(tmp_path, table="custom_migrations")
-    app = make_app(tmp_path, "app", binding)
+    app = d1_app(tmp_path, "app", binding)
     write(binding.migrations_dir, {
         "0001_ok.sql": "CREATE TABLE t (a);",
         "0002_bad.sql": "INSERT INTO t VALUES (1);\nINSERT INTO missing VALUES (2);",

@@ -8,14 +8,8 @@ from typing import AsyncIterator
 import pytest
 
 from emulator.clock import FakeClock
-from emulator.config.model import AppConfig
 from emulator.platform import Platform
-from tests.helpers.apps import R2BucketBinding, app_config
-
-
-def make_app(root: Path, name: str = "app", buckets: tuple[tuple[str, str], ...] = (("BUCKET", "bucket"),)) -> AppConfig:
-    return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
-                     r2_buckets=tuple(R2BucketBinding(b, n) for b, n in buckets))
+from tests.helpers.apps import r2_app
 
 
 @pytest.fixture
@@ -25,7 +19,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def platform(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Platform]:
-    p = Platform([make_app(tmp_path)], tmp_path / "state", clock=clock, s3_port=None)
+    p = Platform([r2_app(tmp_path)], tmp_path / "state", clock=clock, s3_port=None)
     await p.start()
     yield p
     await p.stop()

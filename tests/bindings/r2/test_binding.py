@@ -16,8 +16,7 @@ from emulator.bindings.r2.binding import R2Object, R2ObjectBody
 from emulator.bindings.r2.errors import R2Error
 from emulator.clock import FakeClock
 from emulator.platform import Platform
-
-from .conftest import make_app
+from tests.helpers.apps import r2_app
 
 MiB = 1024 * 1024
 
@@ -383,8 +382,8 @@ async def test_multipart_bad_upload_when_sizes_differ(bucket: Any) -> None:
 
 
 async def test_buckets_with_the_same_name_are_shared_across_apps(tmp_path: Path) -> None:
-    apps = [make_app(tmp_path, "web", (("UPLOADS", "shared"),)),
-            make_app(tmp_path, "worker", (("STORE", "shared"), ("OTHER", "other")))]
+    apps = [r2_app(tmp_path, "web", (("UPLOADS", "shared"),)),
+            r2_app(tmp_path, "worker", (("STORE", "shared"), ("OTHER", "other")))]
     p = Platform(apps, tmp_path / "state", s3_port=None)
     await p.start()
     try:

@@ -7,8 +7,17 @@ from typing import Any
 import pytest
 
 from emulator.bindings.r2.cors import (
-    CorsConfigError, CorsRule, find_rule, preflight_headers, requested_headers, response_headers,
-    rules_from_json, rules_from_stored, rules_from_xml, rules_to_xml)
+    CorsConfigError,
+    CorsRule,
+    find_rule,
+    preflight_headers,
+    requested_headers,
+    response_headers,
+    rules_from_json,
+    rules_from_stored,
+    rules_from_xml,
+    rules_to_xml,
+)
 
 WRANGLER = {"rules": [{"allowed": {"origins": ["http://localhost:5173"], "methods": ["GET", "PUT"],
                                    "headers": ["content-type", "x-amz-*"]},

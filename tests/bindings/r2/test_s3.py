@@ -14,15 +14,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emulator.platform import Platform
-
-from .conftest import make_app
+from tests.helpers.apps import r2_app
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 async def s3_platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    p = Platform([make_app(tmp_path)], tmp_path / "state", s3_port=0)
+    p = Platform([r2_app(tmp_path)], tmp_path / "state", s3_port=0)
     await p.start()
     yield p
     await p.stop()
@@ -197,7 +196,7 @@ async def test_multipart_with_the_transfer_manager_and_by_hand(s3: Any, s3_platf
 
 
 async def test_s3_writes_are_persisted(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=0)
     await p.start()
     s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
@@ -234,7 +233,7 @@ async def test_aws_chunked_bodies_are_decoded(s3_platform: Platform) -> None:
 
 async def test_a_busy_port_is_a_clear_error(tmp_path: Path, s3_platform: Platform) -> None:
     port = int(s3_platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
-    other = Platform([make_app(tmp_path, "other")], tmp_path / "other-state", s3_port=port)
+    other = Platform([r2_app(tmp_path, "other")], tmp_path / "other-state", s3_port=port)
     with pytest.raises(RuntimeError, match=f"S3 endpoint: cannot listen on 127.0.0.1:{port}"):
         await other.start()
     await other.stop()
@@ -257,7 +256,7 @@ UPLOAD_RULES = [{"AllowedOrigins": [APP_ORIGIN], "AllowedMethods": ["PUT", "GET"
 
 
 async def test_bucket_cors_round_trips_through_boto3_and_persists(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=0)
     await p.start()
     try:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
-
-from .conftest import make_app
+from tests.helpers.apps import r2_app
 
 MiB = 1024 * 1024
 
@@ -81,7 +80,7 @@ async def test_objects_survive_kill_9_byte_identical(tmp_path: Path) -> None:
 
     # Nothing outside the state directory, and keys never became paths.
     assert not (tmp_path / "escape").exists()
-    app: AppConfig = make_app(tmp_path)
+    app: AppConfig = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     try:
@@ -104,7 +103,7 @@ async def test_objects_survive_kill_9_byte_identical(tmp_path: Path) -> None:
 
 
 async def test_interrupted_writes_are_swept_at_start(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     await p.env_for(app).BUCKET.put("kept", b"k" * (2 * MiB))
@@ -125,7 +124,7 @@ async def test_interrupted_writes_are_swept_at_start(tmp_path: Path) -> None:
 
 
 async def test_restore_does_not_load_large_objects_into_memory(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     await p.env_for(app).BUCKET.put("large", b"L" * (8 * MiB))
@@ -143,7 +142,7 @@ async def test_restore_does_not_load_large_objects_into_memory(tmp_path: Path) -
 
 
 async def test_a_missing_blob_file_is_reported_not_fatal(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     await p.env_for(app).BUCKET.put("lost", b"l" * (2 * MiB))
@@ -163,7 +162,7 @@ async def test_a_missing_blob_file_is_reported_not_fatal(tmp_path: Path) -> None
 
 
 async def test_store_list_walks_in_chunks_across_prefix_boundaries(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     try:
