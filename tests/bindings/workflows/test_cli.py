@@ -19,7 +19,6 @@ from emulator.bindings.workflows.routes import build_routes
 from emulator.cli._common import release_state_dirs
 from emulator.clock import RealClock
 from emulator.state import StateDir
-
 from tests.helpers.state_dirs import announced_server
 
 

@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.workflows.entrypoint import NonRetryableError, WorkflowEntrypoint, WorkflowError
-from tests.bindings.workflows.conftest import Harness
+from emulator.bindings.workflows.entrypoint import (
+    NonRetryableError,
+    WorkflowEntrypoint,
+    WorkflowError,
+)
+from tests.helpers.workflows import Harness
 
 
 def attempt_times(h: Harness, wf: str, iid: str, step: str) -> list[float]:

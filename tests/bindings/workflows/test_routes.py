@@ -8,7 +8,7 @@ from aiohttp import web
 
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.bindings.workflows.routes import build_routes
-from tests.bindings.workflows.conftest import Harness
+from tests.helpers.workflows import Harness
 
 
 class Gated(WorkflowEntrypoint):
