@@ -24,9 +24,10 @@ from typing import Any, Literal, Sequence
 from emulator.config.diagnostics import Diagnostic, DiagnosticTree
 from emulator.config.jsvalues import UNDEF
 from emulator.config.loader import (
-    ConfigLookupError, ParsedFile, app_from_config, find_config, is_workspace, read_config_file,
+    ConfigLookupError, ParsedFile, ParseProblem, app_from_config, find_config, is_workspace, read_config_file,
 )
 from emulator.config.model import AppConfig, WorkspaceConfig
+from emulator.config.nesting import MAX_DEPTH_MESSAGE, NESTING_ID
 from emulator.config.pages import validate_pages_config
 from emulator.config.rules import (
     AppFacts, check_app, check_app_set, check_entry_point, check_entrypoint_exports, check_workflow_classes,
@@ -103,7 +104,7 @@ def _resolve_target(path: Path) -> Path:
 def _parse_problem_report(parsed: ParsedFile, kind: FileKind) -> FileReport:
     assert parsed.problem is not None
     diag = Diagnostic(message=parsed.problem.message, path="", line=parsed.problem.line,
-                      column=parsed.problem.column, id=None, severity="error", group="")
+                      column=parsed.problem.column, id=parsed.problem.id, severity="error", group="")
     return FileReport(parsed.path, kind, errors=[diag])
 
 
@@ -143,6 +144,18 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
     check_workflow_classes(ours, raw, config, env, parsed.path)
     trees.append(ours)
     return _AppCheck(parsed, report, trees, facts, config)
+
+
+def _check_app_guarded(parsed: ParsedFile, env: str | None, cwd: Path) -> _AppCheck:
+    """``_check_app``, with a diagnostic in place of a traceback should a check still recurse
+    too deep: the nesting limits (emulator.config.nesting) are meant to make this unreachable."""
+    try:
+        return _check_app(parsed, env, cwd)
+    except RecursionError:
+        kind: FileKind = "pages" if parsed.mentions_pages or (
+            parsed.raw is not None and "pages_build_output_dir" in parsed.raw) else "worker"
+        failed = ParsedFile(parsed.path, parsed.format, None, ParseProblem(MAX_DEPTH_MESSAGE, 1, 1, NESTING_ID))
+        return _AppCheck(failed, _parse_problem_report(failed, kind), [])
 
 
 def _finish(check: _AppCheck, env: str | None) -> None:
@@ -190,11 +203,11 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
                     seen.add(app_path)
                     app_files.append(read_config_file(app_path))
         elif parsed.raw is None and parsed.problem is not None and parsed.format == "toml" and \
-                _looks_like_workspace(target):
+                parsed.mentions_workspace:
             report.files.append(_parse_problem_report(parsed, "workspace"))
         else:
             app_files.append(parsed)
-    checks = [_check_app(parsed, env, cwd) for parsed in app_files]
+    checks = [_check_app_guarded(parsed, env, cwd) for parsed in app_files]
     facts = [c.facts for c in checks if c.facts is not None]
     # Producer/consumer pairing is only meaningful over a set of apps (see rules.py).
     check_app_set(facts, cross_warnings=saw_workspace or len(facts) >= 2)
@@ -203,9 +216,3 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
         report.files.append(check.report)
     return report
 
-
-def _looks_like_workspace(path: Path) -> bool:
-    try:
-        return any(line.strip() == "[workspace]" for line in path.read_text(encoding="utf-8").splitlines())
-    except (OSError, UnicodeDecodeError):
-        return False
