@@ -197,6 +197,11 @@ class Emulator:
         endpoint = getattr(plugin, "s3_endpoint", None) if plugin is not None else None
         return endpoint if isinstance(endpoint, str) else None
 
+    @property
+    def server(self) -> EmulatorServer:
+        """The running listeners (``internal_routes()`` lists the internal API)."""
+        return self._require_server()
+
     def _require_server(self) -> EmulatorServer:
         if self._server is None:
             raise RuntimeError("the emulator is not started; call `await emu.start()` first")

@@ -31,6 +31,7 @@ from aiohttp import web
 from emulator.clock import FakeClock
 from emulator.dashboard.logtail import LogTail, record_json
 from emulator.dashboard.readonly_sql import ReadOnlyQueryError, list_tables, run_query
+from emulator.internal_api import json_body
 
 if TYPE_CHECKING:
     from emulator.platform import Platform
@@ -248,11 +249,8 @@ class DashboardApi:
     async def d1_query(self, request: web.Request) -> web.Response:
         database = request.match_info["database"]
         path = self._d1_path(database)
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
-        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        body = await json_body(request, '{"sql": "SELECT ...", "params": [...]}')
+        if not isinstance(body.get("sql"), str):
             return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
         params = body.get("params") or []
         if not isinstance(params, list):

@@ -5,9 +5,11 @@ running process serialises every write on its worker thread) and by tools::
 
     GET  /databases                      → [{"id": local id, "path": file}, ...]
     POST /databases/{id}/execute         {"sql": "..."} → [{results, success, meta}, ...]
-                                         (every statement, one transaction; wrangler's shape)
+                                         (every statement, one transaction; wrangler's shape;
+                                         404 for a database no hosted app binds)
 
-Errors come back as ``{"error": "D1_ERROR: ..."}`` with status 400.
+Errors come back as ``{"error": "D1_ERROR: ..."}`` with status 400; malformed requests as
+``emulator.internal_api`` answers them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from emulator.bindings.d1.engine import D1Error
+from emulator.internal_api import json_body, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.d1 import Plugin
@@ -28,12 +31,15 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
                                   for i in plugin.database_ids()])
 
     async def execute(request: web.Request) -> web.Response:
-        local_id = request.match_info["database"]
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be JSON: {\"sql\": \"...\"}"}, status=400)
-        sql = body.get("sql") if isinstance(body, dict) else None
+        local_id = path_name(request, "database", "database")
+        if local_id not in plugin.database_ids():
+            # Opening an engine creates the file: a database no hosted app binds is not made
+            # here (the CLI resolves names to the ids of the configs `dev` hosts).
+            known = ", ".join(plugin.database_ids()) or "none"
+            return web.json_response({"error": f"no D1 database {local_id!r} is bound by the hosted apps; "
+                                               f"databases: {known}"}, status=404)
+        body = await json_body(request, '{"sql": "..."}')
+        sql = body.get("sql")
         if not isinstance(sql, str):
             return web.json_response({"error": "body must be JSON: {\"sql\": \"...\"}"}, status=400)
         engine = plugin.engine(local_id)
