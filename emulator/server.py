@@ -230,7 +230,8 @@ class EmulatorServer:
             return _json_error(404, f"no internal endpoint at {request.path}")
 
         catch_alls: list[web.AbstractResource] = []
-        for pattern in (INTERNAL_PREFIX, INTERNAL_PREFIX + "/{tail:.*}"):
+        # `[\s\S]`, not `.`: a path may hold a newline (%0A), which `.` does not match.
+        for pattern in (INTERNAL_PREFIX, INTERNAL_PREFIX + r"/{tail:[\s\S]*}"):
             resource = router.add_resource(pattern)
             resource.add_route("*", checked(not_found))
             catch_alls.append(resource)
@@ -308,7 +309,7 @@ class EmulatorServer:
         catch_alls = self._add_internal_routes(application, name)
         for path in SCHEDULED_PATHS:
             application.router.add_route("*", path, scheduled)
-        app_resource = application.router.add_resource("/{tail:.*}")
+        app_resource = application.router.add_resource(r"/{tail:[\s\S]*}")
         app_resource.add_route("*", serve)
         # The 405 check of `/_emulator/*` must not see the app's catch-all as a match.
         catch_alls.append(app_resource)

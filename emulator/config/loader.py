@@ -158,6 +158,8 @@ def _load_toml(text: str) -> tuple[Any, ParseProblem | None]:
         message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
         m = _TOML_POS.search(message)
         where: tuple[int | None, int | None] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and "(at end of document)" in message:
+            where = LineIndex(text).position(len(text))
         return None, ParseProblem(message, *where)
 
 

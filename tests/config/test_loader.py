@@ -371,3 +371,9 @@ def test_nesting_limit_in_json(tmp_path: Path) -> None:
     # The root and "vars" objects are two levels: the array that crosses is number MAX_DEPTH - 1,
     # and the first one is on column 17.
     assert problem.id == "CFE100" and (problem.line, problem.column) == (2, 17 + MAX_DEPTH - 2)
+
+
+def test_toml_errors_at_the_end_of_the_document_have_a_position(tmp_path: Path) -> None:
+    path = write(tmp_path / "wrangler.toml", MINIMAL + "X = [1,\n")
+    problem = problem_of(path)
+    assert "(at end of document)" in problem.message and (problem.line, problem.column) == (5, 1)

@@ -115,8 +115,13 @@ def _xml(root: str, body: str) -> web.Response:
     return web.Response(body=text.encode(), content_type="application/xml")
 
 
+# Characters XML 1.0 cannot carry at all, not even as references (keys may hold them: clients
+# that list such keys ask for encoding-type=url).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _el(name: str, value: Any) -> str:
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{escape(_NOT_XML.sub(chr(0xFFFD), str(value)))}</{name}>"
 
 
 def _malformed_chunked(why: str) -> S3Error:
@@ -321,7 +326,8 @@ class S3Endpoint:
         self.store = store
         self.clock = clock
         self.app = web.Application(client_max_size=1024**4)
-        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # `[\s\S]`, not `.`: a key may hold a newline (%0A), which `.` would not match.
+        self.app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path.split("?", 1)[0]

@@ -396,3 +396,20 @@ async def test_conditional_put_ignores_dates_that_do_not_parse(s3_platform: Plat
     assert response.status == 200
     again = await raw_request(port, "PUT", "/bucket/k", {"if-none-match": "*", "if-unmodified-since": "x"}, b"w")
     assert (again.status, s3_code(again)) == (412, "PreconditionFailed")
+
+
+async def test_keys_with_control_characters(s3_platform: Platform) -> None:
+    import xml.etree.ElementTree as ET
+
+    port = s3_port(s3_platform)
+    for key in ("a%0Ab", "a%00b"):
+        assert (await raw_request(port, "PUT", f"/bucket/{key}", body=b"v")).status == 200
+        assert (await raw_request(port, "GET", f"/bucket/{key}")).body == b"v"
+    assert stored_keys(s3_platform) == ["a\x00b", "a\nb"]
+    missing = await raw_request(port, "GET", "/bucket/x%00%0A")
+    assert (missing.status, s3_code(missing)) == (404, "NoSuchKey")  # an XML document despite the NUL
+    listed = ET.fromstring((await raw_request(port, "GET", "/bucket?list-type=2&encoding-type=url")).body)
+    assert sorted(k.text or "" for k in listed.iter("{http://s3.amazonaws.com/doc/2006-03-01/}Key")) == [
+        "a%00b", "a%0Ab"]
+    plain = ET.fromstring((await raw_request(port, "GET", "/bucket?list-type=2")).body)  # NUL → U+FFFD
+    assert "a\ufffdb" in [k.text for k in plain.iter("{http://s3.amazonaws.com/doc/2006-03-01/}Key")]
