@@ -1,1 +1,1 @@
-"""Helpers shared between test files (not fixtures: those live in conftest.py files)."""
+"""Helpers shared between test files (never imported from conftest.py)."""
