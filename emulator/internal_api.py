@@ -29,6 +29,8 @@ MAX_JSON_DEPTH = 256
 # Resource names become file names in the state directory (``safe_component``): keep those
 # under the 255-byte limit of common file systems, with room for a suffix.
 MAX_NAME_BYTES = 200
+# ASCII digits only: int() also takes "١٢", "1_000" and thousands of digits.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 class RequestError(web.HTTPException):
@@ -82,7 +84,7 @@ def query_int(request: web.Request, name: str, default: int, minimum: int, maxim
     if raw is None or raw == "":
         return default
     text = raw.strip()
-    if not (text.lstrip("-").isascii() and text.lstrip("-").isdigit()) or len(text) > 20:
+    if not _INTEGER.fullmatch(text):
         raise RequestError(400, f"{name} must be an integer, got {raw[:40]!r}")
     value = int(text)
     if not minimum <= value <= maximum:

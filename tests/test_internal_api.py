@@ -50,6 +50,8 @@ async def test_good_requests_pass(client: TestClient) -> None:
     ("/q/ok?limit=101", "limit must be between 0 and 100"),
     ("/q/ok?limit=" + "9" * 5000, "limit must be an integer"),
     ("/q/ok?limit=1.5", "limit must be an integer"),
+    ("/q/ok?limit=--5", "limit must be an integer"),
+    ("/q/ok?limit=1_0", "limit must be an integer"),
     ("/q/ok?limit=%EF%BC%91", "limit must be an integer"),  # a full-width digit: int() would take it
 ])
 async def test_bad_urls(client: TestClient, target: str, message: str) -> None:

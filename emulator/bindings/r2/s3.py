@@ -117,7 +117,7 @@ def _xml(root: str, body: str) -> web.Response:
 
 # Characters XML 1.0 cannot carry at all, not even as references (keys may hold them: clients
 # that list such keys ask for encoding-type=url).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _el(name: str, value: Any) -> str:
