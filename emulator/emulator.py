@@ -278,7 +278,7 @@ class Emulator:
 
     @property
     def server(self) -> EmulatorServer:
-        """The listeners of the started emulator (each app's aiohttp application, ports)."""
+        """The running listeners (``internal_routes()`` lists the internal API)."""
         return self._require_server()
 
     def _require_server(self) -> EmulatorServer:

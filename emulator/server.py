@@ -32,6 +32,7 @@ from aiohttp import web
 
 from emulator.access import internal_refusal
 from emulator.config.model import AppConfig
+from emulator.internal_api import checked
 from emulator.platform import Platform
 
 INTERNAL_PREFIX = "/_emulator"
@@ -244,19 +245,20 @@ class EmulatorServer:
         async def health(request: web.Request) -> web.Response:
             return web.json_response(self._health(app_name), dumps=lambda v: json.dumps(v, default=str))
 
-        router.add_get(INTERNAL_PREFIX + "/health", self._json_errors(health))
+        router.add_get(INTERNAL_PREFIX + "/health", self._json_errors(checked(health)))
         for name, plugin in self.platform.plugins.items():
             for route in plugin.routes():
                 path = route.path
                 # Plugins give full paths (`/_emulator/queues/...`); tolerate relative ones.
                 if not path.startswith(INTERNAL_PREFIX + "/"):
                     path = f"{INTERNAL_PREFIX}/{name}{path if path.startswith('/') else '/' + path}"
-                handler = self._json_errors(route.handler)  # type: ignore[arg-type]
+                handler = self._json_errors(checked(route.handler))  # type: ignore[arg-type]
                 web.RouteDef(route.method, path, handler, route.kwargs).register(router)
         # The dashboard page (`/_emulator/`) and its JSON API, on every port.
         from emulator import dashboard
 
-        dashboard.setup(application, self.platform, prefix=INTERNAL_PREFIX)
+        dashboard.setup(application, self.platform, prefix=INTERNAL_PREFIX,
+                        wrap=lambda handler: self._json_errors(checked(handler)))
 
         async def not_found(request: web.Request) -> web.Response:
             # A known path with another method is a 405, as aiohttp would say without
@@ -275,9 +277,10 @@ class EmulatorServer:
             return _json_error(404, f"no internal endpoint at {request.path}")
 
         catch_alls: list[web.AbstractResource] = []
-        for pattern in (INTERNAL_PREFIX, INTERNAL_PREFIX + "/{tail:.*}"):
+        # `[\s\S]`, not `.`: a path may hold a newline (%0A), which `.` does not match.
+        for pattern in (INTERNAL_PREFIX, INTERNAL_PREFIX + r"/{tail:[\s\S]*}"):
             resource = router.add_resource(pattern)
-            resource.add_route("*", not_found)
+            resource.add_route("*", checked(not_found))
             catch_alls.append(resource)
         return catch_alls
 
@@ -361,11 +364,24 @@ class EmulatorServer:
         catch_alls = self._add_internal_routes(application, name)
         for path in SCHEDULED_PATHS:
             application.router.add_route("*", path, scheduled)
-        app_resource = application.router.add_resource("/{tail:.*}")
+        app_resource = application.router.add_resource(r"/{tail:[\s\S]*}")
         app_resource.add_route("*", serve)
         # The 405 check of `/_emulator/*` must not see the app's catch-all as a match.
         catch_alls.append(app_resource)
         return application, app_handler
+
+    def internal_routes(self) -> list[tuple[str, str]]:
+        """``(method, path pattern)`` of every ``/_emulator`` route, as registered (every app's
+        port serves the same ones): for tools, and the internal API's fuzz test."""
+        for runner in self._runners.values():
+            routes = []
+            for route in runner.app.router.routes():
+                info = route.resource.get_info() if route.resource is not None else {}
+                pattern = info.get("path") or info.get("formatter") or ""
+                if pattern.startswith(INTERNAL_PREFIX):
+                    routes.append((route.method, pattern))
+            return routes
+        return []
 
     # --- lifecycle ------------------------------------------------------------------
     async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:

@@ -31,12 +31,14 @@ from emulator.config.jsvalues import UNDEF
 from emulator.config.loader import (
     ConfigLookupError,
     ParsedFile,
+    ParseProblem,
     app_from_config,
     find_config,
     is_workspace,
     read_config_file,
 )
 from emulator.config.model import AppConfig, WorkspaceConfig
+from emulator.config.nesting import MAX_DEPTH_MESSAGE, NESTING_ID
 from emulator.config.pages import validate_pages_config
 from emulator.config.rules import check_entry_point, check_entrypoint_exports
 from emulator.config.rules import compatibility_date_defaulted, compatibility_date_required
@@ -115,7 +117,7 @@ def _resolve_target(path: Path) -> Path:
 def _parse_problem_report(parsed: ParsedFile, kind: FileKind) -> FileReport:
     assert parsed.problem is not None
     diag = Diagnostic(message=parsed.problem.message, path="", line=parsed.problem.line,
-                      column=parsed.problem.column, id=None, severity="error", group="")
+                      column=parsed.problem.column, id=parsed.problem.id, severity="error", group="")
     return FileReport(parsed.path, kind, errors=[diag])
 
 
@@ -163,6 +165,18 @@ def _check_app(parsed: ParsedFile, env: str | None, cwd: Path, today: str, comma
     facts = {t.name: t.check_app(ours, raw, config, env, is_pages, parsed.path) for t in binding_types()}
     trees.append(ours)
     return _AppCheck(parsed, report, trees, (name, ours, facts), config)
+
+
+def _check_app_guarded(parsed: ParsedFile, env: str | None, cwd: Path, today: str, command: Command) -> _AppCheck:
+    """``_check_app``, with a diagnostic in place of a traceback should a check still recurse
+    too deep: the nesting limits (emulator.config.nesting) are meant to make this unreachable."""
+    try:
+        return _check_app(parsed, env, cwd, today, command)
+    except RecursionError:
+        kind: FileKind = "pages" if parsed.mentions_pages or (
+            parsed.raw is not None and "pages_build_output_dir" in parsed.raw) else "worker"
+        failed = ParsedFile(parsed.path, parsed.format, None, ParseProblem(MAX_DEPTH_MESSAGE, 1, 1, NESTING_ID))
+        return _AppCheck(failed, _parse_problem_report(failed, kind), [])
 
 
 def _finish(check: _AppCheck, env: str | None) -> None:
@@ -214,11 +228,11 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
                     seen.add(app_path)
                     app_files.append(read_config_file(app_path))
         elif parsed.raw is None and parsed.problem is not None and parsed.format == "toml" and \
-                _looks_like_workspace(target):
+                parsed.mentions_workspace:
             report.files.append(_parse_problem_report(parsed, "workspace"))
         else:
             app_files.append(parsed)
-    checks = [_check_app(parsed, env, cwd, today, command) for parsed in app_files]
+    checks = [_check_app_guarded(parsed, env, cwd, today, command) for parsed in app_files]
     checked = [c.facts for c in checks if c.facts is not None]
     # Rules over the set of apps (queue producer/consumer pairing) only make sense when a
     # set is checked: a workspace, or two or more configs at once.
@@ -232,9 +246,3 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
         report.files.append(check.report)
     return report
 
-
-def _looks_like_workspace(path: Path) -> bool:
-    try:
-        return any(line.strip() == "[workspace]" for line in path.read_text(encoding="utf-8").splitlines())
-    except (OSError, UnicodeDecodeError):
-        return False

@@ -15,12 +15,16 @@ import json
 import re
 from typing import Any, Union
 
+from emulator.config.nesting import MAX_DEPTH, MAX_DEPTH_MESSAGE
+
 KeyPath = tuple[Union[str, int], ...]
 
 _WS = " \t\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
       "\u202f\u205f\u3000\ufeff"
 _LB = "\n\r\u2028\u2029"
 _STOP = set('{}[]":,/') | set(_WS) | set(_LB)
+# String characters that are copied as they are: not a quote, backslash, line break or control.
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\u2028\u2029]*')
 
 
 class JsoncError(Exception):
@@ -32,14 +36,24 @@ class JsoncError(Exception):
         self.offset = offset
 
 
+class JsoncNestingError(JsoncError):
+    """Nested deeper than we judge (``emulator.config.nesting``); not a jsonc-parser error."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__("NestingTooDeep", offset)
+        self.message = MAX_DEPTH_MESSAGE
+
+
 class LineIndex:
     """Maps character offsets to 1-based (line, column)."""
 
     def __init__(self, text: str) -> None:
         self.starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self.starts.append(i + 1)
+        find, append = text.find, self.starts.append
+        i = find("\n")
+        while i >= 0:
+            append(i + 1)
+            i = find("\n", i + 1)
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset) - 1
@@ -55,12 +69,26 @@ class _Token:
         self.value = value
 
 
+class _Open:
+    """An array or object being parsed: its value so far and where the next member goes."""
+
+    __slots__ = ("is_object", "path", "value", "key", "needs_comma")
+
+    def __init__(self, is_object: bool, path: KeyPath) -> None:
+        self.is_object = is_object
+        self.path = path
+        self.value: Any = {} if is_object else []
+        self.key: str = ""
+        self.needs_comma = False
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
         self.tok = _Token("eof", 0)
         self.offsets: dict[KeyPath, int] = {}
+        self.result: Any = None
 
     # -- scanner ---------------------------------------------------------------------------
     def _scan(self) -> None:
@@ -115,6 +143,10 @@ class _Parser:
         pos = start + 1
         out: list[str] = []
         while True:
+            plain = _PLAIN.match(text, pos)  # a run of characters that need no attention
+            if plain.end() > pos:
+                out.append(plain.group())
+                pos = plain.end()
             if pos >= n:
                 raise JsoncError("UnexpectedEndOfString", start)
             ch = text[pos]
@@ -205,70 +237,106 @@ class _Parser:
         return value
 
     def _value(self, path: KeyPath) -> Any:
-        kind = self.tok.kind
-        if kind == "{":
-            return self._object(path)
-        if kind == "[":
-            return self._array(path)
-        if kind in ("string", "number"):
-            value = self.tok.value
-            self._scan()
-            return value
-        if kind in ("true", "false", "null"):
-            self._scan()
-            return {"true": True, "false": False, "null": None}[kind]
-        raise JsoncError("ValueExpected", self.tok.offset)
+        """The value at the current token, with everything nested inside it.
 
-    def _object(self, path: KeyPath) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        self._scan()
-        needs_comma = False
-        while self.tok.kind not in ("}", "eof"):
+        jsonc-parser's recursive descent, run with an explicit stack so that nesting depth
+        costs no Python frames; past ``MAX_DEPTH`` open arrays/objects it stops with
+        ``JsoncNestingError`` at the bracket that crosses the limit.
+        """
+        stack: list[_Open] = []
+        while True:
+            kind = self.tok.kind
+            if kind == "{" or kind == "[":
+                if len(stack) >= MAX_DEPTH:
+                    raise JsoncNestingError(self.tok.offset)
+                stack.append(_Open(kind == "{", path))
+                self._scan()
+            elif kind in ("string", "number"):
+                value = self.tok.value
+                self._scan()
+                self._deliver(stack, value)
+            elif kind in ("true", "false", "null"):
+                self._scan()
+                self._deliver(stack, {"true": True, "false": False, "null": None}[kind])
+            else:
+                raise JsoncError("ValueExpected", self.tok.offset)
+            # Close finished containers and find where the next value goes.
+            while stack:
+                top = stack[-1]
+                next_path = self._object_member(top) if top.is_object else self._array_item(top)
+                if next_path is not None:
+                    path = next_path
+                    break
+                stack.pop()
+                if not stack:
+                    self.result = top.value
+                    return top.value
+                self._store(stack[-1], top.value)
+            else:
+                return self.result
+
+    def _deliver(self, stack: list[_Open], value: Any) -> None:
+        if stack:
+            self._store(stack[-1], value)
+        else:
+            self.result = value
+
+    @staticmethod
+    def _store(top: _Open, value: Any) -> None:
+        if top.is_object:
+            result = top.value
+            result.pop(top.key, None)  # last duplicate wins, and takes the last position in order
+            result[top.key] = value
+        else:
+            top.value.append(value)
+        top.needs_comma = True
+
+    def _object_member(self, top: _Open) -> KeyPath | None:
+        """Path of the object's next member value (positioned at it), or None once closed."""
+        if self.tok.kind not in ("}", "eof"):
+            closing = False
             if self.tok.kind == ",":
-                if not needs_comma:
+                if not top.needs_comma:
                     raise JsoncError("ValueExpected", self.tok.offset)
                 self._scan()
-                if self.tok.kind == "}":
-                    break  # trailing comma: allowed by wrangler's options
-            elif needs_comma:
+                closing = self.tok.kind == "}"  # trailing comma: allowed by wrangler's options
+            elif top.needs_comma:
                 raise JsoncError("CommaExpected", self.tok.offset)
-            if self.tok.kind != "string":
-                raise JsoncError("PropertyNameExpected", self.tok.offset)
-            key = self.tok.value
-            self.offsets[path + (key,)] = self.tok.offset
-            self._scan()
-            if self.tok.kind != ":":
-                raise JsoncError("ColonExpected", self.tok.offset)
-            self._scan()
-            result.pop(key, None)  # last duplicate wins, and takes the last position in order
-            result[key] = self._value(path + (key,))
-            needs_comma = True
+            if not closing:
+                if self.tok.kind != "string":
+                    raise JsoncError("PropertyNameExpected", self.tok.offset)
+                key = self.tok.value
+                self.offsets[top.path + (key,)] = self.tok.offset
+                self._scan()
+                if self.tok.kind != ":":
+                    raise JsoncError("ColonExpected", self.tok.offset)
+                self._scan()
+                top.key = key
+                return top.path + (key,)
         if self.tok.kind != "}":
             raise JsoncError("CloseBraceExpected", self.tok.offset)
         self._scan()
-        return result
+        return None
 
-    def _array(self, path: KeyPath) -> list[Any]:
-        result: list[Any] = []
-        self._scan()
-        needs_comma = False
-        while self.tok.kind not in ("]", "eof"):
+    def _array_item(self, top: _Open) -> KeyPath | None:
+        """Path of the array's next item (positioned at it), or None once closed."""
+        if self.tok.kind not in ("]", "eof"):
+            closing = False
             if self.tok.kind == ",":
-                if not needs_comma:
+                if not top.needs_comma:
                     raise JsoncError("ValueExpected", self.tok.offset)
                 self._scan()
-                if self.tok.kind == "]":
-                    break
-            elif needs_comma:
+                closing = self.tok.kind == "]"
+            elif top.needs_comma:
                 raise JsoncError("CommaExpected", self.tok.offset)
-            item_path = path + (len(result),)
-            self.offsets[item_path] = self.tok.offset
-            result.append(self._value(item_path))
-            needs_comma = True
+            if not closing:
+                item_path = top.path + (len(top.value),)
+                self.offsets[item_path] = self.tok.offset
+                return item_path
         if self.tok.kind != "]":
             raise JsoncError("CloseBracketExpected", self.tok.offset)
         self._scan()
-        return result
+        return None
 
 
 def parse_jsonc(text: str) -> tuple[Any, dict[KeyPath, int]]:
@@ -281,30 +349,77 @@ def parse_jsonc(text: str) -> tuple[Any, dict[KeyPath, int]]:
     return value, parser.offsets
 
 
-def dumps_js(value: Any) -> str:
-    """``JSON.stringify`` of a parsed config value (compact, insertion order, JS numbers)."""
-    return json.dumps(_js_ready(value), separators=(",", ":"), ensure_ascii=False)
+def dumps_js(value: Any, indent: int | None = None, undefined: Any = None) -> str:
+    """``JSON.stringify(value, null, indent)`` of a parsed config value (insertion order, JS numbers).
+
+    Iterative, so a value nested thousands of levels deep costs no Python frames. Members
+    whose value is ``undefined`` (the sentinel passed as ``undefined``) are left out of
+    objects and become ``null`` in arrays, as in JavaScript.
+    """
+    out: list[str] = []
+    # Open containers: [items iterator, is_object, nothing written yet].
+    stack: list[list[Any]] = []
+    current = value
+    while True:
+        if isinstance(current, dict):
+            out.append("{")
+            stack.append([iter(current.items()), True, True])
+        elif isinstance(current, (list, tuple)):
+            out.append("[")
+            stack.append([iter(current), False, True])
+        else:
+            out.append(_js_scalar(current))
+        while stack:
+            frame = stack[-1]
+            item = next(frame[0], _END)
+            if frame[1]:
+                while item is not _END and undefined is not None and item[1] is undefined:
+                    item = next(frame[0], _END)
+            if item is _END:
+                stack.pop()
+                if indent and not frame[2]:
+                    out.append("\n" + " " * (indent * len(stack)))
+                out.append("}" if frame[1] else "]")
+                continue
+            if not frame[2]:
+                out.append(",")
+            frame[2] = False
+            if indent:
+                out.append("\n" + " " * (indent * len(stack)))
+            if frame[1]:
+                key, current = item
+                out.append(json.dumps(str(key), ensure_ascii=False) + (": " if indent else ":"))
+            else:
+                current = item
+            if undefined is not None and current is undefined:
+                current = None
+            break
+        else:
+            return "".join(out)
 
 
-def _js_ready(value: Any) -> Any:
+_END = object()
+
+
+def _js_scalar(value: Any) -> str:
     import datetime as _dt
 
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            return None  # JSON.stringify(NaN/Infinity) → null
+            return "null"  # JSON.stringify(NaN/Infinity) → null
         if value.is_integer() and abs(value) < 1e21:
-            return int(value)
-        return value
+            return str(int(value))
+        return json.dumps(value)
     if isinstance(value, int):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _js_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_js_ready(v) for v in value]
+        return str(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         # smol-toml's TomlDate serialises back to its TOML text (e.g. "2025-01-01").
         text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    return str(value)
+        return json.dumps(text[:-6] + "Z" if text.endswith("+00:00") else text)
+    return json.dumps(str(value), ensure_ascii=False)

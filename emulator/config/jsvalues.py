@@ -95,15 +95,7 @@ def stringify(value: Any) -> str:
     """``JSON.stringify(value)``; ``undefined`` yields the text ``undefined`` as in a template."""
     if value is UNDEF:
         return "undefined"
-    return dumps_js(_drop_undefined(value))
-
-
-def _drop_undefined(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_undefined(v) for k, v in value.items() if v is not UNDEF}
-    if isinstance(value, list):
-        return [None if v is UNDEF else _drop_undefined(v) for v in value]
-    return value
+    return dumps_js(value, undefined=UNDEF)
 
 
 def keys(value: Any) -> list[str]:

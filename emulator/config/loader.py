@@ -4,7 +4,10 @@
   ``wrangler.json``; only if there is none anywhere up the tree, for ``wrangler.jsonc``; then
   ``wrangler.toml`` (file name first, nearest folder second).
 - The format follows the suffix (``toml`` / ``jsonc`` / ``json``); both JSON forms use the
-  permissive JSONC parser, as wrangler does. A UTF-8 BOM is stripped.
+  permissive JSONC parser, as wrangler does. A UTF-8 BOM is stripped; a UTF-16/32 BOM is
+  refused and bytes that are not UTF-8 read as U+FFFD, as wrangler does. Only regular files of
+  up to ``MAX_CONFIG_BYTES`` are read, and nesting is limited before any parser recurses
+  (``emulator.config.nesting``; docs/check.md, "Limits").
 - ``app_from_config`` maps wrangler's normalized config (after env resolution) onto the
   emulator's model: the app-level fields here, each binding type's part through its
   ``BindingType.read`` (``emulator/bindings/<type>/config.py``); all paths absolute.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +25,11 @@ from typing import Any, Literal
 
 from emulator.config.devvars import load_dev_secrets
 from emulator.config.diagnostics import KeyPath
-from emulator.config.jsonc import JsoncError, LineIndex, parse_jsonc
+from emulator.config.jsonc import JsoncError, JsoncNestingError, LineIndex, parse_jsonc
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof
 from emulator.config.model import AppConfig, AssetsConfig, DevSettings
-from emulator.config.tomlpos import toml_positions
+from emulator.config.nesting import NESTING_ID, TOML_INLINE_MAX_DEPTH, recursion_headroom
+from emulator.config.tomlpos import scan_toml
 
 CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 FileFormat = Literal["toml", "json", "jsonc", "other"]
@@ -71,6 +76,8 @@ class ParseProblem:
     message: str
     line: int | None
     column: int | None
+    # None for wrangler's own verdicts; ours (the nesting limit) carry a CFE id.
+    id: str | None = None
 
 
 @dataclass
@@ -82,8 +89,10 @@ class ParsedFile:
     raw: dict[str, Any] | None
     problem: ParseProblem | None = None
     positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
-    # For files that did not parse: does the text mention `pages_build_output_dir` (report kind)?
+    # For files that did not parse: does the text mention `pages_build_output_dir` (report
+    # kind), and does it have a `[workspace]` line (a broken workspace file)?
     mentions_pages: bool = False
+    mentions_workspace: bool = False
 
     def locate(self, key_path: KeyPath) -> tuple[int | None, int | None]:
         """Line/column of the key, or of its nearest ancestor that is in the file."""
@@ -97,40 +106,99 @@ class ParsedFile:
 
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_WORKSPACE_LINE = re.compile(r"^[ \t]*\[workspace\][ \t\r]*$", re.MULTILINE)
+# The largest config file we read. Wrangler has no limit; a config this large is a mistake
+# (a wrong path), and reading it whole would only cost memory (docs/check.md, "Limits").
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+# Byte-order marks wrangler refuses (its `removeBOMAndValidate`), longest first: UTF-32 LE
+# starts like UTF-16 LE.
+_UNSUPPORTED_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+                     (b"\xfe\xff", "UTF-16 BE"), (b"\xff\xfe", "UTF-16 LE"))
+# tomllib recurses about three frames per inline array/table; the nesting pre-scan keeps
+# documents it sees to fewer than TOML_INLINE_MAX_DEPTH of those.
+_TOMLLIB_FRAMES = 4 * TOML_INLINE_MAX_DEPTH
+
+
+def _read_bytes(path: Path) -> bytes | str:
+    """The file's bytes, or why it could not be read (wrangler: `Could not read file`)."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return "It is a directory."
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO would block and a device may never end: only regular files are read.
+            return "It is not a regular file."
+        if info.st_size > MAX_CONFIG_BYTES:
+            return _too_large(info.st_size)
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        return f"{exc.strerror or exc}."
+    if len(data) > MAX_CONFIG_BYTES:
+        return _too_large(len(data))
+    return data
+
+
+def _too_large(size: int) -> str:
+    return (f"It is {size / 2**20:.1f} MiB; cf-emulator reads config files of up to "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB.")
+
+
+def _load_toml(text: str) -> tuple[Any, ParseProblem | None]:
+    """``tomllib`` on a text the nesting pre-scan has passed: the value, or its first error."""
+    try:
+        with recursion_headroom(_TOMLLIB_FRAMES):
+            return tomllib.loads(text), None
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
+        m = _TOML_POS.search(message)
+        where: tuple[int | None, int | None] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and "(at end of document)" in message:
+            where = LineIndex(text).position(len(text))
+        return None, ParseProblem(message, *where)
 
 
 def read_config_file(path: Path) -> ParsedFile:
     fmt = file_format(path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        # wrangler: ParseError `Could not read file: <file>`
-        return ParsedFile(path, fmt, None, ParseProblem(f"Could not read file: {path}", None, None))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        return ParsedFile(path, fmt, None, ParseProblem(f"Could not read file: {path}", line, 1))
+    data = _read_bytes(path)
+    if isinstance(data, str):
+        # wrangler: ParseError `Could not read file: <file>`, with the reason as a note.
+        return ParsedFile(path, fmt, None, ParseProblem(f"Could not read file: {path}\n{data}", None, None))
+    for bom, encoding in _UNSUPPORTED_BOMS:
+        if data.startswith(bom):
+            return ParsedFile(path, fmt, None, ParseProblem(
+                f"Configuration file contains {encoding} byte order marker\n"
+                f"The file appears to be encoded as {encoding}. Please save the file as UTF-8 without BOM.",
+                1, 1))
+    # Like wrangler (Node's Buffer.toString), bytes that are not UTF-8 become U+FFFD and the
+    # parser judges the text.
+    text = data.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
+    mentions = {"mentions_pages": "pages_build_output_dir" in text,
+                "mentions_workspace": _WORKSPACE_LINE.search(text) is not None}
     if fmt == "toml":
-        try:
-            raw: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            message = str(exc).splitlines()[0] if str(exc) else "Invalid TOML"
-            m = _TOML_POS.search(message)
-            where: tuple[int | None, int | None] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-            return ParsedFile(path, fmt, None, ParseProblem(message, *where),
-                              mentions_pages="pages_build_output_dir" in text)
-        return ParsedFile(path, fmt, raw, None, toml_positions(text))
+        scan = scan_toml(text)
+        if scan.nesting is not None:
+            # A syntax error in an earlier statement comes first, as in wrangler's one-pass parser.
+            _, problem = _load_toml(text[:scan.nesting.statement])
+            if problem is None:
+                line, column = LineIndex(text).position(scan.nesting.offset)
+                problem = ParseProblem(scan.nesting.message, line, column, scan.nesting.id)
+            return ParsedFile(path, fmt, None, problem, **mentions)
+        raw, problem = _load_toml(text)
+        if problem is not None:
+            return ParsedFile(path, fmt, None, problem, **mentions)
+        return ParsedFile(path, fmt, raw, None, scan.positions(text))
     if fmt in ("json", "jsonc"):
+        index = LineIndex(text)
         try:
             raw, offsets = parse_jsonc(text)
         except JsoncError as exc:
-            line, col = LineIndex(text).position(exc.offset)
-            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col),
-                              mentions_pages="pages_build_output_dir" in text)
-        index = LineIndex(text)
+            line, col = index.position(exc.offset)
+            if isinstance(exc, JsoncNestingError):
+                return ParsedFile(path, fmt, None, ParseProblem(exc.message, line, col, NESTING_ID), **mentions)
+            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col), **mentions)
         positions = {k: index.position(v) for k, v in offsets.items()}
         if isinstance(raw, list):
             # Object.keys on an array: indexes become "fields".

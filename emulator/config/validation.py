@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
+from emulator.config.jsonc import dumps_js
 from emulator.config.loader import file_format
 from emulator.config.jsvalues import (
     UNDEF, coalesce, english_list, get, has, is_date, is_record, keys, nullish, stringify,
@@ -855,7 +856,8 @@ def _hashable(value: Any) -> Any:
         hash(value)
         return value
     except TypeError:
-        return repr(value)
+        # Arrays/objects compare by their JSON text (iterative: values may nest deeply).
+        return ("json", dumps_js(value, undefined=UNDEF))
 
 
 def _js_str(value: Any) -> str:
@@ -869,10 +871,33 @@ def _js_str(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, list):
-        return ",".join("" if v is None else _js_str(v) for v in value)
+        return _js_array_str(value)
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)
+
+
+def _js_array_str(value: list[Any]) -> str:
+    """``String(array)``: items joined with commas, nested arrays likewise, null/undefined as
+    empty; with an explicit stack, since config values may nest deeply."""
+    # Each frame: [the array, index of the next item, the strings of the items so far].
+    stack: list[list[Any]] = [[value, 0, []]]
+    while True:
+        frame = stack[-1]
+        items, index, parts = frame
+        if index == len(items):
+            stack.pop()
+            text = ",".join(parts)
+            if not stack:
+                return text
+            stack[-1][2].append(text)
+            continue
+        frame[1] = index + 1
+        item = items[index]
+        if isinstance(item, list):
+            stack.append([item, 0, []])
+        else:
+            parts.append("" if item is None or item is UNDEF else _js_str(item))
 
 
 def _all(*validators: Validator) -> Validator:
@@ -928,10 +953,9 @@ def _routes_validator(raw_env: dict[str, Any]) -> Validator:
             else:
                 invalid = [r for r in value if not _is_valid_route_value(r)]
                 if invalid:
-                    import json
                     d.error(f'Expected "{field}" to be an array of either strings or objects with the shape '
                             "{ pattern, custom_domain, zone_id | zone_name, enabled, previews_enabled }, but "
-                            f"these weren't valid: {json.dumps(invalid, indent=2, ensure_ascii=False)}.", path)
+                            f"these weren't valid: {dumps_js(invalid, indent=2, undefined=UNDEF)}.", path)
                     ok = False
         if value is not UNDEF and get(raw_env, "route") is not UNDEF:
             d.error(f'Expected exactly one of the following fields {stringify([field, "route"])}.', path)

@@ -14,7 +14,7 @@ elsewhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -33,17 +33,24 @@ def routes(platform: "Platform") -> "list[web.RouteDef]":
     return DashboardApi.for_platform(platform).routes(PREFIX)
 
 
-def setup(app: "web.Application", platform: "Platform", prefix: str = "") -> None:
+def setup(app: "web.Application", platform: "Platform", prefix: str = "",
+          wrap: "Callable[[Any], Any] | None" = None) -> None:
     """Add the dashboard to ``app`` (the ``/_emulator`` sub-app: ``prefix=""``).
 
+    ``wrap`` is applied to every handler (the server's JSON-error and URL checks).
     Besides the routes this registers an ``on_shutdown`` hook that ends open log streams:
     aiohttp waits for running handlers before it stops, and a browser tab left open on
     the log tail must not hold up `dev`'s Ctrl-C or a test's teardown.
     """
+    from aiohttp import web
+
     from emulator.dashboard.api import DashboardApi
 
     dashboard = DashboardApi.for_platform(platform)
-    app.add_routes(dashboard.routes(prefix))
+    defs = dashboard.routes(prefix)
+    if wrap is not None:
+        defs = [web.RouteDef(d.method, d.path, wrap(d.handler), d.kwargs) for d in defs]
+    app.add_routes(defs)
 
     async def end_streams(_app: "web.Application") -> None:
         dashboard.close()

@@ -93,3 +93,108 @@ def test_wrangler_only_gives_wranglers_verdict(capsys: pytest.CaptureFixture[str
     capsys.readouterr()
     assert main([str(case), "--wrangler-only", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"][0]["errors"] == []
+
+
+# --- deep nesting and careless input: a verdict, never a traceback -------------------------
+HEAD = 'name = "w"\nmain = "src/index.js"\ncompatibility_date = "2025-01-01"\n'
+JSON_HEAD = '{"name": "w", "main": "src/index.js", "compatibility_date": "2025-01-01", "vars": {"X": '
+
+
+def deep_config(folder: Path, form: str, depth: int) -> Path:
+    """A config whose `vars.X` nests `depth` levels (or, for `header`, a table `depth` keys down)."""
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    (folder / "src" / "index.js").write_text("export default {}\n")
+    text = {
+        "toml_arrays": HEAD + "[vars]\nX = " + "[" * depth + "]" * depth + "\n",
+        "toml_tables": HEAD + "[vars]\nX = " + "{a = " * depth + "1" + " }" * depth + "\n",
+        "header": HEAD + "[vars." + ".".join(["a"] * depth) + "]\nb = 1\n",
+        "json_arrays": JSON_HEAD + "[" * depth + "]" * depth + "}}\n",
+        "json_objects": JSON_HEAD + '{"a":' * depth + "1" + "}" * depth + "}}\n",
+    }[form]
+    path = folder / ("wrangler.toml" if form in ("toml_arrays", "toml_tables", "header") else "wrangler.jsonc")
+    path.write_text(text)
+    return path
+
+
+# (form, depth, expected exit, expected id of the one error or None, line of the error)
+DEPTH_CASES = [
+    ("toml_arrays", 1000, 0, None, None),   # the deepest smol-toml (wrangler) accepts
+    ("toml_arrays", 1001, 1, "wrangler", 5),
+    ("toml_tables", 999, 0, None, None),
+    ("toml_tables", 1000, 1, "wrangler", 5),
+    ("toml_arrays", 100_000, 1, "wrangler", 5),
+    ("header", 4000, 1, "CFE100", 4),
+    ("json_arrays", 2998, 0, None, None),   # + root + vars = 3000 levels
+    ("json_arrays", 2999, 1, "CFE100", 1),
+    ("json_objects", 2998, 0, None, None),
+    ("json_objects", 100_000, 1, "CFE100", 1),
+]
+
+
+@pytest.mark.parametrize(("form", "depth", "exit_code", "error", "line"), DEPTH_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in DEPTH_CASES])
+def test_deep_nesting_gets_a_verdict_in_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str,
+                                                     depth: int, exit_code: int, error: str | None,
+                                                     line: int | None) -> None:
+    path = deep_config(tmp_path, form, depth)
+    assert main([str(path), "--format", "json"]) == exit_code
+    report = json.loads(capsys.readouterr().out)
+    errors = report["files"][0]["errors"]
+    if error is None:
+        assert errors == []
+    else:
+        (diag,) = errors
+        assert diag["id"] == (None if error == "wrangler" else error)
+        assert diag["line"] == line and diag["column"] > 1
+    if error is None:
+        return
+    assert main([str(path), "--format", "text"]) == exit_code
+    assert f"{path.name}:{line}:" in capsys.readouterr().out
+    assert main([str(path), "--format", "github"]) == exit_code
+    github = capsys.readouterr().out
+    assert github.startswith("::error file=") and f",line={line}," in github
+    # --wrangler-only never turns a file we did not judge into a pass.
+    assert main([str(path), "--wrangler-only"]) == exit_code
+    capsys.readouterr()
+
+
+def test_a_check_that_recurses_too_deep_is_a_diagnostic(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.bindings.queues.config import TYPE
+
+    def too_deep(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(TYPE, "check_app", too_deep)  # one of the checks every app goes through
+    path = deep_config(tmp_path, "toml_arrays", 3)
+    assert main([str(path), "--format", "json"]) == 1
+    (diag,) = json.loads(capsys.readouterr().out)["files"][0]["errors"]
+    assert diag["id"] == "CFE100"
+
+
+@pytest.mark.parametrize("name", ["wrangler.toml", "wrangler.json"])
+def test_careless_input_gets_clean_diagnostics(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    cases: dict[str, bytes] = {
+        "empty": b"",
+        "binary": bytes(range(256)) * 64,
+        "utf16": HEAD.encode("utf-16"),
+        # 2.5 MB here to keep the suite fast; 10 MB takes a few seconds (docs/check.md).
+        "huge": (HEAD + "[vars]\n" + "".join(f'V{i} = "{"x" * 90}"\n' for i in range(25_000))).encode()
+        if name.endswith("toml") else
+        ('{"name": "w", "vars": {' + ",".join(f'"V{i}": "{"x" * 90}"' for i in range(25_000)) + "}}").encode(),
+    }
+    for label, data in cases.items():
+        path = tmp_path / label / name
+        path.parent.mkdir()
+        path.write_bytes(data)
+        for fmt in ("text", "json", "github") if label != "huge" else ("json",):
+            code = main([str(path), "--format", fmt])
+            out = capsys.readouterr()
+            assert code in (0, 1), (label, fmt)
+            assert "Traceback" not in out.out + out.err
+        if label in ("binary", "utf16"):
+            assert code == 1
+    folder = tmp_path / "folder" / name
+    folder.mkdir(parents=True)  # a folder named like a config: wrangler's discovery, then exit 2
+    assert main([str(folder)]) == 2
+    assert "Traceback" not in capsys.readouterr().err

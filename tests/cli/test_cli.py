@@ -78,27 +78,38 @@ def test_ctrl_c_while_a_verb_waits_for_the_state_directory(tmp_path: Path) -> No
 
 
 def test_ctrl_c_during_check(tmp_path: Path) -> None:
-    fifo = tmp_path / "wrangler.toml"
-    os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "check", str(fifo)],
+    # A config big enough that judging it takes a few seconds (check refuses FIFOs and
+    # devices, so the config cannot simply block): Ctrl-C arrives while it is being read.
+    config = tmp_path / "wrangler.toml"
+    lines = ['name = "big"', 'main = "src/index.js"', 'compatibility_date = "2025-01-01"', "", "[vars]"]
+    lines += [f'VAR_{i} = "{"x" * 40}"' for i in range(150_000)]
+    config.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "check", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Opening the FIFO for writing succeeds once `check` has it open for reading: it is
-    # then blocked reading the config, well past start-up.
+    # Wait until the process has the config open: it is then past start-up, judging it.
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and proc.poll() is None, "check never opened the config"
-            time.sleep(0.02)
-    try:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        os.close(writer)
+    fds = Path(f"/proc/{proc.pid}/fd")
+    while not any(_points_to(fd, config) for fd in _list(fds)):
+        assert time.monotonic() < deadline and proc.poll() is None, "check never opened the config"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def _list(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _points_to(link: Path, target: Path) -> bool:
+    try:
+        return Path(os.readlink(link)) == target
+    except OSError:
+        return False
 
 
 def test_usage_errors_exit_2() -> None:

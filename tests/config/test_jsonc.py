@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.config.jsonc import JsoncError, LineIndex, dumps_js, parse_jsonc
+from emulator.config.jsonc import JsoncError, JsoncNestingError, LineIndex, dumps_js, parse_jsonc
+from emulator.config.nesting import MAX_DEPTH
 
 
 def test_comments_and_trailing_commas() -> None:
@@ -51,3 +52,59 @@ def test_numbers_follow_javascript() -> None:
 def test_duplicate_keys_last_wins() -> None:
     value, _ = parse_jsonc('{"a": 1, "a": 2}')
     assert value == {"a": 2}
+
+
+# --- nesting ------------------------------------------------------------------------------
+def test_nesting_up_to_the_limit_parses_without_recursion() -> None:
+    depth = MAX_DEPTH
+    text = '{"a":' * (depth - 1) + "[1]" + "}" * (depth - 1)
+    value, offsets = parse_jsonc(text)
+    path: tuple[str | int, ...] = ("a",) * (depth - 1) + (0,)
+    assert offsets[path] == text.index("1")
+    for _ in range(depth - 1):
+        value = value["a"]
+    assert value == [1]
+
+
+@pytest.mark.parametrize("opener", ["[", '{"k":'])
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 100_000])
+def test_nesting_past_the_limit_stops_at_the_crossing_bracket(opener: str, depth: int) -> None:
+    text = opener * depth
+    with pytest.raises(JsoncNestingError) as info:
+        parse_jsonc(text)
+    assert info.value.offset == len(opener) * MAX_DEPTH  # the (MAX_DEPTH + 1)th opener
+    assert f"more than {MAX_DEPTH} levels" in info.value.message
+
+
+def test_an_earlier_syntax_error_wins_over_depth() -> None:
+    with pytest.raises(JsoncError) as info:
+        parse_jsonc('{"a": 1 "b": ' + "[" * 100_000)
+    assert info.value.code == "CommaExpected" and not isinstance(info.value, JsoncNestingError)
+
+
+# --- dumps_js ------------------------------------------------------------------------------
+def test_dumps_js_matches_json_stringify() -> None:
+    import datetime
+
+    value = {"a": [1, 2.0, 2.5, None, True, "é\""], "b": {}, "c": [], "d": datetime.date(2025, 1, 2),
+             "e": float("nan")}
+    assert dumps_js(value) == '{"a":[1,2,2.5,null,true,"é\\""],"b":{},"c":[],"d":"2025-01-02","e":null}'
+    assert dumps_js({"a": [1, {"b": []}]}, indent=2) == '{\n  "a": [\n    1,\n    {\n      "b": []\n    }\n  ]\n}'
+
+
+def test_dumps_js_leaves_out_undefined_members() -> None:
+    undefined = object()
+    assert dumps_js({"a": undefined, "b": [undefined, 1], "c": 2}, undefined=undefined) == '{"b":[null,1],"c":2}'
+    assert dumps_js({"a": undefined}, indent=2, undefined=undefined) == "{}"
+
+
+def test_dumps_js_of_a_deep_value_needs_no_recursion() -> None:
+    value: object = 1
+    for _ in range(20_000):
+        value = [value]
+    assert dumps_js(value) == "[" * 20_000 + "1" + "]" * 20_000
+
+
+def test_line_index() -> None:
+    index = LineIndex("ab\ncd\n\nef")
+    assert [index.position(i) for i in (0, 1, 3, 6, 7, 8)] == [(1, 1), (1, 2), (2, 1), (3, 1), (4, 1), (4, 2)]

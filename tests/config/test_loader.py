@@ -1,7 +1,10 @@
-"""Loading: discovery, AppConfig defaults, environments, .dev.vars / .env secrets."""
+"""Loading: discovery, AppConfig defaults, environments, .dev.vars / .env secrets; and what
+is read at all (directories, FIFOs, huge files, byte-order marks, bytes that are not UTF-8,
+nesting limits)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,9 @@ from emulator.bindings.queues.config import (
 from emulator.bindings.r2.config import r2_config
 from emulator.bindings.services.config import services_config
 from emulator.bindings.workflows.config import workflows_config
-from emulator.config import AppConfig, ConfigLookupError, check_paths, find_config
+from emulator.config import AppConfig, ConfigLookupError, check_paths, find_config, loader
+from emulator.config.loader import ParseProblem, read_config_file
+from emulator.config.nesting import MAX_DEPTH, TOML_INLINE_MAX_DEPTH, TOML_INLINE_MESSAGE
 from emulator.config.devvars import load_dev_secrets, parse_dotenv
 
 
@@ -281,3 +286,105 @@ def test_toml_dates_are_rejected_in_vars(tmp_path: Path) -> None:
                              'instead, e.g. WHEN = "2025-12-19".')
     assert (error.path, error.line, error.column) == ("vars.WHEN", 4, 1)
     assert report.apps == []
+
+
+# --- careless input: what is read, and how -------------------------------------------------
+MINIMAL = 'name = "w"\nmain = "src/index.js"\ncompatibility_date = "2025-01-01"\n'
+
+
+def problem_of(path: Path) -> ParseProblem:
+    parsed = read_config_file(path)
+    assert parsed.raw is None and parsed.problem is not None
+    return parsed.problem
+
+
+def test_unreadable_paths_are_parse_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "wrangler.toml"
+    folder.mkdir()
+    assert problem_of(folder).message == f"Could not read file: {folder}\nIt is a directory."
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # would block a plain open()
+    assert problem_of(fifo).message.endswith("It is not a regular file.")
+    locked = write(tmp_path / "locked" / "wrangler.toml", MINIMAL)
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert problem_of(locked).message == f"Could not read file: {locked}\nPermission denied."
+
+
+def test_files_over_the_size_limit_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "wrangler.toml", MINIMAL + "# " + "x" * 200 + "\n")
+    monkeypatch.setattr(loader, "MAX_CONFIG_BYTES", 100)
+    problem = problem_of(path)
+    assert problem.message.startswith(f"Could not read file: {path}\nIt is 0.0 MiB")
+
+
+@pytest.mark.parametrize(("bom", "encoding"), [
+    (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+])
+def test_utf16_and_utf32_byte_order_marks_are_refused_like_wrangler(tmp_path: Path, bom: bytes, encoding: str) -> None:
+    for name in ("wrangler.toml", "wrangler.json"):
+        path = tmp_path / name
+        path.write_bytes(bom + MINIMAL.encode("utf-16-le"))
+        problem = problem_of(path)
+        assert problem.message.split("\n")[0] == f"Configuration file contains {encoding} byte order marker"
+        assert (problem.line, problem.column) == (1, 1)
+
+
+def test_bytes_that_are_not_utf8_read_as_replacement_characters(tmp_path: Path) -> None:
+    # Node's Buffer.toString("utf-8"), which wrangler uses: the parser then judges the text.
+    path = tmp_path / "wrangler.toml"
+    path.write_bytes(MINIMAL.encode() + b'[vars]\nA = "caf\xe9"\n')
+    assert read_config_file(path).raw["vars"] == {"A": "caf\ufffd"}  # type: ignore[index]
+    path = tmp_path / "wrangler.json"
+    path.write_bytes(b'{"name": "w",\n \xff}')
+    assert (problem_of(path).message, problem_of(path).line, problem_of(path).column) == ("InvalidSymbol", 2, 2)
+
+
+def test_empty_and_binary_files_get_a_verdict(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "wrangler.toml", "")
+    assert read_config_file(tmp_path / "a" / "wrangler.toml").raw == {}
+    write(tmp_path / "b" / "wrangler.json", "")
+    assert problem_of(tmp_path / "b" / "wrangler.json").message == "ValueExpected"
+    binary = tmp_path / "c" / "wrangler.toml"
+    binary.parent.mkdir()
+    binary.write_bytes(bytes(range(256)) * 8)
+    assert problem_of(binary).line is not None
+
+
+def test_nesting_limits_in_toml(tmp_path: Path) -> None:
+    deep = write(tmp_path / "a" / "wrangler.toml", MINIMAL + "[vars]\nX = " + "[" * 2000 + "]" * 2000 + "\n")
+    problem = problem_of(deep)
+    assert problem.message == TOML_INLINE_MESSAGE and problem.id is None
+    assert (problem.line, problem.column) == (5, 5 + TOML_INLINE_MAX_DEPTH)
+    # An error in an earlier statement is reported first, as wrangler's one-pass parser does.
+    earlier = write(tmp_path / "b" / "wrangler.toml", MINIMAL + "oops\nX = " + "[" * 2000 + "\n")
+    assert problem_of(earlier).message.startswith("Expected '=' after a key")
+    # Deep tables (headers, dotted keys) hit our limit instead.
+    tables = write(tmp_path / "c" / "wrangler.toml", MINIMAL + "[" + ".".join(["t"] * 5000) + "]\n")
+    problem = problem_of(tables)
+    assert problem.id == "CFE100" and (problem.line, problem.column) == (4, 2 + 2 * (MAX_DEPTH - 1))
+    # Up to the limits, tomllib (recursive) parses it.
+    fits = write(tmp_path / "d" / "wrangler.toml",
+                 MINIMAL + "[vars]\nX = " + "{a = " * 999 + "1" + " }" * 999 + "\n")
+    value = read_config_file(fits).raw["vars"]["X"]  # type: ignore[index]
+    for _ in range(999):
+        value = value["a"]
+    assert value == 1
+
+
+def test_nesting_limit_in_json(tmp_path: Path) -> None:
+    deep = write(tmp_path / "wrangler.jsonc", '{\n  "vars": {"X": ' + "[" * 100_000)
+    problem = problem_of(deep)
+    # The root and "vars" objects are two levels: the array that crosses is number MAX_DEPTH - 1,
+    # and the first one is on column 17.
+    assert problem.id == "CFE100" and (problem.line, problem.column) == (2, 17 + MAX_DEPTH - 2)
+
+
+def test_toml_errors_at_the_end_of_the_document_have_a_position(tmp_path: Path) -> None:
+    path = write(tmp_path / "wrangler.toml", MINIMAL + "X = [1,\n")
+    problem = problem_of(path)
+    assert "(at end of document)" in problem.message and (problem.line, problem.column) == (5, 1)

@@ -183,3 +183,6 @@ async def test_d1_errors(platform: Platform, client: TestClient) -> None:
     assert resp.status == 400
     resp = await client.post("/_emulator/d1/databases/shop-db/query", json={"sql": 1})
     assert resp.status == 400
+    for body in (b"[" * 50_000, b'{"sql": "SELECT 1", "params": NaN}', b"\xff"):
+        resp = await client.post("/_emulator/d1/databases/shop-db/query", data=body)
+        assert resp.status == 400 and (await resp.json())["status"] == 400

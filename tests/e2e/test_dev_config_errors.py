@@ -128,3 +128,23 @@ def test_a_damaged_state_file_is_a_clear_error_not_a_traceback(
     assert "--persist-to" in err
     assert "Traceback" not in err
     assert not (workspace / ".emulator" / "server.json").exists()
+
+
+async def test_deeply_nested_config_is_refused_with_a_located_diagnostic(workspace: Path) -> None:
+    config = workspace / "backend" / "wrangler.toml"
+    config.write_text(config.read_text().replace("[vars]\n", "[vars]\nDEEP = " + "[" * 100_000 + "]" * 100_000 + "\n"))
+    with pytest.raises(ConfigError) as caught:
+        await Emulator([config], clock=FakeClock(), port=0).start()
+    text = caught.value.diagnostics
+    assert "Invalid TOML document: document contains excessively nested structures. aborting." in text
+    assert "wrangler.toml:8:1008" in text  # `DEEP = ` then the 1001st bracket
+
+
+async def test_config_nested_as_deep_as_wrangler_allows_starts(workspace: Path) -> None:
+    config = workspace / "backend" / "wrangler.toml"
+    config.write_text(config.read_text().replace("[vars]\n", "[vars]\nDEEP = " + "[" * 1000 + "]" * 1000 + "\n"))
+    async with Emulator([config], clock=FakeClock(), port=0) as emu:
+        deep = emu.apps[0].vars["DEEP"]
+        for _ in range(999):
+            (deep,) = deep
+        assert deep == []

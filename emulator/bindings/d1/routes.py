@@ -9,7 +9,9 @@ running process serialises every write on its worker thread) and by tools::
     GET  /databases/{id}/tables          tables, columns and row counts (the dashboard's tab)
     POST /databases/{id}/query           {"sql": ..., "params": [...]}: one read-only statement
 
-``execute`` errors come back as ``{"error": "D1_ERROR: ..."}`` with status 400. The
+``execute`` answers 404 for a database no hosted app binds (it would create the file);
+its SQL errors come back as ``{"error": "D1_ERROR: ..."}`` with status 400, malformed
+requests as ``emulator.internal_api`` answers them. The
 read-only pair goes through a separate read-only SQLite connection (``readonly_sql``), so
 a dashboard open in a browser cannot change what the apps see; it only answers for
 databases some hosted app binds.
@@ -26,6 +28,7 @@ from aiohttp import web
 
 from emulator.bindings.d1.engine import D1Error
 from emulator.bindings.d1.readonly_sql import ReadOnlyQueryError, list_tables, run_query
+from emulator.internal_api import json_body, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.d1.plugin import Plugin
@@ -52,12 +55,15 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
                                   for i in plugin.database_ids()])
 
     async def execute(request: web.Request) -> web.Response:
-        local_id = request.match_info["database"]
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be JSON: {\"sql\": \"...\"}"}, status=400)
-        sql = body.get("sql") if isinstance(body, dict) else None
+        local_id = path_name(request, "database", "database")
+        if local_id not in plugin.database_ids():
+            # Opening an engine creates the file: a database no hosted app binds is not made
+            # here (the CLI resolves names to the ids of the configs `dev` hosts).
+            known = ", ".join(plugin.database_ids()) or "none"
+            return web.json_response({"error": f"no D1 database {local_id!r} is bound by the hosted apps; "
+                                               f"databases: {known}"}, status=404)
+        body = await json_body(request, '{"sql": "..."}')
+        sql = body.get("sql")
         if not isinstance(sql, str):
             return web.json_response({"error": "body must be JSON: {\"sql\": \"...\"}"}, status=400)
         engine = plugin.engine(local_id)
@@ -68,7 +74,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response([r.shaped("objects") for r in results])
 
     async def tables(request: web.Request) -> web.Response:
-        database = request.match_info["database"]
+        database = path_name(request, "database", "database")
         path = _bound_path(plugin, database)
         try:
             found = await asyncio.to_thread(list_tables, path)
@@ -77,12 +83,9 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response({"database": database, "tables": found}, dumps=_dumps)
 
     async def query(request: web.Request) -> web.Response:
-        path = _bound_path(plugin, request.match_info["database"])
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
-        if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        path = _bound_path(plugin, path_name(request, "database", "database"))
+        body = await json_body(request, '{"sql": "SELECT ...", "params": [...]}')
+        if not isinstance(body.get("sql"), str):
             return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
         params = body.get("params") or []
         if not isinstance(params, list):

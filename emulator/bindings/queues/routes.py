@@ -12,7 +12,8 @@
                                                            move a dead-lettered message back
 
 Queue names may hold any character (``my/ Queue``): percent-encode them in the path.
-``bytes`` bodies travel as base64 strings. Errors are ``{"error", "status", "message"}``.
+``bytes`` bodies travel as base64 strings. Errors are ``{"error", "status", "message"}``;
+inputs are read through ``emulator.internal_api`` (a peek takes at most ``MAX_PEEK``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from aiohttp import web
 from emulator.bindings.queues.binding import QueueSendError
 from emulator.bindings.queues.engine import QueueBroker, QueueNotFound
 from emulator.bindings.queues.serialize import normalize_content_type
+from emulator.internal_api import json_body, path_name, query_int
 
 PREFIX = "/_emulator/queues"
+# The most messages one peek returns: they are all read and rendered in one answer.
+MAX_PEEK = 10_000
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -59,7 +63,7 @@ def _decode_request(item: Any) -> tuple[Any, str, int | None]:
 
 def routes(broker: QueueBroker) -> list[web.RouteDef]:
     def queue_name(request: web.Request, key: str = "queue") -> str:
-        return request.match_info[key]
+        return path_name(request, key, "queue")
 
     async def list_queues(request: web.Request) -> web.Response:
         return _json({"queues": broker.list_stats()})
@@ -72,12 +76,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
 
     async def peek(request: web.Request) -> web.Response:
         name = queue_name(request)
-        try:
-            limit = int(request.query.get("limit", "50"))
-        except ValueError:
-            return _error(400, "limit must be an integer")
-        if limit < 0:
-            return _error(400, "limit must not be negative")
+        limit = query_int(request, "limit", 50, 0, MAX_PEEK)
         try:
             return _json({"queue": name, "messages": broker.peek(name, limit)})
         except QueueNotFound as exc:
@@ -85,12 +84,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
 
     async def send(request: web.Request) -> web.Response:
         name = queue_name(request)
-        try:
-            payload = await request.json()
-        except ValueError:
-            return _error(400, "the request body must be JSON")
-        if not isinstance(payload, dict):
-            return _error(400, 'send {"body": ...} or {"messages": [...]}')
+        payload = await json_body(request, 'send {"body": ...} or {"messages": [...]}')
         try:
             if "messages" in payload:
                 items = payload["messages"]

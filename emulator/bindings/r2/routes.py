@@ -15,7 +15,9 @@ memory, so writes must go through the running process) and by the dashboard::
                                                       (creates the bucket, like an object PUT)
     DELETE /buckets/{bucket}/cors                     → {"deleted": true}
 
-Keys travel in the query string so any key (``a/../b``, spaces, unicode) round-trips.
+Keys travel in the query string so any key (``a/../b``, spaces, unicode) round-trips. A key
+over R2's 1024 bytes, or a bucket name too long to name a folder, is a 400; a rejected PUT
+creates no bucket. Inputs are read through ``emulator.internal_api``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator.bindings.r2 import cors
-from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody
+from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, validate_key
 from emulator.bindings.r2.errors import R2Error
+from emulator.internal_api import RequestError, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.r2.plugin import Plugin
@@ -38,13 +41,19 @@ def _error(status: int, message: str) -> web.Response:
 
 def routes(plugin: "Plugin") -> list[web.RouteDef]:
     def bucket_of(request: web.Request) -> R2Bucket | web.Response:
-        name = request.match_info["bucket"]
+        name = path_name(request, "bucket", "bucket")
         if not plugin.store.has_bucket(name):
             return _error(404, f"R2 bucket '{name}' does not exist")
         return plugin.bucket(name)
 
     def key_of(request: web.Request) -> str | None:
-        return request.query.get("key")
+        key = request.query.get("key")
+        if key is not None:
+            try:
+                validate_key(key, "key")
+            except R2Error as exc:
+                raise RequestError(400, f"{exc} (keys are at most 1024 bytes of UTF-8)") from None
+        return key
 
     def object_of(request: web.Request) -> tuple[R2Bucket, str] | web.Response:
         """The bucket and ``?key=`` an object route names, or the error answer."""
@@ -106,12 +115,12 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response(obj.to_json())
 
     async def put_object(request: web.Request) -> web.Response:
-        name = request.match_info["bucket"]
-        plugin.store.ensure_bucket(name)
-        bucket = plugin.bucket(name)
+        name = path_name(request, "bucket", "bucket")
         key = key_of(request)
         if key is None:
             return _error(400, "missing ?key=")
+        plugin.store.ensure_bucket(name)
+        bucket = plugin.bucket(name)
         http = {"contentType": request.headers["content-type"]} \
             if request.headers.get("content-type") else {}
 

@@ -13,6 +13,13 @@ conditional requests (304/412), single ranges (206), Content-MD5, multipart (cre
 upload part, complete, abort, list parts), aws-chunked request bodies (what boto3
 sends with trailing checksums), and Put/Get/DeleteBucketCors with CORS preflights and
 response headers from those rules. Errors are S3 XML.
+
+Bad requests get the S3 error R2 gives, never a 500 (docs/r2.md, "S3 endpoint: bad
+requests"): keys are percent-decoded from the raw path as strict UTF-8 (``a%FFz`` is
+``InvalidArgument``, not a key with U+FFFD in it), keys over 1024 bytes are
+``InvalidObjectName``, a malformed ``aws-chunked`` body is ``InvalidRequest`` or
+``IncompleteBody`` and is read chunk by chunk in bounded pieces, XML bodies are capped and
+may not carry a DTD.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ if TYPE_CHECKING:
 
 _NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Digits are bounded so int() stays cheap (and under Python's 4300-digit limit).
+_RANGE = re.compile(r"^bytes=(\d{0,100})-(\d{0,100})$")
 # Sub-resources of the S3 API we do not implement: answering them as a plain GET/PUT of the
 # bucket or object would hand clients the wrong document, so they get NotImplemented.
 _UNSUPPORTED = frozenset({
@@ -66,11 +74,26 @@ _S3_CODES: dict[str, tuple[str, int]] = {
     "InvalidPart": ("InvalidPart", 400),
     "EntityTooSmall": ("EntityTooSmall", 400),
     "BadUpload": ("InvalidPart", 400),
-    "InvalidObjectName": ("KeyTooLongError", 400),
+    "InvalidObjectName": ("InvalidObjectName", 400),
     "MetadataTooLarge": ("MetadataTooLarge", 400),
     "InvalidRange": ("InvalidRange", 416),
     "EntityTooLarge": ("EntityTooLarge", 400),
 }
+
+
+# An aws-chunked body declares each chunk's size; SDKs send 8 KiB–1 MiB chunks. A larger
+# declaration is refused before any of it is read, and chunks are read in pieces of at most
+# _READ_PIECE, so a lying header never makes us hold more than that.
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+_READ_PIECE = 1 << 20
+# A chunk-size line (hex size, optional `;chunk-signature=<64 hex>`) or a trailer line.
+_MAX_CHUNK_LINE = 4096
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_TRAILER_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# DeleteObjects takes at most 1000 keys of at most 1 KiB; CompleteMultipartUpload at most
+# 10,000 parts. Either fits well inside this.
+MAX_XML_BODY = 4 * 1024 * 1024
+MAX_DELETE_KEYS = 1000
 
 
 class S3Error(Exception):
@@ -88,32 +111,184 @@ def _http_date(ms: int) -> str:
     return email.utils.formatdate(ms / 1000, usegmt=True)
 
 
+def _http_date_ms(value: str) -> int | None:
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp() * 1000)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _xml(root: str, body: str) -> web.Response:
     text = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{_NS}">{body}</{root}>'
     return web.Response(body=text.encode(), content_type="application/xml")
 
 
+# Characters XML 1.0 cannot carry at all, not even as references (keys may hold them: clients
+# that list such keys ask for encoding-type=url).
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _el(name: str, value: Any) -> str:
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{escape(_NOT_XML.sub(chr(0xFFFD), str(value)))}</{name}>"
 
 
-async def _aws_chunked(content: Any) -> AsyncIterator[bytes]:
-    """Decode an ``aws-chunked`` body: ``<hex>[;ext]\\r\\n<data>\\r\\n`` … ``0\\r\\n<trailers>``."""
+def _malformed_chunked(why: str) -> S3Error:
+    return S3Error("InvalidRequest", f"The aws-chunked request body is malformed: {why}.", 400)
+
+
+def _incomplete_body(why: str) -> S3Error:
+    return S3Error("IncompleteBody", f"The request body ended early: {why}.", 400)
+
+
+class _ChunkedReader:
+    """Bounded reads over a request body stream: lines of limited length, pieces of data."""
+
+    def __init__(self, content: Any) -> None:
+        self.content = content
+        self.buffer = bytearray()
+
+    async def _fill(self) -> bool:
+        more = await self.content.read(_READ_PIECE)
+        self.buffer += more
+        return bool(more)
+
+    async def line(self, what: str) -> bytes | None:
+        """The next CRLF-terminated line without its CRLF; None at the end of the body."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                if end == 0 or self.buffer[end - 1] != 0x0D:
+                    raise _malformed_chunked(f"the {what} line does not end with CRLF")
+                line = bytes(self.buffer[:end - 1])
+                del self.buffer[:end + 1]
+                return line
+            if len(self.buffer) > _MAX_CHUNK_LINE:
+                raise _malformed_chunked(f"the {what} line is longer than {_MAX_CHUNK_LINE} bytes")
+            if not await self._fill():
+                if self.buffer:
+                    raise _incomplete_body(f"the {what} line is cut off")
+                return None
+
+    async def piece(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes (at least one); empty only at the end of the body."""
+        if not self.buffer and not await self._fill():
+            return b""
+        piece = bytes(self.buffer[:limit])
+        del self.buffer[:limit]
+        return piece
+
+    async def at_end(self) -> bool:
+        return not self.buffer and not await self._fill()
+
+
+async def _aws_chunked(content: Any, decoded_length: int | None) -> AsyncIterator[bytes]:
+    """Decode an ``aws-chunked`` body: ``<hex>[;ext]\\r\\n<data>\\r\\n`` … ``0[;ext]\\r\\n``
+    ``[<trailer>:<value>\\r\\n]…\\r\\n``, checking every part of the framing and, when given,
+    ``x-amz-decoded-content-length``. Data is yielded in pieces of at most 1 MiB as it
+    arrives; trailers (checksums) are checked for form only: R2 does not need them."""
+    reader = _ChunkedReader(content)
+    total = 0
     while True:
-        line = (await content.readline()).strip()
-        if not line:
-            if content.at_eof():
-                return
-            continue
-        size = int(line.split(b";", 1)[0], 16)
+        line = await reader.line("chunk size")
+        if line is None:
+            raise _incomplete_body("the final zero-length chunk is missing")
+        size_text = line.split(b";", 1)[0].strip()
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise _malformed_chunked(f"{size_text[:32]!r} is not a hexadecimal chunk size")
+        size = int(size_text, 16)
         if size == 0:
-            return  # trailers (checksums) follow; R2 does not need them
-        data = await content.readexactly(size)
-        await content.readexactly(2)
-        yield data
+            break
+        if size > MAX_CHUNK_SIZE:
+            raise _malformed_chunked(f"a chunk of {size} bytes is larger than the {MAX_CHUNK_SIZE} "
+                                     "bytes cf-emulator accepts")
+        total += size
+        if decoded_length is not None and total > decoded_length:
+            raise S3Error("IncompleteBody", f"The chunks hold more than the {decoded_length} bytes "
+                          "x-amz-decoded-content-length declares.", 400)
+        remaining = size
+        while remaining:
+            piece = await reader.piece(min(remaining, _READ_PIECE))
+            if not piece:
+                raise _incomplete_body(f"a chunk of {size} bytes is cut off")
+            remaining -= len(piece)
+            yield piece
+        ending = await reader.piece(2)
+        if len(ending) == 1:
+            ending += await reader.piece(1)
+        if ending != b"\r\n":
+            raise _malformed_chunked(f"the {size}-byte chunk is not followed by CRLF")
+    while True:  # trailers, up to an empty line (or the end of the body)
+        line = await reader.line("trailer")
+        if not line:
+            break
+        name, colon, _value = line.partition(b":")
+        if not colon or not _TRAILER_NAME.fullmatch(name.strip()):
+            raise _malformed_chunked(f"{line[:40]!r} is not a trailer (name: value)")
+    if not await reader.at_end():
+        raise _malformed_chunked("data follows the final chunk")
+    if decoded_length is not None and total != decoded_length:
+        raise _incomplete_body(f"the chunks hold {total} bytes, x-amz-decoded-content-length "
+                               f"declares {decoded_length}")
+
+
+def _strict_unquote(text: str, what: str) -> str:
+    """Percent-decode as strict UTF-8: invalid sequences are refused rather than mangled
+    into U+FFFD (which would make ``a%FFz`` and ``a%FEz`` the same key)."""
+    raw = urllib.parse.unquote_to_bytes(text.encode("utf-8", "surrogateescape"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidArgument", f"The {what} is not valid UTF-8 once percent-decoded.",
+                      400) from None
+
+
+def _bucket_and_key(raw_path: str) -> tuple[str, str | None]:
+    """Bucket and key from the raw request target (``request.match_info`` is already decoded,
+    leniently, and ``..`` may have been resolved: keys need the raw path)."""
+    path, _, query = raw_path.partition("?")
+    _strict_unquote(query, "query string")
+    parts = path.lstrip("/").split("/", 1)
+    bucket = _strict_unquote(parts[0], "bucket name") if parts[0] else ""
+    key = _strict_unquote(parts[1], "object key") if len(parts) > 1 and parts[1] != "" else None
+    return bucket, key
+
+
+async def _read_xml(request: web.Request) -> ET.Element:
+    """A small XML request body (DeleteObjects, CompleteMultipartUpload), parsed safely."""
+    body = bytearray()
+    while True:
+        piece = await request.content.read(_READ_PIECE)
+        if not piece:
+            break
+        body += piece
+        if len(body) > MAX_XML_BODY:
+            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        # S3 documents never need a DTD; entities are how XML bombs work.
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400)
+    try:
+        return ET.fromstring(bytes(body))
+    except ET.ParseError:
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400) from None
+
+
+_STORED_HEADERS = frozenset(h.lower() for h in HTTP_FIELDS.values())
+
+
+def _is_utf8_text(text: str) -> bool:
+    """aiohttp hands header bytes that are not UTF-8 over as lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _metadata_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
+    for name, value in request.headers.items():
+        if (name.lower() in _STORED_HEADERS or name.lower().startswith("x-amz-meta-")) and \
+                not _is_utf8_text(name + value):
+            raise S3Error("InvalidArgument", f"The {name} header is not valid UTF-8.", 400)
     http: dict[str, Any] = {}
     for field, header in HTTP_FIELDS.items():
         value = request.headers.get(header)
@@ -168,19 +343,18 @@ class S3Endpoint:
         self.clock = clock
         self.hosts = hosts or HostAllowList()
         self.app = web.Application(client_max_size=1024**4)
-        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # `[\s\S]`, not `.`: a key may hold a newline (%0A), which `.` would not match.
+        self.app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
         self.app.on_response_prepare.append(self._add_cors_headers)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path.split("?", 1)[0]
-        parts = path.lstrip("/").split("/", 1)
-        bucket = urllib.parse.unquote(parts[0]) if parts[0] else ""
-        key = urllib.parse.unquote(parts[1]) if len(parts) > 1 and parts[1] != "" else None
         try:
             host = request.headers.get("Host")
             if not self.hosts.allows(host):
                 raise S3Error("AccessDenied", f"Host {host!r} is not allowed (DNS-rebinding protection): "
                               f"use {self.hosts.describe()}. See docs/security.md.", 403, path)
+            bucket, key = _bucket_and_key(request.raw_path)
             if request.method == "OPTIONS":
                 return self._preflight(request, bucket)
             origin = request.headers.get("Origin")
@@ -378,11 +552,13 @@ class S3Endpoint:
         return _xml("ListBucketResult", head + contents + prefixes)
 
     async def _delete_objects(self, request: web.Request, bucket: str) -> web.Response:
-        try:
-            root = ET.fromstring(await request.read())
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400) from None
+        root = await _read_xml(request)
         keys = [el.text or "" for el in root.iter() if el.tag.endswith("Key")]
+        if len(keys) > MAX_DELETE_KEYS:
+            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not "
+                          "validate against our published schema.", 400)
+        if any(len(k.encode("utf-8", "surrogatepass")) > 1024 for k in keys):
+            raise S3Error("InvalidObjectName", "The specified object name is not valid.", 400)
         quiet = any((el.text or "").lower() == "true" for el in root.iter() if el.tag.endswith("Quiet"))
         self.store.delete(bucket, keys)
         body = "" if quiet else "".join(f"<Deleted>{_el('Key', k)}</Deleted>" for k in keys)
@@ -391,8 +567,8 @@ class S3Endpoint:
     # --- objects --------------------------------------------------------------------
     async def _object_op(self, request: web.Request, bucket: str, key: str) -> web.StreamResponse:
         self._need_bucket(bucket)
-        if len(key.encode()) > 1024:
-            raise S3Error("KeyTooLongError", "Your key is too long", 400, key)
+        if len(key.encode()) > 1024:  # R2: InvalidObjectName (docs/r2.md)
+            raise S3Error("InvalidObjectName", "The specified object name is not valid.", 400, key[:64])
         q = request.query
         m = request.method
         if m == "PUT" and "uploadId" in q and "partNumber" in q:
@@ -428,7 +604,11 @@ class S3Endpoint:
         sha = request.headers.get("x-amz-content-sha256", "")
         encoding = request.headers.get("content-encoding", "")
         if sha.startswith("STREAMING-") or "aws-chunked" in encoding:
-            async for chunk in _aws_chunked(request.content):
+            declared = request.headers.get("x-amz-decoded-content-length")
+            if declared is not None and not (declared.isascii() and declared.isdigit() and len(declared) <= 20):
+                raise S3Error("InvalidArgument", "x-amz-decoded-content-length must be a "
+                              "non-negative integer.", 400)
+            async for chunk in _aws_chunked(request.content, int(declared) if declared is not None else None):
                 yield chunk
             return
         async for chunk in request.content.iter_chunked(1 << 20):
@@ -457,8 +637,12 @@ class S3Endpoint:
 
     async def _put(self, request: web.Request, bucket: str, key: str) -> web.Response:
         http, custom = _metadata_from_headers(request)
-        cond = parse_conditional(request.headers) if any(
-            h in request.headers for h in ("if-match", "if-none-match")) else None
+        cond = None
+        if any(h in request.headers for h in ("if-match", "if-none-match")):
+            # A date that does not parse is ignored, as HTTP says; the etag conditions stand.
+            usable = {k: v for k, v in request.headers.items()
+                      if k.lower() in ("if-match", "if-none-match") or _http_date_ms(v) is not None}
+            cond = parse_conditional(usable)
         staged = await self._receive(request, bucket)
         stored = await self._run(staged.size, lambda: self.store.put(
             bucket, key, staged, http_metadata=http, custom_metadata=custom,
@@ -475,7 +659,7 @@ class S3Endpoint:
         return fn()
 
     async def _copy(self, request: web.Request, bucket: str, key: str) -> web.Response:
-        source = urllib.parse.unquote(request.headers["x-amz-copy-source"].split("?", 1)[0])
+        source = _strict_unquote(request.headers["x-amz-copy-source"].split("?", 1)[0], "copy source")
         src_bucket, _, src_key = source.lstrip("/").partition("/")
         if not self.store.has_bucket(src_bucket):
             raise S3Error("NoSuchBucket", "The specified bucket does not exist", 404, src_bucket)
@@ -520,10 +704,7 @@ class S3Endpoint:
         return web.Response(status=200, headers={"ETag": f'"{part.etag}"'})
 
     async def _complete(self, request: web.Request, bucket: str, key: str) -> web.Response:
-        try:
-            root = ET.fromstring(await request.read())
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400) from None
+        root = await _read_xml(request)
         parts: list[tuple[int, str]] = []
         for part in root:
             if not part.tag.endswith("Part"):
@@ -557,18 +738,21 @@ class S3Endpoint:
             offset, length, status = 0, obj.size, 200
             rng = request.headers.get("range")
             if rng:
+                # RFC 9110: one satisfiable range → 206; an unsatisfiable one → 416; a header
+                # that does not parse, a reversed range or several ranges → the whole object.
                 m = _RANGE.match(rng.replace(" ", ""))
-                if m and (m.group(1) or m.group(2)):
+                if m and (m.group(1) or m.group(2)) and not (
+                        m.group(1) and m.group(2) and int(m.group(2)) < int(m.group(1))):
                     if not m.group(1):
                         length = min(int(m.group(2)), obj.size)
                         offset = obj.size - length
                     else:
                         offset = int(m.group(1))
                         end = min(int(m.group(2)), obj.size - 1) if m.group(2) else obj.size - 1
-                        if offset >= obj.size or end < offset:
-                            raise S3Error("InvalidRange", "The requested range is not satisfiable",
-                                          416, key)
                         length = end - offset + 1
+                    if offset >= obj.size or length <= 0:
+                        raise S3Error("InvalidRange", "The requested range is not satisfiable",
+                                      416, key[:64])
                     status = 206
                     headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{obj.size}"
             headers["Content-Length"] = str(length)

@@ -8,6 +8,9 @@ Full paths (the server mounts them in its ``/_emulator`` sub-application)::
     GET  .../{name}/instances/{id}              one instance with its steps and attempts
     POST .../{name}/instances/{id}/{action}     terminate | pause | resume | restart
     POST .../{name}/instances/{id}/events       send an event {"type", "payload"}
+
+Inputs are read through ``emulator.internal_api``; a workflow nobody defines and that has no
+instances is a 404.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiohttp import web
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.entrypoint import WorkflowError
 from emulator.bindings.workflows.store import STATUSES
+from emulator.internal_api import json_body, path_name
 
 PREFIX = "/_emulator/workflows"
 ACTIONS = ("terminate", "pause", "resume", "restart")
@@ -34,33 +38,39 @@ def _workflow_error(exc: WorkflowError) -> web.Response:
     return _error(status, message)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json")
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
-    return data
+async def _body(request: web.Request, shape: str) -> dict[str, Any]:
+    return await json_body(request, shape, optional=True)
+
+
+def _not_found(name: str) -> web.Response:
+    return _error(404, f"(workflow.not_found) no workflow named {name!r}")
 
 
 def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
+    def known(name: str) -> bool:
+        """Defined by a hosted app, or with instances in the store."""
+        return name in engine.definitions or any(w["name"] == name for w in engine.list_workflows())
+
     async def list_workflows(request: web.Request) -> web.Response:
         return web.json_response({"workflows": engine.list_workflows()})
 
     async def list_instances(request: web.Request) -> web.Response:
+        name = path_name(request, "name", "workflow")
         status = request.query.get("status")
         if status and status not in STATUSES:
             return _error(400, f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
-        return web.json_response({"workflow": request.match_info["name"],
-                                  "instances": engine.list_instances(request.match_info["name"], status)})
+        if not known(name):
+            return _not_found(name)
+        return web.json_response({"workflow": name, "instances": engine.list_instances(name, status)})
 
     async def create(request: web.Request) -> web.Response:
-        body = await _body(request)
+        name = path_name(request, "name", "workflow")
+        body = await _body(request, '{"id"?: "...", "params"?: ...}')
+        if not known(name):
+            # The engine would queue an instance for any name; a typo must not leave one behind.
+            return _not_found(name)
         try:
-            instance_id = await engine.create(request.match_info["name"], body.get("id"), body.get("params"))
+            instance_id = await engine.create(name, body.get("id"), body.get("params"))
         except WorkflowError as exc:
             return _workflow_error(exc)
         except TypeError as exc:
@@ -68,14 +78,15 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         return web.json_response({"id": instance_id}, status=201)
 
     async def describe(request: web.Request) -> web.Response:
-        found = engine.describe(request.match_info["name"], request.match_info["id"])
+        found = engine.describe(path_name(request, "name", "workflow"), path_name(request, "id", "instance"))
         if found is None:
             return _error(404, "(instance.not_found) Instance does not exist")
         return web.json_response(found)
 
     async def action(request: web.Request) -> web.Response:
-        name, instance_id, verb = (request.match_info[k] for k in ("name", "id", "action"))
-        body = await _body(request) if verb == "events" else {}
+        name, instance_id = path_name(request, "name", "workflow"), path_name(request, "id", "instance")
+        verb = request.match_info["action"]
+        body = await _body(request, '{"type": "...", "payload"?: ...}') if verb == "events" else {}
         ops: dict[str, Callable[[], Awaitable[None]]] = {
             "terminate": lambda: engine.terminate(name, instance_id),
             "pause": lambda: engine.pause(name, instance_id),

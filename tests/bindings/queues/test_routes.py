@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from emulator.bindings.queues.routes import routes
+from emulator.bindings.queues.routes import MAX_PEEK, routes
 from tests.bindings.queues.conftest import Harness
 
 
@@ -83,11 +83,16 @@ async def test_send_errors_are_400(client: TestClient, payload: Any, message: st
     assert (await resp.json())["message"] == message
 
 
-async def test_bad_requests(client: TestClient) -> None:
-    resp = await client.post("/_emulator/queues/q/messages", data=b"{not json")
-    assert resp.status == 400
-    resp = await client.get("/_emulator/queues/q/messages?limit=many")
-    assert resp.status == 400
+async def test_bad_requests(harness: Harness, client: TestClient) -> None:
+    await client.post("/_emulator/queues/q/messages", json={"body": 1})
+    for data in (b"{not json", b'{"body": NaN}', b"[" * 50_000, b'["not", "an object"]', b"\xff"):
+        resp = await client.post("/_emulator/queues/q/messages", data=data)
+        assert resp.status == 400 and (await resp.json())["status"] == 400
+    for limit in ("many", "-1", str(MAX_PEEK + 1), "9" * 400):
+        resp = await client.get(f"/_emulator/queues/q/messages?limit={limit}")
+        assert resp.status == 400, limit
+    assert len((await (await client.get(f"/_emulator/queues/q/messages?limit={MAX_PEEK}")).json())["messages"]) == 1
+    assert harness.broker.stats("q")["depth"] == 1  # nothing rejected was sent
 
 
 async def test_names_with_slashes_and_spaces(harness: Harness, client: TestClient) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import urllib.parse
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from emulator.platform import Platform
 from tests.helpers.apps import r2_app
+from tests.helpers.rawhttp import RawResponse, raw_request
 
 MiB = 1024 * 1024
 
@@ -355,3 +358,165 @@ async def test_a_foreign_host_is_refused(s3: Any, s3_platform: Platform) -> None
         async with session.get(f"{endpoint}/bucket/k", headers={"Host": f"localhost:{port}"}) as resp:
             assert resp.status == 200 and await resp.read() == b"v"
     assert (await in_thread(s3.get_object, Bucket="bucket", Key="k"))["Body"].read() == b"v"
+
+
+# --- bad requests: the S3 error R2 gives, never a 500, nothing written -----------------------
+def s3_port(platform: Platform) -> int:
+    return int(platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+
+
+def stored_keys(platform: Platform, bucket: str = "bucket") -> list[str]:
+    return [o.key for o in platform.plugin("r2").store.list(bucket)]  # type: ignore[attr-defined]
+
+
+def s3_code(response: RawResponse) -> str:
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(response.body).findtext("Code") or ""
+
+
+CHUNKED = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "content-encoding": "aws-chunked"}
+
+
+@pytest.mark.parametrize(("body", "extra", "code"), [
+    (b"zz\r\nabc\r\n0\r\n\r\n", {}, "InvalidRequest"),                       # size is not hex
+    (b"-3\r\nabc\r\n0\r\n\r\n", {}, "InvalidRequest"),
+    (b"3\r\nabcXX0\r\n\r\n", {}, "InvalidRequest"),                           # no CRLF after the data
+    (b"3\nabc\r\n0\r\n\r\n", {}, "InvalidRequest"),                           # bare LF
+    (b"10\r\nabc", {}, "IncompleteBody"),                                     # truncated chunk
+    (b"3\r\nabc\r\n", {}, "IncompleteBody"),                                  # no final chunk
+    (b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAA\r\ngarbage\r\n\r\n", {}, "InvalidRequest"),
+    (b"3\r\nabc\r\n0\r\n\r\nmore", {}, "InvalidRequest"),                     # data after the end
+    (b"3\r\nabc\r\n0\r\n\r\n", {"x-amz-decoded-content-length": "5"}, "IncompleteBody"),
+    (b"3\r\nabc\r\n0\r\n\r\n", {"x-amz-decoded-content-length": "2"}, "IncompleteBody"),
+    (b"3\r\nabc\r\n0\r\n\r\n", {"x-amz-decoded-content-length": "x"}, "InvalidArgument"),
+    (b"fffffffffff\r\nabc", {}, "InvalidRequest"),                            # a 16 TiB chunk: not read
+    (b"1" * 10_000 + b"\r\n", {}, "InvalidRequest"),                          # an endless size line
+])
+async def test_malformed_aws_chunked_bodies(s3_platform: Platform, body: bytes, extra: dict[str, str],
+                                            code: str) -> None:
+    response = await raw_request(s3_port(s3_platform), "PUT", "/bucket/chunked", {**CHUNKED, **extra}, body)
+    assert (response.status, s3_code(response)) == (400, code)
+    assert stored_keys(s3_platform) == []
+
+
+async def test_aws_chunked_bodies_are_read_in_bounded_pieces(s3_platform: Platform) -> None:
+    data = bytes(range(256)) * (3 * 4096 + 17)  # one 3 MiB chunk: yielded in 1 MiB pieces
+    body = b"%x;chunk-signature=%s\r\n%s\r\n0;chunk-signature=%s\r\n\r\n" % (len(data), b"0" * 64, data, b"0" * 64)
+    response = await raw_request(s3_port(s3_platform), "PUT", "/bucket/big", {
+        **CHUNKED, "x-amz-decoded-content-length": str(len(data)),
+        "content-md5": base64.b64encode(hashlib.md5(data).digest()).decode()}, body)
+    assert response.status == 200
+    got = await raw_request(s3_port(s3_platform), "GET", "/bucket/big")
+    assert got.body == data
+
+
+async def test_content_md5_mismatch_writes_nothing(s3_platform: Platform) -> None:
+    port = s3_port(s3_platform)
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    response = await raw_request(port, "PUT", "/bucket/k", {"content-md5": wrong}, b"body")
+    assert (response.status, s3_code(response)) == (400, "BadDigest")
+    response = await raw_request(port, "PUT", "/bucket/k", {"content-md5": "not base64!"}, b"body")
+    assert (response.status, s3_code(response)) == (400, "InvalidDigest")
+    chunked = await raw_request(port, "PUT", "/bucket/k", {**CHUNKED, "content-md5": wrong},
+                                b"4\r\nbody\r\n0\r\n\r\n")
+    assert s3_code(chunked) == "BadDigest"
+    assert stored_keys(s3_platform) == []
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/bucket?delete", b"<Delete><Object><Key>a", "MalformedXML"),
+    ("/bucket?delete", b'<!DOCTYPE d [<!ENTITY a "b">]><Delete><Object><Key>&a;</Key></Object></Delete>',
+     "MalformedXML"),
+    ("/bucket?delete", b"<Delete>" + b"<Object><Key>k</Key></Object>" * 1001 + b"</Delete>", "MalformedXML"),
+    ("/bucket?delete", b"<Delete><Object><Key>" + b"k" * 1025 + b"</Key></Object></Delete>", "InvalidObjectName"),
+    ("/bucket?delete", b"<Delete>" + b" " * (5 * 1024 * 1024) + b"</Delete>", "MaxMessageLengthExceeded"),
+    ("/bucket/k?uploadId=UPLOAD", b"<CompleteMultipartUpload><Part>", "MalformedXML"),
+    ("/bucket/k?uploadId=UPLOAD", b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part>"
+                                  b"</CompleteMultipartUpload>", "MalformedXML"),
+])
+async def test_bad_xml_bodies(s3_platform: Platform, path: str, body: bytes, code: str) -> None:
+    port = s3_port(s3_platform)
+    await raw_request(port, "PUT", "/bucket/keep", body=b"v")
+    created = await raw_request(port, "POST", "/bucket/k?uploads")
+    upload_id = created.body.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
+    response = await raw_request(port, "POST", path.replace("UPLOAD", upload_id), body=body)
+    assert (response.status, s3_code(response)) == (400, code)
+    assert stored_keys(s3_platform) == ["keep"]
+
+
+@pytest.mark.parametrize(("header", "status", "body"), [
+    ("bytes=2-4", 206, b"234"), ("bytes=-3", 206, b"789"), ("bytes=7-", 206, b"789"),
+    ("bytes=8-100", 206, b"89"), ("bytes=-100", 206, b"0123456789"),
+    ("bytes=5-2", 200, b"0123456789"), ("bytes=0-1,3-4", 200, b"0123456789"), ("bytes=abc", 200, b"0123456789"),
+    ("items=0-1", 200, b"0123456789"), ("bytes=" + "9" * 500 + "-", 200, b"0123456789"),
+    ("bytes=10-", 416, None), ("bytes=-0", 416, None), ("bytes=99999999999999999999-", 416, None),
+])
+async def test_range_headers(s3_platform: Platform, header: str, status: int, body: bytes | None) -> None:
+    port = s3_port(s3_platform)
+    await raw_request(port, "PUT", "/bucket/r", body=b"0123456789")
+    response = await raw_request(port, "GET", "/bucket/r", {"range": header})
+    assert response.status == status
+    if body is not None:
+        assert response.body == body
+    else:
+        assert s3_code(response) == "InvalidRange"
+
+
+async def test_keys_with_invalid_utf8_escapes_are_refused_not_merged(s3_platform: Platform) -> None:
+    port = s3_port(s3_platform)
+    for target in ("/bucket/a%FFz", "/bucket/a%FEz", "/bucket/a%C3", "/bucket/%ED%A0%80",
+                   "/%FF/k", "/bucket?list-type=2&prefix=%FF"):
+        response = await raw_request(port, "PUT" if "list" not in target else "GET", target, body=b"x")
+        assert (response.status, s3_code(response)) == (400, "InvalidArgument"), target
+    copy = await raw_request(port, "PUT", "/bucket/copy", {"x-amz-copy-source": "/bucket/a%FFz"})
+    assert s3_code(copy) == "InvalidArgument"
+    assert stored_keys(s3_platform) == []
+    # Escaped percent signs are ordinary characters: two distinct keys.
+    await raw_request(port, "PUT", "/bucket/a%25FFz", body=b"1")
+    await raw_request(port, "PUT", "/bucket/a%25FEz", body=b"2")
+    assert stored_keys(s3_platform) == ["a%FEz", "a%FFz"]
+
+
+async def test_key_length_limit_is_r2s(s3_platform: Platform) -> None:
+    port = s3_port(s3_platform)
+    ok = "é" * 512  # 1024 bytes
+    assert (await raw_request(port, "PUT", "/bucket/" + urllib.parse.quote(ok), body=b"v")).status == 200
+    too_long = await raw_request(port, "PUT", "/bucket/" + urllib.parse.quote(ok + "x"), body=b"v")
+    assert (too_long.status, s3_code(too_long)) == (400, "InvalidObjectName")
+    assert stored_keys(s3_platform) == [ok]
+
+
+async def test_metadata_headers_that_are_not_utf8_are_refused(s3_platform: Platform) -> None:
+    port = s3_port(s3_platform)
+    response = await raw_request(port, "PUT", "/bucket/k", {b"x-amz-meta-owner": b"caf\xe9"}, b"v")
+    assert (response.status, s3_code(response)) == (400, "InvalidArgument")
+    fine = await raw_request(port, "PUT", "/bucket/k", {b"x-amz-meta-owner": "café".encode()}, b"v")
+    assert fine.status == 200
+    assert stored_keys(s3_platform) == ["k"]
+
+
+async def test_conditional_put_ignores_dates_that_do_not_parse(s3_platform: Platform) -> None:
+    port = s3_port(s3_platform)
+    response = await raw_request(port, "PUT", "/bucket/k", {"if-none-match": "*", "if-modified-since": "soon"},
+                                 b"v")
+    assert response.status == 200
+    again = await raw_request(port, "PUT", "/bucket/k", {"if-none-match": "*", "if-unmodified-since": "x"}, b"w")
+    assert (again.status, s3_code(again)) == (412, "PreconditionFailed")
+
+
+async def test_keys_with_control_characters(s3_platform: Platform) -> None:
+    import xml.etree.ElementTree as ET
+
+    port = s3_port(s3_platform)
+    for key in ("a%0Ab", "a%00b"):
+        assert (await raw_request(port, "PUT", f"/bucket/{key}", body=b"v")).status == 200
+        assert (await raw_request(port, "GET", f"/bucket/{key}")).body == b"v"
+    assert stored_keys(s3_platform) == ["a\x00b", "a\nb"]
+    missing = await raw_request(port, "GET", "/bucket/x%00%0A")
+    assert (missing.status, s3_code(missing)) == (404, "NoSuchKey")  # an XML document despite the NUL
+    listed = ET.fromstring((await raw_request(port, "GET", "/bucket?list-type=2&encoding-type=url")).body)
+    assert sorted(k.text or "" for k in listed.iter("{http://s3.amazonaws.com/doc/2006-03-01/}Key")) == [
+        "a%00b", "a%0Ab"]
+    plain = ET.fromstring((await raw_request(port, "GET", "/bucket?list-type=2")).body)  # NUL → U+FFFD
+    assert "a\ufffdb" in [k.text for k in plain.iter("{http://s3.amazonaws.com/doc/2006-03-01/}Key")]

@@ -67,3 +67,24 @@ async def test_list_describe_actions_and_events(wf: Harness, aiohttp_client: Any
     assert (await client.post("/_emulator/workflows/gated/instances/a/explode")).status == 404
     restarted = await (await client.post("/_emulator/workflows/gated/instances/a/restart")).json()
     assert restarted["status"] in ("queued", "running")
+
+
+async def test_bad_requests_are_json_4xx(wf: Harness, aiohttp_client: Any) -> None:
+    wf.register("gated", Gated)
+    await wf.engine.start()
+    app = web.Application()
+    app.add_routes(build_routes(wf.engine))
+    client = await aiohttp_client(app)
+    for body in (b"{", b"[1]", b'{"id": NaN}', b"[" * 10_000, b"\xff"):
+        resp = await client.post("/_emulator/workflows/gated/instances", data=body)
+        assert resp.status == 400 and "error" in await resp.json(), body[:10]
+    resp = await client.post("/_emulator/workflows/gated/instances", json={"id": 5})
+    assert resp.status == 400
+    resp = await client.get("/_emulator/workflows/nope/instances")
+    assert resp.status == 404 and "not_found" in (await resp.json())["error"]
+    resp = await client.post("/_emulator/workflows/nope/instances", json={})
+    assert resp.status == 404
+    resp = await client.post("/_emulator/workflows/gated/instances/none/events", data=b"{")
+    assert resp.status == 400
+    listed = await (await client.get("/_emulator/workflows")).json()
+    assert listed["workflows"][0]["total"] == 0  # nothing rejected was created
