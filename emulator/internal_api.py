@@ -95,13 +95,28 @@ def query_int(request: web.Request, name: str, default: int, minimum: int, maxim
 async def json_body(request: web.Request, shape: str, *, optional: bool = False) -> dict[str, Any]:
     """The request body as a JSON object; ``shape`` tells the caller what to send.
 
-    ``optional``: an empty body is ``{}``. Refused with 400: a body that is not UTF-8, not
-    JSON (``NaN`` and ``Infinity`` included, as ``JSON.parse`` refuses them), not an object,
-    or nested more than ``MAX_JSON_DEPTH`` levels.
+    ``optional``: an empty body is ``{}``. Refused with 400: what ``json_value`` refuses, and
+    a value that is not an object.
     """
     raw = await request.read()
     if not raw.strip() and optional:
         return {}
+    value = _parse(raw, shape)
+    if not isinstance(value, dict):
+        raise RequestError(400, f"the request body must be a JSON object: {shape}")
+    return value
+
+
+async def json_value(request: web.Request, shape: str) -> Any:
+    """The request body as any JSON value (an array of keys, a rules list...).
+
+    Refused with 400: a body that is not UTF-8, not JSON (``NaN`` and ``Infinity`` included,
+    as ``JSON.parse`` refuses them), or nested more than ``MAX_JSON_DEPTH`` levels.
+    """
+    return _parse(await request.read(), shape)
+
+
+def _parse(raw: bytes, shape: str) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -109,12 +124,9 @@ async def json_body(request: web.Request, shape: str, *, optional: bool = False)
     if _nesting(text) > MAX_JSON_DEPTH:
         raise RequestError(400, f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant)
     except ValueError:
         raise RequestError(400, f"the request body must be JSON: {shape}") from None
-    if not isinstance(value, dict):
-        raise RequestError(400, f"the request body must be a JSON object: {shape}")
-    return value
 
 
 def _no_constant(name: str) -> Any:

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from emulator.bindings.kv.binding import KVNamespace, check_key
 from emulator.bindings.kv.errors import KVError
+from emulator.internal_api import RequestError, json_value, path_name, query_int
 
 if TYPE_CHECKING:
     from emulator.bindings.kv.plugin import Plugin
@@ -68,7 +69,7 @@ def _key_list(payload: Any) -> list[str] | None:
 
 def routes(plugin: "Plugin") -> list[web.RouteDef]:
     def existing(request: web.Request) -> KVNamespace | web.Response:
-        namespace_id = request.match_info["namespace"]
+        namespace_id = path_name(request, "namespace", "KV namespace")
         if not plugin.known(namespace_id):
             known = ", ".join(plugin.namespace_ids()) or "none"
             return _error(404, f"no KV namespace {namespace_id!r}; namespaces: {known}")
@@ -96,10 +97,8 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return ns
         options: dict[str, Any] = {k: request.query[k] for k in ("prefix", "cursor") if k in request.query}
         if "limit" in request.query:
-            try:
-                options["limit"] = int(request.query["limit"])
-            except ValueError:
-                return _error(400, "limit must be an integer")
+            # Range-checked here only for sanity; the binding answers KV's own limit error.
+            options["limit"] = query_int(request, "limit", 0, -(2**31), 2**31)
         try:
             return web.json_response(dict(await ns.list(options)))
         except KVError as exc:
@@ -140,7 +139,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         key = key_param(request, "PUT")
         if isinstance(key, web.Response):
             return key
-        ns = plugin.namespace(request.match_info["namespace"])
+        ns = plugin.namespace(path_name(request, "namespace", "KV namespace"))
         options: dict[str, Any] = {}
         for param, option in (("expiration", "expiration"), ("expiration_ttl", "expirationTtl")):
             if param in request.query:
@@ -166,20 +165,18 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         await ns.delete(key)
         return web.json_response({"deleted": True, "key": key})
 
-    async def read_json(request: web.Request) -> Any:
+    async def read_json(request: web.Request, shape: str) -> Any:
         if request.content_length is not None and request.content_length > MAX_BULK_BODY:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BULK_BODY, actual_size=request.content_length)
-        try:
-            return json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return None
+            raise RequestError(413, f"a bulk request is at most {MAX_BULK_BODY} bytes")
+        return await json_value(request, shape)
 
     async def bulk_put(request: web.Request) -> web.Response:
-        payload = await read_json(request)
+        shape = "[{key, value, expiration?, expiration_ttl?, metadata?, base64?}]"
+        payload = await read_json(request, shape)
         if not isinstance(payload, list):
-            return _error(400, "send a JSON array of {key, value, expiration?, expiration_ttl?, metadata?, base64?}")
+            return _error(400, f"send a JSON array: {shape}")
         try:
-            written = plugin.namespace(request.match_info["namespace"]).bulk_put(payload)
+            written = plugin.namespace(path_name(request, "namespace", "KV namespace")).bulk_put(payload)
         except KVError as exc:
             return _kv_error(exc)
         return web.json_response({"written": written})
@@ -188,7 +185,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         ns = existing(request)
         if isinstance(ns, web.Response):
             return ns
-        wanted = _key_list(await read_json(request))
+        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
         if wanted is None:
             return _error(400, 'send a JSON array of keys (strings or {"name": ...})')
         now = plugin.platform.clock.now_ms()
@@ -203,7 +200,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         ns = existing(request)
         if isinstance(ns, web.Response):
             return ns
-        wanted = _key_list(await read_json(request))
+        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
         if wanted is None:
             return _error(400, 'send a JSON array of keys (strings or {"name": ...})')
         return web.json_response({"deleted": ns.bulk_delete(wanted)})

@@ -29,7 +29,7 @@ from aiohttp import web
 from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, validate_key
 from emulator.bindings.r2.errors import R2Error
-from emulator.internal_api import RequestError, path_name
+from emulator.internal_api import RequestError, json_value, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.r2.plugin import Plugin
@@ -154,10 +154,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         return web.json_response({"rules": [r.to_cloudflare() for r in rules]})
 
     async def put_cors(request: web.Request) -> web.Response:
-        try:
-            payload = await request.json()
-        except ValueError:
-            return _error(400, 'send the rules as JSON: {"rules": [...]} or [{"AllowedOrigins": ...}]')
+        payload = await json_value(request, '{"rules": [...]} or [{"AllowedOrigins": ...}]')
         try:
             rules = cors.rules_from_json(payload)
         except cors.CorsConfigError as exc:
