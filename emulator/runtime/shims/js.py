@@ -15,7 +15,19 @@ from typing import Any, Iterable
 from emulator.jsobject import JsObject, to_js_object
 from emulator.runtime.http import FormData, Headers, Request, Response, fetch
 
-__all__ = ["JSON", "Object", "console", "Date", "Response", "Request", "Headers", "FormData", "fetch"]
+__all__ = ["JSON", "Object", "console", "Date", "Response", "Request", "Headers", "FormData", "fetch",
+           "WebSocketPair", "WebSocketRequestResponsePair"]
+
+# The runtime's WebSocket classes live with the Durable Objects binding (their hibernation API).
+_WEBSOCKET_NAMES = ("WebSocketPair", "WebSocketRequestResponsePair", "WebSocket")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WEBSOCKET_NAMES:
+        from emulator.bindings.durable_objects import websocket
+
+        return getattr(websocket, name)
+    raise AttributeError(f"module 'js' has no attribute {name!r}")
 
 
 def _default(value: Any) -> Any:

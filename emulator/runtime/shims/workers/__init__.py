@@ -16,6 +16,7 @@ from emulator.runtime.http import Blob, File, FormData, Headers, Request, Respon
 
 __all__ = [
     "Blob",
+    "DurableObject",
     "File",
     "FormData",
     "Headers",
@@ -55,6 +56,10 @@ def __getattr__(name: str) -> Any:
         from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 
         return WorkflowEntrypoint
+    if name == "DurableObject":
+        from emulator.bindings.durable_objects.entrypoint import DurableObject
+
+        return DurableObject
     if name in ("env", "wait_until", "waitUntil"):
         from emulator.runtime.invocation import current
 
