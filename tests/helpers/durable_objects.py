@@ -67,3 +67,28 @@ async def do_platform(tmp_path: Path, bindings: dict[str, type], sqlite: bool | 
         yield platform, host.env
     finally:
         await platform.stop()
+
+
+def write_app(root: Path, source: str, bindings: str = "", name: str = "app", date: str = "2025-08-14",
+              migrations: str | None = None) -> Path:
+    """A Worker app on disk (``src/entry.py`` + ``wrangler.toml``); returns the config path.
+
+    ``bindings`` is TOML for ``[[durable_objects.bindings]]`` entries and the like;
+    ``migrations`` defaults to one ``new_sqlite_classes`` migration of every class bound
+    without ``script_name``.
+    """
+    import re
+    import textwrap
+
+    folder = root / name
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    (folder / "src" / "entry.py").write_text(textwrap.dedent(source))
+    if migrations is None:
+        own = [m.group(1) for block in bindings.split("[[") if "script_name" not in block
+               for m in [re.search(r'class_name\s*=\s*"([^"]+)"', block)] if m]
+        classes = ", ".join(f'"{c}"' for c in dict.fromkeys(own))
+        migrations = f'[[migrations]]\ntag = "v1"\nnew_sqlite_classes = [{classes}]\n' if own else ""
+    config = folder / "wrangler.toml"
+    config.write_text(f'name = "{name}"\nmain = "src/entry.py"\ncompatibility_date = "{date}"\n'
+                      f'compatibility_flags = ["python_workers"]\n\n{textwrap.dedent(bindings)}\n{migrations}')
+    return config

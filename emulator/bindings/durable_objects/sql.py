@@ -56,7 +56,9 @@ def sql_error(exc: BaseException, statement: str = "") -> DurableObjectError:
 
 
 def _binding(value: Any) -> Any:
-    """One binding that is not a ``str``, ``float``, ``None`` or safe ``int``."""
+    """One binding as SQLite takes it (a BLOB for bytes, 1/0 for booleans)."""
+    if value is None:
+        return None
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
