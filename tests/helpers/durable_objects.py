@@ -92,3 +92,27 @@ def write_app(root: Path, source: str, bindings: str = "", name: str = "app", da
     config.write_text(f'name = "{name}"\nmain = "src/entry.py"\ncompatibility_date = "{date}"\n'
                       f'compatibility_flags = ["python_workers"]\n\n{textwrap.dedent(bindings)}\n{migrations}')
     return config
+
+
+# An app whose one object ("lobby" of binding ROOMS) holds keys, a SQL table and an alarm once
+# `setup()` ran: what the inspection API and the CLI are tested on.
+INSPECTED_APP = '''
+from workers import DurableObject, Response, WorkerEntrypoint
+
+
+class Room(DurableObject):
+    async def setup(self):
+        await self.ctx.storage.put({"title": "lobby", "blob": b"\\x00\\x01"})
+        self.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, text TEXT)")
+        self.ctx.storage.sql.exec("INSERT INTO messages (text) VALUES ('hi'), ('there')")
+        await self.ctx.storage.setAlarm(4102444800000)
+        return "ok"
+
+    async def alarm(self):
+        pass
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response(await self.env.ROOMS.getByName("lobby").setup())
+'''
