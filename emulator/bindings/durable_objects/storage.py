@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import inspect
+import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
@@ -36,6 +37,7 @@ MAX_VALUE_BYTES = 128 * 1024
 ENFORCED_VALUE_BYTES = MAX_VALUE_BYTES + 34  # workerd's slack for the serializer's header
 MAX_KEYS = 128
 _MISSING: Any = object()
+_SQLITE_ERROR = sqlite3.Error
 
 NOT_SQL = "Durable Object is not backed by SQL."
 SQL_NOT_ENABLED = (
@@ -71,6 +73,9 @@ class Settled:
 
     def __repr__(self) -> str:
         return f"<settled {'error' if self._error is not None else 'value'}>"
+
+
+_DONE = Settled(None)  # what a put resolves to (immutable: shared)
 
 
 def _options(options: Any, kwargs: dict[str, Any], what: str) -> dict[str, Any]:
@@ -311,9 +316,7 @@ def compile_list_options(opts: Mapping[str, Any]) -> tuple[str | None, str | Non
 
 
 def _sqlite_error() -> type[Exception]:
-    import sqlite3
-
-    return sqlite3.Error
+    return _SQLITE_ERROR
 
 
 def _sqlite_message(exc: BaseException) -> str:
@@ -326,12 +329,36 @@ class DurableObjectStorage(_Operations):
 
     def __init__(self, actor: "ObjectActor") -> None:
         self._actor = actor
+        self._store = actor.store
+        self._namespace = actor.namespace
         self._sql: "SqlStorage | None" = None
         self._kv: SyncKvStorage | None = None
 
     def _check_open(self, op: str) -> None:
-        if self._actor.namespace.closed:
+        if self._namespace.closed:
             raise DurableObjectError("The emulator is stopping: Durable Object storage is closed.")
+
+    # The common calls, inline (a plain ASCII key within every limit, no options): they are
+    # an object's hot path (bench/durable_objects.py); everything else takes the checked one.
+    def get(self, key: Any, options: Any = None, **kwargs: Any) -> Settled:
+        if type(key) is str and options is None and not kwargs and len(key) <= MAX_KEY_BYTES and key.isascii() \
+                and not self._namespace.closed:
+            try:
+                data = self._store.get(key)
+            except _SQLITE_ERROR as exc:
+                return Settled(error=DurableObjectError(_sqlite_message(exc)))
+            return Settled(None if data is None else decode(data))
+        return super().get(key, options, **kwargs)
+
+    def put(self, key: Any, value: Any = _MISSING, options: Any = None, **kwargs: Any) -> Settled:
+        if type(key) is str and type(value) is str and options is None and not kwargs and len(key) <= MAX_KEY_BYTES \
+                and len(value) <= MAX_VALUE_BYTES // 4 and key.isascii() and not self._namespace.closed:
+            try:
+                self._store.put(key, b"s" + value.encode("utf-8", "surrogatepass"))
+            except _SQLITE_ERROR as exc:
+                return Settled(error=DurableObjectError(_sqlite_message(exc)))
+            return _DONE
+        return super().put(key, value, options, **kwargs)
 
     def deleteAll(self, options: Any = None, **kwargs: Any) -> Settled:  # noqa: N802 - JS spelling
         _options(options, kwargs, "deleteAll()")

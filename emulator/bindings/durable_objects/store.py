@@ -182,10 +182,21 @@ class ObjectStore:
             self.kv_ready = True
 
     def get(self, key: str) -> bytes | None:
-        conn = self._reader()
-        if conn is None or not self.kv_ready:
+        # `begin()` and `_trusted()` inline: this is the read path of every `storage.get`.
+        conn = self.conn
+        if conn is None or not self.in_txn:
+            conn = self._reader()
+            if conn is None:
+                return None
+        if not self.kv_ready:
             return None
-        row = self._trusted(conn, _KV_GET, (key,)).fetchone()
+        auth = self.auth
+        assert auth is not None
+        auth.trusted = True
+        try:
+            row = conn.execute(_KV_GET, (key,)).fetchone()
+        finally:
+            auth.trusted = False
         return None if row is None else row[0]  # type: ignore[no-any-return]
 
     def get_many(self, keys: Iterable[str]) -> list[tuple[str, bytes]]:
@@ -201,10 +212,18 @@ class ObjectStore:
         return found
 
     def put(self, key: str, value: bytes) -> None:
-        conn = self.begin()
+        conn = self.conn
+        if conn is None or not self.in_txn:
+            conn = self.begin()
         if not self.kv_ready:
             self._kv_table(conn)
-        self._trusted(conn, _KV_PUT, (key, value))
+        auth = self.auth
+        assert auth is not None
+        auth.trusted = True
+        try:
+            conn.execute(_KV_PUT, (key, value))
+        finally:
+            auth.trusted = False
 
     def put_many(self, pairs: list[tuple[str, bytes]]) -> None:
         conn = self.begin()
