@@ -105,7 +105,8 @@ export class Bench extends DurableObject {
   constructor(ctx, env) { super(ctx, env); this.n = 0; }
   inc() { return ++this.n; }
   async pairs(n) { const v = "v".repeat(100);
-    for (let i = 0; i < n; i++) { const k = "key-" + i; await this.ctx.storage.put(k, v); await this.ctx.storage.get(k); }
+    for (let i = 0; i < n; i++) {
+      const k = "key-" + i; await this.ctx.storage.put(k, v); await this.ctx.storage.get(k); }
     return n; }
   inserts(n) { const sql = this.ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)"); const v = "v".repeat(100);
@@ -224,7 +225,7 @@ def main() -> None:
     raw: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         ours = asyncio.run(emulator_side(Path(tmp), counts, args.runs))
-        for run in range(args.runs):
+        for _ in range(args.runs):
             with tempfile.TemporaryDirectory() as raw_tmp:
                 raw.append(raw_inserts(Path(raw_tmp), args.inserts))
     with tempfile.TemporaryDirectory() as tmp:

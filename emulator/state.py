@@ -7,6 +7,7 @@ moves it. Layout::
     <state>/r2/<bucket>/...            R2 objects and their metadata
     <state>/d1/<database>.sqlite3      one SQLite file per D1 database (WAL)
     <state>/workflows/workflows.sqlite3
+    <state>/durable_objects/<script>-<Class>/   one <id>.sqlite3 per object, metadata.sqlite3
     <state>/server.json                address of a running `dev` (for the CLI)
 """
 

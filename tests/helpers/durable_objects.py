@@ -43,8 +43,8 @@ def do_app(tmp_path: Path, bindings: dict[str, type | str], sqlite: bool | dict[
            script: str | None = None) -> AppConfig:
     """An app config binding ``{BINDING: class or class name}``, its classes in its migrations."""
     names = {b: (c if isinstance(c, str) else c.__name__) for b, c in bindings.items()}
-    classes = () if script else tuple(
-        ClassInfo(n, sqlite if isinstance(sqlite, bool) else sqlite.get(n, True), n) for n in dict.fromkeys(names.values()))
+    classes = () if script else tuple(ClassInfo(n, sqlite if isinstance(sqlite, bool) else sqlite.get(n, True), n)
+                                      for n in dict.fromkeys(names.values()))
     cfg = DurableObjectsConfig(tuple(DurableObjectBinding(b, n, script) for b, n in names.items()), classes,
                                has_migrations=bool(classes))
     return app_config(config_path=tmp_path / name / "wrangler.toml", kind="worker", name=name,

@@ -118,6 +118,11 @@ class ObjectActor:
     def gate_closed(self) -> bool:
         return bool(self._sections)
 
+    @property
+    def waiting(self) -> int:
+        """Events waiting at the gate."""
+        return len(self._waiting)
+
     # --- activation ---------------------------------------------------------------------------
     def _activate(self, host: Any, cls: type) -> Any:
         """Construct ``cls`` for this activation (as app code of the defining app ``host``)."""

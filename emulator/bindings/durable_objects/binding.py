@@ -87,7 +87,7 @@ class DurableObjectStub:
         self.name = object_id.name
 
     async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> "Response":
-        from emulator.runtime.http import Request, Response
+        from emulator.runtime.http import Response
 
         request = _request(input, {**(init or {}), **kwargs})
         engine = self._engine

@@ -243,7 +243,7 @@ def run_list(args: argparse.Namespace) -> int:
         after = None
         while True:
             rows = offline.index.objects(after, 1000)
-            for hex_id, name, created in rows:
+            for hex_id, name, _created in rows:
                 alarm = offline.index.alarm(hex_id)
                 out.append({"id": hex_id, "name": name, "alarm": alarm.scheduled_ms if alarm else None})
             if len(rows) < 1000:

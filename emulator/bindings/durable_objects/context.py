@@ -44,7 +44,6 @@ class DurableObjectState:
         """Keep work running after the event returned (the object is not evicted meanwhile)."""
         self._actor.wait_until(awaitable)
 
-    wait_until = waitUntil
 
     def blockConcurrencyWhile(self, callback: Callable[[], Any]) -> "asyncio.Task[Any]":  # noqa: N802
         """Run ``callback`` while no other event is delivered; awaitable for its result."""
@@ -52,7 +51,6 @@ class DurableObjectState:
             raise DurableObjectError("blockConcurrencyWhile() expects a function.", "TypeError")
         return self._actor.block_concurrency_while(callback)
 
-    block_concurrency_while = blockConcurrencyWhile
 
     def abort(self, reason: str | None = None) -> None:
         """Reset the object now: unconfirmed writes are dropped, calls in flight fail."""

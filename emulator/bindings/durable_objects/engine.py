@@ -249,7 +249,7 @@ class AlarmScheduler:
         """Whether an alarm is due and not running yet (``drain`` waits for it)."""
         if not self.started:
             return False
-        return any(r.id not in self.running for r in self.engine.index.due_alarms(self.engine.clock.now_ms(), 
+        return any(r.id not in self.running for r in self.engine.index.due_alarms(self.engine.clock.now_ms(),
                                                                                       len(self.running) + 1))
 
     async def _run(self, row: AlarmRow) -> None:
@@ -398,7 +398,15 @@ class NamespaceEngine:
         return count
 
     def busy(self) -> bool:
-        return bool(self.alarms.running) or any(a.running or a.background or a._sections for a in self._live.values())
+        """Whether an alarm, an event, background work or a WebSocket frame is being handled."""
+        if self.alarms.running:
+            return True
+        for actor in self._live.values():
+            if actor.running or actor.background or actor.gate_closed or actor.waiting:
+                return True
+            if any(ws.handling for ws in actor.hibernatable):
+                return True
+        return False
 
     # --- alarms ---------------------------------------------------------------------------------
     def stored_alarm(self, actor: ObjectActor) -> int | None:

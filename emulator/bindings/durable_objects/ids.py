@@ -48,7 +48,6 @@ class DurableObjectId:
     def toString(self) -> str:  # noqa: N802 - JS spelling
         return self._hex
 
-    to_string = toString
 
     def equals(self, other: Any) -> bool:
         return isinstance(other, DurableObjectId) and other._hex == self._hex

@@ -5,10 +5,12 @@ does the work) and by the dashboard's tab. ``{ns}`` is a namespace's unique key
 (``<script>-<Class>``), class name or binding name; an object is ``?id=<64 hex>`` or
 ``?name=<name>`` (``idFromName``)::
 
-    GET  /namespaces                        → [{key, className, script, sqlite, bindings, active, stored, alarms}]
+    GET  /namespaces                        → [{key, className, script, sqlite, bindings, active,
+                                                stored, alarms}]
     GET  /namespaces/{ns}/objects?after=&limit=
                                             → {objects: [{id, name, active, sockets, alarm}], cursor}
-    GET  /namespaces/{ns}/object?id=|name=  → {id, name, active, sockets, alarm, keys, size, tables: [{name, sql, rows}]}
+    GET  /namespaces/{ns}/object?id=|name=  → {id, name, active, sockets, alarm, keys, size,
+                                               tables: [{name, sql, rows}]}
     GET  /namespaces/{ns}/object/storage?id=|name=&prefix=&start=&end=&limit=&reverse=
                                             → {entries: [{key, value, size}]}   (values as JSON: bytes
                                                {"$bytes": base64}, dates {"$date": ISO})

@@ -213,7 +213,7 @@ def rpc_error(exc: BaseException, traceback_text: str | None = None) -> BaseExce
     else:
         out = DurableObjectError(f"{type(exc).__name__}: {exc}", "Error")
     try:
-        setattr(out, "remote", True)
+        out.remote = True  # type: ignore[attr-defined]
     except AttributeError:
         pass
     if traceback_text:

@@ -159,7 +159,6 @@ class SqlStorage:
         except sqlite3.Error as exc:
             raise sql_error(exc) from None
 
-    database_size = databaseSize
 
     def __repr__(self) -> str:
         return f"<SqlStorage of {self._actor.describe()}>"
@@ -184,7 +183,6 @@ class SqlCursor:
             names = self._names = [d[0] for d in desc] if desc else []
         return list(names)
 
-    column_names = columnNames
 
     @property
     def rowsWritten(self) -> int:  # noqa: N802 - JS spelling
@@ -195,7 +193,6 @@ class SqlCursor:
     def rowsRead(self) -> int:  # noqa: N802 - JS spelling
         return self._returned + self.rowsWritten
 
-    rows_read, rows_written = rowsRead, rowsWritten
 
     def _next_values(self) -> list[Any] | None:
         if self._done:
@@ -214,10 +211,9 @@ class SqlCursor:
     def _row(self, values: list[Any]) -> JsObject:
         names = self._names
         if names is None:
-            self.columnNames
-            names = self._names
-            assert names is not None
-        return JsObject(zip(names, values))
+            desc = self._cur.description
+            names = self._names = [d[0] for d in desc] if desc else []
+        return JsObject(zip(names, values))  # noqa: B905 - one name per value
 
     def __iter__(self) -> Iterator[JsObject]:
         return self
@@ -241,7 +237,6 @@ class SqlCursor:
             rows.append(self._row(values))
         return rows
 
-    to_array = toArray
 
     def one(self) -> JsObject:
         values = self._next_values()
@@ -283,7 +278,6 @@ class RawIterator:
     def toArray(self) -> list[list[Any]]:  # noqa: N802 - JS spelling
         return list(self)
 
-    to_array = toArray
 
     @property
     def columnNames(self) -> list[str]:  # noqa: N802 - JS spelling

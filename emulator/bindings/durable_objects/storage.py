@@ -370,7 +370,6 @@ class DurableObjectStorage(_Operations):
                 actor.set_pending_alarm(None)
         return self._run("deleteAll()", run)
 
-    delete_all = deleteAll
 
     def transaction(self, closure: Callable[[Any], Any], options: Any = None) -> "asyncio.Task[Any]":
         """Run ``closure(txn)`` as a critical section; a raise (or ``txn.rollback()``) undoes its writes."""
@@ -427,7 +426,6 @@ class DurableObjectStorage(_Operations):
         store.release(name)
         return result
 
-    transaction_sync = transactionSync
 
     def sync(self) -> Settled:
         """Resolves when every write so far is durable."""
@@ -456,7 +454,6 @@ class DurableObjectStorage(_Operations):
         _options(options, kwargs, "deleteAlarm()")
         return self._run("deleteAlarm()", lambda: self._actor.set_pending_alarm(None))
 
-    get_alarm, set_alarm, delete_alarm = getAlarm, setAlarm, deleteAlarm
 
     # --- SQL and the synchronous KV API -----------------------------------------------------------
     @property

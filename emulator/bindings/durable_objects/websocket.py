@@ -207,7 +207,6 @@ class WebSocket:
     def deserializeAttachment(self) -> Any:  # noqa: N802 - JS spelling
         return None if self._attachment is None else decode(self._attachment)
 
-    serialize_attachment, deserialize_attachment = serializeAttachment, deserializeAttachment
 
     def addEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802
         self._listeners.setdefault(kind, []).append(listener)
@@ -218,7 +217,6 @@ class WebSocket:
         except ValueError:
             pass
 
-    add_event_listener, remove_event_listener = addEventListener, removeEventListener
 
     # --- receiving ----------------------------------------------------------------------------------
     def _receive(self, frame: _Frame) -> None:
@@ -235,6 +233,11 @@ class WebSocket:
     @property
     def pending_frames(self) -> int:
         return len(self._inbox)
+
+    @property
+    def handling(self) -> bool:
+        """Whether frames are waiting for, or being delivered to, the app."""
+        return self._pump is not None or (bool(self._inbox) and self._mode in ("standard", "hibernatable"))
 
     async def drained(self) -> None:
         """Return once at most half of ``MAX_PENDING_FRAMES`` frames wait for this end."""

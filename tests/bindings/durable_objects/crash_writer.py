@@ -21,7 +21,7 @@ class Writer(DurableObject):
     async def write(self, i: int) -> None:
         await self.ctx.storage.put(f"k{i:07}", {"i": i, "text": f"value {i}" * (1 + i % 20)})
         self.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS rows (i INTEGER PRIMARY KEY)")
-        self.ctx.storage.sql.exec("INSERT INTO rows VALUES (?)", i)
+        self.ctx.storage.sql.exec("INSERT OR REPLACE INTO rows VALUES (?)", i)  # may be there unacknowledged
         await self.ctx.storage.setAlarm(ALARM_AT_MS + i % 7)
 
     async def alarm(self) -> None:

@@ -14,7 +14,7 @@ from emulator.runtime.http import Request, Response
 from tests.helpers.durable_objects import do_platform
 
 
-class Mine(Exception):
+class MineError(Exception):
     pass
 
 
@@ -44,7 +44,7 @@ class Echo(DurableObject):
         if kind == "value":
             raise ValueError("bad value")
         if kind == "mine":
-            raise Mine("custom failure")
+            raise MineError("custom failure")
         if kind == "platform":
             await self.ctx.storage.list(limit=0)
 
@@ -128,7 +128,7 @@ async def test_errors_are_raised_again_in_the_caller(tmp_path: Path) -> None:
             await stub.fail("value")
         assert value_error.value.remote is True  # type: ignore[attr-defined]
         assert "Raised in the Durable Object" in value_error.value.__notes__[0]
-        with pytest.raises(JsError, match="^Mine: custom failure"):
+        with pytest.raises(JsError, match="^MineError: custom failure"):
             await stub.fail("mine")
         with pytest.raises(DurableObjectError, match="^List limit must be positive.$") as caught:
             await stub.fail("platform")

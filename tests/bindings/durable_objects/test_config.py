@@ -40,7 +40,8 @@ def test_migrations_walk_like_wrangler() -> None:
             ([{"deleted_classes": ["X"]}], "Cannot apply deleted_classes migration to non-existent class X"),
             ([{"renamed_classes": [{"from": "X", "to": "Y"}]}],
              "Cannot apply renamed_classes migration to non-existent class X"),
-            ([{"new_classes": ["A"]}, {"new_classes": ["A"]}], "Cannot apply new_classes migration to existing class A"),
+            ([{"new_classes": ["A"]}, {"new_classes": ["A"]}],
+             "Cannot apply new_classes migration to existing class A"),
             ([{"new_classes": ["A"]}, {"new_sqlite_classes": ["A"]}],
              "Cannot apply new_sqlite_classes migration to existing class A")):
         with pytest.raises(MigrationError, match=f"^{text}$"):

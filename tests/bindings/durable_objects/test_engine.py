@@ -79,7 +79,7 @@ async def test_a_failing_alarm_is_retried_with_backoff_then_dropped(tmp_path: Pa
         for _ in range(10):
             await clock.advance(100)
         assert [r["retryCount"] for r in RUNS] == [0, 1, 2, 3, 4, 5, 6]  # 6 retries, then dropped
-        gaps = [b["at"] - a["at"] for a, b in zip(RUNS, RUNS[1:])]
+        gaps = [b["at"] - a["at"] for a, b in zip(RUNS, RUNS[1:], strict=False)]
         assert all(2 * 2 ** i <= gap <= 2 * 2 ** i * 1.25 + 0.01 for i, gap in enumerate(gaps[:5]))
         assert await platform.plugins["durable_objects"].lookup("ALARMED").alarm("r") is None
 

@@ -112,9 +112,9 @@ def test_errors_keep_their_type_and_message_across_the_boundary() -> None:
     got = rpc_error(KeyError("missing"))
     assert type(got) is KeyError and got.args == ("missing",) and got.remote is True  # type: ignore[attr-defined]
 
-    class Mine(Exception):
+    class MineError(Exception):
         pass
 
-    custom = rpc_error(Mine("boom"), "Traceback ...")
-    assert custom.name == "Error" and custom.message == "Mine: boom"  # type: ignore[attr-defined]
+    custom = rpc_error(MineError("boom"), "Traceback ...")
+    assert custom.name == "Error" and custom.message == "MineError: boom"  # type: ignore[attr-defined]
     assert custom.__notes__ == ["Raised in the Durable Object:\nTraceback ..."]

@@ -109,7 +109,7 @@ async def test_kv_backed_limits_and_their_texts(tmp_path: Path) -> None:
             assert (key_error.value.name, key_error.value.message) == (
                 "RangeError", "Keys cannot be larger than 2048 bytes. A key of size 2049 was provided.")
             await s.put("k" * 2048, 1)
-            with pytest.raises(DurableObjectError, match="^Values cannot be larger than 131072 bytes. A value of size "):
+            with pytest.raises(DurableObjectError, match="^Values cannot be larger than 131072 bytes. A value of "):
                 await s.put("v", "x" * 131_200)
             await s.put("v", "x" * 131_000)
             with pytest.raises(DurableObjectError, match="^Maximum number of key value pairs is 128. 129 pairs were "
