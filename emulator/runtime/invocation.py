@@ -140,7 +140,9 @@ class _AppAwareStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self._underlying.flush()
+        # The stream wrapped may be closed before this wrapper is collected (a test's capture).
+        if not getattr(self._underlying, "closed", False):
+            self._underlying.flush()
 
     def isatty(self) -> bool:
         return bool(self._underlying.isatty())

@@ -59,6 +59,7 @@ class Plugin(BindingPlugin):
         super().__init__(platform)
         self.idle_timeout = _idle_timeout_setting()
         self._engines: dict[tuple[str, str], NamespaceEngine] = {}
+        self._bound: set[tuple[str, str]] = set()  # the classes some app binds
         self._started = False
         hosted = {a.name for a in platform.apps}
         for app in platform.apps:
@@ -68,6 +69,7 @@ class Plugin(BindingPlugin):
             for b in cfg.bindings:
                 script = b.defining_app(app.name)
                 self.engine(script, b.class_name)
+                self._bound.add((script, b.class_name))
                 if script not in hosted:
                     platform.log.warn("durable_objects", f'Durable Object binding {b.binding} of {app.name} uses class '
                                       f'"{b.class_name}" of script "{script}", which is not hosted here; calls to it '
@@ -122,9 +124,9 @@ class Plugin(BindingPlugin):
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        for engine in self._engines.values():
-            if engine.script in self.platform.hosts:
-                engine.resolve_class()  # a clear start-up error when the class is missing
+        for key, engine in self._engines.items():
+            if key in self._bound and engine.script in self.platform.hosts:
+                engine.resolve_class()  # a clear start-up error when a bound class is missing
         for engine in self._engines.values():
             engine.start()
         self._started = True
