@@ -341,7 +341,7 @@ class NamespaceEngine:
             raise DurableObjectsConfigError(
                 f'Durable Object class "{self.class_name}" is not defined by app "{self.script}": {exc}') from None
         if cls is not self._valid_class:
-            if not (isinstance(cls, type) and issubclass(cls, DurableObject)):
+            if not (isinstance(cls, type) and _is_durable_object_class(cls, DurableObject)):
                 raise DurableObjectsConfigError(
                     f'Durable Object class "{self.class_name}" of app "{self.script}" must derive from '
                     "workers.DurableObject (`class " + self.class_name + "(DurableObject):`).")
@@ -480,6 +480,13 @@ class NamespaceEngine:
                 self.log.warn("durable_objects", f"closing {actor.describe()}: {exc}")
         self._live.clear()
         self.index.close()
+
+
+def _is_durable_object_class(cls: type, base: type) -> bool:
+    """Whether ``cls`` derives from the SDK's ``DurableObject`` (ours, or the ``workers``
+    shim's own base class of that name: the runtime's SDK module may define it too)."""
+    return issubclass(cls, base) or any(b.__name__ == "DurableObject" and b.__module__.startswith("emulator.")
+                                        for b in cls.__mro__[1:])
 
 
 def _scheduled(ms: int) -> Any:
