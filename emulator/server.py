@@ -34,6 +34,7 @@ from emulator.access import internal_refusal
 from emulator.config.model import AppConfig
 from emulator.internal_api import checked
 from emulator.platform import Platform
+from emulator.runtime.http import upgraded_websockets
 
 INTERNAL_PREFIX = "/_emulator"
 SCHEDULED_PATHS = ("/__scheduled", "/cdn-cgi/handler/scheduled")
@@ -438,4 +439,20 @@ class EmulatorServer:
     async def close(self) -> None:
         runners, self._runners = list(self._runners.values()), {}
         for runner in runners:
+            await self._close_websockets(runner)
             await runner.cleanup()
+
+    @staticmethod
+    async def _close_websockets(runner: web.AppRunner) -> None:
+        """Close the WebSockets apps upgraded on this runner's connections ("going away"):
+        they would otherwise hold the stop for the whole shutdown timeout."""
+        server = runner.server
+        if server is None:
+            return
+        connections = set(server.connections)
+        for ws, protocol in upgraded_websockets().items():
+            if protocol in connections:
+                try:
+                    await asyncio.wait_for(ws.close(code=1001, message=b"Server shutting down"), timeout=2)
+                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                    pass

@@ -8,6 +8,7 @@ moves it. Layout::
     <state>/d1/<database>.sqlite3      one SQLite file per D1 database (WAL)
     <state>/workflows/workflows.sqlite3
     <state>/lock                       who holds the directory (see ``StateLock``)
+    <state>/durable_objects/<script>-<Class>/   one <id>.sqlite3 per object, metadata.sqlite3
     <state>/server.json                address of a running `dev` (for the CLI)
     <state>/tmp/                       uploaded file parts spilled to disk (anonymous files)
 

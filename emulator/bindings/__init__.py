@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # Registry: package names under emulator.bindings, in start order (workflows after the
 # storage types its steps use; `unsupported` last: it takes every wrangler binding key the
 # others do not claim).
-BINDING_TYPES: tuple[str, ...] = ("d1", "r2", "kv", "queues", "services", "workflows", "unsupported")
+BINDING_TYPES: tuple[str, ...] = ("d1", "r2", "kv", "durable_objects", "queues", "services", "workflows",
+                                  "unsupported")
 
 C = TypeVar("C")
 

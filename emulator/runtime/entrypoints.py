@@ -3,8 +3,8 @@
 Cloudflare's SDK constructs the ``Default`` class once per event with ``(ctx, env)`` and
 calls its ``fetch`` / ``queue`` / ``scheduled`` method; ``self.env`` and ``self.ctx`` are
 what handlers use (docs/python-workers.md, "The workers module"). The hosts here do the
-same. ``DurableObject`` is the base class only: Durable Objects themselves are not
-emulated yet, and ``dev`` refuses a config that binds one.
+same. ``DurableObject`` is the Durable Objects binding's own base class, re-exported
+(docs/durable_objects.md).
 """
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, TypeVar
 
+from emulator.bindings.durable_objects.entrypoint import DurableObject
+
+__all__ = ["DurableObject", "ScheduledController", "WorkerEntrypoint", "handler"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WorkerEntrypoint:
     """Base class of a Worker's ``Default`` class (and of named RPC entrypoints)."""
-
-    def __init__(self, ctx: Any, env: Any) -> None:
-        self.ctx = ctx
-        self.env = env
-
-
-class DurableObject:
-    """Base class of a Durable Object class (``class Counter(DurableObject)``)."""
 
     def __init__(self, ctx: Any, env: Any) -> None:
         self.ctx = ctx

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 from aiohttp import web
 
 from emulator.config.model import AppConfig
-from emulator.runtime.body import TOO_LARGE_HTML, TOO_LARGE_REASON, TOO_LARGE_STATUS, BodySource, RequestBodyTooLarge
+from emulator.runtime.body import (
+    TOO_LARGE_HTML,
+    TOO_LARGE_REASON,
+    TOO_LARGE_STATUS,
+    BodySource,
+    RequestBodyTooLarge,
+)
 from emulator.runtime.http import (
     FetchResponse,
     Request,
@@ -118,8 +124,6 @@ class BaseHost(ABC):
             response = await self.dispatch(incoming)
         except Exception:  # noqa: BLE001 - an emulator bug must not look like a dead server
             response = self._failed(request)
-        if response.status == 101 and response.web_socket is not None:
-            return await self._accept_websocket(response, request)
         # Most bodies are already in memory: convert them without another coroutine.
         out = buffered_aiohttp_response(response)
         return out if out is not None else await to_aiohttp_response(response, request)
@@ -194,19 +198,6 @@ class BaseHost(ABC):
         task = asyncio.get_running_loop().create_task(release())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _accept_websocket(self, response: Response, request: web.Request) -> web.StreamResponse:
-        """A 101 response with ``web_socket``: connect its client end to this connection."""
-        from emulator.runtime.websocket import bridge
-
-        if request.headers.get("upgrade", "").lower() != "websocket":
-            # workerd refuses the same way: the client did not ask for a WebSocket.
-            message = ("Worker tried to return a WebSocket in a response to a request which did not "
-                       "request a WebSocket.")
-            self.platform.log.error(self.log_source, message)
-            return web.Response(status=500, text=f"Internal Server Error: {message}\n")
-        return await bridge(response.web_socket, request,
-                            lambda text: self.platform.log.error(self.log_source, text))
 
     async def fetch_service(self, request: Request, entrypoint: str | None = None) -> Response:
         """A request arriving through another app's service binding."""

@@ -21,6 +21,7 @@ import enum
 import http
 import json as _json
 import secrets
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -1205,15 +1206,17 @@ def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
     """``resp`` as an aiohttp response if its body is already in memory, else None.
 
     A plain function, so the common case (a body given as str or bytes) costs no
-    coroutine; ``to_aiohttp_response`` covers the rest.
+    coroutine; ``to_aiohttp_response`` covers the rest (streams, WebSocket upgrades).
     """
-    if resp._stream is not None or (resp._body is None and resp._source is not None):
+    if resp._stream is not None or (resp._body is None and resp._source is not None) or resp.web_socket is not None:
         return None
     return _aiohttp_response(resp, resp._body)
 
 
 async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
     """Write an app's ``Response`` back through aiohttp."""
+    if resp.web_socket is not None:
+        return await _upgrade(resp, req)
     if resp._stream is None:
         body = resp._body
         if body is None and resp._source is not None:
@@ -1230,3 +1233,50 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
         await stream.write(chunk.encode() if isinstance(chunk, str) else bytes(chunk))
     await stream.write_eof()
     return stream
+
+
+# --- WebSocket upgrades ----------------------------------------------------------------------
+#
+# An app answers a WebSocket handshake with ``Response(None, status=101, web_socket=client)``,
+# ``client`` being one end of a ``WebSocketPair``. The runtime then upgrades the connection with
+# aiohttp and hands it to that end, which must provide:
+#
+#     upgrade_problem() -> str | None              why it cannot be returned (workerd's checks)
+#     async serve_connection(ws: web.WebSocketResponse) -> None
+#                                                   carry frames both ways until the socket closes
+#
+# Upgraded sockets are recorded with the connection (aiohttp ``RequestHandler``) they took over
+# (``upgraded_websockets()``), so a stopping server closes them (1001, "going away") instead of
+# waiting for them to end.
+
+_UPGRADED: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_NOT_AN_UPGRADE = ('Worker tried to return a WebSocket in a response to a request which did not contain the '
+                   'header "Upgrade: websocket".')
+
+
+def upgraded_websockets() -> dict[Any, Any]:
+    """Every open upgraded WebSocket (``web.WebSocketResponse``) → its connection's handler."""
+    return {ws: protocol for ws, protocol in list(_UPGRADED.items()) if not ws.closed}
+
+
+async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
+    web = _aiohttp_web or _load_aiohttp_web()
+    end = resp.web_socket
+    problem = None if req.headers.get("upgrade", "").lower() == "websocket" else _NOT_AN_UPGRADE
+    if problem is None:
+        problem = end.upgrade_problem()
+    if problem is not None:
+        return web.Response(status=500, text=f"Internal Server Error: {problem}\n")
+    protocol = resp.headers.get("sec-websocket-protocol")
+    ws = web.WebSocketResponse(autoclose=False, protocols=(protocol,) if protocol else ())
+    for name, value in resp.headers.raw_items():
+        if name.lower() not in ("sec-websocket-protocol", "upgrade", "connection", "content-length",
+                                "content-type", "transfer-encoding"):
+            ws.headers.add(name, value)
+    await ws.prepare(req)
+    _UPGRADED[ws] = req.protocol
+    try:
+        await end.serve_connection(ws)
+    finally:
+        _UPGRADED.pop(ws, None)
+    return ws

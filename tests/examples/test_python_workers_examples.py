@@ -11,7 +11,6 @@ Waiting for other work (strict xfail, so they flip to failures once it lands):
   (03-fastapi and 12-image-gen pass with their dependencies importable);
 - the two Django examples also need app modules importable under their own names by
   libraries (Django imports settings and URL modules with importlib);
-- Durable Objects: issue 15; Workers KV: issue 14.
 Not run (network or remote resources): 05-langchain, 09-workers-ai (remote AI binding),
 11-opengraph (fetches example.com; HTMLRewriter), 14-websocket-stream-consumer (Bluesky's
 firehose), 16-sync-http-clients (fetches example.com), 17-dynamic-py-py (Worker Loader
@@ -35,7 +34,6 @@ from tests.helpers.dev_server import DevServer
 EXAMPLES = Path(__file__).parent / "python-workers-examples"
 
 NEEDS_DEPENDENCIES = pytest.mark.xfail(strict=True, reason="needs per-app dependencies (issue 16 item 3)")
-NEEDS_DURABLE_OBJECTS = pytest.mark.xfail(strict=True, reason="needs Durable Objects (issue 15)")
 NEEDS_KV = pytest.mark.xfail(strict=True, reason="needs Workers KV (issue 14)")
 # Django imports the project's modules by name (`importlib.import_module("hello_django.settings")`,
 # models' app labels from `__module__`): the loader's private package names get in the way.
@@ -135,7 +133,6 @@ def test_06_assets(dev: DevServer) -> None:
         assert response.headers["content-type"] == content_type
 
 
-@NEEDS_DURABLE_OBJECTS
 def test_07_durable_objects(dev: DevServer) -> None:
     base = dev.start().url
     response = requests.get(f"{base}/room-1/show")
@@ -225,7 +222,6 @@ def test_13_js_api_pygments(example: Path) -> None:
         assert '<div class="highlight">' in highlighted["html"] and ".highlight" in highlighted["css"]
 
 
-@NEEDS_DURABLE_OBJECTS
 def test_15_chatroom(dev: DevServer) -> None:
     # No upstream test: the page, and a room's WebSocket greeting.
     import asyncio

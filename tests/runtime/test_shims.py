@@ -150,21 +150,30 @@ def test_run_sync_outside_the_loop() -> None:
     assert box == [42]
 
 
-def test_websocket_pair_ends_talk_to_each_other() -> None:
+async def test_websocket_pair_ends_talk_to_each_other() -> None:
+    import asyncio
+
     pair = js.WebSocketPair.new()
     client, server = pair
     assert list(pair.object_values()) == [client, server]
+    with pytest.raises(JsException, match="You must call one of accept"):
+        client.send("too early")  # an end sends only once accepted (workerd)
     got: list[Any] = []
     server.addEventListener("message", lambda event: got.append(event.data))
-    client.send("early")  # before accept(): held back
+    client.accept()
+    client.send("early")  # before the server end is accepted: held back, in order
+    await asyncio.sleep(0)
     assert got == []
     server.accept()
     client.send("hi")
+    for _ in range(5):
+        await asyncio.sleep(0)
     assert got == ["early", "hi"]
     closed: list[int] = []
     client.onclose = lambda event: closed.append(event.code)
-    client.accept()
     server.close(4000, "bye")
+    for _ in range(5):
+        await asyncio.sleep(0)
     assert closed == [4000]
     with pytest.raises(JsException, match="after close"):
         server.send("late")

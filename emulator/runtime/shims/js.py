@@ -22,7 +22,15 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    unquote,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 from emulator.runtime.http import Blob as _Blob
 from emulator.runtime.http import FetchResponse
@@ -48,6 +56,9 @@ from emulator.runtime.jsproxy import (
 )
 from emulator.runtime.websocket import WebSocket as _WebSocket
 from emulator.runtime.websocket import WebSocketPair as _WebSocketPair
+from emulator.runtime.websocket import (
+    WebSocketRequestResponsePair as _WebSocketRequestResponsePair,
+)
 
 undefined = None
 
@@ -794,6 +805,14 @@ class _WebSocketPairClass(_JsClass):
         return _WebSocketPair()
 
 
+class _WebSocketRequestResponsePairClass(_JsClass):
+    name = "WebSocketRequestResponsePair"
+    instance_type = _WebSocketRequestResponsePair
+
+    def new(self, request: str, response: str) -> _WebSocketRequestResponsePair:
+        return _WebSocketRequestResponsePair(request, response)
+
+
 class _WebSocketClass(_JsClass):
     name = "WebSocket"
     instance_type = _WebSocket
@@ -820,6 +839,7 @@ Blob = _BlobClass()
 File = _FileClass()
 ReadableStream = _ReadableStreamClass()
 WebSocketPair = _WebSocketPairClass()
+WebSocketRequestResponsePair = _WebSocketRequestResponsePairClass()
 WebSocket = _WebSocketClass()
 HTMLRewriter = _HTMLRewriterClass()
 URL = _URLClass()

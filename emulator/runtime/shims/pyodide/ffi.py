@@ -19,7 +19,6 @@ from emulator.runtime.jsproxy import (
     JsNull,
     JsObjectProxy,
     JsProxy,
-    JsSet,
     JsUint8Array,
     PyProxy,
     jsnull,

@@ -16,7 +16,16 @@ from typing import Any
 
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.runtime.entrypoints import DurableObject, WorkerEntrypoint, handler
-from emulator.runtime.http import Blob, BlobEnding, FetchResponse, File, FormData, Request, Response, fetch
+from emulator.runtime.http import (
+    Blob,
+    BlobEnding,
+    FetchResponse,
+    File,
+    FormData,
+    Request,
+    Response,
+    fetch,
+)
 
 from .rpc import python_from_rpc, python_to_rpc
 from .types import Body, Context, FetchKwargs, Headers, JSBody, RequestInitCfProperties
