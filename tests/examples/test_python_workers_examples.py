@@ -6,11 +6,9 @@ runs it; the assertions are those of the repository's own tests/test_examples.py
 that file marks a test xfail for pywrangler, we pass it anyway). Examples whose tests are
 missing upstream but that need neither network nor remote resources get equivalent checks.
 
-Waiting for other work (strict xfail, so they flip to failures once it lands):
-- declared dependencies (`[project] dependencies` in pyproject.toml): issue 16 item 3
-  (03-fastapi and 12-image-gen pass with their dependencies importable);
-- the two Django examples also need app modules importable under their own names by
-  libraries (Django imports settings and URL modules with importlib);
+Waiting for other work (strict xfail, so they flip to failures once it lands): the two
+Django examples need app modules importable under their own names by libraries (Django
+imports settings and URL modules with importlib).
 Not run (network or remote resources): 05-langchain, 09-workers-ai (remote AI binding),
 11-opengraph (fetches example.com; HTMLRewriter), 14-websocket-stream-consumer (Bluesky's
 firehose), 16-sync-http-clients (fetches example.com), 17-dynamic-py-py (Worker Loader
@@ -34,7 +32,6 @@ from tests.helpers.dev_server import DevServer
 EXAMPLES = Path(__file__).parent / "python-workers-examples"
 
 NEEDS_DEPENDENCIES = pytest.mark.xfail(strict=True, reason="needs per-app dependencies (issue 16 item 3)")
-NEEDS_KV = pytest.mark.xfail(strict=True, reason="needs Workers KV (issue 14)")
 # Django imports the project's modules by name (`importlib.import_module("hello_django.settings")`,
 # models' app labels from `__module__`): the loader's private package names get in the way.
 NEEDS_DEPENDENCIES_AND_NAMES = pytest.mark.xfail(strict=True, reason=(
