@@ -1,14 +1,14 @@
 """R2: buckets on moto's in-process S3 backend, persisted, plus an S3-compatible endpoint.
 
-Layout: ``store.py`` (engine: the only module that imports moto; write-through persistence
-under ``<state>/r2/<bucket>/``), ``binding.py`` (``R2Bucket`` and the objects apps see),
+Layout: ``store.py`` (engine: an on-disk index per bucket under ``<state>/r2/<bucket>/``,
+read on demand; the only module that imports moto — see docs/r2.md), ``binding.py`` (``R2Bucket`` and the objects apps see),
 ``s3.py`` (path-style S3 API for boto3 / ``aws s3``), ``api.py`` (``/_emulator/r2``).
 
 Public engine API for other code (CLI, dashboard, pytest plugin)::
 
     plugin = platform.plugin("r2")
     plugin.bucket("my-bucket")      # R2Bucket (created if needed), shared across apps
-    plugin.store                    # R2Store, restored from disk on first use
+    plugin.store                    # R2Store, opened on the state directory on first use
     plugin.s3_endpoint              # "http://127.0.0.1:<port>" once started, else None
 """
 
@@ -47,20 +47,21 @@ class Plugin(BindingPlugin):
 
     @property
     def store(self) -> "R2Store":
-        """The engine, opened and restored from ``<state>/r2`` on first use."""
+        """The engine, opened on ``<state>/r2`` on first use (objects stay on disk)."""
         if self._store is None:
             from emulator.bindings.r2.store import R2Store
 
-            store = R2Store(self.platform.state.binding_dir("r2"))
+            store = R2Store(self.platform.state.binding_dir("r2"), on_damaged=self._damaged)
             count = store.restore()
             self._store = store
             if count:
-                self.platform.log.debug("r2", f"restored {count} object(s) from disk")
-            for bucket, key in store.damaged:
-                self.platform.log.warn("r2", f"object {key!r} of bucket {bucket!r} lost its data "
-                                             "file in the state directory; it is not served",
-                                       bucket=bucket, key=key)
+                self.platform.log.debug("r2", f"opened {count} bucket(s) from disk")
         return self._store
+
+    def _damaged(self, bucket: str, key: str) -> None:
+        self.platform.log.warn("r2", f"object {key!r} of bucket {bucket!r} lost its data "
+                                     "file in the state directory; it is not served",
+                               bucket=bucket, key=key)
 
     def bucket(self, name: str) -> R2Bucket:
         """The binding object for bucket ``name`` (one per name: shared across apps)."""
