@@ -21,10 +21,10 @@ import base64
 import binascii
 import email.utils
 import re
+import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator
 from xml.sax.saxutils import escape
 
@@ -72,8 +72,8 @@ class S3Error(Exception):
 
 
 def _iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Integer arithmetic (no float seconds, no datetime): a listing page formats 1,000.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def _http_date(ms: int) -> str:
@@ -87,6 +87,16 @@ def _xml(root: str, body: str) -> web.Response:
 
 def _el(name: str, value: Any) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def _contents(key: str, obj: StoredObject) -> str:
+    """One ``<Contents>`` of a listing, as ``_el`` would write it (a page has 1,000 of them:
+    the etag is hex and needs no escaping, the key only when it holds ``&<>``)."""
+    if "&" in key or "<" in key or ">" in key:
+        key = escape(key)
+    return (f"<Contents><Key>{key}</Key><LastModified>{_iso(obj.uploaded)}</LastModified>"
+            f'<ETag>"{obj.etag}"</ETag><Size>{obj.size}</Size>'
+            "<StorageClass>STANDARD</StorageClass></Contents>")
 
 
 async def _aws_chunked(content: Any) -> AsyncIterator[bytes]:
@@ -247,10 +257,7 @@ class S3Endpoint:
         else:
             page = list_objects(self.store, bucket, prefix=prefix, delimiter=delimiter,
                                 cursor=cursor, start_after=start_after, limit=min(max_keys, 1000))
-        contents = "".join(
-            f"<Contents>{_el('Key', enc(o.key))}{_el('LastModified', _iso(o._stored.uploaded))}"
-            f"{_el('ETag', o.httpEtag)}{_el('Size', o.size)}{_el('StorageClass', 'STANDARD')}</Contents>"
-            for o in page["objects"])
+        contents = "".join(_contents(enc(o.key), o._stored) for o in page["objects"])
         prefixes = "".join(f"<CommonPrefixes>{_el('Prefix', enc(p))}</CommonPrefixes>"
                            for p in page["delimitedPrefixes"])
         head = (f"{_el('Name', bucket)}{_el('Prefix', enc(prefix))}{_el('MaxKeys', max_keys)}"

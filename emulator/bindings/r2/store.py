@@ -444,7 +444,9 @@ def _loads(text: str) -> Any:
 
 def _stored(row: tuple[Any, ...]) -> StoredObject:
     """A ``StoredObject`` from the first eight columns of an object row (``_META``)."""
-    return StoredObject(row[0], row[1], row[2], row[3], row[4], _loads(row[5]), _loads(row[6]),
+    http, custom = row[5], row[6]
+    return StoredObject(row[0], row[1], row[2], row[3], row[4],
+                        {} if http == "{}" else _loads(http), {} if custom == "{}" else _loads(custom),
                         _loads(row[7]))
 
 
