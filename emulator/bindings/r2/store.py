@@ -61,10 +61,10 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from moto.core.model_instances import model_data
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
@@ -193,18 +193,21 @@ _RANGE_SQL = {
 }
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """An object's metadata as persisted (times in epoch milliseconds, hashes as hex)."""
+class StoredObject(NamedTuple):
+    """An object's metadata as persisted (times in epoch milliseconds, hashes as hex).
+
+    Immutable (a listing page builds 1,000 of them: a tuple is built in half the time of a
+    frozen dataclass); the dicts are shared, never changed.
+    """
 
     key: str
     version: str
     size: int
     etag: str
     uploaded: int
-    http_metadata: dict[str, Any] = field(default_factory=dict)
-    custom_metadata: dict[str, str] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
+    http_metadata: dict[str, Any] = {}
+    custom_metadata: dict[str, str] = {}
+    checksums: dict[str, str] = {}
 
     @property
     def uploaded_datetime(self) -> datetime:
