@@ -3,7 +3,9 @@
 Full paths (the server mounts them in its ``/_emulator`` sub-application)::
 
     GET  /_emulator/workflows                workflows with instance counts by status
-    GET  .../{name}/instances[?status=S]        instances of one workflow
+    GET  .../{name}/instances[?status=S&limit=N&cursor=C]
+                                                instances of one workflow, newest first, in
+                                                pages (default 1,000; "cursor" continues)
     POST .../{name}/instances                   create {"id"?, "params"?}
     GET  .../{name}/instances/{id}              one instance with its steps and attempts
     POST .../{name}/instances/{id}/{action}     terminate | pause | resume | restart
@@ -18,10 +20,12 @@ from aiohttp import web
 
 from emulator.bindings.workflows.api import WorkflowError
 from emulator.bindings.workflows.engine import WorkflowEngine
-from emulator.bindings.workflows.store import STATUSES
+from emulator.bindings.workflows.store import STATUSES, instances_cursor
 
 PREFIX = "/_emulator/workflows"
 ACTIONS = ("terminate", "pause", "resume", "restart")
+PAGE_DEFAULT = 1000
+PAGE_MAX = 10_000
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -54,8 +58,22 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         status = request.query.get("status")
         if status and status not in STATUSES:
             return _error(400, f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
-        return web.json_response({"workflow": request.match_info["name"],
-                                  "instances": engine.list_instances(request.match_info["name"], status)})
+        try:
+            limit = int(request.query.get("limit") or PAGE_DEFAULT)
+        except ValueError:
+            return _error(400, "limit must be an integer")
+        if not 1 <= limit <= PAGE_MAX:
+            return _error(400, f"limit must be between 1 and {PAGE_MAX}")
+        name = request.match_info["name"]
+        try:
+            # One more than the page, to know whether another follows.
+            found = engine.list_instances(name, status, limit + 1, request.query.get("cursor"))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        body: dict[str, Any] = {"workflow": name, "instances": found[:limit]}
+        if len(found) > limit:
+            body["cursor"] = instances_cursor(found[limit - 1])
+        return web.json_response(body)
 
     async def create(request: web.Request) -> web.Response:
         body = await _body(request)
