@@ -369,3 +369,15 @@ async def test_statements_are_immutable_so_prepare_can_share_them(db: Any) -> No
     for bad in (None, 42, ["SELECT 1"], b"SELECT 1"):
         with pytest.raises(TypeError, match="prepare\\(\\) expects the SQL text as a string"):
             db.prepare(bad)
+
+
+async def test_long_sql_texts_run_but_are_not_kept_as_prepared_statements(db: Any) -> None:
+    from emulator.bindings.d1.engine import CACHED_TEXT_MAX
+
+    await db.exec("CREATE TABLE big (n INTEGER, s TEXT)")
+    long_sql = "INSERT INTO big VALUES " + ", ".join(f"({n}, 'x{n}')" for n in range(3_000))
+    assert len(long_sql) > CACHED_TEXT_MAX
+    result = await db.prepare(long_sql).run()
+    assert result.meta["changes"] == 3_000
+    assert long_sql not in db._prepared
+    assert (await db.prepare("SELECT count(*) AS n FROM big").first("n")) == 3_000
