@@ -1,6 +1,6 @@
 """Scale benchmark: what a restarted ``dev`` costs by how much is stored (R2 objects, a queue backlog).
 
-    python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--write-readme]
+    python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--repeats 3] [--write-readme]
 
 For each size N (and an empty reference, N = 0), in a fresh temporary state directory:
 
@@ -17,11 +17,14 @@ For each size N (and an empty reference, N = 0), in a fresh temporary state dire
    random ``start-after``) and a ``get`` of one object (S3 ``GetObject`` of a key not read
    before, so the store reads it from disk): through the S3 endpoint over HTTP with
    keep-alive, SigV4-signed with botocore when it is installed; the time is the round trip
-   (request sent, whole body read), median of 20.
+   (request sent, whole body read), median of 20. Each restart is done ``--repeats`` times
+   and the table shows medians.
 3. **Deliver**: restart once more with a consumer (``max_batch_size = 100``, acks every
    batch) and time the first ``--deliveries`` deliveries inside the app (``time.monotonic``,
-   from the first batch's start to the batch that reaches the count). The reference run's
-   rate is the "empty store" figure the others are compared with.
+   from the first batch's start to the batch that reaches the count). The reference's rate
+   (the "empty store" figure the others are compared with) is the median of ``--repeats``
+   runs, each on a fresh backlog of ``--deliveries`` messages; a size's backlog is consumed
+   by its delivery run, so that one runs once.
 
 Targets on the 2-core development machine at 1,000,000: RSS <= 200 MB, first answer
 <= 1.5 s, page and get <= 10 ms, delivery within 20 % of the empty store. Each restart is a
@@ -124,12 +127,12 @@ class Result:
     objects: int
     messages: int
     generate_s: float = 0.0
-    r2: Restart | None = None
-    whole: Restart | None = None
+    r2: list[Restart] = field(default_factory=list)
+    whole: list[Restart] = field(default_factory=list)
     list_ms: list[float] = field(default_factory=list)
     get_ms: list[float] = field(default_factory=list)
-    first_delivery_s: float | None = None
-    delivery_rate: float | None = None
+    first_delivery_s: list[float] = field(default_factory=list)
+    delivery_rate: list[float] = field(default_factory=list)
 
 
 def key_of(i: int) -> str:
@@ -314,7 +317,9 @@ def restart(ws: Path, state: Path, tmp: Path, producer: bool, deliveries: int, r
         wait_idle(dev.proc.pid)
         rss = tree_rss_kb(dev.proc.pid) / 1024
         if dev.s3_port:
-            result.list_ms, result.get_ms = measure_s3(dev.s3_port, result.objects, rng)
+            lists, gets = measure_s3(dev.s3_port, result.objects, rng)
+            result.list_ms += lists
+            result.get_ms += gets
     finally:
         dev.stop()
     return Restart(first, rss)
@@ -334,13 +339,13 @@ def deliver(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result) -
                 raise RuntimeError(f"only {seen['count']} deliveries in 600 s")
             time.sleep(0.05)
         # time.monotonic() is one clock for every process of the machine (CLOCK_MONOTONIC).
-        result.first_delivery_s = seen["first"] - dev.started
-        result.delivery_rate = seen["mark_count"] / (seen["mark"] - seen["first"])
+        result.first_delivery_s.append(seen["first"] - dev.started)
+        result.delivery_rate.append(seen["mark_count"] / (seen["mark"] - seen["first"]))
     finally:
         dev.stop()
 
 
-async def run_size(size: int, deliveries: int, rng: random.Random) -> Result:
+async def run_size(size: int, deliveries: int, repeats: int, rng: random.Random) -> Result:
     objects, messages = (size, size) if size else (0, deliveries)
     result = Result(size, objects, messages)
     with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
@@ -349,15 +354,26 @@ async def run_size(size: int, deliveries: int, rng: random.Random) -> Result:
         print(f"--- {objects:,} objects, {messages:,} messages: generating", flush=True)
         result.generate_s = await generate(ws, state, objects, messages, deliveries)
         print(f"    generated in {result.generate_s:.0f} s; restarting dev", flush=True)
-        result.r2 = restart(ws, state, tmp, False, deliveries, result, rng)
-        result.whole = restart(ws, state, tmp, True, deliveries, result, rng)
+        for _ in range(repeats):
+            result.r2.append(restart(ws, state, tmp, False, deliveries, result, rng))
+            result.whole.append(restart(ws, state, tmp, True, deliveries, result, rng))
         deliver(ws, state, tmp, deliveries, result)
-        print(render([result], None), flush=True)
+    if not size:  # the reference: more delivery runs, each on a fresh backlog
+        for _ in range(repeats - 1):
+            with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
+                tmp = Path(name)
+                await generate(tmp / "ws", tmp / "state", 0, deliveries, deliveries)
+                deliver(tmp / "ws", tmp / "state", tmp, deliveries, result)
+    print(render([result], None), flush=True)
     return result
 
 
 def _ms(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}" if values else "–"
+
+
+def _median(values: list[float], fmt: str) -> str:
+    return format(statistics.median(values), fmt) if values else "–"
 
 
 def render(results: list[Result], reference: Result | None) -> str:
@@ -367,13 +383,15 @@ def render(results: list[Result], reference: Result | None) -> str:
             "|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     for r in results:
-        assert r.r2 is not None and r.whole is not None
-        ratio = (f"{r.delivery_rate / reference.delivery_rate:.2f}×"
-                 if reference is not None and reference.delivery_rate and r.delivery_rate else "–")
+        rate = statistics.median(r.delivery_rate) if r.delivery_rate else None
+        ratio = (f"{rate / statistics.median(reference.delivery_rate):.2f}×"
+                 if reference is not None and reference.delivery_rate and rate else "–")
         label = f"{r.objects:,} / {r.messages:,}" if r.size else f"empty (0 / {r.messages:,})"
-        rows.append(f"| {label} | {r.r2.first_answer_ms:.0f} | {r.r2.rss_mb:.0f} "
-                    f"| {r.whole.first_answer_ms:.0f} | {r.whole.rss_mb:.0f} | {_ms(r.list_ms)} "
-                    f"| {_ms(r.get_ms)} | {r.first_delivery_s:.2f} | {r.delivery_rate:,.0f} | {ratio} |")
+        rows.append(f"| {label} | {_median([x.first_answer_ms for x in r.r2], '.0f')} "
+                    f"| {_median([x.rss_mb for x in r.r2], '.0f')} "
+                    f"| {_median([x.first_answer_ms for x in r.whole], '.0f')} "
+                    f"| {_median([x.rss_mb for x in r.whole], '.0f')} | {_ms(r.list_ms)} | {_ms(r.get_ms)} "
+                    f"| {_median(r.first_delivery_s, '.2f')} | {_median(r.delivery_rate, ',.0f')} | {ratio} |")
     return "\n".join(rows)
 
 
@@ -381,9 +399,10 @@ def write_readme(table: str, args: argparse.Namespace) -> None:
     path = ROOT / "bench" / "README.md"
     text = path.read_text() if path.exists() else ""
     begin, end = "<!-- scale.py table -->", "<!-- end of scale.py table -->"
-    block = (f"{begin}\n`python bench/scale.py --sizes {args.sizes} --deliveries {args.deliveries}`, "
-             f"{_dt.date.today().isoformat()}, {os.cpu_count()}-core machine shared with other "
-             f"work (single runs; the list and get columns are medians of {SAMPLES}):\n\n{table}\n{end}")
+    block = (f"{begin}\n`python bench/scale.py --sizes {args.sizes} --deliveries {args.deliveries} "
+             f"--repeats {args.repeats}`, {_dt.date.today().isoformat()}, {os.cpu_count()}-core machine "
+             f"shared with other work; medians of {args.repeats} restarts (list and get: of "
+             f"{SAMPLES * args.repeats} requests; a size's delivery: one run):\n\n{table}\n{end}")
     if begin in text and end in text:
         text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
@@ -397,6 +416,7 @@ def main() -> None:
                         help="comma-separated numbers of objects and of messages")
     parser.add_argument("--deliveries", type=int, default=10_000,
                         help="deliveries timed after the restart (and the reference backlog)")
+    parser.add_argument("--repeats", type=int, default=3, help="restarts measured per size (medians)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--write-readme", action="store_true",
                         help="replace the table in bench/README.md with this run's")
@@ -406,8 +426,9 @@ def main() -> None:
         parser.error(f"every size must be at least --deliveries ({args.deliveries})")
     tune_gc()  # what `cf-emulator dev` runs with, for the generation too
     rng = random.Random(args.seed)
-    reference = asyncio.run(run_size(0, args.deliveries, rng))
-    results = [reference] + [asyncio.run(run_size(size, args.deliveries, rng)) for size in sizes]
+    repeats = max(1, args.repeats)
+    reference = asyncio.run(run_size(0, args.deliveries, repeats, rng))
+    results = [reference] + [asyncio.run(run_size(size, args.deliveries, repeats, rng)) for size in sizes]
     table = render(results, reference)
     print("\n" + table)
     if args.write_readme:

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import email.utils
+import functools
 import re
 import time
 import urllib.parse
@@ -72,8 +73,14 @@ class S3Error(Exception):
 
 
 def _iso(ms: int) -> str:
-    # Integer arithmetic (no float seconds, no datetime): a listing page formats 1,000.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    # Integer arithmetic (no float seconds, no datetime): a listing page formats 1,000,
+    # and objects uploaded together share their second.
+    return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _http_date(ms: int) -> str:

@@ -64,7 +64,7 @@ NON_RETRYABLE_FATAL = ("The execution of the Workflow instance was terminated, a
 PARKED_RETRY_SECONDS = 0.25
 # A run whose every branch waits on a timer at least this far away is unloaded (its state is
 # all persisted) and replayed from the top when the timer is due or an event arrives, as
-# Cloudflare's engine does after any interruption (docs/workflows.md, "Memory"): a sleeping
+# Cloudflare's engine does after any interruption (docs/workflows.md, "Memory and start-up"): a sleeping
 # instance costs a row on disk, not a task, its coroutine frames and its step results.
 HIBERNATE_AFTER_MS = 30_000
 # At most this many runs are live at once; further runnable instances wait in SQLite and are
