@@ -51,8 +51,13 @@ class EventLog:
     emitted per request, so the emit path stays short (bench/http.py).
     """
 
-    def __init__(self, capacity: int = 2000) -> None:
+    def __init__(self, capacity: int = 2000, max_chars: int = 8 * 1024 * 1024) -> None:
         self.recent: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
+        # The ring is bounded in size as well as in count: an app printing megabyte lines
+        # would otherwise keep `capacity` of them. Counts message characters (the fields
+        # are small by construction); the newest record is always kept.
+        self.max_chars = max_chars
+        self._chars = 0
         # A tuple, replaced on (un)subscribe: emit iterates a snapshot without copying.
         self._subscribers: tuple[Subscriber, ...] = ()
         # Records come from worker threads too: numbering and appending happen together,
@@ -86,7 +91,14 @@ class EventLog:
         try:
             seq = self.last_seq = self.last_seq + 1
             record = LogRecord(level, source, message, _now(), fields, seq)
-            self.recent.append(record)
+            recent = self.recent
+            if len(recent) == recent.maxlen:
+                self._chars -= len(recent[0].message)  # about to fall out of the ring
+            recent.append(record)
+            chars = self._chars = self._chars + len(message)
+            if chars > self.max_chars:
+                while len(recent) > 1 and self._chars > self.max_chars:
+                    self._chars -= len(recent.popleft().message)
         finally:
             lock.release()
         for fn in self._subscribers:

@@ -85,3 +85,16 @@ def test_emit_fields_is_emit_with_a_dict() -> None:
     assert record.fields == {"app": "web", "status": 200} and record.seq == 1
     assert seen == [record] and list(log.recent) == [record]
     assert log.emit("warn", "x", "y", a=1).fields == {"a": 1}
+
+
+def test_the_ring_is_bounded_in_characters_as_well_as_in_records() -> None:
+    log = EventLog(capacity=100, max_chars=3_000)
+    for n in range(10):
+        log.info("app:x", str(n) * 1_000)  # an app printing long lines
+    assert [r.message[0] for r in log.recent] == ["7", "8", "9"]
+    assert [r.seq for r in log.after(0)] == [8, 9, 10]
+    log.info("app:x", "y" * 10_000)  # larger than the whole budget: still the newest record
+    assert [r.message[0] for r in log.recent] == ["y"]
+    for n in range(200):  # short lines: the record count is the bound, and the size follows
+        log.info("http", "GET /")
+    assert len(log.recent) == 100 and log._chars == 500

@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from emulator.bindings.d1.engine import D1Engine, D1Error, bind_value
+from emulator.bindings.d1.engine import CACHED_TEXT_MAX, D1Engine, D1Error, bind_value
 from emulator.bindings.d1.engine import convert_value as _value
 from emulator.jsobject import ConvertedList, JsObject
 
@@ -135,6 +135,8 @@ class D1Database:
         if stmt is None:
             if not isinstance(query, str):
                 raise TypeError("prepare() expects the SQL text as a string")
+            if len(query) > CACHED_TEXT_MAX:  # see the engine's caches: not worth keeping
+                return D1PreparedStatement(self, query)
             if len(self._prepared) >= _PREPARED_MAX:
                 self._prepared.clear()
             stmt = self._prepared[query] = D1PreparedStatement(self, query)

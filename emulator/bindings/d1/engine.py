@@ -71,6 +71,9 @@ def split_statements(sql: str) -> list[str]:
 
 _SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
 _CACHE_MAX = 4096
+# Longer SQL texts are not cached: they are rarely repeated (an import with the values
+# inlined) and 4,096 of them could hold gigabytes. Their split costs in proportion anyway.
+CACHED_TEXT_MAX = 16 * 1024
 
 
 def split_statements_cached(sql: str) -> tuple[str, ...]:
@@ -79,6 +82,8 @@ def split_statements_cached(sql: str) -> tuple[str, ...]:
     # when full) costs a third of an lru_cache call on this per-statement path.
     cached = _SPLIT_CACHE.get(sql)
     if cached is None:
+        if len(sql) > CACHED_TEXT_MAX:
+            return tuple(_split(sql))
         if len(_SPLIT_CACHE) >= _CACHE_MAX:
             _SPLIT_CACHE.clear()
         cached = _SPLIT_CACHE[sql] = tuple(_split(sql))
@@ -177,6 +182,8 @@ def _is_read_only(sql: str) -> bool:
     # Per SQL text, as the split is: apps run the same few statements over and over.
     cached = _READ_ONLY_CACHE.get(sql)
     if cached is None:
+        if len(sql) > CACHED_TEXT_MAX:
+            return _READ_ONLY.match(sql) is not None
         if len(_READ_ONLY_CACHE) >= _CACHE_MAX:
             _READ_ONLY_CACHE.clear()
         cached = _READ_ONLY_CACHE[sql] = _READ_ONLY.match(sql) is not None

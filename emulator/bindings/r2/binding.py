@@ -4,7 +4,7 @@ The API is workerd's R2 binding as Python Workers code calls it (options as keyw
 arguments, or one dict of options, as Pyodide converts either to the JS options object);
 semantics follow cloudflare-semantics.md §7 — key and metadata limits, conditionals,
 ranges, list pagination and R2's error messages (``R2Error``). State lives in
-``R2Store`` (the moto-backed engine); this module never touches moto.
+``R2Store`` (the index-backed engine); this module never touches moto.
 """
 
 from __future__ import annotations
@@ -690,7 +690,12 @@ def list_objects(store: R2Store, bucket: str, *, prefix: str = "", delimiter: st
                  cursor: str | None = None, start_after: str | None = None,
                  limit: int = MAX_LIST_LIMIT, include_http: bool = False,
                  include_custom: bool = False) -> JsObject:
-    """R2's list page (also used by the internal API and the CLI)."""
+    """R2's list page (also used by the internal API and the CLI).
+
+    The store walks the index from the cursor (or ``startAfter``, whichever is later),
+    rolling keys up into common prefixes and skipping past each one (``R2Store.walk``);
+    this takes ``limit`` entries and one more to know whether the page is truncated.
+    """
     start = ""
     if cursor:
         start = decode_cursor(cursor)
@@ -700,26 +705,18 @@ def list_objects(store: R2Store, bucket: str, *, prefix: str = "", delimiter: st
     prefixes: list[str] = []
     last = ""
     truncated = False
-    for stored in store.list(bucket, prefix, start):
-        group = None
-        if delimiter:
-            i = stored.key.find(delimiter, len(prefix))
-            if i >= 0:
-                group = stored.key[: i + len(delimiter)]
-                if group <= start or (prefixes and prefixes[-1] == group):
-                    continue
+    for item in store.walk(bucket, prefix, start, delimiter, chunk=limit + 1):
         if len(objects) + len(prefixes) >= limit:
             truncated = True
             break
-        if group is not None:
-            prefixes.append(group)
-            last = group
+        if type(item) is str:
+            prefixes.append(item)
+            last = item
         else:
-            objects.append(R2Object(stored, None, include_http, include_custom))
-            last = stored.key
+            objects.append(R2Object(item, None, include_http, include_custom))  # type: ignore[arg-type]
+            last = item.key  # type: ignore[union-attr]
     result = JsObject(objects=ConvertedList(objects), truncated=truncated,
                       delimitedPrefixes=ConvertedList(prefixes))
     if truncated:
         result["cursor"] = encode_cursor(last)
     return result
-

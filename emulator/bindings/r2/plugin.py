@@ -4,7 +4,7 @@ Public engine API for other code (CLI, dashboard, pytest plugin)::
 
     plugin = platform.plugin("r2")
     plugin.bucket("my-bucket")      # R2Bucket (created if needed), shared across apps
-    plugin.store                    # R2Store, restored from disk on first use
+    plugin.store                    # R2Store, opened on the state directory on first use
     plugin.s3_endpoint              # "http://127.0.0.1:<port>" once started, else None
 """
 
@@ -39,20 +39,21 @@ class Plugin(BindingPlugin):
 
     @property
     def store(self) -> "R2Store":
-        """The engine, opened and restored from ``<state>/r2`` on first use."""
+        """The engine, opened on ``<state>/r2`` on first use (objects stay on disk)."""
         if self._store is None:
             from emulator.bindings.r2.store import R2Store
 
-            store = R2Store(self.platform.state.binding_dir("r2"))
+            store = R2Store(self.platform.state.binding_dir("r2"), on_damaged=self._damaged)
             count = store.restore()
             self._store = store
             if count:
-                self.platform.log.debug("r2", f"restored {count} object(s) from disk")
-            for bucket, key in store.damaged:
-                self.platform.log.warn("r2", f"object {key!r} of bucket {bucket!r} lost its data "
-                                             "file in the state directory; it is not served",
-                                       bucket=bucket, key=key)
+                self.platform.log.debug("r2", f"opened {count} bucket(s) from disk")
         return self._store
+
+    def _damaged(self, bucket: str, key: str) -> None:
+        self.platform.log.warn("r2", f"object {key!r} of bucket {bucket!r} lost its data "
+                                     "file in the state directory; it is not served",
+                               bucket=bucket, key=key)
 
     def bucket(self, name: str) -> R2Bucket:
         """The binding object for bucket ``name`` (one per name: shared across apps)."""

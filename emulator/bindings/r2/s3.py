@@ -28,12 +28,13 @@ import asyncio
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import re
+import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator
 from xml.sax.saxutils import escape
 
@@ -103,8 +104,14 @@ class S3Error(Exception):
 
 
 def _iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Integer arithmetic (no float seconds, no datetime): a listing page formats 1,000,
+    # and objects uploaded together share their second.
+    return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _http_date(ms: int) -> str:
@@ -130,6 +137,16 @@ _NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 def _el(name: str, value: Any) -> str:
     return f"<{name}>{escape(_NOT_XML.sub(chr(0xFFFD), str(value)))}</{name}>"
+
+
+def _contents(key: str, obj: StoredObject) -> str:
+    """One ``<Contents>`` of a listing, as ``_el`` would write it (a page has 1,000 of them:
+    the etag is hex and needs no escaping, the key only when it holds ``&<>``)."""
+    if "&" in key or "<" in key or ">" in key:
+        key = escape(key)
+    return (f"<Contents><Key>{key}</Key><LastModified>{_iso(obj.uploaded)}</LastModified>"
+            f'<ETag>"{obj.etag}"</ETag><Size>{obj.size}</Size>'
+            "<StorageClass>STANDARD</StorageClass></Contents>")
 
 
 def _malformed_chunked(why: str) -> S3Error:
@@ -525,10 +542,7 @@ class S3Endpoint:
         else:
             page = list_objects(self.store, bucket, prefix=prefix, delimiter=delimiter,
                                 cursor=cursor, start_after=start_after, limit=min(max_keys, 1000))
-        contents = "".join(
-            f"<Contents>{_el('Key', enc(o.key))}{_el('LastModified', _iso(o._stored.uploaded))}"
-            f"{_el('ETag', o.httpEtag)}{_el('Size', o.size)}{_el('StorageClass', 'STANDARD')}</Contents>"
-            for o in page["objects"])
+        contents = "".join(_contents(enc(o.key), o._stored) for o in page["objects"])
         prefixes = "".join(f"<CommonPrefixes>{_el('Prefix', enc(p))}</CommonPrefixes>"
                            for p in page["delimitedPrefixes"])
         head = (f"{_el('Name', bucket)}{_el('Prefix', enc(prefix))}{_el('MaxKeys', max_keys)}"

@@ -1,29 +1,50 @@
-"""The R2 engine: moto's in-process S3 backend plus write-through persistence.
+"""The R2 engine: one on-disk index per bucket, read on demand, under moto's S3 models.
 
-This is the only module that imports moto (its models are internals: pinned in
-pyproject.toml and hidden here). moto holds the live state — buckets and their keys as
-``FakeKey`` objects, which is what ``get``/``head``/``list`` read — and every write goes
-through to disk *before* the call returns, because moto alone keeps nothing across a
-restart:
+Each bucket is a directory of the state directory::
 
-    <state>/r2/<safe bucket>/index.sqlite3    one row per object / upload / part (WAL);
+    <state>/r2/<safe bucket>/index.sqlite3    objects, uploads, parts, blob names (WAL);
                                               bucket settings (its CORS rules) in ``info``
     <state>/r2/<safe bucket>/blobs/<id>       object bytes above ``INLINE_MAX``
     <state>/r2/<safe bucket>/staging/<id>     uploads in progress (removed at start)
 
-Keys may hold ``../`` or anything else, so they never become paths: blob files are named by
-random ids and the key lives only in the index. A put is atomic: the bytes are written to a
-staging file, renamed into ``blobs/`` and then the index row is committed in one SQLite
-transaction; a ``kill -9`` at any point leaves either the old or the new object (orphaned
-blobs are swept at start). SQLite runs with ``synchronous=NORMAL`` in WAL mode: committed
-rows survive a killed process (not a power cut without fsync — the same trade-off as
-Miniflare's SQLite-backed store).
+**The index is the key store.** Every lookup (``head``, ``open``), listing (``walk``,
+``list``) and page is a query on ``index.sqlite3``: a point read on the ``objects`` primary
+key, or a range scan of it in key order (``key >= lo AND key < hi ... LIMIT n``, see
+``walk``). Nothing is loaded at start — opening a bucket opens its SQLite file — so memory
+and start-up time do not depend on how many objects are stored (docs/r2.md, "Storage and
+memory", has the figures). What is held in memory: per bucket one SQLite connection (its
+page cache is SQLite's bounded ``cache_size``) and moto's ``FakeBucket``; per store a
+bounded cache of recently written or read objects (``HotObjects``: metadata plus inline
+bytes, ``HOT_BYTES``/``HOT_ENTRIES``), which keeps a get of a just-written object as cheap
+as a dictionary hit (bench/storage.py). Reads that miss it go to the index.
 
-Small objects (``INLINE_MAX``) are stored inline in the index and live in moto's own
-buffer. Big ones are never copied into moto: their ``FakeKey`` reads through ``_BlobFile``
-(a file-like over the blob segments), so a 500 MB Parquet file is neither held in memory
-nor duplicated into moto's temporary files, and range reads use ``os.pread`` on the blob.
-A multipart object keeps its parts' files as its segments (no concatenation copy).
+**Durability.** Keys may hold ``../`` or anything else, so they never become paths: blob
+files are named by random ids and the key lives only in the index. A put is atomic: the
+bytes are written to a staging file, renamed into ``blobs/`` and then the index row is
+committed in one SQLite transaction; a ``kill -9`` at any point leaves either the old or the
+new object. SQLite runs with ``synchronous=NORMAL`` in WAL mode: committed rows survive a
+killed process (not a power cut without fsync — the same trade-off as Miniflare's
+SQLite-backed store). A blob renamed into ``blobs/`` whose commit never happened, or an old
+blob whose unlink after the commit never happened, is an orphan: the ``blobs`` table names
+every referenced blob file, so the sweep at start looks each file up instead of reading
+every object row. It runs only when the bucket was not closed cleanly (or its ``blobs/``
+directory changed since), so a normal restart costs one ``stat``.
+
+Small objects (``INLINE_MAX``) are stored inline in their index row; big ones are read with
+``os.pread`` on their blob files (a 500 MB Parquet file is never held in memory) and a
+multipart object keeps its parts' files as its segments (no concatenation copy). A blob file
+removed behind the emulator's back makes its object unreadable: it is reported once through
+``on_damaged`` and treated as absent, not fatal.
+
+**moto.** This is the only module that imports moto. Each bucket is a moto ``FakeBucket``
+in an ``S3Backend`` whose key store (``FakeBucket.keys``) is ``IndexedKeys``, a read-only
+view of the index: moto's own lookups (``get_object``, ``head_object``) build a ``FakeKey``
+from the index row when asked, with the bytes read from disk. The binding and the S3
+endpoint read ``StoredObject`` rows directly — building a ``FakeKey`` costs a spooled
+buffer, a lock and moto's bookkeeping per call, for nothing they use — and R2's S3
+semantics (conditionals, ranges, listing, multipart rules) live in ``binding.py`` and
+``s3.py``. Writes never go through moto's write API: they must be durable first. The moto
+internals still used (pinned in pyproject.toml for them) are listed at ``_MOTO_INTERNALS``.
 
 All methods are synchronous and thread-safe (one lock per store): the binding calls the
 cheap ones on the event loop and hands big writes to a thread.
@@ -31,8 +52,8 @@ cheap ones on the event loop and hands big writes to a thread.
 
 from __future__ import annotations
 
-import bisect
 import builtins
+import collections
 import hashlib
 import io
 import json
@@ -41,19 +62,20 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from moto.core.model_instances import model_data
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
+from moto.s3.utils import _VersionedKeyStore
 
 from emulator.bindings.r2.errors import R2Error
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 from emulator.state import safe_component
 
-# Objects up to this size live inline in the index and in moto's in-memory buffer.
+# Objects up to this size live inline in their index row.
 INLINE_MAX = 256 * 1024
 # R2's multipart minimum part size (all parts but the last).
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -61,6 +83,36 @@ _ACCOUNT = "000000000000"
 _REGION = "us-east-1"
 CHECKPOINT_EVERY = 500  # index commits between background WAL checkpoints
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, what moto keeps in ``last_modified``
+# The hot-object cache: at most this many objects and this many bytes (inline bytes plus
+# ``_ENTRY_COST`` each), whatever the number of objects stored.
+HOT_ENTRIES = 4096
+HOT_BYTES = 16 * 1024 * 1024
+_ENTRY_COST = 512
+# Index rows fetched per query when walking a key range (a listing page asks for its
+# limit + 1); after skipping a common prefix the next query starts at _SKIP_CHUNK rows and
+# doubles while no prefix is skipped, so a page of many big common prefixes reads few rows.
+WALK_CHUNK = 1000
+_SKIP_CHUNK = 16
+# Version of the index layout: 2 moved inline bytes to ``bodies`` and added the ``blobs``
+# table (both filled from the old rows the first time an older index is opened).
+SCHEMA_VERSION = "2"
+
+# The moto internals this module relies on, and why (no public seam exists for them):
+_MOTO_INTERNALS = (
+    # moto.s3.utils._VersionedKeyStore: FakeBucket.keys must be one (moto's models call its
+    # getlist/setlist); IndexedKeys subclasses it to answer from the index.
+    "_VersionedKeyStore",
+    # FakeKey._value_buffer: the only way to give a FakeKey a value without copying it into
+    # moto's spooled buffer; blob-backed keys read through _BlobFile instead (a 500 MB
+    # object must not be copied). Inline values use the public constructor argument.
+    "FakeKey._value_buffer",
+    # FakeKey.disposed: set on keys built for a lookup, which nobody disposes of, so that
+    # moto's FakeKey.__del__ does not warn about them.
+    "FakeKey.disposed",
+    # model_data[...].instances_tracked: moto appends every model it creates to a class
+    # list (for its dashboard and reset); see _Untracked.
+    "model_data instances_tracked",
+)
 
 
 class _Untracked(list):  # type: ignore[type-arg]
@@ -69,7 +121,7 @@ class _Untracked(list):  # type: ignore[type-arg]
     moto's ``BaseModel.__new__`` appends every model it creates (each ``FakeKey``, and the
     ACL grant objects made with it) to a class-wide list for its dashboard and ``reset``,
     which we use neither: in a long-running emulator that list only grows, one dead key
-    per put, and makes every garbage collection walk them all.
+    per lookup through moto, and makes every garbage collection walk them all.
     """
 
     def append(self, item: Any) -> None:
@@ -78,37 +130,85 @@ class _Untracked(list):  # type: ignore[type-arg]
 
 for _model in model_data["s3"].values():
     _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- One row per object, clustered by key: a point lookup is one search of this b-tree and a
+-- listing page a scan of consecutive leaves holding only metadata (~20 rows per page).
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     uploaded INTEGER NOT NULL, http_metadata TEXT NOT NULL, custom_metadata TEXT NOT NULL,
-    checksums TEXT NOT NULL, data BLOB, segments TEXT
-);
+    checksums TEXT NOT NULL,
+    segments TEXT,   -- JSON list of blob file names (objects above INLINE_MAX), or NULL
+    body INTEGER     -- bodies.id of the inline bytes, or NULL
+) WITHOUT ROWID;
+-- Inline bytes, kept out of the objects b-tree so that listings never read them.
+CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+-- A body belongs to exactly one object row: replacing or deleting the row drops it, in the
+-- same transaction.
+CREATE TRIGGER IF NOT EXISTS objects_body_replaced AFTER UPDATE OF body ON objects
+    WHEN OLD.body IS NOT NULL AND OLD.body IS NOT NEW.body
+    BEGIN DELETE FROM bodies WHERE id = OLD.body; END;
+CREATE TRIGGER IF NOT EXISTS objects_body_deleted AFTER DELETE ON objects
+    WHEN OLD.body IS NOT NULL
+    BEGIN DELETE FROM bodies WHERE id = OLD.body; END;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL,
     http_metadata TEXT NOT NULL, custom_metadata TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS uploads_by_state ON uploads (state, key);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, etag TEXT NOT NULL,
     size INTEGER NOT NULL, md5 TEXT NOT NULL, blob TEXT NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 );
+-- Every blob file an object or a part refers to (the start-up sweep looks files up here).
+CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+# Layout 1 kept the inline bytes in the objects row (a rowid table); its rows move to the
+# layout above the first time such an index is opened (_Bucket._migrate).
+_COPY_FROM_LAYOUT_1 = (
+    "INSERT INTO bodies (id, data) SELECT rowid, data FROM objects_layout_1 WHERE data IS NOT NULL",
+    "INSERT INTO objects SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata,"
+    " checksums, segments, CASE WHEN data IS NULL THEN NULL ELSE rowid END FROM objects_layout_1",
+    "DROP TABLE objects_layout_1",
+)
+# The metadata columns of an object row, in StoredObject's order; then its segments (and,
+# for reads of the bytes, the inline body).
+_META = "key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums"
+_HEAD_SQL = f"SELECT {_META}, segments FROM objects WHERE key = ?"
+_OPEN_SQL = (f"SELECT {_META}, segments, bodies.data FROM objects LEFT JOIN bodies"
+             " ON bodies.id = objects.body WHERE key = ?")
+_UPSERT_SQL = (
+    "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET"
+    " version = excluded.version, size = excluded.size, etag = excluded.etag,"
+    " uploaded = excluded.uploaded, http_metadata = excluded.http_metadata,"
+    " custom_metadata = excluded.custom_metadata, checksums = excluded.checksums,"
+    " segments = excluded.segments, body = excluded.body")
+# walk(): (lower bound inclusive?, upper bound?) → the range query, a range search of the
+# objects b-tree in key order (tests/bindings/r2/test_store.py checks the plans).
+_RANGE_SQL = {
+    (inclusive, bounded): f"SELECT {_META}, segments FROM objects WHERE key {'>=' if inclusive else '>'} ?"
+                          f"{' AND key < ?' if bounded else ''} ORDER BY key LIMIT ?"
+    for inclusive in (False, True) for bounded in (False, True)
+}
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """An object's metadata as persisted (times in epoch milliseconds, hashes as hex)."""
+class StoredObject(NamedTuple):
+    """An object's metadata as persisted (times in epoch milliseconds, hashes as hex).
+
+    Immutable (a listing page builds 1,000 of them: a tuple is built in half the time of a
+    frozen dataclass); the dicts are shared, never changed.
+    """
 
     key: str
     version: str
     size: int
     etag: str
     uploaded: int
-    http_metadata: dict[str, Any] = field(default_factory=dict)
-    custom_metadata: dict[str, str] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
+    http_metadata: dict[str, Any] = {}
+    custom_metadata: dict[str, str] = {}
+    checksums: dict[str, str] = {}
 
     @property
     def uploaded_datetime(self) -> datetime:
@@ -207,15 +307,14 @@ class Staged:
 class _BlobFile(io.RawIOBase):
     """A read-only file-like over blob segments, opened per read.
 
-    moto's ``FakeKey`` reads its value through ``seek``/``read`` on ``_value_buffer``; this
-    stands in for its ``SpooledTemporaryFile`` so moto serves our persisted bytes without a
-    copy and without one open descriptor per object.
+    Stands in for a moto ``FakeKey``'s spooled ``_value_buffer`` (which moto reads with
+    ``seek``/``read``), so moto serves a big object's persisted bytes without a copy.
     """
 
-    def __init__(self, segments: list[tuple[Path, int]]) -> None:
+    def __init__(self, paths: list[Path]) -> None:
         super().__init__()
-        self.segments = segments
-        self.total = sum(size for _, size in segments)
+        self.paths = paths
+        self.total = sum(p.stat().st_size for p in paths)
         self._pos = 0
 
     def readable(self) -> bool:
@@ -237,7 +336,7 @@ class _BlobFile(io.RawIOBase):
         count = remaining if size is None or size < 0 else min(size, remaining)
         if count <= 0:
             return b""
-        with BlobReader(self.segments) as reader:
+        with BlobReader(self.paths) as reader:
             data = reader.read(self._pos, count)
         self._pos += len(data)
         return data
@@ -257,13 +356,19 @@ class BlobReader:
     reader keeps seeing the version it opened even if the key is overwritten or deleted.
     """
 
-    def __init__(self, segments: list[tuple[Path, int]] | None = None, data: bytes | None = None) -> None:
+    def __init__(self, paths: list[Path] | None = None, data: bytes | None = None) -> None:
         self._data = data
         self._fds: list[tuple[int, int]] = []
-        if segments is not None:
+        if paths is not None:
             try:
-                for path, size in segments:
-                    self._fds.append((os.open(path, os.O_RDONLY), size))
+                for path in paths:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        size = os.fstat(fd).st_size
+                    except OSError:
+                        os.close(fd)
+                        raise
+                    self._fds.append((fd, size))
             except OSError:
                 self.close()
                 raise
@@ -328,11 +433,180 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def _loads(text: str) -> Any:
+    """``json.loads`` for the index's metadata columns, with ``_dumps``'s two common shapes
+    (no metadata, md5-only checksums) decoded without the parser: a listing page decodes
+    three columns per object."""
+    if text == "{}":
+        return {}
+    if len(text) == 42 and text.startswith('{"md5":"') and text.endswith('"}'):
+        md5 = text[8:40]
+        if md5.isalnum() and md5.isascii():
+            return {"md5": md5}
+    return json.loads(text)
+
+
+def _stored(row: tuple[Any, ...]) -> StoredObject:
+    """A ``StoredObject`` from the first eight columns of an object row (``_META``)."""
+    http, custom = row[5], row[6]
+    return StoredObject(row[0], row[1], row[2], row[3], row[4],
+                        {} if http == "{}" else _loads(http), {} if custom == "{}" else _loads(custom),
+                        _loads(row[7]))
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string that starts with ``prefix`` (``None``: none).
+
+    Keys compare by code point here and in SQLite (UTF-8 bytes under the BINARY collation
+    give the same order), so ``prefix <= key < prefix_end(prefix)`` is exactly "starts with
+    ``prefix``" — a range the primary-key index answers without reading anything outside it.
+    Surrogates never occur in keys (they cannot be stored as UTF-8), so they are skipped.
+    """
+    while prefix:
+        code = ord(prefix[-1])
+        if code < 0x10FFFF:
+            code += 1
+            if 0xD800 <= code <= 0xDFFF:
+                code = 0xE000
+            return prefix[:-1] + chr(code)
+        prefix = prefix[:-1]
+    return None
+
+
+@dataclass
+class IndexStats:
+    """What the store read, for tests that prove the design (counts, not timings)."""
+
+    rows_read: int = 0     # object rows fetched from an index
+    moto_keys: int = 0     # FakeKeys built for moto's view (IndexedKeys)
+    hot_hits: int = 0      # lookups answered by the hot-object cache
+    queries: int = 0       # range queries run by walk()
+    sweeps: int = 0        # orphan sweeps of a blobs/ directory at open
+
+
+class HotObjects:
+    """A bounded LRU cache of recently written or read objects (``HOT_ENTRIES`` objects and
+    ``HOT_BYTES`` bytes at most): metadata, inline bytes, blob names.
+
+    Bounded in both count and bytes, so it is the same size for a bucket of ten objects and
+    one of ten million. Callers hold the store lock; every write and delete updates it, and
+    nothing else writes the index, so an entry is always the committed version. The
+    uncached path (an index read) is the reference: a test runs the same operations with
+    and without the cache and compares every answer.
+    """
+
+    def __init__(self, max_entries: int = HOT_ENTRIES, max_bytes: int = HOT_BYTES) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[
+            tuple[str, str], tuple[StoredObject, bytes | None, list[str] | None]] = collections.OrderedDict()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, bucket: str, key: str) -> tuple[StoredObject, bytes | None, list[str] | None] | None:
+        entry = self._entries.get((bucket, key))
+        if entry is not None:
+            self._entries.move_to_end((bucket, key))
+        return entry
+
+    def put(self, bucket: str, key: str, obj: StoredObject, data: bytes | None,
+            names: list[str] | None) -> None:
+        self.discard(bucket, key)
+        cost = _ENTRY_COST + (len(data) if data is not None else 0)
+        if self.max_entries <= 0 or cost > self.max_bytes:
+            return
+        self._entries[(bucket, key)] = (obj, data, names)
+        self.bytes += cost
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, (_, old, _) = self._entries.popitem(last=False)
+            self.bytes -= _ENTRY_COST + (len(old) if old is not None else 0)
+
+    def discard(self, bucket: str, key: str) -> None:
+        entry = self._entries.pop((bucket, key), None)
+        if entry is not None:
+            self.bytes -= _ENTRY_COST + (len(entry[1]) if entry[1] is not None else 0)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
+
+class _ReadOnlyKeys(TypeError):
+    pass
+
+
+class IndexedKeys(_VersionedKeyStore):
+    """moto's key store of one bucket (``FakeBucket.keys``), answered from the index.
+
+    A read-only mapping of key → ``FakeKey`` built on demand from the index row (bytes read
+    from disk when moto reads the value); it holds no keys itself. Writes through moto's
+    API are refused: every write must be committed to the index first (``R2Store.put``).
+    Iterating walks the index in key order, a page at a time.
+    """
+
+    def __init__(self, store: "R2Store", bucket: str) -> None:
+        super().__init__()
+        self._store = store
+        self._bucket = bucket
+
+    def __sgetitem__(self, key: str) -> list[Any]:
+        fake = self._store._moto_key(self._bucket, key) if isinstance(key, str) else None
+        if fake is None:
+            raise KeyError(key)
+        return [fake]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._store.head(self._bucket, key) is not None
+
+    def __len__(self) -> int:
+        return self._store.count(self._bucket)
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (obj.key for obj in self._store.list(self._bucket))
+
+    def keys(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self)
+
+    def _self_iterable(self) -> Any:
+        return self
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        for key in self:
+            fake = self.get(key)
+            if fake is not None:
+                yield key, fake
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        return (fake for _, fake in self.items())
+
+    def lists(self) -> Iterator[tuple[str, list[Any]]]:  # type: ignore[override]
+        return ((key, [fake]) for key, fake in self.items())
+
+    iteritems = items  # type: ignore[assignment]
+    itervalues = values  # type: ignore[assignment]
+    iterlists = lists  # type: ignore[assignment]
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise _ReadOnlyKeys("R2 objects are written through R2Store (committed to the index "
+                            "first), not through moto's write API")
+
+    __setitem__ = __delitem__ = setlist = pop = popitem = clear = update = setdefault = _refuse  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<IndexedKeys of R2 bucket {self._bucket!r}>"
+
+
 class _Bucket:
     """One bucket's directory, index connection and moto ``FakeBucket``."""
 
-    def __init__(self, name: str, root: Path, backend: S3Backend) -> None:
+    def __init__(self, name: str, root: Path, store: "R2Store") -> None:
         self.name = name
+        self.stats = store.stats
         self.dir = root / safe_component(name)
         self.blobs = self.dir / "blobs"
         self.staging = self.dir / "staging"
@@ -344,88 +618,181 @@ class _Bucket:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA wal_autocheckpoint=0")  # see emulator.sqlite
+        self._migrate()
         self.db.executescript(_SCHEMA)
         self.checkpointer = WalCheckpointer(self.dir / "index.sqlite3", CHECKPOINT_EVERY, "r2-wal")
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.
         self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
-        backend.buckets[name] = self.fake
+        self.fake.keys = IndexedKeys(store, name)
         self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
-        self.sorted_keys: list[str] = []  # live keys in order, for list()
         # The bucket's CORS rules (S3 JSON shape, see cors.py), kept in the info table.
         row = self.db.execute("SELECT value FROM info WHERE name = 'cors'").fetchone()
         self.cors: list[dict[str, Any]] | None = json.loads(row[0]) if row else None
 
-    def segments(self, names: list[str]) -> list[tuple[Path, int]]:
-        return [(self.blobs / n, (self.blobs / n).stat().st_size) for n in names]
+    def _migrate(self) -> None:
+        """Move an index of layout 1 (inline bytes in the objects row) to this layout, in
+        one transaction (a run killed half-way leaves layout 1, migrated again next time)."""
+        row = self.db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'objects'"
+                              ).fetchone()
+        if row is None or "WITHOUT ROWID" in row[0].upper():
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("ALTER TABLE objects RENAME TO objects_layout_1")
+            for statement in _schema_statements():
+                self.db.execute(statement)
+            for statement in _COPY_FROM_LAYOUT_1:
+                self.db.execute(statement)
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    def info(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM info WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def recover(self) -> None:
+        """Make the directory match the index after whatever ended the last run.
+
+        Staging files are uploads that never finished. Blob files the ``blobs`` table does
+        not name are orphans of a put killed between its rename and its commit (or of an
+        unlink that never ran after a commit); they are looked up one by one, so this needs
+        no memory per object, and it runs only when the last run did not close the bucket
+        (``state`` is still ``open``) or ``blobs/`` changed since it did.
+        """
+        with os.scandir(self.staging) as entries:
+            for entry in entries:
+                _unlink(Path(entry.path))
+        sweep = self.info("state") != "closed" or self.info("blobs_mtime") != str(self._blobs_mtime())
+        if self.info("schema") != SCHEMA_VERSION:
+            # An index written before the blobs table: name every referenced blob once.
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR IGNORE INTO blobs (name) SELECT j.value FROM objects, "
+                            "json_each(objects.segments) AS j WHERE objects.segments IS NOT NULL")
+            self.db.execute("INSERT OR IGNORE INTO blobs (name) SELECT blob FROM parts")
+            self.db.execute("INSERT OR REPLACE INTO info VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self.db.execute("COMMIT")
+            sweep = True
+        if sweep:
+            self.stats.sweeps += 1
+            with os.scandir(self.blobs) as entries:
+                for entry in entries:
+                    if self.db.execute("SELECT 1 FROM blobs WHERE name = ?", (entry.name,)).fetchone() is None:
+                        _unlink(Path(entry.path))
+        self.db.execute("INSERT OR REPLACE INTO info VALUES ('state', 'open')")
+
+    def close(self) -> None:
+        """Record a clean close (the next start skips the sweep), then close the index."""
+        try:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR REPLACE INTO info VALUES ('state', 'closed')")
+            self.db.execute("INSERT OR REPLACE INTO info VALUES ('blobs_mtime', ?)",
+                            (str(self._blobs_mtime()),))
+            self.db.execute("COMMIT")
+        except (sqlite3.Error, OSError):
+            pass  # the next start sweeps instead
+        self.checkpointer.close()
+        self.db.close()  # the last connection to close checkpoints the rest
+
+    def _blobs_mtime(self) -> int:
+        return self.blobs.stat().st_mtime_ns
+
+
+def _schema_statements() -> list[str]:
+    """``_SCHEMA`` as single statements, for use inside a transaction (``executescript``
+    would commit it first)."""
+    statements: list[str] = []
+    pending = ""
+    for line in _SCHEMA.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 class R2Store:
-    """Every bucket under ``<state>/r2``, live in moto, written through to disk."""
+    """Every bucket under ``<state>/r2``: one index each, read on demand, written through."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, on_damaged: Callable[[str, str], None] | None = None,
+                 hot: HotObjects | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.backend = S3Backend(_REGION, _ACCOUNT)
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.RLock()
-        # (bucket, key) of indexed objects whose blob files were missing at restore.
-        self.damaged: builtins.list[tuple[str, str]] = []
+        # Called (bucket, key) once per object found to have lost a blob file.
+        self.on_damaged = on_damaged
+        self.hot = hot if hot is not None else HotObjects()
+        self.stats = IndexStats()
+        self._reported: set[tuple[str, str]] = set()
 
     # --- lifecycle ------------------------------------------------------------------
     def restore(self) -> int:
-        """Load every bucket found on disk into moto; returns the number of objects."""
+        """Open every bucket found on disk (their objects stay there); returns how many."""
         count = 0
         for index in sorted(self.root.glob("*/index.sqlite3")):
             try:
                 con = sqlite3.connect(index)
-                row = con.execute("SELECT value FROM info WHERE name = 'name'").fetchone()
-                con.close()
+                try:
+                    row = con.execute("SELECT value FROM info WHERE name = 'name'").fetchone()
+                finally:
+                    con.close()
             except sqlite3.Error:
                 continue
             if row:
-                count += self._open_bucket(row[0])
+                with self._lock:
+                    if row[0] not in self._buckets:
+                        self._open_bucket(row[0])
+                        count += 1
         return count
 
     def close(self) -> None:
         with self._lock:
             for bucket in self._buckets.values():
-                bucket.checkpointer.close()
-                bucket.db.close()  # the last connection to close checkpoints the rest
+                bucket.close()
             self._buckets.clear()
             self.backend.buckets.clear()
+            self.hot.clear()
 
-    def _open_bucket(self, name: str) -> int:
-        bucket = _Bucket(name, self.root, self.backend)
+    def _open_bucket(self, name: str) -> None:
+        bucket = _Bucket(name, self.root, self)
+        try:
+            bucket.recover()
+        except BaseException:
+            bucket.checkpointer.close()
+            bucket.db.close()
+            raise
         self._buckets[name] = bucket
-        for leftover in bucket.staging.iterdir():
-            leftover.unlink(missing_ok=True)
-        referenced: set[str] = set()
-        loaded = 0
-        for row in bucket.db.execute(
-                "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata,"
-                " checksums, data, segments FROM objects"):
-            obj = StoredObject(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]),
-                               json.loads(row[6]), json.loads(row[7]))
-            names = json.loads(row[9]) if row[9] else None
-            if names:
-                referenced.update(names)
-            try:
-                self._install(bucket, obj, row[8], names, index=False)
-            except OSError:
-                # A blob removed behind our back: serve the rest rather than refuse to start.
-                self.damaged.append((name, obj.key))
-                self.backend.delete_object(name, obj.key)
-                continue
-            loaded += 1
-        bucket.sorted_keys = sorted(k for k in bucket.fake.keys.keys())
-        for (blob,) in bucket.db.execute("SELECT blob FROM parts"):
-            referenced.add(blob)
-        for path in bucket.blobs.iterdir():
-            if path.name not in referenced:  # a put that died before its commit
-                path.unlink(missing_ok=True)
-        return loaded
+        self.backend.buckets[name] = bucket.fake
+
+    def _report_damaged(self, b: _Bucket, key: str) -> None:
+        with self._lock:
+            if (b.name, key) in self._reported:
+                return
+            if len(self._reported) >= 10_000:  # a bound, not a history
+                self._reported.clear()
+            self._reported.add((b.name, key))
+        if self.on_damaged is not None:
+            self.on_damaged(b.name, key)
+
+    def _blobs_exist(self, b: _Bucket, key: str, segments: str) -> bool:
+        for name in json.loads(segments):
+            if not os.path.exists(os.path.join(b.blobs, name)):
+                self._report_damaged(b, key)
+                return False
+        return True
 
     # --- buckets --------------------------------------------------------------------
     def ensure_bucket(self, name: str) -> None:
@@ -468,54 +835,65 @@ class R2Store:
         return Staged(self._bucket(bucket).staging, algorithms)
 
     # --- objects --------------------------------------------------------------------
-    def _install(self, bucket: _Bucket, obj: StoredObject, data: bytes | None,
-                 names: list[str] | None, index: bool = True) -> None:
-        """Make ``obj`` the live version of its key in moto (and in the sorted key list,
-        unless ``index`` is False: restore sorts once at the end)."""
-        if index and obj.key not in bucket.fake.keys:
-            bisect.insort(bucket.sorted_keys, obj.key)
-        # moto is handed no bytes (its value setter would copy them into a spooled file):
-        # its buffer is replaced by one over the bytes we already hold.
-        key: FakeKey = self.backend.put_object(bucket.name, obj.key, b"", etag=obj.etag,
-                                               disable_notification=True)
-        paths = None
-        key._value_buffer.close()
-        if names is not None:
-            paths = bucket.segments(names)  # sizes read once here, not on every get
-            key._value_buffer = _BlobFile(paths)  # type: ignore[assignment]
-        else:
-            # BytesIO shares an immutable bytes object until written to (never, here), so
-            # moto and our readers see one copy of a small object, not two.
-            data = data if data is not None else b""
-            key._value_buffer = io.BytesIO(data)  # type: ignore[assignment]
-        key.contentsize = obj.size
-        key.last_modified = _EPOCH + timedelta(milliseconds=obj.uploaded)
-        if obj.http_metadata.get("contentType"):
-            key.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
-        key.r2 = obj  # type: ignore[attr-defined]
-        key.r2_segments = names  # type: ignore[attr-defined]
-        key.r2_paths = paths  # type: ignore[attr-defined]
-        key.r2_data = data  # type: ignore[attr-defined]  # inline bytes (None for blobs)
-
-    def _live(self, bucket: _Bucket, key: str) -> FakeKey | None:
-        fake = bucket.fake.keys.get(key)
-        return fake if isinstance(fake, FakeKey) else None
-
     def head(self, bucket: str, key: str) -> StoredObject | None:
-        fake = self._live(self._bucket(bucket), key)
-        return fake.r2 if fake is not None else None  # type: ignore[attr-defined]
+        b = self._bucket(bucket)
+        with self._lock:
+            entry = self.hot.get(bucket, key)
+            if entry is not None:
+                self.stats.hot_hits += 1
+                return entry[0]
+            row = b.db.execute(_HEAD_SQL, (key,)).fetchone()
+            if row is None:
+                return None
+            self.stats.rows_read += 1
+        if row[8] is not None and not self._blobs_exist(b, key, row[8]):
+            return None
+        return _stored(row)
 
     def open(self, bucket: str, key: str) -> tuple[StoredObject, BlobReader] | None:
         """Metadata plus a reader pinned to that version."""
         b = self._bucket(bucket)
         with self._lock:
-            fake = self._live(b, key)
-            if fake is None:
+            entry = self.hot.get(bucket, key)
+            if entry is not None:
+                self.stats.hot_hits += 1
+                obj, data, names = entry
+            else:
+                row = b.db.execute(_OPEN_SQL, (key,)).fetchone()
+                if row is None:
+                    return None
+                self.stats.rows_read += 1
+                obj = _stored(row)
+                names = json.loads(row[8]) if row[8] is not None else None
+                data = None if names is not None else (row[9] if row[9] is not None else b"")
+            if names is None:
+                if entry is None:
+                    self.hot.put(bucket, key, obj, data, None)
+                return obj, BlobReader(data=data)
+            try:
+                reader: BlobReader | None = BlobReader([b.blobs / n for n in names])
+            except OSError:
+                reader = None
+            if reader is None or reader.size != obj.size:
+                if reader is not None:
+                    reader.close()
+                self.hot.discard(bucket, key)
+                self._report_damaged(b, key)
                 return None
-            paths = fake.r2_paths  # type: ignore[attr-defined]
-            if paths is None:
-                return fake.r2, BlobReader(data=fake.r2_data)  # type: ignore[attr-defined]
-            return fake.r2, BlobReader(paths)  # type: ignore[attr-defined]
+            if entry is None:
+                self.hot.put(bucket, key, obj, None, names)
+            return obj, reader
+
+    def _current_names(self, b: _Bucket, key: str) -> list[str] | None:
+        """The blob files of the committed version of ``key`` (``None``: inline or absent)."""
+        entry = self.hot.get(b.name, key)
+        if entry is not None:
+            return entry[2]
+        row = b.db.execute("SELECT segments FROM objects WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.stats.rows_read += 1
+        return json.loads(row[0]) if row[0] is not None else None
 
     def put(self, bucket: str, key: str, staged: Staged, *, http_metadata: dict[str, Any],
             custom_metadata: dict[str, str], checksums: dict[str, str], uploaded: int,
@@ -536,86 +914,179 @@ class R2Store:
                 names = [staged.path.name]
                 os.replace(staged.path, b.blobs / staged.path.name)
                 staged.path = None
-            self._commit_object(b, obj, data, names)
+            try:
+                self._commit_object(b, obj, data, names)
+            except BaseException:
+                self._unlink(b, names)  # renamed but never committed: nothing refers to it
+                raise
             return obj
 
     def _commit_object(self, b: _Bucket, obj: StoredObject, data: bytes | None,
                        names: list[str] | None,
                        extra_sql: list[tuple[str, tuple[Any, ...]]] | None = None) -> None:
-        old = self._live(b, obj.key)
-        old_names = old.r2_segments if old is not None else None  # type: ignore[attr-defined]
-        row = (obj.key, obj.version, obj.size, obj.etag, obj.uploaded,
-               _dumps(obj.http_metadata), _dumps(obj.custom_metadata), _dumps(obj.checksums),
-               data, _dumps(names) if names is not None else None)
-        if not extra_sql:  # one statement: autocommit is its own transaction
-            b.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", row)
-        else:
-            b.db.execute("BEGIN")
-            try:
-                b.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", row)
-                for sql, params in extra_sql:
-                    b.db.execute(sql, params)
-                b.db.execute("COMMIT")
-            except BaseException:
-                b.db.execute("ROLLBACK")
-                raise
+        """Make ``obj`` the committed version of its key, in one transaction: its inline
+        ``data`` (a new body) or its blob ``names``, the blob references, ``extra_sql``."""
+        old_names = self._current_names(b, obj.key)
+        gone = [n for n in old_names or () if not names or n not in names]
+        db = b.db
+        db.execute("BEGIN")
+        try:
+            body = None
+            if data is not None:
+                body = db.execute("INSERT INTO bodies (data) VALUES (?)", (data,)).lastrowid
+            # The upsert replaces the row; the trigger drops the old body, if any.
+            db.execute(_UPSERT_SQL, (
+                obj.key, obj.version, obj.size, obj.etag, obj.uploaded, _dumps(obj.http_metadata),
+                _dumps(obj.custom_metadata), _dumps(obj.checksums),
+                _dumps(names) if names is not None else None, body))
+            if names:
+                db.executemany("INSERT OR IGNORE INTO blobs VALUES (?)", [(n,) for n in names])
+            if gone:
+                db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in gone])
+            for sql, params in extra_sql or ():
+                db.execute(sql, params)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         b.checkpointer.committed()
-        self._install(b, obj, data, names)
-        if old is not None:
-            old._value_buffer.close()
-        self._unlink(b, old_names)
+        self.hot.put(b.name, obj.key, obj, data, names)
+        self._unlink(b, gone)
 
-    def _unlink(self, b: _Bucket, names: list[str] | None) -> None:
+    def _unlink(self, b: _Bucket, names: Iterable[str] | None) -> None:
         for name in names or ():
-            (b.blobs / name).unlink(missing_ok=True)
+            _unlink(b.blobs / name)
 
     def delete(self, bucket: str, keys: Iterable[str]) -> int:
         b = self._bucket(bucket)
-        removed = 0
         with self._lock:
-            doomed = [k for k in dict.fromkeys(keys) if self._live(b, k) is not None]
-            if not doomed:
+            unique = list(dict.fromkeys(keys))
+            found: list[tuple[str, list[str] | None]] = []
+            for i in range(0, len(unique), 500):
+                batch = unique[i:i + 500]
+                rows = b.db.execute(f"SELECT key, segments FROM objects WHERE key IN "
+                                    f"({','.join('?' * len(batch))})", batch).fetchall()
+                self.stats.rows_read += len(rows)
+                found.extend((k, json.loads(s) if s is not None else None) for k, s in rows)
+            if not found:
                 return 0
+            blobs = [n for _, names in found for n in names or ()]
             b.db.execute("BEGIN")
-            b.db.executemany("DELETE FROM objects WHERE key = ?", [(k,) for k in doomed])
-            b.db.execute("COMMIT")
-            for k in doomed:
-                fake = self._live(b, k)
-                assert fake is not None
-                self.backend.delete_object(bucket, k)
-                i = bisect.bisect_left(b.sorted_keys, k)
-                if i < len(b.sorted_keys) and b.sorted_keys[i] == k:
-                    del b.sorted_keys[i]
-                fake._value_buffer.close()
-                self._unlink(b, fake.r2_segments)  # type: ignore[attr-defined]
-                removed += 1
-        return removed
+            try:
+                b.db.executemany("DELETE FROM objects WHERE key = ?", [(k,) for k, _ in found])
+                b.db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in blobs])
+                b.db.execute("COMMIT")
+            except BaseException:
+                if b.db.in_transaction:
+                    b.db.execute("ROLLBACK")
+                raise
+            b.checkpointer.committed()
+            for k, _ in found:
+                self.hot.discard(bucket, k)
+            self._unlink(b, blobs)
+            return len(found)
 
-    def list(self, bucket: str, prefix: str = "", after: str = "",
-             chunk: int = 1000) -> Iterator[StoredObject]:
+    def walk(self, bucket: str, prefix: str = "", after: str = "", delimiter: str = "",
+             chunk: int = WALK_CHUNK) -> Iterator[StoredObject | str]:
         """Objects whose key starts with ``prefix`` and sorts after ``after``, in key order.
 
-        Keys come from a sorted list kept beside moto's dict (bisect, not a sort per page),
-        ``chunk`` at a time under the lock, so concurrent writes never shift the walk.
+        With a ``delimiter``, a key holding it after the prefix is rolled up into its common
+        prefix (the key up to and including the delimiter), yielded once as a ``str`` in
+        key order — unless it sorts at or before ``after`` (an earlier page listed it) — and
+        then skipped over: the next query starts at ``prefix_end`` of the common prefix,
+        so a prefix holding a million keys costs one range query, not a million rows.
+
+        Rows come from range queries on the primary key, ``chunk`` at a time under the
+        lock (a listing page asks for its limit + 1), so concurrent writes never shift the
+        walk and nothing outside the requested range is read.
         """
         b = self._bucket(bucket)
-        last = max(after, prefix) if prefix > after else after
-        inclusive = prefix > after  # the prefix itself may be a key
+        hi = prefix_end(prefix)
+        lo, inclusive = (prefix, True) if prefix > after else (after, False)
+        size = chunk
         while True:
+            sql = _RANGE_SQL[(inclusive, hi is not None)]
             with self._lock:
-                keys = b.sorted_keys
-                start = (bisect.bisect_left(keys, last) if inclusive
-                         else bisect.bisect_right(keys, last))
-                page = keys[start:start + chunk]
-            if not page:
-                return
-            for k in page:
-                if not k.startswith(prefix):
+                rows = b.db.execute(sql, (lo, hi, size) if hi is not None else (lo, size)).fetchall()
+                self.stats.rows_read += len(rows)
+                self.stats.queries += 1
+            group: str | None = None
+            for row in rows:
+                key = row[0]
+                if group is not None:
+                    if key.startswith(group):
+                        continue
+                    group = None
+                if delimiter:
+                    i = key.find(delimiter, len(prefix))
+                    if i >= 0:
+                        group = key[:i + len(delimiter)]
+                        if group > after:
+                            yield group
+                        continue
+                if row[8] is not None and not self._blobs_exist(b, key, row[8]):
+                    continue
+                yield _stored(row)
+            if len(rows) < size:
+                return  # the range is exhausted
+            if group is not None:
+                # The chunk ended inside a common prefix: jump past all of it, then read
+                # small chunks again (the next key may start another big one).
+                end = prefix_end(group)
+                if end is None:
                     return
-                obj = self.head(bucket, k)
-                if obj is not None:
-                    yield obj
-            last, inclusive = page[-1], False
+                lo, inclusive, size = end, True, _SKIP_CHUNK
+            else:
+                lo, inclusive, size = rows[-1][0], False, min(chunk, size * 2)
+
+    def list(self, bucket: str, prefix: str = "", after: str = "",
+             chunk: int = WALK_CHUNK) -> Iterator[StoredObject]:
+        """``walk`` without a delimiter: every object under ``prefix`` after ``after``."""
+        for item in self.walk(bucket, prefix, after, "", chunk):
+            assert isinstance(item, StoredObject)
+            yield item
+
+    def count(self, bucket: str) -> int:
+        """How many objects the bucket holds (a scan of the index: for inspection only)."""
+        b = self._bucket(bucket)
+        with self._lock:
+            return int(b.db.execute("SELECT count(*) FROM objects").fetchone()[0])
+
+    def _moto_key(self, bucket: str, key: str) -> FakeKey | None:
+        """A moto ``FakeKey`` for the committed version of ``key``, built from its row (for
+        ``IndexedKeys``; the bytes stay on disk until moto reads the value)."""
+        b = self._bucket(bucket)
+        with self._lock:
+            row = b.db.execute(_OPEN_SQL, (key,)).fetchone()
+            if row is None:
+                return None
+            self.stats.rows_read += 1
+        obj = _stored(row)
+        common = {"name": key, "account_id": _ACCOUNT, "region_name": _REGION, "etag": obj.etag,
+                  "bucket_name": bucket}
+        if row[8] is not None:
+            try:
+                buffer = _BlobFile([b.blobs / n for n in json.loads(row[8])])
+            except OSError:
+                self._report_damaged(b, key)
+                return None
+            fake = FakeKey(value=b"", **common)
+            fake._value_buffer.close()
+            fake._value_buffer = buffer  # type: ignore[assignment]  # see _MOTO_INTERNALS
+            fake.contentsize = obj.size
+        else:
+            fake = FakeKey(value=row[9] if row[9] is not None else b"", **common)
+        fake.last_modified = _EPOCH + timedelta(milliseconds=obj.uploaded)
+        if obj.http_metadata.get("contentType"):
+            fake.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
+        fake.r2 = obj  # type: ignore[attr-defined]
+        # moto's __del__ warns about keys nobody disposed of; a view key owns nothing but
+        # its buffer, which the garbage collector closes (see _MOTO_INTERNALS).
+        fake.disposed = True
+        with self._lock:
+            self.stats.moto_keys += 1
+        return fake
 
     # --- multipart ------------------------------------------------------------------
     def create_upload(self, bucket: str, key: str, http_metadata: dict[str, Any],
@@ -626,6 +1097,7 @@ class R2Store:
             b.db.execute("INSERT INTO uploads VALUES (?,?,?,?,?)",
                          (upload_id, key, "in-progress", _dumps(http_metadata),
                           _dumps(custom_metadata)))
+            b.checkpointer.committed()
         return upload_id
 
     def get_upload(self, bucket: str, upload_id: str) -> UploadRecord | None:
@@ -658,8 +1130,20 @@ class R2Store:
                               staged.hexdigest("md5"))
             old = b.db.execute("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
                                (upload_id, part_number)).fetchone()
-            b.db.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
-                         (upload_id, part_number, part.etag, part.size, part.md5, name))
+            b.db.execute("BEGIN")
+            try:
+                b.db.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
+                             (upload_id, part_number, part.etag, part.size, part.md5, name))
+                b.db.execute("INSERT OR IGNORE INTO blobs VALUES (?)", (name,))
+                if old:
+                    b.db.execute("DELETE FROM blobs WHERE name = ?", (old[0],))
+                b.db.execute("COMMIT")
+            except BaseException:
+                if b.db.in_transaction:
+                    b.db.execute("ROLLBACK")
+                _unlink(path)
+                raise
+            b.checkpointer.committed()
             if old:
                 self._unlink(b, [old[0]])
         return part
@@ -709,6 +1193,7 @@ class R2Store:
             self._commit_object(b, obj, None, names, [
                 ("UPDATE uploads SET state = 'completed' WHERE upload_id = ?", (upload_id,)),
                 ("DELETE FROM parts WHERE upload_id = ?", (upload_id,)),
+                *(("DELETE FROM blobs WHERE name = ?", (blob,)) for blob in unused),
             ])
             self._unlink(b, unused)
             return obj
@@ -724,9 +1209,16 @@ class R2Store:
             blobs = [r[0] for r in b.db.execute("SELECT blob FROM parts WHERE upload_id = ?",
                                                 (upload_id,))]
             b.db.execute("BEGIN")
-            b.db.execute("UPDATE uploads SET state = 'aborted' WHERE upload_id = ?", (upload_id,))
-            b.db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
-            b.db.execute("COMMIT")
+            try:
+                b.db.execute("UPDATE uploads SET state = 'aborted' WHERE upload_id = ?", (upload_id,))
+                b.db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+                b.db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in blobs])
+                b.db.execute("COMMIT")
+            except BaseException:
+                if b.db.in_transaction:
+                    b.db.execute("ROLLBACK")
+                raise
+            b.checkpointer.committed()
             self._unlink(b, blobs)
 
     def uploads(self, bucket: str) -> builtins.list[UploadRecord]:

@@ -147,10 +147,15 @@ def _cmd_instances_list(args: argparse.Namespace) -> int:
 
 
 def _instances_list(args: argparse.Namespace, state: StateDir) -> int:
-    query = f"?{urlencode({'status': args.status})}" if args.status else ""
-    remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances{query}")
+    params = {"status": args.status} if args.status else {}
+    remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
     if remote is not None:
         instances = remote["instances"]
+        while remote is not None and remote.get("cursor"):  # the server answers in pages
+            params["cursor"] = remote["cursor"]
+            remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
+            if remote is not None:
+                instances += remote["instances"]
     else:
         conn = _open(state, readonly=True)
         try:

@@ -62,6 +62,15 @@ CONFIG_DOC = "https://developers.cloudflare.com/workflows/build/sleeping-and-ret
 NON_RETRYABLE_FATAL = ("The execution of the Workflow instance was terminated, as a step threw an "
                        "NonRetryableError and it was not handled")
 PARKED_RETRY_SECONDS = 0.25
+# A run whose every branch waits on a timer at least this far away is unloaded (its state is
+# all persisted) and replayed from the top when the timer is due or an event arrives, as
+# Cloudflare's engine does after any interruption (docs/workflows.md, "Memory and start-up"): a sleeping
+# instance costs a row on disk, not a task, its coroutine frames and its step results.
+HIBERNATE_AFTER_MS = 30_000
+# At most this many runs are live at once; further runnable instances wait in SQLite and are
+# admitted in order (oldest first) as runs finish or unload.
+MAX_LIVE_RUNS = 1000
+ADMIT_BATCH = 100  # free slots that trigger one admission query
 
 
 class DefinitionUnavailable(Exception):
@@ -231,13 +240,17 @@ class _Run:
         self.instance_id = instance_id
         self.key = (workflow, instance_id)
         self.fresh = fresh
-        self.cache: dict[str, dict[str, Any]] = {}
         self.counts: dict[str, int] = {}
         self.seq = 0
         self.steps_used = 0
         self.step_limit = DEFAULT_STEP_LIMIT
         self.executing = 0   # step.do attempts in flight
         self.blocked = 0     # waits on a timer or an event (sleep, waitForEvent, retry delay, pause gate)
+        self.deadlines: list[int] = []  # of the blocked waits that have one (epoch ms)
+        self.wakes_at: int | None = None  # when unloaded: its earliest deadline
+        self.progressed = False  # started a new step or finished a pending one
+        self.wake_requested = False  # an event arrived while the run was unloading
+        self.forgotten = False
         self.status = st.QUEUED
         self.fatal: WorkflowFatalError | None = None
         self.pause_requested = False
@@ -254,6 +267,18 @@ class _Run:
 
     def _where(self) -> tuple[str, str]:
         return (self.workflow, self.instance_id)
+
+    def cached(self, key: str) -> dict[str, Any] | None:
+        """The persisted row of step ``key`` from an earlier run of this instance, if any.
+
+        Read when the step is reached (one primary-key lookup), not loaded with every other
+        step result when the run starts: a replay holds one step result at a time.
+        """
+        if self.fresh:
+            return None
+        rows = self.engine.store.query("SELECT * FROM steps WHERE workflow = ? AND instance = ? AND key = ?",
+                                       (self.workflow, self.instance_id, key))
+        return dict(rows[0]) if rows else None
 
     def _status_op(self, status: str) -> st.Op:
         self.status = status
@@ -284,11 +309,16 @@ class _Run:
                 if not fut.done():
                     fut.set_result("timeout")
             handle = self.engine.clock.call_at(deadline_ms / 1000, expire)
+            self.deadlines.append(deadline_ms)
+            if deadline_ms - self.engine.clock.now_ms() >= HIBERNATE_AFTER_MS:
+                loop.call_soon(self.engine._maybe_hibernate, self)
         self.blocked += 1
         try:
             return await fut
         finally:
             self.blocked -= 1
+            if deadline_ms is not None:
+                self.deadlines.remove(deadline_ms)
             if handle is not None:
                 handle.cancel()
 
@@ -315,10 +345,12 @@ class _Run:
 
     def _new_seq(self) -> int:
         self.seq += 1
+        self.progressed = True
         return self.seq
 
     async def _after_step(self) -> None:
         """A deferred pause (``waitingForPause``) completes when no step.do is in flight."""
+        self.progressed = True
         if self.pause_requested and self.executing == 0:
             await self.engine._enter_paused(self)
             await asyncio.sleep(0)  # the cancellation lands here
@@ -332,7 +364,7 @@ class _Run:
         key, count = await self._enter(name)
         cfg = resolve_config(name, config) if not isinstance(config, _StepConfig) else config
         clock, write = self.engine.clock, self.engine.store.write
-        row = self.cache.get(key)
+        row = self.cached(key)
         if row is not None:
             if row["status"] == "complete":
                 return to_js_object(json.loads(row["output"]))
@@ -385,6 +417,9 @@ class _Run:
                 failure = exc
             else:
                 self.executing -= 1
+            if self.deadlines and not self.executing:
+                # Other branches may be left waiting on long timers only.
+                asyncio.get_running_loop().call_soon(self.engine._maybe_hibernate, self)
             end = clock.now_ms()
             if failure is None:
                 fatal: WorkflowFatalError | None = None
@@ -512,7 +547,7 @@ class _Run:
     # sleeps -----------------------------------------------------------------------
     async def sleep(self, name: str, duration: Any) -> None:
         key, count = await self._enter(name)
-        row = self.cache.get(key)
+        row = self.cached(key)
         if row is not None and row["status"] == "complete":
             return
         try:
@@ -525,7 +560,7 @@ class _Run:
 
     async def sleep_until(self, name: str, when: Any) -> None:
         key, count = await self._enter(name)
-        row = self.cache.get(key)
+        row = self.cached(key)
         if row is not None and row["status"] == "complete":
             return
         target = _to_epoch_ms(when)
@@ -553,11 +588,12 @@ class _Run:
         if self.status == st.WAITING:
             ops.append(self._status_op(st.RUNNING))
         await write(*ops)
+        self.progressed = True
 
     # events -------------------------------------------------------------------------
     async def wait_for_event(self, name: str, event_type: str, timeout: Any) -> JsObject:
         key, count = await self._enter(name)
-        row = self.cache.get(key)
+        row = self.cached(key)
         if row is not None:
             if row["status"] == "complete":
                 return _event_value(json.loads(row["output"]))
@@ -588,6 +624,7 @@ class _Run:
                 if self.status == st.WAITING:
                     ops.append(self._status_op(st.RUNNING))
                 await write(*ops)
+                self.progressed = True
                 return _event_value(stored)
             if clock.now_ms() >= deadline:
                 err = WorkflowTimeoutError(f"Execution timed out after {_fmt_ms(timeout_ms)}ms")
@@ -596,6 +633,7 @@ class _Run:
                 if self.status == st.WAITING:
                     ops.append(self._status_op(st.RUNNING))
                 await write(*ops)
+                self.progressed = True
                 raise err
             if self.status != st.WAITING and self.executing == 0:
                 await write(self._status_op(st.WAITING))
@@ -636,6 +674,16 @@ class WorkflowEngine:
         self._parked_timer: asyncio.TimerHandle | None = None
         self._started = False
         self._finish_waiters: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
+        # The one timer for every unloaded instance: the earliest persisted deadline.
+        self._wake_handle: Any = None
+        self._wake_at: int | None = None
+        # Runnable instances were left in SQLite because MAX_LIVE_RUNS runs were live.
+        self._backlogged = False
+        self._admitting = False
+        # Instances that unloaded right after being woken without doing anything (a replay
+        # that does not reach its pending step: run() is not deterministic) → their wake
+        # time: not admitted again before it, or they would wake and unload in a loop.
+        self._dormant: dict[tuple[str, str], int] = {}
 
     # definitions -----------------------------------------------------------------------
     def register(self, name: str, factory: Callable[[], WorkflowEntrypoint], *,
@@ -669,32 +717,33 @@ class WorkflowEngine:
             self.store.open()
 
     async def start(self) -> None:
-        """Open the state file and resume every queued, running, sleeping or waiting instance."""
+        """Open the state file and resume the instances that can run now.
+
+        Queued and running instances, and waiting ones whose deadline has passed or that have
+        an event to take, are scheduled (at most ``MAX_LIVE_RUNS``; the rest are admitted as
+        runs finish). An instance whose every pending step waits on a future deadline stays
+        on disk until the wake timer reaches it: nothing is loaded per sleeping instance.
+        """
         if self._started:
             return
         self._ensure_open()
         for d in self.definitions.values():
             self._record_definition(d)
         self._started = True
-        rows = self.store.query(
-            f"SELECT workflow, id, status FROM instances WHERE status IN ({','.join('?' * len(st.RESUMABLE))})",
-            st.RESUMABLE)
-        ops: list[st.Op] = []
-        for row in rows:
-            if row["status"] == st.WAITING_FOR_PAUSE:
-                # The pause was waiting for in-flight steps; after a restart none are in flight.
-                ops.append(("UPDATE instances SET status = 'paused', paused_ms = ? WHERE workflow = ? AND id = ?",
-                            (self.clock.now_ms(), row["workflow"], row["id"])))
-                continue
-            self._schedule(row["workflow"], row["id"], fresh=False)
-        if ops:
-            await self.store.write(*ops)
-        if rows:
-            self.log.info("workflows", f"resuming {len(rows)} workflow instance(s)")
+        # The pause was waiting for in-flight steps; after a restart none are in flight.
+        await self.store.write(("UPDATE instances SET status = 'paused', paused_ms = ? WHERE status = ?",
+                                (self.clock.now_ms(), st.WAITING_FOR_PAUSE)))
+        resumed = self._admit()
+        self._wake()
+        if resumed:
+            self.log.info("workflows", f"resuming {resumed} workflow instance(s)")
 
     async def stop(self) -> None:
         """Stop every run where it is; its persisted state resumes on the next start."""
         self._started = False
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+            self._wake_handle = self._wake_at = None
         if self._parked_timer is not None:
             self._parked_timer.cancel()
             self._parked_timer = None
@@ -707,15 +756,24 @@ class WorkflowEngine:
         await self.store.aclose()
 
     def is_idle(self) -> bool:
-        """Nothing runnable: every live run waits on a timer or an event, and nothing is uncommitted."""
-        if self.store.pending:
+        """Nothing runnable: every live run waits on a timer or an event, nothing is
+        uncommitted and no runnable instance waits in SQLite for a free slot."""
+        if self.store.pending or self._backlogged or self._admitting:
             return False
         return all(run.idle for run in self._runs.values())
 
     # scheduling ------------------------------------------------------------------------
-    def _schedule(self, workflow: str, instance_id: str, fresh: bool) -> None:
+    def _schedule(self, workflow: str, instance_id: str, fresh: bool, *, asked: bool = False) -> None:
+        """Start a run of the instance (``asked``: by an explicit call — resume, restart, an
+        event — which also ends a dormant period)."""
         key = (workflow, instance_id)
+        if asked:
+            self._dormant.pop(key, None)
         if key in self._runs or not self._started:
+            return
+        if len(self._runs) >= MAX_LIVE_RUNS:
+            # Its row says what to do next (queued, or a step to replay): _admit finds it.
+            self._backlogged = True
             return
         self._parked.pop(key, None)
         run = _Run(self, workflow, instance_id, fresh)
@@ -725,8 +783,90 @@ class WorkflowEngine:
         run.task.add_done_callback(lambda _task: self._forget(run))
 
     def _forget(self, run: _Run) -> None:
+        if run.forgotten:
+            return
+        run.forgotten = True
         if self._runs.get(run.key) is run:
             del self._runs[run.key]
+        if not self._started:
+            return
+        if run.cancel_reason == "hibernate":
+            if run.wake_requested:  # an event arrived while it was unwinding
+                self._schedule(run.workflow, run.instance_id, fresh=False, asked=True)
+            elif run.wakes_at is not None:
+                if not run.progressed and not run.fresh:
+                    if len(self._dormant) >= MAX_LIVE_RUNS * 10:  # a bound, not a registry
+                        self._dormant.clear()
+                    self._dormant[run.key] = run.wakes_at
+                self._arm_wake(run.wakes_at)
+        if (self._backlogged and not self._admitting
+                and (len(self._runs) <= MAX_LIVE_RUNS - ADMIT_BATCH or not self._runs)):
+            self._admitting = True  # one admission pass per batch of free slots
+            asyncio.get_running_loop().call_soon(self._admit)
+
+    # unloading and waking ------------------------------------------------------------------
+    def _maybe_hibernate(self, run: _Run) -> None:
+        """Unload ``run`` if every branch of it waits on a timer ``HIBERNATE_AFTER_MS`` or more
+        away: all it did is committed, so the wake timer (or an event) replays it later."""
+        if (self._runs.get(run.key) is not run or not self._started or run.executing
+                or run.cancel_reason is not None or run.pause_requested or run.gate is not None
+                or not run.deadlines or run.blocked != len(run.deadlines)):
+            return
+        wakes_at = min(run.deadlines)
+        if wakes_at - self.clock.now_ms() < HIBERNATE_AFTER_MS:
+            return
+        run.wakes_at = wakes_at
+        run.cancel("hibernate")
+
+    def _arm_wake(self, at_ms: int) -> None:
+        if not self._started or (self._wake_at is not None and self._wake_at <= at_ms):
+            return
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._wake_at = at_ms
+        self._wake_handle = self.clock.call_at(at_ms / 1000, self._wake)
+
+    def _wake(self) -> None:
+        """Schedule the unloaded instances that are due, then arm the timer for the next."""
+        self._wake_handle = self._wake_at = None
+        if not self._started:
+            return
+        now = self.clock.now_ms()
+        for key, wakes_at in list(self._dormant.items()):
+            if wakes_at <= now:
+                del self._dormant[key]
+        for workflow, instance_id in st.due_instances(self.store.conn, now, MAX_LIVE_RUNS):  # type: ignore[arg-type]
+            key = (workflow, instance_id)
+            if key not in self._parked and key not in self._dormant:
+                self._schedule(workflow, instance_id, fresh=False)
+        following = st.next_deadline(self.store.conn, now)  # type: ignore[arg-type]
+        if following is not None:
+            self._arm_wake(following)
+
+    def _admit(self) -> int:
+        """Schedule runnable instances that are not live, oldest first, up to MAX_LIVE_RUNS."""
+        self._admitting = False
+        if not self._started:
+            return 0
+        self._backlogged = False
+        admitted = 0
+        free = MAX_LIVE_RUNS - len(self._runs)
+        if free <= 0:
+            self._backlogged = True
+            return 0
+        # Enough candidates to fill the free slots even if every live run is among them.
+        for workflow, instance_id in st.runnable_instances(self.store.conn, self.clock.now_ms(),  # type: ignore[arg-type]
+                                                           free, len(self._runs)):
+            key = (workflow, instance_id)
+            if key in self._runs or key in self._parked or key in self._dormant:
+                continue
+            if len(self._runs) >= MAX_LIVE_RUNS:
+                break
+            self._schedule(workflow, instance_id, fresh=False)
+            admitted += 1
+        # Every free slot taken: more may be waiting (the next admission looks).
+        self._backlogged = admitted >= free
+        return admitted
 
     def _park(self, run: _Run, reason: str) -> None:
         """No class to run yet (app not loaded): keep the instance queued and retry soon."""
@@ -764,9 +904,9 @@ class WorkflowEngine:
                 await self._finish(run, definition, None, exc)
                 return
             if not run.fresh:
-                for s in self.store.query("SELECT * FROM steps WHERE workflow = ? AND instance = ?", run.key):
-                    run.cache[s["key"]] = dict(s)
-                    run.seq = max(run.seq, int(s["seq"]))
+                # Step results are read one at a time as the replay reaches them (_Run.cached).
+                run.seq = int(self.store.query("SELECT COALESCE(MAX(seq), 0) FROM steps WHERE workflow = ? "
+                                               "AND instance = ?", run.key)[0][0])
             run.status = st.RUNNING
             await self.store.write(
                 ("UPDATE instances SET status = 'running', started_ms = COALESCE(started_ms, ?) WHERE workflow = ? "
@@ -983,7 +1123,7 @@ class WorkflowEngine:
                                ("UPDATE instances SET status = 'running', paused_ms = NULL WHERE workflow = ? "
                                 "AND id = ?", key))
         self.log.info("workflows", f"{workflow}/{instance_id}: resumed", workflow=workflow, instance=instance_id)
-        self._schedule(workflow, instance_id, fresh=False)
+        self._schedule(workflow, instance_id, fresh=False, asked=True)
 
     async def terminate(self, workflow: str, instance_id: str) -> None:
         row = self._row(workflow, instance_id)
@@ -1009,7 +1149,7 @@ class WorkflowEngine:
             await self._wait_run_gone(run)
         await self.store.write(*st.restart_ops(workflow, instance_id))
         self.log.info("workflows", f"{workflow}/{instance_id}: restarted", workflow=workflow, instance=instance_id)
-        self._schedule(workflow, instance_id, fresh=True)
+        self._schedule(workflow, instance_id, fresh=True, asked=True)
 
     async def delete(self, workflow: str, instance_id: str) -> None:
         """Remove the instance and all its state; the id can be created again."""
@@ -1036,9 +1176,14 @@ class WorkflowEngine:
                                                            self.clock.now_ms())))
         run = self._runs.get((workflow, instance_id))
         if run is not None:
+            run.wake_requested = True  # in case it is unloading right now (see _forget)
             for fut in run.event_waiters.get(event_type, []):
                 if not fut.done():
                     fut.set_result("event")
+        elif self._row(workflow, instance_id)["status"] in (st.RUNNING, st.WAITING):
+            # Unloaded while it waits: the replay takes the event (Cloudflare: an event
+            # arriving while the engine is idle wakes it).
+            self._schedule(workflow, instance_id, fresh=False, asked=True)
 
     # inspection ------------------------------------------------------------------------
     def list_workflows(self) -> list[dict[str, Any]]:
@@ -1048,10 +1193,13 @@ class WorkflowEngine:
                  for d in self.definitions.values()]
         return st.list_workflows(self.store.conn, extra)
 
-    def list_instances(self, workflow: str, status: str | None = None) -> list[dict[str, Any]]:
+    def list_instances(self, workflow: str, status: str | None = None, limit: int | None = None,
+                       cursor: str | None = None) -> list[dict[str, Any]]:
+        """Instances of ``workflow``, newest first; ``limit``/``cursor`` page them
+        (``st.instances_cursor`` of the last one continues)."""
         self._ensure_open()
         assert self.store.conn is not None
-        return st.list_instances(self.store.conn, workflow, status)
+        return st.list_instances(self.store.conn, workflow, status, limit, cursor)
 
     def describe(self, workflow: str, instance_id: str) -> dict[str, Any] | None:
         self._ensure_open()

@@ -3,7 +3,9 @@
 Full paths (the server mounts them in its ``/_emulator`` sub-application)::
 
     GET  /_emulator/workflows                workflows with instance counts by status
-    GET  .../{name}/instances[?status=S]        instances of one workflow
+    GET  .../{name}/instances[?status=S&limit=N&cursor=C]
+                                                instances of one workflow, newest first, in
+                                                pages (default 1,000; "cursor" continues)
     POST .../{name}/instances                   create {"id"?, "params"?}
     GET  .../{name}/instances/{id}              one instance with its steps and attempts
     POST .../{name}/instances/{id}/{action}     terminate | pause | resume | restart
@@ -21,11 +23,13 @@ from aiohttp import web
 
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.entrypoint import WorkflowError
-from emulator.bindings.workflows.store import STATUSES
-from emulator.internal_api import json_body, path_name
+from emulator.bindings.workflows.store import STATUSES, instances_cursor
+from emulator.internal_api import json_body, path_name, query_int
 
 PREFIX = "/_emulator/workflows"
 ACTIONS = ("terminate", "pause", "resume", "restart")
+PAGE_DEFAULT = 1000
+PAGE_MAX = 10_000
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -61,7 +65,16 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
             return _error(400, f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
         if not known(name):
             return _not_found(name)
-        return web.json_response({"workflow": name, "instances": engine.list_instances(name, status)})
+        limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+        try:
+            # One more than the page, to know whether another follows.
+            found = engine.list_instances(name, status, limit + 1, request.query.get("cursor"))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        body: dict[str, Any] = {"workflow": name, "instances": found[:limit]}
+        if len(found) > limit:
+            body["cursor"] = instances_cursor(found[limit - 1])
+        return web.json_response(body)
 
     async def create(request: web.Request) -> web.Response:
         name = path_name(request, "name", "workflow")

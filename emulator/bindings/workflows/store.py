@@ -102,6 +102,12 @@ CREATE TABLE IF NOT EXISTS events (
     consumed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (workflow, instance, type, consumed_by);
+-- What the engine asks without loading every instance (engine.py: waking, admission, paging).
+CREATE INDEX IF NOT EXISTS instances_by_status_created ON instances (status, created_ms, id);
+CREATE INDEX IF NOT EXISTS instances_by_created ON instances (workflow, created_ms, id);
+CREATE INDEX IF NOT EXISTS steps_by_deadline ON steps (deadline_ms)
+    WHERE deadline_ms IS NOT NULL AND status IN ('sleeping', 'waiting', 'running');
+CREATE INDEX IF NOT EXISTS events_unconsumed ON events (workflow, instance) WHERE consumed_by IS NULL;
 """
 
 Op = tuple[str, Sequence[Any]]
@@ -258,17 +264,104 @@ def _instance_summary(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def list_instances(conn: sqlite3.Connection, workflow: str, status: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
+                   limit: int | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    """Instances of ``workflow``, newest first (then by id). ``limit`` caps the page and
+    ``cursor`` (``instances_cursor`` of the last instance of the previous page) continues
+    after it: each page is a range of the ``instances_by_created`` index."""
     sql = "SELECT * FROM instances WHERE workflow = ?"
     params: list[Any] = [workflow]
     if status:
         sql += " AND status = ?"
         params.append(status)
+    if cursor:
+        created, instance_id = _parse_cursor(cursor)
+        sql += " AND (created_ms < ? OR (created_ms = ? AND id > ?))"
+        params += [created, created, instance_id]
     sql += " ORDER BY created_ms DESC, id"
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
     return [_instance_summary(r) for r in conn.execute(sql, params)]
+
+
+def instances_cursor(instance: dict[str, Any]) -> str:
+    """Where the page ending with ``instance`` (a ``list_instances`` item) stops."""
+    created = _dt.datetime.fromisoformat(instance["created"])
+    return f"{int(round(created.timestamp() * 1000))}:{instance['id']}"
+
+
+def _parse_cursor(cursor: str) -> tuple[int, str]:
+    created, sep, instance_id = cursor.partition(":")
+    try:
+        if not sep:
+            raise ValueError(cursor)
+        return int(created), instance_id
+    except ValueError:
+        raise ValueError(f"invalid instances cursor {cursor!r}") from None
+
+
+# --- what the engine asks to wake and admit instances (never every row) ------------------
+# A pending step: a sleep, an event wait, or a step.do started (deadline = its retry time).
+_PENDING = "status IN ('sleeping', 'waiting', 'running')"
+# Unconsumed events that a pending waitForEvent of their instance waits for (by type).
+_MATCHED_EVENTS = (
+    "FROM events e JOIN steps w ON w.workflow = e.workflow AND w.instance = e.instance AND w.status = 'waiting'"
+    " AND w.type = 'waitForEvent' AND json_extract(w.config, '$.type') = e.type WHERE e.consumed_by IS NULL")
+# An instance is unloaded ("hibernated") while it has a pending step with a future deadline,
+# none that is due or undated (an attempt cut short) and no event its wait can take.
+_RUNNABLE = f"""NOT (
+    EXISTS (SELECT 1 FROM steps s WHERE s.workflow = i.workflow AND s.instance = i.id AND s.{_PENDING}
+            AND s.deadline_ms > :now)
+    AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow = i.workflow AND s.instance = i.id
+                    AND s.{_PENDING} AND (s.deadline_ms IS NULL OR s.deadline_ms <= :now))
+    AND NOT EXISTS (SELECT 1 {_MATCHED_EVENTS} AND e.workflow = i.workflow AND e.instance = i.id))"""
+
+
+def due_instances(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[tuple[str, str]]:
+    """Running or waiting instances with a pending step whose deadline has passed (oldest
+    deadline first: a range of the ``steps_by_deadline`` index), then those with an event
+    their wait can take (from the ``events_unconsumed`` index)."""
+    rows = conn.execute(
+        "SELECT s.workflow, s.instance FROM steps s JOIN instances i ON i.workflow = s.workflow AND i.id = s.instance"
+        " WHERE s.deadline_ms IS NOT NULL AND s.status IN ('sleeping', 'waiting', 'running')"
+        " AND s.deadline_ms <= ? AND i.status IN ('running', 'waiting') ORDER BY s.deadline_ms LIMIT ?",
+        (now_ms, limit)).fetchall()
+    if len(rows) < limit:
+        rows += conn.execute(
+            f"SELECT e.workflow, e.instance {_MATCHED_EVENTS} AND EXISTS (SELECT 1 FROM instances i WHERE"
+            " i.workflow = e.workflow AND i.id = e.instance AND i.status IN ('running', 'waiting'))"
+            " LIMIT ?", (limit - len(rows),)).fetchall()
+    return list(dict.fromkeys((r[0], r[1]) for r in rows))
+
+
+def next_deadline(conn: sqlite3.Connection, now_ms: int) -> int | None:
+    """The earliest future deadline of a running or waiting instance's pending step."""
+    row = conn.execute(
+        "SELECT s.deadline_ms FROM steps s JOIN instances i ON i.workflow = s.workflow AND i.id = s.instance"
+        " WHERE s.deadline_ms IS NOT NULL AND s.status IN ('sleeping', 'waiting', 'running')"
+        " AND s.deadline_ms > ? AND i.status IN ('running', 'waiting') ORDER BY s.deadline_ms LIMIT 1",
+        (now_ms,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def runnable_instances(conn: sqlite3.Connection, now_ms: int, wanted: int, live: int) -> list[tuple[str, str]]:
+    """Up to ``wanted`` + ``live`` instances that can run now, in admission order: running
+    ones that are not unloaded (oldest first), due ones, queued ones (oldest first). ``live``
+    extra rows are read because the caller's live runs are among them."""
+    limit = wanted + live
+    found: dict[tuple[str, str], None] = {}
+    for row in conn.execute(f"SELECT i.workflow, i.id FROM instances i WHERE i.status = 'running'"
+                            f" AND {_RUNNABLE} ORDER BY i.created_ms, i.id LIMIT :limit",
+                            {"now": now_ms, "limit": limit}):
+        found[(row[0], row[1])] = None
+    if len(found) < limit:
+        for key in due_instances(conn, now_ms, limit):
+            found[key] = None
+    if len(found) < limit:
+        for row in conn.execute("SELECT workflow, id FROM instances WHERE status = 'queued'"
+                                " ORDER BY created_ms, id LIMIT ?", (limit,)):
+            found[(row[0], row[1])] = None
+    return list(found)[:limit]
 
 
 def describe_instance(conn: sqlite3.Connection, workflow: str, instance_id: str) -> dict[str, Any] | None:

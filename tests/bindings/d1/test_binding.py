@@ -388,3 +388,15 @@ async def test_results_are_shaped_as_the_sdk_hands_them_to_python(db: Any) -> No
     assert isinstance(await db.batch([db.prepare("SELECT 1")]), ConvertedList)
     row = await db.prepare("SELECT name FROM users WHERE id = 1").first()
     assert row.name == "a" and row.to_py() == {"name": "a"}
+
+
+async def test_long_sql_texts_run_but_are_not_kept_as_prepared_statements(db: Any) -> None:
+    from emulator.bindings.d1.engine import CACHED_TEXT_MAX
+
+    await db.exec("CREATE TABLE big (n INTEGER, s TEXT)")
+    long_sql = "INSERT INTO big VALUES " + ", ".join(f"({n}, 'x{n}')" for n in range(3_000))
+    assert len(long_sql) > CACHED_TEXT_MAX
+    result = await db.prepare(long_sql).run()
+    assert result.meta["changes"] == 3_000
+    assert long_sql not in db._prepared
+    assert (await db.prepare("SELECT count(*) AS n FROM big").first("n")) == 3_000

@@ -34,6 +34,19 @@ def test_split_statements(sql: str, expected: list[str]) -> None:
     assert split_statements(sql) == expected
 
 
+def test_long_sql_texts_are_split_correctly_but_not_kept() -> None:
+    from emulator.bindings.d1 import engine as d1
+
+    values = ", ".join(f"({n}, 'row; {n}')" for n in range(2_000))  # an import with inlined values
+    long_sql = f"INSERT INTO t VALUES {values}; SELECT 1"
+    assert len(long_sql) > d1.CACHED_TEXT_MAX
+    assert split_statements(long_sql) == [f"INSERT INTO t VALUES {values};", "SELECT 1"]
+    assert long_sql not in d1._SPLIT_CACHE and not d1._is_read_only(long_sql)
+    assert long_sql not in d1._READ_ONLY_CACHE
+    split_statements("SELECT 2")
+    assert "SELECT 2" in d1._SPLIT_CACHE  # short texts are
+
+
 def test_database_files_never_escape_the_d1_folder(tmp_path: Path) -> None:
     for name in ("../escape", "a/b", "..", "my/ Database"):
         path = database_path(tmp_path, name)

@@ -520,3 +520,28 @@ async def test_keys_with_control_characters(s3_platform: Platform) -> None:
         "a%00b", "a%0Ab"]
     plain = ET.fromstring((await raw_request(port, "GET", "/bucket?list-type=2")).body)  # NUL → U+FFFD
     assert "a\ufffdb" in [k.text for k in plain.iter("{http://s3.amazonaws.com/doc/2006-03-01/}Key")]
+
+
+async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any, s3_platform: Platform) -> None:
+    from datetime import datetime, timezone
+
+    keys = ["a&b", "c<d>e", "plain", "ü/é", "q\"uote'"]
+    for k in keys:
+        await in_thread(s3.put_object, Bucket="bucket", Key=k, Body=k.encode())
+    listed = await in_thread(s3.list_objects_v2, Bucket="bucket")
+    assert [o["Key"] for o in listed["Contents"]] == sorted(keys)
+    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]
+    for o in listed["Contents"]:
+        stored = store.head("bucket", o["Key"])
+        assert o["LastModified"] == datetime.fromtimestamp(stored.uploaded / 1000, tz=timezone.utc)
+        assert o["ETag"] == f'"{stored.etag}"' and o["Size"] == stored.size
+
+
+def test_listing_dates_are_iso_with_milliseconds() -> None:
+    from datetime import datetime, timezone
+
+    from emulator.bindings.r2.s3 import _iso
+
+    for ms in (0, 999, 1_700_000_000_123, 1_700_000_000_999, 4_102_444_799_001):
+        dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).replace(microsecond=ms % 1000 * 1000)
+        assert _iso(ms) == dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

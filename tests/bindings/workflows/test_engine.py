@@ -627,3 +627,155 @@ async def test_concurrent_dependencies_run_in_parallel(wf: Harness) -> None:
             break
         await asyncio.sleep(0.01)
     assert (await inst.status()).output == 3 and max(peak) == 2
+
+
+# --- memory: sleeping instances are unloaded, runs are bounded ----------------------------
+async def test_a_long_sleep_unloads_the_instance_and_its_deadline_wakes_it(wf: Harness) -> None:
+    runs: list[str] = []
+
+    class Napper(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            runs.append(event.instanceId)
+            first = await step.do("big", lambda: "x" * 10_000)
+            await step.sleep("nap", "1 hour")
+            return len(first)
+
+    wf.register("wf", Napper)
+    await wf.engine.start()
+    for n in range(20):
+        await wf.engine.binding("wf").create(id=f"i{n}")
+    await wf.settle()
+    # Every instance waits on disk: no task, no frames, no step results in memory.
+    assert wf.engine._runs == {} and wf.engine.is_idle()
+    assert {(await (await wf.engine.binding("wf").get(f"i{n}")).status()).status for n in range(20)} == {"waiting"}
+    await wf.advance(3599)
+    assert wf.engine._runs == {} and len(runs) == 20
+    await wf.advance(1)
+    assert {(await (await wf.engine.binding("wf").get(f"i{n}")).status()).output for n in range(20)} == {10_000}
+    assert len(runs) == 40  # each replayed once, from its cached step
+
+
+async def test_a_restart_does_not_replay_sleeping_instances_until_they_are_due(wf: Harness) -> None:
+    runs: list[str] = []
+
+    class Napper(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            runs.append(event.instanceId)
+            await step.sleep("nap", "1 hour")
+            return "rested"
+
+    inst = await start_one(wf, Napper)
+    await wf.restart()
+    await wf.engine.start()
+    await wf.settle()
+    assert runs == ["i1"] and wf.engine._runs == {}
+    await wf.advance(3600)
+    assert (await inst.status()).output == "rested" and runs == ["i1", "i1"]
+
+
+async def test_an_event_wakes_an_unloaded_instance(wf: Harness) -> None:
+    class Approve(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            got = await step.wait_for_event("approval", type="approve", timeout="1 day")
+            return got.payload
+
+    inst = await start_one(wf, Approve)
+    assert wf.engine._runs == {}
+    await inst.send_event(type="other", payload=0)  # not what it waits for: stays unloaded
+    await wf.settle()
+    assert wf.engine._runs == {} and (await inst.status()).status == "waiting"
+    await inst.send_event(type="approve", payload={"ok": True})
+    await wf.settle()
+    assert (await inst.status()).output == {"ok": True}
+
+
+async def test_pause_and_resume_of_an_unloaded_instance_shift_its_sleep(wf: Harness) -> None:
+    class Sleeper(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            await step.sleep("nap", "1 minute")
+            return "ok"
+
+    inst = await start_one(wf, Sleeper)
+    await wf.advance(20)
+    assert wf.engine._runs == {}
+    await inst.pause()
+    assert (await inst.status()).status == "paused"
+    await wf.advance(600)  # the deadline passes while paused: nothing wakes
+    assert (await inst.status()).status == "paused"
+    await inst.resume()
+    await wf.advance(39.9)
+    assert (await inst.status()).status == "waiting"
+    await wf.advance(0.1)
+    assert (await inst.status()).output == "ok"
+
+
+async def test_live_runs_are_bounded_and_admitted_oldest_first(wf: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from emulator.bindings.workflows import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MAX_LIVE_RUNS", 4)
+    monkeypatch.setattr(engine_module, "ADMIT_BATCH", 2)
+    gate = asyncio.Event()
+    started: list[int] = []
+    peak: list[int] = []
+
+    class Gated(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            started.append(event.payload)
+            peak.append(len(wf.engine._runs))
+            await step.do("wait", lambda: gate.wait())
+            return event.payload
+
+    wf.register("wf", Gated)
+    await wf.engine.start()
+    for n in range(15):
+        wf.clock._now += 0.001  # distinct creation times
+        await wf.engine.binding("wf").create(id=f"i{n:02d}", params=n)
+    await wf.settle()
+    assert started == [0, 1, 2, 3] and not wf.engine.is_idle()
+    assert [r["status"] for r in wf.engine.list_instances("wf")].count("queued") == 11
+    gate.set()
+    for _ in range(20):
+        await wf.settle()
+    assert started == list(range(15)) and max(peak) <= 4
+    assert all(r["status"] == "complete" for r in wf.engine.list_instances("wf"))
+    # After a restart too, only the bound is admitted at once.
+    gate.clear()
+    for n in range(15, 25):
+        await wf.engine.binding("wf").create(id=f"i{n}", params=n)
+    await wf.settle()
+    await wf.restart()
+    started.clear()
+    await wf.engine.start()
+    await wf.settle()
+    assert len(wf.engine._runs) == 4
+    gate.set()
+    for _ in range(20):
+        await wf.settle()
+    assert sorted(started) == list(range(15, 25))
+
+
+async def test_instances_are_listed_in_pages(wf: Harness) -> None:
+    from emulator.bindings.workflows import store as st
+
+    class Noop(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            return None
+
+    wf.register("wf", Noop)
+    await wf.engine.start()
+    for n in range(7):
+        wf.clock._now += 1 if n != 3 else 0  # two instances created in the same millisecond
+        await wf.engine.binding("wf").create(id=f"i{n}")
+    await wf.settle()
+    everything = [i["id"] for i in wf.engine.list_instances("wf")]
+    pages, cursor = [], None
+    while True:
+        page = wf.engine.list_instances("wf", limit=3, cursor=cursor)
+        pages.append([i["id"] for i in page])
+        if len(page) < 3:
+            break
+        cursor = st.instances_cursor(page[-1])
+    assert [i for p in pages for i in p] == everything and len(everything) == 7
+    assert [len(p) for p in pages] == [3, 3, 1]

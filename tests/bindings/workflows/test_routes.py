@@ -88,3 +88,25 @@ async def test_bad_requests_are_json_4xx(wf: Harness, aiohttp_client: Any) -> No
     assert resp.status == 400
     listed = await (await client.get("/_emulator/workflows")).json()
     assert listed["workflows"][0]["total"] == 0  # nothing rejected was created
+
+
+async def test_instances_come_in_pages(wf: Harness, aiohttp_client: Any) -> None:
+    wf.register("gated", Gated)
+    await wf.engine.start()
+    app = web.Application()
+    app.add_routes(build_routes(wf.engine))
+    client = await aiohttp_client(app)
+    for n in range(5):
+        wf.clock._now += 1
+        await client.post("/_emulator/workflows/gated/instances", json={"id": f"i{n}"})
+    ids: list[str] = []
+    url = "/_emulator/workflows/gated/instances?limit=2"
+    while True:
+        page = await (await client.get(url)).json()
+        ids += [i["id"] for i in page["instances"]]
+        if "cursor" not in page:
+            break
+        url = f"/_emulator/workflows/gated/instances?limit=2&cursor={page['cursor']}"
+    assert ids == ["i4", "i3", "i2", "i1", "i0"]  # newest first, each once
+    for bad in ("limit=0", "limit=x", "limit=10001", "cursor=nonsense"):
+        assert (await client.get(f"/_emulator/workflows/gated/instances?{bad}")).status == 400
