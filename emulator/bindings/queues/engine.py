@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from emulator.bindings.queues.binding import Message, MessageBatch, QueueProducerBinding, QueueSendError, check_delay
-from emulator.bindings.queues.config import QueueConsumer
+from emulator.bindings.queues.binding import (
+    Message,
+    MessageBatch,
+    QueueProducerBinding,
+    QueueSendError,
+    check_delay,
+    check_delays,
+)
+from emulator.bindings.queues.config import MAX_CONCURRENCY, MAX_DELAY_SECONDS, QueueConsumer, QueueProducer
 from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
 from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
 from emulator.clock import Clock, TimerHandle
@@ -129,10 +136,10 @@ def validate_consumer(consumer: QueueConsumer) -> None:
         ("max_batch_size", consumer.max_batch_size, 1, MAX_BATCH_MESSAGES),
         ("max_batch_timeout", consumer.max_batch_timeout, 0, 60),
         ("max_retries", consumer.max_retries, 0, 100),
-        ("retry_delay", consumer.retry_delay, 0, 86400),
+        ("retry_delay", consumer.retry_delay, 0, MAX_DELAY_SECONDS),
     ]
     if consumer.max_concurrency is not None:
-        checks.append(("max_concurrency", consumer.max_concurrency, 1, 250))
+        checks.append(("max_concurrency", consumer.max_concurrency, 1, MAX_CONCURRENCY))
     for key, value, low, high in checks:
         if not low <= value <= high:
             raise QueuesError(
@@ -141,6 +148,17 @@ def validate_consumer(consumer: QueueConsumer) -> None:
             )
     if consumer.dead_letter_queue is not None and consumer.dead_letter_queue == q:
         raise QueuesError("ERR_DEAD_LETTER_QUEUE_CYCLE", f'Dead letter queue for queue "{q}" cannot be itself')
+
+
+def validate_producer(producer: QueueProducer) -> None:
+    """A producer's ``delivery_delay`` within production's delay limit (docs/queues.md)."""
+    delay = producer.delivery_delay
+    if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise QueuesError(
+            "ERR_VALIDATION",
+            f'Invalid producer "{producer.binding}" for queue "{producer.queue}": "delivery_delay" must be '
+            f"between 0 and {MAX_DELAY_SECONDS}, got {delay}",
+        )
 
 
 class QueueBroker:
@@ -306,9 +324,7 @@ class QueueBroker:
         total, largest = sum(sizes), max(sizes)
         if batch_delay is not None:
             default_delay = check_delay(batch_delay, operation) or 0
-        for _, _, delay in encoded:
-            if delay is not None:
-                check_delay(delay, operation)
+        encoded = check_delays(encoded, operation)
         if operation == "send":
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(

@@ -314,6 +314,12 @@ async def test_consumer_ranges_are_validated(harness: Harness) -> None:
         harness.consume("q", max_batch_size=101)
     with pytest.raises(QueuesError, match='"max_batch_timeout" must be between 0 and 60'):
         harness.consume("q", max_batch_timeout=61)
+    # Production's limits: 12 hours of retry delay, 250 concurrent invocations (as `check` says).
+    with pytest.raises(QueuesError, match='"retry_delay" must be between 0 and 43200, got 43201'):
+        harness.consume("q", retry_delay=43201)
+    with pytest.raises(QueuesError, match='"max_concurrency" must be between 1 and 250, got 251'):
+        harness.consume("q", max_concurrency=251)
+    harness.consume("q", retry_delay=43200, max_concurrency=250)
 
 
 # --- production ack semantics and first-call-wins ---------------------------------------

@@ -71,7 +71,7 @@ async def test_send_peek_and_purge(harness: Harness, client: TestClient) -> None
     ({"body": "x" * 128_001, "contentType": "text"},
      "Queue send failed: message length of 128001 bytes exceeds limit of 128000"),
     ({"body": 1, "delaySeconds": 90_000},
-     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=86400"),
+     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=43200"),
     ({"body": 1, "contentType": "xml"}, "Unsupported queue message content type: xml"),
     ({"body": "not base64!", "contentType": "bytes"}, 'a "bytes" body must be a base64 string'),
     ({"nobody": 1}, 'each message needs a "body"'),
