@@ -759,6 +759,41 @@ class QueueBroker:
         self._pump(target)
         return to
 
+    def redrive_all(self, dlq: str, to: str | None = None) -> dict[str, Any]:
+        """Move every message of a dead-letter queue back to its source queue (docs/queues.md).
+
+        As ``redrive`` does one by one: same id and timestamp, attempts back to 1, appended to
+        the target in the dead-letter queue's order (waiting, then delayed by due time). The
+        moves are issued in one loop turn, so the store writes them in one transaction (flush
+        to wait for it). Messages being delivered stay and are counted in ``in_flight``.
+        """
+        source = self._existing(dlq)
+        target_name = self._redrive_target(dlq, to)
+        records = [r for r in self._records(source) if r.state in (VISIBLE, DELAYED)]
+        source.visible.clear()
+        source.visible_bytes = 0
+        source.delayed = 0
+        target = self._queue(target_name)
+        for r in records:
+            self._move(r, target)  # a delayed one leaves a stale heap entry, skipped later
+        self._pump(target)
+        return {"from": dlq, "to": target_name, "moved": len(records), "in_flight": len(source.in_flight)}
+
+    def _redrive_target(self, dlq: str, to: str | None) -> str:
+        """Where a bulk redrive goes: ``to`` (an existing queue), else the one source of ``dlq``."""
+        if to is None:
+            sources = self.dead_letter_sources(dlq)
+            if len(sources) != 1:
+                raise ValueError(
+                    f'No queue uses "{dlq}" as its dead letter queue; pass ?to=<queue>' if not sources else
+                    f'Queues {", ".join(sources)} all use "{dlq}" as dead letter queue; pass ?to=<queue>'
+                )
+            return sources[0]
+        if to == dlq:
+            raise ValueError("Messages cannot be redriven to the queue they are in")
+        self._existing(to)  # a typo must not create a queue and strand every message in it
+        return to
+
     def health(self) -> dict[str, Any]:
         stats = self.list_stats()
         return {
