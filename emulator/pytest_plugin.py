@@ -250,6 +250,9 @@ class EmulatorHandle:
         clock = self._fake_clock()
         start = clock.now()
         while True:
+            # Work already running (a full batch dispatched at send time) arms its timers
+            # (a retry delay) only when it ends: let it end before asking for the next one.
+            await self.drain(timeout=timeout)
             deadline = clock.next_deadline()
             if deadline is None or deadline - start > max_time:
                 break

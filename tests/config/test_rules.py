@@ -49,12 +49,12 @@ queue = "q"
 max_batch_size = 1
 max_batch_timeout = 60
 max_retries = 100
-retry_delay = 0
-max_concurrency = 1
+retry_delay = 43200
+max_concurrency = 250
 [[queues.producers]]
 binding = "Q"
 queue = "q"
-delivery_delay = 86400
+delivery_delay = 43200
 ''')
     assert diags(ok) == []
     bad = write(tmp_path / "bad" / "wrangler.toml", '''name = "w"
@@ -70,6 +70,34 @@ max_batch_timeout = 2.5
     assert error.id == "CFE101" and error.path == "queues.consumers[0].max_batch_size" and error.line == 6
     assert error.message == ('"queues.consumers[0].max_batch_size" is 2.5, but Cloudflare Queues accepts an '
                              "integer from 1 to 100 messages per batch.")
+
+
+def test_delays_and_concurrency_follow_production_limits(tmp_path: Path) -> None:
+    """12 hours for delays (Miniflare allows 24) and 250 concurrent invocations, as `dev` enforces."""
+    bad = write(tmp_path / "wrangler.toml", '''name = "w"
+main = "i.js"
+compatibility_date = "2025-01-01"
+[[queues.consumers]]
+queue = "q"
+retry_delay = 43201
+max_concurrency = 251
+[[queues.producers]]
+binding = "Q"
+queue = "q"
+delivery_delay = 86400
+''')
+    report = check_paths([bad], cwd=tmp_path)
+    assert [(d.id, d.path, d.message) for d in report.files[0].errors] == [
+        ("CFE104", "queues.consumers[0].retry_delay",
+         '"queues.consumers[0].retry_delay" is 43201, but Cloudflare Queues accepts an integer from 0 to 43200 '
+         "seconds."),
+        ("CFE106", "queues.consumers[0].max_concurrency",
+         '"queues.consumers[0].max_concurrency" is 251, but Cloudflare Queues accepts an integer from 1 to 250 '
+         "concurrent consumer invocations."),
+        ("CFE105", "queues.producers[0].delivery_delay",
+         '"queues.producers[0].delivery_delay" is 86400, but Cloudflare Queues accepts an integer from 0 to 43200 '
+         "seconds."),
+    ]
 
 
 def test_js_entry_exports(tmp_path: Path) -> None:

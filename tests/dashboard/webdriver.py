@@ -135,6 +135,13 @@ class ChromeDriver:
     async def accept_alert(self) -> None:
         await self.session("POST", "/alert/accept", {})
 
+    async def dismiss_alert(self) -> None:
+        await self.session("POST", "/alert/dismiss", {})
+
+    async def alert_text(self) -> str:
+        """The text of the open ``alert``/``confirm`` dialog."""
+        return str(await self.session("GET", "/alert/text"))
+
     async def screenshot(self, path: Path) -> bytes:
         data = base64.b64decode(await self.session("GET", "/screenshot"))
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,16 @@ async def test_run_until_idle_plays_out_sleeps(cf_emulator: Any) -> None:
     assert await emu.advance_to_next() is None
 
 
+async def test_run_until_idle_waits_for_a_batch_already_in_flight(cf_emulator: Any) -> None:
+    emu = await cf_emulator(APP, apply_migrations=True)
+    # A full batch (max_batch_size 5) is dispatched at once, without a timer: its retry delay
+    # is only scheduled when it ends, so run_until_idle must not stop before that.
+    await emu.queue("jobs").sendBatch([{"body": {"id": f"bad{i}", "fail": True}} for i in range(5)])
+    moved = await emu.run_until_idle(max_time=60)
+    assert moved >= 10  # the retry delay, then the second (last) delivery
+    assert emu.stats()["queues"]["jobs-dlq"]["depth"] == 5
+
+
 async def test_consumer_decisions_without_the_broker(cf_emulator: Any) -> None:
     emu = await cf_emulator(APP, apply_migrations=True)
     batch = emu.create_message_batch("jobs", [

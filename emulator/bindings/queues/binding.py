@@ -19,15 +19,18 @@ warning texts).
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from emulator.bindings.queues.config import MAX_DELAY_SECONDS
 from emulator.jsobject import JsObject
 
 if TYPE_CHECKING:
     from emulator.bindings.queues.engine import QueueBroker, StoredMessage
 
-MAX_DELAY_SECONDS = 86400
+# workerd declares delaySeconds as a C++ `int`; JS numbers outside it are a TypeError.
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 class _Missing:
@@ -50,13 +53,30 @@ def _js_number_text(value: Any) -> str:
     return str(value)
 
 
+def js_int(value: Any) -> Any:
+    """A number as workerd receives an ``int`` option such as ``delaySeconds`` (jsg's conversion).
+
+    A fraction is truncated toward zero (1.9 → 1, -0.5 → 0), NaN and ±Infinity become 0, and a
+    number outside the 32-bit range is a TypeError with jsg's text. Anything that is not a
+    number is returned as is, for ``delay_error`` to refuse (docs/queues.md "Limits and edge cases").
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    if not _INT32_MIN <= value <= _INT32_MAX:
+        raise TypeError(f"Value out of range. Must be between {_INT32_MIN} and {_INT32_MAX} (inclusive).")
+    return int(value)
+
+
 def delay_error(value: Any) -> str | None:
-    """The broker's validator text for a bad delay (zod wording), or None if it is valid."""
+    """The broker's validator text for a bad delay (zod wording), or None if it is valid.
+
+    ``value`` is a delay after ``js_int``: a whole number of seconds, 0 to ``MAX_DELAY_SECONDS``.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         received = "NaN" if isinstance(value, str) else type(value).__name__
         return f"Invalid input: expected number, received {received}"
-    if isinstance(value, float) and not value.is_integer():
-        return "Invalid input: expected int, received number"
     if value < 0:
         return "Too small: expected number to be >=0"
     if value > MAX_DELAY_SECONDS:
@@ -65,13 +85,24 @@ def delay_error(value: Any) -> str | None:
 
 
 def check_delay(value: Any, operation: str) -> int | None:
-    """Validate a delay like the broker does; None stays None (= use the next default)."""
+    """A delay as the broker takes it (``js_int``, then its range); None stays None (= use the next default)."""
     if value is None:
         return None
+    value = js_int(value)
     problem = delay_error(value)
     if problem is not None:
         raise QueueSendError(f"Queue {operation} failed: message delay {_js_number_text(value)} is invalid: {problem}")
     return int(value)
+
+
+def check_delays(requests: list[tuple[str, bytes, Any]], operation: str) -> list[tuple[str, bytes, Any]]:
+    """``encode_bodies``' output with each message's delay through ``check_delay``.
+
+    The same list when no message has a delay of its own (the common case costs one scan).
+    """
+    if all(delay is None for _, _, delay in requests):
+        return requests
+    return [(ct, data, check_delay(delay, operation)) for ct, data, delay in requests]
 
 
 def _option(options: Any, name: str, keyword: Any) -> Any:
@@ -158,6 +189,8 @@ def _retry_delay(options: Any, delaySeconds: Any) -> int | None:
     value = _option(options, "delaySeconds", delaySeconds)
     if value is None:
         return None
+    # Truncated like a send's delay: workerd declares retry's delaySeconds as an `int` too.
+    value = js_int(value)
     problem = delay_error(value)
     if problem is not None:
         raise ValueError(f"delaySeconds {_js_number_text(value)} is invalid: {problem}")

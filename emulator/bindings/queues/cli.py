@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
     send.add_argument("--content-type", default="json", choices=["json", "text", "bytes", "v8"],
                       help="message content type (default json)")
     send.add_argument("--delay", type=int, default=None, metavar="SECONDS",
-                      help="delivery delay, 0-86400 (default: the queue's delivery delay)")
+                      help="delivery delay, 0-43200 (default: the queue's delivery delay)")
     add_state_arguments(send)
     send.set_defaults(func=run_send)
 

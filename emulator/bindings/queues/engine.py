@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from emulator.bindings.queues.binding import Message, MessageBatch, QueueProducerBinding, QueueSendError, check_delay
-from emulator.bindings.queues.config import QueueConsumer
+from emulator.bindings.queues.binding import (
+    Message,
+    MessageBatch,
+    QueueProducerBinding,
+    QueueSendError,
+    check_delay,
+    check_delays,
+)
+from emulator.bindings.queues.config import MAX_CONCURRENCY, MAX_DELAY_SECONDS, QueueConsumer, QueueProducer
 from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
 from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
 from emulator.clock import Clock, TimerHandle
@@ -129,10 +136,10 @@ def validate_consumer(consumer: QueueConsumer) -> None:
         ("max_batch_size", consumer.max_batch_size, 1, MAX_BATCH_MESSAGES),
         ("max_batch_timeout", consumer.max_batch_timeout, 0, 60),
         ("max_retries", consumer.max_retries, 0, 100),
-        ("retry_delay", consumer.retry_delay, 0, 86400),
+        ("retry_delay", consumer.retry_delay, 0, MAX_DELAY_SECONDS),
     ]
     if consumer.max_concurrency is not None:
-        checks.append(("max_concurrency", consumer.max_concurrency, 1, 250))
+        checks.append(("max_concurrency", consumer.max_concurrency, 1, MAX_CONCURRENCY))
     for key, value, low, high in checks:
         if not low <= value <= high:
             raise QueuesError(
@@ -141,6 +148,17 @@ def validate_consumer(consumer: QueueConsumer) -> None:
             )
     if consumer.dead_letter_queue is not None and consumer.dead_letter_queue == q:
         raise QueuesError("ERR_DEAD_LETTER_QUEUE_CYCLE", f'Dead letter queue for queue "{q}" cannot be itself')
+
+
+def validate_producer(producer: QueueProducer) -> None:
+    """A producer's ``delivery_delay`` within production's delay limit (docs/queues.md)."""
+    delay = producer.delivery_delay
+    if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise QueuesError(
+            "ERR_VALIDATION",
+            f'Invalid producer "{producer.binding}" for queue "{producer.queue}": "delivery_delay" must be '
+            f"between 0 and {MAX_DELAY_SECONDS}, got {delay}",
+        )
 
 
 class QueueBroker:
@@ -306,9 +324,7 @@ class QueueBroker:
         total, largest = sum(sizes), max(sizes)
         if batch_delay is not None:
             default_delay = check_delay(batch_delay, operation) or 0
-        for _, _, delay in encoded:
-            if delay is not None:
-                check_delay(delay, operation)
+        encoded = check_delays(encoded, operation)
         if operation == "send":
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
@@ -741,6 +757,41 @@ class QueueBroker:
         target = self._queue(to)
         self._move(r, target)
         self._pump(target)
+        return to
+
+    def redrive_all(self, dlq: str, to: str | None = None) -> dict[str, Any]:
+        """Move every message of a dead-letter queue back to its source queue (docs/queues.md).
+
+        As ``redrive`` does one by one: same id and timestamp, attempts back to 1, appended to
+        the target in the dead-letter queue's order (waiting, then delayed by due time). The
+        moves are issued in one loop turn, so the store writes them in one transaction (flush
+        to wait for it). Messages being delivered stay and are counted in ``in_flight``.
+        """
+        source = self._existing(dlq)
+        target_name = self._redrive_target(dlq, to)
+        records = [r for r in self._records(source) if r.state in (VISIBLE, DELAYED)]
+        source.visible.clear()
+        source.visible_bytes = 0
+        source.delayed = 0
+        target = self._queue(target_name)
+        for r in records:
+            self._move(r, target)  # a delayed one leaves a stale heap entry, skipped later
+        self._pump(target)
+        return {"from": dlq, "to": target_name, "moved": len(records), "in_flight": len(source.in_flight)}
+
+    def _redrive_target(self, dlq: str, to: str | None) -> str:
+        """Where a bulk redrive goes: ``to`` (an existing queue), else the one source of ``dlq``."""
+        if to is None:
+            sources = self.dead_letter_sources(dlq)
+            if len(sources) != 1:
+                raise ValueError(
+                    f'No queue uses "{dlq}" as its dead letter queue; pass ?to=<queue>' if not sources else
+                    f'Queues {", ".join(sources)} all use "{dlq}" as dead letter queue; pass ?to=<queue>'
+                )
+            return sources[0]
+        if to == dlq:
+            raise ValueError("Messages cannot be redriven to the queue they are in")
+        self._existing(to)  # a typo must not create a queue and strand every message in it
         return to
 
     def health(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.bindings import BindingPlugin
 from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer, queues_config
-from emulator.bindings.queues.engine import QueueBroker, QueuesError, validate_consumer
+from emulator.bindings.queues.engine import QueueBroker, QueuesError, validate_consumer, validate_producer
 from emulator.bindings.queues.store import DB_FILENAME
 
 if TYPE_CHECKING:
@@ -24,10 +24,15 @@ __all__ = ["DB_FILENAME", "Plugin", "check_consumers"]
 
 
 def check_consumers(apps: "list[AppConfig]") -> "list[tuple[AppConfig, QueueConsumer]]":
-    """Platform-wide consumer rules (docs/queues.md): one consumer per queue, a DLQ is not its own queue."""
+    """Platform-wide consumer rules (docs/queues.md): one consumer per queue, a DLQ is not its own queue.
+
+    Producers' delivery delays are checked here too (production's limit), before anything starts.
+    """
     seen: dict[str, str] = {}
     out: list[tuple[AppConfig, QueueConsumer]] = []
     for app in apps:
+        for producer in queues_config(app).producers:
+            validate_producer(producer)
         for consumer in queues_config(app).consumers:
             validate_consumer(consumer)
             if consumer.dead_letter_queue is not None and consumer.dead_letter_queue == consumer.queue:

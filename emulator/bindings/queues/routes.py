@@ -10,6 +10,8 @@
     POST   /_emulator/queues/{queue}/purge                 delete every message (also DELETE .../messages)
     POST   /_emulator/queues/{dlq}/messages/{id}/redrive[?to=queue]
                                                            move a dead-lettered message back
+    POST   /_emulator/queues/{dlq}/redrive[?to=queue]      move every message of a dead-letter
+                                                           queue back, in one transaction
 
 Queue names may hold any character (``my/ Queue``): percent-encode them in the path.
 ``bytes`` bodies travel as base64 strings. Errors are ``{"error", "status", "message"}``;
@@ -119,6 +121,17 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
             return _error(409, str(exc))
         return _json({"id": message_id, "from": dlq, "to": target})
 
+    async def redrive_all(request: web.Request) -> web.Response:
+        dlq = queue_name(request)
+        try:
+            result = broker.redrive_all(dlq, request.query.get("to") or None)
+        except QueueNotFound as exc:
+            return _error(404, str(exc))
+        except ValueError as exc:
+            return _error(409, str(exc))
+        await broker.flush()  # answer once the moves are on disk
+        return _json(result)
+
     return [
         web.get(PREFIX, list_queues),
         web.get(PREFIX + "/{queue}", get_queue),
@@ -127,4 +140,5 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         web.delete(PREFIX + "/{queue}/messages", purge),
         web.post(PREFIX + "/{queue}/purge", purge),
         web.post(PREFIX + "/{queue}/messages/{id}/redrive", redrive),
+        web.post(PREFIX + "/{queue}/redrive", redrive_all),
     ]

@@ -3,7 +3,9 @@
 Cloudflare's producer accepts four content types (workerd ``queue.c++``):
 
 - ``json`` (the default since compat date 2024-03-18): ``JSON.stringify`` of the body; the
-  consumer gets the parsed value. Size = UTF-8 length of the JSON text.
+  consumer gets the parsed value. Size = UTF-8 length of the JSON text. Like ``JSON.stringify``,
+  ``NaN`` and ``±Infinity`` are written as ``null`` (Python's ``json`` would write ``NaN``,
+  which is not JSON; docs/queues.md "Limits and edge cases").
 - ``text``: a string, delivered as is. Size = UTF-8 length.
 - ``bytes``: an ``ArrayBufferView`` (here ``bytes``/``bytearray``/``memoryview``), delivered as
   ``bytes`` (Cloudflare delivers an ``ArrayBuffer``, which Python Workers see as bytes).
@@ -23,6 +25,7 @@ import datetime as _dt
 import decimal
 import io
 import json
+import math
 import json.encoder as _json_encoder
 import json.scanner as _json_scanner
 import pickle
@@ -42,22 +45,49 @@ def _not_serializable(value: Any) -> Any:
 # The C encoder/scanner called directly: ``json.dumps`` builds a new C encoder per call and
 # ``json.loads`` adds a regex pass, together about 3x the cost on the hot path. No marker dict
 # (cycle check): a cyclic body ends in RecursionError, reported like JSON.stringify's TypeError.
+# allow_nan=False: a non-finite float raises ValueError, and `_json_encode` then writes it as
+# JSON.stringify does.
 _c_encode = _json_encoder.c_make_encoder(
-    None, _not_serializable, _json_encoder.encode_basestring, None, ":", ",", False, False, True
+    None, _not_serializable, _json_encoder.encode_basestring, None, ":", ",", False, False, False
 ) if _json_encoder.c_make_encoder is not None else None
 # Objects decode to JsObject: the SDK hands a message body's JS objects to Python as dicts
 # with attribute access (`message.body.id`); `object_pairs_hook` keeps that in the C scanner.
 _DECODER = json.JSONDecoder(object_pairs_hook=JsObject)
 _c_scan = _json_scanner.c_make_scanner(_DECODER) if _json_scanner.c_make_scanner else None
-_py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _py_decode = _DECODER.decode
+_NON_FINITE_KEYS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _encode_strict(value: Any) -> str:
+    if _c_encode is None:
+        return _py_encode(value)
+    return "".join(_c_encode(value, 0))
+
+
+def _js_finite(value: Any) -> Any:
+    """The value as ``JSON.stringify`` sees its numbers: NaN and ±Infinity become null.
+
+    Object keys are strings in JavaScript, so a non-finite float key becomes its JS name.
+    Only called for a body holding such a float (the encoder refused it).
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {(_NON_FINITE_KEYS[repr(k)] if isinstance(k, float) and not math.isfinite(k) else k): _js_finite(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_js_finite(v) for v in value]
+    return value
 
 
 def _json_encode(value: Any) -> str:
-    if _c_encode is None:
-        return _py_encode(value)
     try:
-        return "".join(_c_encode(value, 0))
+        try:
+            return _encode_strict(value)
+        except ValueError:
+            # A NaN or ±Infinity somewhere (the only ValueError of an encoder without a cycle check).
+            return _encode_strict(_js_finite(value))
     except RecursionError:
         raise TypeError("Converting circular structure to JSON") from None
 

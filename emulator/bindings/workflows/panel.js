@@ -1,10 +1,22 @@
 /* The Workflows tab of the dashboard: instances (newest first) with status, and one
- * instance's steps with attempts, outputs and errors. Reads /_emulator/workflows.
+ * instance's steps with attempts, outputs and errors; the selected instance can be paused,
+ * resumed, terminated, restarted and sent an event. Reads /_emulator/workflows.
  */
 "use strict";
 
 const MAX_INSTANCES = 200;
 let selectedInstance = null; // [workflow, id]
+
+// Which actions make sense in which status (the engine refuses or ignores the others).
+const FINITE_STATUSES = ["complete", "errored", "terminated"];
+const INSTANCE_ACTIONS = {
+  pause: { done: "Paused", when: (s) => ["queued", "running", "waiting"].includes(s) },
+  resume: { done: "Resumed", when: (s) => ["paused", "waitingForPause"].includes(s) },
+  terminate: { done: "Terminated", when: (s) => !FINITE_STATUSES.includes(s),
+               confirm: (name) => `Terminate ${name}? It stops for good.` },
+  restart: { done: "Restarted", when: () => true,
+             confirm: (name) => `Restart ${name} from the beginning? Its step results are discarded.` },
+};
 
 function errorText(error) {
   if (error === undefined || error === null || error === "") return "";
@@ -26,11 +38,31 @@ registerPanel("workflows", {
     <div id="instance-detail" class="detail" hidden>
       <h2 id="instance-detail-title"></h2>
       <dl id="instance-summary" class="summary"></dl>
+      <div id="instance-actions" class="toolbar">
+        <button type="button" data-action="pause">Pause</button>
+        <button type="button" data-action="resume">Resume</button>
+        <button type="button" class="danger" data-action="terminate">Terminate</button>
+        <button type="button" data-action="restart">Restart</button>
+      </div>
+      <div class="send-form">
+        <h3>Send an event</h3>
+        <div class="toolbar">
+          <label>Type <input id="wf-event-type" type="text" size="24" placeholder="approval"></label>
+        </div>
+        <textarea id="wf-event-payload" rows="3" placeholder='payload as JSON (optional), e.g. {"approved": true}'></textarea>
+        <div class="toolbar"><button type="button" id="wf-event-send">Send event</button></div>
+      </div>
       <table id="step-table" class="grid">
         <thead><tr><th>Step</th><th>Type</th><th>Status</th><th class="num">Attempts</th><th class="num">Duration</th><th>Error / output</th></tr></thead>
         <tbody></tbody>
       </table>
     </div>`,
+  setup() {
+    for (const button of document.querySelectorAll("#instance-actions button")) {
+      button.addEventListener("click", () => instanceAction(button.dataset.action));
+    }
+    $("#wf-event-send").addEventListener("click", () => sendEvent());
+  },
   async refresh() {
     const tbody = $("#instance-table tbody");
     if (!hasPlugin("workflows")) {
@@ -79,7 +111,12 @@ async function showInstance() {
   }
   detail.hidden = false;
   detail.dataset.instance = id;
+  detail.dataset.status = data.status;
   $("#instance-detail-title").replaceChildren(`${workflow} / ${id} `, badge(data.status));
+  for (const button of document.querySelectorAll("#instance-actions button")) {
+    button.disabled = !INSTANCE_ACTIONS[button.dataset.action].when(data.status);
+  }
+  $("#wf-event-send").disabled = FINITE_STATUSES.includes(data.status);
   const summary = [
     ["created", fmtTime(data.created)], ["started", fmtTime(data.started)], ["ended", fmtTime(data.ended)],
     ["duration", fmtDuration(data.duration_ms)], ["params", preview(data.params, 500)],
@@ -100,4 +137,34 @@ async function showInstance() {
       h("td", { class: "num", text: fmtDuration(s.duration_ms) }),
       h("td", { class: s.error ? "error-text" : "mono", text: outcome }));
   }), "no steps yet", 6);
+}
+
+async function instanceAction(verb) {
+  if (!selectedInstance) return;
+  const [workflow, id] = selectedInstance;
+  const action = INSTANCE_ACTIONS[verb];
+  if (action.confirm && !confirm(action.confirm(`${workflow}/${id}`))) return;
+  try {
+    const result = await api(`workflows/${seg(workflow)}/instances/${seg(id)}/${verb}`, { method: "POST" });
+    notice(`${action.done} ${workflow}/${id}: now ${result.status}.`, false);
+  } catch (e) { notice(e.message); }
+  await panels.workflows.refresh().catch((e) => notice(e.message));
+}
+
+async function sendEvent() {
+  if (!selectedInstance) return;
+  const [workflow, id] = selectedInstance;
+  const type = $("#wf-event-type").value.trim();
+  const raw = $("#wf-event-payload").value.trim();
+  if (!type) { notice("An event needs a type (what the workflow's wait_for_event waits for)."); return; }
+  let payload;
+  try {
+    payload = raw === "" ? null : JSON.parse(raw);
+  } catch (e) { notice(`The payload is not valid JSON (${e.message}).`); return; }
+  try {
+    const result = await api(`workflows/${seg(workflow)}/instances/${seg(id)}/events`,
+                             { method: "POST", json: { type, payload } });
+    notice(`Sent event "${type}" to ${workflow}/${id} (${result.status}).`, false);
+  } catch (e) { notice(e.message); }
+  await panels.workflows.refresh().catch((e) => notice(e.message));
 }

@@ -31,6 +31,22 @@ function h(tag, props, ...children) {
   return node;
 }
 
+// The same for SVG elements (charts): attributes only, never markup.
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.setAttribute("class", value);
+    else if (key === "text") node.textContent = String(value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null && child !== false) node.append(child);
+  }
+  return node;
+}
+
 const $ = (sel) => document.querySelector(sel);
 
 function replaceRows(tbody, rows, emptyText, columns) {
@@ -117,7 +133,9 @@ const panelOrder = [];
 let activeTab = null;
 let overview = { apps: [], bindings: {}, panels: [], clock: { now: 0, fake: false } };
 
-// A binding type's panel: { title, html (constant markup), poll, setup(section), refresh() }.
+// A binding type's panel: { title, html (constant markup), poll, setup(section), refresh(),
+// background() }: refresh() runs every tick while the tab is shown (when poll is set),
+// background() every tick while it is not (to keep a history, e.g. rate charts).
 function registerPanel(name, spec) {
   panels[name] = spec;
   panelOrder.push(name);
@@ -160,6 +178,9 @@ async function tick() {
     return;
   }
   if (activeTab && panels[activeTab].poll) await panels[activeTab].refresh().catch((e) => notice(e.message));
+  for (const name of panelOrder) {
+    if (name !== activeTab && panels[name].background) await panels[name].background().catch(() => {});
+  }
 }
 
 // ---------------------------------------------------------------- overview

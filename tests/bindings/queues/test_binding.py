@@ -38,8 +38,9 @@ async def test_options_as_keywords_or_dict(harness: Harness) -> None:
 
 @pytest.mark.parametrize(("delay", "text"), [
     (-1, "message delay -1 is invalid: Too small: expected number to be >=0"),
-    (86401, "message delay 86401 is invalid: Too big: expected number to be <=86400"),
-    (1.5, "message delay 1.5 is invalid: Invalid input: expected int, received number"),
+    (-1.5, "message delay -1 is invalid: Too small: expected number to be >=0"),  # truncated first
+    (43201, "message delay 43201 is invalid: Too big: expected number to be <=43200"),
+    (86400, "message delay 86400 is invalid: Too big: expected number to be <=43200"),  # Miniflare's limit
     ("soon", "message delay soon is invalid: Invalid input: expected number, received NaN"),
 ])
 async def test_invalid_delays(harness: Harness, delay: Any, text: str) -> None:
@@ -54,8 +55,38 @@ async def test_invalid_delays(harness: Harness, delay: Any, text: str) -> None:
 
 
 def test_delay_bounds_are_inclusive() -> None:
-    assert delay_error(0) is None and delay_error(86400) is None and delay_error(3.0) is None
+    assert delay_error(0) is None and delay_error(43200) is None and delay_error(3.0) is None
+    assert delay_error(43201) is not None and delay_error(-1) is not None
     assert delay_error(True) is not None
+
+
+@pytest.mark.parametrize(("given", "taken"), [
+    (1.9, 1), (0.5, 0), (-0.5, 0), (43200.9, 43200), (float("nan"), 0), (float("inf"), 0), (float("-inf"), 0),
+    (2.0, 2), (7, 7)])
+async def test_delays_convert_like_workerd_ints(harness: Harness, given: float, taken: int) -> None:
+    """workerd declares delaySeconds as an `int`: fractions truncate, non-finite numbers are 0."""
+    h = harness
+    q = h.broker.producer("q")
+    await q.send("send", delaySeconds=given)
+    await q.sendBatch([{"body": "per message", "delaySeconds": given}])
+    await q.sendBatch([{"body": "batch option"}], delaySeconds=given)
+    delays = [m["visible_at"] - h.clock.now() for m in h.broker.peek("q")]
+    assert delays == [taken] * 3
+
+
+async def test_delays_beyond_32_bits_are_a_type_error(harness: Harness) -> None:
+    q = harness.broker.producer("q")
+    for delay in (2**31, -(2**31) - 1, 1e20):
+        with pytest.raises(TypeError, match=r"^Value out of range\. Must be between -2147483648 and 2147483647"):
+            await q.send("x", delaySeconds=delay)
+    assert harness.broker.stats("q")["depth"] == 0
+
+
+async def test_send_batch_refuses_the_whole_batch_for_one_bad_delay(harness: Harness) -> None:
+    q = harness.broker.producer("q")
+    with pytest.raises(QueueSendError, match="message delay 50000 is invalid"):
+        await q.sendBatch([{"body": "ok", "delaySeconds": 1}, {"body": "too late", "delaySeconds": 50000.5}])
+    assert harness.broker.stats("q")["depth"] == 0
 
 
 async def test_unsupported_content_type(harness: Harness) -> None:
@@ -68,15 +99,54 @@ async def test_retry_delay_is_validated(harness: Harness) -> None:
     errors: list[str] = []
 
     def behaviour(batch: Any) -> None:
-        try:
-            batch.messages[0].retry(delaySeconds=-5)
-        except ValueError as exc:
-            errors.append(str(exc))
+        for call in (lambda: batch.messages[0].retry(delaySeconds=-5),
+                     lambda: batch.messages[0].retry(delaySeconds=43201),
+                     lambda: batch.retryAll(delaySeconds=86400)):
+            try:
+                call()
+            except ValueError as exc:
+                errors.append(str(exc))
 
     h.consume("q", behaviour, max_batch_timeout=0)
     await h.broker.producer("q").send("x")
     await h.settle()
-    assert errors == ["delaySeconds -5 is invalid: Too small: expected number to be >=0"]
+    assert errors == ["delaySeconds -5 is invalid: Too small: expected number to be >=0",
+                      "delaySeconds 43201 is invalid: Too big: expected number to be <=43200",
+                      "delaySeconds 86400 is invalid: Too big: expected number to be <=43200"]
+
+
+async def test_a_fractional_retry_delay_is_truncated_and_the_batch_settles(harness: Harness) -> None:
+    """retry(delaySeconds=1.5) retries after 1 s, like workerd; it used to fail the whole batch."""
+    h = harness
+
+    def behaviour(batch: Any) -> None:
+        for msg in batch.messages:
+            if msg.body == "later" and msg.attempts == 1:
+                msg.retry(delaySeconds=1.5)
+            else:
+                msg.ack()
+
+    consumer = h.consume("q", behaviour, max_batch_size=2, max_batch_timeout=0)
+    await h.broker.producer("q").sendBatch([{"body": "later"}, {"body": "now"}])
+    await h.settle()
+    assert consumer.sizes() == [2] and h.logs("error") == []
+    stats = h.broker.stats("q")
+    assert (stats["acked"], stats["retried"], stats["delayed"]) == (1, 1, 1)
+    [retried] = h.broker.peek("q")
+    assert retried["visible_at"] - h.clock.now() == 1
+    await h.advance(1)
+    assert [[m["body"] for m in b] for b in consumer.batches] == [["later", "now"], ["later"]]
+
+
+async def test_retry_all_truncates_its_delay_too(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("q", lambda b: b.retryAll(delaySeconds=2.99) if b.messages[0].attempts == 1 else None,
+                         max_batch_timeout=0)
+    await h.broker.producer("q").send("x")
+    await h.settle()
+    assert h.broker.peek("q")[0]["visible_at"] - h.clock.now() == 2
+    await h.advance(2)
+    assert consumer.sizes() == [1, 1] and h.broker.stats("q")["depth"] == 0
 
 
 async def test_batch_is_iterable_and_sized(harness: Harness) -> None:

@@ -71,7 +71,7 @@ def test_messages_sent_offline_are_in_the_store(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize(("argv", "message"), [
     (["send", "q", "not json"], "BODY is not valid JSON"),
     (["send", "q", '"x"', "--delay", "90000"],
-     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=86400"),
+     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=43200"),
     (["peek", "missing"], 'Queue "missing" does not exist'),
     (["purge", "missing"], 'Queue "missing" does not exist'),
     (["redrive", "missing", "0" * 32], 'Queue "missing" does not exist'),

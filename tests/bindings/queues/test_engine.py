@@ -314,6 +314,12 @@ async def test_consumer_ranges_are_validated(harness: Harness) -> None:
         harness.consume("q", max_batch_size=101)
     with pytest.raises(QueuesError, match='"max_batch_timeout" must be between 0 and 60'):
         harness.consume("q", max_batch_timeout=61)
+    # Production's limits: 12 hours of retry delay, 250 concurrent invocations (as `check` says).
+    with pytest.raises(QueuesError, match='"retry_delay" must be between 0 and 43200, got 43201'):
+        harness.consume("q", retry_delay=43201)
+    with pytest.raises(QueuesError, match='"max_concurrency" must be between 1 and 250, got 251'):
+        harness.consume("q", max_concurrency=251)
+    harness.consume("q", retry_delay=43200, max_concurrency=250)
 
 
 # --- production ack semantics and first-call-wins ---------------------------------------
@@ -632,6 +638,85 @@ async def test_peek_purge_and_redrive(harness: Harness) -> None:
     assert h.broker.stats("jobs-dlq")["depth"] == 0
     with pytest.raises(QueueNotFound):
         h.broker.peek("no-such-queue")
+
+
+async def test_redrive_all_moves_every_dead_letter_back_in_order(harness: Harness, db_path: Path) -> None:
+    h = harness
+    h.broker.set_delivery_delay("jobs-dlq", 30)  # so the later dead letters wait in the DLQ, delayed
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_size=100, max_batch_timeout=0, max_retries=0,
+              dead_letter_queue="jobs-dlq")
+    q = h.broker.producer("jobs")
+    await q.sendBatch([{"body": {"n": i}} for i in range(3)])
+    await h.settle()
+    await h.advance(30)  # those three are visible in the DLQ now
+    for start in range(3, 154, 50):
+        await q.sendBatch([{"body": {"n": i}} for i in range(start, min(start + 50, 154))])
+    await h.settle()
+    parked = h.broker.peek("jobs-dlq", limit=1000)
+    assert [m["state"] for m in parked] == ["visible"] * 3 + ["delayed"] * 151
+    h.broker.unregister_consumer("jobs")  # so the redriven messages stay to be looked at
+    commits = h.broker._store.commits
+    result = h.broker.redrive_all("jobs-dlq")
+    await h.broker.flush()
+    assert result == {"from": "jobs-dlq", "to": "jobs", "moved": 154, "in_flight": 0}
+    assert h.broker._store.commits == commits + 1  # one transaction
+    back = h.broker.peek("jobs", limit=1000)
+    assert [(m["id"], m["timestamp_ms"], m["body"]) for m in back] == [
+        (m["id"], m["timestamp_ms"], m["body"]) for m in parked]
+    assert {(m["attempts"], m["state"]) for m in back} == {(1, "visible")}
+    dlq = h.broker.stats("jobs-dlq")
+    assert (dlq["depth"], dlq["visible"], dlq["delayed"]) == (0, 0, 0)
+    await h.advance(60)  # the moved messages' old delay timers fire: nothing comes back
+    assert h.broker.stats("jobs-dlq")["depth"] == 0 and h.broker.stats("jobs")["visible"] == 154
+    # Durable: a broker opened on the same file sees them in jobs, in order.
+    again = QueueBroker(db_path, h.clock, EventLog())
+    await again.open()
+    try:
+        assert [m["id"] for m in again.peek("jobs", limit=1000)] == [m["id"] for m in parked]
+        assert again.peek("jobs-dlq") == []
+    finally:
+        await again.close()
+
+
+async def test_redrive_all_leaves_messages_being_delivered(harness: Harness) -> None:
+    h = harness
+    gate = asyncio.Event()
+
+    async def slow(batch: MessageBatch) -> None:
+        await gate.wait()
+
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_timeout=0, max_retries=0, dead_letter_queue="dlq")
+    await h.broker.producer("jobs").sendBatch([{"body": i} for i in range(4)])
+    await h.settle()
+    h.broker.unregister_consumer("jobs")
+    h.consume("dlq", slow, owner="auditor", max_batch_size=3, max_batch_timeout=0)
+    await h.clock.settle()
+    assert h.broker.stats("dlq")["in_flight"] == 3
+    assert h.broker.redrive_all("dlq", to="jobs") == {"from": "dlq", "to": "jobs", "moved": 1, "in_flight": 3}
+    assert [m["body"] for m in h.broker.peek("jobs")] == [3]
+    gate.set()
+    await h.settle()
+
+
+async def test_redrive_all_refusals_change_nothing(harness: Harness) -> None:
+    h = harness
+    h.consume("a", max_batch_timeout=5, dead_letter_queue="shared")
+    h.consume("b", max_batch_timeout=5, dead_letter_queue="shared", owner="other")
+    await h.broker.producer("shared").send("parked")
+    with pytest.raises(ValueError, match='^Queues a, b all use "shared" as dead letter queue; pass'):
+        h.broker.redrive_all("shared")
+    with pytest.raises(ValueError, match="^Messages cannot be redriven to the queue they are in$"):
+        h.broker.redrive_all("shared", to="shared")
+    with pytest.raises(QueueNotFound, match='^Queue "typo" does not exist$'):
+        h.broker.redrive_all("shared", to="typo")
+    with pytest.raises(QueueNotFound):
+        h.broker.redrive_all("nosuch")
+    with pytest.raises(ValueError, match='^No queue uses "a" as its dead letter queue'):
+        h.broker.redrive_all("a")
+    assert not h.broker.has_queue("typo")
+    assert [m["body"] for m in h.broker.peek("shared")] == ["parked"]
+    assert h.broker.redrive_all("shared", to="b")["moved"] == 1
+    assert h.broker.redrive_all("shared", to="b")["moved"] == 0  # empty: nothing to do
 
 
 async def test_purge_of_in_flight_messages_drops_their_outcome(harness: Harness) -> None:

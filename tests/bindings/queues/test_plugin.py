@@ -132,6 +132,15 @@ async def test_dead_letter_queue_cannot_be_itself(tmp_path: Path) -> None:
     await p.stop()
 
 
+async def test_delivery_delay_beyond_production_limit_is_refused(tmp_path: Path) -> None:
+    p = Platform([web_app(tmp_path, delay=43201), worker_app(tmp_path)], tmp_path / "state", clock=FakeClock())
+    with pytest.raises(QueuesError, match='^Invalid producer "JOBS" for queue "jobs": "delivery_delay" must be '
+                                          'between 0 and 43200, got 43201$'):
+        await p.start()
+    await p.stop()
+    assert not (tmp_path / "state" / "queues" / "queues.sqlite3").exists()
+
+
 async def test_messages_survive_a_platform_restart(tmp_path: Path) -> None:
     apps = [web_app(tmp_path), worker_app(tmp_path)]
     first = Platform(apps, tmp_path / "state", clock=FakeClock())

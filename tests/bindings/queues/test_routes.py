@@ -71,7 +71,7 @@ async def test_send_peek_and_purge(harness: Harness, client: TestClient) -> None
     ({"body": "x" * 128_001, "contentType": "text"},
      "Queue send failed: message length of 128001 bytes exceeds limit of 128000"),
     ({"body": 1, "delaySeconds": 90_000},
-     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=86400"),
+     "Queue send failed: message delay 90000 is invalid: Too big: expected number to be <=43200"),
     ({"body": 1, "contentType": "xml"}, "Unsupported queue message content type: xml"),
     ({"body": "not base64!", "contentType": "bytes"}, 'a "bytes" body must be a base64 string'),
     ({"nobody": 1}, 'each message needs a "body"'),
@@ -122,3 +122,29 @@ async def test_redrive_from_dead_letter_queue(harness: Harness, client: TestClie
     resp = await client.post(f"/_emulator/queues/elsewhere/messages/{parked['id']}/redrive")
     assert resp.status == 409
     assert "pass ?to=<queue>" in (await resp.json())["message"]
+
+
+async def test_redrive_a_whole_dead_letter_queue(harness: Harness, client: TestClient) -> None:
+    h = harness
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_timeout=0, max_retries=0, dead_letter_queue="dead")
+    await h.broker.producer("jobs").sendBatch([{"body": {"n": i}} for i in range(5)])
+    await h.settle()
+    parked = [m["id"] for m in h.broker.peek("dead")]
+    h.broker.unregister_consumer("jobs")
+    resp = await client.post("/_emulator/queues/dead/redrive")
+    assert resp.status == 200
+    assert await resp.json() == {"from": "dead", "to": "jobs", "moved": 5, "in_flight": 0}
+    assert [m["id"] for m in h.broker.peek("jobs")] == parked
+    assert not h.broker._store.pending  # on disk before the answer
+    # Errors: an unknown target (nothing created), no source queue, the same queue, no such DLQ.
+    resp = await client.post("/_emulator/queues/jobs/redrive?to=nowhere")
+    assert resp.status == 404 and (await resp.json())["message"] == 'Queue "nowhere" does not exist'
+    resp = await client.post("/_emulator/queues/jobs/redrive")
+    assert resp.status == 409 and "pass ?to=<queue>" in (await resp.json())["message"]
+    resp = await client.post("/_emulator/queues/jobs/redrive?to=jobs")
+    assert resp.status == 409
+    resp = await client.post("/_emulator/queues/nosuch/redrive")
+    assert resp.status == 404
+    assert [m["id"] for m in h.broker.peek("jobs")] == parked and not h.broker.has_queue("nowhere")
+    resp = await client.post(f"/_emulator/queues/{quote('jobs', safe='')}/redrive?to=dead")
+    assert (await resp.json())["moved"] == 5

@@ -44,6 +44,24 @@ def test_json_size_is_utf8_length_of_compact_text() -> None:
     assert serialize({"a": "é"}, "json") == '{"a":"é"}'.encode()
 
 
+def test_json_writes_non_finite_numbers_as_null_like_json_stringify() -> None:
+    import json
+
+    from emulator.bindings.queues.serialize import encode_bodies
+
+    nan, inf = float("nan"), float("inf")
+    body = {"a": nan, "b": [1.5, inf, -inf, (nan,)], "c": {"d": -inf}, nan: 1, inf: 2, -inf: 3, 2.5: 4}
+    data = serialize(body, "json")
+    assert data == (b'{"a":null,"b":[1.5,null,null,[null]],"c":{"d":null},'
+                    b'"NaN":1,"Infinity":2,"-Infinity":3,"2.5":4}')
+    json.loads(data, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))  # strict JSON
+    assert serialize(nan, "json") == b"null"
+    # The batch fast path gives the same bytes.
+    assert encode_bodies([(body, None, None), (inf, "json", 3)]) == [("json", data, None), ("json", b"null", 3)]
+    # v8 (structured clone) keeps them.
+    assert round_trip([inf, -inf], "v8") == [inf, -inf]
+
+
 def test_json_refuses_cycles_and_unknown_types() -> None:
     cyclic: list[Any] = []
     cyclic.append(cyclic)
