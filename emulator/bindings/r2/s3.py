@@ -142,6 +142,7 @@ def _el(name: str, value: Any) -> str:
 def _contents(key: str, obj: StoredObject) -> str:
     """One ``<Contents>`` of a listing, as ``_el`` would write it (a page has 1,000 of them:
     the etag is hex and needs no escaping, the key only when it holds ``&<>``)."""
+    key = _NOT_XML.sub("\ufffd", key)  # what XML 1.0 cannot carry, as ``_el`` replaces it
     if "&" in key or "<" in key or ">" in key:
         key = escape(key)
     return (f"<Contents><Key>{key}</Key><LastModified>{_iso(obj.uploaded)}</LastModified>"
