@@ -148,7 +148,7 @@ class _Job:
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     insert_rows: int = 0
     insert_bytes: int = 0
-    max_seq: int = 0
+    max_seq: int = 0  # the highest number taken for an ord (the rows' seqs speak for themselves)
 
     def empty(self) -> bool:
         return not (self.inserts or self.deferred_inserts or self.updates or self.deletes or self.deferred_deletes
@@ -207,8 +207,12 @@ class MessageStore:
         for name, info in queues.items():
             if info.messages:
                 self._describe(name, info, now)
+        # Past every number in use: the rows' seqs (the last row of each table, by row id) and
+        # the numbers taken for an ord, stored in `meta` when they were taken.
+        last = [conn.execute(f"SELECT MAX(seq) FROM {t}").fetchone()[0] for t in tables
+                if t == "deferred" or t.startswith("arrivals_")]
         row = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        return OpenState(queues, int(row[0]) if row else 1)
+        return OpenState(queues, max([row[0] if row else 1] + [n + 1 for n in last if n is not None]))
 
     def _describe(self, name: str, info: QueueInfo, now: float) -> None:
         """Fill in ``info`` from the deferred index and the newest row of the queue's arrivals."""
@@ -291,10 +295,8 @@ class MessageStore:
         job = self._job
         if rows:
             job.inserts.setdefault(queue, []).extend(rows)
-            job.max_seq = max(job.max_seq, rows[-1][0])
         if deferred:
             job.deferred_inserts.extend(deferred)
-            job.max_seq = max(job.max_seq, deferred[-1][0])
         counters = job.totals.get(queue)
         if counters is None:
             counters = job.totals[queue] = [0, 0, 0, 0, 0, 0]
@@ -315,7 +317,7 @@ class MessageStore:
         moved there from the arrivals of queue ``arrived_in`` if it is still one of them. A
         move to another queue is counted by the caller."""
         self._job.updates.append((seq, queue, attempts, visible_at, ord, arrived_in))
-        self._job.max_seq = max(self._job.max_seq, ord)
+        self._job.max_seq = max(self._job.max_seq, ord)  # a new number, which no row's seq shows
         self._kick()
 
     def delete(self, seq: int, arrived_in: str | None) -> None:
@@ -395,7 +397,11 @@ class MessageStore:
             self.commits += 1
         if error is None:
             for placed in job.on_commit:
-                placed()
+                try:
+                    placed()
+                except Exception as exc:  # a bug in the caller must not stop the commits
+                    if self.on_error is not None:
+                        self.on_error(exc)
         for fut in job.waiters:
             if fut.done():
                 continue
@@ -584,18 +590,17 @@ def _upgrade(conn: sqlite3.Connection) -> None:
 # of one execute per row (per-call overhead in the sqlite3 module and in SQLite's VM).
 # 256 rows x 10 columns stays far below SQLite's 32766 bound-variable limit.
 _INSERT_CHUNK = 256
-_insert_sql_cache: dict[tuple[str, int, int], str] = {}
+_values_sql_cache: dict[tuple[int, int], str] = {}  # at most 2 x 256 entries, whatever the queues
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: list[Row], columns: int) -> None:
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start:start + _INSERT_CHUNK]
-        key = (table, len(chunk), columns)
-        sql = _insert_sql_cache.get(key)
-        if sql is None:
+        values = _values_sql_cache.get((len(chunk), columns))
+        if values is None:
             row = "(" + ", ".join(["?"] * columns) + ")"
-            sql = _insert_sql_cache[key] = f"INSERT INTO {table} VALUES " + ", ".join([row] * len(chunk))
-        conn.execute(sql, [v for row in chunk for v in row])
+            values = _values_sql_cache[(len(chunk), columns)] = " VALUES " + ", ".join([row] * len(chunk))
+        conn.execute("INSERT INTO " + table + values, [v for row in chunk for v in row])
 
 
 def _runs(seqs: list[int]) -> list[tuple[int, int]]:

@@ -189,3 +189,18 @@ async def test_commits_never_checkpoint_on_the_loop(tmp_path: Path, monkeypatch:
     again = await opened(tmp_path / "q.sqlite3")
     assert [r[1] for r in again.fetch_plain("q", 0, 10)] == [f"{n:032x}" for n in range(1, 7)]
     await again.close()
+
+
+async def test_a_failing_commit_callback_is_reported_and_commits_go_on(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    store = MessageStore(tmp_path / "q.sqlite3", on_error=errors.append)
+    await store.open(NOW)
+
+    def broken() -> None:
+        raise RuntimeError("placement bug")
+
+    await store.insert("q", [row(1)], 1, on_commit=broken)  # committed all the same
+    await store.insert("q", [row(2)], 1)
+    assert [type(e) for e in errors] == [RuntimeError]
+    assert [r[0] for r in store.fetch_plain("q", 0, 10)] == [1, 2]
+    await store.close()
