@@ -583,42 +583,41 @@ class QueueBroker:
         limit = q.window - q.held
         if limit <= 0:
             return
-        # The in-order rows (by seq) and the deferred ones (by index), merged by key. One
-        # row more than needed from each tells the first message left on disk.
+        # The rows in arrival order (by seq) and the deferred ones (by index), merged by key.
+        # One row more than needed from each tells the first message left on disk.
         rows = store.fetch_plain(q.name, q.plain_cursor, limit + 1)
         deferred_rows = store.fetch_deferred(q.name, q.cursor, limit + 1)
         if deferred_rows:
             rows = list(heapq.merge(rows, deferred_rows, key=_row_key))
-        now = self.clock.now()
-        in_flight, visible, horizon, name = q.in_flight, q.visible, q.horizon, q.name
         taken = rows[:limit]
-        count = size = due = due_size = visible_size = 0
-        for seq, mid, ts, ct, body, attempts, v, ord_, deferred in taken:
-            if seq in in_flight:
-                continue  # cannot happen while the cursor stays above messages in flight
-            length = len(body)
-            count += 1
+        # Rows of messages in flight cannot be read while the cursor stays above them; the
+        # filter only guards that invariant. This loop is the backlog's hot path.
+        in_flight, name = q.in_flight, q.name
+        records = [StoredMessage(seq, mid, name, ts, ct, body, attempts, v, ord_, deferred)
+                   for seq, mid, ts, ct, body, attempts, v, ord_, deferred in taken if seq not in in_flight]
+        now, horizon, visible = self.clock.now(), q.horizon, q.visible
+        size = visible_size = later = later_size = 0
+        for r in records:
+            length = len(r.body)
             size += length
-            r = StoredMessage(seq, mid, name, ts, ct, body, attempts, v, ord_, deferred)
-            if not deferred:
-                q.plain_cursor = seq
-                due += 1
-                due_size += length
-            elif v <= horizon:
-                due += 1
-                due_size += length
-            if v <= now:
+            if r.deferred:
+                if r.visible_at > horizon:
+                    later += 1
+                    later_size += length
+            else:
+                q.plain_cursor = r.seq
+            if r.visible_at <= now:
                 r.state = VISIBLE
                 visible.append(r)
                 visible_size += length
             else:
                 self._push_delayed(q, r)
         q.visible_bytes += visible_size
-        q.held_bytes += size + RECORD_OVERHEAD * count
-        q.spilled -= count
+        q.held_bytes += size + RECORD_OVERHEAD * len(records)
+        q.spilled -= len(records)
         q.spilled_bytes -= size
-        q.spilled_due -= due
-        q.spilled_due_bytes -= due_size
+        q.spilled_due -= len(records) - later
+        q.spilled_due_bytes -= size - later_size
         if taken:
             q.cursor = _row_key(taken[-1])
         if len(rows) > limit:
