@@ -12,10 +12,19 @@ Semantics follow Cloudflare production where Miniflare differs (see README "Pari
 - a message leaves the store only when acked, moved or dropped, so after a crash every
   unacked message — including those that were in flight — is delivered again.
 
-Memory holds the working set (bodies included) for speed; SQLite (``store.MessageStore``) holds
-the truth. A ``send`` returns only after its rows are committed; acks, retries and moves are
-written behind (group-committed) because losing one of those in a crash only means a
-redelivery, which at-least-once delivery allows. Every timer goes through the platform clock.
+SQLite (``store.MessageStore``) holds the truth; memory holds, per queue, only a window of the
+messages that come next (docs/queues.md): the rest stay on disk, counted, and are paged in, in
+delivery order, as the window empties. A ``send`` returns only after its rows are committed;
+acks, retries and moves are written behind (group-committed) because losing one of those in a
+crash only means a redelivery, which at-least-once delivery allows. Every timer goes through
+the platform clock.
+
+Delivery order within a queue is (``visible_at``, ``ord``): a message becomes deliverable at
+its ``visible_at`` and, among equal times, ``ord`` decides — the enqueue number for sent and
+delayed messages, a new number taken at the moment a message is put back at the end of the
+queue (retried or dead-lettered without a delay, redriven). That is the order the broker
+always delivered in when timers fire on time; in memory, messages keep the order in which
+they became visible.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import heapq
+import math
 import os
 import random
 from collections import deque
@@ -40,7 +50,7 @@ from emulator.bindings.queues.binding import (
 )
 from emulator.bindings.queues.config import MAX_CONCURRENCY, MAX_DELAY_SECONDS, QueueConsumer, QueueProducer
 from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
-from emulator.bindings.queues.store import TOTAL_KEYS, MessageStore, Row
+from emulator.bindings.queues.store import FIRST, TOTAL_KEYS, Key, MessageStore, QueueInfo, Row, Stored
 from emulator.clock import Clock, TimerHandle
 from emulator.errors import EmulatorError
 from emulator.jsobject import JsObject
@@ -55,8 +65,24 @@ MAX_BATCH_BYTES = (256 + 32) * 1000
 PENDING_BYTES_HIGH_WATER = 64 * 1024 * 1024
 PENDING_ROWS_HIGH_WATER = 50_000
 
-PENDING, VISIBLE, DELAYED, IN_FLIGHT, GONE = range(5)
-_STATE_NAMES = {PENDING: "pending", VISIBLE: "visible", DELAYED: "delayed", IN_FLIGHT: "in_flight", GONE: "gone"}
+# The in-memory window (docs/queues.md): a queue with a consumer keeps about this many
+# batches' worth of the messages that come next in memory (at least WINDOW_MIN), and pages
+# more in from disk when it is half empty. A queue without a consumer keeps none.
+WINDOW_BATCHES = 4
+WINDOW_MIN = 256
+# Messages that arrive while nothing of the queue is on disk only stay in memory up to this
+# budget (bodies plus RECORD_OVERHEAD each): an ordinary burst is delivered without a round
+# trip through the disk; a bigger one is cut back to the window and the rest waits on disk.
+BURST_BYTES = 32 * 1024 * 1024
+# Messages a bulk redrive moves per transaction when they are on disk only.
+REDRIVE_PAGE = 1000
+RECORD_OVERHEAD = 330  # bytes a held message costs besides its body (measured, docs/queues.md)
+
+PENDING, VISIBLE, DELAYED, IN_FLIGHT, GONE, SPILLED = range(6)
+_STATE_NAMES = {PENDING: "pending", VISIBLE: "visible", DELAYED: "delayed", IN_FLIGHT: "in_flight", GONE: "gone",
+                SPILLED: "spilled"}
+NO_KEY: Key = FIRST  # before every message
+ALL_KEY: Key = (math.inf, 0)  # after every message
 
 BatchHandler = Callable[[MessageBatch], Awaitable[None]]
 
@@ -76,7 +102,7 @@ class QueueNotFound(LookupError):
 
 @dataclass(slots=True, eq=False)
 class StoredMessage:
-    seq: int
+    seq: int  # its number: enqueue order, one counter for all queues
     id: str
     queue: str
     timestamp_ms: int
@@ -84,21 +110,34 @@ class StoredMessage:
     body: bytes
     attempts: int  # attempt number of the next delivery (1 = never failed)
     visible_at: float
+    ord: int  # order among equal visible_at (module docstring)
+    deferred: bool = False  # its row is in the store's `deferred` table, not its queue's arrivals
     state: int = PENDING
 
     def row(self) -> Row:
-        return (self.seq, self.id, self.queue, self.timestamp_ms, self.content_type, self.body,
-                self.attempts, self.visible_at)
+        plain = (self.seq, self.id, self.queue, self.timestamp_ms, self.content_type, self.body, self.attempts,
+                 self.visible_at)
+        return (*plain, self.ord, len(self.body)) if self.deferred else plain
+
+
+def _key(r: StoredMessage) -> Key:
+    return (r.visible_at, r.ord)
+
+
+def _row_key(row: Stored) -> Key:
+    return (row[6], row[7])
 
 
 @dataclass(eq=False)
 class _Queue:
     name: str
+    # Held in memory (the window): visible ones in delivery order, and those not visible yet.
     visible: deque[StoredMessage] = field(default_factory=deque)
     visible_bytes: int = 0
+    waiting: dict[int, StoredMessage] = field(default_factory=dict)
+    held_bytes: int = 0  # estimate for visible + waiting (bodies + RECORD_OVERHEAD each)
     in_flight: dict[int, StoredMessage] = field(default_factory=dict)
     in_flight_batches: int = 0
-    delayed: int = 0
     consumer: QueueConsumer | None = None
     handler: BatchHandler | None = None
     owner: str | None = None
@@ -107,11 +146,34 @@ class _Queue:
     flush_timer: TimerHandle | None = None
     flush_deadline: float = 0.0
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+    # --- the window and what lies beyond it, on disk only ---------------------------------
+    window: int = 0
+    burst_bytes: int = 0
+    # Held messages have keys <= cursor, messages on disk only have keys > cursor; when
+    # `complete`, every waiting message is held and the cursor means nothing.
+    complete: bool = False
+    cursor: Key = NO_KEY
+    plain_cursor: int = 0  # rows of the queue's arrivals with seq > this are on disk only
+    plain_last: float = -math.inf  # visible_at of the newest in-order row (never decreases)
+    # Counts of the messages on disk only (exact, without reading them). "Due" ones are
+    # visible: every in-order one, and deferred ones with visible_at <= horizon; deferred ones
+    # after the horizon all have visible_at >= next_future, when the timer recounts them.
+    spilled: int = 0
+    spilled_bytes: int = 0
+    spilled_due: int = 0
+    spilled_due_bytes: int = 0
+    horizon: float = -math.inf
+    next_future: float = math.inf
+    head: tuple[Key, int] | None = None  # (key, timestamp_ms) of the first message on disk only
 
     @property
     def max_concurrency(self) -> int:
         c = self.consumer
         return max(1, c.max_concurrency) if c is not None and c.max_concurrency else 1
+
+    @property
+    def held(self) -> int:
+        return len(self.visible) + len(self.waiting)
 
 
 # Ids need uniqueness, not secrecy: a generator seeded from the OS once is ~50x cheaper per
@@ -183,31 +245,36 @@ class QueueBroker:
 
     # --- lifecycle ----------------------------------------------------------------------
     async def open(self) -> None:
-        """Open the store and restore every persisted message (in-flight ones become visible)."""
+        """Open the store: counts per queue, no message read (the windows fill as consumers
+        register); what was in flight when the last process stopped is simply waiting again."""
         if self._opened is not None:
             await self._opened
             return
         self._opened = asyncio.get_running_loop().create_future()
+        now = self.clock.now()
         try:
-            rows, totals, next_seq = await self._store.open()
+            state = await self._store.open(now)
         except BaseException as exc:
             self._opened.set_exception(exc)
             self._opened.exception()  # mark retrieved; the caller gets `exc`
             raise
-        self._next_seq = next_seq
-        for name, values in totals.items():
-            self._queue(name).totals.update(values)
-        now = self.clock.now()
-        for seq, mid, queue, ts, ct, body, attempts, visible_at in rows:
-            record = StoredMessage(seq, mid, queue, ts, ct, bytes(body), attempts, visible_at)
-            q = self._queue(queue)
-            if visible_at <= now:
-                self._make_visible(q, record)
-            else:
-                self._push_delayed(q, record)
+        self._next_seq = state.next_seq
+        for name, info in state.queues.items():
+            self._restore(self._queue(name), info, now)
         self._opened.set_result(None)
+        self._arm_delay_timer()
         for q in list(self._queues.values()):
             self._pump(q)
+
+    def _restore(self, q: _Queue, info: QueueInfo, now: float) -> None:
+        q.totals.update(info.totals)
+        q.spilled, q.spilled_bytes = info.messages, info.bytes
+        q.spilled_due, q.spilled_due_bytes = info.messages - info.future, info.bytes - info.future_bytes
+        q.horizon = now
+        q.next_future = info.next_future if info.next_future is not None else math.inf
+        q.head = info.head
+        if info.plain_last is not None:
+            q.plain_last = info.plain_last
 
     async def close(self) -> None:
         """Stop timers and deliveries; whatever is unacked stays in the store."""
@@ -276,6 +343,9 @@ class QueueBroker:
             )
         q.consumer, q.handler, q.owner = consumer, handler, owner
         q.dead_letter_queue = consumer.dead_letter_queue
+        # The window: enough for the next few batches of every concurrent delivery.
+        q.window = max(WINDOW_BATCHES * consumer.max_batch_size * q.max_concurrency, WINDOW_MIN)
+        q.burst_bytes = BURST_BYTES
         if consumer.dead_letter_queue:
             self._queue(consumer.dead_letter_queue)
         if self._opened is not None and self._opened.done():
@@ -287,6 +357,9 @@ class QueueBroker:
             q.flush_timer.cancel()
             q.flush_timer = None
         q.consumer = q.handler = q.owner = None
+        q.window = q.burst_bytes = 0  # nobody reads it: nothing of it stays in memory
+        if self._opened is not None and self._opened.done():
+            self._trim(q, 0)
 
     def add_commit_listener(self, listener: Callable[[list[str]], None]) -> Callable[[], None]:
         """Call ``listener(ids)`` with the ids of acked messages once their removal is on disk."""
@@ -294,15 +367,22 @@ class QueueBroker:
         return lambda: self._store.commit_listeners.remove(listener)
 
     # --- producing ----------------------------------------------------------------------
-    def _metrics(self, q: _Queue) -> JsObject:
-        oldest = q.visible[0].timestamp_ms if q.visible else None
-        return JsObject(metadata=JsObject(metrics=JsObject(
-            backlogCount=len(q.visible),
-            backlogBytes=q.visible_bytes,
+    def _backlog(self, q: _Queue) -> JsObject:
+        """Visible messages: count, bytes, oldest (the first in delivery order), from counters."""
+        if q.visible:
+            oldest: int | None = q.visible[0].timestamp_ms
+        else:
+            oldest = q.head[1] if q.spilled_due and q.head is not None else None
+        return JsObject(
+            backlogCount=len(q.visible) + q.spilled_due,
+            backlogBytes=q.visible_bytes + q.spilled_due_bytes,
             oldestMessageTimestamp=(
                 _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.timezone.utc) if oldest is not None else None
             ),
-        )))
+        )
+
+    def _metrics(self, q: _Queue) -> JsObject:
+        return JsObject(metadata=JsObject(metrics=self._backlog(q)))
 
     async def send(self, queue: str, requests: list[tuple[Any, Any, Any]], default_delay: int,
                    operation: str = "send", batch_delay: Any = None) -> JsObject:
@@ -356,32 +436,247 @@ class QueueBroker:
             ts = self.clock.now_ms()
             records: list[StoredMessage] = []
             rows: list[Row] = []
+            deferred_rows: list[Row] = []
             seq = self._next_seq
             self._next_seq += len(encoded)
+            # Undelayed messages are stored in arrival order (read back by seq, no index):
+            # that holds while their visible_at never decreases, so if the clock stepped
+            # back they are stored as deferred instead.
+            in_order = now >= q.plain_last
             for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded))):
-                visible_at = now + (int(delay) if delay is not None else default_delay)
-                records.append(StoredMessage(seq, mid, queue, ts, ct, data, 1, visible_at))
-                rows.append((seq, mid, queue, ts, ct, data, 1, visible_at))
-                seq += 1
-            await store.insert(rows, total)
-            # Durable now. Messages become visible in send order.
-            now = self.clock.now()
-            visible = q.visible
-            added = 0
-            for r in records:
-                if r.state != PENDING:
-                    continue  # purged while being written
-                if r.visible_at <= now:
-                    r.state = VISIBLE
-                    visible.append(r)
-                    added += len(r.body)
+                wait = int(delay) if delay is not None else default_delay
+                if wait > 0 or not in_order:
+                    r = StoredMessage(seq, mid, queue, ts, ct, data, 1, now + wait, seq, True)
+                    deferred_rows.append((seq, mid, queue, ts, ct, data, 1, r.visible_at, seq, len(data)))
                 else:
-                    self._push_delayed(q, r)
-            q.visible_bytes += added
+                    r = StoredMessage(seq, mid, queue, ts, ct, data, 1, now, seq)
+                    rows.append((seq, mid, queue, ts, ct, data, 1, now))
+                records.append(r)
+                seq += 1
+            if in_order:
+                q.plain_last = now
+            # Placed the moment the rows are committed, in send order (see store.insert).
+            await store.insert(queue, rows, total, lambda: self._place_new(q, records, total), deferred_rows)
             self._pump(q)
             return metrics, records
         finally:
             self._sends_in_progress -= 1
+
+    def _place_new(self, q: _Queue, records: list[StoredMessage], size: int) -> None:
+        """Place the messages of one send (in send order, ``size`` bytes of bodies) once their
+        rows are committed.
+
+        The same as ``_place`` for each; the two common cases are done in bulk because this
+        is the producers' hot path.
+        """
+        if q.window and q.complete:
+            # Nothing of the queue is on disk only: the messages join the window.
+            now = self.clock.now()
+            visible = q.visible
+            delayed = 0
+            for r in records:
+                if r.visible_at <= now:
+                    r.state = VISIBLE
+                    visible.append(r)
+                else:
+                    self._push_delayed(q, r)
+                    delayed += len(r.body)
+            for r in reversed(records):  # records are in seq order
+                if not r.deferred:
+                    q.plain_cursor = max(q.plain_cursor, r.seq)
+                    break
+            q.visible_bytes += size - delayed
+            q.held_bytes += size + RECORD_OVERHEAD * len(records)
+            if q.held_bytes > q.burst_bytes and q.held > q.window:
+                self._trim(q, q.window)
+            return
+        plain = [r for r in records if not r.deferred and r.state == PENDING]
+        if plain and (q.window == 0 or (plain[0].visible_at, plain[0].ord) > q.cursor):
+            # In-order messages after the cursor: all of them stay on disk only (they are
+            # visible, and the first of them is the head if nothing else is on disk).
+            size = 0
+            for r in plain:
+                r.state = SPILLED
+                size += len(r.body)
+            q.spilled += len(plain)
+            q.spilled_bytes += size
+            q.spilled_due += len(plain)
+            q.spilled_due_bytes += size
+            first = plain[0]
+            if q.head is None or (first.visible_at, first.ord) < q.head[0]:
+                q.head = ((first.visible_at, first.ord), first.timestamp_ms)
+        for r in records:
+            if r.state == PENDING:
+                self._place(q, r)
+
+    # --- the window: what is held in memory, what stays on disk --------------------------
+    def _place(self, q: _Queue, r: StoredMessage) -> None:
+        """Put a waiting message (its row written or queued) in the window, or leave it on
+        disk only if it comes after what the window holds."""
+        if q.window == 0 or (not q.complete and (r.visible_at, r.ord) > q.cursor):
+            self._spill(q, r)
+            return
+        if not r.deferred and r.seq > q.plain_cursor:
+            q.plain_cursor = r.seq
+        if r.visible_at <= self.clock.now():
+            self._make_visible(q, r)
+        else:
+            self._push_delayed(q, r)
+        q.held_bytes += len(r.body) + RECORD_OVERHEAD
+        if q.held_bytes > q.burst_bytes and q.held > q.window:
+            self._trim(q, q.window)
+
+    def _spill(self, q: _Queue, r: StoredMessage) -> None:
+        """Count a message that stays on disk only (its row is written or queued)."""
+        r.state = SPILLED
+        size = len(r.body)
+        q.spilled += 1
+        q.spilled_bytes += size
+        v = r.visible_at
+        due = not r.deferred or v <= q.horizon
+        if not due:
+            now = self.clock.now()
+            if v <= now and q.next_future > now:
+                q.horizon = now  # nothing else on disk became visible since the last count
+                due = True
+            elif v < q.next_future:
+                q.next_future = v
+                if self._delay_deadline is None or v < self._delay_deadline:
+                    self._arm_delay_timer()
+        if due:
+            q.spilled_due += 1
+            q.spilled_due_bytes += size
+        key = (v, r.ord)
+        if q.head is None or key < q.head[0]:
+            q.head = (key, r.timestamp_ms)
+
+    def _unspill(self, q: _Queue, deferred: bool, visible_at: float, size: int) -> None:
+        q.spilled -= 1
+        q.spilled_bytes -= size
+        if not deferred or visible_at <= q.horizon:
+            q.spilled_due -= 1
+            q.spilled_due_bytes -= size
+
+    def _trim(self, q: _Queue, keep: int) -> None:
+        """Cut the window back to its first ``keep`` messages; the rest stay on disk only.
+
+        Messages at or before one in flight stay held: the rows of messages in flight still
+        carry their old place until they are settled, so the cursor never goes below them.
+        """
+        held = [*q.visible, *q.waiting.values()]
+        if len(held) <= keep and (keep or not q.complete):
+            return
+        held.sort(key=_key)
+        floor = max(map(_key, q.in_flight.values()), default=None)
+        cut = min(keep, len(held))
+        while floor is not None and cut < len(held) and _key(held[cut]) <= floor:
+            cut += 1
+        evicted = held[cut:]
+        if not evicted and keep:
+            return
+        cursor = _key(held[cut - 1]) if cut else NO_KEY
+        q.cursor = max(cursor, floor) if floor is not None else cursor
+        q.complete = False
+        for r in evicted:
+            r.state = SPILLED
+        kept = [r for r in q.visible if r.state == VISIBLE]
+        q.visible.clear()
+        q.visible.extend(kept)
+        for seq in [seq for seq, r in q.waiting.items() if r.state != DELAYED]:
+            del q.waiting[seq]
+        q.visible_bytes = sum(len(r.body) for r in q.visible)
+        q.held_bytes = sum(len(r.body) for r in held[:cut]) + RECORD_OVERHEAD * cut
+        plain = [r.seq for r in evicted if not r.deferred]
+        if plain:
+            q.plain_cursor = min(plain) - 1
+        for r in evicted:
+            self._spill(q, r)
+        self._compact_delayed()
+
+    def _fill(self, q: _Queue) -> None:
+        """Page the next messages in, in delivery order, up to the window."""
+        store = self._store
+        store.write_now()  # placements it triggers may move the cursor: read it after
+        if q.complete or not q.window:
+            return
+        limit = q.window - q.held
+        if limit <= 0:
+            return
+        # The rows in arrival order (by seq) and the deferred ones (by index), merged by key.
+        # One row more than needed from each tells the first message left on disk.
+        rows = store.fetch_plain(q.name, q.plain_cursor, limit + 1)
+        deferred_rows = store.fetch_deferred(q.name, q.cursor, limit + 1)
+        if deferred_rows:
+            rows = list(heapq.merge(rows, deferred_rows, key=_row_key))
+        taken = rows[:limit]
+        # Rows of messages in flight cannot be read while the cursor stays above them; the
+        # filter only guards that invariant. This loop is the backlog's hot path.
+        in_flight, name = q.in_flight, q.name
+        records = [StoredMessage(seq, mid, name, ts, ct, body, attempts, v, ord_, deferred)
+                   for seq, mid, ts, ct, body, attempts, v, ord_, deferred in taken if seq not in in_flight]
+        now, horizon, visible = self.clock.now(), q.horizon, q.visible
+        size = visible_size = later = later_size = 0
+        for r in records:
+            length = len(r.body)
+            size += length
+            if r.deferred:
+                if r.visible_at > horizon:
+                    later += 1
+                    later_size += length
+            else:
+                q.plain_cursor = r.seq
+            if r.visible_at <= now:
+                r.state = VISIBLE
+                visible.append(r)
+                visible_size += length
+            else:
+                self._push_delayed(q, r)
+        q.visible_bytes += visible_size
+        q.held_bytes += size + RECORD_OVERHEAD * len(records)
+        q.spilled -= len(records)
+        q.spilled_bytes -= size
+        q.spilled_due -= len(records) - later
+        q.spilled_due_bytes -= size - later_size
+        if taken:
+            q.cursor = _row_key(taken[-1])
+        if len(rows) > limit:
+            q.head = (_row_key(rows[limit]), rows[limit][2])
+            if q.spilled > q.spilled_due:
+                nxt = store.next_deferred(q.name, q.cursor, q.horizon)
+                q.next_future = nxt if nxt is not None else math.inf
+            else:
+                q.next_future = math.inf
+            return
+        # Nothing left on disk: every waiting message of the queue is held now.
+        if q.spilled:
+            lost = q.spilled
+            self.log.error("queues", f'Queue "{q.name}": {lost} messages counted on disk were not found; reset',
+                           queue=q.name)
+        q.complete, q.cursor, q.head, q.next_future = True, ALL_KEY, None, math.inf
+        q.spilled = q.spilled_bytes = q.spilled_due = q.spilled_due_bytes = 0
+
+    def _recount(self, q: _Queue) -> None:
+        """Messages on disk whose visible_at has come: count them as visible (timer-driven,
+        like the delay timer makes held messages visible)."""
+        self._store.write_now()
+        now = self.clock.now()
+        if q.next_future > now:
+            return
+        if q.spilled > q.spilled_due:
+            count, size = self._store.count_deferred(q.name, q.cursor, q.horizon, now)
+            q.spilled_due += count
+            q.spilled_due_bytes += size
+        q.horizon = now
+        nxt = self._store.next_deferred(q.name, q.cursor, now) if q.spilled > q.spilled_due else None
+        q.next_future = nxt if nxt is not None else math.inf
+
+    def _compact_delayed(self) -> None:
+        """Drop heap entries of messages no longer waiting in memory (they hold them alive)."""
+        heap = self._delayed
+        live = [e for e in heap if self._live_delayed(e)]
+        if len(live) != len(heap):
+            heap[:] = live  # in place: _on_delay_timer may be iterating this very list
+            heapq.heapify(heap)
 
     # --- visibility and delay timers ----------------------------------------------------
     def _make_visible(self, q: _Queue, r: StoredMessage) -> None:
@@ -391,8 +686,9 @@ class QueueBroker:
 
     def _push_delayed(self, q: _Queue, r: StoredMessage) -> None:
         r.state = DELAYED
-        q.delayed += 1
-        heapq.heappush(self._delayed, (r.visible_at, r.seq, r))
+        q.waiting[r.seq] = r
+        # Among equal times, by ord: the enqueue number for delayed messages (see the module doc).
+        heapq.heappush(self._delayed, (r.visible_at, r.ord, r))
         if self._delay_deadline is None or r.visible_at < self._delay_deadline:
             self._arm_delay_timer()
 
@@ -403,8 +699,10 @@ class QueueBroker:
             self._delay_deadline = None
         while self._delayed and not self._live_delayed(self._delayed[0]):
             heapq.heappop(self._delayed)
-        if self._delayed and not self._closed:
-            deadline = self._delayed[0][0]
+        deadline = self._delayed[0][0] if self._delayed else math.inf
+        for q in self._queues.values():
+            deadline = min(deadline, q.next_future)
+        if deadline < math.inf and not self._closed:
             self._delay_deadline = deadline
             self._delay_timer = self.clock.call_at(deadline, self._on_delay_timer)
 
@@ -424,18 +722,25 @@ class QueueBroker:
                 continue
             r = entry[2]
             q = self._queue(r.queue)
-            q.delayed -= 1
+            del q.waiting[r.seq]
             self._make_visible(q, r)
             # One pump per message: with max_batch_timeout = 0 each message that becomes
             # visible on its own is dispatched on its own (Miniflare's delay tests).
             self._pump(q)
+        for q in list(self._queues.values()):
+            if q.next_future <= now:
+                self._recount(q)
         self._arm_delay_timer()
 
     # --- batching -----------------------------------------------------------------------
     def _pump(self, q: _Queue) -> None:
         """Start every batch the rules allow now, or arm the batch timeout (§4.5)."""
         c = q.consumer
-        while c is not None and q.visible and not self._closed and q.in_flight_batches < q.max_concurrency:
+        while c is not None and not self._closed and q.in_flight_batches < q.max_concurrency:
+            if not q.complete and q.held <= q.window // 2:
+                self._fill(q)
+            if not q.visible:
+                return
             full = len(q.visible) >= c.max_batch_size
             if q.flush_timer is not None:
                 if not full:
@@ -467,6 +772,7 @@ class QueueBroker:
             size += len(r.body)
             in_flight[r.seq] = r
         q.visible_bytes -= size
+        q.held_bytes -= size + RECORD_OVERHEAD * n
         q.in_flight_batches += 1
         handler = q.handler
         assert handler is not None
@@ -478,13 +784,7 @@ class QueueBroker:
                        records: list[StoredMessage]) -> None:
         settled = False
         try:
-            oldest = q.visible[0].timestamp_ms if q.visible else None
-            metadata = JsObject(metrics=JsObject(
-                backlogCount=len(q.visible), backlogBytes=q.visible_bytes,
-                oldestMessageTimestamp=(
-                    _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.timezone.utc) if oldest is not None else None
-                ),
-            ))
+            metadata = JsObject(metrics=self._backlog(q))
             warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731
             # Handler time for the log line, on the platform clock like Miniflare's timers
             # (so a fake clock logs 0ms, deterministically).
@@ -534,8 +834,10 @@ class QueueBroker:
         ready: list[StoredMessage] = []
         to_dlq: list[StoredMessage] = []
         counts = dict.fromkeys(TOTAL_KEYS, 0)
-        acked_seqs: list[int] = []
+        acked_seqs: list[int] = []  # rows of the store's `messages` table
+        acked_deferred: list[int] = []  # rows of its `deferred` table
         acked_ids: list[str] = []
+        acked_bytes = 0
         in_flight = q.in_flight
         if batch.acked_all(failed):
             outcome: list[tuple[Message, bool, int | None]] = []
@@ -544,8 +846,9 @@ class QueueBroker:
                 in_flight.pop(r.seq, None)
                 if r.state == IN_FLIGHT:  # else purged while in flight
                     r.state = GONE
-                    acked_seqs.append(r.seq)
+                    (acked_deferred if r.deferred else acked_seqs).append(r.seq)
                     acked_ids.append(r.id)
+                    acked_bytes += len(r.body)
         else:
             outcome = batch.outcome(failed)
         for msg, retried, delay in outcome:
@@ -555,18 +858,22 @@ class QueueBroker:
                 continue  # purged while in flight
             if not retried:
                 r.state = GONE
-                acked_seqs.append(r.seq)
+                (acked_deferred if r.deferred else acked_seqs).append(r.seq)
                 acked_ids.append(r.id)
+                acked_bytes += len(r.body)
                 continue
             if r.attempts < c.max_retries + 1:
                 self.log.debug("queues", f'Retrying message "{r.id}" on queue "{q.name}"...', queue=q.name)
                 wait = delay if delay is not None else c.retry_delay
                 r.attempts += 1
                 r.visible_at = now + wait
-                store.update(r.queue, r.attempts, r.visible_at, r.seq)
+                # Delayed: among equal times by enqueue number; at once: at the back of the queue.
+                r.ord = r.seq if wait > 0 else self._take_number()
+                store.update(r.seq, r.queue, r.attempts, r.visible_at, r.ord, None if r.deferred else r.queue)
+                r.deferred = True
                 counts["retried"] += 1
                 if wait > 0:
-                    self._push_delayed(q, r)
+                    self._place(q, r)
                 else:
                     ready.append(r)
                 continue
@@ -586,11 +893,15 @@ class QueueBroker:
                 self.log.warn("queues", f'Dropped message "{r.id}" on queue "{q.name}" after {n} failed attempt{plural}!',
                               queue=q.name)
                 r.state = GONE
-                store.delete(r.seq)
+                store.delete(r.seq, None if r.deferred else r.queue)
+                store.count(q.name, "messages", -1)
+                store.count(q.name, "bytes", -len(r.body))
                 counts["dropped"] += 1
-        if acked_seqs:
-            acked = counts["acked"] = len(acked_seqs)
-            store.delete_many(acked_seqs, acked_ids)
+        if acked_ids:
+            acked = counts["acked"] = len(acked_ids)
+            store.delete_many(q.name, acked_seqs, acked_deferred, acked_ids)
+            store.count(q.name, "messages", -acked)
+            store.count(q.name, "bytes", -acked_bytes)
         colour = "green" if acked == total else ("yellow" if acked else "red")
         self.log.info("queues", f"QUEUE {q.name} {acked}/{total} ({elapsed_ms}ms)",
                       queue=q.name, acked=acked, total=total, ms=elapsed_ms, color=colour)
@@ -599,7 +910,7 @@ class QueueBroker:
                 q.totals[key] += n_
                 store.count(q.name, key, n_)
         for r in ready:
-            self._make_visible(q, r)
+            self._place(q, r)
         if to_dlq:
             dq = self._queue(c.dead_letter_queue or "")
             for r in to_dlq:
@@ -608,14 +919,25 @@ class QueueBroker:
 
     def _move(self, r: StoredMessage, target: _Queue, delay: int = 0) -> None:
         """Re-home a message (dead-lettering, redrive): same id and timestamp, attempts reset."""
+        old_queue = r.queue
         r.queue = target.name
         r.attempts = 1
         r.visible_at = self.clock.now() + delay
-        self._store.update(r.queue, r.attempts, r.visible_at, r.seq)
-        if delay > 0:
-            self._push_delayed(target, r)
-        else:
-            self._make_visible(target, r)
+        r.ord = r.seq if delay > 0 else self._take_number()
+        store = self._store
+        store.update(r.seq, r.queue, r.attempts, r.visible_at, r.ord, None if r.deferred else old_queue)
+        r.deferred = True
+        size = len(r.body)
+        store.count(old_queue, "messages", -1)
+        store.count(old_queue, "bytes", -size)
+        store.count(target.name, "messages", 1)
+        store.count(target.name, "bytes", size)
+        self._place(target, r)
+
+    def _take_number(self) -> int:
+        n = self._next_seq
+        self._next_seq += 1
+        return n
 
     # --- inspection and administration -------------------------------------------------
     def is_idle(self) -> bool:
@@ -658,21 +980,27 @@ class QueueBroker:
             raise QueueNotFound(f'Queue "{name}" does not exist')
         return q
 
+    @staticmethod
+    def _depth(q: _Queue) -> tuple[int, int]:
+        """(visible, delayed) messages of a queue, held or on disk only."""
+        return len(q.visible) + q.spilled_due, len(q.waiting) + q.spilled - q.spilled_due
+
     def stats(self, name: str) -> dict[str, Any]:
         q = self._existing(name)
         c = q.consumer
         dlq_name = q.dead_letter_queue
         dlq = self._queues.get(dlq_name) if dlq_name else None
         in_flight = len(q.in_flight)
+        visible, delayed = self._depth(q)
         return {
             "name": q.name,
-            "depth": len(q.visible) + q.delayed + in_flight,
-            "visible": len(q.visible),
+            "depth": visible + delayed + in_flight,
+            "visible": visible,
             "in_flight": in_flight,
             "in_flight_batches": q.in_flight_batches,
-            "delayed": q.delayed,
+            "delayed": delayed,
             "dead_letter_queue": dlq_name,
-            "dead_letter_count": (len(dlq.visible) + dlq.delayed + len(dlq.in_flight)) if dlq else 0,
+            "dead_letter_count": (sum(self._depth(dlq)) + len(dlq.in_flight)) if dlq else 0,
             "consumer": None if c is None else {
                 "owner": q.owner, "max_batch_size": c.max_batch_size, "max_batch_timeout": c.max_batch_timeout,
                 "max_retries": c.max_retries, "retry_delay": c.retry_delay,
@@ -680,23 +1008,41 @@ class QueueBroker:
             },
             "delivery_delay": self.delivery_delay(q.name),
             **{key: q.totals[key] for key in TOTAL_KEYS},
+            # The window (docs/queues.md): messages held in memory, waiting or in flight.
+            "window": q.window,
+            "in_memory": q.held + in_flight,
         }
 
     def list_stats(self) -> list[dict[str, Any]]:
         return [self.stats(name) for name in self.queue_names()]
 
-    def _records(self, q: _Queue) -> list[StoredMessage]:
-        delayed = sorted(
-            (e for e in self._delayed if self._live_delayed(e) and e[2].queue == q.name),
-            key=lambda e: (e[0], e[1]),
-        )
-        return [*q.in_flight.values(), *q.visible, *(e[2] for e in delayed)]
+    def _on_disk(self, q: _Queue, limit: int) -> list[StoredMessage]:
+        """The first ``limit`` messages of a queue that are on disk only, in delivery order."""
+        if limit <= 0 or q.complete:
+            return []
+        store = self._store
+        rows = heapq.merge(store.fetch_plain(q.name, q.plain_cursor, limit),
+                           store.fetch_deferred(q.name, q.cursor, limit), key=_row_key)
+        out: list[StoredMessage] = []
+        now = self.clock.now()
+        for seq, mid, ts, ct, body, attempts, v, ord_, deferred in rows:
+            if seq in q.in_flight:
+                continue
+            out.append(StoredMessage(seq, mid, q.name, ts, ct, body, attempts, v, ord_, deferred,
+                                     VISIBLE if v <= now else DELAYED))
+            if len(out) == limit:
+                break
+        return out
 
     def peek(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """Messages of a queue without consuming them: in flight, then visible, then delayed."""
         q = self._existing(name)
+        self._store.write_now()  # what it places may change what is held
+        limit = max(0, limit)
+        records = [*q.in_flight.values(), *q.visible, *sorted(q.waiting.values(), key=_key)][:limit]
+        records += self._on_disk(q, limit - len(records))
         out = []
-        for r in self._records(q)[: max(0, limit)]:
+        for r in records:
             out.append({
                 "id": r.id,
                 "timestamp": _iso(r.timestamp_ms),
@@ -713,18 +1059,24 @@ class QueueBroker:
     def purge(self, name: str) -> int:
         """Delete every message of a queue (visible, delayed and in flight)."""
         q = self._existing(name)
-        records = self._records(q)
-        for r in records:
+        store = self._store
+        store.write_now()  # sends committed by now are placed, then purged with the rest
+        count = q.held + len(q.in_flight) + q.spilled
+        for r in (*q.visible, *q.waiting.values(), *q.in_flight.values()):
             r.state = GONE
-            self._store.delete(r.seq)
+        store.purge(q.name)
         q.visible.clear()
-        q.visible_bytes = 0
+        q.waiting.clear()
         q.in_flight.clear()
-        q.delayed = 0
+        q.visible_bytes = q.held_bytes = 0
+        q.spilled = q.spilled_bytes = q.spilled_due = q.spilled_due_bytes = 0
+        q.complete, q.cursor, q.head, q.next_future = False, NO_KEY, None, math.inf
+        q.horizon = self.clock.now()
+        self._compact_delayed()
         if q.flush_timer is not None:
             q.flush_timer.cancel()
             q.flush_timer = None
-        return len(records)
+        return count
 
     def dead_letter_sources(self, dlq: str) -> list[str]:
         return sorted(q.name for q in self._queues.values() if q.dead_letter_queue == dlq)
@@ -742,20 +1094,29 @@ class QueueBroker:
             to = sources[0]
         if to == dlq:
             raise ValueError("A message cannot be redriven to the queue it is in")
-        for r in list(source.visible) + [e[2] for e in self._delayed if self._live_delayed(e)]:
-            if r.id == message_id and r.queue == dlq:
-                break
-        else:
-            if any(r.id == message_id for r in source.in_flight.values()):
+        self._store.write_now()  # so that what is held and what is on disk only are settled
+        r = next((m for m in (*source.visible, *source.waiting.values()) if m.id == message_id), None)
+        if r is None:
+            if any(m.id == message_id for m in source.in_flight.values()):
                 raise ValueError(f'Message "{message_id}" is being delivered; try again when its batch is done')
-            raise QueueNotFound(f'Message "{message_id}" is not in queue "{dlq}"')
-        if r.state == VISIBLE:
+            row = self._store.find(dlq, message_id)
+            if row is None:
+                raise QueueNotFound(f'Message "{message_id}" is not in queue "{dlq}"')
+            seq, mid, ts, ct, body, attempts, v, ord_, deferred = row
+            r = StoredMessage(seq, mid, dlq, ts, ct, body, attempts, v, ord_, deferred, SPILLED)
+            self._unspill(source, r.deferred, v, len(body))
+        elif r.state == VISIBLE:
             source.visible.remove(r)
             source.visible_bytes -= len(r.body)
+            source.held_bytes -= len(r.body) + RECORD_OVERHEAD
         else:
-            source.delayed -= 1
+            del source.waiting[r.seq]
+            source.held_bytes -= len(r.body) + RECORD_OVERHEAD
+        on_disk = r.state == SPILLED
         target = self._queue(to)
         self._move(r, target)
+        if on_disk:
+            self._reread_edges(source)
         self._pump(target)
         return to
 
@@ -763,21 +1124,40 @@ class QueueBroker:
         """Move every message of a dead-letter queue back to its source queue (docs/queues.md).
 
         As ``redrive`` does one by one: same id and timestamp, attempts back to 1, appended to
-        the target in the dead-letter queue's order (waiting, then delayed by due time). The
-        moves are issued in one loop turn, so the store writes them in one transaction (flush
-        to wait for it). Messages being delivered stay and are counted in ``in_flight``.
+        the target in the dead-letter queue's order. Held messages go first, then what is on
+        disk only, a page at a time (a dead-letter queue of any size is moved in bounded
+        memory); each page is one transaction, all written before this returns. Messages
+        being delivered stay and are counted in ``in_flight``.
         """
         source = self._existing(dlq)
-        target_name = self._redrive_target(dlq, to)
-        records = [r for r in self._records(source) if r.state in (VISIBLE, DELAYED)]
-        source.visible.clear()
-        source.visible_bytes = 0
-        source.delayed = 0
-        target = self._queue(target_name)
-        for r in records:
-            self._move(r, target)  # a delayed one leaves a stale heap entry, skipped later
+        target = self._queue(self._redrive_target(dlq, to))
+        store = self._store
+        store.write_now()  # so that what is held and what is on disk only are settled
+        moved = 0
+        while True:
+            page = [*source.visible, *sorted(source.waiting.values(), key=_key)]
+            on_disk = not page
+            if on_disk:
+                page = self._on_disk(source, REDRIVE_PAGE)
+                if not page:
+                    break
+            for r in page:
+                if on_disk:
+                    self._unspill(source, r.deferred, r.visible_at, len(r.body))
+                elif r.state == VISIBLE:
+                    source.visible.remove(r)
+                    source.visible_bytes -= len(r.body)
+                    source.held_bytes -= len(r.body) + RECORD_OVERHEAD
+                else:
+                    del source.waiting[r.seq]
+                    source.held_bytes -= len(r.body) + RECORD_OVERHEAD
+                self._move(r, target)
+            moved += len(page)
+            if on_disk:
+                self._reread_edges(source)
+            store.write_now()
         self._pump(target)
-        return {"from": dlq, "to": target_name, "moved": len(records), "in_flight": len(source.in_flight)}
+        return {"from": dlq, "to": target.name, "moved": moved, "in_flight": len(source.in_flight)}
 
     def _redrive_target(self, dlq: str, to: str | None) -> str:
         """Where a bulk redrive goes: ``to`` (an existing queue), else the one source of ``dlq``."""
@@ -794,12 +1174,31 @@ class QueueBroker:
         self._existing(to)  # a typo must not create a queue and strand every message in it
         return to
 
+    def _reread_edges(self, q: _Queue) -> None:
+        """After a message left the on-disk part of a queue: its first message and the next
+        time one of it becomes visible, read again."""
+        if not q.spilled:
+            q.head, q.next_future = None, math.inf
+            return
+        first = self._on_disk(q, 1)
+        q.head = (_key(first[0]), first[0].timestamp_ms) if first else None
+        nxt = self._store.next_deferred(q.name, q.cursor, q.horizon) if q.spilled > q.spilled_due else None
+        q.next_future = nxt if nxt is not None else math.inf
+        self._arm_delay_timer()
+
     def health(self) -> dict[str, Any]:
         stats = self.list_stats()
+        held: set[int] = set()  # every message object the broker references, by identity
+        for q in self._queues.values():
+            held.update(map(id, q.visible))
+            held.update(map(id, q.waiting.values()))
+            held.update(map(id, q.in_flight.values()))
+        held.update(id(entry[2]) for entry in self._delayed)
         return {
             "state": "stopped" if self._closed else "running",
             "queues": len(stats),
             "messages": sum(s["depth"] for s in stats),
             "in_flight": sum(s["in_flight"] for s in stats),
             "consumers": sum(1 for s in stats if s["consumer"]),
+            "messages_in_memory": len(held),
         }

@@ -79,3 +79,5 @@ async def harness(db_path: Path) -> AsyncIterator[Harness]:
         yield Harness(broker, clock, log)
     finally:
         await broker.close()
+    # The counts of messages on disk only never drift from what the disk holds.
+    assert not [m for m in log.messages(level="error", source="queues") if "counted on disk" in m]

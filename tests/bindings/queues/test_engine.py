@@ -678,6 +678,37 @@ async def test_redrive_all_moves_every_dead_letter_back_in_order(harness: Harnes
         await again.close()
 
 
+async def test_redrive_all_moves_a_dead_letter_queue_bigger_than_a_page(
+        harness: Harness, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A DLQ without a consumer holds nothing in memory: every message is moved from disk,
+    # a page at a time (pages of 100 here, so 350 messages take four).
+    from emulator.bindings.queues import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "REDRIVE_PAGE", 100)
+    h = harness
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_size=100, max_batch_timeout=0, max_retries=0,
+              dead_letter_queue="jobs-dlq")
+    q = h.broker.producer("jobs")
+    for start in range(0, 350, 50):
+        await q.sendBatch([{"body": {"n": i}} for i in range(start, start + 50)])
+        await h.settle()
+    h.broker.unregister_consumer("jobs")
+    parked = h.broker.peek("jobs-dlq", limit=1000)
+    assert len(parked) == 350 and h.broker.health()["messages_in_memory"] < 350
+    result = h.broker.redrive_all("jobs-dlq")
+    await h.broker.flush()
+    assert result == {"from": "jobs-dlq", "to": "jobs", "moved": 350, "in_flight": 0}
+    assert h.broker.stats("jobs-dlq")["depth"] == 0 and h.broker.stats("jobs")["depth"] == 350
+    assert [m["id"] for m in h.broker.peek("jobs", limit=1000)] == [m["id"] for m in parked]
+    again = QueueBroker(db_path, h.clock, EventLog())
+    await again.open()
+    try:
+        assert [m["id"] for m in again.peek("jobs", limit=1000)] == [m["id"] for m in parked]
+        assert again.stats("jobs-dlq")["depth"] == 0
+    finally:
+        await again.close()
+
+
 async def test_redrive_all_leaves_messages_being_delivered(harness: Harness) -> None:
     h = harness
     gate = asyncio.Event()
@@ -835,3 +866,182 @@ async def test_a_handler_cancelled_from_inside_counts_as_failed(harness: Harness
     await h.settle()
     assert [b[0]["attempts"] for b in consumer.batches] == [1, 2]
     assert h.broker.stats("q")["depth"] == 0
+
+
+# --- the in-memory window (docs/queues.md) ----------------------------------------------
+
+def _in_memory(broker: QueueBroker) -> int:
+    return broker.health()["messages_in_memory"]
+
+
+def _stored_messages_alive(queue: str) -> int:
+    """StoredMessage objects of a queue anywhere in the process: nothing may hide them."""
+    import gc
+
+    from emulator.bindings.queues.engine import StoredMessage
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, StoredMessage) and o.queue == queue)
+
+
+async def test_a_queue_without_consumer_holds_nothing_but_counts(harness: Harness) -> None:
+    h = harness
+    q = h.broker.producer("backlog")
+    for base in range(0, 2000, 100):
+        await q.sendBatch([{"body": n} for n in range(base, base + 100)])
+    await q.send("later", delaySeconds=60)
+    stats = h.broker.stats("backlog")
+    assert (stats["visible"], stats["delayed"], stats["depth"], stats["in_memory"]) == (2000, 1, 2001, 0)
+    assert _in_memory(h.broker) == 0 and _stored_messages_alive("backlog") == 0
+    metrics = (await q.send("one more")).metadata.metrics
+    assert metrics.backlogCount == 2000 and metrics.backlogBytes == sum(len(str(n)) for n in range(2000))
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    # Peek reads from disk, in delivery order, and keeps nothing.
+    assert [m["body"] for m in h.broker.peek("backlog", limit=3)] == [0, 1, 2]
+    assert _in_memory(h.broker) == 0
+    # Time passes: the delayed message becomes visible, counted without being read into memory.
+    await h.advance(60)
+    stats = h.broker.stats("backlog")
+    assert (stats["visible"], stats["delayed"], stats["in_memory"]) == (2002, 0, 0)
+
+
+async def test_a_backlog_of_fifty_windows_is_delivered_in_order_after_a_restart(db_path: Path) -> None:
+    clock = FakeClock(START)
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    q = broker.producer("work")
+    # Sized by the consumer registered below (batches of 10, one at a time): the window's floor.
+    window = 256
+    total = 50 * window
+    for base in range(0, total, 100):
+        await q.sendBatch([{"body": n} for n in range(base, base + 100)])
+    await broker.close()
+
+    again = QueueBroker(db_path, clock, EventLog())
+    await again.open()
+    assert again.stats("work")["depth"] == total
+    assert _in_memory(again) == 0  # a restart reads counts, not messages
+    got: list[int] = []
+    peak = 0
+
+    async def record(batch: MessageBatch) -> None:
+        nonlocal peak
+        got.extend(m.body for m in batch.messages)
+        peak = max(peak, _in_memory(again))
+        if len(got) % (10 * window) == 0:
+            assert _stored_messages_alive("work") <= window + 10
+
+    again.register_consumer(QueueConsumer("work", max_batch_size=10, max_batch_timeout=0), record, "w")
+    assert again.stats("work")["window"] == window
+    await again.drain(timeout=60)
+    assert got == list(range(total))  # complete, in order, no duplicate
+    assert peak <= window  # held + in flight never beyond the window
+    await again.flush()
+    assert again.stats("work")["depth"] == 0 and again.stats("work")["acked"] == total
+    await again.close()
+
+
+async def _delays_retries_and_backlog(db_path: Path) -> list[tuple[float, Any, int]]:
+    """A backlog beyond the window with delayed messages and retries (immediate and delayed)
+    mixed in; returns (clock time, body, attempts) of every delivery."""
+    clock = FakeClock(START)
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    q = broker.producer("mix")
+    for base in range(0, 3000, 100):
+        await q.sendBatch([{"body": n} for n in range(base, base + 100)])
+        await q.send(f"delayed-{base}", delaySeconds=1 + base % 7)
+    await broker.close()
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    q = broker.producer("mix")
+    log: list[tuple[float, Any, int]] = []
+
+    def behaviour(batch: MessageBatch) -> None:
+        for m in batch.messages:
+            log.append((clock.now(), m.body, m.attempts))
+            if isinstance(m.body, int) and m.body % 97 == 0 and m.attempts == 1:
+                m.retry()  # back of the queue at once
+            elif isinstance(m.body, int) and m.body % 89 == 0 and m.attempts < 3:
+                m.retry(delaySeconds=2)
+
+    async def handler(batch: MessageBatch) -> None:
+        behaviour(batch)
+
+    broker.register_consumer(QueueConsumer("mix", max_batch_size=10, max_batch_timeout=0, max_retries=5),
+                             handler, "w")
+    await broker.drain(timeout=60)
+    for _ in range(12):
+        await clock.advance(1)
+        await broker.drain(timeout=60)
+        await q.send(f"late-{clock.now()}")  # arrivals while the backlog drains
+    await broker.drain(timeout=60)
+    assert broker.stats("mix")["depth"] == 0
+    await broker.close()
+    return log
+
+
+async def test_delays_and_retries_in_a_backlog_keep_the_order_of_an_unbounded_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.bindings.queues.engine as engine
+
+    paged = await _delays_retries_and_backlog(tmp_path / "paged.sqlite3")
+    # The reference: a window that holds everything, as the broker did before it had one.
+    monkeypatch.setattr(engine, "WINDOW_MIN", 10**9)
+    whole = await _delays_retries_and_backlog(tmp_path / "whole.sqlite3")
+    assert paged == whole
+    bodies = [body for _, body, _ in paged]
+    # Redeliveries: 30 multiples of 97 once, 33 multiples of 89 twice, and 0 twice.
+    assert len(bodies) == 3000 + 30 + 12 + 30 + 66 + 2
+    # Delayed messages came when due (backlog order is by visible_at, then enqueue order).
+    when = {body: t for t, body, attempts in paged if attempts == 1}
+    assert all(when[f"delayed-{base}"] >= START + 1 + base % 7 for base in range(0, 3000, 100))
+
+
+async def test_a_burst_beyond_the_budget_waits_on_disk(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.bindings.queues.engine as engine
+
+    monkeypatch.setattr(engine, "BURST_BYTES", 0)  # nothing beyond the window stays in memory
+    h = harness
+    gate = asyncio.Event()
+    got: list[int] = []
+
+    async def slow(batch: MessageBatch) -> None:
+        await gate.wait()
+        got.extend(m.body for m in batch.messages)
+
+    h.broker.register_consumer(QueueConsumer("burst", max_batch_size=50, max_batch_timeout=0, max_concurrency=2),
+                               slow, "w")
+    window = h.broker.stats("burst")["window"]
+    assert window == 4 * 50 * 2
+    q = h.broker.producer("burst")
+    await asyncio.gather(*(q.sendBatch([{"body": n} for n in range(b, b + 100)]) for b in range(0, 5000, 100)))
+    await h.clock.settle()
+    stats = h.broker.stats("burst")
+    assert stats["depth"] == 5000 and stats["in_memory"] <= window + 100  # a trim leaves the window
+    gate.set()
+    await h.settle()
+    assert got == list(range(5000))
+
+
+async def test_redrive_purge_and_peek_reach_messages_on_disk(harness: Harness) -> None:
+    h = harness
+    h.consume("jobs", lambda b: b.retryAll(), max_batch_size=100, max_batch_timeout=0, max_retries=0,
+              dead_letter_queue="jobs-dlq")
+    await h.broker.producer("jobs").sendBatch([{"body": n} for n in range(100)])
+    await h.settle()
+    parked = h.broker.peek("jobs-dlq", limit=1000)  # the DLQ has no consumer: all on disk
+    assert [m["body"] for m in parked] == list(range(100)) and _in_memory(h.broker) == 0
+    h.broker.unregister_consumer("jobs")
+    assert h.broker.redrive("jobs-dlq", parked[50]["id"]) == "jobs"
+    assert h.broker.redrive("jobs-dlq", parked[0]["id"]) == "jobs"
+    assert [m["body"] for m in h.broker.peek("jobs")] == [50, 0]
+    assert [m["body"] for m in h.broker.peek("jobs-dlq", limit=3)] == [1, 2, 3]
+    dlq = h.broker.stats("jobs-dlq")
+    assert (dlq["depth"], dlq["visible"]) == (98, 98)
+    sent = await h.broker.producer("jobs-dlq").send("x")
+    assert sent.metadata.metrics.backlogCount == 98
+    assert h.broker.purge("jobs-dlq") == 99
+    assert h.broker.peek("jobs-dlq") == [] and h.broker.stats("jobs-dlq")["depth"] == 0
+    with pytest.raises(QueueNotFound):
+        h.broker.redrive("jobs-dlq", parked[1]["id"])

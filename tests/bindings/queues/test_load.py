@@ -78,7 +78,10 @@ async def test_hundred_thousand_messages_reconcile(harness: Harness) -> None:
     parked = h.broker.peek("parked", limit=TOTAL)
     assert sorted(m["body"]["n"] for m in parked) == sorted(n for n, f in fate.items() if f == "dlq")
     assert all(m["attempts"] == 1 for m in parked)
-    assert outcomes["dlq"] > 100 and outcomes["dropped"] > 100  # the random handler did its job
+    # The random handler did its job. A delivery fails with p = 0.10 + 0.50 * 0.05 = 0.125, so
+    # about 50,000 * p**3 = 98 messages reach the DLQ and 50,000 * p**2 = 781 are dropped; the
+    # exact figures depend on how batches interleave (this seed: 83 and 118 in two schedulings).
+    assert outcomes["dlq"] > 50 and outcomes["dropped"] > 400
 
 
 def _consumer(queue: str, retries: int, dead_letter_queue: str | None = None) -> QueueConsumer:
