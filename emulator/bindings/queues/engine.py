@@ -99,6 +99,9 @@ class _Queue:
     dead_letter_queue: str | None = None
     flush_timer: TimerHandle | None = None
     flush_deadline: float = 0.0
+    # `queues pause-delivery`: messages accumulate (sends, retries, dead letters still
+    # arrive); nothing is dispatched until resumed, then in order (docs/queues.md).
+    paused: bool = False
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
 
     @property
@@ -172,6 +175,7 @@ class QueueBroker:
         self._opened = asyncio.get_running_loop().create_future()
         try:
             rows, totals, next_seq = await self._store.open()
+            paused = await self._store.paused_queues()
         except BaseException as exc:
             self._opened.set_exception(exc)
             self._opened.exception()  # mark retrieved; the caller gets `exc`
@@ -179,6 +183,8 @@ class QueueBroker:
         self._next_seq = next_seq
         for name, values in totals.items():
             self._queue(name).totals.update(values)
+        for name in paused:
+            self._queue(name).paused = True
         now = self.clock.now()
         for seq, mid, queue, ts, ct, body, attempts, visible_at in rows:
             record = StoredMessage(seq, mid, queue, ts, ct, bytes(body), attempts, visible_at)
@@ -418,6 +424,8 @@ class QueueBroker:
     # --- batching -----------------------------------------------------------------------
     def _pump(self, q: _Queue) -> None:
         """Start every batch the rules allow now, or arm the batch timeout (§4.5)."""
+        if q.paused:
+            return
         c = q.consumer
         while c is not None and q.visible and not self._closed and q.in_flight_batches < q.max_concurrency:
             full = len(q.visible) >= c.max_batch_size
@@ -436,7 +444,7 @@ class QueueBroker:
     def _on_flush_timer(self, q: _Queue) -> None:
         q.flush_timer = None
         c = q.consumer
-        if c is not None and q.visible and q.in_flight_batches < q.max_concurrency:
+        if c is not None and q.visible and q.in_flight_batches < q.max_concurrency and not q.paused:
             self._start_batch(q, c)
         self._pump(q)
 
@@ -610,7 +618,7 @@ class QueueBroker:
         for q in self._queues.values():
             if q.in_flight_batches:
                 return False
-            if q.consumer is not None and q.visible:
+            if q.consumer is not None and q.visible and not q.paused:
                 if q.flush_timer is None or q.flush_deadline <= now:
                     return False
         return not (self._delay_deadline is not None and self._delay_deadline <= now)
@@ -663,6 +671,7 @@ class QueueBroker:
                 "max_concurrency": q.max_concurrency, "dead_letter_queue": c.dead_letter_queue,
             },
             "delivery_delay": self.delivery_delay(q.name),
+            "delivery_paused": q.paused,
             **{key: q.totals[key] for key in TOTAL_KEYS},
         }
 
@@ -709,6 +718,24 @@ class QueueBroker:
             q.flush_timer.cancel()
             q.flush_timer = None
         return len(records)
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume a queue's delivery (``queues pause-delivery|resume-delivery``).
+
+        Persisted before it returns, so a restart keeps the queue paused. Batches already
+        in flight finish; while paused, messages accumulate in order, and resuming delivers
+        them in that order with the consumer's usual batching.
+        """
+        await self._ready()
+        q = self._existing(name)
+        await self._store.set_paused(name, paused)
+        q.paused = paused
+        if paused:
+            if q.flush_timer is not None:
+                q.flush_timer.cancel()
+                q.flush_timer = None
+        else:
+            self._pump(q)
 
     def dead_letter_sources(self, dlq: str) -> list[str]:
         return sorted(q.name for q in self._queues.values() if q.dead_letter_queue == dlq)

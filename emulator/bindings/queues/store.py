@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS messages (
     attempts     INTEGER NOT NULL,      -- the attempt number of the next delivery (1-based)
     visible_at   REAL    NOT NULL       -- clock time (s) from which it may be delivered
 );
+CREATE TABLE IF NOT EXISTS queue_settings (
+    queue           TEXT PRIMARY KEY,
+    delivery_paused INTEGER NOT NULL DEFAULT 0  -- `queues pause-delivery`: kept across restarts
+);
 CREATE TABLE IF NOT EXISTS queue_totals (
     queue   TEXT PRIMARY KEY,
     acked   INTEGER NOT NULL DEFAULT 0,
@@ -76,9 +80,11 @@ class _Job:
     queues: set[str] = field(default_factory=set)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     insert_bytes: int = 0
+    # Queues whose delivery was paused (True) or resumed (False).
+    paused: dict[str, bool] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not (self.inserts or self.updates or self.deletes or self.totals)
+        return not (self.inserts or self.updates or self.deletes or self.totals or self.paused)
 
 
 class MessageStore:
@@ -125,6 +131,16 @@ class MessageStore:
         }
         (max_seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()
         return rows, totals, int(max_seq) + 1
+
+    async def paused_queues(self) -> set[str]:
+        """Queues whose delivery is paused (read once, after ``open``)."""
+        loop = asyncio.get_running_loop()
+
+        def read() -> set[str]:
+            assert self._conn is not None, "store used before open()"
+            return {q for (q,) in self._conn.execute("SELECT queue FROM queue_settings WHERE delivery_paused")}
+
+        return await loop.run_in_executor(self._executor, read)
 
     async def close(self) -> None:
         await self.flush()
@@ -186,6 +202,16 @@ class MessageStore:
         self._job.deletes.extend(seqs)
         self._job.deleted_ids.extend(acked_ids)
         self._kick()
+
+    def set_paused(self, queue: str, paused: bool) -> asyncio.Future[None]:
+        """Record a queue's paused delivery; the future resolves once it is committed."""
+        job = self._job
+        job.paused[queue] = paused
+        job.queues.add(queue)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        job.waiters.append(fut)
+        self._kick()
+        return fut
 
     def count(self, queue: str, key: str, n: int = 1) -> None:
         totals = self._job.totals.get(queue)
@@ -267,6 +293,12 @@ class MessageStore:
             if job.queues:
                 conn.executemany("INSERT OR IGNORE INTO queue_totals (queue) VALUES (?)",
                                  [(q,) for q in job.queues])
+            if job.paused:
+                conn.executemany(
+                    "INSERT INTO queue_settings (queue, delivery_paused) VALUES (?, ?) "
+                    "ON CONFLICT(queue) DO UPDATE SET delivery_paused = excluded.delivery_paused",
+                    [(q, int(p)) for q, p in job.paused.items()],
+                )
             if job.totals:
                 conn.executemany(
                     "INSERT INTO queue_totals (queue, acked, retried, dropped, dlq) VALUES (?, ?, ?, ?, ?) "

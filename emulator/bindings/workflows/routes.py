@@ -3,6 +3,7 @@
 Full paths (the server mounts them in its ``/_emulator`` sub-application)::
 
     GET  /_emulator/workflows                workflows with instance counts by status
+    DELETE .../{name}                           remove every instance of a workflow
     GET  .../{name}/instances[?status=S]        instances of one workflow
     POST .../{name}/instances                   create {"id"?, "params"?}
     GET  .../{name}/instances/{id}              one instance with its steps and attempts
@@ -94,8 +95,13 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         status = await engine.status(name, instance_id)
         return web.json_response({"id": instance_id, "status": status["status"]})
 
+    async def delete_workflow(request: web.Request) -> web.Response:
+        removed = await engine.delete_instances(request.match_info["name"])
+        return web.json_response({"workflow": request.match_info["name"], "removed": removed})
+
     return [
         web.get(PREFIX, list_workflows),
+        web.delete(PREFIX + "/{name}", delete_workflow),
         web.get(PREFIX + "/", list_workflows),
         web.get(PREFIX + "/{name}/instances", list_instances),
         web.post(PREFIX + "/{name}/instances", create),
