@@ -421,6 +421,7 @@ class Emulator:
             self.log.info("dev", f"ready: {name} {url}", app=name, url=url)
         if self.s3_endpoint:
             self.log.info("dev", f"S3 endpoint: {self.s3_endpoint}", s3_endpoint=self.s3_endpoint)
+        platform.serving()
         if self.watch:
             from emulator.reload import AppReloader
 

@@ -76,8 +76,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from emulator.cli._common import StateDirBusy, release_state_dirs
-
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)
@@ -90,12 +88,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = func(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except StateDirBusy as exc:
-        print(f"✘ [ERROR] {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    except Exception as exc:
+        # The state-directory plumbing is imported only by verbs that use it (`check` never
+        # does: start-up time), so its error is recognised through the loaded module.
+        common = sys.modules.get("emulator.cli._common")
+        if common is not None and isinstance(exc, common.StateDirBusy):
+            print(f"✘ [ERROR] {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
     finally:
         # A verb that worked on the files held the state directory; the next process may have it.
-        release_state_dirs()
+        common = sys.modules.get("emulator.cli._common")
+        if common is not None:
+            common.release_state_dirs()
     return int(code or 0)
 
 

@@ -22,7 +22,6 @@ compatibility (always local); ``--remote`` is refused.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import sys
@@ -241,6 +240,8 @@ def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], create
     state.binding_dir("kv")
     engine = KVEngine(path, ns)
     try:
+        import asyncio
+
         return asyncio.run(work(KVNamespace(engine, ns, RealClock())))
     finally:
         engine.close()

@@ -100,7 +100,7 @@ class _Queue:
     flush_timer: TimerHandle | None = None
     flush_deadline: float = 0.0
     # `queues pause-delivery`: messages accumulate (sends, retries, dead letters still
-    # arrive); nothing is dispatched until resumed, then in order (docs/queues.md).
+    # arrive); nothing is dispatched until resumed, then in order (docs/cli.md, "queues").
     paused: bool = False
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
 

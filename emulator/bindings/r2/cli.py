@@ -33,7 +33,6 @@ directly. ``--local`` is accepted for wrangler compatibility.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import urllib.parse
@@ -232,6 +231,8 @@ class _Target:
             self.writable()
             if self.url:
                 raise R2CommandError("An emulator started on this state directory meanwhile; run the command again.")
+        import asyncio
+
         local = _Local(self.state)
         try:
             return asyncio.run(work(local))
