@@ -3,6 +3,7 @@ and Ctrl-C, never a traceback (docs/cli.md, "Exit codes")."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -129,3 +130,26 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     holder = seen[0]
     assert holder is not None and getattr(holder, "pid") == os.getpid() and getattr(holder, "role") == "cli"
     assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
+
+
+def _leaf_commands(parser: "argparse.ArgumentParser", prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import argparse
+
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaf_commands(sub, (*prefix, name)) or [(*prefix, name)]
+    return found
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import build_parser
+
+    commands = _leaf_commands(build_parser())
+    assert ("queues", "pause-delivery") in commands and ("workflows", "instances", "send-event") in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args([*command, "--help"])
+        out = capsys.readouterr().out
+        assert exited.value.code == 0 and out.startswith("usage: cf-emulator " + " ".join(command)), command

@@ -188,8 +188,10 @@ def namespace_id(args: argparse.Namespace) -> str:
         if args.preview is False and ns.id:
             return str(ns.id)
         return str(ns.local_id)
+    known = sorted({ns.binding for ns in _declared(config)})
+    listing = f" Known bindings: {', '.join(known)}." if known else ""
     raise KVCommandError(f'A namespace with binding name "{args.binding}" was not found in the configured '
-                         '"kv_namespaces".')
+                         f'"kv_namespaces".{listing}')
 
 
 def _require_known_id(args: argparse.Namespace, ns: str) -> None:

@@ -90,7 +90,8 @@ def test_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
          'The binding "BOTH" has both an "id" and a "preview_id" configured. Pass `--preview` to target the preview '
          "namespace, or `--preview false` to target the production namespace."),
         (("kv", "key", "get", "k", "--binding", "NOPE"),
-         'A namespace with binding name "NOPE" was not found in the configured "kv_namespaces".'),
+         'A namespace with binding name "NOPE" was not found in the configured "kv_namespaces". '
+         "Known bindings: BOTH, CACHE."),
         (("kv", "key", "get", "k"), "Exactly one of the arguments --binding and --namespace-id is required."),
         (("kv", "key", "put", "k", "v", "--binding", "CACHE", "--metadata", "[1]"),
          "--metadata must be a JSON object. Received: [1]"),
