@@ -1,10 +1,15 @@
-"""Shared CLI plumbing: where the state directory is, and whether a `dev` is running on it.
+"""Shared CLI plumbing: where the state directory is, whether a `dev` is running on it,
+and what the verb's config declares.
 
-Verbs that touch state (`queues`, `d1`, `r2`, `workflows`) work with or without a running
-`dev`, never both at once (docs/cli.md, "One process per state directory"): when an
-emulator holds the state directory's lock they call its internal API (``/_emulator/...``),
-so the running emulator sees the change at once; when nobody holds it they take the lock
-themselves and open the files, so a `dev` started meanwhile waits for them.
+The state directory comes from the one rule of `dev`, the verbs and the pytest plugin
+(``placement``: ``emulator.config.statedir``, docs/state.md). Verbs that touch state
+(`queues`, `d1`, `r2`, `kv`, `workflows`) work with or without a running `dev`, never both
+at once (docs/cli.md, "One process per state directory"): when an emulator holds the state
+directory's lock they call its internal API (``/_emulator/...``), so the running emulator
+sees the change at once; when nobody holds it they take the lock themselves and open the
+files, so a `dev` started meanwhile waits for them. Reading verbs pass ``create=False`` to
+``running_server`` and so never create the directory; writing verbs check their names
+(``config_apps``, ``unknown_name``) before they take it.
 """
 
 from __future__ import annotations
