@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from emulator.clock import FakeClock, RealClock
-
 if TYPE_CHECKING:
+    from emulator.clock import FakeClock, RealClock
     from emulator.emulator import Emulator
 
 __version__ = "0.1.0"
@@ -15,9 +14,14 @@ __all__ = ["__version__", "Emulator", "FakeClock", "RealClock"]
 
 
 def __getattr__(name: str) -> Any:
-    # `Emulator` pulls in aiohttp and the runtime; imported lazily so `check` stays fast.
+    # Imported on first use so that `cf-emulator check` and `--help` start fast: `Emulator`
+    # pulls in aiohttp and the runtime, the clocks asyncio (bench/startup.py measures it).
     if name == "Emulator":
         from emulator.emulator import Emulator
 
         return Emulator
+    if name in ("FakeClock", "RealClock"):
+        from emulator import clock
+
+        return getattr(clock, name)
     raise AttributeError(f"module 'emulator' has no attribute {name!r}")

@@ -26,7 +26,7 @@ import sqlite3
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import __version__
 from emulator.clock import Clock
@@ -37,7 +37,10 @@ from emulator.errors import EmulatorError, StartError
 from emulator.logs import EventLog
 from emulator.platform import AppHost, Platform
 from emulator.server import EmulatorServer, app_bindings, plan_ports
-from emulator.state import DEFAULT_STATE_DIRNAME, LockHolder, StateDir, StateLock
+from emulator.state import LockHolder, StateDir, StateLock
+
+if TYPE_CHECKING:
+    from emulator.config.statedir import StatePlacement
 
 PAGES_CONSUMERS_MESSAGE = 'Configuration file for Pages projects does not support "queues.consumers"'
 PAGES_CONSUMERS_HINT = (
@@ -223,6 +226,8 @@ class Emulator:
         # Bound on how long a stop waits for in-flight requests and batches.
         self.shutdown_timeout = shutdown_timeout
         self.workspace: WorkspaceConfig | None = None
+        # Decided at start by the state-directory rule (see `placement()`).
+        self.state_placement: "StatePlacement | None" = None
         self.report: Any = None
         self._platform: Platform | None = None
         self._server: EmulatorServer | None = None
@@ -324,17 +329,12 @@ class Emulator:
             return app
         return dataclasses.replace(app, var_overrides=dict(self.var_overrides))
 
-    def _default_state_dir(self) -> Path:
-        if self._state_dir_arg is not None:
-            return self._state_dir_arg
-        if self.workspace is not None:
-            if self.workspace.persist_to is not None:
-                persist = Path(self.workspace.persist_to)
-                return persist if persist.is_absolute() else self.workspace.root / persist
-            return self.workspace.root / DEFAULT_STATE_DIRNAME
-        first = self.config_paths[0]
-        root = first if first.is_dir() else first.parent
-        return root / DEFAULT_STATE_DIRNAME
+    def placement(self) -> "StatePlacement":
+        """Where this emulator keeps its state and whether a workspace's ``apply_migrations``
+        applies: the one state-directory rule (``emulator.config.statedir``, docs/state.md)."""
+        from emulator.config.statedir import place_state
+
+        return place_state(self.config_paths, self._state_dir_arg)
 
     async def _claim_state_dir(self, state: StateDir) -> StateLock:
         """Take the state directory's lock, or raise ``StateDirInUse`` saying who has it.
@@ -402,7 +402,7 @@ class Emulator:
             plan = deps.plan_dependencies(projects)
             for name, have in plan.from_environment.items():
                 self.log.debug("dev", f"{have.name} {have.version} comes from cf-emulator's own environment")
-            installed = await deps.install(plan, self._default_state_dir(), self.log, force=force)
+            installed = await deps.install(plan, self.placement().root, self.log, force=force)
         except deps.DependencyError as exc:
             raise StartError(str(exc)) from None
         for wanted in plan.apps:
@@ -420,8 +420,10 @@ class Emulator:
         if self._started:
             return self
         apps = self.load_config()
-        state = StateDir(self._default_state_dir())
+        self.state_placement = self.placement()
+        state = StateDir(self.state_placement.root)
         self._lock = await self._claim_state_dir(state)
+        self._announce_placement(self.state_placement)
         self._hurry = asyncio.Event()  # bound to this start's loop
         try:
             return await self._start(apps, state)
@@ -495,12 +497,24 @@ class Emulator:
             self.log.info("dev", f"ready: {name} {url}", app=name, url=url)
         if self.s3_endpoint:
             self.log.info("dev", f"S3 endpoint: {self.s3_endpoint}", s3_endpoint=self.s3_endpoint)
+        platform.serving()
         if self.watch:
             from emulator.reload import AppReloader
 
             self._reloader = AppReloader(self)
             self._reloader.start()
         return self
+
+    def _announce_placement(self, placement: "StatePlacement") -> None:
+        """Say when a workspace decides the state directory of an app named on its own."""
+        note = placement.describe()
+        if note:
+            self.log.info("dev", note, state_dir=str(placement.root),
+                          workspace=str(placement.workspace.path) if placement.workspace else None)
+        if placement.stray is not None:
+            self.log.warn("dev", f"{placement.stray} is not used: it holds state from a run of this app on "
+                                 f"its own, before the workspace's state directory applied. Move what you need "
+                                 f"into {placement.root} or delete it (docs/state.md).")
 
     def _announce_bindings(self, platform: Platform) -> None:
         """wrangler's "Your Worker has access to the following bindings" table, per app.
@@ -563,7 +577,9 @@ class Emulator:
     def _should_apply_migrations(self) -> bool:
         if self._apply_migrations_arg is not None:
             return self._apply_migrations_arg
-        return bool(self.workspace is not None and self.workspace.apply_migrations)
+        placement = self.state_placement
+        return placement.apply_migrations if placement is not None else bool(
+            self.workspace is not None and self.workspace.apply_migrations)
 
     def _start_crons(self, platform: Platform) -> None:
         def on_error(app_name: str, cron: str, exc: BaseException) -> None:

@@ -124,6 +124,11 @@ class Platform:
             await plugin.start()
         self._started = True
 
+    def serving(self) -> None:
+        """The apps answer requests now: plugins may start work they deferred (``BindingPlugin.serving``)."""
+        for plugin in self.plugins.values():
+            plugin.serving()
+
     async def stop(self) -> None:
         if not self._started:
             return

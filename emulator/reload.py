@@ -15,6 +15,7 @@ swapped safely), so the log says to restart, as pywrangler's ``dev`` syncs only 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -221,6 +222,9 @@ class AppReloader:
         return sorted(p for p in seen if not any(q in p.parents for q in seen))
 
     async def _watch(self) -> None:
+        # Imported on a worker thread: the watcher starts right after `ready:`, and an import
+        # on the loop (~0.1 s) would hold back the first requests (bench/startup.py).
+        await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "watchfiles")
         from watchfiles import awatch
 
         log = self.emulator.platform.log

@@ -1,7 +1,8 @@
 """The state directory: one subfolder per binding type.
 
-Default `.emulator/` next to the workspace (or the single app's config); `--persist-to DIR`
-moves it. Layout::
+Which directory a command uses is decided by one rule (``emulator.config.statedir``,
+docs/state.md): the workspace's for an app it lists, else `.emulator/` next to the app's
+config; `--persist-to DIR` moves it. Layout::
 
     <state>/queues/queues.sqlite3      queue broker (WAL)
     <state>/r2/<bucket>/...            R2 objects and their metadata

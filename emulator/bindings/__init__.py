@@ -148,6 +148,11 @@ class BindingPlugin(ABC):
     async def stop(self) -> None:
         """Stop timers and close state; unfinished work stays persisted."""
 
+    def serving(self) -> None:
+        """Called once, when the apps answer requests: the place to start work a plugin
+        deferred so that `dev` answers sooner (e.g. opening a store in the background).
+        Whatever it starts must be finished or awaited by ``stop``."""
+
     @abstractmethod
     def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
         """Binding objects for this app's `env`, keyed by binding name."""

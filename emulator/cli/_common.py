@@ -1,10 +1,15 @@
-"""Shared CLI plumbing: where the state directory is, and whether a `dev` is running on it.
+"""Shared CLI plumbing: where the state directory is, whether a `dev` is running on it,
+and what the verb's config declares.
 
-Verbs that touch state (`queues`, `d1`, `r2`, `workflows`) work with or without a running
-`dev`, never both at once (docs/cli.md, "One process per state directory"): when an
-emulator holds the state directory's lock they call its internal API (``/_emulator/...``),
-so the running emulator sees the change at once; when nobody holds it they take the lock
-themselves and open the files, so a `dev` started meanwhile waits for them.
+The state directory comes from the one rule of `dev`, the verbs and the pytest plugin
+(``placement``: ``emulator.config.statedir``, docs/state.md). Verbs that touch state
+(`queues`, `d1`, `r2`, `kv`, `workflows`) work with or without a running `dev`, never both
+at once (docs/cli.md, "One process per state directory"): when an emulator holds the state
+directory's lock they call its internal API (``/_emulator/...``), so the running emulator
+sees the change at once; when nobody holds it they take the lock themselves and open the
+files, so a `dev` started meanwhile waits for them. Reading verbs pass ``create=False`` to
+``running_server`` and so never create the directory; writing verbs check their names
+(``config_apps``, ``unknown_name``) before they take it.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import argparse
 import json
 import sys
 import time
-import tomllib
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
-from emulator.state import DEFAULT_STATE_DIRNAME, LockHolder, StateDir, StateLock, describe_process
+from emulator.state import LockHolder, StateDir, StateLock, describe_process
+
+if TYPE_CHECKING:
+    from emulator.config.model import AppConfig
+    from emulator.config.statedir import StatePlacement
 
 # How long a verb waits for the state directory: for an emulator that holds it but does
 # not serve yet (starting, or stopping), or for another verb working on the files.
@@ -42,11 +49,17 @@ CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persist-to", metavar="DIR", default=None,
-                        help="state directory (default: .emulator next to the nearest wrangler config)")
+                        help="state directory (default: the workspace's, else .emulator next to the "
+                             "wrangler config; see docs/state.md)")
     parser.add_argument("--local", action="store_true",
                         help="accepted for wrangler compatibility; always local here")
     parser.add_argument("-c", "--config", metavar="PATH", default=None,
-                        help="wrangler config or workspace file to read bindings from")
+                        help="wrangler config, app folder or workspace file (default: found upward "
+                             "from the current folder)")
+
+
+def add_json_argument(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -58,55 +71,88 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def enclosing_workspace(folder: Path) -> Path | None:
-    """The folder of the nearest workspace file (a `wrangler.toml` with `[workspace]`) at or above ``folder``."""
-    for candidate in (folder, *folder.parents):
-        path = candidate / "wrangler.toml"
-        if not path.is_file():
-            continue
-        try:
-            if isinstance(tomllib.loads(path.read_text(encoding="utf-8-sig")).get("workspace"), dict):
-                return candidate
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue
-    return None
+def placement(args: argparse.Namespace) -> "StatePlacement":
+    """Where a verb's state directory is: the one rule of `dev` and the pytest plugin too
+    (``emulator.config.statedir.place_state``, docs/state.md)."""
+    from emulator.config.statedir import place_state
+
+    config = getattr(args, "config", None)
+    return place_state([Path(config)] if config else [], getattr(args, "persist_to", None))
+
+
+_warned_stray: set[Path] = set()
 
 
 def resolve_state_dir(args: argparse.Namespace) -> StateDir:
-    """The state directory a verb works on.
+    """The state directory a verb works on (``placement``); warns once about an app's own
+    ``.emulator`` that the workspace's state directory replaced."""
+    found = placement(args)
+    if found.stray is not None and found.stray not in _warned_stray:
+        _warned_stray.add(found.stray)
+        from emulator.cli.output import warn
 
-    ``--persist-to`` wins. Otherwise an app that belongs to a workspace shares the
-    workspace's ``.emulator`` (that is where `cf-emulator dev` at the workspace root keeps
-    it), so ``-c apps/workflow/wrangler.toml`` reaches the same databases and queues; an
-    app's own ``.emulator`` is used when a `dev` runs on it, or it already exists while the
-    workspace's does not.
-    """
-    persist = getattr(args, "persist_to", None)
-    if persist:
-        return StateDir(Path(persist))
+        warn(f"{found.stray} is not used: this app belongs to the workspace {found.workspace.path if found.workspace else ''}, "
+             f"whose state directory is {found.root} (docs/state.md).")
+    return StateDir(found.root)
+
+
+# --- what the config declares ----------------------------------------------------------------
+@dataclass
+class ConfigApps:
+    """The apps of the config a verb was pointed at (``-c``, else found upward)."""
+
+    apps: "list[AppConfig]"
+    # Why some declarations may be missing (a config with errors), for error messages.
+    problem: str | None = None
+
+
+_apps_cache: dict[tuple[str | None, str | None, str], ConfigApps] = {}
+
+
+def config_apps(args: argparse.Namespace) -> ConfigApps:
+    """Every app of the verb's config (a workspace file: all its apps), loaded as `check`
+    loads them; apps with errors are left out and named in ``problem``."""
     config = getattr(args, "config", None)
-    root = Path(config).resolve().parent if config else project_root()
-    candidates = [root / DEFAULT_STATE_DIRNAME]
-    workspace = enclosing_workspace(root)
-    if workspace is not None and workspace != root:
-        candidates.insert(0, workspace / DEFAULT_STATE_DIRNAME)
-    for folder in candidates:
-        # Once this verb holds one, it keeps working there.
-        if StateDir(folder).root in _held:
-            return StateDir(folder)
-    for folder in candidates:
-        holder = StateDir(folder).lock_holder()
-        if holder is not None and holder.known and holder.role == "emulator":
-            return StateDir(folder)
-    for folder in candidates:
-        if folder.is_dir():
-            return StateDir(folder)
-    return StateDir(candidates[0])
+    key = (config, getattr(args, "env", None), str(Path.cwd()))
+    if key in _apps_cache:
+        return _apps_cache[key]
+    from emulator.config import ConfigLookupError, check_paths
+    from emulator.config.loader import find_config
+
+    target = Path(config) if config else find_config(Path.cwd())
+    if target is None:
+        found = ConfigApps([], None)
+    else:
+        try:
+            report = check_paths([target], getattr(args, "env", None))
+        except ConfigLookupError as exc:
+            found = ConfigApps([], str(exc))
+        else:
+            broken = [f.path for f in report.files if f.errors]
+            problem = (f"{', '.join(str(p) for p in broken)} has errors (`cf-emulator check` shows them), "
+                       "so what it declares is not known" if broken else None)
+            found = ConfigApps(list(report.apps), problem)
+    _apps_cache[key] = found
+    return found
 
 
-def running_server(state: StateDir) -> str | None:
+def unknown_name(noun: str, name: str, known: Iterable[str], problem: str | None = None) -> str:
+    """The error for a name neither the config nor the state directory knows."""
+    names = sorted(set(known))
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    listing = (f"Known {plural}: {', '.join(names)}." if names
+               else f"No {plural} are declared in the config or stored in the state directory.")
+    text = f'No {noun} named "{name}" in the config or the state directory. {listing}'
+    return f"{text} ({problem})" if problem else text
+
+
+def running_server(state: StateDir, create: bool = True) -> str | None:
     """Base URL of the internal API of the emulator serving this state dir; or None, and
     then this process holds the state dir until the verb ends (``release_state_dirs``).
+
+    ``create=False`` (reading verbs): a state directory that does not exist, or was never
+    held (no lock file), is neither created nor locked; None then means "no emulator
+    serves it", and the verb reads what exists without creating anything.
 
     Decided under the lock, so it is never both: an emulator that holds the directory is
     talked to (once it serves; while it starts or stops the verb waits, up to
@@ -115,6 +161,9 @@ def running_server(state: StateDir) -> str | None:
     waited for. ``server.json`` counts only with the token of the lock being held.
     """
     if state.root in _held:
+        return None
+    if not create and not state.lock_file.is_file():
+        # Every holder creates the lock file, so nobody serves this directory.
         return None
     lock = StateLock(state)
     started = time.monotonic()
@@ -175,6 +224,9 @@ def call_server(base_url: str, method: str, path: str, body: Any = None,
     body-less calls, ``content_type`` or ``application/octet-stream`` for ``raw`` bytes —
     urllib would otherwise label them ``application/x-www-form-urlencoded``.
     """
+    import urllib.error
+    import urllib.request
+
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method)
     if raw is not None:
@@ -194,17 +246,3 @@ def call_server(base_url: str, method: str, path: str, body: Any = None,
         except ValueError:
             detail = text.decode(errors="replace")
         raise ServerError(exc.code, detail) from None
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
-
-
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned table, like wrangler's."""
-    if not rows:
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))

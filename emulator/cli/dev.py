@@ -7,7 +7,6 @@ work is ``emulator.emulator.Emulator``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import os
 import signal
@@ -218,6 +217,8 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if missing:
         print(f"✘ [ERROR] {missing[0]} does not exist.", file=sys.stderr)
         return 1
+    import asyncio  # here, not at the top: `cf-emulator --help` and `check` do without it
+
     tune_gc()
     try:
         return asyncio.run(_serve(args, paths, out))
@@ -226,6 +227,8 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
 
 async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> int:
+    import asyncio
+
     from emulator.emulator import ConfigError, Emulator, StartError
     from emulator.logs import EventLog
 

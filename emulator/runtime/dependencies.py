@@ -120,6 +120,8 @@ def read_app_requirements(app: str, root: Path) -> AppRequirements | None:
         raise ProjectFileError(f"Could not read {where}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProjectFileError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ProjectFileError(f"{where} is nested too deeply to read.") from None
     project = data.get("project", {})
     if not isinstance(project, dict):
         raise ProjectFileError(f"{where}: [project] must be a table.")

@@ -3,6 +3,7 @@ and Ctrl-C, never a traceback (docs/cli.md, "Exit codes")."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import declaring_config
 from tests.helpers.processes import LockHolder
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "configs"
@@ -50,11 +52,12 @@ def test_a_closed_stdout_exits_quietly(argv: list[str], code: int, tmp_path: Pat
 def test_a_real_pipeline_into_head(tmp_path: Path) -> None:
     # More output than a pipe buffers, so the writer meets the closed pipe for sure.
     (tmp_path / "big.bin").write_bytes(b"x" * 2_000_000)
+    declaring_config(tmp_path, buckets=("bkt",))
     state = ["--persist-to", str(tmp_path / "state")]
-    put = subprocess.run([sys.executable, "-m", "emulator", "r2", "object", "put", "b/big", "--file", "big.bin",
+    put = subprocess.run([sys.executable, "-m", "emulator", "r2", "object", "put", "bkt/big", "--file", "big.bin",
                           *state], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert put.returncode == 0, put.stderr
-    result = subprocess.run(f"{sys.executable} -m emulator r2 object get b/big --pipe {' '.join(state)} | head -c 10;"
+    result = subprocess.run(f"{sys.executable} -m emulator r2 object get bkt/big --pipe {' '.join(state)} | head -c 10;"
                             " echo \" ${PIPESTATUS[0]}\"", shell=True, capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, executable="/bin/bash")
     assert result.stdout == "xxxxxxxxxx 141\n"
@@ -127,7 +130,31 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(QueueBroker, "enqueue", interrupted)
-    assert main(["queues", "send", "jobs", '{"n": 1}', "--persist-to", str(tmp_path)]) == 130
+    config = declaring_config(tmp_path / "app", queues=("jobs",))
+    assert main(["queues", "send", "jobs", '{"n": 1}', "--persist-to", str(tmp_path), "-c", str(config)]) == 130
     holder = seen[0]
     assert holder is not None and getattr(holder, "pid") == os.getpid() and getattr(holder, "role") == "cli"
     assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
+
+
+def _leaf_commands(parser: "argparse.ArgumentParser", prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import argparse
+
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaf_commands(sub, (*prefix, name)) or [(*prefix, name)]
+    return found
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import build_parser
+
+    commands = _leaf_commands(build_parser())
+    assert ("queues", "pause-delivery") in commands and ("workflows", "instances", "send-event") in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args([*command, "--help"])
+        out = capsys.readouterr().out
+        assert exited.value.code == 0 and out.startswith("usage: cf-emulator " + " ".join(command)), command

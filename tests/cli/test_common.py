@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulator.cli import _common as common
-from emulator.cli._common import (
-    StateDirBusy, enclosing_workspace, release_state_dirs, resolve_state_dir, running_server)
+from emulator.cli._common import StateDirBusy, release_state_dirs, resolve_state_dir, running_server
 from emulator.state import StateDir, StateLock
 
 from tests.helpers.state_dirs import announced_server
@@ -33,36 +32,32 @@ def args(config: Path | None = None, persist: Path | None = None) -> argparse.Na
                               persist_to=str(persist) if persist else None)
 
 
-def test_an_app_of_a_workspace_uses_the_workspace_state(tmp_path: Path) -> None:
+def test_verbs_follow_the_state_directory_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rule itself is tested in tests/config/test_statedir.py; the verbs use it as is.
     root, app = layout(tmp_path)
-    assert enclosing_workspace(app) == root
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (root / ".emulator").resolve()
+    for config in (app / "wrangler.toml", app, root / "wrangler.toml"):
+        assert resolve_state_dir(args(config)).root == (root / ".emulator").resolve()
+    monkeypatch.chdir(app)
+    assert resolve_state_dir(args()).root == (root / ".emulator").resolve()
+    assert resolve_state_dir(args(app, tmp_path / "s")).root == (tmp_path / "s").resolve()
+    (root / "wrangler.toml").write_text('name = "not-a-workspace"\n')
+    assert resolve_state_dir(args(app)).root == (app / ".emulator").resolve()
 
 
-def test_a_dev_running_on_the_app_itself_wins(tmp_path: Path) -> None:
-    root, app = layout(tmp_path)
-    with announced_server(StateDir(app / ".emulator"), "http://127.0.0.1:1"):
-        assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
-    # Once that emulator is gone, its server.json (left by a kill -9, say) no longer counts.
-    (app / ".emulator" / "server.json").write_text('{"internal_url": "http://127.0.0.1:1", "pid": 1}')
-    (root / ".emulator").mkdir()
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (root / ".emulator").resolve()
-
-
-def test_an_existing_app_state_is_kept_when_the_workspace_has_none(tmp_path: Path) -> None:
+def test_an_old_app_state_directory_is_named_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, app = layout(tmp_path)
     (app / ".emulator").mkdir()
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
-    (root / ".emulator").mkdir()
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (root / ".emulator").resolve()
+    assert resolve_state_dir(args(app)).root == (root / ".emulator").resolve()
+    assert resolve_state_dir(args(app)).root == (root / ".emulator").resolve()
+    err = capsys.readouterr().err
+    assert err.count(f"{app / '.emulator'} is not used") == 1 and str(root / ".emulator") in err
 
 
-def test_persist_to_wins_and_standalone_apps_keep_their_own(tmp_path: Path) -> None:
-    root, app = layout(tmp_path)
-    assert resolve_state_dir(args(app / "wrangler.toml", tmp_path / "s")).root == (tmp_path / "s").resolve()
-    (root / "wrangler.toml").write_text('name = "not-a-workspace"\n')
-    assert enclosing_workspace(app) is None
-    assert resolve_state_dir(args(app / "wrangler.toml")).root == (app / ".emulator").resolve()
+def test_reading_verbs_neither_create_nor_lock_a_missing_directory(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "typo" / "state")
+    assert running_server(state, create=False) is None
+    assert not (tmp_path / "typo").exists()
+    assert state.root not in common._held
 
 
 # --- live process or files: decided under the state directory's lock ---------------------

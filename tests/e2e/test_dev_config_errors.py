@@ -47,7 +47,11 @@ async def test_app_that_fails_to_import_is_refused_with_its_traceback(workspace:
 async def test_single_app_folder_hosts_that_app_alone(workspace: Path) -> None:
     async with Emulator([workspace / "backend"], clock=FakeClock(), port=0) as emu:
         assert [a.name for a in emu.apps] == ["dev-backend"]
-        # Without a workspace the state lives next to the app's config.
+        # An app its workspace lists shares the workspace's state (docs/state.md)...
+        assert emu.state_dir == (workspace / ".emulator").resolve()
+    (workspace / "wrangler.toml").unlink()
+    async with Emulator([workspace / "backend"], clock=FakeClock(), port=0) as emu:
+        # ...without a workspace the state lives next to the app's config.
         assert emu.state_dir == (workspace / "backend" / ".emulator").resolve()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from aiohttp import web
 
@@ -11,6 +11,9 @@ from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config
 from tests.helpers.state_dirs import announced_server
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def run_cli(*argv: str) -> int:
@@ -70,3 +73,49 @@ def d1_r2_app(root: Path) -> AppConfig:
     return app_config(config_path=root / "wrangler.toml", kind="worker", name="app",
                      d1_databases=(D1DatabaseBinding("DB", "main-db", "id-1", root / "migrations"),),
                      r2_buckets=(R2BucketBinding("BUCKET", "bucket"),))
+
+
+def declaring_config(root: Path, queues: tuple[str, ...] = (), buckets: tuple[str, ...] = (),
+                     workflows: tuple[str, ...] = ()) -> Path:
+    """A Worker config declaring these queues (producers), R2 buckets and workflows, for
+    verbs that refuse names neither the config nor the state knows."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = 'name = "app"\nmain = "src/entry.py"\ncompatibility_date = "2025-01-01"\n' \
+           'compatibility_flags = ["python_workers"]\n'
+    for i, queue in enumerate(queues):
+        text += f'\n[[queues.producers]]\nbinding = "Q{i}"\nqueue = "{queue}"\n'
+    for i, bucket in enumerate(buckets):
+        text += f'\n[[r2_buckets]]\nbinding = "B{i}"\nbucket_name = "{bucket}"\n'
+    for i, workflow in enumerate(workflows):
+        text += f'\n[[workflows]]\nbinding = "W{i}"\nname = "{workflow}"\nclass_name = "W{i}"\n'
+    config = root / "wrangler.toml"
+    config.write_text(text)
+    (root / "src").mkdir(exist_ok=True)
+    classes = "".join(f"\nclass W{i}(WorkflowEntrypoint):\n    async def run(self, event, step):\n"
+                      f"        return None\n" for i in range(len(workflows)))
+    (root / "src" / "entry.py").write_text(
+        "from workers import WorkerEntrypoint, WorkflowEntrypoint, Response\n\n"
+        "class Default(WorkerEntrypoint):\n    async def fetch(self, request):\n"
+        "        return Response('ok')\n" + classes)
+    return config
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of the boxed tables a verb printed (header row included), stripped."""
+    return [[cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in text.splitlines() if line.startswith("│")]
+
+
+def force_terminal(monkeypatch: "pytest.MonkeyPatch", colour: bool = False, width: int = 80) -> None:
+    """Make the CLI's output module see terminals on stdin, stdout and stderr (as a user at a
+    shell has), ``width`` columns wide; without ``colour``, NO_COLOR is set so the text is
+    plain."""
+    from emulator.cli import output
+
+    monkeypatch.setattr(output, "_isatty", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.delenv("TERM", raising=False)
+    if colour:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", "1")

@@ -185,3 +185,16 @@ async def test_the_request_body_limit_is_an_option(cf_emulator: Any) -> None:
     assert small.status == 202
     await emu.advance(2)  # the batch timeout: only the small order was ever queued
     assert [o["id"] for o in (await emu.fetch("orders", "/orders")).json()] == ["s"]
+
+
+async def test_an_app_of_a_workspace_gets_its_migration_setting(cf_emulator: Any, workspace: Path,
+                                                                 tmp_path: Path) -> None:
+    # The state-directory rule (docs/state.md): the test's own directory stays the state
+    # directory, but the workspace's apply_migrations applies to its app named alone.
+    ws = workspace / "wrangler.toml"
+    ws.write_text(ws.read_text() + "apply_migrations = true\n")
+    emu = await cf_emulator(workspace / "backend")
+    assert emu.state_dir == (tmp_path / "cf-emulator-state").resolve()
+    resp = await emu.fetch("dev-backend", "/notes")
+    assert (resp.status, resp.json()) == (200, ["migrated"])
+    assert not (workspace / ".emulator").exists()

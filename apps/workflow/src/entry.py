@@ -26,7 +26,16 @@ from workers import Response, WorkerEntrypoint, WorkflowEntrypoint
 from workers.workflows import NonRetryableError
 
 import battle_index as idx
-import compaction
+
+
+def compaction() -> Any:
+    """The compaction module (pyarrow, numpy), imported by the first compaction step that
+    needs it: the queue consumers, the cron and `fetch` do without it, so the Worker (and
+    `cf-emulator dev`) starts ~0.2 s sooner. Later calls find it in ``sys.modules``."""
+    import compaction as module
+
+    return module
+
 
 LOG = "[Compaction Queue Consumer]"
 DLQ_LOG = "[DLQ Handler]"
@@ -220,7 +229,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
         started_ms = _now_ms()
         started_at = idx.iso_now()
         lease_ms = int(float(getattr(env, "COMPACTION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS) * 1000)
-        delay_ms = compaction.step_delay_ms(env)
+        delay_ms = compaction().step_delay_ms(env)
         # Step outputs must stay small (≤ 1 MiB): a run takes at most this many fragments and
         # leaves the rest to the follow-up run that `update-metadata` enqueues.
         max_fragments = int(getattr(env, "COMPACTION_MAX_FRAGMENTS", DEFAULT_MAX_FRAGMENTS) or DEFAULT_MAX_FRAGMENTS)
@@ -283,8 +292,8 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                 good, bad = [], []
                 for frag in listed["fragments"]:
                     try:
-                        info = await compaction.read_footer(bucket, frag["key"])
-                    except compaction.FragmentError as exc:
+                        info = await compaction().read_footer(bucket, frag["key"])
+                    except compaction().FragmentError as exc:
                         await idx.quarantine(db, frag["key"], exc.reason)
                         bad.append({"key": frag["key"], "reason": exc.reason})
                         continue
@@ -298,7 +307,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
 
             @step.do("group-by-schema", config=STEP_CONFIG)
             async def group_by_schema() -> dict[str, Any]:
-                groups = compaction.group_by_schema(schemas["fragments"])
+                groups = compaction().group_by_schema(schemas["fragments"])
                 existing = {o["fingerprint"]: o for o in listed["outputs"]}
                 next_part = max((o["part"] for o in listed["outputs"]), default=-1) + 1
                 planned = []
@@ -408,12 +417,12 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                 if not [k for k in inputs if k not in skip]:
                     raise NonRetryableError("every fragment of the group is unreadable")
                 try:
-                    result = await compaction.stream_merge(
+                    result = await compaction().stream_merge(
                         bucket, inputs, final_key, skip=skip,
                         custom_metadata={"dataset_id": dataset_id, "table": table, "period_tag": period_tag,
                                          "schema_fingerprint": group["fingerprint"], "run_id": run_id})
                     break
-                except compaction.FragmentError as exc:
+                except compaction().FragmentError as exc:
                     if exc.key == group["previous"] or exc.key not in group["fragments"]:
                         raise
                     await idx.quarantine(db, exc.key, exc.reason)

@@ -1,9 +1,17 @@
 """`cf-emulator d1 execute|migrations`: wrangler's D1 commands on the local databases.
 
     cf-emulator d1 execute DB (--command SQL | --file F) [--json] [--local] [--persist-to DIR] [-c CONFIG] [-y]
-    cf-emulator d1 migrations create DB MESSAGE
-    cf-emulator d1 migrations list DB
-    cf-emulator d1 migrations apply DB
+    cf-emulator d1 migrations create DB MESSAGE [--json]
+    cf-emulator d1 migrations list DB [--json]
+    cf-emulator d1 migrations apply DB [--json]
+
+``execute`` prints what wrangler prints: a table per statement that returned rows on a
+terminal (NULL shown as ``null``), the JSON list of ``{results, success, meta}`` with
+``--json`` *or when stdout is not a terminal* (wrangler's rule), and on failure with JSON
+``{"error": {"text": ...}}``. A ``--file`` run shows a progress bar per statement on a
+terminal. ``migrations list`` reads without writing: it creates neither the database
+nor its migrations table. The first ``execute`` or ``migrations apply`` on a database
+the config declares creates its file, as ``wrangler d1 execute --local`` does.
 
 ``DB`` matches a ``database_name`` or a ``binding`` of the config (found via ``-c`` or by
 looking upward from the current folder; a workspace file covers all its apps). With a
@@ -16,20 +24,19 @@ commands always do here) so scripts written for wrangler run unchanged.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from emulator.bindings.d1.config import D1DatabaseBinding, d1_config
+from emulator.bindings.d1.config import D1DatabaseBinding
+from emulator.cli import output
 from emulator.cli._common import (
     CONFIG_NAMES,
     ServerError,
+    add_json_argument,
     add_state_arguments,
     call_server,
-    print_table,
     project_root,
     resolve_state_dir,
     running_server,
@@ -68,21 +75,17 @@ def _read_raw(path: Path) -> dict[str, Any]:
 
 def _apps(config_file: Path) -> list[tuple[Path, list[D1DatabaseBinding]]]:
     """Every app's D1 bindings (a workspace file lists its apps' folders or files)."""
-    try:
-        from emulator.config import check_paths  # the full loader, once it exists
-    except ImportError:
-        loader = None
-    else:
-        loader = check_paths
-    if loader is not None:
-        report = loader([config_file])
-        if report.apps:
-            return [(app.config_path, list(d1_config(app).databases)) for app in report.apps]
+    from emulator.bindings.d1.config import d1_config
+    from emulator.config import check_paths
+
+    report = check_paths([config_file])
+    if report.apps:
+        return [(app.config_path, list(d1_config(app).databases)) for app in report.apps]
         # A config with validation errors has no apps; still find its databases, as
         # wrangler's d1 commands only need the d1_databases entries.
     try:
         raw = _read_raw(config_file)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigLookupError(f"Could not read {config_file}: {exc}") from None
     workspace = raw.get("workspace")
     if isinstance(workspace, dict):
@@ -108,33 +111,45 @@ def _apps(config_file: Path) -> list[tuple[Path, list[D1DatabaseBinding]]]:
 
 
 def find_d1_binding(name: str, config: str | None) -> tuple[D1DatabaseBinding, Path]:
-    """The binding whose database_name or binding is ``name`` (wrangler's lookup)."""
+    """The binding whose database_name or binding is ``name`` (wrangler's lookup); the
+    error lists the databases the config declares."""
     config_file = _config_file(config)
     if not config_file.is_file():
         raise ConfigLookupError(f"Couldn't find a D1 DB with the name or binding '{name}' in "
                                 f"your {config_file.name} file.")
+    known: list[str] = []
     for _path, bindings in _apps(config_file):
         for b in bindings:
             if name in (b.database_name, b.binding):
                 return b, config_file
+            known.append(f"{b.database_name} (binding {b.binding})" if b.database_name else b.binding)
+    listing = (f" Known databases: {', '.join(sorted(set(known)))}." if known
+               else f" {config_file} declares no d1_databases.")
     raise ConfigLookupError(f"Couldn't find a D1 DB with the name or binding '{name}' in your "
-                            f"{config_file.name} file.")
+                            f"{config_file.name} file.{listing}")
 
 
 def register(subparsers: Any) -> None:
-    d1 = subparsers.add_parser("d1", help="D1 databases: execute SQL, apply migrations")
+    d1 = subparsers.add_parser("d1", help="D1 databases: execute SQL, apply migrations",
+                               description="Manage the local D1 databases (wrangler's `d1` commands, locally).")
     d1_sub = d1.add_subparsers(dest="d1_command", metavar="COMMAND")
     d1.set_defaults(func=lambda args: (d1.print_help(), 2)[1])
 
-    execute = d1_sub.add_parser("execute", help="execute SQL on a local database")
-    execute.add_argument("database", metavar="DB", help="database_name or binding")
+    execute = d1_sub.add_parser(
+        "execute", help="execute a command or SQL file on a local database",
+        description="Execute a command or SQL file. You must provide either --command or --file. "
+                    "Prints a table per statement on a terminal, JSON otherwise (and with --json).")
+    execute.add_argument("database", metavar="DB", help="the name or binding of the DB")
     source = execute.add_mutually_exclusive_group(required=True)
-    source.add_argument("--command", metavar="SQL", help="SQL text to execute")
-    source.add_argument("--file", metavar="F", help="a .sql file to execute")
+    source.add_argument("--command", metavar="SQL",
+                        help="the SQL query you wish to execute, or multiple queries separated by ';'")
+    source.add_argument("--file", metavar="F", help="a .sql file to ingest")
     execute.add_argument("--json", action="store_true",
-                         help="print wrangler's JSON: a list of {results, success, meta}")
-    execute.add_argument("-y", "--yes", action="store_true", help="accepted; never prompts")
+                         help="return output as JSON (a list of {results, success, meta}); the default "
+                              "when stdout is not a terminal")
+    execute.add_argument("-y", "--yes", action="store_true", help='answer "yes" to any prompts (never prompts)')
     execute.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+    execute.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
     add_state_arguments(execute)
     execute.set_defaults(func=run_execute)
 
@@ -144,20 +159,23 @@ def register(subparsers: Any) -> None:
     create = m_sub.add_parser("create", help="create a new, empty migration file")
     create.add_argument("database", metavar="DB", help="database_name or binding")
     create.add_argument("message", help="what the migration does (becomes part of its file name)")
+    add_json_argument(create, "the new file's path")
     add_state_arguments(create)
     create.set_defaults(func=run_create)
-    for name, helptext in (("list", "list unapplied migrations"), ("apply", "apply pending migrations")):
-        p = m_sub.add_parser(name, help=helptext)
-        p.add_argument("database", metavar="DB", help="database_name or binding")
+    for name, helptext in (("list", "view a list of unapplied migration files"),
+                           ("apply", "apply any unapplied D1 migrations")):
+        p = m_sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        p.add_argument("database", metavar="DB", help="the name or binding of the DB")
         p.add_argument("-y", "--yes", action="store_true", help="accepted; never prompts")
         p.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
+        add_json_argument(p, "the migration names (pending, or applied)")
         add_state_arguments(p)
         p.set_defaults(func=run_migrations, action=name)
 
 
 def _fail(message: str) -> int:
-    print(f"✘ [ERROR] {message}", file=sys.stderr)
-    return 1
+    return output.error(message)
 
 
 class _RemoteTarget:
@@ -185,12 +203,13 @@ def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
     return result
 
 
-async def _local_script(db_path: Path, sql: str) -> list[dict[str, Any]]:
+def _local_script(db_path: Path, sql: str, progress: output.Progress | None = None) -> list[dict[str, Any]]:
     from emulator.bindings.d1.engine import D1Engine
 
     engine = D1Engine(db_path)
+    report = (lambda done, _total: progress.update(done)) if progress is not None and progress.enabled else None
     try:
-        results = engine.call_sync(lambda conn: engine.script(conn, sql))
+        results = engine.call_sync(lambda conn: engine.script(conn, sql, report))
         return [json.loads(json.dumps(r.shaped("objects"))) for r in results]
     finally:
         engine.close()
@@ -198,56 +217,75 @@ async def _local_script(db_path: Path, sql: str) -> list[dict[str, Any]]:
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     """(binding, state dir, config file) or raises ConfigLookupError."""
-    if getattr(args, "remote", False):
-        raise ConfigLookupError("--remote is not supported: cf-emulator only has local databases.")
+    if getattr(args, "remote", False) or getattr(args, "preview", False):
+        raise ConfigLookupError("--remote and --preview are not supported: cf-emulator only has local databases.")
     binding, config_file = find_d1_binding(args.database, args.config)
     return binding, resolve_state_dir(args), config_file
 
 
 def run_execute(args: argparse.Namespace) -> int:
-    from emulator.bindings.d1.engine import D1Error, database_path
+    from emulator.bindings.d1.engine import D1Error, database_path, split_statements
     from emulator.bindings.d1.migrations import strip_dump_transaction
+
+    # wrangler: JSON results with --json or when stdout is not a terminal; JSON errors
+    # (and no banner) only with --json.
+    as_json = output.wants_json(args, when_piped=True)
+
+    def failed(text: str) -> int:
+        if args.json:
+            output.print_json({"error": {"text": text}})
+            return 1
+        return _fail(text)
 
     try:
         binding, state, config_file = _resolve(args)
     except ConfigLookupError as exc:
-        return _fail(str(exc))
+        return failed(str(exc))
     if args.file:
         try:
             sql = Path(args.file).read_text(encoding="utf-8")
         except OSError as exc:
-            return _fail(f"Unable to read SQL text file \"{args.file}\": {exc.strerror}")
+            return failed(f"Unable to read SQL text file \"{args.file}\": {exc.strerror}")
     else:
         sql = args.command
-    db_path = database_path(state.binding_dir("d1"), binding.local_id)
-    url = running_server(state)
     try:
         sql = strip_dump_transaction(sql)
     except D1Error as exc:
-        return _fail(str(exc))
+        return failed(str(exc))
+    url = running_server(state)
+    db_path = database_path(state.binding_dir("d1"), binding.local_id)
     if not args.json:
-        print(f"🌀 Executing on local database {binding.database_name or binding.binding} "
-              f"({binding.local_id}) from {db_path}:", file=sys.stderr)
+        output.info(f"🌀 Executing on local database {binding.database_name or binding.binding} "
+                    f"({binding.local_id}) from {db_path}:")
     try:
-        if url:
+        if args.file:
+            total = len(split_statements(sql))
+            with output.Progress(f"Executing {Path(args.file).name}", None if url else total, "statements") as bar:
+                results = _remote_script(url, binding.local_id, sql) if url else _local_script(db_path, sql, bar)
+        elif url:
             results = _remote_script(url, binding.local_id, sql)
         else:
-            results = asyncio.run(_local_script(db_path, sql))
+            results = _local_script(db_path, sql)
     except D1Error as exc:
-        if args.json:
-            print(json.dumps({"error": {"text": str(exc)}}, indent=2))
-            return 1
-        return _fail(str(exc))
-    if args.json:
-        print(json.dumps(results, indent=2))
+        return failed(str(exc))
+    if not args.json:
+        output.info(f"🚣 {len(results)} command{'s' if len(results) != 1 else ''} executed successfully.")
+    if as_json:
+        output.print_json(results)
         return 0
-    for result in results:
+    statements = split_statements(sql)
+    for index, result in enumerate(results):
         rows = result["results"]
         if rows:
-            print_table(rows, list(rows[0].keys()))
-    print(f"🚣 {len(results)} command{'s' if len(results) != 1 else ''} executed successfully.",
-          file=sys.stderr)
+            query = statements[index] if index < len(statements) else ""
+            output.table(rows, list(rows[0].keys()), title=_shorten(query, 48))
     return 0
+
+
+def _shorten(query: str, width: int) -> str:
+    """wrangler's short form of a statement, shown above its rows."""
+    flat = " ".join(query.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -258,42 +296,62 @@ def run_create(args: argparse.Namespace) -> int:
         path = create_migration(binding.migrations_dir, args.message)
     except (ConfigLookupError, MigrationError) as exc:
         return _fail(str(exc))
-    print(f"✅ Successfully created Migration '{path.name}'!")
-    print(f"The migration is available for editing here\n{path}")
+    if output.wants_json(args):
+        output.print_json({"path": str(path)})
+        return 0
+    output.say(f"✅ Successfully created Migration '{path.name}'!")
+    output.say(f"The migration is available for editing here\n{path}")
     return 0
 
 
 def run_migrations(args: argparse.Namespace) -> int:
     from emulator.bindings.d1.engine import D1Engine, D1Error, database_path
-    from emulator.bindings.d1.migrations import EngineTarget, MigrationError, apply_migrations, list_migrations
+    from emulator.bindings.d1.migrations import (
+        EngineTarget, MigrationError, apply_migrations, format_table, list_migrations, pending_readonly)
 
+    as_json = output.wants_json(args)
+    say = (lambda _line: None) if as_json else output.say
     try:
         binding, state, config_file = _resolve(args)
     except ConfigLookupError as exc:
         return _fail(str(exc))
     if not binding.migrations_dir.is_dir():
-        print(f"▲ [WARNING] No migrations folder found. Set `migrations_dir` in your "
-              f"{config_file.name} file to choose a different path.", file=sys.stderr)
+        output.warn(f"No migrations folder found. Set `migrations_dir` in your {config_file.name} file to "
+                    "choose a different path.")
         return _fail(f"No migrations present at {binding.migrations_dir}.")
-    url = running_server(state)
+    reading = args.action == "list"
+    url = running_server(state, create=not reading)
 
     async def go() -> list[str]:
         engine = None
         if url:
             target: Any = _RemoteTarget(url, binding.local_id)
+        elif reading:
+            # Read without writing: no database file, no migrations table created.
+            pending = pending_readonly(database_path(state.root / "d1", binding.local_id), binding)
+            if pending:
+                say("Migrations to be applied:")
+                say(format_table(pending))
+            else:
+                say("✅ No migrations to apply!")
+            return pending
         else:
             engine = D1Engine(database_path(state.binding_dir("d1"), binding.local_id))
             target = EngineTarget(engine)
         try:
-            if args.action == "list":
-                return await list_migrations(target, binding, progress=print)
-            return await apply_migrations(target, binding, progress=print)
+            if reading:
+                return await list_migrations(target, binding, progress=say)
+            return await apply_migrations(target, binding, progress=say)
         finally:
             if engine is not None:
                 engine.close()
 
+    import asyncio
+
     try:
-        asyncio.run(go())
+        names = asyncio.run(go())
     except (MigrationError, D1Error) as exc:
         return _fail(str(exc))
+    if as_json:
+        output.print_json({"pending" if reading else "applied": names})
     return 0

@@ -292,6 +292,20 @@ class D1Engine:
         # Database size after the last statement we ran (None until first measured).
         self._known_size: int | None = None
         self._closed = False
+        # Set by the D1 plugin: what to add to a "no such table" error (the pending
+        # migrations that would create it), or None. Called only when such an error occurs.
+        self.missing_table_note: Callable[[], str | None] | None = None
+
+    def _error(self, exc: BaseException) -> D1Error:
+        """``to_d1_error`` plus, for a missing table, why it may be missing (docs/d1.md)."""
+        error = to_d1_error(exc)
+        note = self.missing_table_note
+        if note is not None and "no such table" in str(exc):
+            extra = note()
+            if extra:
+                cause = error.cause
+                error = D1Error(f"{error} ({extra})", str(cause) if cause is not None else None)
+        return error
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
         bind_bytes_directly()  # user blobs bind without the adapter protocol's overhead
@@ -369,7 +383,7 @@ class D1Engine:
             self._armed = False
             if _retry_on_worker(exc):
                 return None
-            raise to_d1_error(exc) from None
+            raise self._error(exc) from None
         # Done (and committed): nothing below may be interrupted, or a statement that took
         # effect would run again on the worker.
         self._armed = False
@@ -427,7 +441,7 @@ class D1Engine:
             self._armed = False
             if _retry_on_worker(exc):
                 return None
-            raise to_d1_error(exc) from None
+            raise self._error(exc) from None
         self._armed = False
         if not _is_read_only(statement):
             self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]
@@ -491,7 +505,7 @@ class D1Engine:
             # end, and fetching costs as much again as the statement.
             rows = cur.fetchall() if description is not None else []
         except sqlite3.Error as exc:
-            raise to_d1_error(exc) from None
+            raise self._error(exc) from None
         # The statement is done (and committed, in autocommit): nothing after this point may
         # be interrupted, or the fast path would re-run a statement that already took effect.
         self._armed = False
@@ -563,7 +577,7 @@ class D1Engine:
                     raise D1Error("D1_ERROR: When executing multiple SQL statements in a single "
                                   "call, only the last statement can have parameters.") from None
                 except sqlite3.Error as exc:
-                    raise to_d1_error(exc) from None
+                    raise self._error(exc) from None
             return self._execute(conn, statements[-1], params, measure, with_meta)
 
     def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
@@ -638,7 +652,7 @@ class D1Engine:
                         description = cur.description
                         rows = fetchall() if description is not None else None
                     except sqlite3.Error as exc:
-                        raise to_d1_error(exc) from None
+                        raise self._error(exc) from None
                     # As in _execute: rowcount is -1 unless INSERT/UPDATE/DELETE/REPLACE.
                     changes = cur.rowcount
                     now_total = conn.total_changes
@@ -707,7 +721,7 @@ class D1Engine:
                         try:
                             conn.execute(statement)
                         except sqlite3.Error as exc:
-                            raise to_d1_error(exc) from None
+                            raise self._error(exc) from None
                 except D1Error as exc:
                     # Production reports the failing line; Miniflare always says line 1.
                     detail = str(exc).removeprefix("D1_ERROR: ")
@@ -715,14 +729,27 @@ class D1Engine:
                                   str(exc.cause) if exc.cause else detail) from None
         return JsObject(count=len(lines), duration=(time.perf_counter() - started) * 1000)
 
-    def script(self, conn: sqlite3.Connection, sql: str) -> list[StatementResult]:
-        """Every statement of a SQL text, atomically (``d1 execute --file``, migrations)."""
+    def script(self, conn: sqlite3.Connection, sql: str,
+               progress: Callable[[int, int], None] | None = None) -> list[StatementResult]:
+        """Every statement of a SQL text, atomically (``d1 execute --file``, migrations).
+
+        ``progress(done, total)`` is called as statements complete (the CLI's progress bar
+        for a long file), every 1% and at the end."""
         statements = split_statements(sql)
         if not statements:
             return []
         before = self._known_size if self._known_size is not None else self._size(conn)
         with self.transaction(conn):
-            results = [self._execute(conn, s, (), measure=False) for s in statements]
+            if progress is None:
+                results = [self._execute(conn, s, (), measure=False) for s in statements]
+            else:
+                total = len(statements)
+                step = max(1, total // 100)
+                results = []
+                for done, statement in enumerate(statements, 1):
+                    results.append(self._execute(conn, statement, (), measure=False))
+                    if done % step == 0 or done == total:
+                        progress(done, total)
         return self._finish_sizes(conn, results, before)
 
     def dump(self, conn: sqlite3.Connection) -> bytes:

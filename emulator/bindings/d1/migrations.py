@@ -152,6 +152,34 @@ async def _unapplied(target: MigrationTarget, binding: "D1DatabaseBinding") -> l
     return [m for m in migrations if m.name not in applied]
 
 
+def pending_readonly(db_path: Path, binding: "D1DatabaseBinding") -> list[str]:
+    """Names of the migrations not applied to the database file ``db_path``, found without
+    writing anything: no migrations table created, no database file, no WAL (the start-up
+    warning, the "pending migrations" note on a missing table, `migrations list` on a
+    database that does not exist yet). No migrations folder: nothing pending."""
+    import sqlite3
+    from urllib.request import pathname2url
+
+    try:
+        migrations = read_migrations(binding.migrations_dir)
+    except MigrationError:
+        return []
+    applied: set[str] = set()
+    if Path(db_path).is_file():
+        try:
+            conn = sqlite3.connect(f"file:{pathname2url(str(db_path))}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return []
+        try:
+            rows = conn.execute(f"SELECT name FROM {_quote_ident(binding.migrations_table)}").fetchall()
+            applied = {row[0] for row in rows}
+        except sqlite3.Error:
+            pass  # no migrations table yet: every migration is pending
+        finally:
+            conn.close()
+    return [m.name for m in migrations if m.name not in applied]
+
+
 def format_table(names: list[str]) -> str:
     """wrangler's boxed table of migration names."""
     width = max(len("Name"), *(len(n) for n in names))

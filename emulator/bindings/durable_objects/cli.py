@@ -29,10 +29,10 @@ from emulator.cli._common import (
     ServerError,
     add_state_arguments,
     call_server,
-    print_json,
     resolve_state_dir,
     running_server,
 )
+from emulator.cli.output import print_json
 
 
 class DOCommandError(Exception):

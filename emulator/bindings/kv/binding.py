@@ -15,7 +15,7 @@ import binascii
 import json
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.bindings.kv.engine import THREAD_THRESHOLD, Entry, KVEngine
 from emulator.bindings.kv.errors import KVError, service_error
@@ -366,14 +366,17 @@ class KVNamespace:
             return b"".join(chunks)
         raise KVError(_PUT_TYPES, "TypeError")
 
-    def bulk_put(self, pairs: Any) -> int:
+    def bulk_put(self, pairs: Any, progress: Callable[[int], None] | None = None) -> int:
         """Write wrangler's bulk format (``[{key, value, expiration?, expiration_ttl?, metadata?,
-        base64?}]``) in one transaction, after checking every pair: all or nothing."""
+        base64?}]``) in one transaction, after checking every pair: all or nothing.
+        ``progress(checked)`` hears how many pairs are checked so far (the CLI's bar)."""
         if not isinstance(pairs, list):
             raise KVError("Expected an array of key-value objects.", "TypeError")
         now_ms = self._clock.now_ms()
         rows = []
         for i, item in enumerate(pairs):
+            if progress is not None and i % 1000 == 0:
+                progress(i)
             if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or \
                     not isinstance(item.get("value"), str):
                 raise KVError(f'item {i}: needs a string "key" and a string "value"', "TypeError")
@@ -388,7 +391,10 @@ class KVNamespace:
                 rows.append(self.checked_put(item["key"], data, options, now_ms))
             except KVError as exc:
                 raise KVError(f"item {i}: {exc.message}", exc.name) from None
-        return self._engine.put_many(rows, now_ms)
+        written = self._engine.put_many(rows, now_ms)
+        if progress is not None:
+            progress(len(pairs))
+        return written
 
     def bulk_delete(self, keys: list[str]) -> int:
         """Delete several keys in one transaction; returns how many existed."""

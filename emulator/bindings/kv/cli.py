@@ -9,7 +9,11 @@
     cf-emulator kv namespace list
 
 ``--binding`` resolves the namespace from the wrangler config (``-c``, else the nearest one)
-the way wrangler does (docs/kv.md, "CLI"). With a ``dev`` running on the state directory
+the way wrangler does (docs/kv.md, "CLI"); a ``--namespace-id`` neither the config nor the
+state directory knows is an error listing the known ones, so a typo creates nothing.
+Reading verbs (``key get``, ``key list``, ``bulk get``, ``namespace list``) create nothing,
+not even the state directory. Writing verbs take ``--json`` for a machine-readable
+outcome; ``bulk put``/``bulk delete`` show a progress bar on a terminal. With a ``dev`` running on the state directory
 the commands go through its internal API (``/_emulator/kv``); otherwise they open the
 namespace's file in the state directory. ``--local`` is accepted for wrangler
 compatibility (always local); ``--remote`` is refused.
@@ -18,7 +22,6 @@ compatibility (always local); ``--remote`` is refused.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import sys
@@ -26,15 +29,18 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
+from emulator.cli import output
 from emulator.cli._common import (
     CONFIG_NAMES,
     ServerError,
+    add_json_argument,
     add_state_arguments,
     call_server,
-    print_json,
     resolve_state_dir,
     running_server,
+    unknown_name,
 )
+from emulator.cli.output import print_json
 
 
 class KVCommandError(Exception):
@@ -42,7 +48,8 @@ class KVCommandError(Exception):
 
 
 def register(subparsers: Any) -> None:
-    kv = subparsers.add_parser("kv", help="Workers KV: keys, bulk writes, namespaces")
+    kv = subparsers.add_parser("kv", help="Workers KV: keys, bulk writes, namespaces",
+                               description="Manage the local Workers KV namespaces (wrangler's `kv` commands).")
     sub = kv.add_subparsers(dest="kv_command", metavar="COMMAND")
     kv.set_defaults(func=lambda args: (kv.print_help(), 2)[1])
 
@@ -57,6 +64,7 @@ def register(subparsers: Any) -> None:
     put.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after this many seconds (at least 60)")
     put.add_argument("--expiration", type=int, metavar="EPOCH_SECONDS", help="expire at this time")
     put.add_argument("--metadata", metavar="JSON", help="a JSON object stored with the key")
+    add_json_argument(put, "the outcome")
     _namespace_arguments(put)
     put.set_defaults(func=run_put)
 
@@ -69,11 +77,13 @@ def register(subparsers: Any) -> None:
 
     delete = key_sub.add_parser("delete", help="remove a single key")
     delete.add_argument("key", metavar="KEY")
+    add_json_argument(delete, "the outcome")
     _namespace_arguments(delete)
     delete.set_defaults(func=run_delete)
 
     lst = key_sub.add_parser("list", help="list keys (JSON), in byte order")
     lst.add_argument("--prefix", default="", help="only keys starting with this")
+    lst.add_argument("--json", action="store_true", help="accepted: the keys are always printed as JSON")
     _namespace_arguments(lst)
     lst.set_defaults(func=run_list)
 
@@ -83,15 +93,21 @@ def register(subparsers: Any) -> None:
     bput = bulk_sub.add_parser("put", help='write pairs from a JSON array of {"key", "value", "expiration"?, '
                                            '"expiration_ttl"?, "metadata"?, "base64"?}')
     bput.add_argument("filename", metavar="FILE")
+    for flag, kind in (("--ttl", int), ("--expiration", int), ("--metadata", str)):
+        bput.add_argument(flag, type=kind, default=None,
+                          help="accepted and ignored, as wrangler does: give it per item in the file")
+    add_json_argument(bput, "how many pairs were written")
     _namespace_arguments(bput)
     bput.set_defaults(func=run_bulk_put)
     bget = bulk_sub.add_parser("get", help='read the keys of a JSON array of strings or {"name"} objects')
     bget.add_argument("filename", metavar="FILE")
+    bget.add_argument("--json", action="store_true", help="accepted: the values are always printed as JSON")
     _namespace_arguments(bget)
     bget.set_defaults(func=run_bulk_get)
     bdel = bulk_sub.add_parser("delete", help='delete the keys of a JSON array of strings or {"name"} objects')
     bdel.add_argument("filename", metavar="FILE")
     bdel.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    add_json_argument(bdel, "how many keys were deleted")
     _namespace_arguments(bdel)
     bdel.set_defaults(func=run_bulk_delete)
 
@@ -99,6 +115,7 @@ def register(subparsers: Any) -> None:
     ns_sub = namespace.add_subparsers(dest="namespace_command", metavar="COMMAND")
     namespace.set_defaults(func=lambda args: (namespace.print_help(), 2)[1])
     nlist = ns_sub.add_parser("list", help="every namespace the config declares or the state holds (JSON)")
+    nlist.add_argument("--json", action="store_true", help="accepted: the namespaces are always printed as JSON")
     add_state_arguments(nlist)
     nlist.set_defaults(func=run_namespace_list)
 
@@ -150,6 +167,7 @@ def namespace_id(args: argparse.Namespace) -> str:
     if args.remote:
         raise KVCommandError("--remote is not supported: cf-emulator only has local namespaces.")
     if args.namespace_id:
+        _require_known_id(args, str(args.namespace_id))
         return str(args.namespace_id)
     if not args.binding:
         raise KVCommandError("Exactly one of the arguments --binding and --namespace-id is required.")
@@ -170,8 +188,35 @@ def namespace_id(args: argparse.Namespace) -> str:
         if args.preview is False and ns.id:
             return str(ns.id)
         return str(ns.local_id)
+    known = sorted({ns.binding for ns in _declared(config)})
+    listing = f" Known bindings: {', '.join(known)}." if known else ""
     raise KVCommandError(f'A namespace with binding name "{args.binding}" was not found in the configured '
-                         '"kv_namespaces".')
+                         f'"kv_namespaces".{listing}')
+
+
+def _require_known_id(args: argparse.Namespace, ns: str) -> None:
+    """A ``--namespace-id`` must be one the config declares (id, preview_id, local id) or
+    the state directory holds; anything else is a typo, refused with the known ids."""
+    from emulator.bindings.kv.engine import stored_namespace_id
+
+    config = _config_file(args)
+    declared: set[str] = set()
+    if config is not None and config.exists():
+        for n in _declared(config):
+            declared.update(str(i) for i in (n.id, n.preview_id, n.local_id) if i)
+    if ns in declared:
+        return
+    state = resolve_state_dir(args)
+    url = running_server(state, create=False)
+    if url:
+        stored = {str(n["id"]) for n in call_server(url, "GET", _base(url, "x").rsplit("/", 1)[0])
+                  if isinstance(n, dict) and "id" in n}
+    else:
+        folder = state.root / "kv"
+        stored = {i for p in (sorted(folder.glob("*.sqlite3")) if folder.is_dir() else [])
+                  if (i := stored_namespace_id(p)) is not None}
+    if ns not in stored:
+        raise KVCommandError(unknown_name("KV namespace", ns, declared | stored))
 
 
 # --- running dev or the state directory ------------------------------------------------------
@@ -197,14 +242,15 @@ def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], create
     state.binding_dir("kv")
     engine = KVEngine(path, ns)
     try:
+        import asyncio
+
         return asyncio.run(work(KVNamespace(engine, ns, RealClock())))
     finally:
         engine.close()
 
 
 def _fail(message: str) -> int:
-    print(f"✘ [ERROR] {message}", file=sys.stderr)
-    return 1
+    return output.error(message)
 
 
 def _server_message(exc: ServerError) -> str:
@@ -226,6 +272,8 @@ def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespac
             return _fail(exc.message)
         except ServerError as exc:
             return _fail(_server_message(exc))
+        except BrokenPipeError:
+            raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
         except OSError as exc:
             return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     wrapped.__name__ = fn.__name__
@@ -253,7 +301,8 @@ def run_put(args: argparse.Namespace) -> int:
             raise KVCommandError(f"--metadata must be a JSON object. Received: {args.metadata}")
         options["metadata"] = metadata
     shown = f'the contents of {args.path}' if args.path else f'the value "{args.value}"'
-    print(f'Writing {shown} to key "{args.key}" on namespace {ns}.')
+    if not output.wants_json(args):
+        output.say(f'Writing {shown} to key "{args.key}" on namespace {ns}.')
     url = running_server(resolve_state_dir(args))
     if url:
         query = f"key={_q(args.key)}"
@@ -268,13 +317,15 @@ def run_put(args: argparse.Namespace) -> int:
         async def work(namespace: Any) -> None:
             await namespace.put(args.key, data, options)
         _local(args, ns, work)
+    if output.wants_json(args):
+        print_json({"namespace": ns, "key": args.key, "written": len(data)})
     return 0
 
 
 @_run
 def run_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
-    url = running_server(resolve_state_dir(args))
+    url = running_server(resolve_state_dir(args), create=False)
     found: dict[str, Any] | None
     if url:
         try:
@@ -309,10 +360,10 @@ def run_get(args: argparse.Namespace) -> int:
             print_json(out)
         return 0
     if value is None:
-        print("Value not found")
+        output.say("Value not found")
         return 0
     if args.text:
-        print(value.decode("utf-8", errors="replace"))
+        output.say(value.decode("utf-8", errors="replace"))
     else:
         sys.stdout.buffer.write(value)
         sys.stdout.flush()
@@ -322,7 +373,8 @@ def run_get(args: argparse.Namespace) -> int:
 @_run
 def run_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
-    print(f'Deleting the key "{args.key}" on namespace {ns}.')
+    if not output.wants_json(args):
+        output.say(f'Deleting the key "{args.key}" on namespace {ns}.')
     url = running_server(resolve_state_dir(args))
     if url:
         try:
@@ -337,13 +389,15 @@ def run_delete(args: argparse.Namespace) -> int:
             _local(args, ns, work, create=False)
         except KVCommandError:
             pass  # deleting from a namespace that holds nothing deletes nothing
+    if output.wants_json(args):
+        print_json({"namespace": ns, "key": args.key, "deleted": True})
     return 0
 
 
 @_run
 def run_list(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
-    url = running_server(resolve_state_dir(args))
+    url = running_server(resolve_state_dir(args), create=False)
     keys: list[Any] = []
     cursor: str | None = None
     while True:
@@ -392,14 +446,22 @@ def run_bulk_put(args: argparse.Namespace) -> int:
     pairs = _read_json_file(args.filename)
     if not isinstance(pairs, list):
         raise KVCommandError(f'Unexpected JSON input from "{args.filename}". Expected an array of key-value objects.')
+    ignored = [flag for flag in ("ttl", "expiration", "metadata") if getattr(args, flag) is not None]
+    if ignored:
+        output.warn(f"--{', --'.join(ignored)} ignored by `kv bulk put`, as wrangler ignores them: give "
+                    '"expiration", "expiration_ttl" or "metadata" per item in the file.')
     url = running_server(resolve_state_dir(args))
-    if url:
-        call_server(url, "POST", f"{_base(url, ns)}/bulk", body=pairs)
+    with output.Progress(f"Writing {len(pairs)} pairs", None if url else len(pairs), "pairs") as bar:
+        if url:
+            call_server(url, "POST", f"{_base(url, ns)}/bulk", body=pairs)
+        else:
+            async def work(namespace: Any) -> int:
+                return int(namespace.bulk_put(pairs, progress=bar.update if bar.enabled else None))
+            _local(args, ns, work)
+    if output.wants_json(args):
+        print_json({"namespace": ns, "written": len(pairs)})
     else:
-        async def work(namespace: Any) -> int:
-            return int(namespace.bulk_put(pairs))
-        _local(args, ns, work)
-    print("Success!")
+        output.say("Success!")
     return 0
 
 
@@ -407,7 +469,7 @@ def run_bulk_put(args: argparse.Namespace) -> int:
 def run_bulk_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
-    url = running_server(resolve_state_dir(args))
+    url = running_server(resolve_state_dir(args), create=False)
     if url:
         try:
             values = call_server(url, "POST", f"{_base(url, ns)}/bulk/get", body=keys)
@@ -431,28 +493,35 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
     if not args.force:
-        if not sys.stdin.isatty():
-            raise KVCommandError("Refusing to delete without confirmation: pass --force (stdin is not a terminal).")
-        answer = input(f"? Are you sure you want to delete all the keys read from \"{args.filename}\" from "
-                       f"kv-namespace with id \"{ns}\"? (y/N) ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Not deleting keys read from", args.filename)
+        try:
+            sure = output.confirm(f"Are you sure you want to delete all the keys read from \"{args.filename}\" "
+                                  f"from kv-namespace with id \"{ns}\"?")
+        except output.NotInteractive:
+            raise KVCommandError("Refusing to delete without confirmation: pass --force "
+                                 "(not at a terminal).") from None
+        if not sure:
+            output.say(f"Not deleting keys read from {args.filename}")
             return 0
     url = running_server(resolve_state_dir(args))
-    if url:
-        try:
-            call_server(url, "POST", f"{_base(url, ns)}/bulk/delete", body=keys)
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
+    deleted: int | None = None
+    with output.Progress(f"Deleting {len(keys)} keys", None, "keys"):
+        if url:
+            try:
+                call_server(url, "POST", f"{_base(url, ns)}/bulk/delete", body=keys)
+            except ServerError as exc:
+                if exc.status != 404:
+                    raise
+        else:
+            async def work(namespace: Any) -> int:
+                return int(namespace.bulk_delete(keys))
+            try:
+                deleted = _local(args, ns, work, create=False)
+            except KVCommandError:
+                deleted = 0
+    if output.wants_json(args):
+        print_json({"namespace": ns, "keys": len(keys), **({"deleted": deleted} if deleted is not None else {})})
     else:
-        async def work(namespace: Any) -> int:
-            return int(namespace.bulk_delete(keys))
-        try:
-            _local(args, ns, work, create=False)
-        except KVCommandError:
-            pass
-    print("Success!")
+        output.say("Success!")
     return 0
 
 
@@ -462,7 +531,7 @@ def run_namespace_list(args: argparse.Namespace) -> int:
     from emulator.bindings.kv.engine import stored_namespace_id
 
     state = resolve_state_dir(args)
-    url = running_server(state)
+    url = running_server(state, create=False)
     if url:
         print_json(call_server(url, "GET", _base(url, "x").rsplit("/", 1)[0]))
         return 0

@@ -1,60 +1,82 @@
-"""`cf-emulator queues list|peek|send|purge|redrive`: inspect and drive local queues.
+"""`cf-emulator queues ...`: wrangler's queue commands on the local queues, plus inspection.
 
     cf-emulator queues list [--json]
+    cf-emulator queues info NAME [--json]
     cf-emulator queues peek NAME [--limit N] [--json]
-    cf-emulator queues send NAME BODY [--content-type json|text|bytes|v8] [--delay SECONDS]
-    cf-emulator queues purge NAME
-    cf-emulator queues redrive DLQ MESSAGE_ID [--to QUEUE]
+    cf-emulator queues send NAME BODY [--content-type json|text|bytes|v8] [--delay SECONDS] [--json]
+    cf-emulator queues pause-delivery NAME [--json]
+    cf-emulator queues resume-delivery NAME [--json]
+    cf-emulator queues purge NAME [--force] [--json]
+    cf-emulator queues redrive DLQ MESSAGE_ID [--to QUEUE] [--json]
+
+``info``, ``pause-delivery``, ``resume-delivery`` and ``purge`` are wrangler's (same words,
+same prompt: ``purge`` asks for the queue's name unless ``--force``, and refuses without a
+terminal); ``list`` shows local figures rather than account metadata; ``peek``, ``send``
+and ``redrive`` are ours (the dashboard's actions). A queue is known when the config
+declares it (producer, consumer or dead-letter queue) or the state directory holds it; any
+other name is an error listing the known ones, so a typo never creates a queue. Reading
+verbs (``list``, ``info``, ``peek``) create nothing, not even the state directory.
 
 With a ``dev`` running on the state directory the verbs call its internal API
-(``/_emulator/queues``), so its consumers see a sent message at once and a purge also
-covers in-flight batches. Otherwise they open ``<state>/queues/queues.sqlite3`` directly;
-whatever they send is delivered when ``dev`` next starts.
+(``/_emulator/queues``), so its consumers see a sent message (or a resumed queue) at once
+and a purge also covers in-flight batches. Otherwise they open
+``<state>/queues/queues.sqlite3`` directly; the next ``dev`` delivers what they sent and
+honours a paused queue.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import json
+import inspect
 import sys
 import urllib.parse
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
+from emulator.cli import output
 from emulator.cli._common import (
     ServerError,
+    add_json_argument,
     add_state_arguments,
     call_server,
-    print_json,
-    print_table,
+    config_apps,
     resolve_state_dir,
     running_server,
+    unknown_name,
 )
 
 LIST_COLUMNS = ["name", "depth", "visible", "in_flight", "delayed", "dead_letter_count",
-                "acked", "retried", "dropped", "dlq"]
+                "acked", "retried", "dropped", "dlq", "delivery_paused"]
 
 
 def register(subparsers: Any) -> None:
-    queues = subparsers.add_parser("queues", help="local queues: list, peek, send, purge, redrive")
+    queues = subparsers.add_parser(
+        "queues", help="local queues: list, info, peek, send, pause/resume delivery, purge, redrive",
+        description="Inspect and drive the local queues (wrangler's `queues` commands, locally).")
     sub = queues.add_subparsers(dest="queues_command", metavar="COMMAND")
     queues.set_defaults(func=lambda args: (queues.print_help(), 2)[1])
 
-    lst = sub.add_parser("list", help="every queue with its depth, in-flight, delayed and totals")
-    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst = sub.add_parser("list", help="every queue with its depth, in-flight, delayed and totals",
+                         description="Every queue the config declares or the state holds, with its figures.")
+    add_json_argument(lst, "the queues")
     add_state_arguments(lst)
     lst.set_defaults(func=run_list)
 
+    info = sub.add_parser("info", help="one queue's figures, consumer settings and delivery state",
+                          description="Get queue information (wrangler's `queues info`, locally).")
+    info.add_argument("name", metavar="NAME", help="the name of the queue")
+    add_json_argument(info, "the queue")
+    add_state_arguments(info)
+    info.set_defaults(func=run_info)
+
     peek = sub.add_parser("peek", help="show messages of a queue without consuming them")
-    peek.add_argument("name", metavar="NAME")
+    peek.add_argument("name", metavar="NAME", help="the name of the queue")
     peek.add_argument("--limit", type=int, default=20, help="at most this many messages (default 20)")
-    peek.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(peek, "the messages")
     add_state_arguments(peek)
     peek.set_defaults(func=run_peek)
 
     send = sub.add_parser("send", help="send one message to a queue")
-    send.add_argument("name", metavar="NAME")
+    send.add_argument("name", metavar="NAME", help="the name of the queue")
     send.add_argument("body", metavar="BODY",
                       help="the message: JSON for json/v8 (default json), text for text, "
                            "raw bytes for bytes; '-' reads stdin")
@@ -62,11 +84,29 @@ def register(subparsers: Any) -> None:
                       help="message content type (default json)")
     send.add_argument("--delay", type=int, default=None, metavar="SECONDS",
                       help="delivery delay, 0-43200 (default: the queue's delivery delay)")
+    add_json_argument(send, "the sent message's id")
     add_state_arguments(send)
     send.set_defaults(func=run_send)
 
-    purge = sub.add_parser("purge", help="delete every message of a queue")
-    purge.add_argument("name", metavar="NAME")
+    for verb, helptext in (("pause-delivery", "Pause message delivery for a queue"),
+                           ("resume-delivery", "Resume message delivery for a queue")):
+        p = sub.add_parser(verb, help=helptext[0].lower() + helptext[1:],
+                           description=helptext + (
+                               ": messages keep arriving and accumulate; nothing is delivered until "
+                               "`resume-delivery`. Kept across restarts." if verb == "pause-delivery" else
+                               ": the messages that accumulated are delivered in order."))
+        p.add_argument("name", metavar="NAME", help="the name of the queue")
+        add_json_argument(p, "the new delivery state")
+        add_state_arguments(p)
+        p.set_defaults(func=run_delivery, paused=verb == "pause-delivery")
+
+    purge = sub.add_parser("purge", help="delete every message of a queue (asks first)",
+                           description="Purge messages from a queue: asks you to type the queue's name "
+                                       "unless --force; without a terminal --force is required.")
+    purge.add_argument("name", metavar="NAME", help="the name of the queue")
+    purge.add_argument("--force", action="store_true",
+                       help="skip the confirmation dialog and forcefully purge the queue")
+    add_json_argument(purge, "the number of purged messages")
     add_state_arguments(purge)
     purge.set_defaults(func=run_purge)
 
@@ -75,17 +115,13 @@ def register(subparsers: Any) -> None:
     redrive.add_argument("message_id", metavar="MESSAGE_ID")
     redrive.add_argument("--to", default=None, metavar="QUEUE",
                          help="target queue (default: the queue whose dead_letter_queue is DLQ)")
+    add_json_argument(redrive, "where the message went")
     add_state_arguments(redrive)
     redrive.set_defaults(func=run_redrive)
 
 
 class CommandError(Exception):
     pass
-
-
-def _fail(message: str) -> int:
-    print(f"✘ [ERROR] {message}", file=sys.stderr)
-    return 1
 
 
 def _path(url: str, *parts: str) -> str:
@@ -101,91 +137,220 @@ def _server_message(exc: ServerError) -> str:
     return str(payload)
 
 
-def _local(args: argparse.Namespace, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run ``work(broker)`` on the state directory (no `dev` running)."""
-    from emulator.bindings.queues.engine import QueueBroker
-    from emulator.bindings.queues.store import DB_FILENAME
-    from emulator.clock import RealClock
-    from emulator.logs import EventLog
+def declared_queues(args: argparse.Namespace) -> set[str]:
+    """Queues the config declares: producers, consumers and their dead-letter queues."""
+    from emulator.bindings.queues.config import queues_config
 
-    state = resolve_state_dir(args)
+    names: set[str] = set()
+    for app in config_apps(args).apps:
+        cfg = queues_config(app)
+        names.update(p.queue for p in cfg.producers)
+        for c in cfg.consumers:
+            names.add(c.queue)
+            if c.dead_letter_queue:
+                names.add(c.dead_letter_queue)
+    return names
 
-    async def main() -> Any:
-        broker = QueueBroker(state.binding_dir("queues") / DB_FILENAME, RealClock(), EventLog())
-        await broker.open()
+
+def _empty_stats(name: str) -> dict[str, Any]:
+    """A declared queue that has never held a message."""
+    return {"name": name, "depth": 0, "visible": 0, "in_flight": 0, "in_flight_batches": 0, "delayed": 0,
+            "dead_letter_queue": None, "dead_letter_count": 0, "consumer": None, "delivery_delay": 0,
+            "delivery_paused": False, "acked": 0, "retried": 0, "dropped": 0, "dlq": 0}
+
+
+class _Backend:
+    """The queues of the state directory: a running `dev`'s API, or the store on disk."""
+
+    def __init__(self, args: argparse.Namespace, reading: bool) -> None:
+        self.args = args
+        self.state = resolve_state_dir(args)
+        # Names are checked before anything is created: the directory is only taken (and
+        # created) by `writable()`, once a writing verb knows its queue.
+        self.url = running_server(self.state, create=False)
+        self.reading = reading
+
+    def writable(self) -> None:
+        """Take the state directory for a write (creating it), unless an emulator serves it."""
+        if not self.url:
+            self.url = running_server(self.state)
+
+    def stored_names(self) -> set[str]:
+        if self.url:
+            return {q["name"] for q in call_server(self.url, "GET", _path(self.url))["queues"]}
+        return set(self.local(lambda broker: _names(broker), default=set(), reading=True))
+
+    def local(self, work: Callable[[Any], Any], default: Any = None, reading: bool | None = None) -> Any:
+        """``work(broker)`` on the store on disk (``default`` when reading finds none: reading
+        verbs, and the name checks of writing verbs, create no store)."""
+        import asyncio
+
+        from emulator.bindings.queues.engine import QueueBroker
+        from emulator.bindings.queues.store import DB_FILENAME
+        from emulator.clock import RealClock
+        from emulator.logs import EventLog
+
+        reading = self.reading if reading is None else reading
+        path = self.state.root / "queues" / DB_FILENAME
+        if reading and not path.is_file():
+            return default
+        if not reading:
+            self.writable()
+            if self.url:
+                raise CommandError("An emulator started on this state directory meanwhile; run the command again.")
+            path = self.state.binding_dir("queues") / DB_FILENAME
+
+        async def main() -> Any:
+            broker = QueueBroker(path, RealClock(), EventLog())
+            await broker.open()
+            try:
+                result = work(broker)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            finally:
+                await broker.close()  # waits for the writes to reach the disk
+
+        return asyncio.run(main())
+
+    def require_known(self, name: str) -> None:
+        """A writing verb's queue: declared by the config or held by the state, else an error."""
+        declared = declared_queues(self.args)
+        if name in declared:
+            return
+        stored = self.stored_names()
+        if name not in stored:
+            raise CommandError(unknown_name("queue", name, declared | stored, config_apps(self.args).problem))
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """One queue's figures (a declared queue never used: zeros; unknown: an error)."""
+        if self.url:
+            try:
+                return dict(call_server(self.url, "GET", _path(self.url, name)))
+            except ServerError as exc:
+                if exc.status != 404:
+                    raise
+                found = None
+        else:
+            found = self.local(lambda broker: broker.stats(name) if broker.has_queue(name) else None)
+        if found is not None:
+            return dict(found)
+        declared = declared_queues(self.args)
+        if name in declared:
+            return _empty_stats(name)
+        raise CommandError(unknown_name("queue", name, declared | self.stored_names(),
+                                        config_apps(self.args).problem))
+
+
+def _names(broker: Any) -> set[str]:
+    return set(broker.queue_names())
+
+
+def _run(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        from emulator.bindings.queues.binding import QueueSendError
+        from emulator.bindings.queues.engine import QueueNotFound
+
         try:
-            return await work(broker)
-        finally:
-            await broker.close()  # waits for the writes to reach the disk
-
-    return asyncio.run(main())
-
-
-def _dispatch(args: argparse.Namespace, remote: Callable[[str], Any],
-              local: Callable[[Any], Awaitable[Any]]) -> Any:
-    from emulator.bindings.queues.engine import QueueNotFound
-
-    url = running_server(resolve_state_dir(args))
-    try:
-        if url:
-            return remote(url)
-        return _local(args, local)
-    except ServerError as exc:
-        raise CommandError(_server_message(exc)) from None
-    except (QueueNotFound, ValueError, TypeError) as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"cannot reach the queue store: {exc}") from None
+            return verb(args)
+        except CommandError as exc:
+            return output.error(str(exc))
+        except ServerError as exc:
+            return output.error(_server_message(exc))
+        except (QueueNotFound, QueueSendError, ValueError, TypeError) as exc:
+            return output.error(str(exc))
+        except output.NotInteractive:
+            return output.error("The --force flag is required to purge a Queue in non-interactive mode")
+        except BrokenPipeError:
+            raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
+        except OSError as exc:
+            return output.error(f"cannot reach the queue store: {exc}")
+    wrapped.__name__ = verb.__name__
+    return wrapped
 
 
+@_run
 def run_list(args: argparse.Namespace) -> int:
-    async def local(broker: Any) -> Any:
-        return broker.list_stats()
-
-    try:
-        queues = _dispatch(args, lambda url: call_server(url, "GET", _path(url))["queues"], local)
-    except CommandError as exc:
-        return _fail(str(exc))
-    if args.json:
-        print_json(queues)
-    elif not queues:
-        print("No queues yet.")
+    backend = _Backend(args, reading=True)
+    if backend.url:
+        queues = list(call_server(backend.url, "GET", _path(backend.url))["queues"])
     else:
-        print_table(queues, LIST_COLUMNS)
+        queues = backend.local(lambda broker: broker.list_stats(), default=[])
+    seen = {q["name"] for q in queues}
+    queues += [_empty_stats(n) for n in sorted(declared_queues(args) - seen)]
+    queues.sort(key=lambda q: q["name"])
+    if output.wants_json(args):
+        output.print_json(queues)
+    elif not queues:
+        output.say("No queues yet.")
+    else:
+        output.table(queues, LIST_COLUMNS)
+    return 0
+
+
+@_run
+def run_info(args: argparse.Namespace) -> int:
+    stats = _Backend(args, reading=True).stats(args.name)
+    if output.wants_json(args):
+        output.print_json(stats)
+        return 0
+    consumer = stats.get("consumer")
+    pairs: list[tuple[str, Any]] = [
+        ("Queue", stats["name"]),
+        ("Delivery", "paused" if stats.get("delivery_paused") else "active"),
+        ("Messages", f"{stats['depth']} ({stats['visible']} visible, {stats['in_flight']} in flight, "
+                     f"{stats['delayed']} delayed)"),
+        ("Delivery delay", f"{stats.get('delivery_delay', 0)} s"),
+        ("Consumer", "none" if not consumer else
+         f"{consumer['owner']} (max_batch_size {consumer['max_batch_size']}, max_batch_timeout "
+         f"{consumer['max_batch_timeout']} s, max_retries {consumer['max_retries']}, max_concurrency "
+         f"{consumer['max_concurrency']})"),
+        ("Dead letter queue", stats.get("dead_letter_queue") or "none"),
+        ("Totals", f"{stats['acked']} acked, {stats['retried']} retried, {stats['dropped']} dropped, "
+                   f"{stats['dlq']} dead-lettered"),
+    ]
+    output.fields(pairs)
     return 0
 
 
 def _short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = output.cell(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@_run
 def run_peek(args: argparse.Namespace) -> int:
     if args.limit < 0:
-        return _fail("--limit must not be negative")
-
-    async def local(broker: Any) -> Any:
-        return broker.peek(args.name, args.limit)
-
-    def remote(url: str) -> Any:
-        return call_server(url, "GET", _path(url, args.name, "messages") + f"?limit={args.limit}")["messages"]
-
-    try:
-        messages = _dispatch(args, remote, local)
-    except CommandError as exc:
-        return _fail(str(exc))
-    if args.json:
-        print_json(messages)
+        raise CommandError("--limit must not be negative")
+    backend = _Backend(args, reading=True)
+    if backend.url:
+        try:
+            messages = call_server(backend.url, "GET", _path(backend.url, args.name, "messages")
+                                   + f"?limit={args.limit}")["messages"]
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            messages = None
+    else:
+        messages = backend.local(lambda broker: broker.peek(args.name, args.limit)
+                                 if broker.has_queue(args.name) else None)
+    if messages is None:
+        backend.stats(args.name)  # a declared queue is empty; an unknown one an error
+        messages = []
+    if output.wants_json(args):
+        output.print_json(messages)
     elif not messages:
-        print(f'Queue "{args.name}" is empty.')
+        output.say(f'Queue "{args.name}" is empty.')
     else:
         rows = [{**m, "body": _short(m["body"])} for m in messages]
-        print_table(rows, ["id", "attempts", "state", "timestamp", "content_type", "body"])
+        output.table(rows, ["id", "attempts", "state", "timestamp", "content_type", "body"])
     return 0
 
 
 def _body(args: argparse.Namespace) -> Any:
     """The BODY argument as the value to send, per content type."""
+    import json
+
     raw: bytes = sys.stdin.buffer.read() if args.body == "-" else args.body.encode("utf-8")
     if args.content_type == "bytes":
         return raw
@@ -200,65 +365,101 @@ def _body(args: argparse.Namespace) -> Any:
         ) from None
 
 
+@_run
 def run_send(args: argparse.Namespace) -> int:
-    from emulator.bindings.queues.binding import QueueSendError, check_delay
+    import base64
 
-    try:
-        body = _body(args)
-        delay = check_delay(args.delay, "send")
-    except CommandError as exc:
-        return _fail(str(exc))
-    except QueueSendError as exc:
-        return _fail(str(exc))
+    from emulator.bindings.queues.binding import check_delay
 
-    async def local(broker: Any) -> Any:
-        _, records = await broker.enqueue(args.name, [(body, args.content_type, delay)],
-                                          broker.delivery_delay(args.name), "send")
-        return [r.id for r in records]
-
-    def remote(url: str) -> Any:
+    body = _body(args)
+    delay = check_delay(args.delay, "send")
+    backend = _Backend(args, reading=False)
+    backend.require_known(args.name)
+    backend.writable()
+    if backend.url:
         payload: dict[str, Any] = {
             "body": base64.b64encode(body).decode("ascii") if args.content_type == "bytes" else body,
             "contentType": args.content_type,
         }
         if delay is not None:
             payload["delaySeconds"] = delay
-        return call_server(url, "POST", _path(url, args.name, "messages"), body=payload)["ids"]
+        ids = call_server(backend.url, "POST", _path(backend.url, args.name, "messages"), body=payload)["ids"]
+    else:
+        async def send(broker: Any) -> list[str]:
+            _, records = await broker.enqueue(args.name, [(body, args.content_type, delay)],
+                                              broker.delivery_delay(args.name), "send")
+            return [r.id for r in records]
 
-    try:
-        ids = _dispatch(args, remote, local)
-    except CommandError as exc:
-        return _fail(str(exc))
-    except QueueSendError as exc:
-        return _fail(str(exc))
-    print(f'Sent message {ids[0]} to queue "{args.name}".')
+        ids = backend.local(send)
+    if output.wants_json(args):
+        output.print_json({"queue": args.name, "ids": ids})
+    else:
+        output.say(f'Sent message {ids[0]} to queue "{args.name}".')
     return 0
 
 
+@_run
+def run_delivery(args: argparse.Namespace) -> int:
+    paused: bool = args.paused
+    backend = _Backend(args, reading=False)
+    backend.require_known(args.name)
+    backend.writable()
+    quiet = output.wants_json(args)
+    if not quiet:
+        output.say(f"{'Pausing' if paused else 'Resuming'} message delivery for queue {args.name}.")
+    if backend.url:
+        verb = "pause-delivery" if paused else "resume-delivery"
+        call_server(backend.url, "POST", _path(backend.url, args.name, verb))
+    else:
+        async def toggle(broker: Any) -> None:
+            broker.declare(args.name)  # a declared queue never used yet
+            await broker.set_paused(args.name, paused)
+
+        backend.local(toggle)
+    if quiet:
+        output.print_json({"queue": args.name, "delivery_paused": paused})
+    else:
+        output.say(f"{'Paused' if paused else 'Resumed'} message delivery for queue {args.name}.")
+    return 0
+
+
+@_run
 def run_purge(args: argparse.Namespace) -> int:
-    async def local(broker: Any) -> Any:
-        return broker.purge(args.name)
-
-    try:
-        purged = _dispatch(args, lambda url: call_server(url, "POST", _path(url, args.name, "purge"))["purged"],
-                           local)
-    except CommandError as exc:
-        return _fail(str(exc))
-    print(f'Purged {purged} message{"" if purged == 1 else "s"} from queue "{args.name}".')
+    backend = _Backend(args, reading=False)
+    backend.require_known(args.name)
+    if not args.force:
+        # Asked before the state directory is taken: a `dev` started meanwhile need not wait.
+        answer = output.ask(f"This operation will permanently delete all the messages in Queue {args.name}. "
+                            f"Type {args.name} to proceed.")
+        if answer != args.name:
+            raise CommandError("Incorrect queue name provided. Skipping purge operation")
+    backend.writable()
+    if backend.url:
+        purged = call_server(backend.url, "POST", _path(backend.url, args.name, "purge"))["purged"]
+    else:
+        purged = backend.local(lambda broker: broker.purge(args.name) if broker.has_queue(args.name) else 0)
+    if output.wants_json(args):
+        output.print_json({"queue": args.name, "purged": purged})
+    else:
+        output.say(f"Purged Queue '{args.name}' ({purged} message{'' if purged == 1 else 's'}).")
     return 0
 
 
+@_run
 def run_redrive(args: argparse.Namespace) -> int:
-    async def local(broker: Any) -> Any:
-        return broker.redrive(args.dlq, args.message_id, args.to)
-
-    def remote(url: str) -> Any:
+    backend = _Backend(args, reading=False)
+    backend.require_known(args.dlq)
+    if args.to:
+        backend.require_known(args.to)
+    backend.writable()
+    if backend.url:
         query = f"?to={urllib.parse.quote(args.to, safe='')}" if args.to else ""
-        return call_server(url, "POST", _path(url, args.dlq, "messages", args.message_id, "redrive") + query)["to"]
-
-    try:
-        target = _dispatch(args, remote, local)
-    except CommandError as exc:
-        return _fail(str(exc))
-    print(f'Moved message {args.message_id} from "{args.dlq}" to "{target}".')
+        target = call_server(backend.url, "POST",
+                             _path(backend.url, args.dlq, "messages", args.message_id, "redrive") + query)["to"]
+    else:
+        target = backend.local(lambda broker: broker.redrive(args.dlq, args.message_id, args.to))
+    if output.wants_json(args):
+        output.print_json({"id": args.message_id, "from": args.dlq, "to": target})
+    else:
+        output.say(f'Moved message {args.message_id} from "{args.dlq}" to "{target}".')
     return 0

@@ -145,6 +145,9 @@ class _Queue:
     dead_letter_queue: str | None = None
     flush_timer: TimerHandle | None = None
     flush_deadline: float = 0.0
+    # `queues pause-delivery`: messages accumulate (sends, retries, dead letters still
+    # arrive); nothing is dispatched until resumed, then in order (docs/cli.md, "queues").
+    paused: bool = False
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     # --- the window and what lies beyond it, on disk only ---------------------------------
     window: int = 0
@@ -261,6 +264,8 @@ class QueueBroker:
         self._next_seq = state.next_seq
         for name, info in state.queues.items():
             self._restore(self._queue(name), info, now)
+        for name in state.paused:
+            self._queue(name).paused = True
         self._opened.set_result(None)
         self._arm_delay_timer()
         for q in list(self._queues.values()):
@@ -735,6 +740,8 @@ class QueueBroker:
     # --- batching -----------------------------------------------------------------------
     def _pump(self, q: _Queue) -> None:
         """Start every batch the rules allow now, or arm the batch timeout (§4.5)."""
+        if q.paused:
+            return
         c = q.consumer
         while c is not None and not self._closed and q.in_flight_batches < q.max_concurrency:
             if not q.complete and q.held <= q.window // 2:
@@ -757,7 +764,7 @@ class QueueBroker:
     def _on_flush_timer(self, q: _Queue) -> None:
         q.flush_timer = None
         c = q.consumer
-        if c is not None and q.visible and q.in_flight_batches < q.max_concurrency:
+        if c is not None and q.visible and q.in_flight_batches < q.max_concurrency and not q.paused:
             self._start_batch(q, c)
         self._pump(q)
 
@@ -948,7 +955,7 @@ class QueueBroker:
         for q in self._queues.values():
             if q.in_flight_batches:
                 return False
-            if q.consumer is not None and q.visible:
+            if q.consumer is not None and q.visible and not q.paused:
                 if q.flush_timer is None or q.flush_deadline <= now:
                     return False
         return not (self._delay_deadline is not None and self._delay_deadline <= now)
@@ -1007,6 +1014,7 @@ class QueueBroker:
                 "max_concurrency": q.max_concurrency, "dead_letter_queue": c.dead_letter_queue,
             },
             "delivery_delay": self.delivery_delay(q.name),
+            "delivery_paused": q.paused,
             **{key: q.totals[key] for key in TOTAL_KEYS},
             # The window (docs/queues.md): messages held in memory, waiting or in flight.
             "window": q.window,
@@ -1077,6 +1085,24 @@ class QueueBroker:
             q.flush_timer.cancel()
             q.flush_timer = None
         return count
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume a queue's delivery (``queues pause-delivery|resume-delivery``).
+
+        Persisted before it returns, so a restart keeps the queue paused. Batches already
+        in flight finish; while paused, messages accumulate in order, and resuming delivers
+        them in that order with the consumer's usual batching.
+        """
+        await self._ready()
+        q = self._existing(name)
+        await self._store.set_paused(name, paused)
+        q.paused = paused
+        if paused:
+            if q.flush_timer is not None:
+                q.flush_timer.cancel()
+                q.flush_timer = None
+        else:
+            self._pump(q)
 
     def dead_letter_sources(self, dlq: str) -> list[str]:
         return sorted(q.name for q in self._queues.values() if q.dead_letter_queue == dlq)

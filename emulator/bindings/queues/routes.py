@@ -8,6 +8,8 @@
     POST   /_emulator/queues/{queue}/messages              send {"body", "contentType", "delaySeconds"}
                                                            or {"messages": [...], "delaySeconds"}
     POST   /_emulator/queues/{queue}/purge                 delete every message (also DELETE .../messages)
+    POST   /_emulator/queues/{queue}/pause-delivery        stop dispatching (messages accumulate; persisted)
+    POST   /_emulator/queues/{queue}/resume-delivery       dispatch again, in order
     POST   /_emulator/queues/{dlq}/messages/{id}/redrive[?to=queue]
                                                            move a dead-lettered message back
     POST   /_emulator/queues/{dlq}/redrive[?to=queue]      move every message of a dead-letter
@@ -110,6 +112,16 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         except QueueNotFound as exc:
             return _error(404, str(exc))
 
+    def delivery(paused: bool) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            name = queue_name(request)
+            try:
+                await broker.set_paused(name, paused)
+            except QueueNotFound as exc:
+                return _error(404, str(exc))
+            return _json({"queue": name, "delivery_paused": paused})
+        return handler
+
     async def redrive(request: web.Request) -> web.Response:
         dlq = queue_name(request)
         message_id = request.match_info["id"]
@@ -139,6 +151,8 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         web.post(PREFIX + "/{queue}/messages", send),
         web.delete(PREFIX + "/{queue}/messages", purge),
         web.post(PREFIX + "/{queue}/purge", purge),
+        web.post(PREFIX + "/{queue}/pause-delivery", delivery(True)),
+        web.post(PREFIX + "/{queue}/resume-delivery", delivery(False)),
         web.post(PREFIX + "/{queue}/messages/{id}/redrive", redrive),
         web.post(PREFIX + "/{queue}/redrive", redrive_all),
     ]

@@ -50,7 +50,7 @@ from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 # The broker's file under <state>/queues/.
 DB_FILENAME = "queues.sqlite3"
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: queue_settings (paused delivery); every statement of SCHEMA is idempotent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deferred (
@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS deferred (
     size         INTEGER NOT NULL       -- length(body)
 );
 CREATE INDEX IF NOT EXISTS deferred_order ON deferred(queue, visible_at, ord, size);
+CREATE TABLE IF NOT EXISTS queue_settings (
+    queue           TEXT PRIMARY KEY,
+    delivery_paused INTEGER NOT NULL DEFAULT 0  -- `queues pause-delivery`: kept across restarts
+);
 CREATE TABLE IF NOT EXISTS queue_totals (
     queue    TEXT PRIMARY KEY,
     acked    INTEGER NOT NULL DEFAULT 0,
@@ -134,6 +138,7 @@ class QueueInfo:
 class OpenState:
     queues: dict[str, QueueInfo]
     next_seq: int
+    paused: set[str] = field(default_factory=set)  # queues whose delivery is paused
 
 
 @dataclass
@@ -152,10 +157,12 @@ class _Job:
     insert_rows: int = 0
     insert_bytes: int = 0
     max_seq: int = 0  # the highest number taken for an ord (the rows' seqs speak for themselves)
+    # Queues whose delivery was paused (True) or resumed (False).
+    paused: dict[str, bool] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (self.inserts or self.deferred_inserts or self.updates or self.deletes or self.deferred_deletes
-                    or self.totals)
+                    or self.totals or self.paused)
 
 
 class MessageStore:
@@ -215,7 +222,8 @@ class MessageStore:
         last = [conn.execute(f"SELECT MAX(seq) FROM {t}").fetchone()[0] for t in tables
                 if t == "deferred" or t.startswith("arrivals_")]
         row = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        return OpenState(queues, max([row[0] if row else 1] + [n + 1 for n in last if n is not None]))
+        paused = {q for (q,) in conn.execute("SELECT queue FROM queue_settings WHERE delivery_paused")}
+        return OpenState(queues, max([row[0] if row else 1] + [n + 1 for n in last if n is not None]), paused)
 
     def _describe(self, name: str, info: QueueInfo, now: float) -> None:
         """Fill in ``info`` from the deferred index and the newest row of the queue's arrivals."""
@@ -309,6 +317,15 @@ class MessageStore:
         job.insert_bytes += size
         if on_commit is not None:
             job.on_commit.append(on_commit)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        job.waiters.append(fut)
+        self._kick()
+        return fut
+
+    def set_paused(self, queue: str, paused: bool) -> asyncio.Future[None]:
+        """Record a queue's paused delivery; the future resolves once it is committed."""
+        job = self._job
+        job.paused[queue] = paused
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job.waiters.append(fut)
         self._kick()
@@ -447,6 +464,12 @@ class MessageStore:
                     self._table(queue)  # a number for every queue that gets a row
                 numbers = self._numbers
                 conn.executemany(_TOTALS_SQL, [(q, numbers[q], *vals) for q, vals in job.totals.items()])
+            if job.paused:
+                conn.executemany(
+                    "INSERT INTO queue_settings (queue, delivery_paused) VALUES (?, ?) "
+                    "ON CONFLICT(queue) DO UPDATE SET delivery_paused = excluded.delivery_paused",
+                    [(q, int(p)) for q, p in job.paused.items()],
+                )
             if job.max_seq:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('next_seq', ?) "
                              "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", (job.max_seq + 1,))

@@ -8,7 +8,9 @@ memory, so writes must go through the running process) and by the dashboard::
                                                       → {objects: [...], truncated, cursor?, delimitedPrefixes}
     GET    /buckets/{bucket}/object?key=K             → the bytes (404 JSON if missing)
     GET    /buckets/{bucket}/object/meta?key=K        → the object's metadata (JSON)
-    PUT    /buckets/{bucket}/object?key=K             body = bytes; Content-Type becomes httpMetadata.contentType
+    PUT    /buckets/{bucket}/object?key=K             body = bytes; header cf-emulator-r2-put-options:
+                                                      {"httpMetadata": {...}} (the CLI's flags), else
+                                                      Content-Type becomes httpMetadata.contentType
     DELETE /buckets/{bucket}/object?key=K             → {"deleted": true}
     GET    /buckets/{bucket}/cors                     → {"rules": [...]} (Cloudflare API shape; [] if none)
     PUT    /buckets/{bucket}/cors                     body = rules in any shape cors.py reads
@@ -22,12 +24,13 @@ creates no bucket. Inputs are read through ``emulator.internal_api``.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from emulator.bindings.r2 import cors
-from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, validate_key
+from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, parse_http_metadata, validate_key
 from emulator.bindings.r2.errors import R2Error
 from emulator.internal_api import RequestError, json_value, path_name
 
@@ -121,8 +124,15 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return _error(400, "missing ?key=")
         plugin.store.ensure_bucket(name)
         bucket = plugin.bucket(name)
-        http = {"contentType": request.headers["content-type"]} \
-            if request.headers.get("content-type") else {}
+        options = request.headers.get("cf-emulator-r2-put-options")
+        if options is not None:
+            try:
+                http = parse_http_metadata(json.loads(options).get("httpMetadata") or {}, "put")
+            except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+                return _error(400, f"bad cf-emulator-r2-put-options header: {exc}")
+        else:
+            http = {"contentType": request.headers["content-type"]} \
+                if request.headers.get("content-type") else {}
 
         async def chunks() -> Any:
             async for chunk in request.content.iter_chunked(1 << 20):

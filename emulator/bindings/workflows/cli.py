@@ -1,220 +1,361 @@
-"""`cf-emulator workflows`: list workflows, list/describe instances, pause/resume/terminate/restart.
+"""`cf-emulator workflows`: wrangler's workflow commands on the local workflows.
 
-Mirrors ``wrangler workflows list`` / ``wrangler workflows instances list|describe|...``.
+    cf-emulator workflows list [--json]
+    cf-emulator workflows describe NAME [--json]
+    cf-emulator workflows trigger NAME [PARAMS] [--id ID] [--json]
+    cf-emulator workflows delete NAME [--json]
+    cf-emulator workflows instances list NAME [--status S] [--reverse] [--json]
+    cf-emulator workflows instances describe NAME [ID|latest] [--json]
+    cf-emulator workflows instances send-event NAME ID|latest --type T [--payload JSON] [--json]
+    cf-emulator workflows instances terminate|pause|resume|restart NAME ID|latest [--json]
+
+Mirrors ``wrangler workflows ... --local``: the same verbs, arguments and messages;
+``latest`` names the most recently created instance; ``delete`` removes a workflow's
+instances (its definition comes from the config). A workflow is known when the config
+declares it or the state directory holds it; any other name is an error listing the known
+ones. Reading verbs (``list``, ``describe``, ``instances list|describe``) create nothing.
+
 With a `dev` running on the state directory every verb goes through its internal API
-(``/_emulator/workflows``), so the running engine acts at once. Without one, the verbs open
-``<state>/workflows/workflows.sqlite3`` directly: reads are read-only, and the actions
-update the stored state, which the next `dev` start honours (a terminated or paused
-instance stays so; a resumed or restarted one runs).
+(``/_emulator/workflows``), so the running engine acts at once (``--port`` names a dev
+session's port directly, as wrangler's does). Without one, the verbs open
+``<state>/workflows/workflows.sqlite3`` directly: reads are read-only, and the writes update
+the stored state, which the next `dev` start honours (a triggered instance runs, a sent
+event is delivered, a terminated or paused instance stays so).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
-import sys
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
-from emulator.bindings.workflows import store as st
+from emulator.cli import output
 from emulator.cli._common import (
     ServerError,
+    add_json_argument,
     add_state_arguments,
     call_server,
-    print_json,
-    print_table,
+    config_apps,
     resolve_state_dir,
     running_server,
+    unknown_name,
 )
-from emulator.clock import RealClock
 from emulator.state import StateDir
 
-ACTIONS = ("terminate", "pause", "resume", "restart")
+ACTIONS = {  # verb → (wrangler's message emoji, past participle)
+    "terminate": ("🥷", "terminated"),
+    "pause": ("⏸️", "paused"),
+    "resume": ("🔄", "resumed"),
+    "restart": ("🥷", "restarted"),
+}
+# Instance statuses (emulator.bindings.workflows.store.STATUSES, kept here so --help
+# needs no import of the store).
+STATUSES = ("queued", "running", "paused", "errored", "terminated", "complete", "waitingForPause",
+            "waiting", "unknown")
 
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 1."""
 
 
+def _local_session(parser: argparse.ArgumentParser) -> None:
+    add_state_arguments(parser)
+    parser.add_argument("--port", type=int, default=None,
+                        help="port of a running `cf-emulator dev` to talk to (default: the one serving "
+                             "the state directory, if any)")
+
+
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("workflows", help="inspect and control workflow instances")
+    parser = subparsers.add_parser("workflows", help="trigger, inspect and control workflow instances",
+                                   description="Manage the local Workflows (wrangler's `workflows` commands).")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     sub = parser.add_subparsers(dest="workflows_cmd", metavar="COMMAND")
 
     p_list = sub.add_parser("list", help="list workflows with instance counts by status")
-    add_state_arguments(p_list)
-    p_list.add_argument("--json", action="store_true", help="print JSON")
-    p_list.set_defaults(func=_cmd_list)
+    add_json_argument(p_list, "the workflows")
+    _local_session(p_list)
+    p_list.set_defaults(func=_cmd(_list, reading=True))
 
-    p_inst = sub.add_parser("instances", help="list, describe and control instances")
+    p_describe = sub.add_parser("describe", help="describe a workflow: its class, script and instances")
+    p_describe.add_argument("name", help="name of the workflow")
+    add_json_argument(p_describe, "the workflow")
+    _local_session(p_describe)
+    p_describe.set_defaults(func=_cmd(_describe_workflow, reading=True))
+
+    p_trigger = sub.add_parser("trigger", help="trigger a workflow, creating a new instance",
+                               description="Trigger a workflow, creating a new instance. Can optionally take a "
+                                           "JSON string to pass a parameter into the workflow instance.")
+    p_trigger.add_argument("name", help="name of the workflow")
+    p_trigger.add_argument("params", nargs="?", default="", help="params for the workflow instance, as a JSON string")
+    p_trigger.add_argument("--id", default=None, help="custom instance ID (default: a random UUIDv4)")
+    add_json_argument(p_trigger, "the new instance's id")
+    _local_session(p_trigger)
+    p_trigger.set_defaults(func=_cmd(_trigger, reading=False))
+
+    p_delete = sub.add_parser("delete", help="delete a workflow's instances",
+                              description="Delete a workflow: locally, every instance of it is removed (its "
+                                          "definition comes from the config).")
+    p_delete.add_argument("name", help="name of the workflow")
+    add_json_argument(p_delete, "how many instances were removed")
+    _local_session(p_delete)
+    p_delete.set_defaults(func=_cmd(_delete_workflow, reading=False))
+
+    p_inst = sub.add_parser("instances", help="list, describe, send events to and control instances")
     p_inst.set_defaults(func=lambda args: (p_inst.print_help(), 2)[1])
     isub = p_inst.add_subparsers(dest="instances_cmd", metavar="COMMAND")
 
     p_ilist = isub.add_parser("list", help="list the instances of a workflow")
-    p_ilist.add_argument("name", help="workflow name")
-    p_ilist.add_argument("--status", choices=st.STATUSES, help="only instances with this status")
-    p_ilist.add_argument("--json", action="store_true", help="print JSON")
-    add_state_arguments(p_ilist)
-    p_ilist.set_defaults(func=_cmd_instances_list)
+    p_ilist.add_argument("name", help="name of the workflow")
+    p_ilist.add_argument("--status", choices=STATUSES, help="only instances with this status")
+    p_ilist.add_argument("--reverse", action="store_true", help="reverse order of the instances table")
+    add_json_argument(p_ilist, "the instances")
+    _local_session(p_ilist)
+    p_ilist.set_defaults(func=_cmd(_instances_list, reading=True))
 
     p_desc = isub.add_parser("describe", help="one instance with its steps, attempts, outputs and errors")
-    p_desc.add_argument("name", help="workflow name")
-    p_desc.add_argument("id", help="instance id")
-    p_desc.add_argument("--json", action="store_true", help="print JSON")
-    add_state_arguments(p_desc)
-    p_desc.set_defaults(func=_cmd_describe)
+    p_desc.add_argument("name", help="name of the workflow")
+    p_desc.add_argument("id", nargs="?", default="latest",
+                        help="ID of the instance, or 'latest' for the latest instance (the default)")
+    p_desc.add_argument("--step-output", action=argparse.BooleanOptionalAction, default=True,
+                        help="show each step's output (default: yes)")
+    p_desc.add_argument("--truncate-output-limit", type=int, default=5000, metavar="N",
+                        help="truncate step output after N characters (default 5000)")
+    add_json_argument(p_desc, "the instance")
+    _local_session(p_desc)
+    p_desc.set_defaults(func=_cmd(_describe, reading=True))
 
-    for action in ACTIONS:
-        p_act = isub.add_parser(action, help=f"{action} an instance")
-        p_act.add_argument("name", help="workflow name")
-        p_act.add_argument("id", help="instance id")
-        add_state_arguments(p_act)
-        p_act.set_defaults(func=_cmd_action, action=action)
+    p_event = isub.add_parser("send-event", help="send an event to a workflow instance")
+    p_event.add_argument("name", help="name of the workflow")
+    p_event.add_argument("id", help="ID of the instance, or 'latest' for the latest instance")
+    p_event.add_argument("--type", required=True, help="type of the workflow event")
+    p_event.add_argument("--payload", default="{}", help="JSON string for the workflow event (default {})")
+    add_json_argument(p_event, "the outcome")
+    _local_session(p_event)
+    p_event.set_defaults(func=_cmd(_send_event, reading=False))
+
+    for action, (_emoji, done) in ACTIONS.items():
+        p_act = isub.add_parser(action, help=f"{action} a workflow instance")
+        p_act.add_argument("name", help="name of the workflow")
+        p_act.add_argument("id", help="ID of the instance, or 'latest' for the latest instance")
+        add_json_argument(p_act, "the instance's new status")
+        _local_session(p_act)
+        p_act.set_defaults(func=_cmd(_action, reading=False), action=action)
 
 
 # --- backends -----------------------------------------------------------------------------
-def _api_path(base: str, path: str) -> str:
-    # The server's internal URL may or may not already end in /_emulator.
-    prefix = "/workflows" if base.rstrip("/").endswith("/_emulator") else "/_emulator/workflows"
-    return prefix + path
+class _Backend:
+    """The workflow state a verb works on: a running `dev`'s API, or the state file."""
+
+    def __init__(self, args: argparse.Namespace, reading: bool) -> None:
+        self.args = args
+        self.reading = reading
+        self.state: StateDir = resolve_state_dir(args)
+        port = getattr(args, "port", None)
+        # Names are checked before anything is created: a writing verb takes (and creates)
+        # the directory in `connect()`, once it knows its workflow.
+        self.url = f"http://127.0.0.1:{port}" if port else running_server(self.state, create=False)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.url is not None
+        prefix = "/workflows" if self.url.rstrip("/").endswith("/_emulator") else "/_emulator/workflows"
+        try:
+            return call_server(self.url, method, prefix + path, body=body)
+        except ServerError as exc:
+            detail = exc.payload.get("error") if isinstance(exc.payload, dict) else exc.payload
+            raise CliError(str(detail)) from None
+        except OSError as exc:
+            raise CliError(f"cannot reach the running emulator at {self.url}: {exc}") from None
+
+    def connect(self, reading: bool | None = None) -> sqlite3.Connection | None:
+        """The state file (None when reading finds none; a writing verb creates it)."""
+        from emulator.bindings.workflows import store as st
+
+        reading = self.reading if reading is None else reading
+        path = self.state.root / "workflows" / st.DB_FILENAME
+        if reading and not path.is_file():
+            return None
+        if not reading:
+            self.url = running_server(self.state)
+            if self.url:
+                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
+        try:
+            if reading:
+                return st.connect(path, readonly=True)
+            return st.connect(self.state.binding_dir("workflows") / st.DB_FILENAME)
+        except sqlite3.Error as exc:
+            raise CliError(f"cannot open {path}: {exc}") from None
+
+    def local(self, work: Callable[[sqlite3.Connection], Any], default: Any = None,
+              reading: bool | None = None) -> Any:
+        conn = self.connect(reading)
+        if conn is None:
+            return default
+        try:
+            return work(conn)
+        finally:
+            conn.close()
+
+    def workflows(self) -> list[dict[str, Any]]:
+        """Every workflow the state knows, plus those the config declares (zero instances)."""
+        from emulator.bindings.workflows import store as st
+
+        if self.url:
+            found = list(self.call("GET", "")["workflows"])
+        else:
+            found = self.local(lambda conn: st.list_workflows(conn), default=[], reading=True)
+        names = {w["name"] for w in found}
+        for name, class_name, script in sorted(declared_workflows(self.args)):
+            if name not in names:
+                names.add(name)
+                found.append({"name": name, "class_name": class_name, "script_name": script,
+                              "instances": {}, "total": 0})
+        return sorted(found, key=lambda w: w["name"])
+
+    def require_known(self, name: str) -> None:
+        known = {w["name"] for w in self.workflows()}
+        if name not in known:
+            raise CliError(unknown_name("workflow", name, known, config_apps(self.args).problem))
+
+    def instance_id(self, name: str, given: str) -> str:
+        """``given``, or the latest instance's id for ``latest`` (wrangler's shorthand)."""
+        from emulator.bindings.workflows import store as st
+
+        if given != "latest":
+            return given
+        if self.url:
+            instances = self.call("GET", f"/{quote(name, safe='')}/instances")["instances"]
+            latest = max(instances, key=lambda i: (i["created"] or "", i["id"]))["id"] if instances else None
+        else:
+            latest = self.local(lambda conn: st.latest_instance(conn, name), reading=True)
+        if latest is None:
+            raise CliError(f'There are no deployed instances in workflow "{name}"')
+        return str(latest)
 
 
-def _server(state: StateDir, method: str, path: str) -> Any:
-    base = running_server(state)
-    if base is None:
-        return None
-    try:
-        return call_server(base, method, _api_path(base, path))
-    except ServerError as exc:
-        detail = exc.payload.get("error") if isinstance(exc.payload, dict) else exc.payload
-        raise CliError(str(detail)) from None
-    except OSError as exc:
-        raise CliError(f"cannot reach the running emulator at {base}: {exc}") from None
+def declared_workflows(args: argparse.Namespace) -> set[tuple[str, str | None, str | None]]:
+    """(name, class_name, script_name) of every workflow the config declares."""
+    from emulator.bindings.workflows.config import workflows_config
+
+    return {(w.name, w.class_name, w.script_name) for app in config_apps(args).apps
+            for w in workflows_config(app).workflows}
 
 
-def _open(state: StateDir, readonly: bool) -> sqlite3.Connection:
-    path = state.root / "workflows" / st.DB_FILENAME
-    if not path.is_file():
-        raise CliError(f"no workflow state in {state.root} (run `cf-emulator dev` first, or pass --persist-to DIR)")
-    try:
-        return st.connect(path, readonly=readonly)
-    except sqlite3.Error as exc:
-        raise CliError(f"cannot open {path}: {exc}") from None
+def _cmd(verb: Callable[[argparse.Namespace, _Backend], int], reading: bool) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from emulator.bindings.workflows.store import OfflineActionError
 
-
-def _run(func: Any, args: argparse.Namespace) -> int:
-    try:
-        return int(func(args, resolve_state_dir(args)) or 0)
-    except CliError as exc:
-        print(f"✘ {exc}", file=sys.stderr)
-        return 1
-    except sqlite3.Error as exc:
-        print(f"✘ workflow state: {exc}", file=sys.stderr)
-        return 1
+        try:
+            return int(verb(args, _Backend(args, reading)) or 0)
+        except (CliError, OfflineActionError) as exc:
+            return output.error(str(exc))
+        except sqlite3.Error as exc:
+            return output.error(f"workflow state: {exc}")
+    run.__name__ = verb.__name__
+    return run
 
 
 # --- verbs -------------------------------------------------------------------------------
-def _cmd_list(args: argparse.Namespace) -> int:
-    return _run(_list, args)
-
-
-def _list(args: argparse.Namespace, state: StateDir) -> int:
-    remote = _server(state, "GET", "")
-    if remote is not None:
-        workflows = remote["workflows"]
-    else:
-        conn = _open(state, readonly=True)
-        try:
-            workflows = st.list_workflows(conn)
-        finally:
-            conn.close()
-    if args.json:
-        print_json(workflows)
+def _list(args: argparse.Namespace, backend: _Backend) -> int:
+    workflows = backend.workflows()
+    if output.wants_json(args):
+        output.print_json(workflows)
         return 0
     if not workflows:
-        print("No workflows.")
+        output.say("No workflows.")
         return 0
     rows = [{"name": w["name"], "class": w.get("class_name") or "", "script": w.get("script_name") or "",
              "instances": w.get("total", 0),
              "by status": ", ".join(f"{k}={v}" for k, v in sorted(w.get("instances", {}).items()))}
             for w in workflows]
-    print_table(rows, ["name", "class", "script", "instances", "by status"])
+    output.table(rows, ["name", "class", "script", "instances", "by status"])
     return 0
 
 
-def _cmd_instances_list(args: argparse.Namespace) -> int:
-    return _run(_instances_list, args)
+def _describe_workflow(args: argparse.Namespace, backend: _Backend) -> int:
+    found = next((w for w in backend.workflows() if w["name"] == args.name), None)
+    if found is None:
+        backend.require_known(args.name)
+    assert found is not None
+    if output.wants_json(args):
+        output.print_json(found)
+        return 0
+    output.fields([("Name", found["name"]), ("Class", found.get("class_name") or ""),
+                   ("Script", found.get("script_name") or ""), ("Instances", found.get("total", 0)),
+                   ("By status", ", ".join(f"{k}={v}" for k, v in sorted(found.get("instances", {}).items()))
+                    or "none")])
+    return 0
 
 
-def _instances_list(args: argparse.Namespace, state: StateDir) -> int:
-    params = {"status": args.status} if args.status else {}
-    remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
-    if remote is not None:
-        instances = remote["instances"]
-        while remote is not None and remote.get("cursor"):  # the server answers in pages
-            params["cursor"] = remote["cursor"]
-            remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
-            if remote is not None:
-                instances += remote["instances"]
+def _instances_list(args: argparse.Namespace, backend: _Backend) -> int:
+    from emulator.bindings.workflows import store as st
+
+    if backend.url:
+        params = {"status": args.status} if args.status else {}
+        page = backend.call("GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
+        instances = list(page["instances"])
+        while page.get("cursor"):  # the server answers in pages
+            params["cursor"] = page["cursor"]
+            page = backend.call("GET", f"/{quote(args.name, safe='')}/instances?{urlencode(params)}")
+            instances += page["instances"]
     else:
-        conn = _open(state, readonly=True)
-        try:
-            instances = st.list_instances(conn, args.name, args.status)
-        finally:
-            conn.close()
-    if args.json:
-        print_json(instances)
+        instances = backend.local(lambda conn: st.list_instances(conn, args.name, args.status), default=[])
+    if not instances:
+        backend.require_known(args.name)
+    if args.reverse:
+        instances = list(reversed(instances))
+    if output.wants_json(args):
+        output.print_json(instances)
         return 0
     if not instances:
-        print(f'No instances of workflow "{args.name}".')
+        output.say(f'No instances of workflow "{args.name}".')
         return 0
     rows = [{"id": i["id"], "status": i["status"], "created": i["created"] or "",
              "duration": "" if i["duration_ms"] is None else f"{i['duration_ms']} ms",
              "error": "" if not i["error"] else f"{i['error'].get('name')}: {i['error'].get('message')}"}
             for i in instances]
-    print_table(rows, ["id", "status", "created", "duration", "error"])
+    output.table(rows, ["id", "status", "created", "duration", "error"])
     return 0
 
 
-def _cmd_describe(args: argparse.Namespace) -> int:
-    return _run(_describe, args)
+def _describe(args: argparse.Namespace, backend: _Backend) -> int:
+    from emulator.bindings.workflows import store as st
 
-
-def _describe(args: argparse.Namespace, state: StateDir) -> int:
-    remote = _server(state, "GET", f"/{quote(args.name, safe='')}/instances/{quote(args.id, safe='')}")
-    if remote is not None:
-        found = remote
-    else:
-        conn = _open(state, readonly=True)
+    backend.require_known(args.name)
+    instance_id = backend.instance_id(args.name, args.id)
+    if backend.url:
         try:
-            found = st.describe_instance(conn, args.name, args.id)
-        finally:
-            conn.close()
+            found = backend.call("GET", f"/{quote(args.name, safe='')}/instances/{quote(instance_id, safe='')}")
+        except CliError:
+            found = None
+    else:
+        found = backend.local(lambda conn: st.describe_instance(conn, args.name, instance_id))
     if found is None:
-        raise CliError(f'(instance.not_found) no instance "{args.id}" of workflow "{args.name}"')
-    if args.json:
-        print_json(found)
+        raise CliError(f'(instance.not_found) no instance "{instance_id}" of workflow "{args.name}"')
+    if output.wants_json(args):
+        output.print_json(found)
         return 0
-    print(f"Workflow:  {found['workflow']}")
-    print(f"Instance:  {found['id']}")
-    print(f"Status:    {found['status']}")
-    print(f"Created:   {found['created']}")
+    limit = max(0, args.truncate_output_limit)
+    pairs: list[tuple[str, Any]] = [("Workflow", found["workflow"]), ("Instance", found["id"]),
+                                    ("Status", found["status"]), ("Created", found["created"])]
     if found["started"]:
-        print(f"Started:   {found['started']}")
+        pairs.append(("Started", found["started"]))
     if found["ended"]:
-        print(f"Ended:     {found['ended']}  ({found['duration_ms']} ms)")
+        pairs.append(("Ended", f"{found['ended']}  ({found['duration_ms']} ms)"))
     if found.get("output") is not None:
-        print(f"Output:    {_short(found['output'])}")
+        pairs.append(("Output", _short(found["output"], limit)))
     if found.get("error"):
-        print(f"Error:     {found['error'].get('name')}: {found['error'].get('message')}")
-    print()
+        pairs.append(("Error", f"{found['error'].get('name')}: {found['error'].get('message')}"))
+    output.fields(pairs)
+    output.say()
     rows = []
     for s in found["steps"]:
         result = ""
         if s["error"]:
             result = f"{s['error'].get('name')}: {s['error'].get('message')}"
-        elif s["output"] is not None:
-            result = _short(s["output"])
+        elif s["output"] is not None and args.step_output:
+            result = _short(s["output"], limit)
         elif s["deadline"]:
             result = f"until {s['deadline']}"
         rows.append({"step": s["name"] if s["count"] == 1 else f"{s['name']} #{s['count']}",
@@ -222,35 +363,110 @@ def _describe(args: argparse.Namespace, state: StateDir) -> int:
                      "start": s["start"] or "", "duration": "" if s["duration_ms"] is None else f"{s['duration_ms']} ms",
                      "output / error": result})
     if rows:
-        print_table(rows, ["step", "type", "status", "attempts", "start", "duration", "output / error"])
+        output.table(rows, ["step", "type", "status", "attempts", "start", "duration", "output / error"])
     else:
-        print("No steps yet.")
+        output.say("No steps yet.")
     return 0
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    import json
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(value: Any, limit: int) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
-def _cmd_action(args: argparse.Namespace) -> int:
-    return _run(_action, args)
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f'Error while parsing {what}: "{text}" with {exc}') from None
 
 
-def _action(args: argparse.Namespace, state: StateDir) -> int:
-    path = f"/{quote(args.name, safe='')}/instances/{quote(args.id, safe='')}/{args.action}"
-    remote = _server(state, "POST", path)
-    if remote is not None:
-        new_status = remote["status"]
+def _trigger(args: argparse.Namespace, backend: _Backend) -> int:
+    import uuid
+
+    from emulator.bindings.workflows import store as st
+    from emulator.bindings.workflows.engine import INSTANCE_ID_RE, MAX_INSTANCE_ID
+    from emulator.clock import RealClock
+
+    params = _json_argument(args.params, "params") if args.params else None
+    backend.require_known(args.name)
+    if backend.url:
+        body: dict[str, Any] = {"params": params}
+        if args.id:
+            body["id"] = args.id
+        instance_id = backend.call("POST", f"/{quote(args.name, safe='')}/instances", body)["id"]
     else:
-        conn = _open(state, readonly=False)
-        try:
-            new_status = st.offline_action(conn, args.name, args.id, args.action, RealClock().now_ms())
-        except st.OfflineActionError as exc:
-            raise CliError(str(exc)) from None
-        finally:
-            conn.close()
-        print("(no emulator running: state updated; the next `cf-emulator dev` honours it)")
-    print(f'{args.action}: instance "{args.id}" of workflow "{args.name}" is now {new_status}')
+        instance_id = args.id or str(uuid.uuid4())
+        if len(instance_id) > MAX_INSTANCE_ID or not INSTANCE_ID_RE.match(instance_id):
+            raise CliError("Workflow instance has invalid id")
+        encoded = json.dumps({} if params is None else params, separators=(",", ":"))
+        backend.local(lambda conn: st.offline_create(conn, args.name, instance_id, encoded, RealClock().now_ms()))
+    if output.wants_json(args):
+        output.print_json({"workflow": args.name, "id": instance_id, "running": bool(backend.url)})
+        return 0
+    output.say(f'🚀 Workflow instance "{instance_id}" has been triggered successfully')
+    if not backend.url:
+        output.info("(no emulator running: the instance is queued; the next `cf-emulator dev` runs it)")
+    return 0
+
+
+def _delete_workflow(args: argparse.Namespace, backend: _Backend) -> int:
+    from emulator.bindings.workflows import store as st
+
+    backend.require_known(args.name)
+    if backend.url:
+        removed = backend.call("DELETE", f"/{quote(args.name, safe='')}")["removed"]
+    else:
+        removed = backend.local(lambda conn: st.offline_delete_instances(conn, args.name))
+    if output.wants_json(args):
+        output.print_json({"workflow": args.name, "removed": removed})
+        return 0
+    output.say(f'✅ Workflow "{args.name}" instances removed successfully from local dev session.')
+    return 0
+
+
+def _send_event(args: argparse.Namespace, backend: _Backend) -> int:
+    from emulator.bindings.workflows import store as st
+    from emulator.clock import RealClock
+
+    payload = _json_argument(args.payload, "event payload")
+    if not args.type:
+        raise CliError("--type must not be empty")
+    backend.require_known(args.name)
+    instance_id = backend.instance_id(args.name, args.id)
+    if backend.url:
+        backend.call("POST", f"/{quote(args.name, safe='')}/instances/{quote(instance_id, safe='')}/events",
+                     {"type": args.type, "payload": payload})
+    else:
+        encoded = json.dumps(payload, separators=(",", ":"))
+        backend.local(lambda conn: st.offline_send_event(conn, args.name, instance_id, args.type, encoded,
+                                                         RealClock().now_ms()))
+    if output.wants_json(args):
+        output.print_json({"workflow": args.name, "id": instance_id, "type": args.type, "payload": payload})
+        return 0
+    shown = f' and payload "{args.payload}"' if isinstance(payload, dict) and payload else ""
+    output.say(f'📤 The event with type "{args.type}"{shown} was sent to the instance "{instance_id}" from {args.name}')
+    return 0
+
+
+def _action(args: argparse.Namespace, backend: _Backend) -> int:
+    from emulator.bindings.workflows import store as st
+    from emulator.clock import RealClock
+
+    backend.require_known(args.name)
+    instance_id = backend.instance_id(args.name, args.id)
+    path = f"/{quote(args.name, safe='')}/instances/{quote(instance_id, safe='')}/{args.action}"
+    if backend.url:
+        new_status = backend.call("POST", path)["status"]
+    else:
+        new_status = backend.local(lambda conn: st.offline_action(conn, args.name, instance_id, args.action,
+                                                                   RealClock().now_ms()))
+    if output.wants_json(args):
+        output.print_json({"workflow": args.name, "id": instance_id, "status": new_status})
+        return 0
+    emoji, done = ACTIONS[args.action]
+    output.say(f'{emoji} The instance "{instance_id}" from {args.name} was {done} successfully')
+    if not backend.url:
+        output.info(f"(no emulator running: state updated, the instance is now {new_status}; "
+                    "the next `cf-emulator dev` honours it)")
     return 0

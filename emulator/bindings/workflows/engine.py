@@ -1162,6 +1162,14 @@ class WorkflowEngine:
         await self.store.write(*st.delete_ops(workflow, instance_id))
         self._notify_finished((workflow, instance_id))
 
+    async def delete_instances(self, workflow: str) -> int:
+        """Remove every instance of a workflow (``workflows delete`` on a local session)."""
+        self._ensure_open()
+        ids = [str(r["id"]) for r in self.store.query("SELECT id FROM instances WHERE workflow = ?", (workflow,))]
+        for instance_id in ids:
+            await self.delete(workflow, instance_id)
+        return len(ids)
+
     async def send_event(self, workflow: str, instance_id: str, event_type: Any, payload: Any) -> None:
         """Persist the event, then wake a matching ``wait_for_event`` (queued FIFO per type)."""
         self._row(workflow, instance_id)

@@ -3,6 +3,7 @@
 Full paths (the server mounts them in its ``/_emulator`` sub-application)::
 
     GET  /_emulator/workflows                workflows with instance counts by status
+    DELETE .../{name}                           remove every instance of a workflow
     GET  .../{name}/instances[?status=S&limit=N&cursor=C]
                                                 instances of one workflow, newest first, in
                                                 pages (default 1,000; "cursor" continues)
@@ -118,8 +119,16 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         status = await engine.status(name, instance_id)
         return web.json_response({"id": instance_id, "status": status["status"]})
 
+    async def delete_workflow(request: web.Request) -> web.Response:
+        name = path_name(request, "name", "workflow")
+        if not known(name):
+            return _not_found(name)
+        removed = await engine.delete_instances(name)
+        return web.json_response({"workflow": name, "removed": removed})
+
     return [
         web.get(PREFIX, list_workflows),
+        web.delete(PREFIX + "/{name}", delete_workflow),
         web.get(PREFIX + "/", list_workflows),
         web.get(PREFIX + "/{name}/instances", list_instances),
         web.post(PREFIX + "/{name}/instances", create),

@@ -456,6 +456,59 @@ def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, ac
     return new
 
 
+def latest_instance(conn: sqlite3.Connection, workflow: str) -> str | None:
+    """The most recently created instance of a workflow (wrangler's ``latest``; ties: the greatest id)."""
+    row = conn.execute("SELECT id FROM instances WHERE workflow = ? ORDER BY created_ms DESC, id DESC LIMIT 1",
+                       (workflow,)).fetchone()
+    return None if row is None else str(row["id"])
+
+
+def known_workflows(conn: sqlite3.Connection) -> set[str]:
+    """Workflow names the state file knows: registered definitions and instances' workflows."""
+    names = {str(r["name"]) for r in conn.execute("SELECT name FROM workflows")}
+    names.update(str(r["workflow"]) for r in conn.execute("SELECT DISTINCT workflow FROM instances"))
+    return names
+
+
+def offline_create(conn: sqlite3.Connection, workflow: str, instance_id: str, encoded_params: str,
+                   now_ms: int) -> None:
+    """A queued instance the next engine start runs (``workflows trigger`` with no `dev`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone():
+            raise OfflineActionError(f'(instance.already_exists) Instance "{instance_id}" already exists')
+        conn.execute("INSERT INTO instances (workflow, id, status, params, created_ms) VALUES (?, ?, 'queued', ?, ?)",
+                     (workflow, instance_id, encoded_params, now_ms))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def offline_send_event(conn: sqlite3.Connection, workflow: str, instance_id: str, event_type: str,
+                       encoded_payload: str, now_ms: int) -> None:
+    """Store an event for an instance; its ``wait_for_event`` takes it when the engine runs."""
+    if conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone() is None:
+        raise OfflineActionError("(instance.not_found) Instance does not exist")
+    conn.execute("INSERT INTO events (workflow, instance, type, payload, timestamp_ms) VALUES (?, ?, ?, ?, ?)",
+                 (workflow, instance_id, event_type, encoded_payload, now_ms))
+
+
+def offline_delete_instances(conn: sqlite3.Connection, workflow: str) -> int:
+    """Remove every instance of a workflow with its steps and events; how many there were."""
+    ids = [str(r["id"]) for r in conn.execute("SELECT id FROM instances WHERE workflow = ?", (workflow,))]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for instance_id in ids:
+            for op in delete_ops(workflow, instance_id):
+                conn.execute(*op)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(ids)
+
+
 def shift_paused_timers(conn: sqlite3.Connection, workflow: str, instance_id: str, delta_ms: int) -> None:
     for op in shift_ops(workflow, instance_id, delta_ms):
         conn.execute(*op)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from emulator.platform import Platform
-from tests.helpers.cli import d1_r2_app, run_cli, serve_internal_api, write_config
+from tests.helpers.cli import d1_r2_app, force_terminal, run_cli, serve_internal_api, table_rows, write_config
 
 
 @pytest.fixture
@@ -43,20 +43,80 @@ def test_execute_command_json_one_result_per_statement(project: Path, capsys: py
     assert (project / ".emulator" / "d1" / "main-db.sqlite3").is_file()
 
 
-def test_execute_file_and_table_output(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "seed.sql").write_text("CREATE TABLE u (name TEXT);\nINSERT INTO u VALUES ('ada');\n"
-                                      "SELECT name FROM u;\n")
+def test_execute_file_and_table_output(project: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "seed.sql").write_text("CREATE TABLE u (name TEXT, note TEXT);\nINSERT INTO u VALUES ('ada', NULL);\n"
+                                      "SELECT name, note FROM u;\n")
+    force_terminal(monkeypatch)
     assert run_cli("d1", "execute", "DB", "--file", "seed.sql") == 0
     captured = capsys.readouterr()
-    assert "name" in captured.out and "ada" in captured.out
+    # On a terminal: wrangler's table, NULL shown as wrangler shows it.
+    assert table_rows(captured.out) == [["name", "note"], ["ada", "null"]]
+    assert "SELECT name, note FROM u;" in captured.out and "None" not in captured.out
     assert "🌀 Executing on local database main-db" in captured.err
     assert "3 commands executed successfully" in captured.err
+
+
+def test_execute_prints_json_when_piped(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # capsys's stdout is no terminal: wrangler's rule gives JSON without --json, and the
+    # banner lines stay on stderr so the JSON parses.
+    assert run_cli("d1", "execute", "DB", "--command", "SELECT NULL AS n, 'x' AS s") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["results"] == [{"n": None, "s": "x"}]
+    assert "🌀 Executing" in captured.err
+    # An error without --json is a message; with --json, wrangler's JSON error on stdout.
+    assert run_cli("d1", "execute", "DB", "--command", "SELEC 1") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and '✘ [ERROR] D1_ERROR: near "SELEC"' in captured.err
+    assert run_cli("d1", "execute", "DB", "--command", "SELEC 1", "--json") == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"]["text"].startswith('D1_ERROR: near "SELEC"') and captured.err == ""
+
+
+def test_wide_tables_fit_the_terminal(project: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    force_terminal(monkeypatch, width=60)
+    wide = "'" + "w" * 500 + "'"
+    assert run_cli("d1", "execute", "DB", "--command", f"SELECT {wide} AS a, {wide} AS b, 1 AS c") == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 60
+    assert "".join(row[0] for row in table_rows(out)[1:]) == "w" * 500  # folded, not cut
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(project: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    query = ("d1", "execute", "DB", "--command", "SELECT 1 AS one")
+    force_terminal(monkeypatch, colour=True)
+    assert run_cli(*query) == 0
+    assert "\x1b[" in capsys.readouterr().out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert run_cli(*query) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and table_rows(out) == [["one"], ["1"]]
+    monkeypatch.undo()  # no terminal: JSON, never colour
+    monkeypatch.chdir(project)
+    assert run_cli(*query) == 0
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_file_execution_reports_progress_per_statement(project: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.cli import output
+
+    seen: list[int] = []
+    monkeypatch.setattr(output.Progress, "update", lambda self, completed: seen.append(completed))
+    force_terminal(monkeypatch)
+    (project / "many.sql").write_text("CREATE TABLE m (i);\n" + "".join(f"INSERT INTO m VALUES ({i});\n"
+                                                                        for i in range(499)))
+    assert run_cli("d1", "execute", "DB", "--file", "many.sql") == 0
+    assert seen[-1] == 500 and seen == sorted(seen) and len(seen) >= 100
 
 
 def test_execute_errors_are_messages_not_tracebacks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("d1", "execute", "nope", "--command", "SELECT 1") == 1
     assert capsys.readouterr().err.strip() == (
-        "✘ [ERROR] Couldn't find a D1 DB with the name or binding 'nope' in your wrangler.toml file.")
+        "✘ [ERROR] Couldn't find a D1 DB with the name or binding 'nope' in your wrangler.toml file. "
+        "Known databases: main-db (binding DB).")
     assert run_cli("d1", "execute", "DB", "--command", "SELEC 1") == 1
     assert 'D1_ERROR: near "SELEC": syntax error: SQLITE_ERROR' in capsys.readouterr().err
     assert run_cli("d1", "execute", "DB", "--file", "missing.sql") == 1

@@ -90,7 +90,8 @@ def test_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
          'The binding "BOTH" has both an "id" and a "preview_id" configured. Pass `--preview` to target the preview '
          "namespace, or `--preview false` to target the production namespace."),
         (("kv", "key", "get", "k", "--binding", "NOPE"),
-         'A namespace with binding name "NOPE" was not found in the configured "kv_namespaces".'),
+         'A namespace with binding name "NOPE" was not found in the configured "kv_namespaces". '
+         "Known bindings: BOTH, CACHE."),
         (("kv", "key", "get", "k"), "Exactly one of the arguments --binding and --namespace-id is required."),
         (("kv", "key", "put", "k", "v", "--binding", "CACHE", "--metadata", "[1]"),
          "--metadata must be a JSON object. Received: [1]"),
@@ -135,3 +136,41 @@ async def test_through_a_running_dev(project: Path, capsys: pytest.CaptureFixtur
     finally:
         await served.aclose()
         await platform.stop()
+
+
+def test_unknown_namespace_ids_are_refused_and_reading_creates_nothing(
+        project: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path_factory.mktemp("x") / "typo"
+    state = ["--persist-to", str(typo)]
+    for argv in (["key", "get", "k", "--binding", "CACHE"], ["key", "list", "--binding", "CACHE"],
+                 ["namespace", "list"]):
+        assert run_cli("kv", *argv, *state) == 0
+    assert not typo.exists()
+    assert run_cli("kv", "key", "put", "k", "v", "--namespace-id", "cach-id", *state) == 1
+    err = capsys.readouterr().err
+    assert 'No KV namespace named "cach-id"' in err and "Known KV namespaces: cache-id, preview-id, prod-id." in err
+    assert not typo.exists()
+    # A declared id is created by its first write; --json reports the outcome.
+    assert run_cli("kv", "key", "put", "k", "v", "--namespace-id", "cache-id", "--json", *state) == 0
+    assert json.loads(out(capsys)) == {"namespace": "cache-id", "key": "k", "written": 1}
+    assert run_cli("kv", "key", "delete", "k", "--binding", "CACHE", "--json", *state) == 0
+    assert json.loads(out(capsys)) == {"namespace": "cache-id", "key": "k", "deleted": True}
+
+
+def test_bulk_put_reports_progress_and_json(project: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.cli import output
+    from tests.helpers.cli import force_terminal
+
+    seen: list[int] = []
+    monkeypatch.setattr(output.Progress, "update", lambda self, completed: seen.append(completed))
+    force_terminal(monkeypatch)
+    pairs = [{"key": f"k{i}", "value": str(i)} for i in range(2500)]
+    (project / "pairs.json").write_text(json.dumps(pairs))
+    assert run_cli("kv", "bulk", "put", "pairs.json", "--binding", "CACHE", "--ttl", "100") == 0
+    captured = capsys.readouterr()
+    assert "Success!" in captured.out and "--ttl ignored by `kv bulk put`" in captured.err
+    assert seen == [0, 1000, 2000, 2500]
+    (project / "keys.json").write_text(json.dumps([p["key"] for p in pairs]))
+    assert run_cli("kv", "bulk", "delete", "keys.json", "--binding", "CACHE", "--force", "--json") == 0
+    assert json.loads(out(capsys)) == {"namespace": "cache-id", "keys": 2500, "deleted": 2500}

@@ -1045,3 +1045,86 @@ async def test_redrive_purge_and_peek_reach_messages_on_disk(harness: Harness) -
     assert h.broker.peek("jobs-dlq") == [] and h.broker.stats("jobs-dlq")["depth"] == 0
     with pytest.raises(QueueNotFound):
         h.broker.redrive("jobs-dlq", parked[1]["id"])
+
+
+# --- pause-delivery / resume-delivery (docs/queues.md) ----------------------------------
+
+async def test_paused_delivery_accumulates_then_resumes_in_order(harness: Harness) -> None:
+    h = harness
+    consumer = h.consume("queue", max_batch_size=2, max_batch_timeout=1, max_retries=2, retry_delay=0)
+    q = h.broker.producer("queue")
+    await h.broker.set_paused("queue", True)
+    await q.send("a")
+    await q.send("b", delaySeconds=5)  # becomes visible while paused: accumulates too
+    await q.sendBatch([{"body": "c"}, {"body": "d"}])
+    await h.advance(10)
+    assert consumer.sizes() == [] and h.broker.is_idle()  # nothing due while paused
+    stats = h.broker.stats("queue")
+    assert (stats["visible"], stats["delivery_paused"]) == (4, True)
+    await h.broker.set_paused("queue", False)
+    await h.advance(1)
+    assert [m["body"] for batch in consumer.batches for m in batch] == ["a", "c", "d", "b"]
+    assert h.broker.stats("queue")["delivery_paused"] is False
+
+
+async def test_a_batch_in_flight_finishes_and_its_retries_wait_for_resume(harness: Harness) -> None:
+    h = harness
+    release = asyncio.Event()
+    attempts: list[int] = []
+
+    async def slow_then_retry(batch: MessageBatch) -> None:
+        attempts.append(batch.messages[0].attempts)
+        if len(attempts) == 1:
+            await release.wait()
+            batch.retryAll()
+
+    h.consume("queue", slow_then_retry, max_batch_timeout=0, max_retries=3, retry_delay=0)
+    await h.broker.producer("queue").send("x")
+    await asyncio.sleep(0.01)
+    assert attempts == [1]
+    await h.broker.set_paused("queue", True)
+    release.set()
+    await h.settle()
+    assert attempts == [1] and h.broker.stats("queue")["visible"] == 1  # retried, held back
+    await h.broker.set_paused("queue", False)
+    await h.settle()
+    assert attempts == [1, 2]
+
+
+async def test_a_pause_survives_a_restart(db_path: Path) -> None:
+    clock = FakeClock(START)
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    await broker.producer("queue").send("kept")
+    await broker.set_paused("queue", True)
+    await broker.close()
+
+    got: list[Any] = []
+
+    async def record(batch: MessageBatch) -> None:
+        got.extend(m.body for m in batch.messages)
+
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    try:
+        broker.register_consumer(QueueConsumer("queue", max_batch_timeout=0), record, "worker")
+        await broker.drain()
+        assert got == [] and broker.stats("queue")["delivery_paused"] is True
+        await broker.set_paused("queue", False)
+        await broker.drain()
+        assert got == ["kept"]
+    finally:
+        await broker.close()
+    # Resumed is persisted too.
+    broker = QueueBroker(db_path, clock, EventLog())
+    await broker.open()
+    try:
+        assert broker.stats("queue")["delivery_paused"] is False
+    finally:
+        await broker.close()
+
+
+async def test_pausing_an_unknown_queue_is_refused(harness: Harness) -> None:
+    with pytest.raises(QueueNotFound):
+        await harness.broker.set_paused("nope", True)
+    assert not harness.broker.has_queue("nope")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.bindings.queues.store import FIRST, MessageStore, Row, _runs
+from emulator.bindings.queues.store import FIRST, SCHEMA_VERSION, MessageStore, Row, _runs
 
 NOW = 1000.0
 
@@ -148,7 +148,7 @@ async def test_a_file_of_the_first_version_is_upgraded(tmp_path: Path) -> None:
     assert [r[1] for r in store.fetch_deferred("b", FIRST, 10)] == ["x2"]
     await store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     conn.close()
 
 

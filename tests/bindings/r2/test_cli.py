@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emulator.platform import Platform
-from tests.helpers.cli import d1_r2_app, run_cli, serve_internal_api, write_config
+from tests.helpers.cli import d1_r2_app, force_terminal, run_cli, serve_internal_api, table_rows, write_config
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_bad_arguments_are_messages(project: Path, capsys: pytest.CaptureFixture
     assert run_cli("r2", "object", "get", "no-slash") == 1
     assert "The object path must be in the form of {bucket}/{key}" in capsys.readouterr().err
     assert run_cli("r2", "object", "list", "unknown-bucket") == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert 'No bucket named "unknown-bucket" in the config or the state directory. Known buckets: bucket.' \
+        in capsys.readouterr().err
     assert run_cli("r2", "object", "put", "bucket/x", "--file", "missing.bin") == 1
     assert "missing.bin" in capsys.readouterr().err
     (project / "k.txt").write_text("x")
@@ -160,7 +161,106 @@ async def test_bucket_cors_through_a_running_dev(project: Path, capsys: pytest.C
         assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "delete", "bucket") == 0
         assert store.bucket_cors("bucket") is None
         assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "list", "nope") == 1
-        assert "does not exist" in capsys.readouterr().err
+        assert 'No bucket named "nope"' in capsys.readouterr().err
     finally:
         await served.aclose()
         await platform.stop()
+
+
+HTTP_FLAGS = ["--ct", "text/csv", "--cd", 'attachment; filename="a.csv"', "--ce", "gzip", "--cl", "en",
+              "--cc", "max-age=60", "--expires", "2030-01-02T03:04:05Z"]
+HTTP_METADATA = {"contentType": "text/csv", "contentDisposition": 'attachment; filename="a.csv"',
+                 "contentEncoding": "gzip", "contentLanguage": "en", "cacheControl": "max-age=60"}
+EXPIRES_MS = 1893553445000  # 2030-01-02T03:04:05Z
+
+
+async def test_put_takes_wranglers_http_metadata_flags(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "a.csv").write_text("x,y\n")
+    assert await asyncio.to_thread(run_cli, "r2", "object", "put", "bucket/offline.csv", "--file", "a.csv",
+                                   *HTTP_FLAGS, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["key"] == "offline.csv"
+    platform = Platform([d1_r2_app(project)], project / ".emulator", s3_port=None)
+    await platform.start()
+    served = serve_internal_api(platform)
+    try:
+        await served.__anext__()
+        # Through a running dev too; --expires as epoch milliseconds, as wrangler's local mode reads it.
+        flags = HTTP_FLAGS[:-1] + [str(EXPIRES_MS)]
+        assert await asyncio.to_thread(run_cli, "r2", "object", "put", "bucket/live.csv", "--file", "a.csv",
+                                       *flags) == 0
+        bucket = platform.env_for(platform.apps[0]).BUCKET
+        for key in ("offline.csv", "live.csv"):
+            obj = await bucket.head(key)
+            meta = dict(obj.httpMetadata)
+            expiry = meta.pop("cacheExpiry")
+            assert meta == HTTP_METADATA and round(expiry.timestamp() * 1000) == EXPIRES_MS
+        # No content type given: none stored (not urllib's form type).
+        assert await asyncio.to_thread(run_cli, "r2", "object", "put", "bucket/plain", "--file", "a.csv") == 0
+        assert dict((await bucket.head("plain")).httpMetadata) == {}
+    finally:
+        await served.aclose()
+        await platform.stop()
+    assert run_cli("r2", "object", "put", "bucket/x", "--file", "a.csv", "--expires", "someday") == 1
+    assert '--expires "someday" is not a date' in capsys.readouterr().err
+
+
+def test_get_without_file_writes_the_key_path(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "in.bin").write_bytes(b"photo")
+    assert run_cli("r2", "object", "put", "bucket/photos/2024/cat.jpg", "--file", "in.bin") == 0
+    assert run_cli("r2", "object", "get", "bucket/photos/2024/cat.jpg") == 0
+    assert (project / "photos" / "2024" / "cat.jpg").read_bytes() == b"photo"
+    assert not (project / "cat.jpg").exists()
+    err = capsys.readouterr().err
+    assert 'Downloading "photos/2024/cat.jpg" from "bucket".' in err and "Download complete." in err
+    # A key that would leave the current folder is refused, not written elsewhere.
+    assert run_cli("r2", "object", "put", "bucket/../escape", "--file", "in.bin") == 0
+    assert run_cli("r2", "object", "get", "bucket/../escape") == 1
+    assert "not a safe file path" in capsys.readouterr().err and not (project.parent / "escape").exists()
+    # A missing key leaves no partial file behind.
+    assert run_cli("r2", "object", "get", "bucket/ghost") == 1
+    assert not (project / "ghost").exists() and not (project / "ghost.partial").exists()
+
+
+def test_unknown_buckets_are_refused_and_reading_creates_nothing(
+        project: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path_factory.mktemp("x") / "typo"
+    (project / "in.bin").write_bytes(b"1")
+    for argv in (["object", "list", "bucket"], ["object", "get", "bucket/k", "--pipe"],
+                 ["bucket", "cors", "list", "bucket"], ["object", "list", "nope"]):
+        run_cli("r2", *argv, "--persist-to", str(typo))
+    assert not typo.exists()
+    assert run_cli("r2", "object", "put", "nope/k", "--file", "in.bin", "--persist-to", str(typo)) == 1
+    assert 'No bucket named "nope"' in capsys.readouterr().err and not typo.exists()
+    assert run_cli("r2", "object", "list", "bucket", "--persist-to", str(typo)) == 0  # declared: empty
+    assert 'No objects in bucket "bucket".' in capsys.readouterr().out
+    # A declared bucket is created by its first write.
+    assert run_cli("r2", "object", "put", "bucket/k", "--file", "in.bin", "--persist-to", str(typo)) == 0
+    assert (typo / "r2").is_dir()
+
+
+def test_object_list_table_on_a_terminal(project: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "in.bin").write_bytes(b"12345")
+    assert run_cli("r2", "object", "put", "bucket/a", "--file", "in.bin") == 0
+    capsys.readouterr()
+    force_terminal(monkeypatch)
+    assert run_cli("r2", "object", "list", "bucket") == 0
+    header, row = table_rows(capsys.readouterr().out)
+    assert header == ["key", "size", "etag", "uploaded"] and row[:2] == ["a", "5"]
+
+
+def test_uploads_and_downloads_report_progress(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import output
+
+    advanced: list[tuple[str, int]] = []
+    monkeypatch.setattr(output.Progress, "advance",
+                        lambda self, amount=1: advanced.append((self.description, amount)))
+    force_terminal(monkeypatch)
+    (project / "big.bin").write_bytes(b"z" * (3 * 1024 * 1024 + 7))
+    assert run_cli("r2", "object", "put", "bucket/big", "--file", "big.bin") == 0
+    assert run_cli("r2", "object", "get", "bucket/big", "--file", "copy.bin") == 0
+    assert (project / "copy.bin").read_bytes() == (project / "big.bin").read_bytes()
+    up = [n for d, n in advanced if d == "Uploading big"]
+    down = [n for d, n in advanced if d == "Downloading big"]
+    assert sum(up) == sum(down) == 3 * 1024 * 1024 + 7 and len(up) == 4

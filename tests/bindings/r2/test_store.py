@@ -126,6 +126,9 @@ async def test_interrupted_writes_are_swept_at_start(tmp_path: Path) -> None:
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     try:
+        # The store opens (and sweeps) at its first use, or once the apps serve.
+        p.serving()
+        p.plugin("r2").store  # type: ignore[attr-defined]  # noqa: B018
         assert list((bucket_dir / "staging").iterdir()) == []
         assert len(list((bucket_dir / "blobs").iterdir())) == 1
         obj = await p.env_for(app).BUCKET.get("kept")

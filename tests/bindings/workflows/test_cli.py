@@ -35,6 +35,12 @@ class Sleepy(WorkflowEntrypoint):
         raise ValueError("no luck")
 
 
+@pytest.fixture(autouse=True)
+def outside_any_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the verbs where no wrangler config is found: only the state knows `sleepy`."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="cf-emulator")
     wf_cli.register(parser.add_subparsers(dest="verb"))
@@ -89,23 +95,69 @@ async def test_offline_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert [(s["name"], s["attempts"], s["status"]) for s in described["steps"]] == [
         ("fetch", 1, "complete"), ("boom", 1, "errored")]
     code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "napping", "--persist-to", str(tmp_path))
-    assert "Status:    waiting" in out and "nap" in out and "until " in out
+    assert "Status:" in out and "waiting" in out and "nap" in out and "until " in out
 
     code, _, err = cli(capsys, "workflows", "instances", "describe", "sleepy", "ghost", "--persist-to", str(tmp_path))
     assert code == 1 and "instance.not_found" in err and "Traceback" not in err
-    code, _, err = cli(capsys, "workflows", "list", "--persist-to", str(tmp_path / "empty"))
-    assert code == 1 and "no workflow state" in err
+    code, _, err = cli(capsys, "workflows", "instances", "list", "ghostly", "--persist-to", str(tmp_path))
+    assert code == 1 and 'No workflow named "ghostly"' in err and "Known workflows: sleepy." in err
+    # Reading an empty (or mistyped) state directory creates nothing.
+    code, out, _ = cli(capsys, "workflows", "list", "--persist-to", str(tmp_path / "empty"))
+    assert (code, out.strip()) == (0, "No workflows.") and not (tmp_path / "empty").exists()
+
+
+async def test_latest_names_the_newest_instance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    await seed(tmp_path)
+    code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "--persist-to", str(tmp_path), "--json")
+    newest = json.loads(out)
+    code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(tmp_path), "--json")
+    assert newest["id"] == max(json.loads(out), key=lambda i: (i["created"], i["id"]))["id"]
+    code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "latest", "--persist-to", str(tmp_path),
+                       "--json")
+    assert json.loads(out)["id"] == newest["id"]
+
+
+async def test_offline_trigger_send_event_and_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    await seed(tmp_path)
+    state = ["--persist-to", str(tmp_path)]
+    code, out, _ = cli(capsys, "workflows", "trigger", "sleepy", '{"rows": 9}', "--id", "later", *state)
+    assert (code, out.strip()) == (0, '🚀 Workflow instance "later" has been triggered successfully')
+    code, _, err = cli(capsys, "workflows", "trigger", "sleepy", '{"rows": 9}', "--id", "later", *state)
+    assert code == 1 and "instance.already_exists" in err
+    code, _, err = cli(capsys, "workflows", "trigger", "sleepy", "{not json", *state)
+    assert code == 1 and "Error while parsing params" in err
+    code, _, err = cli(capsys, "workflows", "trigger", "nosuch", *state)
+    assert code == 1 and 'No workflow named "nosuch"' in err
+    code, out, _ = cli(capsys, "workflows", "instances", "send-event", "sleepy", "latest", "--type", "go",
+                       "--payload", '{"a": 1}', *state)
+    assert code == 0 and 'The event with type "go" and payload "{"a": 1}" was sent to the instance "later"' in out
+
+    engine = make_engine(tmp_path)
+    await engine.start()
+    try:
+        assert (await asyncio.wait_for(engine.wait_finished("sleepy", "later"), 10)).output == 9
+        rows = engine.store.query("SELECT type, payload FROM events WHERE instance = 'later'")
+        assert [(r["type"], json.loads(r["payload"])) for r in rows] == [("go", {"a": 1})]
+    finally:
+        await engine.stop()
+    code, out, _ = cli(capsys, "workflows", "delete", "sleepy", "--json", *state)
+    assert code == 0 and json.loads(out) == {"workflow": "sleepy", "removed": 4}
+    code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", *state)
+    assert out.strip() == 'No instances of workflow "sleepy".'
 
 
 async def test_offline_actions_are_honoured_by_the_next_start(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     await seed(tmp_path)
-    code, out, _ = cli(capsys, "workflows", "instances", "terminate", "sleepy", "napping", "--persist-to", str(tmp_path))
-    assert code == 0 and "now terminated" in out and "no emulator running" in out
+    code, out, err = cli(capsys, "workflows", "instances", "terminate", "sleepy", "napping", "--persist-to",
+                         str(tmp_path))
+    assert code == 0 and out.strip() == '🥷 The instance "napping" from sleepy was terminated successfully'
+    assert "no emulator running" in err
     code, _, err = cli(capsys, "workflows", "instances", "terminate", "sleepy", "done", "--persist-to", str(tmp_path))
     assert code == 1 and "(instance.cannot_terminate)" in err
-    code, out, _ = cli(capsys, "workflows", "instances", "restart", "sleepy", "done", "--persist-to", str(tmp_path))
-    assert code == 0 and "now queued" in out
+    code, out, _ = cli(capsys, "workflows", "instances", "restart", "sleepy", "done", "--persist-to", str(tmp_path),
+                       "--json")
+    assert code == 0 and json.loads(out) == {"workflow": "sleepy", "id": "done", "status": "queued"}
 
     engine = make_engine(tmp_path)
     await engine.start()
@@ -166,12 +218,14 @@ def seeded(tmp_path: Path) -> Iterator[Path]:
 
 def test_against_a_running_emulator(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ServerThread(seeded) as server:
-        code, out, _ = cli(capsys, "workflows", "instances", "pause", "sleepy", "napping", "--persist-to", str(seeded))
-        assert code == 0 and "now paused" in out and "no emulator running" not in out
+        code, out, err = cli(capsys, "workflows", "instances", "pause", "sleepy", "napping", "--persist-to",
+                             str(seeded))
+        assert code == 0 and "was paused successfully" in out and "no emulator running" not in err
         status = asyncio.run_coroutine_threadsafe(server.engine.status("sleepy", "napping"), server.loop).result(5)
         assert status.status == "paused"  # the live engine acted
-        code, out, _ = cli(capsys, "workflows", "instances", "resume", "sleepy", "napping", "--persist-to", str(seeded))
-        assert "now running" in out or "now waiting" in out
+        code, out, _ = cli(capsys, "workflows", "instances", "resume", "sleepy", "napping", "--persist-to", str(seeded),
+                           "--json")
+        assert json.loads(out)["status"] in ("running", "waiting")
         code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(seeded), "--json")
         assert {i["id"] for i in json.loads(out)} == {"done", "napping", "broken"}
         code, out, _ = cli(capsys, "workflows", "list", "--persist-to", str(seeded), "--json")
@@ -181,3 +235,15 @@ def test_against_a_running_emulator(seeded: Path, capsys: pytest.CaptureFixture[
         assert json.loads(out)["output"] == 3
         code, _, err = cli(capsys, "workflows", "instances", "terminate", "sleepy", "done", "--persist-to", str(seeded))
         assert code == 1 and "cannot_terminate" in err
+        code, out, _ = cli(capsys, "workflows", "trigger", "sleepy", '{"rows": 5}', "--id", "live", "--persist-to",
+                           str(seeded))
+        assert code == 0 and '"live" has been triggered successfully' in out
+        done = asyncio.run_coroutine_threadsafe(server.engine.wait_finished("sleepy", "live"), server.loop).result(10)
+        assert done.output == 5  # the running engine ran it at once
+        code, out, _ = cli(capsys, "workflows", "instances", "send-event", "sleepy", "napping", "--type", "t",
+                           "--persist-to", str(seeded), "--json")
+        assert code == 0 and json.loads(out)["type"] == "t"
+        code, out, _ = cli(capsys, "workflows", "delete", "sleepy", "--persist-to", str(seeded))
+        assert out.strip() == '✅ Workflow "sleepy" instances removed successfully from local dev session.'
+        code, out, _ = cli(capsys, "workflows", "instances", "list", "sleepy", "--persist-to", str(seeded), "--json")
+        assert json.loads(out) == []
