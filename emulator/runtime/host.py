@@ -12,7 +12,7 @@ import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Collection, Protocol
 
 from aiohttp import web
 
@@ -113,9 +113,10 @@ class BaseHost(ABC):
                 roots[app.name] = root
         return roots
 
-    def new_package(self, root: Path) -> AppPackage:
-        """A new load generation of this app's modules, importing from ``root``."""
-        return AppPackage(self.config.name, root, self.neighbour_roots())
+    def new_package(self, root: Path, entry_names: Collection[str] = ()) -> AppPackage:
+        """A new load generation of this app's modules, importing from ``root``; the host
+        imports ``entry_names`` by path (see ``AppPackage``)."""
+        return AppPackage(self.config.name, root, self.neighbour_roots(), entry_names)
 
     def report_generation(self, package: AppPackage, before: LibraryState) -> None:
         """Warn about what a generation's module names and process-wide library state mean

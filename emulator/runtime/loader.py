@@ -65,7 +65,7 @@ from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Collection, Literal, Mapping, Sequence
 
 from emulator.runtime.dependencies import hidden_modules
 
@@ -276,13 +276,17 @@ class AppPackage:
     (``_cfapp_<name>_<n>``) for the rest.
 
     ``neighbours`` are the import roots of the other apps hosted alongside (app name → root):
-    a top-level name that one of them also has is private in both.
+    a top-level name that one of them also has is private in both. ``entry_names`` are the
+    top-level names the host imports by path (the main module, Pages routes): nothing imports
+    them by name, so their private names are not worth a warning (two Workers with
+    ``src/entry.py`` are the usual multi-app setup).
     Lifecycle: construct (takes the plain names over), ``import_file`` what the app needs, then
     ``commit()`` when the generation is to serve, or ``unload()`` (a failed load puts the
     previous generation back; a committed one just forgets its modules).
     """
 
-    def __init__(self, app_name: str, root: Path, neighbours: Mapping[str, Path] | None = None) -> None:
+    def __init__(self, app_name: str, root: Path, neighbours: Mapping[str, Path] | None = None,
+                 entry_names: Collection[str] = ()) -> None:
         ensure_import_hooks()
         self.root = root.resolve()
         self.app_name = app_name
@@ -297,8 +301,10 @@ class AppPackage:
         _forget_folder_listings(self.root)
         private = self._private_names(names, neighbours or {})
         self.plain = frozenset(self.top_names - set(private))
-        # What the host warns about: names that look like Python (a shared `public/` is no news).
-        self.collisions = [c for name, c in sorted(private.items()) if names[name] and c.kind != "reserved"]
+        # What the host warns about: names that look like Python (a shared `public/` is no news)
+        # and that something might import by name.
+        self.collisions = [c for name, c in sorted(private.items())
+                           if names[name] and c.kind != "reserved" and name not in entry_names]
         self.builtins: dict[str, Any] = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
         module = module_from_spec(_folder_spec(self.name, str(self.root)))

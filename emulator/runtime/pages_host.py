@@ -28,7 +28,7 @@ from emulator.runtime.http import Request, Response, request_pathname, resolve_u
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage
-from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params
+from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params, route_names
 from emulator.runtime.routes_json import RoutesConfig, RoutesJsonError, load_routes
 from emulator.runtime.worker_host import LoadedEntrypoints, import_entrypoints
 
@@ -225,7 +225,7 @@ class PagesHost(BaseHost):
         if self.functions_dir.is_dir():
             routes = self._routes(first_load)
             before = LibraryState.capture()
-            package = self.new_package(self.functions_dir)
+            package = self.new_package(self.functions_dir, route_names(self.functions_dir))
             try:
                 with invoke(self, env, ExecutionContext(self)):
                     router = FunctionsRouter.scan(self.functions_dir, package)

@@ -105,7 +105,7 @@ def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoi
     if not main.is_file():
         raise AppLoadError(f"{host.config.name}: the main module {main} does not exist")
     before = LibraryState.capture()
-    package = host.new_package(main.parent)
+    package = host.new_package(main.parent, {main.stem})
     try:
         # Top-level code may use `workers.env` and print(): run it as the app.
         with invoke(host, env, ExecutionContext(host)):

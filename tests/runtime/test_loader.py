@@ -17,7 +17,7 @@ from .conftest import write_files
 
 # A small Django-like project: the app's own imports, and a "library" importing by name.
 PROJECT = {
-    "entry.py": (
+    "cfe_main.py": (
         "import importlib\n"
         "from cfe_proj import settings\n"
         "import cfe_lib.db\n"
@@ -88,9 +88,9 @@ def test_name_importing_libraries_find_the_app_modules(tmp_path: Path, packages:
     write_files(tmp_path, PROJECT)
     package = AppPackage("proj", tmp_path)
     packages.append(package)
-    entry = package.import_file(tmp_path / "entry.py")
+    entry = package.import_file(tmp_path / "cfe_main.py")
     package.commit()
-    assert package.plain == {"entry", "cfe_proj", "cfe_lib"} and package.collisions == []
+    assert package.plain == {"cfe_main", "cfe_proj", "cfe_lib"} and package.collisions == []
     # What a library does (Django: settings, ROOT_URLCONF, INSTALLED_APPS) finds the same modules.
     urls = importlib.import_module("cfe_proj.urls")
     assert entry.CONFIGURED is urls and urls.__name__ == "cfe_proj.urls" and urls.Route.__module__ == "cfe_proj.urls"
@@ -115,7 +115,8 @@ def test_names_two_apps_share_are_private_in_both_and_both_apps_work(
     roots = {"one": tmp_path / "one", "two": tmp_path / "two"}
     loaded = {}
     for app, root in roots.items():
-        package = AppPackage(app, root, roots)
+        # "two" says its host imports `entry` by path (its main module): no warning for it.
+        package = AppPackage(app, root, roots, entry_names={"entry"} if app == "two" else ())
         packages.append(package)
         loaded[app] = package.import_file(root / "entry.py")
         package.commit()
@@ -128,6 +129,7 @@ def test_names_two_apps_share_are_private_in_both_and_both_apps_work(
     text = describe_collisions(one.collisions)
     assert '`cfe_shared` (also in "two"), `entry` (also in "two")' in text
     assert "libraries that import them by name" in text and "do not find them" in text
+    assert two.collisions == [NameCollision("cfe_shared", "app", ("one",))] and "entry" not in two.plain
     assert importlib.util.find_spec("cfe_shared") is None  # what a name-importing library sees
 
 
@@ -166,7 +168,7 @@ def test_a_reload_replaces_the_plain_modules_on_commit(tmp_path: Path, packages:
     write_files(tmp_path, {**PROJECT, "cfe_proj/extra.py": "OLD_ONLY = True\n"})
     first = AppPackage("proj", tmp_path)
     packages.append(first)
-    first.import_file(tmp_path / "entry.py")
+    first.import_file(tmp_path / "cfe_main.py")
     importlib.import_module("cfe_proj.extra")
     first.commit()
     old_settings = sys.modules["cfe_proj.settings"]
@@ -174,7 +176,7 @@ def test_a_reload_replaces_the_plain_modules_on_commit(tmp_path: Path, packages:
     write_files(tmp_path, {"cfe_proj/settings.py": "CONFIG_MODULE = 'cfe_proj.urls'\nVERSION = 2\n"})
     second = AppPackage("proj", tmp_path)
     packages.append(second)
-    second.import_file(tmp_path / "entry.py")
+    second.import_file(tmp_path / "cfe_main.py")
     second.commit()
     first.unload()
     assert importlib.import_module("cfe_proj.settings").VERSION == 2
@@ -189,16 +191,16 @@ def test_a_failed_reload_restores_the_previous_modules(tmp_path: Path, packages:
     write_files(tmp_path, PROJECT)
     first = AppPackage("proj", tmp_path)
     packages.append(first)
-    first.import_file(tmp_path / "entry.py")
+    first.import_file(tmp_path / "cfe_main.py")
     first.commit()
     before = {k: m for k, m in sys.modules.items() if k.partition(".")[0] in first.plain}
     write_files(tmp_path, {
         "cfe_proj/new.py": "X = 1\n",
-        "entry.py": "import cfe_proj.new\nimport cfe_proj.settings\nraise RuntimeError('broken edit')\n",
+        "cfe_main.py": "import cfe_proj.new\nimport cfe_proj.settings\nraise RuntimeError('broken edit')\n",
     })
     second = AppPackage("proj", tmp_path)
     with pytest.raises(AppLoadError, match="broken edit"):
-        second.import_file(tmp_path / "entry.py")
+        second.import_file(tmp_path / "cfe_main.py")
     assert importlib.import_module("cfe_proj.settings") is not before["cfe_proj.settings"]  # mid-swap
     second.unload()
     after = {k: m for k, m in sys.modules.items() if k.partition(".")[0] in first.plain}
