@@ -21,7 +21,11 @@ imported in one of two ways (docs/hosting.md, "Module names"):
   module (below); only libraries that import it by name do not. The generation lists these
   as ``collisions`` (data: the host warns once, naming the app, the name and the consequence).
   Apps of one emulator decide symmetrically (both lose the shared name), so which app gets a
-  name never depends on load order.
+  name never depends on load order. Names the host imports by path (``entry_names``: the
+  main module, Pages routes) go private without a warning, since nothing imports them by
+  name; a root-level ``__init__`` or ``__main__`` is always private. Several emulators in one
+  process (tests) share ``sys.modules``: there the app loading last takes a free-standing
+  name over from another emulator's app, whose objects keep working.
 
 App modules execute with their own ``__builtins__`` whose ``__import__`` maps an absolute import
 of a private top-level name (``import utils``) to the generation's package, so sibling imports
