@@ -24,8 +24,8 @@ imported in one of two ways (docs/hosting.md, "Module names"):
   name never depends on load order. Names the host imports by path (``entry_names``: the
   main module, Pages routes) go private without a warning, since nothing imports them by
   name; a root-level ``__init__`` or ``__main__`` is always private. Several emulators in one
-  process (tests) share ``sys.modules``: there the app loading last takes a free-standing
-  name over from another emulator's app, whose objects keep working.
+  process (tests) share ``sys.modules`` but not their lists of apps: an app that loads later
+  takes over a plain name another emulator's app holds (that app's objects keep working).
 
 App modules execute with their own ``__builtins__`` whose ``__import__`` maps an absolute import
 of a private top-level name (``import utils``) to the generation's package, so sibling imports
