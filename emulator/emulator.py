@@ -544,13 +544,18 @@ class Emulator:
                 await plugin.stop()
             except Exception as exc:  # best effort: the start error is what the user must see
                 self.log.debug("dev", f"stopping the {plugin.name} plugin after a failed start: {exc!r}")
+        self._unload_apps(platform)
+        self._platform = None
+        self._forget_dependencies()
+
+    def _unload_apps(self, platform: Platform) -> None:
+        """Forget the hosted apps' modules (stop, or a failed start): their plain module names
+        (``import hello_django``) must not outlive this emulator in a process that goes on."""
         for host in list(platform.hosts.values()):
             try:
                 host.unload()  # type: ignore[attr-defined]
-            except Exception as exc:
-                self.log.debug("dev", f"unloading {host.config.name} after a failed start: {exc!r}")
-        self._platform = None
-        self._forget_dependencies()
+            except Exception as exc:  # best effort: stopping goes on
+                self.log.debug("dev", f"unloading {host.config.name}: {exc!r}")
 
     def declared_requirements(self, app_name: str) -> list[Any]:
         """The requirements of ``app_name`` that the running set was installed for."""
@@ -694,6 +699,7 @@ class Emulator:
         finally:
             platform.state.clear_server_info()
             self._release_state_dir()
+            self._unload_apps(platform)
             self._forget_dependencies()
 
     def in_flight(self) -> int:

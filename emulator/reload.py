@@ -188,8 +188,9 @@ class AppReloader:
         platform.apps[platform.apps.index(app)] = new_config
         platform.attach_host(host)
         if old_host is not None and old_host is not host:
-            # Drop the replaced generation's modules from sys.modules (each generation has
-            # its own package name, so the new host's modules are untouched); objects that
+            # Drop the replaced generation's modules from sys.modules (the new host's
+            # generation took the plain module names over when it loaded, and its private
+            # package has its own name, so its modules are untouched); objects that
             # in-flight requests still hold keep working.
             old_host.unload()  # type: ignore[attr-defined]
         if self.emulator.crons is not None:

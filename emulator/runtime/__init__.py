@@ -25,12 +25,13 @@ this app: ``workers.env`` set, output attributed).
 
 Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
 ``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
-(isolated module loading), ``host`` (shared host logic, ASSETS and service fetchers),
-``worker_host``, ``pages_host`` + ``pages_routing`` (Pages Functions), ``assets`` +
-``asset_rules`` + ``mime_table`` (static files, ``_headers``, ``_redirects``, content
-types), ``routes_json``, ``jsproxy`` (raw JS values for ``js`` / ``pyodide.ffi``),
-``websocket`` (``WebSocketPair``), ``sync_bridge`` (``run_sync`` for synchronous app code),
-``strict`` (``--strict-runtime``).
+(app modules under their own names, isolated between apps, swapped on reload),
+``library_state`` (what a reload cannot replace: Django's once-per-process set-up),
+``host`` (shared host logic, ASSETS and service fetchers), ``worker_host``, ``pages_host`` +
+``pages_routing`` (Pages Functions), ``assets`` + ``asset_rules`` + ``mime_table`` (static
+files, ``_headers``, ``_redirects``, content types), ``routes_json``, ``jsproxy`` (raw JS
+values for ``js`` / ``pyodide.ffi``), ``websocket`` (``WebSocketPair``), ``sync_bridge``
+(``run_sync`` for synchronous app code), ``strict`` (``--strict-runtime``).
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ from emulator.runtime.host import BaseHost
 from emulator.runtime.loader import AppLoadError, ensure_import_hooks, shims_path
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from emulator.config.model import AppConfig
     from emulator.platform import Platform
 
-__all__ = ["AppLoadError", "BaseHost", "create_host", "shims_path"]
+__all__ = ["AppLoadError", "BaseHost", "create_host", "import_root", "shims_path"]
 
 
 def create_host(config: "AppConfig", platform: "Platform") -> BaseHost:
@@ -57,3 +60,17 @@ def create_host(config: "AppConfig", platform: "Platform") -> BaseHost:
     from emulator.runtime.worker_host import WorkerHost
 
     return WorkerHost(config, platform)
+
+
+def import_root(config: "AppConfig") -> "Path | None":
+    """The folder whose files ``config``'s app imports by their own names (the folder of a
+    Worker's ``main``; a Pages project's output directory with ``_worker.py``, else its
+    ``functions/``), or None when it has no Python code."""
+    if config.kind == "pages":
+        from emulator.runtime.pages_host import pages_import_root
+
+        return pages_import_root(config)
+    from emulator.runtime.worker_host import worker_main
+
+    main = worker_main(config)
+    return main.parent if main is not None else None

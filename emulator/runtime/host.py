@@ -12,7 +12,7 @@ import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Collection, Protocol
 
 from aiohttp import web
 
@@ -34,7 +34,8 @@ from emulator.runtime.http import (
     to_aiohttp_response,
 )
 from emulator.runtime.invocation import ExecutionContext, guarded_background, invoke
-from emulator.runtime.loader import app_traceback
+from emulator.runtime.library_state import LibraryState
+from emulator.runtime.loader import AppPackage, NameCollision, app_traceback, describe_collisions
 from emulator.runtime.relaxed_call import relaxed_call
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class BaseHost(ABC):
         self.log_source = f"app:{config.name}"
         self.env: Env | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # The name collisions last warned about: a reload with the same ones stays quiet.
+        self._reported_collisions: list[NameCollision] = []
 
     # -- lifecycle (contract) -------------------------------------------------------
     @abstractmethod
@@ -103,6 +106,32 @@ class BaseHost(ABC):
     @abstractmethod
     def unload(self) -> None:
         """Drop the app's modules from ``sys.modules``; the host must be loaded again to serve."""
+
+    # -- module generations ------------------------------------------------------------
+    def neighbour_roots(self) -> dict[str, Path]:
+        """The import roots of the other apps hosted alongside (app name → folder): a top-level
+        name they share with this app is imported under a private name in each."""
+        from emulator.runtime import import_root
+
+        roots: dict[str, Path] = {}
+        for app in self.platform.apps:
+            if app.name != self.config.name and (root := import_root(app)) is not None:
+                roots[app.name] = root
+        return roots
+
+    def new_package(self, root: Path, entry_names: Collection[str] = ()) -> AppPackage:
+        """A new load generation of this app's modules, importing from ``root``; the host
+        imports ``entry_names`` by path (see ``AppPackage``)."""
+        return AppPackage(self.config.name, root, self.neighbour_roots(), entry_names)
+
+    def report_generation(self, package: AppPackage, before: LibraryState) -> None:
+        """Warn about what a generation's module names and process-wide library state mean
+        for this app (docs/hosting.md, "Module names"); called after its import, failed or not."""
+        if package.collisions and package.collisions != self._reported_collisions:
+            self.platform.log.warn(self.log_source, describe_collisions(package.collisions))
+        self._reported_collisions = package.collisions
+        for message in before.notices(package):
+            self.platform.log.warn(self.log_source, message)
 
     @abstractmethod
     async def dispatch(self, request: Request, entrypoint: str | None = None) -> Response:

@@ -26,8 +26,9 @@ from emulator.runtime.assets import PagesAssetServer
 from emulator.runtime.host import BaseHost, as_response
 from emulator.runtime.http import Request, Response, request_pathname, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
+from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage
-from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params
+from emulator.runtime.pages_routing import FunctionsRouter, Step, fresh_params, route_names
 from emulator.runtime.routes_json import RoutesConfig, RoutesJsonError, load_routes
 from emulator.runtime.worker_host import LoadedEntrypoints, import_entrypoints
 
@@ -170,6 +171,19 @@ class _Generation:
             self.worker.package.unload()
 
 
+def pages_import_root(config: AppConfig) -> Path | None:
+    """Where a Pages project's Python is imported from: the output directory when it holds
+    ``_worker.py`` (advanced mode), else ``functions/``; None for a static-only project."""
+    out = config.pages_build_output_dir
+    if out is None:
+        return None
+    out = out if out.is_absolute() else config.root / out
+    if (out / "_worker.py").is_file():
+        return out
+    functions = config.root / "functions"
+    return functions if functions.is_dir() else None
+
+
 class PagesHost(BaseHost):
     def __init__(self, config: AppConfig, platform: "Platform") -> None:
         super().__init__(config, platform)
@@ -210,13 +224,17 @@ class PagesHost(BaseHost):
             return _Generation("advanced", env, routes, worker=import_entrypoints(self, worker_file, env))
         if self.functions_dir.is_dir():
             routes = self._routes(first_load)
-            package = AppPackage(self.config.name, self.functions_dir)
+            before = LibraryState.capture()
+            package = self.new_package(self.functions_dir, route_names(self.functions_dir))
             try:
                 with invoke(self, env, ExecutionContext(self)):
                     router = FunctionsRouter.scan(self.functions_dir, package)
             except BaseException:
                 package.unload()
+                self.report_generation(package, before)
                 raise
+            package.commit()
+            self.report_generation(package, before)
             return _Generation("functions", env, routes, router=router, package=package)
         return _Generation("static", env, RoutesConfig())
 

@@ -143,6 +143,17 @@ def fresh_params(params: JsObject) -> JsObject:
     return JsObject({k: list(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
+def route_names(functions_dir: Path) -> set[str]:
+    """The top-level names of ``functions/`` that hold routes (imported by path, never by name):
+    route files and folders, and ``_middleware``; ``_name`` files and folders are helpers."""
+    names: set[str] = set()
+    for entry in functions_dir.iterdir() if functions_dir.is_dir() else ():
+        stem = entry.stem if entry.suffix == ".py" else entry.name
+        if stem in ("_middleware", "_middleware_") or not stem.startswith("_"):
+            names.add(stem)
+    return names
+
+
 class FunctionsRouter:
     """The routes of one ``functions/`` folder, imported through an ``AppPackage``.
 

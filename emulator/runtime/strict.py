@@ -34,6 +34,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Iterable
 
 from emulator.runtime.invocation import current
+from emulator.runtime.loader import is_app_module
 
 if TYPE_CHECKING:
     from emulator.runtime.host import BaseHost
@@ -169,8 +170,9 @@ def _classify(filename: str) -> str:
 
 
 def _is_app_frame(frame: FrameType) -> bool:
-    # App modules live in the loader's private packages (`_cfapp_<name>_<n>.<module>`).
-    return str(frame.f_globals.get("__name__", "")).startswith("_cfapp_")
+    # App modules have plain or private names (docs/hosting.md, "Module names"); what marks
+    # them is the loader that imported them.
+    return is_app_module(frame.f_globals)
 
 
 def app_location(frame: FrameType | None, host: "BaseHost") -> str:

@@ -26,6 +26,7 @@ from emulator.runtime.entrypoints import ScheduledController, WorkerEntrypoint
 from emulator.runtime.host import BaseHost, as_response
 from emulator.runtime.http import Request, Response, request_pathname
 from emulator.runtime.invocation import ExecutionContext, invoke
+from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage
 from emulator.runtime.relaxed_call import relaxed_call
 from emulator.runtime.routes_json import WorkerFirstRules
@@ -87,11 +88,24 @@ class LoadedEntrypoints:
         return cls
 
 
+def worker_main(config: AppConfig) -> Path | None:
+    """The Worker's main module as a path (``main`` is relative to the config's folder)."""
+    main = config.main
+    if main is None:
+        return None
+    return main if main.is_absolute() else (config.root / main)
+
+
 def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoints:
-    """Import ``main`` in a fresh app package and find its ``Default`` class."""
+    """Import ``main`` in a fresh app generation and find its ``Default`` class.
+
+    The generation is committed (it owns the app's plain module names from now on) when
+    this returns; on an error it is unloaded and the previous generation serves on.
+    """
     if not main.is_file():
         raise AppLoadError(f"{host.config.name}: the main module {main} does not exist")
-    package = AppPackage(host.config.name, main.parent)
+    before = LibraryState.capture()
+    package = host.new_package(main.parent, {main.stem})
     try:
         # Top-level code may use `workers.env` and print(): run it as the app.
         with invoke(host, env, ExecutionContext(host)):
@@ -112,7 +126,10 @@ def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoi
             raise AppLoadError(f"{main}: `Default` must be a class deriving from workers.WorkerEntrypoint")
     except BaseException:
         package.unload()
+        host.report_generation(package, before)
         raise
+    package.commit()
+    host.report_generation(package, before)
     loaded = LoadedEntrypoints(package, module, env, default, handlers if legacy and default is None else None,
                                legacy)
     if host.platform.strict_runtime:
@@ -157,10 +174,10 @@ class WorkerHost(BaseHost):
 
     @property
     def main(self) -> Path:
-        if self.config.main is None:
+        main = worker_main(self.config)
+        if main is None:
             raise AppLoadError(f"{self.config.name}: a Worker needs `main` (the Python entry module)")
-        main = self.config.main
-        return main if main.is_absolute() else (self.config.root / main)
+        return main
 
     def _import(self) -> LoadedEntrypoints:
         if not self.config.has_flag(PYTHON_WORKERS_FLAG):

@@ -1,7 +1,7 @@
 """`cf-emulator dev` as a child process in an app's folder, as a developer runs it.
 
-``DevServer(folder, *args)`` starts ``python -m emulator dev --port 0 --no-watch`` there and
-waits for the ``ready: <name> <url>`` line; ``url`` is the app's address. When the app
+``DevServer(folder, *args)`` starts ``python -m emulator dev --port 0 --no-watch`` there
+(``watch=True``: with hot reload) and waits for the ``ready: <name> <url>`` line; ``url`` is the app's address. When the app
 cannot start, ``start()`` raises ``AssertionError`` with dev's output (so a test marked
 ``xfail`` fails in its body, not in a fixture).
 """
@@ -20,9 +20,9 @@ from types import TracebackType
 
 
 class DevServer:
-    def __init__(self, folder: Path, *args: str, timeout: float = 90.0) -> None:
+    def __init__(self, folder: Path, *args: str, timeout: float = 90.0, watch: bool = False) -> None:
         self.folder = folder
-        self.args = list(args)
+        self.args = list(args) if watch else ["--no-watch", *args]
         self.timeout = timeout
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
@@ -32,7 +32,7 @@ class DevServer:
     def start(self) -> "DevServer":
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "dev", "--port", "0", "--no-watch", "--no-s3", *self.args],
+            [sys.executable, "-m", "emulator", "dev", "--port", "0", "--no-s3", *self.args],
             cwd=self.folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + self.timeout

@@ -236,6 +236,26 @@ async def test_functions_of_two_projects_are_isolated(tmp_path: Path, serve: Any
     assert await resp.text() == "two+two-top"
 
 
+async def test_shared_helper_packages_are_warned_about_shared_routes_are_not(tmp_path: Path, serve: Any) -> None:
+    for name in ("one", "two"):
+        write_files(tmp_path / name, {
+            "functions/_middleware.py": "async def on_request(context):\n    return await context.next()\n",
+            "functions/index.py": "from workers import Response\nfrom _lib import WHO\n"
+                                  "async def on_request(context):\n    return Response(WHO)\n",
+            "functions/_lib/__init__.py": f"WHO = '{name}'\n",
+            "public/404.html": "",
+        })
+    client = await serve(pages_config(tmp_path / "one", name="one"), pages_config(tmp_path / "two", name="two"))
+    assert await (await client.get("/")).text() == "one"
+    from emulator.runtime.http import Request
+
+    assert await (await client.platform.hosts["two"].fetch_service(Request("http://h/"))).text() == "two"
+    # `_middleware` and `index` are shared too, but only routing imports them (by path).
+    warnings = {r.source: r.message for r in client.platform.log.recent if r.level == "warn"}
+    assert warnings["app:one"].startswith('top-level modules imported under a private name: `_lib` (also in "two").')
+    assert warnings["app:two"].startswith('top-level modules imported under a private name: `_lib` (also in "one").')
+
+
 async def test_file_and_folder_of_the_same_name(tmp_path: Path, serve: Any) -> None:
     write_files(tmp_path, {
         "functions/api.py": "from workers import Response\nasync def on_request(c):\n    return Response('file')\n",

@@ -681,3 +681,73 @@ async def test_returned_websocket_is_bridged_to_the_connection(tmp_path: Path, s
     assert ws.close_code == 4000
     refused = await client.get("/")  # a 101 for a request that did not ask for a WebSocket
     assert refused.status == 500 and 'which did not contain the header "Upgrade: websocket"' in await refused.text()
+
+
+NAME_IMPORTING_APP = """
+import importlib
+import cfe_common
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        # As Django does with its settings: a library importing the app's module by name.
+        settings = importlib.import_module("cfe_{app}_settings")
+        return Response(f"{{cfe_common.WHO}} {{settings.LEVEL}} {{settings.__name__}}")
+"""
+
+
+async def test_apps_sharing_module_names_both_serve_and_the_shared_names_are_warned_about(
+        tmp_path: Path, make_platform: Any) -> None:
+    from emulator.runtime.http import Request
+
+    for app in ("alpha", "beta"):
+        write_files(tmp_path / app, {"src/entry.py": NAME_IMPORTING_APP.format(app=app),
+                                     "src/cfe_common.py": f"WHO = '{app}'\n",
+                                     f"src/cfe_{app}_settings.py": "LEVEL = 1\n"})
+    configs = [worker_config(tmp_path / app, name=app) for app in ("alpha", "beta")]
+    platform = make_platform(*configs)
+    hosts = {config.name: create_host(config, platform) for config in configs}
+    try:
+        for host in hosts.values():
+            host.load()
+            platform.attach_host(host)
+
+        async def text(app: str) -> str:
+            return str(await (await hosts[app].fetch_service(Request("http://x/"))).text())
+
+        assert await text("alpha") == "alpha 1 cfe_alpha_settings"
+        assert await text("beta") == "beta 1 cfe_beta_settings"
+        warnings = {r.source: r.message for r in platform.log.recent if r.level == "warn"}
+        assert list(warnings) == ["app:alpha", "app:beta"]
+        # `entry` is shared too, but only the host imports it (by path): not worth a word.
+        assert warnings["app:alpha"].startswith("top-level modules imported under a private name: `cfe_common` "
+                                                '(also in "beta"). The app\'s own imports find them; libraries '
+                                                "that import them by name")
+        assert '`cfe_common` (also in "alpha"). ' in warnings["app:beta"]
+        # A reload with the same shared names stays quiet; the name-imported module is the new one.
+        write_files(tmp_path / "alpha", {"src/cfe_alpha_settings.py": "LEVEL = 2\n"})
+        hosts["alpha"].reload()
+        assert await text("alpha") == "alpha 2 cfe_alpha_settings"
+        assert len([r for r in platform.log.recent if r.level == "warn"]) == 2
+    finally:
+        for host in hosts.values():
+            host.unload()
+    assert "cfe_alpha_settings" not in sys.modules and "cfe_beta_settings" not in sys.modules
+
+
+async def test_a_failed_reload_keeps_the_name_imported_modules_of_the_last_good_version(
+        tmp_path: Path, serve: Any) -> None:
+    write_files(tmp_path, {"src/entry.py": NAME_IMPORTING_APP.format(app="solo"),
+                           "src/cfe_common.py": "WHO = 'solo'\n", "src/cfe_solo_settings.py": "LEVEL = 1\n"})
+    client = await serve(worker_config(tmp_path, name="solo"))
+    host = client.app_host
+    try:
+        assert await (await client.get("/")).text() == "solo 1 cfe_solo_settings"
+        write_files(tmp_path, {"src/cfe_solo_settings.py": "LEVEL = 2\n",
+                               "src/entry.py": "import cfe_solo_settings\nraise RuntimeError('half-done edit')\n"})
+        with pytest.raises(AppLoadError, match="half-done edit"):
+            host.reload()
+        assert await (await client.get("/")).text() == "solo 1 cfe_solo_settings"
+        assert not [r for r in client.platform.log.recent if r.level == "warn"]  # a lone app: every name plain
+    finally:
+        host.unload()
