@@ -1,6 +1,7 @@
 """The plugin end to end: Cloudflare's examples unchanged, start-up checks, persistence, reloads.
 
-The two official examples (``examples/``, Apache-2.0, see NOTICE there) run exactly as
+The two official examples (vendored in ``tests/examples/python-workers-examples/``, Apache-2.0,
+see NOTICE there) run exactly as
 published: ``07-durable-objects`` (RPC to a per-list object storing a list) and
 ``15-chatroom`` (a hibernatable WebSocket chat room), the latter through real WebSocket
 connections of an aiohttp client.
@@ -21,7 +22,7 @@ from emulator.bindings.durable_objects.plugin import IDLE_TIMEOUT_VARIABLE, _idl
 from emulator.errors import StartError
 from tests.helpers.durable_objects import write_app
 
-EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "python-workers-examples"
 
 
 async def test_example_07_durable_objects_runs_unchanged_and_persists(cf_emulator: Any) -> None:
