@@ -14,7 +14,7 @@ cf-emulator installed gets the ``cf_emulator`` fixture::
 
 The emulator listens on free loopback ports (``port=0``, ``s3_port=0``), keeps its state
 in the test's ``tmp_path`` and runs on a ``FakeClock``: time moves only when the test calls
-``advance`` (Miniflare's fake timers, python-ecosystem.md §4). It is stopped after the test.
+``advance`` (Miniflare's fake timers; docs/testing.md, "Testing your app"). It is stopped after the test.
 When a test fails, the emulator's log is attached to the failure report.
 
 Importing this module must stay cheap (pytest imports every ``pytest11`` plugin at start-up,

@@ -1,7 +1,7 @@
 """``_redirects`` and ``_headers``: parsing, validation messages, and matching.
 
 Follows Cloudflare's ``workers-shared/utils/configuration/{parseRedirects,parseHeaders}.ts``
-and ``pages-shared`` matching (cloudflare-semantics.md §8.3): invalid lines are skipped
+and ``pages-shared`` matching (docs/hosting.md, "Static files"): invalid lines are skipped
 with a message (never fatal), static redirects are looked up before dynamic ones, ``*``
 becomes ``:splat`` and ``:name`` placeholders match one path segment.
 """

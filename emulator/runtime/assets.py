@@ -1,7 +1,7 @@
 """Static assets: the Pages asset server and Workers static assets.
 
-``PagesAssetServer`` follows ``pages-shared/asset-server/handler.ts`` (cloudflare-semantics.md
-§8.3): ``_redirects`` first, 405 for non-GET/HEAD, the ``.html`` / ``index.html`` resolution
+``PagesAssetServer`` follows ``pages-shared/asset-server/handler.ts`` (docs/hosting.md,
+"Static files"): ``_redirects`` first, 405 for non-GET/HEAD, the ``.html`` / ``index.html`` resolution
 with 308 redirects, nearest ``404.html`` walking up, then the SPA fallback to
 ``/index.html``; ``etag`` + ``If-None-Match`` → 304, ``cache-control: public, max-age=0,
 must-revalidate``; ``_headers`` applied last; a final 404 gets ``cache-control: no-store``.

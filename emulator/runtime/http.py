@@ -1,7 +1,7 @@
 """``Request``, ``Response``, ``Headers``, ``FormData`` and ``fetch`` as app code sees them.
 
-Shapes follow Cloudflare's Python Workers SDK (``workers-py`` ``packages/runtime-sdk``,
-python-ecosystem.md §1.2), which wraps the JS Fetch API: ``Response(body, status,
+Shapes follow Cloudflare's Python Workers SDK (``workers-py`` ``packages/runtime-sdk``;
+docs/python-workers.md, "The workers module"), which wraps the JS Fetch API: ``Response(body, status,
 headers)``, ``Response.json(data)`` as a static constructor *and* ``await resp.json()`` on
 an instance, ``Response.redirect(url, status=302)``, ``Request.url`` as a string,
 ``await request.text()/json()/bytes()/form_data()``. Default headers are workerd's: a

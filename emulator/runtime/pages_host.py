@@ -1,6 +1,6 @@
 """Hosting a Pages project: static assets, Python Pages Functions, or advanced mode.
 
-Three modes, picked as Pages picks them (cloudflare-semantics.md §8.1):
+Three modes, picked as Pages picks them (docs/hosting.md, "Pages apps"):
 
 - **advanced**: ``_worker.py`` in the output directory (``class Default(WorkerEntrypoint)``);
   it replaces ``functions/`` entirely and reaches the static files as ``env.ASSETS``;
@@ -10,7 +10,7 @@ Three modes, picked as Pages picks them (cloudflare-semantics.md §8.1):
 - **static**: only the asset server.
 
 ``_routes.json`` in the output directory decides, in the first two modes, which paths
-reach the code at all (§8.2); everything else goes straight to the asset server.
+reach the code at all (docs/hosting.md, "_routes.json"); everything else goes straight to the asset server.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pages Functions file-based routing, adapted to Python files (cloudflare-semantics.md §8.1).
+"""Pages Functions file-based routing, adapted to Python files (docs/hosting.md, "Pages Functions").
 
 ``functions/api/[id].py`` → ``/api/:id``, ``functions/[[path]].py`` → ``/:path*`` (zero or
 more segments, the param is a list), ``index.py`` → its folder, ``_middleware.py`` →

@@ -1,7 +1,7 @@
 """``_routes.json``: which requests reach Functions / ``_worker.py`` and which go to assets.
 
 Validation messages and rule matching follow wrangler's ``pages/functions/routes-*.ts``
-and ``isRoutingRuleMatch`` (cloudflare-semantics.md §8.2): exclude rules are checked
+and ``isRoutingRuleMatch`` (docs/hosting.md, "_routes.json"): exclude rules are checked
 first (→ assets), then include rules (→ functions), anything else → assets.
 """
 

@@ -1,5 +1,6 @@
-"""The first example test of docs/testing.md, verbatim but for the path
-(the README runs it from the app's folder; here the app is ``app/`` next to this file)."""
+"""The first example test of docs/testing.md, verbatim but for the path (the page runs it
+from the app's folder; here the app is ``app/`` next to this file). README.md's tour runs
+this file and shows it abridged."""
 
 
 async def test_an_order_is_fulfilled(cf_emulator):

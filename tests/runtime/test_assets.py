@@ -1,4 +1,4 @@
-"""Pages static asset rules (cloudflare-semantics.md §8.3) through real HTTP."""
+"""Pages static asset rules (docs/hosting.md, "Static files") through real HTTP."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ platform-specific, so the same code runs under Cloudflare, under the emulator, i
 tests and in ``bench/compaction.py``. The bucket only needs the R2 binding methods
 ``get(key, range=...)``, ``head``, ``delete`` and ``createMultipartUpload``.
 
-Memory bound of a merge (documented in README "Demo apps"): one input fragment, one output
+Memory bound of a merge (docs/demo-apps.md, "The compaction pipeline"): one input fragment, one output
 row group being assembled (``ROW_GROUP_ROWS`` rows at most) and one being encoded, the
 output's partial part plus ``MAX_QUEUED_PARTS`` cut parts (``PART_SIZE`` each), plus the
 de-duplication set: one 128-bit fingerprint per *distinct* row, 16 bytes each in memory

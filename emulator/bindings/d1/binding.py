@@ -1,6 +1,6 @@
 """What apps see on ``env.DB``: ``D1Database`` and its prepared statements.
 
-workerd's D1 API as Python Workers code calls it (cloudflare-semantics.md §6.1):
+workerd's D1 API as Python Workers code calls it (docs/d1.md, "The binding"):
 ``prepare(sql).bind(*params)`` → ``first(colName=None)``, ``all()``, ``run()``,
 ``raw(columnNames=False)``; ``batch([stmts])`` in one transaction; ``exec(sql)``;
 ``dump()``; ``withSession()``. Results are ``JsObject``s shaped

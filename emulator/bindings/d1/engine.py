@@ -2,7 +2,7 @@
 
 ``<state>/d1/<safe local id>.sqlite3`` in WAL mode, shared by every app binding the same
 database (``D1DatabaseBinding.local_id``). Results are computed here in D1's shape
-(cloudflare-semantics.md §6.2): ``{results, success, meta}`` with BLOBs as lists of byte
+(docs/d1.md, "Results and types"): ``{results, success, meta}`` with BLOBs as lists of byte
 values, and SQLite failures become ``D1Error("D1_ERROR: <message>: <SQLITE_CODE>")``.
 
 Threading: each database owns one worker thread (a single-thread executor, so statements

@@ -1,4 +1,4 @@
-"""D1 migrations, as ``wrangler d1 migrations list|apply`` does them (semantics §6.3).
+"""D1 migrations, as ``wrangler d1 migrations list|apply`` does them (docs/d1.md, "Migrations").
 
 Files ``<migrations_dir>/*.sql`` are ordered by the leading number of their name (the part
 before the first ``_``), numbered before unnumbered, ties by name. Applied migrations are

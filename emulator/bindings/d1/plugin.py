@@ -155,7 +155,7 @@ class Plugin(BindingPlugin):
 
     def warn_pending_migrations(self) -> None:
         """One warning per database with unapplied migrations: their names and the command
-        that applies them (docs/state.md, "Pending migrations")."""
+        that applies them (docs/state.md, "Pending D1 migrations")."""
         seen: set[str] = set()
         for app in self.platform.apps:
             for db in d1_config(app).databases:

@@ -1,6 +1,6 @@
 """Durable Object ids: ``DurableObjectId`` and the per-namespace factory that makes them.
 
-The scheme is workerd's local one (docs/durable_objects.md, "Ids"), so an id is the same
+The scheme is workerd's local one (docs/durable_objects.md, "Namespace and stubs"), so an id is the same
 64 hex digits ``wrangler dev`` would give for the same Worker and class:
 
 - the namespace key is SHA-256 of its unique key, ``"<script>-<ClassName>"``;

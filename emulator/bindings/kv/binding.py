@@ -4,7 +4,7 @@ Shapes follow the SDK's binding wrapper (docs/kv.md, "From Python"): every metho
 coroutine; options come as a positional dict, as keyword arguments, or (``get``) as a
 positional type string; results are ``None``, ``str``, parsed JSON, a ``memoryview``
 (``arrayBuffer``), ``dict`` (bulk reads) or ``JsObject`` (dicts with attribute access).
-Limits and error texts are the platform's (docs/kv.md, "Limits" and "Errors"); expiry is
+Limits and error texts are the platform's (docs/kv.md, "Limits and errors"); expiry is
 judged on the injected clock.
 """
 

@@ -1,4 +1,4 @@
-"""KV's errors, with the platform's texts (docs/kv.md, "Errors").
+"""KV's errors, with the platform's texts (docs/kv.md, "Limits and errors").
 
 Key checks happen in the runtime before any I/O (``TypeError``: empty key, ``.``/``..``);
 everything else comes back from the KV service as ``KV <OP> failed: <status> <text>``.

@@ -141,7 +141,7 @@ class QueueProducerBinding:
         return self._queue
 
     def _default_delay(self) -> int:
-        # §4.3: options.delaySeconds ?? producer deliveryDelay ?? 0
+        # docs/queues.md, "Delivery rules": options.delaySeconds ?? producer deliveryDelay ?? 0
         if self._delivery_delay is not None:
             return self._delivery_delay
         return self._broker.delivery_delay(self._queue)

@@ -1,7 +1,7 @@
 """Queues in a wrangler config: producers (env bindings) and consumers, plus our CFE rules.
 
 Defaults follow **production** (batch size 10, timeout 5 s, 3 retries), not Miniflare's
-local defaults (5 / 1 s / 2): see docs/queues.md "Parity".
+local defaults (5 / 1 s / 2): see docs/parity.md, "Queues".
 """
 
 from __future__ import annotations

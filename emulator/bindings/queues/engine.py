@@ -1,6 +1,6 @@
 """The queue broker: messages, batching, retries and dead-letter queues, durable in SQLite.
 
-Semantics follow Cloudflare production where Miniflare differs (see README "Parity notes"):
+Semantics follow Cloudflare production where Miniflare differs (docs/parity.md, "Queues"):
 
 - a batch flushes when ``max_batch_size`` messages are visible, or ``max_batch_timeout``
   seconds after the first message of the batch became visible (later arrivals do not extend
@@ -324,7 +324,8 @@ class QueueBroker:
             self._queue(dead_letter_queue)
 
     def set_delivery_delay(self, queue: str, seconds: int | None) -> None:
-        """Queue-level default delay (the first producer's ``delivery_delay`` wins, §4.3)."""
+        """Queue-level default delay (the first producer's ``delivery_delay`` wins,
+        docs/queues.md, "Delivery rules")."""
         if seconds is not None and queue not in self._delivery_delays:
             self._delivery_delays[queue] = int(seconds)
         self._queue(queue)
@@ -391,7 +392,8 @@ class QueueBroker:
 
     async def send(self, queue: str, requests: list[tuple[Any, Any, Any]], default_delay: int,
                    operation: str = "send", batch_delay: Any = None) -> JsObject:
-        """Validate, persist, then enqueue; resolves to the pre-send backlog metrics (§4.2)."""
+        """Validate, persist, then enqueue; resolves to the pre-send backlog metrics
+        (docs/queues.md, "Producing and consuming")."""
         metrics, _ = await self.enqueue(queue, requests, default_delay, operation, batch_delay)
         return metrics
 
@@ -399,8 +401,9 @@ class QueueBroker:
                       operation: str = "send", batch_delay: Any = None) -> tuple[JsObject, list[StoredMessage]]:
         """``requests`` are (body, contentType, delaySeconds) as the app gave them.
 
-        Delay precedence (§4.3): the message's delay ?? ``batch_delay`` (sendBatch option) ??
-        ``default_delay`` (the producer's / queue's delivery delay).
+        Delay precedence (docs/queues.md, "Delivery rules"): the message's delay ??
+        ``batch_delay`` (sendBatch option) ?? ``default_delay`` (the producer's / queue's
+        delivery delay).
         """
         # Client-side checks first (TypeError, like workerd), then the broker's: delays, then
         # limits. In production the limits apply whether or not the queue has a consumer.
@@ -739,7 +742,8 @@ class QueueBroker:
 
     # --- batching -----------------------------------------------------------------------
     def _pump(self, q: _Queue) -> None:
-        """Start every batch the rules allow now, or arm the batch timeout (§4.5)."""
+        """Start every batch the rules allow now, or arm the batch timeout (docs/queues.md,
+        "Delivery rules")."""
         if q.paused:
             return
         c = q.consumer
@@ -833,7 +837,8 @@ class QueueBroker:
                 self._pump(q)
 
     def _settle(self, q: _Queue, c: QueueConsumer, batch: MessageBatch, failed: bool, elapsed_ms: int) -> None:
-        """Apply the batch outcome: acks, retries, dead-lettering; log like Miniflare (§4.6)."""
+        """Apply the batch outcome: acks, retries, dead-lettering; log like Miniflare
+        (docs/queues.md, "Delivery rules")."""
         store = self._store
         now = self.clock.now()
         acked = 0

@@ -2,7 +2,7 @@
 
 The API is workerd's R2 binding as Python Workers code calls it (options as keyword
 arguments, or one dict of options, as Pyodide converts either to the JS options object);
-semantics follow cloudflare-semantics.md §7 — key and metadata limits, conditionals,
+semantics follow R2's (docs/r2.md, "The binding") — key and metadata limits, conditionals,
 ranges, list pagination and R2's error messages (``R2Error``). State lives in
 ``R2Store`` (the index-backed engine); this module never touches moto.
 """

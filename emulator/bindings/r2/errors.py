@@ -18,7 +18,7 @@ class R2ErrorSpec(NamedTuple):
     message: str
 
 
-# Cloudflare's table (cloudflare-semantics.md §7); messages are quoted verbatim.
+# Cloudflare's table (docs/r2.md, "Limits and errors"); messages are quoted verbatim.
 R2_ERRORS: dict[str, R2ErrorSpec] = {
     "InternalError": R2ErrorSpec(500, 10001, "We encountered an internal error. Please try again."),
     "NoSuchKey": R2ErrorSpec(404, 10007, "The specified key does not exist."),

@@ -1158,7 +1158,7 @@ class R2Store:
 
     def complete_upload(self, bucket: str, upload_id: str, key: str,
                         parts: builtins.list[tuple[int, str]], uploaded: int) -> StoredObject:
-        """Apply R2's completion rules (cloudflare-semantics.md §7) and commit the object."""
+        """Apply R2's completion rules (docs/r2.md, "The binding") and commit the object."""
         b = self._bucket(bucket)
         with self._lock:
             upload = self.get_upload(bucket, upload_id)

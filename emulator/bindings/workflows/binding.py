@@ -1,6 +1,6 @@
 """What apps see on ``env``: the ``Workflow`` binding and ``WorkflowInstance`` handles.
 
-Python call shapes follow the Workers SDK (python-ecosystem.md §1.5): keyword arguments
+Python call shapes follow the Workers SDK (docs/workflows.md, "The binding"): keyword arguments
 become the JS options object, so ``create(id=..., params=...)`` and
 ``create({"id": ..., "params": ...})`` are the same call; camelCase aliases
 (``createBatch``, ``sendEvent``) exist for code copied from JS docs. Results are

@@ -1,6 +1,6 @@
 """The durable Workflows engine: instances, steps, timers and events over SQLite.
 
-Model (Cloudflare's, cloudflare-semantics.md §5): an instance runs ``run(event, step)``;
+Model (Cloudflare's; docs/workflows.md, "Steps"): an instance runs ``run(event, step)``;
 each ``step.do`` result is cached under ``<name>-<count>`` (``count`` = occurrence of the
 name in this run), and whenever the instance resumes — process restart, ``resume()``
 after ``pause()`` — ``run()`` is replayed from the top: cached steps return their stored
@@ -84,7 +84,7 @@ class WorkflowDefinition:
     name: str
     factory: Callable[[], WorkflowEntrypoint]
     step_limit: int = DEFAULT_STEP_LIMIT
-    # Compat flag `workflows_preserve_non_retryable_error_message` (cloudflare-semantics §5.5).
+    # Compat flag `workflows_preserve_non_retryable_error_message` (docs/workflows.md, "Errors").
     preserve_non_retryable_message: bool = False
     class_name: str | None = None
     script_name: str | None = None
@@ -172,7 +172,8 @@ _DEFAULT_CONFIG: _StepConfig | None = None
 
 
 def resolve_config(name: str, config: Any) -> _StepConfig:
-    """Merge a step config over Cloudflare's defaults; invalid shapes are fatal (§5.4)."""
+    """Merge a step config over Cloudflare's defaults; invalid shapes are fatal
+    (docs/workflows.md, "Step config and retries")."""
     global _DEFAULT_CONFIG
     if config is None:
         # The common case, resolved once (a hot path: one call per step).
@@ -1032,7 +1033,8 @@ class WorkflowEngine:
         for instance_id, params in items:
             instance_id = str(uuid.uuid4()) if instance_id is None else self._check_id(instance_id)
             if instance_id in ids or self.exists(workflow, instance_id):
-                # Production refuses an existing id (Miniflare returns the old instance): see README.
+                # Production refuses an existing id (Miniflare returns the old instance):
+                # docs/parity.md, "Workflows".
                 raise WorkflowError(f'(instance.already_exists) Instance "{instance_id}" already exists')
             try:
                 encoded = _dumps({} if params is None else params)

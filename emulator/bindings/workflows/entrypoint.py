@@ -5,7 +5,7 @@ WorkflowEntrypoint``, ``from workers.workflows import NonRetryableError``), so t
 stays light: stdlib and ``emulator.jsobject`` only, no engine, no SQLite, no aiohttp.
 
 The ``step`` object implements Cloudflare's Python Workflows API
-(python-ecosystem.md §1.5): ``step.do`` as a decorator (implicit dependencies by parameter
+(docs/workflows.md, "Steps"): ``step.do`` as a decorator (implicit dependencies by parameter
 name, or ``depends=[...]``), the JS-style call form ``await step.do(name, [config],
 callback)``, ``step.sleep``, ``step.sleep_until`` and ``step.wait_for_event``. Durability
 lives behind ``StepBackend`` (the engine's per-run object); this module only turns Python

@@ -35,7 +35,7 @@ from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 DB_FILENAME = "workflows.sqlite3"
 CHECKPOINT_EVERY = 256  # commits between background WAL checkpoints
 
-# Cloudflare's status names (cloudflare-semantics.md §5.2).
+# Cloudflare's status names (docs/workflows.md, "Statuses").
 QUEUED, RUNNING, PAUSED, ERRORED, TERMINATED, COMPLETE = (
     "queued", "running", "paused", "errored", "terminated", "complete")
 WAITING_FOR_PAUSE, WAITING, UNKNOWN = "waitingForPause", "waiting", "unknown"

@@ -1,4 +1,4 @@
-"""D1Database through its public API: cloudflare-semantics.md §6.1–6.2."""
+"""D1Database through its public API: docs/d1.md, "The binding" and "Results and types"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Migrations as wrangler applies them (cloudflare-semantics.md §6.3)."""
+"""Migrations as wrangler applies them (docs/d1.md, "Migrations")."""
 
 from __future__ import annotations
 

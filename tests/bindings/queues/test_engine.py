@@ -1,4 +1,5 @@
-"""The broker through its public API: Miniflare's queue scenarios (§4.8) on production rules."""
+"""The broker through its public API: Miniflare's queue scenarios (docs/queues.md,
+"Miniflare's scenarios", numbered as there) on production rules."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.bindings.queues.conftest import START, Harness
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-# --- §4.8 #2: partial and full batches ---------------------------------------------------
+# --- scenario 2: partial and full batches ------------------------------------------------
 
 async def test_flushes_partial_and_full_batches(harness: Harness) -> None:
     h = harness
@@ -98,7 +99,7 @@ async def test_batch_timeout_runs_from_first_message(harness: Harness) -> None:
     assert consumer.sizes() == [2]
 
 
-# --- §4.8 #3, #9, #10: shapes, names, content types --------------------------------------
+# --- scenarios 3, 9, 10: shapes, names, content types ------------------------------------
 
 async def test_message_shape_and_batch_queue_name(harness: Harness) -> None:
     h = harness
@@ -130,7 +131,7 @@ async def test_content_types_in_send_order(harness: Harness) -> None:
 
 
 async def test_v8_round_trips_python_values(harness: Harness) -> None:
-    """§4.8 #6 adapted: structured clone of Python values (cycles, sets, datetimes, Decimal)."""
+    """Scenario 6 adapted: structured clone of Python values (cycles, sets, datetimes, Decimal)."""
     import decimal
 
     h = harness
@@ -158,7 +159,7 @@ async def test_v8_refuses_values_that_cannot_be_cloned(harness: Harness) -> None
         await q.send({"obj": object()}, contentType="v8")
 
 
-# --- §4.8 #7: retries --------------------------------------------------------------------
+# --- scenario 7: retries -----------------------------------------------------------------
 
 def _retry_ids(ids: set[str]) -> Any:
     def behaviour(batch: MessageBatch) -> None:
@@ -241,7 +242,7 @@ async def test_retry_then_drop_after_max_retries(harness: Harness) -> None:
     assert h.broker.stats("queue")["depth"] == 0
 
 
-# --- §4.8 #8: dead-letter queues ---------------------------------------------------------
+# --- scenario 8: dead-letter queues ------------------------------------------------------
 
 async def test_moves_to_dead_letter_queue_and_back(harness: Harness) -> None:
     h = harness
@@ -415,7 +416,7 @@ async def test_ack_all_warnings(harness: Harness) -> None:
     assert h.broker.stats("q")["acked"] == 1
 
 
-# --- §4.8 #14-15: retry delays and max retries ------------------------------------------
+# --- scenarios 14-15: retry delays and max retries ---------------------------------------
 
 async def test_retry_delay_and_max_retries(harness: Harness) -> None:
     h = harness
@@ -454,7 +455,7 @@ async def test_retry_delay_precedence(harness: Harness) -> None:
     assert sorted(m["body"] for b in consumer.batches[1:] for m in b) == [0, 1, 2]
 
 
-# --- §4.8 #16-20: delivery delays --------------------------------------------------------
+# --- scenarios 16-20: delivery delays -----------------------------------------------------
 
 async def test_delivery_delay_of_producer(harness: Harness) -> None:
     h = harness
@@ -518,7 +519,7 @@ async def test_send_batch_per_message_delay_wins(harness: Harness) -> None:
         assert len(consumer.batches) == k
 
 
-# --- §4.8 #11-13: metrics and limits ----------------------------------------------------
+# --- scenarios 11-13: metrics and limits -------------------------------------------------
 
 async def test_send_metrics_are_taken_before_enqueue(harness: Harness) -> None:
     q = harness.broker.producer("q")  # no consumer: messages stay visible

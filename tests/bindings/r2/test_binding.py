@@ -1,4 +1,4 @@
-"""R2Bucket through its public API: cloudflare-semantics.md §7, rule by rule."""
+"""R2Bucket through its public API: docs/r2.md, "The binding", rule by rule."""
 
 from __future__ import annotations
 
