@@ -28,6 +28,15 @@ def _options(options: Any, kwargs: dict[str, Any], what: str) -> dict[str, Any]:
     return merged
 
 
+def _refuse_unemulated(options: dict[str, Any], key: str, feature: str) -> None:
+    # Production can restart from a named step and run rollback handlers on terminate; the
+    # local engine does neither (docs/parity.md, "Workflows"). Ignoring the option would run
+    # something else than the app asked for, so say so instead.
+    if options.get(key):
+        raise NotImplementedError(f"Workflow instance {feature} is not emulated by cf-emulator: "
+                                  f"call it without {key!r} (see docs/parity.md, Workflows)")
+
+
 class WorkflowInstance:
     """A handle on one instance: ``id``, ``status()``, lifecycle actions and events."""
 
@@ -49,10 +58,12 @@ class WorkflowInstance:
     async def resume(self) -> None:
         await self._engine.resume(self._workflow, self.id)
 
-    async def terminate(self, options: Any = None) -> None:
+    async def terminate(self, options: Any = None, **kwargs: Any) -> None:
+        _refuse_unemulated(_options(options, kwargs, "terminate()"), "rollback", "terminate({rollback})")
         await self._engine.terminate(self._workflow, self.id)
 
-    async def restart(self, options: Any = None) -> None:
+    async def restart(self, options: Any = None, **kwargs: Any) -> None:
+        _refuse_unemulated(_options(options, kwargs, "restart()"), "from", "restart({from})")
         await self._engine.restart(self._workflow, self.id)
 
     async def delete(self) -> None:

@@ -407,6 +407,21 @@ async def test_restart_runs_again_from_scratch(wf: Harness) -> None:
     assert (await inst.status()).output == 2 and len(runs) == 2
 
 
+async def test_restart_from_a_step_and_terminate_with_rollback_are_refused_by_name(wf: Harness) -> None:
+    class Sleeper(WorkflowEntrypoint):
+        async def run(self, event: Any, step: Any) -> Any:
+            await step.sleep("nap", "10 seconds")
+
+    inst = await start_one(wf, Sleeper)
+    with pytest.raises(NotImplementedError, match=r"restart\(\{from\}\) is not emulated by cf-emulator"):
+        await inst.restart({"from": {"name": "nap"}})
+    with pytest.raises(NotImplementedError, match=r"terminate\(\{rollback\}\) is not emulated"):
+        await inst.terminate(rollback=True)
+    assert (await inst.status()).status == "waiting"  # neither call changed the instance
+    await inst.terminate({"rollback": False})
+    assert (await inst.status()).status == "terminated"
+
+
 async def test_ids_duplicates_batches_and_lookup(wf: Harness) -> None:
     class Noop(WorkflowEntrypoint):
         async def run(self, event: Any, step: Any) -> Any:
