@@ -8,7 +8,7 @@ import pytest
 
 from emulator.bindings.queues.binding import QueueSendError, delay_error
 from emulator.jsobject import JsObject
-from tests.bindings.queues.conftest import Harness
+from tests.helpers.queues import Harness
 
 
 async def test_send_requires_a_body(harness: Harness) -> None:

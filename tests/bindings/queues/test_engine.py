@@ -15,7 +15,7 @@ from emulator.bindings.queues.config import QueueConsumer
 from emulator.bindings.queues.engine import QueueBroker, QueueNotFound, QueuesError
 from emulator.clock import FakeClock
 from emulator.logs import EventLog
-from tests.bindings.queues.conftest import START, Harness
+from tests.helpers.queues import START, Harness
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
