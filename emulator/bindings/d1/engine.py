@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.bindings.d1 import authorizer
+from emulator.config.jsvalues import typeof
 from emulator.jsobject import ConvertedList, JsObject
 from emulator.sqlite import WalIndex, bind_bytes_directly
 from emulator.state import safe_component
@@ -190,14 +191,6 @@ def _is_read_only(sql: str) -> bool:
     return cached
 
 
-def _js_typeof(value: Any) -> str:
-    if callable(value):
-        return "function"
-    if isinstance(value, int):
-        return "bigint"
-    return "object"
-
-
 def _js_string(value: Any) -> str:
     if isinstance(value, dict):
         return "[object Object]"
@@ -220,7 +213,9 @@ def bind_value(value: Any) -> Any:
     elif isinstance(value, (list, tuple)) and all(
             isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value):
         return bytes(value)
-    raise D1Error(f"D1_TYPE_ERROR: Type '{_js_typeof(value)}' not supported for value "
+    # An int gets here only when out of SQLite's range: JS holds it as a BigInt.
+    kind = "bigint" if isinstance(value, int) else typeof(value)
+    raise D1Error(f"D1_TYPE_ERROR: Type '{kind}' not supported for value "
                   f"'{_js_string(value)}'")
 
 
