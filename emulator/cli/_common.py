@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from emulator.errors import CliError, EmulatorError
 from emulator.state import LockHolder, StateDir, StateLock, describe_process
 
 if TYPE_CHECKING:
@@ -41,10 +42,8 @@ _POLL = 0.05
 _held: dict[Path, StateLock] = {}
 
 
-class StateDirBusy(Exception):
+class StateDirBusy(CliError):
     """The state directory stayed unavailable; the message says who holds it."""
-
-CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,13 +61,22 @@ def add_json_argument(parser: argparse.ArgumentParser, what: str = "the result")
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder upward holding a wrangler config; else the current folder."""
+def nearest_config(start: Path | None = None) -> Path | None:
+    """The config of the nearest folder upward that holds one (within a folder, wrangler's
+    order: ``wrangler.json``, ``.jsonc``, ``.toml``); None when no folder does.
+
+    What `dev`, `sync` and the verbs that take ``-c`` use when it is not given. (Importing
+    the config package here, not at the top, keeps verbs that never read a config fast;
+    every caller goes on to load the config anyway.)
+    """
+    from emulator.config.loader import find_config
+
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if any((folder / name).is_file() for name in CONFIG_NAMES):
-            return folder
-    return here
+        found = find_config(folder, upward=False)
+        if found is not None:
+            return found
+    return None
 
 
 def placement(args: argparse.Namespace) -> "StatePlacement":
@@ -207,7 +215,9 @@ def release_state_dirs() -> None:
         lock.release()
 
 
-class ServerError(Exception):
+class ServerError(EmulatorError):
+    """The running emulator's internal API answered an error; verbs phrase it for the user."""
+
     def __init__(self, status: int, payload: Any) -> None:
         super().__init__(f"{status}: {payload}")
         self.status = status

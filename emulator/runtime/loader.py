@@ -71,12 +71,13 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any, Collection, Literal, Mapping, Sequence
 
+from emulator.errors import EmulatorError
 from emulator.runtime.dependencies import hidden_modules
 
 SHIMS_DIR = Path(__file__).resolve().parent / "shims"
 
 
-class AppLoadError(Exception):
+class AppLoadError(EmulatorError):
     """App code could not be imported (syntax error, import error, bad entrypoint)."""
 
     def __init__(self, message: str, traceback_text: str = "") -> None:

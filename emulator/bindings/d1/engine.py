@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.bindings.d1 import authorizer
+from emulator.bindings.d1.errors import D1Error
 from emulator.config.jsvalues import typeof
 from emulator.jsobject import ConvertedList, JsObject
 from emulator.sqlite import WalIndex, bind_bytes_directly
@@ -48,15 +49,6 @@ _RESULT_TEMPLATE: dict[str, Any] = {"results": None, "success": True, "meta": No
 _META_TEMPLATE: dict[str, Any] = {
     "served_by": SERVED_BY, "duration": 0.0, "changes": 0, "last_row_id": 0,
     "changed_db": False, "size_after": None, "rows_read": 0, "rows_written": 0}
-
-
-class D1Error(Exception):
-    """A D1 failure; ``str(exc)`` carries D1's prefix (``D1_ERROR: ...`` etc.)."""
-
-    def __init__(self, message: str, cause: str | None = None) -> None:
-        super().__init__(message)
-        # workerd sets `cause.message` to the bare SQLite message.
-        self.cause = Exception(cause) if cause is not None else None
 
 
 def database_path(d1_dir: Path, local_id: str) -> Path:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator.bindings.d1.engine import D1Error
+from emulator.bindings.d1.errors import D1Error
 from emulator.bindings.d1.readonly_sql import ReadOnlyQueryError, list_tables, run_query
 from emulator.internal_api import json_body, path_name
 

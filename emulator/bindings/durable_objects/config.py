@@ -23,6 +23,7 @@ from emulator.bindings import BindingType, ConfigContext, Declaration
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
 from emulator.config.jsvalues import UNDEF, get, is_record
 from emulator.config.rules import field_base, module_names, relative_path
+from emulator.errors import EmulatorError
 
 TYPE_LABEL = "Durable Object"
 
@@ -62,8 +63,11 @@ class DurableObjectsConfig:
         return None
 
 
-class MigrationError(ValueError):
-    """A migration that does not apply (wrangler's ``UserError`` texts)."""
+class ClassMigrationError(EmulatorError):
+    """A Durable Object class migration that does not apply (wrangler's ``UserError`` texts).
+
+    Defined here, not in errors.py: `check` imports this module and must stay light.
+    """
 
 
 def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
@@ -75,7 +79,7 @@ def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
             continue
         for deleted in _strings(migration.get("deleted_classes")):
             if deleted not in sqlite:
-                raise MigrationError(f"Cannot apply deleted_classes migration to non-existent class {deleted}")
+                raise ClassMigrationError(f"Cannot apply deleted_classes migration to non-existent class {deleted}")
             del sqlite[deleted]
             origin.pop(deleted, None)
         for renamed in migration.get("renamed_classes") or []:
@@ -84,13 +88,13 @@ def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
                 continue
             source, target = renamed["from"], renamed["to"]
             if source not in sqlite:
-                raise MigrationError(f"Cannot apply renamed_classes migration to non-existent class {source}")
+                raise ClassMigrationError(f"Cannot apply renamed_classes migration to non-existent class {source}")
             sqlite[target] = sqlite.pop(source)
             origin[target] = origin.pop(source, source)
         for key, backed in (("new_classes", False), ("new_sqlite_classes", True)):
             for name in _strings(migration.get(key)):
                 if name in sqlite:
-                    raise MigrationError(f"Cannot apply {key} migration to existing class {name}")
+                    raise ClassMigrationError(f"Cannot apply {key} migration to existing class {name}")
                 sqlite[name] = backed
                 origin[name] = name
     return tuple(ClassInfo(name, backed, origin.get(name, name)) for name, backed in sqlite.items())
@@ -123,7 +127,7 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         try:
             classes = apply_migrations(migrations)
             error = None
-        except MigrationError as exc:
+        except ClassMigrationError as exc:
             classes, error = (), str(exc)
         return DurableObjectsConfig(bindings, classes, isinstance(migrations, list) and bool(migrations), error)
 
@@ -150,7 +154,7 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         migrations = config.get("migrations")
         try:
             classes = apply_migrations(migrations)
-        except MigrationError as exc:
+        except ClassMigrationError as exc:
             # What `wrangler dev` throws before starting (no CFE id: wrangler's own error).
             tree.error(str(exc), field_base(raw, env_name, "migrations"))
             return

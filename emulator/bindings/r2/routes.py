@@ -31,7 +31,7 @@ from aiohttp import web
 
 from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, parse_http_metadata, validate_key
-from emulator.bindings.r2.errors import R2Error
+from emulator.bindings.r2.errors import CorsConfigError, R2Error
 from emulator.internal_api import RequestError, json_value, path_name
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         payload = await json_value(request, '{"rules": [...]} or [{"AllowedOrigins": ...}]')
         try:
             rules = cors.rules_from_json(payload)
-        except cors.CorsConfigError as exc:
+        except CorsConfigError as exc:
             return _error(400, str(exc))
         name = request.match_info["bucket"]
         plugin.store.ensure_bucket(name)

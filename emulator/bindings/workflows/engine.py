@@ -31,15 +31,18 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from emulator.bindings.workflows import store as st
+from emulator.bindings.workflows.errors import (
+    DefinitionUnavailable,
+    WorkflowError,
+    WorkflowFatalError,
+    WorkflowTimeoutError,
+)
 from emulator.bindings.workflows.entrypoint import (
     NonRetryableDelayError,
     NonRetryableError,
     WorkflowEntrypoint,
-    WorkflowError,
     WorkflowEvent,
-    WorkflowFatalError,
     WorkflowStep,
-    WorkflowTimeoutError,
     error_message,
     error_name,
     is_non_retryable,
@@ -71,10 +74,6 @@ HIBERNATE_AFTER_MS = 30_000
 # admitted in order (oldest first) as runs finish or unload.
 MAX_LIVE_RUNS = 1000
 ADMIT_BATCH = 100  # free slots that trigger one admission query
-
-
-class DefinitionUnavailable(Exception):
-    """The workflow class cannot be instantiated right now (its app is not loaded yet)."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from emulator.bindings.workflows.engine import WorkflowEngine
-from emulator.bindings.workflows.entrypoint import WorkflowError
+from emulator.bindings.workflows.errors import WorkflowError
 from emulator.bindings.workflows.store import STATUSES, instances_cursor
 from emulator.internal_api import json_body, path_name, query_int
 

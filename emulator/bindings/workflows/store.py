@@ -30,6 +30,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from emulator.bindings.workflows.errors import OfflineActionError
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
 DB_FILENAME = "workflows.sqlite3"
@@ -401,10 +402,6 @@ def describe_instance(conn: sqlite3.Connection, workflow: str, instance_id: str)
 
 
 # --- changes made without an engine (CLI on a state dir with no `dev` running) ----------
-class OfflineActionError(Exception):
-    pass
-
-
 def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, action: str,
                    now_ms: int) -> str:
     """Apply terminate/pause/resume/restart to the state file; returns the new status.

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.queues.binding import QueueSendError, delay_error
+from emulator.bindings.queues.binding import delay_error
+from emulator.bindings.queues.errors import QueueSendError
 from emulator.jsobject import JsObject
 from tests.helpers.queues import Harness
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.queues.binding import MessageBatch, QueueSendError
+from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer
-from emulator.bindings.queues.engine import QueueBroker, QueueNotFound, QueuesError
+from emulator.bindings.queues.engine import QueueBroker
+from emulator.bindings.queues.errors import QueueNotFound, QueuesError, QueueSendError
 from emulator.clock import FakeClock
 from emulator.logs import EventLog
 from tests.helpers.queues import START, Harness
