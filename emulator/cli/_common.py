@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from emulator.errors import CliError, EmulatorError
 from emulator.state import LockHolder, StateDir, StateLock, describe_process
@@ -222,6 +222,37 @@ class ServerError(EmulatorError):
         super().__init__(f"{status}: {payload}")
         self.status = status
         self.payload = payload
+
+    @property
+    def message(self) -> str:
+        """What the answer says went wrong: its JSON ``message`` (or ``error``), else its text
+        (docs/internal-api.md: errors are ``{"error": ..., "status": ..., "message": ...}``)."""
+        payload = self.payload
+        if isinstance(payload, dict):
+            return str(payload.get("message") or payload.get("error") or payload)
+        return str(payload)
+
+
+def cli_errors(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``verb`` with what the layers it calls raise turned into ``CliError``: the running
+    emulator's answer (``ServerError``), a binding's error as app code would see it
+    (``JsError``: its message), a file that cannot be read or written (``OSError``, naming
+    the file). A closed stdout passes through: `cf-emulator` exits 141 (docs/cli.md)."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from emulator.errors import JsError
+
+        try:
+            return verb(args)
+        except JsError as exc:
+            raise CliError(exc.message) from None
+        except ServerError as exc:
+            raise CliError(exc.message) from None
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
+    wrapped.__name__ = verb.__name__
+    return wrapped
 
 
 def call_server(base_url: str, method: str, path: str, body: Any = None,

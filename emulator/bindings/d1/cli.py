@@ -193,8 +193,7 @@ def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
     try:
         result: list[dict[str, Any]] = call_server(url, "POST", path, {"sql": sql})
     except ServerError as exc:
-        payload = exc.payload
-        raise D1Error(str(payload.get("error")) if isinstance(payload, dict) else str(payload)) from None
+        raise D1Error(exc.message) from None
     return result
 
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from emulator.cli._common import (
     ServerError,
     add_state_arguments,
     call_server,
+    cli_errors,
     nearest_config,
     resolve_state_dir,
     running_server,
@@ -129,25 +130,6 @@ def _base(url: str, key: str) -> str:
     return f"/_emulator/durable_objects/namespaces/{urllib.parse.quote(key, safe='')}"
 
 
-def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.errors import JsError
-
-        try:
-            return fn(args)
-        except JsError as exc:
-            raise CliError(exc.message) from None
-        except ServerError as exc:
-            payload = exc.payload
-            raise CliError(str(payload.get("message") or payload) if isinstance(payload, dict)
-                           else str(payload)) from None
-        except OSError as exc:
-            raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
 # --- the state directory without a running dev ----------------------------------------------------
 class _Offline:
     """A namespace's files in the state directory, opened by this process."""
@@ -187,7 +169,7 @@ class _Offline:
 
 
 # --- commands --------------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_list(args: argparse.Namespace) -> int:
     state = resolve_state_dir(args)
     url = running_server(state)
@@ -238,7 +220,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_get(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
@@ -267,7 +249,7 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_storage_list(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
@@ -308,7 +290,7 @@ def _param(text: str) -> Any:
     return text
 
 
-@_run
+@cli_errors
 def run_sql(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     params = [_param(p) for p in args.param]
@@ -345,7 +327,7 @@ def run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_evict(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))

@@ -35,6 +35,7 @@ from emulator.cli._common import (
     add_json_argument,
     add_state_arguments,
     call_server,
+    cli_errors,
     nearest_config,
     resolve_state_dir,
     running_server,
@@ -246,34 +247,8 @@ def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], empty:
         engine.close()
 
 
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    if isinstance(payload, dict):
-        return str(payload.get("message") or payload.get("error") or payload)
-    return str(payload)
-
-
-def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.errors import JsError
-
-        try:
-            return fn(args)
-        except JsError as exc:
-            raise CliError(exc.message) from None
-        except ServerError as exc:
-            raise CliError(_server_message(exc)) from None
-        except BrokenPipeError:
-            raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
-        except OSError as exc:
-            raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
 # --- key ---------------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_put(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     if (args.value is None) == (args.path is None):
@@ -314,7 +289,7 @@ def run_put(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     url = running_server(resolve_state_dir(args), create=False)
@@ -359,7 +334,7 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     if not output.wants_json(args):
@@ -380,7 +355,7 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_list(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     url = running_server(resolve_state_dir(args), create=False)
@@ -423,7 +398,7 @@ def _keys_of(payload: Any, name: str) -> list[str]:
                    '"name" key.')
 
 
-@_run
+@cli_errors
 def run_bulk_put(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     pairs = _read_json_file(args.filename)
@@ -448,7 +423,7 @@ def run_bulk_put(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_bulk_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
@@ -468,7 +443,7 @@ def run_bulk_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_bulk_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
@@ -503,7 +478,7 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
 
 
 # --- namespaces -----------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_namespace_list(args: argparse.Namespace) -> int:
     from emulator.bindings.kv.engine import stored_namespace_id
 

@@ -127,13 +127,6 @@ def _path(url: str, *parts: str) -> str:
     return prefix + "".join("/" + urllib.parse.quote(p, safe="") for p in parts)
 
 
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    if isinstance(payload, dict):
-        return str(payload.get("message") or payload.get("error") or exc)
-    return str(payload)
-
-
 def declared_queues(args: argparse.Namespace) -> set[str]:
     """Queues the config declares: producers, consumers and their dead-letter queues."""
     from emulator.bindings.queues.config import queues_config
@@ -251,7 +244,7 @@ def _run(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
         try:
             return verb(args)
         except ServerError as exc:
-            raise CliError(_server_message(exc)) from None
+            raise CliError(exc.message) from None
         except (QueueNotFound, QueueSendError, ValueError, TypeError) as exc:
             raise CliError(str(exc)) from None
         except output.NotInteractive:

@@ -261,11 +261,6 @@ async def _bucket_names(local: _Local) -> list[str]:
     return local.store.bucket_names()
 
 
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    return str(payload.get("error") or payload.get("message")) if isinstance(payload, dict) else str(exc)
-
-
 def _run(verb: Any) -> Any:
     """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
     def wrapped(args: argparse.Namespace) -> int:
@@ -274,7 +269,7 @@ def _run(verb: Any) -> Any:
         try:
             return int(verb(args))
         except ServerError as exc:
-            raise CliError(_server_message(exc)) from None
+            raise CliError(exc.message) from None
         except (LookupError, R2Error, TypeError, ValueError) as exc:
             raise CliError(str(exc).strip("'\"")) from None
     wrapped.__name__ = verb.__name__
@@ -518,7 +513,7 @@ def run_delete(args: argparse.Namespace) -> int:
             call_server(backend.url, "DELETE", f"{_base(bucket, backend.url)}/object?key="
                         f"{urllib.parse.quote(key, safe='')}")
         except ServerError as exc:
-            if exc.status == 404 and "bucket" in _server_message(exc):
+            if exc.status == 404 and "bucket" in exc.message:
                 raise backend.missing(bucket) from None
             raise
     else:

@@ -160,8 +160,7 @@ class _Backend:
         try:
             return call_server(self.url, method, prefix + path, body=body)
         except ServerError as exc:
-            detail = exc.payload.get("error") if isinstance(exc.payload, dict) else exc.payload
-            raise CliError(str(detail)) from None
+            raise CliError(exc.message) from None
         except OSError as exc:
             raise CliError(f"cannot reach the running emulator at {self.url}: {exc}") from None
 
