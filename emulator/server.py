@@ -35,7 +35,7 @@ from emulator.config.model import AppConfig
 from emulator.errors import StartError
 from emulator.internal_api import checked
 from emulator.platform import Platform
-from emulator.runtime.http import upgraded_websockets
+from emulator.runtime.aiohttp_adapter import upgraded_websockets
 
 INTERNAL_PREFIX = "/_emulator"
 SCHEDULED_PATHS = ("/__scheduled", "/cdn-cgi/handler/scheduled")

@@ -23,7 +23,8 @@ work (``Platform.is_idle`` counts it), ``host.env`` (the app's current env),
 ``host.new_context()`` / ``await host.call_app(fn, *args, ctx=, env=)`` (run app code as
 this app: ``workers.env`` set, output attributed).
 
-Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
+Layout: ``http`` (Request/Response/fetch: what apps see), ``aiohttp_adapter`` (aiohttp requests
+in, responses and WebSocket upgrades out), ``entrypoints`` (WorkerEntrypoint),
 ``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
 (app modules under their own names, isolated between apps, swapped on reload),
 ``library_state`` (what a reload cannot replace: Django's once-per-process set-up),
