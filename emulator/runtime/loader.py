@@ -88,6 +88,13 @@ class AppLoadError(EmulatorError):
     def __str__(self) -> str:
         return self.message
 
+    def with_traceback_text(self) -> str:
+        """The message plus the app's traceback (what the developer must see to fix it)."""
+        tb = self.traceback_text
+        if tb and tb.strip() not in self.message:
+            return f"{self.message}\n{tb.rstrip()}"
+        return self.message
+
 
 def shims_path() -> Path:
     """The folder holding the ``workers``, ``js`` and ``pyodide`` stand-ins."""
