@@ -99,21 +99,6 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     return f"{where} by another emulator: {holder.describe()}, {serving}. {advice}"
 
 
-def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
-    """(env.NAME, resource, type, emulated or not) for every binding an app declares."""
-    from emulator.bindings import binding_types
-
-    rows = []
-    for kind in binding_types():
-        for d in kind.declarations(kind.of(app)):
-            rows.append((f"env.{d.binding}", d.resource, d.type_label, "emulated" if d.emulated else "NOT EMULATED"))
-    if app.assets is not None and app.assets.binding:
-        rows.append((f"env.{app.assets.binding}", "", "Assets", "emulated"))
-    for name in sorted(app.env_vars()):
-        rows.append((f"env.{name}", "", "Environment Variable", "emulated"))
-    return rows
-
-
 def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
@@ -495,6 +480,8 @@ class Emulator:
 
         A binding type we don't emulate also gets a warning: its `env` object raises on use.
         """
+        from emulator.bindings import binding_rows
+
         for app in platform.apps:
             rows = binding_rows(app)
             if not rows:
