@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.diagnostics import DiagnosticTree, KeyPath
+from emulator.config.diagnostics import DiagnosticTree
 from emulator.config.jsvalues import UNDEF, get, is_record
-from emulator.config.rules import field_base, module_names, relative_path
+from emulator.config.rules import defined_here, field_base, main_module_names
 from emulator.errors import EmulatorError
 
 TYPE_LABEL = "Durable Object"
@@ -161,10 +161,7 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         entries = get(config.get("durable_objects", UNDEF), "bindings")
         if not isinstance(entries, list) or is_pages:
             return
-        own_name = config.get("name")
-        local = [(i, b) for i, b in enumerate(entries)
-                 if is_record(b) and isinstance(b.get("class_name"), str)
-                 and (not isinstance(b.get("script_name"), str) or b.get("script_name") == own_name)]
+        local = defined_here(entries, config.get("name"))
         if not local:
             return
         base = field_base(raw, env_name, "durable_objects") + ("bindings",)
@@ -178,19 +175,10 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         main = config.get("main")
         if not isinstance(main, str) or not main.endswith(".py"):
             return
-        main_path = Path(main)
-        shown = relative_path(main_path, config_path.parent)
-        try:
-            names = module_names(main_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
-            reason = "it does not exist" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
-            env_section = get(get(raw, "env"), env_name) if env_name else UNDEF
-            main_key: KeyPath = ("main",)
-            if env_name and is_record(env_section) and "main" in env_section:
-                main_key = ("env", env_name, "main")
-            tree.warn(f"Could not look for Durable Object classes in main module {shown}: {reason}.", main_key,
-                      "CFE112")
+        found = main_module_names(tree, raw, env_name, main, config_path, "Durable Object classes")
+        if found is None:
             return
+        names, shown = found
         for i, b in local:
             if b["class_name"] not in names:
                 tree.error(f'Durable Object binding "{b.get("name")}" uses class_name "{b["class_name"]}", but main '
