@@ -2,7 +2,7 @@
 
 App code sees D1 failures as JavaScript errors (``pyodide.ffi.JsException``, name
 ``Error``) whose message carries D1's prefix: ``D1_ERROR: ...``, ``D1_TYPE_ERROR: ...``,
-``D1_EXEC_ERROR: ...`` (docs/d1.md). Migration failures are ours: the message is
+``D1_EXEC_ERROR: ...`` (docs/d1.md, "Errors"). Migration failures are ours: the message is
 wrangler's, and `dev` or the `d1 migrations` verbs show it.
 """
 

@@ -2,7 +2,7 @@
 
 App code sees a refused send as a JavaScript error (``pyodide.ffi.JsException``, name
 ``Error``) whose message is Cloudflare's: ``Queue send failed: ...`` or ``Queue sendBatch
-failed: ...`` (docs/queues.md, "Limits and edge cases").
+failed: ...`` (docs/queues.md, "Errors").
 """
 
 from __future__ import annotations

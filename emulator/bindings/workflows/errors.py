@@ -1,7 +1,7 @@
 """Workflows' errors: what app code catches, and what the engine and the CLI report.
 
 App code sees the platform's errors as JavaScript errors (``pyodide.ffi.JsException``)
-named as Cloudflare names them (docs/workflows.md): ``WorkflowError`` from the binding
+named as Cloudflare names them (docs/workflows.md, "Errors"): ``WorkflowError`` from the binding
 (``(<code>) <message>``, e.g. ``(instance.not_found) Instance does not exist``),
 ``WorkflowFatalError`` when an instance fails whatever ``run()`` catches, and
 ``WorkflowTimeoutError`` when a step attempt or ``wait_for_event`` runs out of time.
