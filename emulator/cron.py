@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from emulator.clock import Clock, TimerHandle
+from emulator.errors import EmulatorError
 
 _MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 # Cloudflare numbering: SUN=1 … SAT=7.
@@ -52,7 +53,8 @@ ALIASES = {
 _SEARCH_DAYS = 366 * 29
 
 
-class CronError(ValueError):
+# Also a ValueError: a bad value in the config, as int() reports a bad number.
+class CronError(EmulatorError, ValueError):
     """A cron expression that cannot be parsed (or never fires)."""
 
 

@@ -42,14 +42,6 @@ from emulator.state import LockHolder, StateDir, StateLock
 if TYPE_CHECKING:
     from emulator.config.statedir import StatePlacement
 
-PAGES_CONSUMERS_MESSAGE = 'Configuration file for Pages projects does not support "queues.consumers"'
-PAGES_CONSUMERS_HINT = (
-    "Queue consumers belong in a Worker: Pages projects can only produce messages. Move the "
-    "[[queues.consumers]] block to a Worker app's config (one with `main` and the `python_workers` "
-    "flag) and keep only [[queues.producers]] in the Pages config."
-)
-
-
 class ConfigError(StartError):
     """A config has errors; ``diagnostics`` is ``check``'s text rendering of them.
 
@@ -107,45 +99,11 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     return f"{where} by another emulator: {holder.describe()}, {serving}. {advice}"
 
 
-def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
-    """(env.NAME, resource, type, emulated or not) for every binding an app declares."""
-    from emulator.bindings import binding_types
-
-    rows = []
-    for kind in binding_types():
-        for d in kind.declarations(kind.of(app)):
-            rows.append((f"env.{d.binding}", d.resource, d.type_label, "emulated" if d.emulated else "NOT EMULATED"))
-    if app.assets is not None and app.assets.binding:
-        rows.append((f"env.{app.assets.binding}", "", "Assets", "emulated"))
-    for name in sorted(app.env_vars()):
-        rows.append((f"env.{name}", "", "Environment Variable", "emulated"))
-    return rows
-
-
 def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)]
     return "\n".join(lines)
-
-
-def load_error_text(exc: BaseException) -> str:
-    """An ``AppLoadError``'s message plus the app's traceback (what the developer must see)."""
-    text = str(exc)
-    tb = getattr(exc, "traceback_text", "") or ""
-    if tb and tb.strip() not in text:
-        text = f"{text}\n{tb.rstrip()}"
-    return text
-
-
-def render_report(report: Any) -> str:
-    """``check``'s text rendering of a report, plus our hint for Pages consumers."""
-    from emulator.config import render
-
-    text = render.render_text(report).rstrip("\n")
-    if PAGES_CONSUMERS_MESSAGE in text:
-        text += "\n\n" + PAGES_CONSUMERS_HINT
-    return text
 
 
 def _failing_plugin(exc: BaseException) -> str | None:
@@ -296,6 +254,7 @@ class Emulator:
         """Check every config; raise ``ConfigError`` with the rendered diagnostics on errors."""
         from emulator.config import check_paths
         from emulator.config.loader import ConfigLookupError
+        from emulator.config.render import render_for_dev
 
         try:
             # Judged as `wrangler dev` does: deploy-only errors (no compatibility_date) are
@@ -305,10 +264,10 @@ class Emulator:
             raise ConfigError(str(exc)) from None
         self.report = report
         if not report.ok:
-            raise ConfigError(render_report(report), report)
+            raise ConfigError(render_for_dev(report), report)
         if any(f.warnings for f in report.files):
             # Like wrangler, warnings do not stop `dev`, but they are shown once at start.
-            self.log.warn("config", render_report(report))
+            self.log.warn("config", render_for_dev(report))
         self.workspace = report.workspace
         apps: list[AppConfig] = [self.with_overrides(app) for app in report.apps]
         if not apps:
@@ -461,7 +420,7 @@ class Emulator:
                 try:
                     host.load()
                 except AppLoadError as exc:
-                    raise AppStartError(f"App {app.name!r} failed to load:\n{load_error_text(exc)}") from None
+                    raise AppStartError(f"App {app.name!r} failed to load:\n{exc.with_traceback_text()}") from None
                 platform.attach_host(host)
             await platform.start()
         except (StartError, asyncio.CancelledError):
@@ -521,6 +480,8 @@ class Emulator:
 
         A binding type we don't emulate also gets a warning: its `env` object raises on use.
         """
+        from emulator.bindings import binding_rows
+
         for app in platform.apps:
             rows = binding_rows(app)
             if not rows:

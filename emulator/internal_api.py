@@ -33,13 +33,22 @@ MAX_NAME_BYTES = 200
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The internal API's JSON error: ``{"error", "status", "message"}`` (docs/internal-api.md)."""
+    return {"error": message, "status": status, "message": message}
+
+
+def json_error(status: int, message: str) -> web.Response:
+    """A handler's error answer (``error_body``) with its status."""
+    return web.json_response(error_body(status, message), status=status)
+
+
 class RequestError(web.HTTPException):
-    """A client error answered as the internal API's JSON error."""
+    """A client error answered as the internal API's JSON error, raised from anywhere in a handler."""
 
     def __init__(self, status: int, message: str) -> None:
         self.status_code = status
-        body = json.dumps({"error": message, "status": status, "message": message})
-        super().__init__(text=body, content_type="application/json")
+        super().__init__(text=json.dumps(error_body(status, message)), content_type="application/json")
 
 
 def _utf8(text: str, what: str) -> str:

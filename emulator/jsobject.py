@@ -29,8 +29,12 @@ def _legacy(value: Any, production_type: str, attr: str) -> None:
     legacy_idiom(production_type, attr)
 
 
-class JsObject(dict):  # type: ignore[type-arg]
-    """A dict whose keys are also attributes (the SDK's ``JsDict``)."""
+class AttributeDict(dict):  # type: ignore[type-arg]
+    """A dict whose keys are also attributes: ``row.title`` is ``row["title"]``.
+
+    What the SDK's ``JsDict`` (``JsObject`` here) and Pyodide's proxies of plain JS objects
+    (``emulator.runtime.jsproxy.JsObjectProxy``) have in common; they differ in the rest.
+    """
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -46,6 +50,10 @@ class JsObject(dict):  # type: ignore[type-arg]
             del self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class JsObject(AttributeDict):
+    """A JS object as the SDK hands it over (its ``JsDict``): a dict with attribute access."""
 
     def to_py(self, *args: Any, **kwargs: Any) -> "JsObject":
         """Pre-SDK idiom (``JsProxy.to_py()``): the value is Python already, so itself."""

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Protocol
 
 import pytest
 
+from emulator.errors import EmulatorError
+
 if TYPE_CHECKING:
     import aiohttp
     from multidict import CIMultiDict
@@ -95,7 +97,8 @@ class FetchResponse:
         return 200 <= self.status < 300
 
 
-class LookupFailed(LookupError):
+# Also a LookupError: a failed look-up by name, like KeyError, which tests may expect as such.
+class LookupFailed(EmulatorError, LookupError):
     """A binding or app named in a test does not exist; the message lists what does."""
 
 

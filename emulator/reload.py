@@ -18,12 +18,12 @@ import asyncio
 import importlib
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from emulator.config.model import AppConfig
 
 if TYPE_CHECKING:
-    from emulator.emulator import Emulator
+    from emulator.platform import Platform
 
 # Files next to a config that change what the app sees (wrangler re-reads them too).
 _CONFIG_SIDE_FILES = (".dev.vars", ".env")
@@ -33,6 +33,31 @@ _IGNORED_PARTS = {"__pycache__", ".git", ".emulator", "node_modules", ".venv", "
                   "python_modules", ".venv-workers"}
 _PYPROJECT = "pyproject.toml"
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~", ".tmp")
+
+
+class RunningEmulator(Protocol):
+    """What the reloader needs of the emulator it serves (``emulator.emulator.Emulator``).
+
+    A protocol, so this module does not import the emulator that starts it.
+    """
+
+    env: str | None  # the wrangler environment the configs are read with
+    crons: Any  # the cron scheduler, None when crons do not run
+
+    @property
+    def platform(self) -> "Platform": ...
+
+    def with_overrides(self, app: AppConfig) -> AppConfig:
+        """The app as hosted (a reloaded config gets this run's ``--var`` values)."""
+        ...
+
+    def declared_requirements(self, app_name: str) -> list[Any]:
+        """The requirements the running set of packages was installed for."""
+        ...
+
+    def register_crons(self, app: AppConfig) -> None:
+        """(Re-)arm an app's cron triggers."""
+        ...
 
 
 def _is_config_file(app: AppConfig, path: Path) -> bool:
@@ -48,7 +73,7 @@ def _ignored(path: Path) -> bool:
 class AppReloader:
     """Maps file changes to apps and reloads them, keeping the last good version on errors."""
 
-    def __init__(self, emulator: "Emulator", debounce_ms: int = 100) -> None:
+    def __init__(self, emulator: RunningEmulator, debounce_ms: int = 100) -> None:
         self.emulator = emulator
         self.debounce_ms = debounce_ms
         self._task: asyncio.Task[None] | None = None
@@ -128,7 +153,6 @@ class AppReloader:
                             "while this keeps serving).", app=app.name)
 
     def _reload_code(self, app: AppConfig) -> bool:
-        from emulator.emulator import load_error_text
         from emulator.runtime import AppLoadError
 
         host = self.emulator.platform.hosts[app.name]
@@ -136,14 +160,14 @@ class AppReloader:
             host.reload()  # type: ignore[attr-defined]
         except AppLoadError as exc:
             self.emulator.platform.log.error(
-                f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{load_error_text(exc)}",
-                app=app.name)
+                f"app:{app.name}",
+                f"reload failed; the last good version keeps serving.\n{exc.with_traceback_text()}", app=app.name)
             return False
         return True
 
     def _reload_config(self, app: AppConfig) -> bool:
         from emulator.config import check_paths
-        from emulator.emulator import load_error_text, render_report
+        from emulator.config.render import render_for_dev
         from emulator.runtime import AppLoadError, create_host
 
         platform = self.emulator.platform
@@ -156,7 +180,7 @@ class AppReloader:
             return False
         if not report.ok or len(report.apps) != 1:
             log.error("dev", f"[{app.name}] config has errors; the last good version keeps serving.\n"
-                             f"{render_report(report)}", app=app.name)
+                             f"{render_for_dev(report)}", app=app.name)
             return False
         new_config: AppConfig = self.emulator.with_overrides(report.apps[0])
         if new_config.name != app.name or new_config.kind != app.kind:
@@ -168,7 +192,7 @@ class AppReloader:
             host.load()
         except AppLoadError as exc:
             log.error(f"app:{app.name}", f"reload failed; the last good version keeps serving.\n"
-                                         f"{load_error_text(exc)}", app=app.name)
+                                         f"{exc.with_traceback_text()}", app=app.name)
             return False
         from emulator.bindings import binding_types
 

@@ -32,9 +32,10 @@ from aiohttp import web
 
 from emulator.access import internal_refusal
 from emulator.config.model import AppConfig
+from emulator.errors import StartError
 from emulator.internal_api import checked
 from emulator.platform import Platform
-from emulator.runtime.http import upgraded_websockets
+from emulator.runtime.aiohttp_adapter import upgraded_websockets
 
 INTERNAL_PREFIX = "/_emulator"
 SCHEDULED_PATHS = ("/__scheduled", "/cdn-cgi/handler/scheduled")
@@ -106,7 +107,8 @@ class _AppRunner(web.AppRunner):
         return shutdown
 
 
-class PortInUseError(OSError):
+# Also an OSError (EADDRINUSE), as binding the socket itself reports a taken port.
+class PortInUseError(StartError, OSError):
     """An app's explicitly configured port is taken."""
 
 

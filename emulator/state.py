@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from emulator.errors import EmulatorError
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the lock is a no-op there (docs/cli.md)
@@ -44,7 +46,9 @@ LOCK_FILENAME = "lock"
 Role = Literal["emulator", "cli"]
 
 
-class StatePathError(ValueError):
+# Also a ValueError: the name is a bad value (a user's binding or key name), which the
+# internal API's handlers answer with 400 as any other bad value.
+class StatePathError(EmulatorError, ValueError):
     """A name would resolve outside the state directory."""
 
 

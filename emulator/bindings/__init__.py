@@ -235,3 +235,17 @@ def package_file(name: str, filename: str) -> Path | None:
     """A file of a binding package (``panel.js``), or None when the type has none."""
     path = Path(__file__).parent / name / filename
     return path if path.is_file() else None
+
+
+def binding_rows(app: "AppConfig") -> list[tuple[str, str, str, str]]:
+    """(env.NAME, resource, type, emulated or not) for everything on an app's ``env``: wrangler's
+    "Your Worker has access to the following bindings" table (`dev` at start, the dashboard)."""
+    rows = []
+    for kind in binding_types():
+        for d in kind.declarations(kind.of(app)):
+            rows.append((f"env.{d.binding}", d.resource, d.type_label, "emulated" if d.emulated else "NOT EMULATED"))
+    if app.assets is not None and app.assets.binding:
+        rows.append((f"env.{app.assets.binding}", "", "Assets", "emulated"))
+    for name in sorted(app.env_vars()):
+        rows.append((f"env.{name}", "", "Environment Variable", "emulated"))
+    return rows

@@ -16,17 +16,25 @@ needs inside the functions that do it.
 Exit codes (docs/cli.md): 0 ok, 1 an error the verb reported, 2 bad usage, 130 interrupted
 by Ctrl-C, 141 stdout closed early (``| head``). Interrupts and closed pipes never show
 a traceback.
+
+Errors take one path: a verb raises ``CliError(message, exit_code)`` (turning the errors of
+what it calls into one), and ``main`` alone prints it (``report_error``): wrangler's
+``✘ [ERROR] <message>`` on stderr, or, when the verb's flags ask for JSON, the verb's JSON
+error document (``JsonErrors``, given to the parser with ``set_defaults(json_errors=...)``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
 
 from emulator import __version__
+from emulator.errors import CliError
 
 # Platform-wide verbs; binding types add theirs from the registry.
 VERB_MODULES = ("emulator.cli.check", "emulator.cli.dev", "emulator.cli.sync")
@@ -80,28 +88,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
+    if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    return run_verb(args)
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    """Run the verb ``args`` were parsed for: its exit code, its ``CliError`` reported."""
     try:
-        code = func(args)
+        return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except Exception as exc:
-        # The state-directory plumbing is imported only by verbs that use it (`check` never
-        # does: start-up time), so its error is recognised through the loaded module.
-        common = sys.modules.get("emulator.cli._common")
-        if common is not None and isinstance(exc, common.StateDirBusy):
-            print(f"✘ [ERROR] {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        raise
+    except CliError as exc:
+        return report_error(args, exc)
     finally:
         # A verb that worked on the files held the state directory; the next process may have it.
         common = sys.modules.get("emulator.cli._common")
         if common is not None:
             common.release_state_dirs()
-    return int(code or 0)
+
+
+@dataclass(frozen=True)
+class JsonErrors:
+    """How a verb reports a failure when its flags ask for JSON.
+
+    wrangler's shapes differ per verb (``d1 execute --json`` prints ``{"error": {"text":
+    ...}}``), so each verb that has one says so on its parser:
+    ``parser.set_defaults(json_errors=JsonErrors(...))``. Verbs without one report errors as
+    text whatever their flags.
+    """
+
+    wanted: Callable[[argparse.Namespace], bool]  # the verb's flags ask for JSON
+    document: Callable[[str], dict[str, Any]]  # the message as the verb's JSON error
+    stream: Literal["stdout", "stderr"] = "stdout"
+    indent: int | None = 2  # None: one line (a verb whose output is JSON lines)
+
+
+def report_error(args: argparse.Namespace, exc: CliError) -> int:
+    """The one place a verb's failure reaches the user; returns the exit code."""
+    json_errors: JsonErrors | None = getattr(args, "json_errors", None)
+    if json_errors is not None and json_errors.wanted(args):
+        stream = sys.stdout if json_errors.stream == "stdout" else sys.stderr
+        stream.write(json.dumps(json_errors.document(exc.message), indent=json_errors.indent,
+                                ensure_ascii=False) + "\n")
+        stream.flush()
+    elif exc.rendered:
+        sys.stderr.write(exc.message.rstrip("\n") + "\n")
+    else:
+        from emulator.cli import output
+
+        output.error(exc.message)
+    return exc.exit_code
 
 
 def discard_stdout() -> None:

@@ -20,8 +20,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from emulator.errors import CliError, EmulatorError
 from emulator.state import LockHolder, StateDir, StateLock, describe_process
 
 if TYPE_CHECKING:
@@ -41,10 +42,8 @@ _POLL = 0.05
 _held: dict[Path, StateLock] = {}
 
 
-class StateDirBusy(Exception):
+class StateDirBusy(CliError):
     """The state directory stayed unavailable; the message says who holds it."""
-
-CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,13 +61,22 @@ def add_json_argument(parser: argparse.ArgumentParser, what: str = "the result")
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder upward holding a wrangler config; else the current folder."""
+def nearest_config(start: Path | None = None) -> Path | None:
+    """The config of the nearest folder upward that holds one (within a folder, wrangler's
+    order: ``wrangler.json``, ``.jsonc``, ``.toml``); None when no folder does.
+
+    What `dev`, `sync` and the verbs that take ``-c`` use when it is not given. (Importing
+    the config package here, not at the top, keeps verbs that never read a config fast;
+    every caller goes on to load the config anyway.)
+    """
+    from emulator.config.loader import find_config
+
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if any((folder / name).is_file() for name in CONFIG_NAMES):
-            return folder
-    return here
+        found = find_config(folder, upward=False)
+        if found is not None:
+            return found
+    return None
 
 
 def placement(args: argparse.Namespace) -> "StatePlacement":
@@ -207,11 +215,44 @@ def release_state_dirs() -> None:
         lock.release()
 
 
-class ServerError(Exception):
+class ServerError(EmulatorError):
+    """The running emulator's internal API answered an error; verbs phrase it for the user."""
+
     def __init__(self, status: int, payload: Any) -> None:
         super().__init__(f"{status}: {payload}")
         self.status = status
         self.payload = payload
+
+    @property
+    def message(self) -> str:
+        """What the answer says went wrong: its JSON ``message`` (or ``error``), else its text
+        (docs/internal-api.md: errors are ``{"error": ..., "status": ..., "message": ...}``)."""
+        payload = self.payload
+        if isinstance(payload, dict):
+            return str(payload.get("message") or payload.get("error") or payload)
+        return str(payload)
+
+
+def cli_errors(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``verb`` with what the layers it calls raise turned into ``CliError``: the running
+    emulator's answer (``ServerError``), a binding's error as app code would see it
+    (``JsError``: its message), a file that cannot be read or written (``OSError``, naming
+    the file). A closed stdout passes through: `cf-emulator` exits 141 (docs/cli.md)."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from emulator.errors import JsError
+
+        try:
+            return verb(args)
+        except JsError as exc:
+            raise CliError(exc.message) from None
+        except ServerError as exc:
+            raise CliError(exc.message) from None
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
+    wrapped.__name__ = verb.__name__
+    return wrapped
 
 
 def call_server(base_url: str, method: str, path: str, body: Any = None,

@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emulator.cli import EXIT_USAGE, run_verb
 from emulator.config import ConfigLookupError, check_paths
 from emulator.config.nesting import NESTING_ID
 from emulator.config.render import FORMATS, render
+from emulator.errors import CliError
 
 
 def register(subparsers: Any) -> None:
@@ -46,12 +48,8 @@ def run(args: argparse.Namespace) -> int:
     env = args.env if args.env is not None else (os.environ.get("CLOUDFLARE_ENV") or None)
     try:
         report = check_paths([Path(p) for p in args.paths], env=env)
-    except ConfigLookupError as exc:
-        print(f"✘ [ERROR] {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:  # unreadable paths, NUL bytes in a path
-        print(f"✘ [ERROR] {exc}", file=sys.stderr)
-        return 2
+    except (ConfigLookupError, OSError, ValueError) as exc:  # no such path, unreadable, NUL bytes in a path
+        raise CliError(str(exc), EXIT_USAGE) from None
     if getattr(args, "wrangler_only", False):
         # A file too deeply nested to judge (CFE100) stays an error: dropping it would pass a
         # file nobody checked.
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cf-emulator")
     register(parser.add_subparsers(dest="verb"))
     args = parser.parse_args(["check", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+    return run_verb(args)
 
 
 if __name__ == "__main__":

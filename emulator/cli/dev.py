@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from emulator.cli import JsonErrors
+from emulator.errors import CliError
 from emulator.logs import ConsolePrinter, LogRecord
 
 DESCRIPTION = """\
@@ -147,7 +149,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--test-scheduled", action="store_true",
                         help="accepted for wrangler compatibility; /__scheduled is always available")
     parser.add_argument("--local", action="store_true", help="accepted for wrangler compatibility; always local")
-    parser.set_defaults(func=run_dev)
+    # With --log-format json every line is a JSON object, errors included (on stderr, one line).
+    parser.set_defaults(func=run_dev, json_errors=JsonErrors(
+        lambda args: args.log_format == "json",
+        lambda text: {"level": "error", "source": "dev", "message": text}, stream="stderr", indent=None))
 
 
 def _host_name(value: str) -> str:
@@ -183,14 +188,10 @@ def config_paths(args: argparse.Namespace) -> list[Path] | None:
     """What to host: the -c paths, else the nearest config folder upward; None if nothing."""
     if args.config:
         return [Path(p) for p in args.config]
-    from emulator.cli._common import CONFIG_NAMES
+    from emulator.cli._common import nearest_config
 
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        for name in CONFIG_NAMES:
-            if (folder / name).is_file():
-                return [folder / name]
-    return None
+    found = nearest_config()
+    return [found] if found is not None else None
 
 
 # A long-running server allocates many short-lived container objects per request and per
@@ -210,13 +211,11 @@ def run_dev(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     paths = config_paths(args)
     if paths is None:
-        print("✘ [ERROR] No wrangler.toml, wrangler.json or wrangler.jsonc found in this folder or "
-              "its parents. Run `cf-emulator dev` in an app folder or pass -c PATH.", file=sys.stderr)
-        return 1
+        raise CliError("No wrangler.toml, wrangler.json or wrangler.jsonc found in this folder or "
+                       "its parents. Run `cf-emulator dev` in an app folder or pass -c PATH.")
     missing = [p for p in paths if not p.exists()]
     if missing:
-        print(f"✘ [ERROR] {missing[0]} does not exist.", file=sys.stderr)
-        return 1
+        raise CliError(f"{missing[0]} does not exist.")
     import asyncio  # here, not at the top: `cf-emulator --help` and `check` do without it
 
     tune_gc()
@@ -293,11 +292,9 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
             return exit_code
         except ConfigError as exc:
             # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
-            _print_error(args, exc.diagnostics, prefixed=exc.report is None)
-            return 1
+            raise CliError(exc.diagnostics, rendered=exc.report is not None) from None
         except (StartError, OSError) as exc:
-            _print_error(args, str(exc))
-            return 1
+            raise CliError(str(exc)) from None
         try:
             await stop.wait()
         finally:
@@ -307,12 +304,3 @@ async def _serve(args: argparse.Namespace, paths: list[Path], out: TextIO) -> in
         for sig in signals:
             loop.remove_signal_handler(sig)
     return exit_code
-
-
-def _print_error(args: argparse.Namespace, text: str, prefixed: bool = True) -> None:
-    if args.log_format == "json":
-        import json
-
-        print(json.dumps({"level": "error", "source": "dev", "message": text}), file=sys.stderr, flush=True)
-    else:
-        print(f"✘ [ERROR] {text}" if prefixed else text.rstrip("\n"), file=sys.stderr, flush=True)

@@ -29,6 +29,8 @@ import sys
 from types import TracebackType
 from typing import IO, Any, Iterable, Sequence
 
+from emulator.errors import CliError
+
 
 def _isatty(stream: IO[Any]) -> bool:
     try:
@@ -100,10 +102,10 @@ def _prefixed(prefix: str, style: str, text: str) -> None:
         stream.write(f"{prefix} {text}\n")
 
 
-def error(text: str) -> int:
-    """``✘ [ERROR] text`` on stderr; returns exit code 1 so verbs can ``return error(...)``."""
+def error(text: str) -> None:
+    """``✘ [ERROR] text`` on stderr. Verbs raise ``CliError`` instead of calling this: the
+    CLI's main reports it (``emulator.cli.report_error``)."""
     _prefixed("✘ [ERROR]", "red", text)
-    return 1
 
 
 def warn(text: str) -> None:
@@ -214,8 +216,16 @@ class Progress:
 
 
 # --- prompts -----------------------------------------------------------------------------------
-class NotInteractive(Exception):
-    """A prompt was needed but nobody can answer it (stdin or stdout is not a terminal)."""
+class NotInteractive(CliError):
+    """A prompt was needed but nobody can answer it (stdin or stdout is not a terminal).
+
+    Verbs that prompt catch it and name the flag that answers instead (``--force``); one
+    that does not still ends with this message, not a traceback.
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__(f"This needs an answer, but stdin or stdout is not a terminal: {question}")
+        self.question = question
 
 
 def ask(question: str) -> str:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from emulator.cli import EXIT_USAGE, JsonErrors
+from emulator.errors import CliError
 from emulator.logs import ConsolePrinter, EventLog, LogRecord
 
 DESCRIPTION = """\
@@ -43,7 +45,8 @@ def register(subparsers: Any) -> None:
                         help="state directory (default: .emulator next to the workspace or config)")
     parser.add_argument("--force", action="store_true", help="install again even when the set is cached")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of progress lines")
-    parser.set_defaults(func=run_sync)
+    parser.set_defaults(func=run_sync, json_errors=JsonErrors(lambda args: bool(args.json),
+                                                              lambda text: {"ok": False, "error": text}))
 
 
 def run_sync(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
@@ -52,13 +55,11 @@ def run_sync(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     paths = config_paths(args)
     if paths is None:
-        _fail(args, out, "No wrangler.toml, wrangler.json or wrangler.jsonc found in this folder or its parents. "
-                         "Run `cf-emulator sync` in an app folder or pass -c PATH.")
-        return 2
+        raise CliError("No wrangler.toml, wrangler.json or wrangler.jsonc found in this folder or its parents. "
+                       "Run `cf-emulator sync` in an app folder or pass -c PATH.", EXIT_USAGE)
     missing = [p for p in paths if not p.exists()]
     if missing:
-        _fail(args, out, f"{missing[0]} does not exist.")
-        return 2
+        raise CliError(f"{missing[0]} does not exist.", EXIT_USAGE)
     return asyncio.run(_sync(args, paths, out))
 
 
@@ -76,11 +77,10 @@ async def _sync(args: argparse.Namespace, paths: list[Path], out: TextIO) -> int
     try:
         installed = await emulator.install_dependencies(force=args.force)
     except ConfigError as exc:
-        _fail(args, out, exc.diagnostics, prefixed=exc.report is None)
-        return 1
+        # `check`'s rendering already carries wrangler's `✘ [ERROR]` headings.
+        raise CliError(exc.diagnostics, rendered=exc.report is not None) from None
     except StartError as exc:
-        _fail(args, out, str(exc))
-        return 1
+        raise CliError(str(exc)) from None
     plan = installed.plan
     if args.json:
         out.write(json.dumps({
@@ -104,10 +104,3 @@ async def _sync(args: argparse.Namespace, paths: list[Path], out: TextIO) -> int
         print(f"✔ {len(installed.distributions)} package(s) {state} in {shown_path(installed.folder)} for "
               + ", ".join(a.app for a in plan.apps if a.requirements), file=out)
     return 0
-
-
-def _fail(args: argparse.Namespace, out: TextIO, text: str, prefixed: bool = True) -> None:
-    if args.json:
-        out.write(json.dumps({"ok": False, "error": text}, indent=2) + "\n")
-    else:
-        print(f"✘ [ERROR] {text}" if prefixed else text.rstrip("\n"), file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ import re
 from typing import Any, Union
 
 from emulator.config.nesting import MAX_DEPTH, MAX_DEPTH_MESSAGE
+from emulator.errors import EmulatorError
 
 KeyPath = tuple[Union[str, int], ...]
 
@@ -27,7 +28,7 @@ _STOP = set('{}[]":,/') | set(_WS) | set(_LB)
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\u2028\u2029]*')
 
 
-class JsoncError(Exception):
+class JsoncError(EmulatorError):
     """First parse error, named like jsonc-parser's ``ParseErrorCode``."""
 
     def __init__(self, code: str, offset: int) -> None:

@@ -35,6 +35,9 @@ UNDEF: Any = _Undefined()
 
 
 def typeof(value: Any) -> str:
+    """What JavaScript's ``typeof`` says of ``value`` once converted to JS: for parsed config
+    values (a missing key is ``UNDEF``), and for what apps hand to bindings (messages, bound
+    parameters), which quote it in their errors."""
     if value is UNDEF:
         return "undefined"
     if isinstance(value, bool):
@@ -43,7 +46,9 @@ def typeof(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    return "object"  # dict, list, None (null), TOML dates
+    if callable(value):
+        return "function"
+    return "object"  # dict, list, None (null), bytes, TOML dates
 
 
 def get(target: Any, key: str) -> Any:

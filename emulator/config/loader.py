@@ -30,12 +30,13 @@ from emulator.config.jsvalues import UNDEF, get, is_record, typeof
 from emulator.config.model import AppConfig, AssetsConfig, DevSettings
 from emulator.config.nesting import NESTING_ID, TOML_INLINE_MAX_DEPTH, recursion_headroom
 from emulator.config.tomlpos import scan_toml
+from emulator.errors import EmulatorError
 
 CONFIG_NAMES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 FileFormat = Literal["toml", "json", "jsonc", "other"]
 
 
-class ConfigLookupError(Exception):
+class ConfigLookupError(EmulatorError):
     """A usage or I/O problem: a path that does not exist, or no config found (exit code 2)."""
 
 

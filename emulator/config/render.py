@@ -21,6 +21,13 @@ from emulator.config.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "github")
 
+PAGES_CONSUMERS_MESSAGE = 'Configuration file for Pages projects does not support "queues.consumers"'
+PAGES_CONSUMERS_HINT = (
+    "Queue consumers belong in a Worker: Pages projects can only produce messages. Move the "
+    "[[queues.consumers]] block to a Worker app's config (one with `main` and the `python_workers` "
+    "flag) and keep only [[queues.producers]] in the Pages config."
+)
+
 
 def _shown(path: Path, cwd: Path | None = None) -> str:
     try:
@@ -141,3 +148,12 @@ def render(report: CheckReport, fmt: str, cwd: Path | None = None) -> str:
     if fmt == "github":
         return render_github(report, cwd)
     return render_text(report, cwd)
+
+
+def render_for_dev(report: CheckReport) -> str:
+    """``render_text`` as `dev` shows it (at start and on a config reload), with what to do
+    about the one mistake wrangler's message leaves unexplained: consumers in a Pages config."""
+    text = render_text(report).rstrip("\n")
+    if PAGES_CONSUMERS_MESSAGE in text:
+        text += "\n\n" + PAGES_CONSUMERS_HINT
+    return text

@@ -71,6 +71,34 @@ def relative_path(path: Path, root: Path) -> str:
         return str(path)
 
 
+def defined_here(entries: Any, own_name: Any) -> list[tuple[int, dict[str, Any]]]:
+    """(index, entry) of the class bindings (Durable Objects, workflows) whose class this app
+    defines: a ``class_name``, and no ``script_name`` naming another Worker."""
+    if not isinstance(entries, list):
+        return []
+    return [(i, e) for i, e in enumerate(entries)
+            if is_record(e) and isinstance(e.get("class_name"), str)
+            and (not isinstance(e.get("script_name"), str) or e.get("script_name") == own_name)]
+
+
+def main_module_names(tree: DiagnosticTree, raw: Mapping[str, Any], env_name: str | None, main: str,
+                      config_path: Path, looked_for: str) -> tuple[set[str], str] | None:
+    """The names the Python main module defines, and its path as messages show it; None after
+    a CFE112 warning when it cannot be read or parsed (``looked_for``: "workflow classes")."""
+    main_path = Path(main)
+    shown = relative_path(main_path, config_path.parent)
+    try:
+        return module_names(main_path.read_text(encoding="utf-8")), shown
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        reason = "it does not exist" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
+        env_section = get(get(raw, "env"), env_name) if env_name else UNDEF
+        main_key: KeyPath = ("main",)
+        if env_name and is_record(env_section) and "main" in env_section:
+            main_key = ("env", env_name, "main")
+        tree.warn(f"Could not look for {looked_for} in main module {shown}: {reason}.", main_key, "CFE112")
+        return None
+
+
 _JS_EXPORT_CLASS = re.compile(r"^\s*export\s+(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)", re.M)
 _JS_EXPORT_DECL = re.compile(r"^\s*export\s+(?:async\s+)?(?:function\*?|const|let|var)\s+([A-Za-z_$][\w$]*)", re.M)
 _JS_EXPORT_LIST = re.compile(r"export\s*(?:type\s*)?\{([^}]*)\}", re.M)

@@ -143,7 +143,7 @@ class DashboardApi:
     # --- overview ---------------------------------------------------------------------
     def overview_data(self) -> dict[str, Any]:
         """Every app's bindings table, each running binding plugin's overview, the clock."""
-        from emulator.emulator import binding_rows
+        from emulator.bindings import binding_rows
 
         clock = self.platform.clock
         return {

@@ -23,7 +23,8 @@ work (``Platform.is_idle`` counts it), ``host.env`` (the app's current env),
 ``host.new_context()`` / ``await host.call_app(fn, *args, ctx=, env=)`` (run app code as
 this app: ``workers.env`` set, output attributed).
 
-Layout: ``http`` (Request/Response/fetch), ``entrypoints`` (WorkerEntrypoint),
+Layout: ``http`` (Request/Response/fetch: what apps see), ``aiohttp_adapter`` (aiohttp requests
+in, responses and WebSocket upgrades out), ``entrypoints`` (WorkerEntrypoint),
 ``invocation`` (per-event contextvars, app output capture), ``relaxed_call``, ``loader``
 (app modules under their own names, isolated between apps, swapped on reload),
 ``library_state`` (what a reload cannot replace: Django's once-per-process set-up),
@@ -36,22 +37,38 @@ values for ``js`` / ``pyodide.ffi``), ``websocket`` (``WebSocketPair``), ``sync_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from emulator.runtime.host import BaseHost
-from emulator.runtime.loader import AppLoadError, ensure_import_hooks, shims_path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from emulator.config.model import AppConfig
     from emulator.platform import Platform
+    from emulator.runtime.host import BaseHost
+    from emulator.runtime.loader import AppLoadError, shims_path
 
 __all__ = ["AppLoadError", "BaseHost", "create_host", "import_root", "shims_path"]
 
 
-def create_host(config: "AppConfig", platform: "Platform") -> BaseHost:
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the errors apps see (``jsproxy.JsException``, which every
+    # binding's errors derive from) and the Fetch API objects live in this package, and
+    # importing them must not import the hosts (aiohttp, the loader) into a CLI verb.
+    if name == "BaseHost":
+        from emulator.runtime.host import BaseHost
+
+        return BaseHost
+    if name in ("AppLoadError", "shims_path"):
+        from emulator.runtime import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module 'emulator.runtime' has no attribute {name!r}")
+
+
+def create_host(config: "AppConfig", platform: "Platform") -> "BaseHost":
     """A ``WorkerHost`` or ``PagesHost`` for ``config`` (not loaded yet: call ``load()``)."""
+    from emulator.runtime.loader import ensure_import_hooks
+
     ensure_import_hooks()
     if config.kind == "pages":
         from emulator.runtime.pages_host import PagesHost

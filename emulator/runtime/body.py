@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Union
 
+from emulator.errors import EmulatorError
+
 if TYPE_CHECKING:
     from aiohttp import StreamReader, web
 
@@ -69,11 +71,12 @@ TOO_LARGE_HTML = (
 _FORM_ERROR = "Failed to parse body as FormData: "
 
 
-class RequestBodyTooLarge(TypeError):
+class RequestBodyTooLarge(EmulatorError, TypeError):
     """A read passed the request body limit; the client is answered 413 whatever the app does.
 
-    A ``TypeError`` because that is how the Workers runtime surfaces a failed body read to
-    Python code (the SDK turns the JS ``TypeError`` into Python's).
+    Also a ``TypeError`` because that is how the Workers runtime surfaces a failed body read
+    to Python code (the SDK turns the JS ``TypeError`` into Python's), so app code catches it
+    as one.
     """
 
     def __init__(self, limit: int) -> None:
@@ -82,8 +85,12 @@ class RequestBodyTooLarge(TypeError):
         self.limit = limit
 
 
-class SpillClosedError(RuntimeError):
-    """A disk-backed ``File`` read after its request ended (its temporary file is gone)."""
+class SpillClosedError(EmulatorError, RuntimeError):
+    """A disk-backed ``File`` read after its request ended (its temporary file is gone).
+
+    Also a ``RuntimeError``: reading a closed file is a misuse in time, which app code
+    (and Python's own closed-file errors) treat as one.
+    """
 
 
 @dataclass

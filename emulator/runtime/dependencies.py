@@ -47,6 +47,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from emulator.errors import EmulatorError
 from emulator.runtime.pip_errors import explain_pip_failure
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ PROVIDED = {
 }
 
 
-class DependencyError(Exception):
+class DependencyError(EmulatorError):
     """Dependencies cannot be made available; the message says why and what to do."""
 
 

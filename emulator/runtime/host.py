@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Collection, Protocol
 from aiohttp import web
 
 from emulator.config.model import AppConfig
+from emulator.runtime.aiohttp_adapter import buffered_aiohttp_response, request_from_aiohttp, to_aiohttp_response
 from emulator.runtime.body import (
     TOO_LARGE_HTML,
     TOO_LARGE_REASON,
@@ -24,15 +25,7 @@ from emulator.runtime.body import (
     BodySource,
     RequestBodyTooLarge,
 )
-from emulator.runtime.http import (
-    FetchResponse,
-    Request,
-    Response,
-    buffered_aiohttp_response,
-    request_from_aiohttp,
-    resolve_url,
-    to_aiohttp_response,
-)
+from emulator.runtime.http import FetchResponse, Request, Response, resolve_url
 from emulator.runtime.invocation import ExecutionContext, guarded_background, invoke
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppPackage, NameCollision, app_traceback, describe_collisions

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
 from emulator.errors import JsError
-from emulator.jsobject import ConvertedBuffer, ConvertedList, JsObject
+from emulator.jsobject import AttributeDict, ConvertedBuffer, ConvertedList, JsObject
 
 
 class _Constructor:
@@ -85,23 +85,8 @@ class JsNull:
 jsnull = JsNull()
 
 
-class JsObjectProxy(JsProxy, dict):  # type: ignore[type-arg]
+class JsObjectProxy(JsProxy, AttributeDict):
     """A plain JS object: properties as attributes and as items."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def object_keys(self) -> "JsArray":
         return JsArray(self.keys())

@@ -71,12 +71,13 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any, Collection, Literal, Mapping, Sequence
 
+from emulator.errors import EmulatorError
 from emulator.runtime.dependencies import hidden_modules
 
 SHIMS_DIR = Path(__file__).resolve().parent / "shims"
 
 
-class AppLoadError(Exception):
+class AppLoadError(EmulatorError):
     """App code could not be imported (syntax error, import error, bad entrypoint)."""
 
     def __init__(self, message: str, traceback_text: str = "") -> None:
@@ -85,6 +86,13 @@ class AppLoadError(Exception):
         self.traceback_text = traceback_text
 
     def __str__(self) -> str:
+        return self.message
+
+    def with_traceback_text(self) -> str:
+        """The message plus the app's traceback (what the developer must see to fix it)."""
+        tb = self.traceback_text
+        if tb and tb.strip() not in self.message:
+            return f"{self.message}\n{tb.rstrip()}"
         return self.message
 
 

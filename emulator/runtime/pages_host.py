@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from emulator.config.model import AppConfig
 from emulator.jsobject import JsObject
+from emulator.runtime.aiohttp_adapter import request_pathname
 from emulator.runtime.assets import PagesAssetServer
 from emulator.runtime.host import BaseHost, as_response
-from emulator.runtime.http import Request, Response, request_pathname, resolve_url
+from emulator.runtime.http import Request, Response, resolve_url
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage

@@ -12,12 +12,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator.errors import EmulatorError
+
 MAX_RULES = 100
 MAX_RULE_LENGTH = 100
 DEFAULT_ROUTES = {"version": 1, "include": ["/*"], "exclude": []}
 
 
-class RoutesJsonError(ValueError):
+# Also a ValueError: a bad value in a file the user wrote, as json.loads reports one.
+class RoutesJsonError(EmulatorError, ValueError):
     """An invalid ``_routes.json``; the message is wrangler's."""
 
 

@@ -3,7 +3,7 @@
 ``WebSocketPair.new()`` makes two linked ends: what one end ``send``s, the other receives.
 App code keeps one end (the *server* end) and returns the other in
 ``Response(None, status=101, web_socket=client)``; the runtime then performs a real
-WebSocket upgrade of the HTTP connection with aiohttp (``emulator.runtime.http``) and
+WebSocket upgrade of the HTTP connection with aiohttp (``emulator.runtime.aiohttp_adapter``) and
 attaches that end to it (``serve_connection``), so a browser or any WebSocket client talks
 to the app. Two ends that are never returned talk to each other directly, as in workerd.
 

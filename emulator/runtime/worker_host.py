@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.config.model import AppConfig
+from emulator.runtime.aiohttp_adapter import request_pathname
 from emulator.runtime.assets import WorkersAssetServer
 from emulator.runtime.entrypoints import ScheduledController, WorkerEntrypoint
 from emulator.runtime.host import BaseHost, as_response
-from emulator.runtime.http import Request, Response, request_pathname
+from emulator.runtime.http import Request, Response
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage

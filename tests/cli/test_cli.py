@@ -4,6 +4,7 @@ and Ctrl-C, never a traceback (docs/cli.md, "Exit codes")."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -158,3 +159,63 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             build_parser().parse_args([*command, "--help"])
         out = capsys.readouterr().out
         assert exited.value.code == 0 and out.startswith("usage: cf-emulator " + " ".join(command)), command
+
+
+# --- the one error path: a verb raises CliError, `run_verb` reports it ----------------------
+def _verb_failing_with(error: Exception, **flags: object) -> argparse.Namespace:
+    def func(args: argparse.Namespace) -> int:
+        raise error
+
+    return argparse.Namespace(func=func, **flags)
+
+
+def test_a_cli_error_is_one_line_on_stderr_with_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import run_verb
+    from emulator.errors import CliError
+
+    assert run_verb(_verb_failing_with(CliError("No queue named \"x\"."))) == 1
+    assert run_verb(_verb_failing_with(CliError("no config found", 2))) == 2
+    captured = capsys.readouterr()
+    assert captured.err == '✘ [ERROR] No queue named "x".\n✘ [ERROR] no config found\n' and captured.out == ""
+
+
+def test_rendered_diagnostics_are_printed_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import run_verb
+    from emulator.errors import CliError
+
+    text = "✘ [ERROR] wrangler.toml:3:1: bad key\n\n"
+    assert run_verb(_verb_failing_with(CliError(text, rendered=True))) == 1
+    assert capsys.readouterr().err == "✘ [ERROR] wrangler.toml:3:1: bad key\n"
+
+
+def test_a_verbs_json_errors_when_its_flags_ask_for_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import JsonErrors, run_verb
+    from emulator.errors import CliError
+
+    shape = JsonErrors(lambda args: bool(args.json), lambda text: {"error": {"text": text}})
+    assert run_verb(_verb_failing_with(CliError("D1_ERROR: no such table: t", 1), json=True, json_errors=shape)) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"error": {"text": "D1_ERROR: no such table: t"}} and captured.err == ""
+    assert run_verb(_verb_failing_with(CliError("nope"), json=False, json_errors=shape)) == 1
+    assert capsys.readouterr().err == "✘ [ERROR] nope\n"
+    lines = JsonErrors(lambda args: True, lambda text: {"message": text}, stream="stderr", indent=None)
+    assert run_verb(_verb_failing_with(CliError("é"), json_errors=lines)) == 1
+    assert capsys.readouterr().err == '{"message": "é"}\n'
+
+
+def test_a_prompt_nobody_can_answer_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import output, run_verb
+
+    def func(args: argparse.Namespace) -> int:
+        return int(output.confirm("Delete everything?"))
+
+    assert run_verb(argparse.Namespace(func=func)) == 1  # stdin is not a terminal under pytest
+    assert capsys.readouterr().err == ("✘ [ERROR] This needs an answer, but stdin or stdout is not a terminal: "
+                                       "Delete everything? (y/N)\n")
+
+
+def test_other_exceptions_are_not_swallowed() -> None:
+    from emulator.cli import run_verb
+
+    with pytest.raises(ZeroDivisionError):
+        run_verb(_verb_failing_with(ZeroDivisionError("a bug shows its traceback")))

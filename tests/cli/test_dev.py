@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.processes import DevProcess, http, ready_urls, spawn  # noqa: F401 (spawn: a fixture)
+from tests.helpers.processes import http, ready_urls
 
 
 def test_help_documents_the_options() -> None:
@@ -113,6 +113,19 @@ def test_no_config_anywhere_exits_1(tmp_path: Path) -> None:
                             text=True, timeout=60)
     assert result.returncode == 1
     assert "No wrangler.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_errors_are_json_lines_with_the_json_log_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    missing = tmp_path / "nowhere" / "wrangler.toml"
+    assert main(["dev", "-c", str(missing), "--log-format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert [json.loads(line) for line in captured.err.splitlines()] == [
+        {"level": "error", "source": "dev", "message": f"{missing} does not exist."}]
+    assert main(["dev", "-c", str(missing)]) == 1
+    assert capsys.readouterr().err == f"✘ [ERROR] {missing} does not exist.\n"
 
 
 def test_dev_raises_the_first_gc_generation_threshold(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

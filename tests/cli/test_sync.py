@@ -59,3 +59,8 @@ def test_sync_errors_are_exit_1_and_a_missing_config_exit_2(tmp_path: Path, monk
 
     assert main(["sync", "-c", str(tmp_path / "nowhere" / "wrangler.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    missing = tmp_path / "nowhere" / "wrangler.toml"
+    assert main(["sync", "-c", str(missing), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"ok": False, "error": f"{missing} does not exist."}
+    assert captured.err == ""

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from emulator.pytest_plugin import EmulatorHandle
-from tests.dashboard.webdriver import ChromeDriver
+from tests.helpers.webdriver import ChromeDriver, rows_js
 
 APP = Path(__file__).parent.parent / "pytest_plugin" / "app" / "wrangler.toml"
 XSS = "<img src=x onerror=\"document.title='pwned'\">"
@@ -41,11 +41,6 @@ async def prepare(emu: EmulatorHandle) -> None:
     await jobs.send({"id": "m2", "item": XSS, "qty": 1})
     await jobs.send({"id": "m3", "item": "pie", "qty": 5})
     await emu.drain()
-
-
-def rows_js(table: str, cells: str = "td") -> str:
-    return (f"return Array.from(document.querySelectorAll('#{table} tbody tr'))"
-            f".map(r => Array.from(r.querySelectorAll('{cells}')).map(c => c.textContent));")
 
 
 async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path) -> None:

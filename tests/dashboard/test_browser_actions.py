@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from emulator.pytest_plugin import EmulatorHandle
-from tests.dashboard.test_browser import rows_js
-from tests.dashboard.webdriver import ChromeDriver
+from tests.helpers.webdriver import ChromeDriver, rows_js
 
 APP = Path(__file__).parent / "actions_app" / "wrangler.toml"
 

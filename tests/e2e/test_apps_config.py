@@ -9,7 +9,7 @@ import pytest
 
 from emulator.cli import main as cli
 from emulator.emulator import ConfigError, Emulator
-from tests.e2e.apps_harness import ROOT, WORKSPACE
+from tests.helpers.demo_apps import ROOT, WORKSPACE
 
 CONSUMER = """
 [[queues.consumers]]

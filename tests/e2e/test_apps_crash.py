@@ -23,7 +23,7 @@ import aiohttp
 
 from fixtures import fragments as fr
 from fixtures import jwt as tokens
-from tests.e2e.apps_harness import PERIOD, ROOT, WORKFLOW
+from tests.helpers.demo_apps import PERIOD, ROOT, WORKFLOW
 
 STEP_DELAY_MS = 600
 COMPLETED_BEFORE_KILL = ("validate-dataset", "list-fragments", "extract-schema", "group-by-schema")

@@ -29,7 +29,7 @@ from emulator.emulator import Emulator
 from emulator.runtime.body import TOO_LARGE_HTML
 from fixtures import fragments as fr
 from fixtures import jwt as tokens
-from tests.e2e.apps_harness import PERIOD, WORKSPACE
+from tests.helpers.demo_apps import PERIOD, WORKSPACE
 
 LIMIT = 256 * 1024
 PATH = "/api/battle-data/upload"
@@ -69,7 +69,7 @@ class Upload:
 
 @pytest_asyncio.fixture
 async def upload(tmp_path: Path) -> AsyncIterator[Upload]:
-    start = (int(time.time()) // 300) * 300 + 1  # as in apps_harness: tokens use the real clock
+    start = (int(time.time()) // 300) * 300 + 1  # as the fusou fixture: tokens use the real clock
     emu = Emulator([WORKSPACE], state_dir=tmp_path / "state", clock=FakeClock(start=start), port=0,
                    s3_port=None, request_body_limit=LIMIT)
     await emu.start()

@@ -10,7 +10,7 @@ import pytest
 
 from emulator import Emulator, FakeClock
 from emulator.bindings.queues.config import queues_config
-from emulator.cli import build_parser
+from emulator.cli import build_parser, run_verb
 from emulator.config.model import AppConfig
 from emulator.emulator import AppStartError, ConfigError, StartError
 
@@ -108,7 +108,7 @@ def test_dev_prints_the_queue_error_and_exits_1(
     parser = build_parser()
     args = parser.parse_args(["dev", "-c", str(workspace / "backend"), "-c", str(second_backend(workspace)),
                               "--port", "0", "--no-watch"])
-    assert args.func(args) == 1
+    assert run_verb(args) == 1
     err = capsys.readouterr().err
     assert err.strip() == f"✘ [ERROR] {MULTIPLE}"
 
@@ -125,7 +125,7 @@ def test_a_damaged_state_file_is_a_clear_error_not_a_traceback(
     asyncio.run(once())
     (workspace / ".emulator" / damaged).write_bytes(b"not a database" * 512)
     args = build_parser().parse_args(["dev", "-c", str(workspace / "wrangler.toml"), "--port", "0", "--no-watch"])
-    assert args.func(args) == 1
+    assert run_verb(args) == 1
     err = capsys.readouterr().err
     plugin = damaged.split("/")[0]
     assert f"✘ [ERROR] Could not start the {plugin} binding: DatabaseError: file is not a database" in err

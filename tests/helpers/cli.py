@@ -17,15 +17,11 @@ if TYPE_CHECKING:
 
 
 def run_cli(*argv: str) -> int:
-    """Parse and run a `cf-emulator` verb in this process (every verb module is registered)."""
-    from emulator.cli import build_parser
-    from emulator.cli._common import release_state_dirs
+    """Parse and run a `cf-emulator` verb in this process (every verb module is registered),
+    as `cf-emulator`'s main runs it: errors reported, state directories released."""
+    from emulator.cli import build_parser, run_verb
 
-    args = build_parser().parse_args(list(argv))
-    try:
-        return int(args.func(args))
-    finally:
-        release_state_dirs()  # what `cf-emulator`'s main does after every verb
+    return run_verb(build_parser().parse_args(list(argv)))
 
 
 async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:

@@ -1,5 +1,6 @@
-"""Real `cf-emulator` processes for tests: a `dev` whose output is followed line by line,
-and a process that just holds a state directory's lock (as an emulator or a CLI verb)."""
+"""Real processes for tests: a `cf-emulator dev` whose output is followed line by line, a
+process that just holds a state directory's lock (as an emulator or a CLI verb), and a
+writer SIGKILLed once it has acknowledged enough writes (the crash tests)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import pytest
+from typing import Any, Callable
 
 
 class DevProcess:
@@ -85,21 +84,6 @@ class DevProcess:
             self.proc.wait()
 
 
-@pytest.fixture
-def spawn() -> Iterator[Callable[[list[str], Path], DevProcess]]:
-    """Start `dev` children; whatever is still running at the end of the test is killed."""
-    started: list[DevProcess] = []
-
-    def start(args: list[str], cwd: Path) -> DevProcess:
-        proc = DevProcess(args, cwd)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-
-
 def http(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
@@ -161,3 +145,30 @@ class LockHolder:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def count_lines(path: Path) -> int:
+    """Lines in ``path`` so far (0 before it exists)."""
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def kill_once_written(argv: list[str], log: Path, lines: int, timeout: float = 60.0) -> None:
+    """Run ``argv`` (a writer that appends a line to ``log`` per acknowledged write) and
+    SIGKILL it once ``log`` holds ``lines`` lines: kill -9 in the middle of its work.
+
+    Fails when the writer dies on its own first (with its stderr) or takes longer than
+    ``timeout`` seconds (a wait on the writer's progress, not on the emulator's speed).
+    """
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while count_lines(log) < lines:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "the writer died"
+            assert time.monotonic() < deadline, f"{argv[1]} did not write {lines} lines to {log}"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL

@@ -13,7 +13,6 @@ from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
 from emulator.runtime import BaseHost, create_host
-from tests.helpers.apps import pages_config, worker_config, write_files  # noqa: F401 (re-exported to fixtures)
 
 
 @pytest.fixture

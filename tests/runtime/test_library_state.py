@@ -17,7 +17,7 @@ import pytest
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppPackage
 
-from .conftest import write_files
+from tests.helpers.apps import write_files
 
 
 def set_up_django(monkeypatch: pytest.MonkeyPatch, settings_module: str | None) -> None:

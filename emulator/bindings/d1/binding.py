@@ -13,8 +13,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from emulator.bindings.d1.engine import CACHED_TEXT_MAX, D1Engine, D1Error, bind_value
+from emulator.bindings.d1.engine import CACHED_TEXT_MAX, D1Engine, bind_value
 from emulator.bindings.d1.engine import convert_value as _value
+from emulator.bindings.d1.errors import D1Error
 from emulator.jsobject import ConvertedList, JsObject
 
 

@@ -30,35 +30,34 @@ from pathlib import Path
 from typing import Any
 
 from emulator.bindings.d1.config import D1DatabaseBinding
-from emulator.cli import output
+from emulator.cli import JsonErrors, output
 from emulator.cli._common import (
-    CONFIG_NAMES,
     ServerError,
     add_json_argument,
     add_state_arguments,
     call_server,
-    project_root,
+    nearest_config,
     resolve_state_dir,
     running_server,
 )
+from emulator.errors import CliError
 
 
-class ConfigLookupError(Exception):
-    """The database argument could not be resolved (message is wrangler's)."""
+def _in_folder(folder: Path) -> Path:
+    """The config of an app folder (``wrangler.toml`` when it has none, for the message)."""
+    from emulator.config.loader import find_config
+
+    return find_config(folder, upward=False) or folder / "wrangler.toml"
 
 
 def _config_file(config: str | None) -> Path:
     if config:
         path = Path(config).resolve()
-        if path.is_dir():
-            path = next((path / n for n in CONFIG_NAMES if (path / n).is_file()), path / "wrangler.toml")
-        return path
-    root = project_root()
-    for name in CONFIG_NAMES:
-        if (root / name).is_file():
-            return root / name
-    raise ConfigLookupError("No configuration file found. Create a wrangler.jsonc file to "
-                            "define your D1 database.")
+        return _in_folder(path) if path.is_dir() else path
+    found = nearest_config()
+    if found is None:
+        raise CliError("No configuration file found. Create a wrangler.jsonc file to define your D1 database.")
+    return found
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
@@ -86,15 +85,14 @@ def _apps(config_file: Path) -> list[tuple[Path, list[D1DatabaseBinding]]]:
     try:
         raw = _read_raw(config_file)
     except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigLookupError(f"Could not read {config_file}: {exc}") from None
+        raise CliError(f"Could not read {config_file}: {exc}") from None
     workspace = raw.get("workspace")
     if isinstance(workspace, dict):
         found = []
         for entry in workspace.get("apps", []):
             target = (config_file.parent / str(entry)).resolve()
             if target.is_dir():
-                target = next((target / n for n in CONFIG_NAMES if (target / n).is_file()),
-                              target / "wrangler.toml")
+                target = _in_folder(target)
             if target.is_file():
                 found += _apps(target)
         return found
@@ -115,8 +113,7 @@ def find_d1_binding(name: str, config: str | None) -> tuple[D1DatabaseBinding, P
     error lists the databases the config declares."""
     config_file = _config_file(config)
     if not config_file.is_file():
-        raise ConfigLookupError(f"Couldn't find a D1 DB with the name or binding '{name}' in "
-                                f"your {config_file.name} file.")
+        raise CliError(f"Couldn't find a D1 DB with the name or binding '{name}' in your {config_file.name} file.")
     known: list[str] = []
     for _path, bindings in _apps(config_file):
         for b in bindings:
@@ -125,8 +122,8 @@ def find_d1_binding(name: str, config: str | None) -> tuple[D1DatabaseBinding, P
             known.append(f"{b.database_name} (binding {b.binding})" if b.database_name else b.binding)
     listing = (f" Known databases: {', '.join(sorted(set(known)))}." if known
                else f" {config_file} declares no d1_databases.")
-    raise ConfigLookupError(f"Couldn't find a D1 DB with the name or binding '{name}' in your "
-                            f"{config_file.name} file.{listing}")
+    raise CliError(f"Couldn't find a D1 DB with the name or binding '{name}' in your "
+                   f"{config_file.name} file.{listing}")
 
 
 def register(subparsers: Any) -> None:
@@ -151,7 +148,9 @@ def register(subparsers: Any) -> None:
     execute.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
     execute.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
     add_state_arguments(execute)
-    execute.set_defaults(func=run_execute)
+    # wrangler: JSON errors (and no banner) only with --json, though results are JSON when piped too.
+    execute.set_defaults(func=run_execute, json_errors=JsonErrors(lambda args: bool(args.json),
+                                                                    lambda text: {"error": {"text": text}}))
 
     migrations = d1_sub.add_parser("migrations", help="list or apply migrations")
     m_sub = migrations.add_subparsers(dest="migrations_command", metavar="COMMAND")
@@ -174,10 +173,6 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=run_migrations, action=name)
 
 
-def _fail(message: str) -> int:
-    return output.error(message)
-
-
 class _RemoteTarget:
     """A ``MigrationTarget`` that runs SQL through a running `dev`'s internal API."""
 
@@ -190,7 +185,7 @@ class _RemoteTarget:
 
 
 def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
-    from emulator.bindings.d1.engine import D1Error
+    from emulator.bindings.d1.errors import D1Error
 
     # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
     prefix = "/d1" if url.rstrip("/").endswith("/_emulator") else "/_emulator/d1"
@@ -198,8 +193,7 @@ def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
     try:
         result: list[dict[str, Any]] = call_server(url, "POST", path, {"sql": sql})
     except ServerError as exc:
-        payload = exc.payload
-        raise D1Error(str(payload.get("error")) if isinstance(payload, dict) else str(payload)) from None
+        raise D1Error(exc.message) from None
     return result
 
 
@@ -216,42 +210,32 @@ def _local_script(db_path: Path, sql: str, progress: output.Progress | None = No
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, Any, Path]:
-    """(binding, state dir, config file) or raises ConfigLookupError."""
+    """(binding, state dir, config file) or raises ``CliError``."""
     if getattr(args, "remote", False) or getattr(args, "preview", False):
-        raise ConfigLookupError("--remote and --preview are not supported: cf-emulator only has local databases.")
+        raise CliError("--remote and --preview are not supported: cf-emulator only has local databases.")
     binding, config_file = find_d1_binding(args.database, args.config)
     return binding, resolve_state_dir(args), config_file
 
 
 def run_execute(args: argparse.Namespace) -> int:
-    from emulator.bindings.d1.engine import D1Error, database_path, split_statements
+    from emulator.bindings.d1.engine import database_path, split_statements
+    from emulator.bindings.d1.errors import D1Error
     from emulator.bindings.d1.migrations import strip_dump_transaction
 
-    # wrangler: JSON results with --json or when stdout is not a terminal; JSON errors
-    # (and no banner) only with --json.
+    # wrangler: JSON results with --json or when stdout is not a terminal.
     as_json = output.wants_json(args, when_piped=True)
-
-    def failed(text: str) -> int:
-        if args.json:
-            output.print_json({"error": {"text": text}})
-            return 1
-        return _fail(text)
-
-    try:
-        binding, state, config_file = _resolve(args)
-    except ConfigLookupError as exc:
-        return failed(str(exc))
+    binding, state, config_file = _resolve(args)
     if args.file:
         try:
             sql = Path(args.file).read_text(encoding="utf-8")
         except OSError as exc:
-            return failed(f"Unable to read SQL text file \"{args.file}\": {exc.strerror}")
+            raise CliError(f"Unable to read SQL text file \"{args.file}\": {exc.strerror}") from None
     else:
         sql = args.command
     try:
         sql = strip_dump_transaction(sql)
     except D1Error as exc:
-        return failed(str(exc))
+        raise CliError(str(exc)) from None
     url = running_server(state)
     db_path = database_path(state.binding_dir("d1"), binding.local_id)
     if not args.json:
@@ -267,7 +251,7 @@ def run_execute(args: argparse.Namespace) -> int:
         else:
             results = _local_script(db_path, sql)
     except D1Error as exc:
-        return failed(str(exc))
+        raise CliError(str(exc)) from None
     if not args.json:
         output.info(f"🚣 {len(results)} command{'s' if len(results) != 1 else ''} executed successfully.")
     if as_json:
@@ -289,13 +273,14 @@ def _shorten(query: str, width: int) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from emulator.bindings.d1.migrations import MigrationError, create_migration
+    from emulator.bindings.d1.errors import MigrationError
+    from emulator.bindings.d1.migrations import create_migration
 
+    binding, _state, _config = _resolve(args)
     try:
-        binding, _state, _config = _resolve(args)
         path = create_migration(binding.migrations_dir, args.message)
-    except (ConfigLookupError, MigrationError) as exc:
-        return _fail(str(exc))
+    except MigrationError as exc:
+        raise CliError(str(exc)) from None
     if output.wants_json(args):
         output.print_json({"path": str(path)})
         return 0
@@ -305,20 +290,18 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_migrations(args: argparse.Namespace) -> int:
-    from emulator.bindings.d1.engine import D1Engine, D1Error, database_path
+    from emulator.bindings.d1.engine import D1Engine, database_path
+    from emulator.bindings.d1.errors import D1Error, MigrationError
     from emulator.bindings.d1.migrations import (
-        EngineTarget, MigrationError, apply_migrations, format_table, list_migrations, pending_readonly)
+        EngineTarget, apply_migrations, format_table, list_migrations, pending_readonly)
 
     as_json = output.wants_json(args)
     say = (lambda _line: None) if as_json else output.say
-    try:
-        binding, state, config_file = _resolve(args)
-    except ConfigLookupError as exc:
-        return _fail(str(exc))
+    binding, state, config_file = _resolve(args)
     if not binding.migrations_dir.is_dir():
         output.warn(f"No migrations folder found. Set `migrations_dir` in your {config_file.name} file to "
                     "choose a different path.")
-        return _fail(f"No migrations present at {binding.migrations_dir}.")
+        raise CliError(f"No migrations present at {binding.migrations_dir}.")
     reading = args.action == "list"
     url = running_server(state, create=not reading)
 
@@ -351,7 +334,7 @@ def run_migrations(args: argparse.Namespace) -> int:
     try:
         names = asyncio.run(go())
     except (MigrationError, D1Error) as exc:
-        return _fail(str(exc))
+        raise CliError(str(exc)) from None
     if as_json:
         output.print_json({"pending" if reading else "applied": names})
     return 0

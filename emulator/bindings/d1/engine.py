@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from emulator.bindings.d1 import authorizer
+from emulator.bindings.d1.errors import D1Error
+from emulator.config.jsvalues import typeof
 from emulator.jsobject import ConvertedList, JsObject
 from emulator.sqlite import WalIndex, bind_bytes_directly
 from emulator.state import safe_component
@@ -47,15 +49,6 @@ _RESULT_TEMPLATE: dict[str, Any] = {"results": None, "success": True, "meta": No
 _META_TEMPLATE: dict[str, Any] = {
     "served_by": SERVED_BY, "duration": 0.0, "changes": 0, "last_row_id": 0,
     "changed_db": False, "size_after": None, "rows_read": 0, "rows_written": 0}
-
-
-class D1Error(Exception):
-    """A D1 failure; ``str(exc)`` carries D1's prefix (``D1_ERROR: ...`` etc.)."""
-
-    def __init__(self, message: str, cause: str | None = None) -> None:
-        super().__init__(message)
-        # workerd sets `cause.message` to the bare SQLite message.
-        self.cause = Exception(cause) if cause is not None else None
 
 
 def database_path(d1_dir: Path, local_id: str) -> Path:
@@ -190,14 +183,6 @@ def _is_read_only(sql: str) -> bool:
     return cached
 
 
-def _js_typeof(value: Any) -> str:
-    if callable(value):
-        return "function"
-    if isinstance(value, int):
-        return "bigint"
-    return "object"
-
-
 def _js_string(value: Any) -> str:
     if isinstance(value, dict):
         return "[object Object]"
@@ -220,7 +205,9 @@ def bind_value(value: Any) -> Any:
     elif isinstance(value, (list, tuple)) and all(
             isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value):
         return bytes(value)
-    raise D1Error(f"D1_TYPE_ERROR: Type '{_js_typeof(value)}' not supported for value "
+    # An int gets here only when out of SQLite's range: JS holds it as a BigInt.
+    kind = "bigint" if isinstance(value, int) else typeof(value)
+    raise D1Error(f"D1_TYPE_ERROR: Type '{kind}' not supported for value "
                   f"'{_js_string(value)}'")
 
 

@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from emulator.bindings.d1.engine import D1Engine, D1Error
+from emulator.bindings.d1.engine import D1Engine
+from emulator.bindings.d1.errors import D1Error, MigrationError
 
 if TYPE_CHECKING:
     from emulator.bindings.d1.config import D1DatabaseBinding
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 _LEADING = re.compile(r"^(\d+)")
-
-
-class MigrationError(Exception):
-    """A migration could not be listed or applied (message is wrangler's)."""
 
 
 class MigrationTarget(Protocol):

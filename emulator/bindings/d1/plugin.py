@@ -137,7 +137,8 @@ class Plugin(BindingPlugin):
 
     async def apply_migrations(self) -> None:
         """Apply pending migrations of every bound database (once per shared database)."""
-        from emulator.bindings.d1.migrations import MigrationError, apply_migrations
+        from emulator.bindings.d1.errors import MigrationError
+        from emulator.bindings.d1.migrations import apply_migrations
 
         done: set[str] = set()
         for app in self.platform.apps:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.errors import EmulatorError
+
 MAX_ROWS = 1000
 # A wall-clock budget for one query: a UI safeguard, not emulated platform time.
 MAX_SECONDS = 5.0
@@ -35,7 +37,8 @@ _ALLOWED_ACTIONS = {sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_F
 _HIDDEN_TABLE_PREFIXES = ("sqlite_", "_cf_")
 
 
-class ReadOnlyQueryError(ValueError):
+# Also a ValueError, as the query is a bad value the user typed (the dashboard's SQL console).
+class ReadOnlyQueryError(EmulatorError, ValueError):
     """The query was refused or failed; the message is shown to the user as is."""
 
 

@@ -26,16 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator.bindings.d1.engine import D1Error
+from emulator.bindings.d1.errors import D1Error
 from emulator.bindings.d1.readonly_sql import ReadOnlyQueryError, list_tables, run_query
-from emulator.internal_api import json_body, path_name
+from emulator.internal_api import RequestError, json_body, json_error, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.d1.plugin import Plugin
 
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status, "message": message}, status=status)
 
 
 def _bound_path(plugin: "Plugin", database: str) -> Path:
@@ -44,8 +41,7 @@ def _bound_path(plugin: "Plugin", database: str) -> Path:
     if database not in known:
         listing = ", ".join(known) or "none"
         message = f"no D1 database named {database!r} is bound; databases: {listing}"
-        raise web.HTTPNotFound(text=json.dumps({"error": message, "status": 404, "message": message}),
-                               content_type="application/json")
+        raise RequestError(404, message)
     return plugin.database_path(database)
 
 
@@ -79,21 +75,21 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             found = await asyncio.to_thread(list_tables, path)
         except ReadOnlyQueryError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         return web.json_response({"database": database, "tables": found}, dumps=_dumps)
 
     async def query(request: web.Request) -> web.Response:
         path = _bound_path(plugin, path_name(request, "database", "database"))
         body = await json_body(request, '{"sql": "SELECT ...", "params": [...]}')
         if not isinstance(body.get("sql"), str):
-            return _error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
+            return json_error(400, 'send JSON: {"sql": "SELECT ...", "params": [...]}')
         params = body.get("params") or []
         if not isinstance(params, list):
-            return _error(400, "params must be a list")
+            return json_error(400, "params must be a list")
         try:
             result = await asyncio.to_thread(run_query, path, body["sql"], params)
         except ReadOnlyQueryError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         return web.json_response(result.to_json(), dumps=_dumps)
 
     return [

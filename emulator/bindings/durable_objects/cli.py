@@ -19,24 +19,21 @@ otherwise the commands open the state directory's files (``evict`` needs a runni
 from __future__ import annotations
 
 import argparse
-import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from emulator.cli._common import (
-    CONFIG_NAMES,
     ServerError,
     add_state_arguments,
     call_server,
+    cli_errors,
+    nearest_config,
     resolve_state_dir,
     running_server,
 )
 from emulator.cli.output import print_json
-
-
-class DOCommandError(Exception):
-    """A CLI problem, printed as ``✘ [ERROR] ...``."""
+from emulator.errors import CliError
 
 
 def register(subparsers: Any) -> None:
@@ -92,14 +89,7 @@ def _object_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- resolving names -----------------------------------------------------------------------
 def _config_file(args: argparse.Namespace) -> Path | None:
-    if getattr(args, "config", None):
-        return Path(args.config)
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        for name in CONFIG_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+    return Path(args.config) if getattr(args, "config", None) else nearest_config()
 
 
 def namespace_key(args: argparse.Namespace) -> str:
@@ -111,11 +101,11 @@ def namespace_key(args: argparse.Namespace) -> str:
 
     config = _config_file(args)
     if config is None or not config.exists():
-        raise DOCommandError("No wrangler config found: pass -c PATH, or --namespace.")
+        raise CliError("No wrangler config found: pass -c PATH, or --namespace.")
     try:
         report = check_paths([config])
     except ConfigLookupError as exc:
-        raise DOCommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
     apps = {app.name: app for app in report.apps}
     for app in report.apps:
         for b in durable_objects_config(app).bindings:
@@ -125,7 +115,7 @@ def namespace_key(args: argparse.Namespace) -> str:
             definer = apps.get(script)
             info = durable_objects_config(definer).class_info(b.class_name) if definer is not None else None
             return f"{script}-{info.storage_name if info is not None else b.class_name}"
-    raise DOCommandError(f'A Durable Object binding named "{args.binding}" was not found in {config}.')
+    raise CliError(f'A Durable Object binding named "{args.binding}" was not found in {config}.')
 
 
 def _object_query(args: argparse.Namespace) -> str:
@@ -138,30 +128,6 @@ def _object_query(args: argparse.Namespace) -> str:
 
 def _base(url: str, key: str) -> str:
     return f"/_emulator/durable_objects/namespaces/{urllib.parse.quote(key, safe='')}"
-
-
-def _fail(message: str) -> int:
-    print(f"✘ [ERROR] {message}", file=sys.stderr)
-    return 1
-
-
-def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.errors import JsError
-
-        try:
-            return fn(args)
-        except DOCommandError as exc:
-            return _fail(str(exc))
-        except JsError as exc:
-            return _fail(exc.message)
-        except ServerError as exc:
-            payload = exc.payload
-            return _fail(str(payload.get("message") or payload) if isinstance(payload, dict) else str(payload))
-        except OSError as exc:
-            return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
-    wrapped.__name__ = fn.__name__
-    return wrapped
 
 
 # --- the state directory without a running dev ----------------------------------------------------
@@ -181,8 +147,8 @@ class _Offline:
                 if base.is_dir() else []
             if len(matches) != 1:
                 known = ", ".join(f.name for f in sorted(base.iterdir())) if base.is_dir() else "none"
-                raise DOCommandError(f"No Durable Object namespace {key!r} has data in {state.root} "
-                                     f"(namespaces: {known or 'none'}).")
+                raise CliError(f"No Durable Object namespace {key!r} has data in {state.root} "
+                               f"(namespaces: {known or 'none'}).")
             folder = matches[0]
         self.folder = folder
         self.key = NamespaceIndex.stored_key(folder / INDEX_FILE) or folder.name
@@ -194,17 +160,16 @@ class _Offline:
             return self.ids.from_string(args.id).toString()
         return self.ids.from_name(args.name).toString()
 
-    def store(self, args: argparse.Namespace) -> Any:
+    def store(self, args: argparse.Namespace) -> Any | None:
+        """The object's storage; None when it has stored nothing (no file is created)."""
         from emulator.bindings.durable_objects.store import ObjectStore, object_path
 
         path = object_path(self.folder, self.hex_id(args))
-        if not path.exists():
-            raise DOCommandError(f"The object has no storage in {self.folder}.")
-        return ObjectStore(path)
+        return ObjectStore(path) if path.exists() else None
 
 
 # --- commands --------------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_list(args: argparse.Namespace) -> int:
     state = resolve_state_dir(args)
     url = running_server(state)
@@ -255,7 +220,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_get(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
@@ -272,13 +237,10 @@ def run_get(args: argparse.Namespace) -> int:
     from emulator.bindings.durable_objects.serialize import decode, to_json
     from emulator.bindings.durable_objects.storage import key_text
 
-    try:
-        store = _Offline(args, key).store(args)
-    except DOCommandError as exc:
-        if "has no storage" in str(exc):
-            print_json(None)
-            return 0
-        raise
+    store = _Offline(args, key).store(args)
+    if store is None:
+        print_json(None)
+        return 0
     try:
         data = store.get(key_text(args.key))
         print_json(None if data is None else to_json(decode(data)))
@@ -287,12 +249,12 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_storage_list(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
     if args.limit <= 0:
-        raise DOCommandError("--limit must be positive.")
+        raise CliError("--limit must be positive.")
     if url:
         query = _object_query(args) + f"&limit={args.limit}" + ("&reverse=1" if args.reverse else "")
         if args.prefix is not None:
@@ -302,13 +264,10 @@ def run_storage_list(args: argparse.Namespace) -> int:
     from emulator.bindings.durable_objects.serialize import decode, to_json
     from emulator.bindings.durable_objects.storage import compile_list_options
 
-    try:
-        store = _Offline(args, key).store(args)
-    except DOCommandError as exc:
-        if "has no storage" in str(exc):
-            print_json([])
-            return 0
-        raise
+    store = _Offline(args, key).store(args)
+    if store is None:
+        print_json([])
+        return 0
     try:
         bounds = compile_list_options({"prefix": args.prefix, "limit": args.limit, "reverse": args.reverse})
         entries = []
@@ -331,7 +290,7 @@ def _param(text: str) -> Any:
     return text
 
 
-@_run
+@cli_errors
 def run_sql(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     params = [_param(p) for p in args.param]
@@ -345,6 +304,8 @@ def run_sql(args: argparse.Namespace) -> int:
 
     offline = _Offline(args, key)
     store = offline.store(args)
+    if store is None:
+        raise CliError(f"The object has no storage in {offline.folder}.")
 
     class _Actor:  # what SqlStorage needs of an object
         def __init__(self) -> None:
@@ -366,13 +327,13 @@ def run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_evict(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
     if not url:
-        raise DOCommandError("Eviction needs a running `cf-emulator dev` on this state directory (objects only "
-                             "live in a running emulator).")
+        raise CliError("Eviction needs a running `cf-emulator dev` on this state directory (objects only "
+                       "live in a running emulator).")
     query = _object_query(args)
     path = f"{_base(url, key)}/object/evict?{query}" if query else f"{_base(url, key)}/evict"
     print_json(call_server(url, "POST", path))

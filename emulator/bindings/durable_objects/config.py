@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.diagnostics import DiagnosticTree, KeyPath
+from emulator.config.diagnostics import DiagnosticTree
 from emulator.config.jsvalues import UNDEF, get, is_record
-from emulator.config.rules import field_base, module_names, relative_path
+from emulator.config.rules import defined_here, field_base, main_module_names
+from emulator.errors import EmulatorError
 
 TYPE_LABEL = "Durable Object"
 
@@ -62,8 +63,11 @@ class DurableObjectsConfig:
         return None
 
 
-class MigrationError(ValueError):
-    """A migration that does not apply (wrangler's ``UserError`` texts)."""
+class ClassMigrationError(EmulatorError):
+    """A Durable Object class migration that does not apply (wrangler's ``UserError`` texts).
+
+    Defined here, not in errors.py: `check` imports this module and must stay light.
+    """
 
 
 def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
@@ -75,7 +79,7 @@ def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
             continue
         for deleted in _strings(migration.get("deleted_classes")):
             if deleted not in sqlite:
-                raise MigrationError(f"Cannot apply deleted_classes migration to non-existent class {deleted}")
+                raise ClassMigrationError(f"Cannot apply deleted_classes migration to non-existent class {deleted}")
             del sqlite[deleted]
             origin.pop(deleted, None)
         for renamed in migration.get("renamed_classes") or []:
@@ -84,13 +88,13 @@ def apply_migrations(migrations: Any) -> tuple[ClassInfo, ...]:
                 continue
             source, target = renamed["from"], renamed["to"]
             if source not in sqlite:
-                raise MigrationError(f"Cannot apply renamed_classes migration to non-existent class {source}")
+                raise ClassMigrationError(f"Cannot apply renamed_classes migration to non-existent class {source}")
             sqlite[target] = sqlite.pop(source)
             origin[target] = origin.pop(source, source)
         for key, backed in (("new_classes", False), ("new_sqlite_classes", True)):
             for name in _strings(migration.get(key)):
                 if name in sqlite:
-                    raise MigrationError(f"Cannot apply {key} migration to existing class {name}")
+                    raise ClassMigrationError(f"Cannot apply {key} migration to existing class {name}")
                 sqlite[name] = backed
                 origin[name] = name
     return tuple(ClassInfo(name, backed, origin.get(name, name)) for name, backed in sqlite.items())
@@ -123,7 +127,7 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         try:
             classes = apply_migrations(migrations)
             error = None
-        except MigrationError as exc:
+        except ClassMigrationError as exc:
             classes, error = (), str(exc)
         return DurableObjectsConfig(bindings, classes, isinstance(migrations, list) and bool(migrations), error)
 
@@ -150,17 +154,14 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         migrations = config.get("migrations")
         try:
             classes = apply_migrations(migrations)
-        except MigrationError as exc:
+        except ClassMigrationError as exc:
             # What `wrangler dev` throws before starting (no CFE id: wrangler's own error).
             tree.error(str(exc), field_base(raw, env_name, "migrations"))
             return
         entries = get(config.get("durable_objects", UNDEF), "bindings")
         if not isinstance(entries, list) or is_pages:
             return
-        own_name = config.get("name")
-        local = [(i, b) for i, b in enumerate(entries)
-                 if is_record(b) and isinstance(b.get("class_name"), str)
-                 and (not isinstance(b.get("script_name"), str) or b.get("script_name") == own_name)]
+        local = defined_here(entries, config.get("name"))
         if not local:
             return
         base = field_base(raw, env_name, "durable_objects") + ("bindings",)
@@ -174,19 +175,10 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
         main = config.get("main")
         if not isinstance(main, str) or not main.endswith(".py"):
             return
-        main_path = Path(main)
-        shown = relative_path(main_path, config_path.parent)
-        try:
-            names = module_names(main_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
-            reason = "it does not exist" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
-            env_section = get(get(raw, "env"), env_name) if env_name else UNDEF
-            main_key: KeyPath = ("main",)
-            if env_name and is_record(env_section) and "main" in env_section:
-                main_key = ("env", env_name, "main")
-            tree.warn(f"Could not look for Durable Object classes in main module {shown}: {reason}.", main_key,
-                      "CFE112")
+        found = main_module_names(tree, raw, env_name, main, config_path, "Durable Object classes")
+        if found is None:
             return
+        names, shown = found
         for i, b in local:
             if b["class_name"] not in names:
                 tree.error(f'Durable Object binding "{b.get("name")}" uses class_name "{b["class_name"]}", but main '

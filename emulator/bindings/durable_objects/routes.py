@@ -39,6 +39,7 @@ from emulator.bindings.durable_objects.storage import (
     compile_list_options,
     key_text,
 )
+from emulator.internal_api import json_error
 
 if TYPE_CHECKING:
     from emulator.bindings.durable_objects.actor import ObjectActor
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
 MAX_LIST = 1000
 MAX_SQL_ROWS = 1000
 
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status, "message": message}, status=status)
 
 
 def object_summary(engine: "NamespaceEngine", hex_id: str, name: str | None) -> dict[str, Any]:
@@ -67,7 +65,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         found = plugin.engine_for(request.match_info["namespace"])
         if found is None:
             known = ", ".join(sorted(e.unique_key for e in plugin.engines())) or "none"
-            return _error(404, f"no Durable Object namespace {request.match_info['namespace']!r}; namespaces: {known}")
+            return json_error(404, f"no Durable Object namespace {request.match_info['namespace']!r}; namespaces: {known}")
         return found
 
     def target(request: web.Request) -> "tuple[NamespaceEngine, ObjectActor] | web.Response":
@@ -81,9 +79,9 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             elif "name" in request.query:
                 object_id = engine.ids.from_name(request.query["name"])
             else:
-                return _error(400, "name the object with ?id=<64 hex digits> or ?name=<name>")
+                return json_error(400, "name the object with ?id=<64 hex digits> or ?name=<name>")
         except DurableObjectError as exc:
-            return _error(400, exc.message)
+            return json_error(400, exc.message)
         return engine, engine.actor(object_id)
 
     def release(actor: "ObjectActor") -> None:
@@ -109,7 +107,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             limit = min(MAX_LIST, max(1, int(request.query.get("limit", "100"))))
         except ValueError:
-            return _error(400, "limit must be an integer")
+            return json_error(400, "limit must be an integer")
         after = request.query.get("after") or None
         rows = engine.index.objects(after, limit)
         listed = [object_summary(engine, hex_id, name) for hex_id, name, _ in rows]
@@ -156,11 +154,11 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             opts["limit"] = min(MAX_LIST, int(request.query.get("limit", str(MAX_LIST))))
         except ValueError:
-            return _error(400, "limit must be an integer")
+            return json_error(400, "limit must be an integer")
         try:
             bounds = compile_list_options(opts)
         except DurableObjectError as exc:
-            return _error(400, exc.message)
+            return json_error(400, exc.message)
         entries = []
         try:
             if bounds is not None:
@@ -177,14 +175,14 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return found
         _, actor = found
         if "key" not in request.query:
-            return _error(400, "the key goes in the query string: ?key=...")
+            return json_error(400, "the key goes in the query string: ?key=...")
         try:
             key = key_text(request.query["key"])
             data = actor.store.get(key)
         finally:
             release(actor)
         if data is None:
-            return _error(404, f"no key {key!r} in {actor.describe()}")
+            return json_error(404, f"no key {key!r} in {actor.describe()}")
         return web.json_response({"key": key, "value": to_json(decode(data)), "size": len(data)})
 
     async def sql(request: web.Request) -> web.Response:
@@ -195,16 +193,16 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return found
         engine, actor = found
         if not engine.sqlite:
-            return _error(400, SQL_NOT_ENABLED)
+            return json_error(400, SQL_NOT_ENABLED)
         try:
             payload = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
-            return _error(400, 'send {"sql": "...", "params": [...]}')
+            return json_error(400, 'send {"sql": "...", "params": [...]}')
         params = payload.get("params") or []
         if not isinstance(params, list):
-            return _error(400, '"params" must be an array')
+            return json_error(400, '"params" must be an array')
         try:
             cursor = SqlStorage(actor).exec(payload["sql"], *params)
             columns = cursor.columnNames
@@ -217,9 +215,9 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
                    "rowsWritten": cursor.rowsWritten, "truncated": len(rows) >= MAX_SQL_ROWS}
             actor.flush()
         except DurableObjectError as exc:
-            return _error(400, exc.message)
+            return json_error(400, exc.message)
         except TypeError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         finally:
             release(actor)
         return web.json_response(out)

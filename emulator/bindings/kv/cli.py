@@ -31,20 +31,18 @@ from typing import Any, Callable
 
 from emulator.cli import output
 from emulator.cli._common import (
-    CONFIG_NAMES,
     ServerError,
     add_json_argument,
     add_state_arguments,
     call_server,
+    cli_errors,
+    nearest_config,
     resolve_state_dir,
     running_server,
     unknown_name,
 )
 from emulator.cli.output import print_json
-
-
-class KVCommandError(Exception):
-    """A CLI problem, printed as wrangler's ``✘ [ERROR] ...`` line."""
+from emulator.errors import CliError
 
 
 def register(subparsers: Any) -> None:
@@ -140,14 +138,7 @@ def _flag(text: str) -> bool:
 
 # --- which namespace -------------------------------------------------------------------
 def _config_file(args: argparse.Namespace) -> Path | None:
-    if getattr(args, "config", None):
-        return Path(args.config)
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        for name in CONFIG_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+    return Path(args.config) if getattr(args, "config", None) else nearest_config()
 
 
 def _declared(config: Path) -> list[Any]:
@@ -158,40 +149,40 @@ def _declared(config: Path) -> list[Any]:
     try:
         report = check_paths([config])
     except ConfigLookupError as exc:
-        raise KVCommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
     return [n for app in report.apps for n in kv_config(app).namespaces]
 
 
 def namespace_id(args: argparse.Namespace) -> str:
     """The namespace a command works on, as wrangler resolves ``--binding``/``--namespace-id``."""
     if args.remote:
-        raise KVCommandError("--remote is not supported: cf-emulator only has local namespaces.")
+        raise CliError("--remote is not supported: cf-emulator only has local namespaces.")
     if args.namespace_id:
         _require_known_id(args, str(args.namespace_id))
         return str(args.namespace_id)
     if not args.binding:
-        raise KVCommandError("Exactly one of the arguments --binding and --namespace-id is required.")
+        raise CliError("Exactly one of the arguments --binding and --namespace-id is required.")
     config = _config_file(args)
     if config is None or not config.exists():
-        raise KVCommandError("No wrangler config found: pass -c PATH, or --namespace-id.")
+        raise CliError("No wrangler config found: pass -c PATH, or --namespace-id.")
     for ns in _declared(config):
         if ns.binding != args.binding:
             continue
         if ns.id and ns.preview_id and args.preview is None:
-            raise KVCommandError(
+            raise CliError(
                 f'The binding "{ns.binding}" has both an "id" and a "preview_id" configured. Pass `--preview` to '
                 "target the preview namespace, or `--preview false` to target the production namespace.")
         if args.preview is True:
             if not ns.preview_id:
-                raise KVCommandError(f'The binding "{ns.binding}" has no "preview_id" configured.')
+                raise CliError(f'The binding "{ns.binding}" has no "preview_id" configured.')
             return str(ns.preview_id)
         if args.preview is False and ns.id:
             return str(ns.id)
         return str(ns.local_id)
     known = sorted({ns.binding for ns in _declared(config)})
     listing = f" Known bindings: {', '.join(known)}." if known else ""
-    raise KVCommandError(f'A namespace with binding name "{args.binding}" was not found in the configured '
-                         f'"kv_namespaces".{listing}')
+    raise CliError(f'A namespace with binding name "{args.binding}" was not found in the configured '
+                   f'"kv_namespaces".{listing}')
 
 
 def _require_known_id(args: argparse.Namespace, ns: str) -> None:
@@ -216,7 +207,7 @@ def _require_known_id(args: argparse.Namespace, ns: str) -> None:
         stored = {i for p in (sorted(folder.glob("*.sqlite3")) if folder.is_dir() else [])
                   if (i := stored_namespace_id(p)) is not None}
     if ns not in stored:
-        raise KVCommandError(unknown_name("KV namespace", ns, declared | stored))
+        raise CliError(unknown_name("KV namespace", ns, declared | stored))
 
 
 # --- running dev or the state directory ------------------------------------------------------
@@ -229,16 +220,23 @@ def _q(key: str) -> str:
     return urllib.parse.quote(key, safe="")
 
 
-def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], create: bool = True) -> Any:
-    """Run ``work(namespace)`` on the state directory's file of ``ns`` (no `dev` running)."""
+_CREATE: Any = object()
+
+
+def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], empty: Any = _CREATE) -> Any:
+    """Run ``work(namespace)`` on the state directory's file of ``ns`` (no `dev` running).
+
+    A reading verb passes ``empty``: what it gets, with no file created, when the namespace
+    has stored nothing yet.
+    """
     from emulator.bindings.kv.binding import KVNamespace
     from emulator.bindings.kv.engine import KVEngine, namespace_path
     from emulator.clock import RealClock
 
     state = resolve_state_dir(args)
     path = namespace_path(state.root / "kv", ns)
-    if not create and not path.exists():
-        raise KVCommandError(f"KV namespace {ns!r} has no data in {state.root}.")
+    if empty is not _CREATE and not path.exists():
+        return empty
     state.binding_dir("kv")
     engine = KVEngine(path, ns)
     try:
@@ -249,43 +247,12 @@ def _local(args: argparse.Namespace, ns: str, work: Callable[[Any], Any], create
         engine.close()
 
 
-def _fail(message: str) -> int:
-    return output.error(message)
-
-
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    if isinstance(payload, dict):
-        return str(payload.get("message") or payload.get("error") or payload)
-    return str(payload)
-
-
-def _run(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.errors import JsError
-
-        try:
-            return fn(args)
-        except KVCommandError as exc:
-            return _fail(str(exc))
-        except JsError as exc:
-            return _fail(exc.message)
-        except ServerError as exc:
-            return _fail(_server_message(exc))
-        except BrokenPipeError:
-            raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
-        except OSError as exc:
-            return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
 # --- key ---------------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_put(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     if (args.value is None) == (args.path is None):
-        raise KVCommandError("Exactly one of the arguments value and --path is required.")
+        raise CliError("Exactly one of the arguments value and --path is required.")
     data = Path(args.path).read_bytes() if args.path else args.value.encode()
     options: dict[str, Any] = {}
     if args.ttl is not None:
@@ -298,7 +265,7 @@ def run_put(args: argparse.Namespace) -> int:
         except ValueError:
             metadata = None
         if not isinstance(metadata, dict):
-            raise KVCommandError(f"--metadata must be a JSON object. Received: {args.metadata}")
+            raise CliError(f"--metadata must be a JSON object. Received: {args.metadata}")
         options["metadata"] = metadata
     shown = f'the contents of {args.path}' if args.path else f'the value "{args.value}"'
     if not output.wants_json(args):
@@ -322,7 +289,7 @@ def run_put(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     url = running_server(resolve_state_dir(args), create=False)
@@ -339,10 +306,7 @@ def run_get(args: argparse.Namespace) -> int:
     else:
         async def work(namespace: Any) -> Any:
             return await namespace.getWithMetadata(args.key, "arrayBuffer")
-        try:
-            result = _local(args, ns, work, create=False)
-        except KVCommandError:
-            result = None
+        result = _local(args, ns, work, empty=None)
         value = bytes(result["value"]) if result is not None and result["value"] is not None else None
         found = None if value is None else {"metadata": result["metadata"]}
     if args.json:
@@ -370,7 +334,7 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     if not output.wants_json(args):
@@ -385,16 +349,13 @@ def run_delete(args: argparse.Namespace) -> int:
     else:
         async def work(namespace: Any) -> None:
             await namespace.delete(args.key)
-        try:
-            _local(args, ns, work, create=False)
-        except KVCommandError:
-            pass  # deleting from a namespace that holds nothing deletes nothing
+        _local(args, ns, work, empty=None)  # a namespace that holds nothing: nothing to delete
     if output.wants_json(args):
         print_json({"namespace": ns, "key": args.key, "deleted": True})
     return 0
 
 
-@_run
+@cli_errors
 def run_list(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     url = running_server(resolve_state_dir(args), create=False)
@@ -412,10 +373,7 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             async def work(namespace: Any, after: str | None = cursor) -> Any:
                 return await namespace.list({"prefix": args.prefix, "cursor": after})
-            try:
-                page = _local(args, ns, work, create=False)
-            except KVCommandError:
-                page = {"keys": [], "list_complete": True}
+            page = _local(args, ns, work, empty={"keys": [], "list_complete": True})
         keys.extend(dict(k) for k in page["keys"])
         if page["list_complete"]:
             break
@@ -429,23 +387,23 @@ def _read_json_file(name: str) -> Any:
     try:
         return json.loads(Path(name).read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise KVCommandError(f"{name} is not valid JSON: {exc}") from None
+        raise CliError(f"{name} is not valid JSON: {exc}") from None
 
 
 def _keys_of(payload: Any, name: str) -> list[str]:
     if isinstance(payload, list) and all(isinstance(k, str) or (isinstance(k, dict) and isinstance(k.get("name"), str))
                                          for k in payload):
         return [k if isinstance(k, str) else k["name"] for k in payload]
-    raise KVCommandError(f'Unexpected JSON input from "{name}". Expected an array of strings or objects with a '
-                         '"name" key.')
+    raise CliError(f'Unexpected JSON input from "{name}". Expected an array of strings or objects with a '
+                   '"name" key.')
 
 
-@_run
+@cli_errors
 def run_bulk_put(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     pairs = _read_json_file(args.filename)
     if not isinstance(pairs, list):
-        raise KVCommandError(f'Unexpected JSON input from "{args.filename}". Expected an array of key-value objects.')
+        raise CliError(f'Unexpected JSON input from "{args.filename}". Expected an array of key-value objects.')
     ignored = [flag for flag in ("ttl", "expiration", "metadata") if getattr(args, flag) is not None]
     if ignored:
         output.warn(f"--{', --'.join(ignored)} ignored by `kv bulk put`, as wrangler ignores them: give "
@@ -465,7 +423,7 @@ def run_bulk_put(args: argparse.Namespace) -> int:
     return 0
 
 
-@_run
+@cli_errors
 def run_bulk_get(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
@@ -480,15 +438,12 @@ def run_bulk_get(args: argparse.Namespace) -> int:
     else:
         async def work(namespace: Any) -> dict[str, Any]:
             return {k: await namespace.get(k) for k in keys}
-        try:
-            values = _local(args, ns, work, create=False)
-        except KVCommandError:
-            values = {k: None for k in keys}
+        values = _local(args, ns, work, empty={k: None for k in keys})
     print_json(values)
     return 0
 
 
-@_run
+@cli_errors
 def run_bulk_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
     keys = _keys_of(_read_json_file(args.filename), args.filename)
@@ -497,8 +452,8 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
             sure = output.confirm(f"Are you sure you want to delete all the keys read from \"{args.filename}\" "
                                   f"from kv-namespace with id \"{ns}\"?")
         except output.NotInteractive:
-            raise KVCommandError("Refusing to delete without confirmation: pass --force "
-                                 "(not at a terminal).") from None
+            raise CliError("Refusing to delete without confirmation: pass --force "
+                           "(not at a terminal).") from None
         if not sure:
             output.say(f"Not deleting keys read from {args.filename}")
             return 0
@@ -514,10 +469,7 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
         else:
             async def work(namespace: Any) -> int:
                 return int(namespace.bulk_delete(keys))
-            try:
-                deleted = _local(args, ns, work, create=False)
-            except KVCommandError:
-                deleted = 0
+            deleted = _local(args, ns, work, empty=0)
     if output.wants_json(args):
         print_json({"namespace": ns, "keys": len(keys), **({"deleted": deleted} if deleted is not None else {})})
     else:
@@ -526,7 +478,7 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
 
 
 # --- namespaces -----------------------------------------------------------------------------------
-@_run
+@cli_errors
 def run_namespace_list(args: argparse.Namespace) -> int:
     from emulator.bindings.kv.engine import stored_namespace_id
 

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from emulator.bindings.kv.binding import KVNamespace, check_key
 from emulator.bindings.kv.errors import KVError
-from emulator.internal_api import RequestError, json_value, path_name, query_int
+from emulator.internal_api import RequestError, json_error, json_value, path_name, query_int
 
 if TYPE_CHECKING:
     from emulator.bindings.kv.plugin import Plugin
@@ -42,15 +42,12 @@ if TYPE_CHECKING:
 MAX_BULK_BODY = 100 * 1024 * 1024
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status, "message": message}, status=status)
-
 
 def _kv_error(exc: KVError) -> web.Response:
     # "KV PUT failed: 413 ..." (possibly after "item N: ") carries the service's status;
     # the runtime's own checks are 400s.
     match = re.search(r"KV [A-Z_]+ failed: (\d{3}) ", exc.message)
-    return _error(int(match.group(1)) if match else 400, exc.message)
+    return json_error(int(match.group(1)) if match else 400, exc.message)
 
 
 def _key_list(payload: Any) -> list[str] | None:
@@ -72,13 +69,13 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         namespace_id = path_name(request, "namespace", "KV namespace")
         if not plugin.known(namespace_id):
             known = ", ".join(plugin.namespace_ids()) or "none"
-            return _error(404, f"no KV namespace {namespace_id!r}; namespaces: {known}")
+            return json_error(404, f"no KV namespace {namespace_id!r}; namespaces: {known}")
         return plugin.namespace(namespace_id)
 
     def key_param(request: web.Request, op: str = "GET") -> str | web.Response:
         key = request.query.get("key")
         if key is None:
-            return _error(400, "the key goes in the query string: ?key=...")
+            return json_error(400, "the key goes in the query string: ?key=...")
         try:
             return check_key(key, op)
         except KVError as exc:
@@ -112,7 +109,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return key
         found = plugin.engine(ns.namespace_id).get(key, plugin.platform.clock.now_ms())
         if found is None:
-            return _error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
+            return json_error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
         out: dict[str, Any] = {"key": key, "size": len(found.value)}
         if found.expiration is not None:
             out["expiration"] = found.expiration // 1000
@@ -132,7 +129,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return key
         data = await ns.get(key, "arrayBuffer")
         if data is None:
-            return _error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
+            return json_error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
         return web.Response(body=bytes(data), content_type="application/octet-stream")
 
     async def put(request: web.Request) -> web.Response:
@@ -148,7 +145,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             try:
                 options["metadata"] = json.loads(request.query["metadata"])
             except ValueError:
-                return _error(400, "metadata must be JSON")
+                return json_error(400, "metadata must be JSON")
         try:
             await ns.put(key, await request.read(), options)
         except KVError as exc:
@@ -174,7 +171,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         shape = "[{key, value, expiration?, expiration_ttl?, metadata?, base64?}]"
         payload = await read_json(request, shape)
         if not isinstance(payload, list):
-            return _error(400, f"send a JSON array: {shape}")
+            return json_error(400, f"send a JSON array: {shape}")
         try:
             written = plugin.namespace(path_name(request, "namespace", "KV namespace")).bulk_put(payload)
         except KVError as exc:
@@ -187,7 +184,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return ns
         wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
         if wanted is None:
-            return _error(400, 'send a JSON array of keys (strings or {"name": ...})')
+            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
         now = plugin.platform.clock.now_ms()
         engine = plugin.engine(ns.namespace_id)
         out: dict[str, Any] = {}
@@ -202,7 +199,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return ns
         wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
         if wanted is None:
-            return _error(400, 'send a JSON array of keys (strings or {"name": ...})')
+            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
         return web.json_response({"deleted": ns.bulk_delete(wanted)})
 
     return [

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from emulator.bindings.queues.config import MAX_DELAY_SECONDS
+from emulator.bindings.queues.errors import QueueSendError
 from emulator.jsobject import JsObject
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-
-
-class QueueSendError(Exception):
-    """A send the broker refused (Cloudflare rejects with ``Queue send failed: ...``)."""
 
 
 def _js_number_text(value: Any) -> str:

@@ -43,6 +43,7 @@ from emulator.cli._common import (
     running_server,
     unknown_name,
 )
+from emulator.errors import CliError
 
 LIST_COLUMNS = ["name", "depth", "visible", "in_flight", "delayed", "dead_letter_count",
                 "acked", "retried", "dropped", "dlq", "delivery_paused"]
@@ -120,21 +121,10 @@ def register(subparsers: Any) -> None:
     redrive.set_defaults(func=run_redrive)
 
 
-class CommandError(Exception):
-    pass
-
-
 def _path(url: str, *parts: str) -> str:
     # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
     prefix = "/queues" if url.rstrip("/").endswith("/_emulator") else "/_emulator/queues"
     return prefix + "".join("/" + urllib.parse.quote(p, safe="") for p in parts)
-
-
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    if isinstance(payload, dict):
-        return str(payload.get("message") or payload.get("error") or exc)
-    return str(payload)
 
 
 def declared_queues(args: argparse.Namespace) -> set[str]:
@@ -197,7 +187,7 @@ class _Backend:
         if not reading:
             self.writable()
             if self.url:
-                raise CommandError("An emulator started on this state directory meanwhile; run the command again.")
+                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
             path = self.state.binding_dir("queues") / DB_FILENAME
 
         async def main() -> Any:
@@ -220,7 +210,7 @@ class _Backend:
             return
         stored = self.stored_names()
         if name not in stored:
-            raise CommandError(unknown_name("queue", name, declared | stored, config_apps(self.args).problem))
+            raise CliError(unknown_name("queue", name, declared | stored, config_apps(self.args).problem))
 
     def stats(self, name: str) -> dict[str, Any]:
         """One queue's figures (a declared queue never used: zeros; unknown: an error)."""
@@ -238,8 +228,8 @@ class _Backend:
         declared = declared_queues(self.args)
         if name in declared:
             return _empty_stats(name)
-        raise CommandError(unknown_name("queue", name, declared | self.stored_names(),
-                                        config_apps(self.args).problem))
+        raise CliError(unknown_name("queue", name, declared | self.stored_names(),
+                                    config_apps(self.args).problem))
 
 
 def _names(broker: Any) -> set[str]:
@@ -247,24 +237,22 @@ def _names(broker: Any) -> set[str]:
 
 
 def _run(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
     def wrapped(args: argparse.Namespace) -> int:
-        from emulator.bindings.queues.binding import QueueSendError
-        from emulator.bindings.queues.engine import QueueNotFound
+        from emulator.bindings.queues.errors import QueueNotFound, QueueSendError
 
         try:
             return verb(args)
-        except CommandError as exc:
-            return output.error(str(exc))
         except ServerError as exc:
-            return output.error(_server_message(exc))
+            raise CliError(exc.message) from None
         except (QueueNotFound, QueueSendError, ValueError, TypeError) as exc:
-            return output.error(str(exc))
+            raise CliError(str(exc)) from None
         except output.NotInteractive:
-            return output.error("The --force flag is required to purge a Queue in non-interactive mode")
+            raise CliError("The --force flag is required to purge a Queue in non-interactive mode") from None
         except BrokenPipeError:
             raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
         except OSError as exc:
-            return output.error(f"cannot reach the queue store: {exc}")
+            raise CliError(f"cannot reach the queue store: {exc}") from None
     wrapped.__name__ = verb.__name__
     return wrapped
 
@@ -321,7 +309,7 @@ def _short(value: Any, width: int = 60) -> str:
 @_run
 def run_peek(args: argparse.Namespace) -> int:
     if args.limit < 0:
-        raise CommandError("--limit must not be negative")
+        raise CliError("--limit must not be negative")
     backend = _Backend(args, reading=True)
     if backend.url:
         try:
@@ -360,7 +348,7 @@ def _body(args: argparse.Namespace) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise CommandError(
+        raise CliError(
             f"BODY is not valid JSON ({exc}); quote a string as JSON ('\"hello\"') or use --content-type text"
         ) from None
 
@@ -432,7 +420,7 @@ def run_purge(args: argparse.Namespace) -> int:
         answer = output.ask(f"This operation will permanently delete all the messages in Queue {args.name}. "
                             f"Type {args.name} to proceed.")
         if answer != args.name:
-            raise CommandError("Incorrect queue name provided. Skipping purge operation")
+            raise CliError("Incorrect queue name provided. Skipping purge operation")
     backend.writable()
     if backend.url:
         purged = call_server(backend.url, "POST", _path(backend.url, args.name, "purge"))["purged"]

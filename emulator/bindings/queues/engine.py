@@ -44,15 +44,14 @@ from emulator.bindings.queues.binding import (
     Message,
     MessageBatch,
     QueueProducerBinding,
-    QueueSendError,
     check_delay,
     check_delays,
 )
 from emulator.bindings.queues.config import MAX_CONCURRENCY, MAX_DELAY_SECONDS, QueueConsumer, QueueProducer
+from emulator.bindings.queues.errors import QueueNotFound, QueuesError, QueueSendError
 from emulator.bindings.queues.serialize import decode_bodies, encode_bodies, preview
 from emulator.bindings.queues.store import FIRST, TOTAL_KEYS, Key, MessageStore, QueueInfo, Row, Stored
 from emulator.clock import Clock, TimerHandle
-from emulator.errors import EmulatorError
 from emulator.jsobject import JsObject
 from emulator.logs import EventLog
 
@@ -85,19 +84,6 @@ NO_KEY: Key = FIRST  # before every message
 ALL_KEY: Key = (math.inf, 0)  # after every message
 
 BatchHandler = Callable[[MessageBatch], Awaitable[None]]
-
-
-class QueuesError(EmulatorError):
-    """A queue configuration the platform refuses (Miniflare's ``QueuesError``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class QueueNotFound(LookupError):
-    pass
 
 
 @dataclass(slots=True, eq=False)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from emulator.bindings import BindingPlugin
 from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer, queues_config
-from emulator.bindings.queues.engine import QueueBroker, QueuesError, validate_consumer, validate_producer
+from emulator.bindings.queues.engine import QueueBroker, validate_consumer, validate_producer
+from emulator.bindings.queues.errors import QueuesError
 from emulator.bindings.queues.store import DB_FILENAME
 
 if TYPE_CHECKING:

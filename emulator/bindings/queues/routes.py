@@ -30,8 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.bindings.queues.binding import QueueSendError
-from emulator.bindings.queues.engine import QueueBroker, QueueNotFound
+from emulator.bindings.queues.engine import QueueBroker
+from emulator.bindings.queues.errors import QueueNotFound, QueueSendError
 from emulator.bindings.queues.serialize import normalize_content_type
 from emulator.internal_api import json_body, path_name, query_int
 

@@ -31,6 +31,7 @@ import json.scanner as _json_scanner
 import pickle
 from typing import Any, Iterable, Protocol
 
+from emulator.config.jsvalues import typeof
 from emulator.jsobject import JsObject
 
 CONTENT_TYPES = ("text", "bytes", "json", "v8")
@@ -104,19 +105,6 @@ def _json_decode(text: str) -> Any:
     return value
 
 
-def js_typeof(value: Any) -> str:
-    """What JavaScript's ``typeof`` would say about the value once converted to JS."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if callable(value):
-        return "function"
-    return "object"  # None (typeof null), containers, bytes, ...
-
-
 def normalize_content_type(content_type: Any) -> str:
     """Case-insensitive match like workerd; TypeError text is Cloudflare's."""
     if content_type is None:
@@ -140,14 +128,14 @@ def serialize(body: Any, content_type: str) -> bytes:
     if content_type == "text":
         if not isinstance(body, str):
             raise TypeError(
-                f'Content Type "text" requires a value of type string, but received: {js_typeof(body)}'
+                f'Content Type "text" requires a value of type string, but received: {typeof(body)}'
             )
         return body.encode("utf-8")
     if content_type == "bytes":
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise TypeError(
                 'Content Type "bytes" requires a value of type ArrayBufferView, '
-                f"but received: {js_typeof(body)}"
+                f"but received: {typeof(body)}"
             )
         return bytes(body)
     if content_type == "v8":

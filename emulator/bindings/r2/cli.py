@@ -50,6 +50,7 @@ from emulator.cli._common import (
     running_server,
     unknown_name,
 )
+from emulator.errors import CliError
 from emulator.state import StateDir
 
 CHUNK = 1 << 20
@@ -156,14 +157,6 @@ def register(subparsers: Any) -> None:
     cors_delete.set_defaults(func=run_cors_delete)
 
 
-class R2CommandError(Exception):
-    """A user-facing failure, printed as one ``✘ [ERROR]`` line."""
-
-
-def _fail(message: str) -> int:
-    return output.error(message)
-
-
 def _split(object_path: str) -> tuple[str, str]:
     bucket, sep, key = object_path.partition("/")
     if not sep or not bucket or not key:
@@ -230,7 +223,7 @@ class _Target:
         if not self.reading:
             self.writable()
             if self.url:
-                raise R2CommandError("An emulator started on this state directory meanwhile; run the command again.")
+                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
         import asyncio
 
         local = _Local(self.state)
@@ -250,13 +243,13 @@ class _Target:
         finally:
             self.reading = reading
 
-    def missing(self, bucket: str) -> R2CommandError:
+    def missing(self, bucket: str) -> CliError:
         """The error for a bucket that does not exist: unknown names list the known ones."""
         declared = declared_buckets(self.args)
         if bucket in declared:
-            return R2CommandError(f"The specified bucket '{bucket}' does not exist.")
-        return R2CommandError(unknown_name("bucket", bucket, declared | self.stored_buckets(),
-                                           config_apps(self.args).problem))
+            return CliError(f"The specified bucket '{bucket}' does not exist.")
+        return CliError(unknown_name("bucket", bucket, declared | self.stored_buckets(),
+                                     config_apps(self.args).problem))
 
     def require_writable(self, bucket: str) -> None:
         """A writing verb's bucket: declared by the config (created on first use) or stored."""
@@ -268,23 +261,17 @@ async def _bucket_names(local: _Local) -> list[str]:
     return local.store.bucket_names()
 
 
-def _server_message(exc: ServerError) -> str:
-    payload = exc.payload
-    return str(payload.get("error") or payload.get("message")) if isinstance(payload, dict) else str(exc)
-
-
 def _run(verb: Any) -> Any:
+    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
     def wrapped(args: argparse.Namespace) -> int:
         from emulator.bindings.r2.errors import R2Error
 
         try:
             return int(verb(args))
-        except R2CommandError as exc:
-            return _fail(str(exc))
         except ServerError as exc:
-            return _fail(_server_message(exc))
+            raise CliError(exc.message) from None
         except (LookupError, R2Error, TypeError, ValueError) as exc:
-            return _fail(str(exc).strip("'\""))
+            raise CliError(str(exc).strip("'\"")) from None
     wrapped.__name__ = verb.__name__
     return wrapped
 
@@ -298,7 +285,7 @@ def _download_target(args: argparse.Namespace, key: str) -> Path | None:
         return Path(args.file)
     target = Path(key)
     if target.is_absolute() or ".." in target.parts:
-        raise R2CommandError(f'The key "{key}" is not a safe file path here; pass --file or --pipe.')
+        raise CliError(f'The key "{key}" is not a safe file path here; pass --file or --pipe.')
     return target
 
 
@@ -331,7 +318,7 @@ def run_get(args: argparse.Namespace) -> int:
                 return True
 
             if not backend.run(work):
-                raise R2CommandError(f"The specified key does not exist: {key}")
+                raise CliError(f"The specified key does not exist: {key}")
     except BaseException:
         sink.abandon()
         raise
@@ -403,7 +390,7 @@ def _download_remote(url: str, bucket: str, key: str, sink: _Sink) -> None:
             detail = str(exc)
         if exc.code == 404 and "bucket" in detail:
             raise LookupError(f"The specified bucket '{bucket}' does not exist.") from None
-        raise R2CommandError(detail) from None
+        raise CliError(detail) from None
 
 
 def _expires_ms(value: str) -> int:
@@ -420,8 +407,8 @@ def _expires_ms(value: str) -> int:
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
-            raise R2CommandError(f'--expires "{value}" is not a date: give epoch milliseconds, an ISO 8601 '
-                                 "date (2030-01-01T00:00:00Z) or an HTTP date") from None
+            raise CliError(f'--expires "{value}" is not a date: give epoch milliseconds, an ISO 8601 '
+                           "date (2030-01-01T00:00:00Z) or an HTTP date") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return int(when.timestamp() * 1000)
@@ -445,10 +432,10 @@ def _source(args: argparse.Namespace) -> tuple[int, Iterator[bytes]]:
         size = path.stat().st_size
         handle = open(path, "rb")
     except FileNotFoundError:
-        raise R2CommandError(f'The file "{args.file}" does not exist.') from None
+        raise CliError(f'The file "{args.file}" does not exist.') from None
     except OSError as exc:
-        raise R2CommandError(f'An error occurred while trying to read the file "{args.file}": '
-                             f"{exc.strerror}") from None
+        raise CliError(f'An error occurred while trying to read the file "{args.file}": '
+                       f"{exc.strerror}") from None
 
     def chunks() -> Iterator[bytes]:
         with handle:
@@ -511,7 +498,7 @@ def _upload_remote(url: str, bucket: str, key: str, size: int, chunks: Iterator[
             return dict(json.loads(resp.read()))
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}")
-        raise R2CommandError(detail.get("error", str(exc))) from None
+        raise CliError(detail.get("error", str(exc))) from None
 
 
 @_run
@@ -526,7 +513,7 @@ def run_delete(args: argparse.Namespace) -> int:
             call_server(backend.url, "DELETE", f"{_base(bucket, backend.url)}/object?key="
                         f"{urllib.parse.quote(key, safe='')}")
         except ServerError as exc:
-            if exc.status == 404 and "bucket" in _server_message(exc):
+            if exc.status == 404 and "bucket" in exc.message:
                 raise backend.missing(bucket) from None
             raise
     else:
@@ -600,7 +587,7 @@ def run_list(args: argparse.Namespace) -> int:
 # --- bucket cors --------------------------------------------------------------------------
 def _cors_call(args: argparse.Namespace, method: str, body: Any = None) -> list[dict[str, Any]]:
     """The bucket's rules after ``method`` (GET/PUT/DELETE), in the Cloudflare API shape,
-    through the running `dev` or on disk. Raises R2CommandError, ValueError or ServerError."""
+    through the running `dev` or on disk. Raises CliError, ValueError or ServerError."""
     from emulator.bindings.r2 import cors
 
     backend = _Target(args, reading=method == "GET")
@@ -644,19 +631,20 @@ def _cors_call(args: argparse.Namespace, method: str, body: Any = None) -> list[
 
 @_run
 def run_cors_set(args: argparse.Namespace) -> int:
-    from emulator.bindings.r2.cors import CorsConfigError, rules_from_json
+    from emulator.bindings.r2.cors import rules_from_json
+    from emulator.bindings.r2.errors import CorsConfigError
 
     path = Path(args.file)
     try:
         rules_file = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise R2CommandError(f"Could not read {args.file}: {exc.strerror}") from None
+        raise CliError(f"Could not read {args.file}: {exc.strerror}") from None
     except ValueError as exc:
-        raise R2CommandError(f"{args.file} is not valid JSON: {exc}") from None
+        raise CliError(f"{args.file} is not valid JSON: {exc}") from None
     try:
         count = len(rules_from_json(rules_file))  # checked here for a clear message either way
     except CorsConfigError as exc:
-        raise R2CommandError(f"{args.file}: {exc}") from None
+        raise CliError(f"{args.file}: {exc}") from None
     quiet = output.wants_json(args)
     if not quiet:
         output.say(f"Setting CORS configuration ({count} rules) for bucket '{args.bucket}'...")

@@ -23,17 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from xml.sax.saxutils import escape
 
+from emulator.bindings.r2.errors import CorsConfigError
+
 METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 MAX_RULES = 100
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+$")
-
-
-class CorsConfigError(ValueError):
-    """A policy that cannot be stored; ``code`` is the S3 error code to answer with."""
-
-    def __init__(self, message: str, code: str = "InvalidRequest") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _wildcard(pattern: str, value: str) -> bool:

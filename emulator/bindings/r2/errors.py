@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from emulator.errors import EmulatorError
+from emulator.runtime.jsproxy import JsException
+
 
 class R2ErrorSpec(NamedTuple):
     status: int
@@ -41,8 +44,12 @@ R2_ERRORS: dict[str, R2ErrorSpec] = {
 }
 
 
-class R2Error(Exception):
-    """An R2 operation failed; ``str(exc)`` is workerd's ``<method>: <message> (<v4code>)``."""
+class R2Error(JsException):
+    """An R2 operation failed; ``str(exc)`` is workerd's ``<method>: <message> (<v4code>)``.
+
+    A ``pyodide.ffi.JsException`` (name ``Error``, the text as its message), as production
+    raises R2's errors into Python; ``str()`` is the text alone, as above.
+    """
 
     def __init__(self, code: str, method: str | None = None, message: str | None = None) -> None:
         spec = R2_ERRORS[code]
@@ -51,7 +58,10 @@ class R2Error(Exception):
         self.v4code = spec.v4code
         self.detail = message if message is not None else spec.message
         self.method = method
-        super().__init__(self._text())
+        super().__init__("Error", self._text())
+
+    def __str__(self) -> str:
+        return self.message
 
     def _text(self) -> str:
         body = f"{self.detail} ({self.v4code})"
@@ -71,3 +81,22 @@ def bad_digest(alg: str, provided_hex: str, actual_hex: str) -> R2Error:
         f"Actual {name} was: {actual_hex}"
     )
     return R2Error("BadDigest", message=message)
+
+
+class S3Error(EmulatorError):
+    """A request to the S3-compatible endpoint that S3 would refuse: answered as S3's XML
+    error document with ``code``, ``message`` and ``status`` (``resource`` names the key)."""
+
+    def __init__(self, code: str, message: str, status: int, resource: str = "") -> None:
+        super().__init__(message)
+        self.code, self.message, self.status, self.resource = code, message, status, resource
+
+
+# Also a ValueError: the rules come from a user's JSON or XML, and the `r2 bucket cors` verb
+# reports every ValueError met while reading them with its message.
+class CorsConfigError(EmulatorError, ValueError):
+    """A CORS policy that cannot be stored; ``code`` is the S3 error code to answer with."""
+
+    def __init__(self, message: str, code: str = "InvalidRequest") -> None:
+        super().__init__(message)
+        self.code = code

@@ -31,22 +31,19 @@ from aiohttp import web
 
 from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import R2Bucket, R2ObjectBody, parse_http_metadata, validate_key
-from emulator.bindings.r2.errors import R2Error
-from emulator.internal_api import RequestError, json_value, path_name
+from emulator.bindings.r2.errors import CorsConfigError, R2Error
+from emulator.internal_api import RequestError, json_error, json_value, path_name
 
 if TYPE_CHECKING:
     from emulator.bindings.r2.plugin import Plugin
 
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def routes(plugin: "Plugin") -> list[web.RouteDef]:
     def bucket_of(request: web.Request) -> R2Bucket | web.Response:
         name = path_name(request, "bucket", "bucket")
         if not plugin.store.has_bucket(name):
-            return _error(404, f"R2 bucket '{name}' does not exist")
+            return json_error(404, f"R2 bucket '{name}' does not exist")
         return plugin.bucket(name)
 
     def key_of(request: web.Request) -> str | None:
@@ -65,7 +62,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return bucket
         key = key_of(request)
         if key is None:
-            return _error(400, "missing ?key=")
+            return json_error(400, "missing ?key=")
         return bucket, key
 
     async def buckets(request: web.Request) -> web.Response:
@@ -83,7 +80,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             page = await bucket.list(opts, include=["httpMetadata", "customMetadata"]) \
                 if q.get("include") else await bucket.list(opts)
         except (ValueError, R2Error) as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         body = {"objects": [o.to_json() for o in page.objects], "truncated": page.truncated,
                 "delimitedPrefixes": page.delimitedPrefixes}
         if page.truncated:
@@ -97,7 +94,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         bucket, key = target
         obj = await bucket.get(key)
         if not isinstance(obj, R2ObjectBody):
-            return _error(404, f"The specified key does not exist: {key}")
+            return json_error(404, f"The specified key does not exist: {key}")
         response = web.StreamResponse(headers={
             "content-type": "application/octet-stream", "etag": obj.httpEtag,
             "content-length": str(obj.size)})
@@ -114,14 +111,14 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         bucket, key = target
         obj = await bucket.head(key)
         if obj is None:
-            return _error(404, f"The specified key does not exist: {key}")
+            return json_error(404, f"The specified key does not exist: {key}")
         return web.json_response(obj.to_json())
 
     async def put_object(request: web.Request) -> web.Response:
         name = path_name(request, "bucket", "bucket")
         key = key_of(request)
         if key is None:
-            return _error(400, "missing ?key=")
+            return json_error(400, "missing ?key=")
         plugin.store.ensure_bucket(name)
         bucket = plugin.bucket(name)
         options = request.headers.get("cf-emulator-r2-put-options")
@@ -129,7 +126,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             try:
                 http = parse_http_metadata(json.loads(options).get("httpMetadata") or {}, "put")
             except (ValueError, TypeError, AttributeError, RecursionError) as exc:
-                return _error(400, f"bad cf-emulator-r2-put-options header: {exc}")
+                return json_error(400, f"bad cf-emulator-r2-put-options header: {exc}")
         else:
             http = {"contentType": request.headers["content-type"]} \
                 if request.headers.get("content-type") else {}
@@ -141,7 +138,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             obj = await bucket.put(key, chunks(), httpMetadata=http)
         except (R2Error, TypeError) as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         assert obj is not None
         return web.json_response(obj.to_json())
 
@@ -153,7 +150,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             await bucket.delete(key)
         except R2Error as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         return web.json_response({"deleted": True})
 
     async def get_cors(request: web.Request) -> web.Response:
@@ -167,8 +164,8 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         payload = await json_value(request, '{"rules": [...]} or [{"AllowedOrigins": ...}]')
         try:
             rules = cors.rules_from_json(payload)
-        except cors.CorsConfigError as exc:
-            return _error(400, str(exc))
+        except CorsConfigError as exc:
+            return json_error(400, str(exc))
         name = request.match_info["bucket"]
         plugin.store.ensure_bucket(name)
         plugin.store.set_bucket_cors(name, [r.to_s3() for r in rules])

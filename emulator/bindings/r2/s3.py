@@ -45,7 +45,7 @@ from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import (
     HTTP_FIELDS, THREAD_THRESHOLD, decode_cursor, encode_cursor, list_objects,
     parse_conditional)
-from emulator.bindings.r2.errors import R2Error
+from emulator.bindings.r2.errors import CorsConfigError, R2Error, S3Error
 
 if TYPE_CHECKING:
     from emulator.bindings.r2.store import R2Store, StoredObject
@@ -95,12 +95,6 @@ _TRAILER_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # 10,000 parts. Either fits well inside this.
 MAX_XML_BODY = 4 * 1024 * 1024
 MAX_DELETE_KEYS = 1000
-
-
-class S3Error(Exception):
-    def __init__(self, code: str, message: str, status: int, resource: str = "") -> None:
-        super().__init__(message)
-        self.code, self.message, self.status, self.resource = code, message, status, resource
 
 
 def _iso(ms: int) -> str:
@@ -472,7 +466,7 @@ class S3Endpoint:
                     raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", 400)
             try:
                 rules = cors.rules_from_xml(body)
-            except cors.CorsConfigError as exc:
+            except CorsConfigError as exc:
                 raise S3Error(exc.code, str(exc), 400, bucket) from None
             self.store.set_bucket_cors(bucket, [r.to_s3() for r in rules])
             return web.Response(status=200)

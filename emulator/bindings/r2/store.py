@@ -534,7 +534,8 @@ class HotObjects:
 
 
 class _ReadOnlyKeys(TypeError):
-    pass
+    """A write through moto's key-store API: a bug of ours, never a user's error (so outside
+    the ``EmulatorError`` hierarchy); a ``TypeError`` as writing to any read-only mapping is."""
 
 
 class IndexedKeys(_VersionedKeyStore):

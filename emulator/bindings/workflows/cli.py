@@ -42,6 +42,7 @@ from emulator.cli._common import (
     running_server,
     unknown_name,
 )
+from emulator.errors import CliError
 from emulator.state import StateDir
 
 ACTIONS = {  # verb → (wrangler's message emoji, past participle)
@@ -54,10 +55,6 @@ ACTIONS = {  # verb → (wrangler's message emoji, past participle)
 # needs no import of the store).
 STATUSES = ("queued", "running", "paused", "errored", "terminated", "complete", "waitingForPause",
             "waiting", "unknown")
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 1."""
 
 
 def _local_session(parser: argparse.ArgumentParser) -> None:
@@ -163,8 +160,7 @@ class _Backend:
         try:
             return call_server(self.url, method, prefix + path, body=body)
         except ServerError as exc:
-            detail = exc.payload.get("error") if isinstance(exc.payload, dict) else exc.payload
-            raise CliError(str(detail)) from None
+            raise CliError(exc.message) from None
         except OSError as exc:
             raise CliError(f"cannot reach the running emulator at {self.url}: {exc}") from None
 
@@ -243,15 +239,16 @@ def declared_workflows(args: argparse.Namespace) -> set[tuple[str, str | None, s
 
 
 def _cmd(verb: Callable[[argparse.Namespace, _Backend], int], reading: bool) -> Callable[[argparse.Namespace], int]:
+    """The verb on its backend, with the store's errors turned into ``CliError``."""
     def run(args: argparse.Namespace) -> int:
-        from emulator.bindings.workflows.store import OfflineActionError
+        from emulator.bindings.workflows.errors import OfflineActionError
 
         try:
             return int(verb(args, _Backend(args, reading)) or 0)
-        except (CliError, OfflineActionError) as exc:
-            return output.error(str(exc))
+        except OfflineActionError as exc:
+            raise CliError(str(exc)) from None
         except sqlite3.Error as exc:
-            return output.error(f"workflow state: {exc}")
+            raise CliError(f"workflow state: {exc}") from None
     run.__name__ = verb.__name__
     return run
 

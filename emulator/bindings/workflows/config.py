@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.diagnostics import DiagnosticTree, KeyPath
-from emulator.config.jsvalues import UNDEF, get, is_record
-from emulator.config.rules import field_base, module_names, relative_path
+from emulator.config.diagnostics import DiagnosticTree
+from emulator.config.jsvalues import is_record
+from emulator.config.rules import defined_here, field_base, main_module_names
 
 
 @dataclass(frozen=True)
@@ -57,25 +57,14 @@ class WorkflowsType(BindingType[WorkflowsConfig]):
         workflows = config.get("workflows")
         if not isinstance(main, str) or not main.endswith(".py") or not isinstance(workflows, list):
             return
-        own_name = config.get("name")
-        local = [(i, w) for i, w in enumerate(workflows)
-                 if is_record(w) and isinstance(w.get("class_name"), str)
-                 and (not isinstance(w.get("script_name"), str) or w.get("script_name") == own_name)]
+        local = defined_here(workflows, config.get("name"))
         if not local:
             return
         base = field_base(raw, env_name, "workflows")
-        main_path = Path(main)
-        shown = relative_path(main_path, config_path.parent)
-        try:
-            names = module_names(main_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
-            reason = "it does not exist" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
-            env_section = get(get(raw, "env"), env_name) if env_name else UNDEF
-            main_key: KeyPath = ("main",)
-            if env_name and is_record(env_section) and "main" in env_section:
-                main_key = ("env", env_name, "main")
-            tree.warn(f"Could not look for workflow classes in main module {shown}: {reason}.", main_key, "CFE112")
+        found = main_module_names(tree, raw, env_name, main, config_path, "workflow classes")
+        if found is None:
             return
+        names, shown = found
         for i, w in local:
             if w["class_name"] not in names:
                 tree.error(f'Workflow "{w.get("name")}" (binding "{w.get("binding")}") uses class_name '

@@ -31,15 +31,18 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from emulator.bindings.workflows import store as st
+from emulator.bindings.workflows.errors import (
+    DefinitionUnavailable,
+    WorkflowError,
+    WorkflowFatalError,
+    WorkflowTimeoutError,
+)
 from emulator.bindings.workflows.entrypoint import (
     NonRetryableDelayError,
     NonRetryableError,
     WorkflowEntrypoint,
-    WorkflowError,
     WorkflowEvent,
-    WorkflowFatalError,
     WorkflowStep,
-    WorkflowTimeoutError,
     error_message,
     error_name,
     is_non_retryable,
@@ -71,10 +74,6 @@ HIBERNATE_AFTER_MS = 30_000
 # admitted in order (oldest first) as runs finish or unload.
 MAX_LIVE_RUNS = 1000
 ADMIT_BATCH = 100  # free slots that trigger one admission query
-
-
-class DefinitionUnavailable(Exception):
-    """The workflow class cannot be instantiated right now (its app is not loaded yet)."""
 
 
 @dataclass
@@ -703,9 +702,7 @@ class WorkflowEngine:
 
     def _record_definition(self, d: WorkflowDefinition) -> None:
         self._ensure_open()
-        assert self.store.conn is not None
-        self.store.conn.execute("INSERT OR REPLACE INTO workflows (name, class_name, script_name) VALUES (?, ?, ?)",
-                                (d.name, d.class_name, d.script_name))
+        self.store.record_definition(d.name, d.class_name, d.script_name)
 
     def binding(self, name: str) -> Any:
         """The ``env.WF`` object for workflow ``name`` (for tests and the pytest plugin)."""
@@ -714,8 +711,7 @@ class WorkflowEngine:
 
     # lifecycle -------------------------------------------------------------------------
     def _ensure_open(self) -> None:
-        if self.store.conn is None:
-            self.store.open()
+        self.store.open()  # once: opening an open store does nothing
 
     async def start(self) -> None:
         """Open the state file and resume the instances that can run now.
@@ -836,11 +832,11 @@ class WorkflowEngine:
         for key, wakes_at in list(self._dormant.items()):
             if wakes_at <= now:
                 del self._dormant[key]
-        for workflow, instance_id in st.due_instances(self.store.conn, now, MAX_LIVE_RUNS):  # type: ignore[arg-type]
+        for workflow, instance_id in self.store.due_instances(now, MAX_LIVE_RUNS):
             key = (workflow, instance_id)
             if key not in self._parked and key not in self._dormant:
                 self._schedule(workflow, instance_id, fresh=False)
-        following = st.next_deadline(self.store.conn, now)  # type: ignore[arg-type]
+        following = self.store.next_deadline(now)
         if following is not None:
             self._arm_wake(following)
 
@@ -856,8 +852,7 @@ class WorkflowEngine:
             self._backlogged = True
             return 0
         # Enough candidates to fill the free slots even if every live run is among them.
-        for workflow, instance_id in st.runnable_instances(self.store.conn, self.clock.now_ms(),  # type: ignore[arg-type]
-                                                           free, len(self._runs)):
+        for workflow, instance_id in self.store.runnable_instances(self.clock.now_ms(), free, len(self._runs)):
             key = (workflow, instance_id)
             if key in self._runs or key in self._parked or key in self._dormant:
                 continue
@@ -1198,20 +1193,17 @@ class WorkflowEngine:
     # inspection ------------------------------------------------------------------------
     def list_workflows(self) -> list[dict[str, Any]]:
         self._ensure_open()
-        assert self.store.conn is not None
         extra = [{"name": d.name, "class_name": d.class_name, "script_name": d.script_name}
                  for d in self.definitions.values()]
-        return st.list_workflows(self.store.conn, extra)
+        return self.store.list_workflows(extra)
 
     def list_instances(self, workflow: str, status: str | None = None, limit: int | None = None,
                        cursor: str | None = None) -> list[dict[str, Any]]:
         """Instances of ``workflow``, newest first; ``limit``/``cursor`` page them
         (``st.instances_cursor`` of the last one continues)."""
         self._ensure_open()
-        assert self.store.conn is not None
-        return st.list_instances(self.store.conn, workflow, status, limit, cursor)
+        return self.store.list_instances(workflow, status, limit, cursor)
 
     def describe(self, workflow: str, instance_id: str) -> dict[str, Any] | None:
         self._ensure_open()
-        assert self.store.conn is not None
-        return st.describe_instance(self.store.conn, workflow, instance_id)
+        return self.store.describe_instance(workflow, instance_id)

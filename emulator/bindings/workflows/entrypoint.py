@@ -2,7 +2,8 @@
 
 App code reaches these through the ``workers`` shim (``from workers import
 WorkflowEntrypoint``, ``from workers.workflows import NonRetryableError``), so this module
-stays light: stdlib and ``emulator.jsobject`` only, no engine, no SQLite, no aiohttp.
+stays light: stdlib, ``emulator.jsobject`` and the error classes only, no engine, no
+SQLite, no aiohttp.
 
 The ``step`` object implements Cloudflare's Python Workflows API
 (docs/workflows.md, "Steps"): ``step.do`` as a decorator (implicit dependencies by parameter
@@ -20,6 +21,7 @@ import inspect
 import re
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
+from emulator.bindings.workflows.errors import WorkflowError, WorkflowFatalError, WorkflowTimeoutError
 from emulator.jsobject import JsObject, to_js_object
 
 __all__ = [
@@ -36,25 +38,9 @@ __all__ = [
 ]
 
 
-# --- errors ---------------------------------------------------------------------------
-class WorkflowError(Exception):
-    """Errors of the binding API; messages follow Cloudflare's ``(<code>) <message>``."""
-
-    name = "WorkflowError"
-
-
-class WorkflowFatalError(Exception):
-    """Fails the instance whether or not ``run()`` catches it (Cloudflare: WorkflowFatalError)."""
-
-    name = "WorkflowFatalError"
-
-
-class WorkflowTimeoutError(Exception):
-    """A step attempt or a ``wait_for_event`` ran past its timeout."""
-
-    name = "WorkflowTimeoutError"
-
-
+# --- errors -----------------------------------------------------------------------------
+# The platform's own (WorkflowError, ...) are in errors.py. NonRetryableError is the SDK's:
+# app code raises it, so it stays a plain Exception as in `workers.workflows`.
 class NonRetryableError(Exception):
     """Raised inside a step: skip the remaining retries and fail the step at once.
 

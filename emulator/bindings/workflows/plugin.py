@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from emulator.bindings import BindingPlugin
 from emulator.bindings.workflows.binding import Workflow
 from emulator.bindings.workflows.config import WorkflowBinding, workflows_config
-from emulator.bindings.workflows.engine import DefinitionUnavailable, WorkflowEngine
+from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.errors import DefinitionUnavailable
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint, WorkflowEvent, WorkflowStep
 from emulator.bindings.workflows.store import DB_FILENAME
 from emulator.config.model import AppConfig

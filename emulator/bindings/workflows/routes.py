@@ -23,9 +23,9 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from emulator.bindings.workflows.engine import WorkflowEngine
-from emulator.bindings.workflows.entrypoint import WorkflowError
+from emulator.bindings.workflows.errors import WorkflowError
 from emulator.bindings.workflows.store import STATUSES, instances_cursor
-from emulator.internal_api import json_body, path_name, query_int
+from emulator.internal_api import json_body, json_error, path_name, query_int
 
 PREFIX = "/_emulator/workflows"
 ACTIONS = ("terminate", "pause", "resume", "restart")
@@ -33,14 +33,11 @@ PAGE_DEFAULT = 1000
 PAGE_MAX = 10_000
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
 
 def _workflow_error(exc: WorkflowError) -> web.Response:
     message = str(exc)
     status = 404 if "not_found" in message else 409 if "already_exists" in message or "cannot_" in message else 400
-    return _error(status, message)
+    return json_error(status, message)
 
 
 async def _body(request: web.Request, shape: str) -> dict[str, Any]:
@@ -48,7 +45,7 @@ async def _body(request: web.Request, shape: str) -> dict[str, Any]:
 
 
 def _not_found(name: str) -> web.Response:
-    return _error(404, f"(workflow.not_found) no workflow named {name!r}")
+    return json_error(404, f"(workflow.not_found) no workflow named {name!r}")
 
 
 def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
@@ -63,7 +60,7 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         name = path_name(request, "name", "workflow")
         status = request.query.get("status")
         if status and status not in STATUSES:
-            return _error(400, f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
+            return json_error(400, f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
         if not known(name):
             return _not_found(name)
         limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
@@ -71,7 +68,7 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
             # One more than the page, to know whether another follows.
             found = engine.list_instances(name, status, limit + 1, request.query.get("cursor"))
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         body: dict[str, Any] = {"workflow": name, "instances": found[:limit]}
         if len(found) > limit:
             body["cursor"] = instances_cursor(found[limit - 1])
@@ -88,13 +85,13 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
         except WorkflowError as exc:
             return _workflow_error(exc)
         except TypeError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         return web.json_response({"id": instance_id}, status=201)
 
     async def describe(request: web.Request) -> web.Response:
         found = engine.describe(path_name(request, "name", "workflow"), path_name(request, "id", "instance"))
         if found is None:
-            return _error(404, "(instance.not_found) Instance does not exist")
+            return json_error(404, "(instance.not_found) Instance does not exist")
         return web.json_response(found)
 
     async def action(request: web.Request) -> web.Response:
@@ -109,13 +106,13 @@ def build_routes(engine: WorkflowEngine) -> list[web.RouteDef]:
             "events": lambda: engine.send_event(name, instance_id, body.get("type"), body.get("payload")),
         }
         if verb not in ops:
-            return _error(404, f"unknown action {verb!r}; one of: {', '.join(ACTIONS)}, events")
+            return json_error(404, f"unknown action {verb!r}; one of: {', '.join(ACTIONS)}, events")
         try:
             await ops[verb]()
         except WorkflowError as exc:
             return _workflow_error(exc)
         except TypeError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         status = await engine.status(name, instance_id)
         return web.json_response({"id": instance_id, "status": status["status"]})
 

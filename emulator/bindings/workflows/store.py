@@ -30,6 +30,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from emulator.bindings.workflows.errors import OfflineActionError
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
 DB_FILENAME = "workflows.sqlite3"
@@ -201,8 +202,7 @@ class WorkflowStore:
         self._checkpointer.committed()
 
     def _run(self, ops: Iterable[Op]) -> None:
-        assert self.conn is not None
-        conn = self.conn
+        conn = self._open_conn()
         conn.execute("BEGIN")
         try:
             for sql, params in ops:
@@ -213,8 +213,37 @@ class WorkflowStore:
         conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self._open_conn().execute(sql, params).fetchall()
+
+    def _open_conn(self) -> sqlite3.Connection:
         assert self.conn is not None, "workflow store is closed"
-        return self.conn.execute(sql, params).fetchall()
+        return self.conn
+
+    # What the engine asks of the file; the CLI, without an engine, calls the same functions
+    # below on a connection of its own.
+    def record_definition(self, name: str, class_name: str | None, script_name: str | None) -> None:
+        """Remember which class and script define workflow ``name`` (for listings)."""
+        self._open_conn().execute("INSERT OR REPLACE INTO workflows (name, class_name, script_name) "
+                                  "VALUES (?, ?, ?)", (name, class_name, script_name))
+
+    def due_instances(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        return due_instances(self._open_conn(), now_ms, limit)
+
+    def next_deadline(self, now_ms: int) -> int | None:
+        return next_deadline(self._open_conn(), now_ms)
+
+    def runnable_instances(self, now_ms: int, wanted: int, live: int) -> list[tuple[str, str]]:
+        return runnable_instances(self._open_conn(), now_ms, wanted, live)
+
+    def list_workflows(self, extra: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+        return list_workflows(self._open_conn(), extra)
+
+    def list_instances(self, workflow: str, status: str | None = None, limit: int | None = None,
+                       cursor: str | None = None) -> list[dict[str, Any]]:
+        return list_instances(self._open_conn(), workflow, status, limit, cursor)
+
+    def describe_instance(self, workflow: str, instance_id: str) -> dict[str, Any] | None:
+        return describe_instance(self._open_conn(), workflow, instance_id)
 
 
 # --- inspection (shared by the HTTP routes and the CLI) --------------------------------
@@ -401,10 +430,6 @@ def describe_instance(conn: sqlite3.Connection, workflow: str, instance_id: str)
 
 
 # --- changes made without an engine (CLI on a state dir with no `dev` running) ----------
-class OfflineActionError(Exception):
-    pass
-
-
 def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, action: str,
                    now_ms: int) -> str:
     """Apply terminate/pause/resume/restart to the state file; returns the new status.

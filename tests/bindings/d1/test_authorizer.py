@@ -16,7 +16,7 @@ from emulator.bindings.d1.authorizer import (
     callback_for,
 )
 from emulator.bindings.d1.config import d1_config
-from emulator.bindings.d1.engine import D1Error
+from emulator.bindings.d1.errors import D1Error
 from emulator.bindings.d1.migrations import (
     MigrationError,
     apply_migrations,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.d1.engine import D1Error
+from emulator.bindings.d1.errors import D1Error
 from emulator.platform import Platform
 from tests.helpers.apps import d1_app, d1_binding
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.bindings.durable_objects.config import MigrationError, apply_migrations, durable_objects_config
+from emulator.bindings.durable_objects.config import ClassMigrationError, apply_migrations, durable_objects_config
 from emulator.bindings.unsupported.config import TYPE as UNSUPPORTED
 from emulator.config import check_paths
 from tests.helpers.durable_objects import write_app
@@ -44,7 +44,7 @@ def test_migrations_walk_like_wrangler() -> None:
              "Cannot apply new_classes migration to existing class A"),
             ([{"new_classes": ["A"]}, {"new_sqlite_classes": ["A"]}],
              "Cannot apply new_sqlite_classes migration to existing class A")):
-        with pytest.raises(MigrationError, match=f"^{text}$"):
+        with pytest.raises(ClassMigrationError, match=f"^{text}$"):
             apply_migrations(migrations)
 
 

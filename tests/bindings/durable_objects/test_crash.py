@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from emulator.clock import FakeClock
 from tests.bindings.durable_objects.crash_writer import FIRED, Writer
 from tests.helpers.durable_objects import START, do_platform
+from tests.helpers.processes import count_lines, kill_once_written
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 
@@ -20,18 +17,7 @@ async def test_sigkill_loses_no_acknowledged_write_or_alarm(tmp_path: Path) -> N
     state = tmp_path / "state"
     acked = tmp_path / "acked.log"
     for _ in range(2):  # two kills, each restarting on what the last one left
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(state), str(acked)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        start = len(acked.read_text().splitlines()) if acked.exists() else 0
-        deadline = time.monotonic() + 60
-        while (len(acked.read_text().splitlines()) if acked.exists() else 0) < start + 300:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "writer died"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+        kill_once_written([sys.executable, str(WRITER), str(state), str(acked)], acked, count_lines(acked) + 300)
     lines = [line.split() for line in acked.read_text().splitlines() if len(line.split()) == 2]
     assert len(lines) >= 600
     FIRED.clear()

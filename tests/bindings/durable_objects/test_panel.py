@@ -5,15 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.dashboard.webdriver import ChromeDriver
+from tests.helpers.webdriver import ChromeDriver, rows_js
 from tests.helpers.durable_objects import INSPECTED_APP, write_app
 
 XSS = "<img src=x onerror=\"document.title='pwned'\">"
-
-
-def rows_js(table: str) -> str:
-    return (f"return Array.from(document.querySelectorAll('#{table} tbody tr'))"
-            f".map(r => Array.from(r.querySelectorAll('td')).map(c => c.textContent));")
 
 
 async def test_objects_keys_tables_and_a_query(cf_emulator: Any, tmp_path: Path) -> None:

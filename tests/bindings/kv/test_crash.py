@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from emulator.bindings.kv.engine import KVEngine, namespace_path
+from tests.helpers.processes import count_lines, kill_once_written
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 
@@ -17,18 +14,8 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 def test_sigkill_loses_no_acknowledged_put(tmp_path: Path) -> None:
     acked = tmp_path / "acked.log"
     for _ in range(3):  # three kills, each restarting on what the last one left
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(tmp_path), str(acked)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        start = len(acked.read_text().splitlines()) if acked.exists() else 0
-        deadline = time.monotonic() + 60
-        while (len(acked.read_text().splitlines()) if acked.exists() else 0) < start + 2000:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "writer died"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+        kill_once_written([sys.executable, str(WRITER), str(tmp_path), str(acked)], acked,
+                          count_lines(acked) + 2000)
     keys = [line for line in acked.read_text().splitlines() if len(line) == 8]
     engine = KVEngine(namespace_path(tmp_path, "ns"), "ns")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -86,9 +87,7 @@ def test_bulk_writes_are_one_transaction(engine: KVEngine) -> None:
         yield ("a", b"1", None, None)
         raise RuntimeError("the source failed half way")
 
-    try:
+    with pytest.raises(RuntimeError, match="half way"):
         engine.put_many(rows(), now_ms=0)  # type: ignore[arg-type]
-    except RuntimeError:
-        pass
     assert [k.name for k in engine.list("", None, 10, 0)[0]] == ["keep"]
     assert engine.delete_many(["keep", "nope"]) == 1

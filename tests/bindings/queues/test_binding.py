@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.queues.binding import QueueSendError, delay_error
+from emulator.bindings.queues.binding import delay_error
+from emulator.bindings.queues.errors import QueueSendError
 from emulator.jsobject import JsObject
-from tests.bindings.queues.conftest import Harness
+from tests.helpers.queues import Harness
 
 
 async def test_send_requires_a_body(harness: Harness) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.helpers.processes import kill_once_written
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 
@@ -28,23 +27,8 @@ def _pairs(path: Path) -> dict[str, int]:
 
 
 def _run_and_kill(state: Path, out: Path, phase: str, min_sent: int) -> None:
-    proc = subprocess.Popen([sys.executable, str(WORKER), str(state), str(out), phase, "produce"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        sent_log = out / f"sent-{phase}.log"
-        while len(_lines(sent_log)) < min_sent:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "worker died"
-            assert time.monotonic() < deadline, "the worker did not send enough messages"
-            time.sleep(0.02)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.stdout:
-            proc.stdout.close()
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_once_written([sys.executable, str(WORKER), str(state), str(out), phase, "produce"],
+                      out / f"sent-{phase}.log", min_sent)
 
 
 def test_sigkill_loses_no_sent_message_and_redelivers_no_acked_one(tmp_path: Path) -> None:
@@ -85,20 +69,7 @@ BACKLOG_WORKER = Path(__file__).with_name("backlog_worker.py")
 
 
 def _kill_when(state: Path, out: Path, mode: str, log: str, lines: int) -> None:
-    proc = subprocess.Popen([sys.executable, str(BACKLOG_WORKER), str(state), str(out), mode],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while len(_lines(out / log)) < lines:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "worker died"
-            assert time.monotonic() < deadline, f"the worker did not write {lines} lines to {log}"
-            time.sleep(0.01)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_once_written([sys.executable, str(BACKLOG_WORKER), str(state), str(out), mode], out / log, lines)
 
 
 def test_sigkill_in_a_backlog_beyond_the_window_loses_and_repeats_nothing(tmp_path: Path) -> None:

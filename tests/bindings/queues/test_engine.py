@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from emulator.bindings.queues.binding import MessageBatch, QueueSendError
+from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer
-from emulator.bindings.queues.engine import QueueBroker, QueueNotFound, QueuesError
+from emulator.bindings.queues.engine import QueueBroker
+from emulator.bindings.queues.errors import QueueNotFound, QueuesError, QueueSendError
 from emulator.clock import FakeClock
 from emulator.logs import EventLog
-from tests.bindings.queues.conftest import START, Harness
+from tests.helpers.queues import START, Harness
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

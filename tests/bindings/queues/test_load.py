@@ -9,7 +9,7 @@ from typing import Any
 
 from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer
-from tests.bindings.queues.conftest import Harness
+from tests.helpers.queues import Harness
 
 TOTAL = 100_000
 

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from emulator.bindings.queues.config import TYPE
-from emulator.bindings.queues.engine import QueuesError
+from emulator.bindings.queues.errors import QueuesError
 from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform

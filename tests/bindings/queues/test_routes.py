@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from emulator.bindings.queues.routes import MAX_PEEK, routes
-from tests.bindings.queues.conftest import Harness
+from tests.helpers.queues import Harness
 
 
 @pytest.fixture

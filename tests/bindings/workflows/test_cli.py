@@ -16,7 +16,7 @@ from emulator.bindings.workflows import cli as wf_cli
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.bindings.workflows.routes import build_routes
-from emulator.cli._common import release_state_dirs
+from emulator.cli import run_verb
 from emulator.clock import RealClock
 from emulator.state import StateDir
 from tests.helpers.state_dirs import announced_server
@@ -44,11 +44,7 @@ def outside_any_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="cf-emulator")
     wf_cli.register(parser.add_subparsers(dest="verb"))
-    args = parser.parse_args(list(argv))
-    try:
-        code = args.func(args)
-    finally:
-        release_state_dirs()  # what `cf-emulator`'s main does after every verb
+    code = run_verb(parser.parse_args(list(argv)))  # as `cf-emulator`'s main runs a verb
     out, err = capsys.readouterr()
     return code, out, err
 

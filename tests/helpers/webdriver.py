@@ -185,3 +185,9 @@ class ChromeDriver:
                     self._signal(signal.SIGKILL)
                     await self._proc.wait()
             shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def rows_js(table: str, cells: str = "td") -> str:
+    """A script returning the text of every cell of table ``#table``'s body, row by row."""
+    return (f"return Array.from(document.querySelectorAll('#{table} tbody tr'))"
+            f".map(r => Array.from(r.querySelectorAll('{cells}')).map(c => c.textContent));")

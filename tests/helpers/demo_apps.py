@@ -1,4 +1,5 @@
-"""Shared driver for the demo-app end-to-end tests: the workspace in-process, on a FakeClock.
+"""Driving the demo apps (`fusou-web`, `fusou-workflow`) in end-to-end tests: the workspace
+in-process, on a FakeClock (the `fusou` fixture of tests/e2e/conftest.py starts it).
 
 Everything a test asserts goes through the apps' HTTP endpoints; the platform's bindings
 are used only to arrange conditions no HTTP client could (a message with a bad shape,
@@ -8,14 +9,12 @@ bit rot in a stored fragment, a failing queue) and to read D1 rows the API does 
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest_asyncio
 
 from emulator.clock import FakeClock
 from emulator.emulator import Emulator
@@ -113,19 +112,3 @@ class Fusou:
             if not page.truncated:
                 return keys
             cursor = page.cursor
-
-
-@pytest_asyncio.fixture
-async def fusou(tmp_path: Path) -> AsyncIterator[Fusou]:
-    # The clock starts near the real time (tokens are checked by pyjwt against the real
-    # clock), just after a 5-minute boundary: the workflow app's `*/5 * * * *` re-drive cron
-    # then fires only when a test advances past CRON_FIRST_FIRE, never by accident.
-    start = (int(time.time()) // 300) * 300 + 1
-    emu = Emulator([WORKSPACE], state_dir=tmp_path / "state", clock=FakeClock(start=start),
-                   port=0, s3_port=None)
-    await emu.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Fusou(emu, session)
-    finally:
-        await emu.stop()
