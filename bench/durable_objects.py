@@ -40,7 +40,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from emulator.cli.dev import tune_gc  # noqa: E402
+from emulator.cli.dev import tune_gc
 
 VALUE = "v" * 100
 OPS = ("rpc one", "rpc 100", "put+get", "sql insert")

@@ -28,11 +28,11 @@ from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.config.model import AppConfig  # noqa: E402
-from emulator.logs import EventLog  # noqa: E402
-from emulator.platform import Platform  # noqa: E402
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
+from emulator.cli.dev import tune_gc
+from emulator.config.model import AppConfig
+from emulator.logs import EventLog
+from emulator.platform import Platform
+from tests.helpers.apps import QueueConsumer, QueueProducer, app_config
 
 
 class BenchHost:

@@ -50,12 +50,12 @@ from typing import Any, Awaitable, Callable
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA  # noqa: E402
-from emulator.bindings.r2.store import _UPSERT_SQL as R2_UPSERT  # noqa: E402
-from emulator.bindings.r2.store import INLINE_MAX  # noqa: E402
-from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.platform import Platform  # noqa: E402
-from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config  # noqa: E402
+from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA
+from emulator.bindings.r2.store import _UPSERT_SQL as R2_UPSERT
+from emulator.bindings.r2.store import INLINE_MAX
+from emulator.cli.dev import tune_gc
+from emulator.platform import Platform
+from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config
 
 KiB = 1024
 MiB = 1024 * KiB

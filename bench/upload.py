@@ -167,7 +167,7 @@ def probe(url: str, stop: Any, out: Any) -> None:
             try:
                 async with session.get(url) as resp:
                     await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 failures.append(1)  # a GET that never got its answer counts with the time it waited
             latencies.append((loop.time() - due) * 1000)
 

@@ -224,7 +224,7 @@ class CronExpression:
 
     def next_after(self, timestamp: float) -> float:
         """The first fire time (epoch seconds, UTC) strictly after ``timestamp``."""
-        start = dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).replace(second=0, microsecond=0)
+        start = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(second=0, microsecond=0)
         start += dt.timedelta(minutes=1)
         day = start.date()
         for offset in range(_SEARCH_DAYS):
@@ -239,7 +239,7 @@ class CronExpression:
                 for minute in self.minutes:
                     if first_day and hour == start.hour and minute < start.minute:
                         continue
-                    fire = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.timezone.utc)
+                    fire = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC)
                     return fire.timestamp()
         raise CronError(f"cron expression {self.source!r} never fires")
 

@@ -454,5 +454,5 @@ class EmulatorServer:
             if protocol in connections:
                 try:
                     await asyncio.wait_for(ws.close(code=1001, message=b"Server shutting down"), timeout=2)
-                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                except (TimeoutError, ConnectionError, RuntimeError):
                     pass

@@ -13,11 +13,11 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from typing import Any, Union
+from typing import Any
 
 from emulator.config.nesting import MAX_DEPTH, MAX_DEPTH_MESSAGE
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 _WS = " \t\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
       "\u202f\u205f\u3000\ufeff"

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from emulator.config.jsonc import LineIndex
 from emulator.config.nesting import MAX_DEPTH, TOML_INLINE_MAX_DEPTH, NestingProblem
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _SPACE = re.compile(r"(?:[ \t\r]+|#[^\n]*)*")

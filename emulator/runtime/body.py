@@ -33,7 +33,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 if TYPE_CHECKING:
     from aiohttp import StreamReader, web
@@ -219,7 +219,7 @@ class FilePart:
     content_type: str
 
 
-FormEntry = tuple[str, Union[str, FilePart]]
+FormEntry = tuple[str, str | FilePart]
 
 
 class _NoFlowControl:

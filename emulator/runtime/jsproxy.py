@@ -236,7 +236,7 @@ class JsDate(JsProxy):
     valueOf = getTime  # noqa: N815
 
     def toISOString(self) -> str:  # noqa: N802
-        moment = _dt.datetime.fromtimestamp(self._ms / 1000, tz=_dt.timezone.utc)
+        moment = _dt.datetime.fromtimestamp(self._ms / 1000, tz=_dt.UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(self._ms) % 1000:03d}Z"
 
     toJSON = toISOString  # noqa: N815

@@ -59,7 +59,6 @@ from __future__ import annotations
 import builtins
 import importlib
 import itertools
-import os
 import re
 import sys
 import traceback
@@ -445,7 +444,7 @@ class AppPackage:
             raise
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # noqa: BLE001 - SystemExit etc. from an app's top level too
+        except BaseException as exc:  # SystemExit etc. from an app's top level too
             raise AppLoadError(
                 f"failed to load {path}: {type(exc).__name__}: {exc}", app_traceback(exc)
             ) from exc

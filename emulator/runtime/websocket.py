@@ -492,7 +492,7 @@ class _Connection:
                 else:
                     try:
                         await asyncio.wait_for(asyncio.shield(writer), timeout=5)
-                    except (asyncio.TimeoutError, asyncio.CancelledError):
+                    except (TimeoutError, asyncio.CancelledError):
                         writer.cancel()
             if not ws.closed:
                 await ws.close()

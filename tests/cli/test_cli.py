@@ -133,7 +133,7 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     config = declaring_config(tmp_path / "app", queues=("jobs",))
     assert main(["queues", "send", "jobs", '{"n": 1}', "--persist-to", str(tmp_path), "-c", str(config)]) == 130
     holder = seen[0]
-    assert holder is not None and getattr(holder, "pid") == os.getpid() and getattr(holder, "role") == "cli"
+    assert holder is not None and holder.pid == os.getpid() and holder.role == "cli"
     assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
 
 

@@ -20,7 +20,7 @@ from pyodide.ffi import JsProxy, jsnull, to_js  # noqa: E402
 
 
 def test_python_to_rpc_gives_js_values_and_refuses_what_rpc_cannot_carry() -> None:
-    value = workers.python_to_rpc({"a": [1, None], "when": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+    value = workers.python_to_rpc({"a": [1, None], "when": datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
                                    "raw": b"\x00"})
     assert isinstance(value, JsProxy) and value.a[1] is jsnull
     assert value.when.getTime() == 1577836800000 and value.raw.to_bytes() == b"\x00"

@@ -21,7 +21,7 @@ KEY = 'dataset_id = ? AND "table" = ? AND period_tag = ?'
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rows_of(result: Any) -> list[dict[str, Any]]:

@@ -215,10 +215,9 @@ def bind_value(value: Any) -> Any:
     if isinstance(value, int):
         if -(2**63) <= value < 2**63:
             return value
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    elif isinstance(value, (list, tuple)) and all(
-            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value):
+    elif isinstance(value, (bytes, bytearray, memoryview)) or (
+            isinstance(value, (list, tuple))
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value)):
         return bytes(value)
     raise D1Error(f"D1_TYPE_ERROR: Type '{_js_typeof(value)}' not supported for value "
                   f"'{_js_string(value)}'")

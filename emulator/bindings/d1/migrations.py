@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -111,7 +111,7 @@ def create_migration(migrations_dir: Path, message: str, now: datetime | None = 
             highest = max(highest, int(m.group(1)))
     number = f"{highest + 1:04d}"
     path = folder / f"{number}_{message.replace(' ', '_')}.sql"
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
     iso = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
     path.write_text(f"-- Migration number: {number} \t {iso}\n", encoding="utf-8")
     return path

@@ -48,7 +48,7 @@ SAFE_INTEGER = 2**53 - 1
 # Deeper than this is refused: Python's own recursion (and the SDK's) would fail first.
 MAX_DEPTH = 200
 _EPOCH = _dt.datetime(1970, 1, 1)
-_EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MS = _dt.timedelta(milliseconds=1)
 _TAG_TEXT = 0x73  # b"s": UTF-8 text
 _TAG_TREE = 0x6D  # b"m": marshal data

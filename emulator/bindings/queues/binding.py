@@ -222,7 +222,7 @@ class Message:
                  timestamp: _dt.datetime | None = None) -> None:
         self.id: str = record.id
         self.timestamp: _dt.datetime = timestamp or _dt.datetime.fromtimestamp(
-            record.timestamp_ms / 1000, tz=_dt.timezone.utc)
+            record.timestamp_ms / 1000, tz=_dt.UTC)
         self.body: Any = body
         self.attempts: int = record.attempts
         self._batch = batch
@@ -282,7 +282,7 @@ class MessageBatch:
         # Messages of one send share a timestamp: build each datetime once.
         stamps: dict[int, _dt.datetime] = {}
         for ms in {r.timestamp_ms for r in records}:
-            stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+            stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
         self.messages: list[Message] = [
             Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies)]
 

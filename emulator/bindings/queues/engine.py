@@ -191,7 +191,7 @@ def _new_ids(n: int) -> list[str]:
 
 
 def _iso(ms: int) -> str:
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def validate_consumer(consumer: QueueConsumer) -> None:
@@ -382,7 +382,7 @@ class QueueBroker:
             backlogCount=len(q.visible) + q.spilled_due,
             backlogBytes=q.visible_bytes + q.spilled_due_bytes,
             oldestMessageTimestamp=(
-                _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.timezone.utc) if oldest is not None else None
+                _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.UTC) if oldest is not None else None
             ),
         )
 

@@ -61,7 +61,7 @@ def create_message_batch(queue: str, messages: Iterable[Mapping[str, Any] | Any]
     """
     records: list[_Record] = []
     bodies: list[Any] = []
-    now_ms = int(_dt.datetime.now(_dt.timezone.utc).timestamp() * 1000)
+    now_ms = int(_dt.datetime.now(_dt.UTC).timestamp() * 1000)
     for item in messages:
         spec: Mapping[str, Any] = item if isinstance(item, Mapping) and "body" in item else {"body": item}
         stamp = spec.get("timestamp", now_ms)

@@ -17,7 +17,7 @@ import email.utils
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from emulator.bindings.r2.errors import R2Error, bad_digest
@@ -69,7 +69,7 @@ def _to_ms(value: Any) -> int:
     """A JS Date equivalent (datetime, or epoch milliseconds) as epoch milliseconds."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return int(round(value.timestamp() * 1000))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
@@ -135,7 +135,7 @@ def parse_http_metadata(value: Any, method: str) -> dict[str, Any]:
 def _http_metadata_view(stored: dict[str, Any]) -> JsObject:
     view = JsObject(stored)
     if "cacheExpiry" in view:
-        view["cacheExpiry"] = datetime.fromtimestamp(view["cacheExpiry"] / 1000, tz=timezone.utc)
+        view["cacheExpiry"] = datetime.fromtimestamp(view["cacheExpiry"] / 1000, tz=UTC)
     return view
 
 
@@ -327,7 +327,7 @@ class R2Object:
         for name, value in self._stored.http_metadata.items():
             header = HTTP_FIELDS[name]
             text = (email.utils.format_datetime(
-                datetime.fromtimestamp(value / 1000, tz=timezone.utc), usegmt=True)
+                datetime.fromtimestamp(value / 1000, tz=UTC), usegmt=True)
                 if name == "cacheExpiry" else str(value))
             if hasattr(headers, "set"):
                 headers.set(header, text)
@@ -446,7 +446,7 @@ class R2MultipartUpload:
     def __init__(self, bucket: "R2Bucket", key: str, upload_id: str) -> None:
         self._bucket = bucket
         self.key = key
-        self.uploadId = upload_id  # noqa: N815
+        self.uploadId = upload_id  # Cloudflare spelling
 
     async def uploadPart(self, partNumber: int, value: Any,  # noqa: N802,N803
                          options: Mapping[str, Any] | None = None, **kwargs: Any) -> JsObject:

@@ -409,7 +409,7 @@ def _download_remote(url: str, bucket: str, key: str, sink: _Sink) -> None:
 def _expires_ms(value: str) -> int:
     """``--expires``: epoch milliseconds (wrangler's local mode parses an integer), or a date."""
     import email.utils
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     text = value.strip()
     if text.lstrip("-").isdigit():
@@ -423,7 +423,7 @@ def _expires_ms(value: str) -> int:
             raise R2CommandError(f'--expires "{value}" is not a date: give epoch milliseconds, an ISO 8601 '
                                  "date (2030-01-01T00:00:00Z) or an HTTP date") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
 
 

@@ -63,7 +63,7 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
@@ -212,7 +212,7 @@ class StoredObject(NamedTuple):
 
     @property
     def uploaded_datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.uploaded / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(self.uploaded / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -626,7 +626,7 @@ class _Bucket:
         # FakeBucket directly keeps two platforms in one process (tests) independent.
         self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
         self.fake.keys = IndexedKeys(store, name)
-        self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
+        self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=UTC)
         # The bucket's CORS rules (S3 JSON shape, see cors.py), kept in the info table.
         row = self.db.execute("SELECT value FROM info WHERE name = 'cors'").fetchone()
         self.cors: list[dict[str, Any]] | None = json.loads(row[0]) if row else None

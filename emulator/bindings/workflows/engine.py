@@ -143,10 +143,10 @@ def _to_epoch_ms(value: Any) -> int:
     """``sleep_until`` targets: datetime (naive = UTC), epoch ms, or an ISO 8601 string."""
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
+            value = value.replace(tzinfo=_dt.UTC)
         return int(round(value.timestamp() * 1000))
     if isinstance(value, _dt.date):
-        return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc))
+        return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
@@ -164,7 +164,7 @@ def _event_value(stored: Mapping[str, Any]) -> JsObject:
     return JsObject(
         payload=to_js_object(stored.get("payload")),
         type=stored.get("type"),
-        timestamp=_dt.datetime.fromtimestamp(int(stored.get("timestamp", 0)) / 1000, tz=_dt.timezone.utc),
+        timestamp=_dt.datetime.fromtimestamp(int(stored.get("timestamp", 0)) / 1000, tz=_dt.UTC),
     )
 
 

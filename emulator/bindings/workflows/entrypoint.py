@@ -148,7 +148,7 @@ class WorkflowEvent(JsObject):
     def build(cls, payload: Any, timestamp_ms: int, instance_id: str, workflow_name: str) -> "WorkflowEvent":
         event = cls()
         event["payload"] = to_js_object(payload)
-        event["timestamp"] = _dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=_dt.timezone.utc)
+        event["timestamp"] = _dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=_dt.UTC)
         event["instanceId"] = instance_id
         event["workflowName"] = workflow_name
         return event

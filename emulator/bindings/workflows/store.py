@@ -221,7 +221,7 @@ class WorkflowStore:
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _json(text: str | None) -> Any:

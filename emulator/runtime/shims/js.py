@@ -605,7 +605,7 @@ class _DateClass(_JsClass):
         except ValueError:
             return math.nan
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
+            moment = moment.replace(tzinfo=dt.UTC)
         return moment.timestamp() * 1000
 
     def UTC(self, year: int, month: int = 0, day: int = 1, hours: int = 0, minutes: int = 0,  # noqa: N802
@@ -845,8 +845,8 @@ HTMLRewriter = _HTMLRewriterClass()
 URL = _URLClass()
 URLSearchParams = _URLSearchParamsClass()
 # JS's error constructors, under their JS names (shadowing the builtins in this module only).
-TypeError = TypeError_  # noqa: A001
-SyntaxError = SyntaxError_  # noqa: A001
+TypeError = TypeError_
+SyntaxError = SyntaxError_
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ from emulator.bindings.d1.migrations import (
 )
 from emulator.platform import Platform
 from tests.helpers.apps import d1_app, d1_binding
+from datetime import UTC
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
@@ -104,12 +105,12 @@ async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Pla
 
 
 def test_create_numbers_after_the_highest(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from emulator.bindings.d1.migrations import create_migration
 
     folder = tmp_path / "new"
-    first = create_migration(folder, "add users", datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc))
+    first = create_migration(folder, "add users", datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC))
     assert first.name == "0001_add_users.sql"
     assert first.read_text() == "-- Migration number: 0001 \t 2024-05-06T07:08:09.123Z\n"
     (folder / "0007_manual.sql").write_text("")

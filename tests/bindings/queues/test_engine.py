@@ -111,7 +111,7 @@ async def test_message_shape_and_batch_queue_name(harness: Harness) -> None:
     assert [(m["queue"], m["body"], m["attempts"]) for m in batch] == [
         ("my/ Queue", "Hello world!", 1), ("my/ Queue", "Hola mundo!", 1)]
     stamp = batch[0]["timestamp"]
-    assert stamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert stamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     assert stamp.tzinfo is not None
     assert batch[0]["id"] != batch[1]["id"]
 
@@ -123,7 +123,7 @@ async def test_content_types_in_send_order(harness: Harness) -> None:
     await q.send("msg1", contentType="text")
     await q.send([{"message": "msg2"}], {"contentType": "json"})
     await q.send(bytes(range(8)), contentType="bytes")
-    when = dt.datetime.fromtimestamp(1_600_000_000, tz=dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(1_600_000_000, tz=dt.UTC)
     await q.send(when, contentType="V8")  # case-insensitive, like workerd
     await h.advance(1)
     assert [m["body"] for m in consumer.batches[0]] == ["msg1", [{"message": "msg2"}], bytes(range(8)), when]
@@ -138,7 +138,7 @@ async def test_v8_round_trips_python_values(harness: Harness) -> None:
     cyclic: dict[str, Any] = {"name": "cycle"}
     cyclic["self"] = cyclic
     values: list[Any] = [
-        2**100, cyclic, [[1, [2, [3]]]], dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        2**100, cyclic, [[1, [2, [3]]]], dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         dt.date(2021, 5, 6), {"a", "b"}, frozenset({1}), (1, "two"), b"\x00\x01", bytearray(b"xy"),
         decimal.Decimal("3.14"), dt.timedelta(seconds=90), 1 + 2j, None, True, {1: "int key"},
     ]
@@ -528,7 +528,7 @@ async def test_send_metrics_are_taken_before_enqueue(harness: Harness) -> None:
     second = await q.send("two")
     metrics = second.metadata.metrics
     assert metrics.backlogCount == 1 and metrics.backlogBytes == len(b'"one"')
-    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     third = await q.sendBatch([{"body": 1}, {"body": 2}])
     assert third.metadata.metrics.backlogCount == 2
 
@@ -895,7 +895,7 @@ async def test_a_queue_without_consumer_holds_nothing_but_counts(harness: Harnes
     assert _in_memory(h.broker) == 0 and _stored_messages_alive("backlog") == 0
     metrics = (await q.send("one more")).metadata.metrics
     assert metrics.backlogCount == 2000 and metrics.backlogBytes == sum(len(str(n)) for n in range(2000))
-    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     # Peek reads from disk, in delivery order, and keeps nothing.
     assert [m["body"] for m in h.broker.peek("backlog", limit=3)] == [0, 1, 2]
     assert _in_memory(h.broker) == 0

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -32,7 +32,7 @@ async def test_put_get_head_round_trip(bucket: Any, clock: FakeClock) -> None:
     assert put.key == "greeting" and put.size == 5
     assert put.etag == md5(b"hello") and put.httpEtag == f'"{md5(b"hello")}"'
     assert re.fullmatch(r"[0-9a-f]{32}", put.version)
-    assert put.uploaded == datetime.fromtimestamp(clock.now(), tz=timezone.utc)
+    assert put.uploaded == datetime.fromtimestamp(clock.now(), tz=UTC)
     assert put.uploaded.tzinfo is not None
     assert put.range is None
     assert put.checksums.toJSON() == {"md5": md5(b"hello")}
@@ -123,7 +123,7 @@ async def test_custom_metadata_limit_counts_utf16(bucket: Any, metadata: dict[st
 
 
 async def test_http_metadata_fields_and_headers(bucket: Any) -> None:
-    expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     await bucket.put("h", "v", httpMetadata={
         "contentType": "text/csv", "contentLanguage": "en", "contentDisposition": "inline",
         "contentEncoding": "gzip", "cacheControl": "no-cache", "cacheExpiry": expiry})

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from emulator.platform import Platform
 from tests.helpers.apps import r2_app
 from tests.helpers.rawhttp import RawResponse, raw_request
+from datetime import UTC
 
 MiB = 1024 * 1024
 
@@ -523,7 +524,7 @@ async def test_keys_with_control_characters(s3_platform: Platform) -> None:
 
 
 async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any, s3_platform: Platform) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     keys = ["a&b", "c<d>e", "plain", "ü/é", "q\"uote'"]
     for k in keys:
@@ -533,15 +534,15 @@ async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any
     store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]
     for o in listed["Contents"]:
         stored = store.head("bucket", o["Key"])
-        assert o["LastModified"] == datetime.fromtimestamp(stored.uploaded / 1000, tz=timezone.utc)
+        assert o["LastModified"] == datetime.fromtimestamp(stored.uploaded / 1000, tz=UTC)
         assert o["ETag"] == f'"{stored.etag}"' and o["Size"] == stored.size
 
 
 def test_listing_dates_are_iso_with_milliseconds() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from emulator.bindings.r2.s3 import _iso
 
     for ms in (0, 999, 1_700_000_000_123, 1_700_000_000_999, 4_102_444_799_001):
-        dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).replace(microsecond=ms % 1000 * 1000)
+        dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
         assert _iso(ms) == dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -274,7 +274,7 @@ async def test_sleep_reports_waiting_and_is_idle(wf: Harness) -> None:
 
 
 async def test_sleep_until_future_and_past(wf: Harness) -> None:
-    target = dt.datetime.fromtimestamp(wf.clock.now() + 60, tz=dt.timezone.utc)
+    target = dt.datetime.fromtimestamp(wf.clock.now() + 60, tz=dt.UTC)
 
     class Until(WorkflowEntrypoint):
         async def run(self, event: Any, step: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rows_of(result: Any) -> list[dict[str, Any]]:

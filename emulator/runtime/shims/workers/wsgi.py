@@ -176,7 +176,7 @@ def _start(app: Any, environ: dict[str, Any]) -> _Started:
         finally:
             try:
                 environ["wsgi.input"].close()
-            except Exception:  # noqa: BLE001 - best effort
+            except Exception:
                 logger.exception("Failed to close wsgi.input")
 
     try:
