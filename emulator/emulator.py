@@ -450,7 +450,7 @@ class Emulator:
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
                                 request_body_limit=self.request_body_limit, strict_runtime=self.strict_runtime,
                                 apply_migrations=self._should_apply_migrations())
-        except Exception as exc:  # a binding plugin refused the apps while being built
+        except Exception as exc:  # noqa: BLE001 - a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
             self._forget_dependencies()
             raise StartError(plugin_error_text(exc)) from None
@@ -467,7 +467,7 @@ class Emulator:
         except (StartError, asyncio.CancelledError):
             await self._abandon_start(platform)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - see below
             # `check` catches almost every such config first; what still reaches a plugin
             # (e.g. a queue consumed by two apps given with separate -c options, a damaged
             # state file opened while an app's env is built) must read as a clear message,
@@ -542,7 +542,7 @@ class Emulator:
         for plugin in reversed(list(platform.plugins.values())):
             try:
                 await plugin.stop()
-            except Exception as exc:  # best effort: the start error is what the user must see
+            except Exception as exc:  # noqa: BLE001 - best effort: the start error is what the user must see
                 self.log.debug("dev", f"stopping the {plugin.name} plugin after a failed start: {exc!r}")
         self._unload_apps(platform)
         self._platform = None
@@ -554,7 +554,7 @@ class Emulator:
         for host in list(platform.hosts.values()):
             try:
                 host.unload()  # type: ignore[attr-defined]
-            except Exception as exc:  # best effort: stopping goes on
+            except Exception as exc:  # noqa: BLE001 - best effort: stopping goes on
                 self.log.debug("dev", f"unloading {host.config.name}: {exc!r}")
 
     def declared_requirements(self, app_name: str) -> list[Any]:
@@ -633,7 +633,7 @@ class Emulator:
         for name, plugin in platform.plugins.items():
             try:
                 plugins[name] = plugin.health()
-            except Exception as exc:  # a broken plugin must not break the health check
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the health check
                 plugins[name] = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
         return {
             "status": "ok",

@@ -366,7 +366,7 @@ class _Factory:
         for handle in reversed(self.handles):
             try:
                 await handle.stop()
-            except Exception as exc:  # stop the others, then report
+            except Exception as exc:  # noqa: BLE001 - stop the others, then report
                 errors.append(exc)
         self.handles.clear()
         if errors:

@@ -150,7 +150,7 @@ class AppReloader:
         log = platform.log
         try:
             report = check_paths([app.config_path], self.emulator.env, command="dev")
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken config file may raise anything; the running version stays
             log.error("dev", f"[{app.name}] could not re-read {app.config_path}; keeping the running version.\n"
                              f"{traceback.format_exc()}", app=app.name)
             return False
@@ -207,7 +207,7 @@ class AppReloader:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - its failure was logged where it happened (_watch)
                 pass
             self._task = None
 
@@ -242,6 +242,6 @@ class AppReloader:
                         break  # watch set changed (new config paths): restart the watcher
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a watcher failure must not take the server down
+            except Exception as exc:  # noqa: BLE001 - a watcher failure must not take the server down
                 log.error("dev", f"file watcher stopped: {exc!r}; restart `cf-emulator dev` to reload again")
                 return

@@ -219,7 +219,7 @@ class EmulatorServer:
                 return response
             except (asyncio.CancelledError, ConnectionResetError):
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an emulator bug is a logged 500, never a dropped connection
                 # The traceback goes to the log for the developer, never to the client.
                 log.error("http", f"internal API {request.method} {request.path} failed: {exc!r}",
                           traceback=traceback.format_exc())
@@ -317,7 +317,7 @@ class EmulatorServer:
                     response = await host.handle(request)  # type: ignore[attr-defined]
                 except (asyncio.CancelledError, ConnectionResetError):
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - app code may raise anything: a logged 500 as workerd does
                     log.error(f"app:{name}", f"{request.method} {request.path} raised {exc!r}",
                               traceback=traceback.format_exc())
                     response = web.Response(status=500, text="Internal Server Error")
@@ -341,12 +341,13 @@ class EmulatorServer:
             try:
                 scheduled_ms = int(time_param) if time_param else platform.clock.now_ms()
             except ValueError:
-                return web.Response(status=400, text=f"invalid time {time_param!r}: expected milliseconds since the epoch")
+                return web.Response(status=400,
+                                    text=f"invalid time {time_param!r}: expected milliseconds since the epoch")
             started = loop_time()
             host = platform.hosts[name]
             try:
                 await host.scheduled(cron, scheduled_ms)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything: reported to the caller
                 log.error(f"app:{name}", f"scheduled handler for {cron!r} raised {exc!r}",
                           traceback=traceback.format_exc())
                 status, text = 500, f"Scheduled event failed: {type(exc).__name__}: {exc}"

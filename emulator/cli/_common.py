@@ -91,7 +91,8 @@ def resolve_state_dir(args: argparse.Namespace) -> StateDir:
         _warned_stray.add(found.stray)
         from emulator.cli.output import warn
 
-        warn(f"{found.stray} is not used: this app belongs to the workspace {found.workspace.path if found.workspace else ''}, "
+        workspace = found.workspace.path if found.workspace else ""
+        warn(f"{found.stray} is not used: this app belongs to the workspace {workspace}, "
              f"whose state directory is {found.root} (docs/state.md).")
     return StateDir(found.root)
 

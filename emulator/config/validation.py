@@ -1685,7 +1685,8 @@ _SIMPLE_BINDINGS: dict[str, dict[str, Any]] = {
         "remote": None, "known": ["binding", "service_id", "remote"]},
     "mtls_certificates": {"label": "mtls_certificates", "checks": [
         ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
-        ("certificate_id", "nonempty", "string", '"{f}" bindings should have a string "certificate_id" field but got {j}.')],
+        ("certificate_id", "nonempty", "string",
+         '"{f}" bindings should have a string "certificate_id" field but got {j}.')],
         "remote": "after", "known": ["binding", "certificate_id", "remote"]},
     "pipelines": {"label": "pipeline", "checks": [
         ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),

@@ -397,7 +397,7 @@ async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: 
         if str(exc).startswith(_FORM_ERROR):
             raise
         raise _form_error(f"malformed multipart body ({exc})") from None
-    except Exception as exc:  # aiohttp's ValueError/RuntimeError/BadHttpMessage, a lost client...
+    except Exception as exc:  # noqa: BLE001 - aiohttp's ValueError/RuntimeError/BadHttpMessage, a lost client...
         for spill in made:
             spill.close()
         raise _form_error(f"malformed multipart body ({type(exc).__name__}: {exc})") from None

@@ -276,7 +276,10 @@ async def test_a_failing_part_upload_is_an_upload_error_not_a_bad_fragment(bucke
     # Small output: the only part fails after encoding; large output (> PART_SIZE): a part
     # fails while the encoder is still writing (and may be waiting on the upload).
     for i in range(2):
-        data = fr.parquet_bytes(fr.bench_table(rows, i * rows)) if rows > 1000 else fr.fragment("battle", i * rows, rows)
+        if rows > 1000:
+            data = fr.parquet_bytes(fr.bench_table(rows, i * rows))
+        else:
+            data = fr.fragment("battle", i * rows, rows)
         await bucket.put(f"f{i}", data)
     create = bucket.createMultipartUpload
     aborted: list[bool] = []

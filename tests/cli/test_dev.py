@@ -176,7 +176,7 @@ def test_a_second_ctrl_c_stops_now_quietly_and_unfinished_work_survives(workspac
     def slow_request() -> None:
         try:
             answers.append(http("GET", urls["dev-shop"] + "/api/sleep", timeout=60))
-        except Exception as exc:  # the connection closes without an answer
+        except Exception as exc:  # noqa: BLE001 - the connection closes without an answer
             answers.append(exc)
 
     requester = threading.Thread(target=slow_request)

@@ -134,7 +134,8 @@ def test_worker_app_fields_and_defaults(tmp_path: Path) -> None:
     assert db.migrations_dir == (tmp_path / "migrations").resolve() and db.migrations_table == "d1_migrations"
     assert db2.migrations_dir == (tmp_path / "sql").resolve() and db2.migrations_table == "applied"
     assert db2.database_id is None and db2.local_id == "db2"
-    assert [(w.binding, w.name, w.class_name, w.script_name) for w in workflows_config(app).workflows] == [("WF", "wf", "Wf", None)]
+    workflows = workflows_config(app).workflows
+    assert [(w.binding, w.name, w.class_name, w.script_name) for w in workflows] == [("WF", "wf", "Wf", None)]
     assert [(s.binding, s.service, s.entrypoint) for s in services_config(app).services] == [("API", "api", "Api")]
     assert app.crons == ("*/5 * * * *",)
     assert app.assets is not None and app.assets.directory == (tmp_path / "static").resolve()

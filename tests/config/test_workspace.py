@@ -85,8 +85,8 @@ def test_valid_workspace_loads_every_app(tmp_path: Path) -> None:
 
 def test_two_consumers_for_one_queue_across_apps(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
-    write(tmp_path / "apps" / "web" / "wrangler.toml", WEB.replace('name = "web"\npages_build_output_dir = "./public"\n',
-                                                                   'name = "web"\nmain = "src/index.js"\n')
+    write(tmp_path / "apps" / "web" / "wrangler.toml",
+          WEB.replace('name = "web"\npages_build_output_dir = "./public"\n', 'name = "web"\nmain = "src/index.js"\n')
           + '\n[[queues.consumers]]\nqueue = "jobs"\n')
     report = check_paths([ws], cwd=tmp_path)
     assert not report.ok

@@ -77,7 +77,8 @@ async def test_every_state_changing_internal_route_refuses_cross_site_requests(c
     before = state_fingerprint(emu.state_dir)
 
     async with aiohttp.ClientSession() as session:
-        async def send(method: str, url: str, headers: dict[str, str], data: str | None = BODY) -> aiohttp.ClientResponse:
+        async def send(method: str, url: str, headers: dict[str, str],
+                       data: str | None = BODY) -> aiohttp.ClientResponse:
             # aiohttp would add `Content-Type: application/octet-stream`; a browser adds none.
             skip = () if "Content-Type" in headers else ("Content-Type",)
             async with session.request(method, url, headers=headers, data=data, skip_auto_headers=skip) as resp:

@@ -40,7 +40,7 @@ async def test_without_the_setting_nothing_is_applied(workspace: Path) -> None:
 async def test_a_failing_migration_stops_the_start(workspace: Path) -> None:
     (workspace / "backend" / "migrations" / "0002_broken.sql").write_text("CREATE TABLE (;\n")
     emulator = Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0, apply_migrations=True)
-    with pytest.raises(StartError, match="0002_broken|dev-db"):
+    with pytest.raises(StartError, match=r"0002_broken|dev-db"):
         await emulator.start()
     assert not (workspace / ".emulator" / "server.json").exists()
 

@@ -22,7 +22,8 @@ def plan(*apps: tuple[str, list[str]]) -> object:
 
 def test_offline_names_the_package_and_the_connection_error() -> None:
     output = "\n".join(["Looking in indexes: https://pypi.org/simple", RETRY, RETRY,
-                        "ERROR: Could not find a version that satisfies the requirement jinja2>=3 (from versions: none)",
+                        "ERROR: Could not find a version that satisfies the requirement jinja2>=3 "
+                        "(from versions: none)",
                         "ERROR: No matching distribution found for jinja2>=3"])
     message = explain_pip_failure(output, plan(("web", ["jinja2>=3"]), ("api", ["tinylib"])))  # type: ignore[arg-type]
     assert message.startswith('Could not install the Python packages of app "web" (/w/web/pyproject.toml): ')
@@ -49,8 +50,8 @@ def test_a_transitive_requirement_names_who_needs_it() -> None:
 
 
 def test_resolution_impossible_lists_the_clash() -> None:
-    output = """ERROR: Cannot install needs-dep==1.0 and other==1.0 because these package versions have conflicting dependencies.
-
+    output = ("ERROR: Cannot install needs-dep==1.0 and other==1.0 because these package versions have "
+              "conflicting dependencies.\n") + """
 The conflict is caused by:
     needs-dep 1.0 depends on tinydep>=2
     other 1.0 depends on tinydep<2

@@ -182,9 +182,9 @@ async def test_websocket_pair_ends_talk_to_each_other() -> None:
 def test_what_cannot_be_emulated_says_so() -> None:
     with pytest.raises(NotImplementedError, match="HTMLRewriter is not emulated"):
         js.HTMLRewriter.new()
-    with pytest.raises(NotImplementedError, match="crypto.subtle.digest"):
+    with pytest.raises(NotImplementedError, match=r"crypto\.subtle\.digest"):
         js.crypto.subtle.digest
-    with pytest.raises(AttributeError, match="js.Nope: cf-emulator provides"):
+    with pytest.raises(AttributeError, match=r"js\.Nope: cf-emulator provides"):
         js.Nope  # noqa: B018
     assert len(js.crypto.randomUUID()) == 36
 

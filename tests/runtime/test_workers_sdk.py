@@ -137,7 +137,8 @@ async def test_request_body_stream_and_js_object(tmp_path: Path, serve: Any) -> 
     data = await (await client.post("/stream", data=big)).json()
     assert data == {"total": len(big), "chunks": True, "used": "Body already used", "body_used": True}
     assert await (await client.post("/reader", data=b"abc")).read() == b"abc"
-    assert await (await client.post("/js", data=b"payload")).json() == {"same": True, "bytes": "payload", "no_body": None}
+    js = await (await client.post("/js", data=b"payload")).json()
+    assert js == {"same": True, "bytes": "payload", "no_body": None}
 
 
 async def test_response_sdk_behaviour() -> None:

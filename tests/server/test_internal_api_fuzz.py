@@ -190,7 +190,8 @@ async def test_internal_routes_answer_random_requests_cleanly(target: Target, da
 
 SWEEP_SEGMENTS = ["%FF", "x" * 300, "%2E%2E", "%00", "%0A", "nope"]
 SWEEP_QUERIES = ["limit=-1", "limit=" + "9" * 25, "limit=abc", "key=" + "x" * 1100, "key=%FF", "status=%FF", "to=%FF"]
-SWEEP_BODIES = [b"", b"{", b"[]", b'{"body": NaN, "sql": NaN}', b"\xff", b"[" * 5000, b'{"body": ' + b"[" * 300 + b"]" * 300
+SWEEP_BODIES = [b"", b"{", b"[]", b'{"body": NaN, "sql": NaN}', b"\xff", b"[" * 5000,
+                b'{"body": ' + b"[" * 300 + b"]" * 300
                 + b', "sql": "SELECT 1", "id": "' + b"i" * 300 + b'", "type": 1}']
 
 

@@ -418,7 +418,8 @@ class QueueBroker:
         else:
             if len(encoded) > MAX_BATCH_MESSAGES:
                 raise QueueSendError(
-                    f"Queue sendBatch failed: batch message count of {len(encoded)} exceeds limit of {MAX_BATCH_MESSAGES}"
+                    f"Queue sendBatch failed: batch message count of {len(encoded)} exceeds limit of "
+                    f"{MAX_BATCH_MESSAGES}"
                 )
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
@@ -433,7 +434,8 @@ class QueueBroker:
         try:
             await self._ready()
             store = self._store
-            while store.pending_insert_bytes > PENDING_BYTES_HIGH_WATER or store.pending_insert_rows > PENDING_ROWS_HIGH_WATER:
+            while (store.pending_insert_bytes > PENDING_BYTES_HIGH_WATER
+                   or store.pending_insert_rows > PENDING_ROWS_HIGH_WATER):
                 await store.next_commit()
             q = self._queue(queue)
             metrics = self._metrics(q)
@@ -799,7 +801,7 @@ class QueueBroker:
             failed = False
             try:
                 batch = MessageBatch(q.name, records, decode_bodies(records), warn, metadata)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any decoding error is a failed delivery
                 # A body that no longer decodes (e.g. a hand-edited row) counts as a failed
                 # delivery, so it ends in the dead-letter queue instead of looping forever.
                 self.log.error("queues", f'Could not decode a batch of queue "{q.name}": {type(exc).__name__}: {exc}',
@@ -817,7 +819,7 @@ class QueueBroker:
                 failed = True
                 self.log.error("queues", f'Consumer "{q.owner}" of queue "{q.name}" was cancelled',
                                queue=q.name, error="CancelledError")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; a failed delivery
                 failed = True
                 self.log.error(
                     "queues",
@@ -897,7 +899,8 @@ class QueueBroker:
                 to_dlq.append(r)
                 counts["dlq"] += 1
             else:
-                self.log.warn("queues", f'Dropped message "{r.id}" on queue "{q.name}" after {n} failed attempt{plural}!',
+                self.log.warn("queues",
+                              f'Dropped message "{r.id}" on queue "{q.name}" after {n} failed attempt{plural}!',
                               queue=q.name)
                 r.state = GONE
                 store.delete(r.seq, None if r.deferred else r.queue)

@@ -176,7 +176,7 @@ def preview(data: bytes, content_type: str) -> Any:
         return {"base64": base64.b64encode(data).decode("ascii")}
     try:
         value = deserialize(data, content_type)
-    except Exception as exc:  # a corrupt row must not break listing
+    except Exception as exc:  # noqa: BLE001 - a corrupt row must not break listing
         return {"error": f"{type(exc).__name__}: {exc}"}
     if content_type == "v8":
         try:

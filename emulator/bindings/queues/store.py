@@ -408,7 +408,7 @@ class MessageStore:
         if not job.empty():
             try:
                 self._write(job)
-            except Exception as exc:  # disk full, a broken file, ...: reported, never raised here
+            except Exception as exc:  # noqa: BLE001 - disk full, a broken file, ...: reported, never raised here
                 error = exc
                 if self.on_error is not None:
                     self.on_error(exc)
@@ -419,7 +419,7 @@ class MessageStore:
             for placed in job.on_commit:
                 try:
                     placed()
-                except Exception as exc:  # a bug in the caller must not stop the commits
+                except Exception as exc:  # noqa: BLE001 - a bug in the caller must not stop the commits
                     if self.on_error is not None:
                         self.on_error(exc)
         for fut in job.waiters:
@@ -515,8 +515,9 @@ class MessageStore:
         """Up to ``limit`` deferred rows of a queue after ``after`` in (visible_at, ord) order."""
         self.write_now()
         assert self._conn is not None
-        rows = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND (visible_at, ord) > (?, ?) "
-                                  "ORDER BY visible_at, ord LIMIT ?", (queue, after[0], after[1], limit)).fetchall()
+        rows = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred "
+                                  "WHERE queue = ? AND (visible_at, ord) > (?, ?) ORDER BY visible_at, ord LIMIT ?",
+                                  (queue, after[0], after[1], limit)).fetchall()
         self.rows_read += len(rows)
         return rows
 

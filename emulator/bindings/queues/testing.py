@@ -95,6 +95,6 @@ async def run_queue_handler(platform: "Platform", app: str, batch: MessageBatch)
         raise LookupError(f"no hosted app named {app!r}; apps: {', '.join(platform.hosts)}")
     try:
         await host.queue(batch)
-    except Exception as exc:  # the handler raised: the platform retries what it did not ack
+    except Exception as exc:  # noqa: BLE001 - the handler raised: the platform retries what it did not ack
         return queue_result(batch, exc)
     return queue_result(batch, None)

@@ -110,7 +110,7 @@ class Plugin(BindingPlugin):
     def _warm_up(self) -> None:
         try:
             self.store  # noqa: B018
-        except Exception as exc:  # the first real use raises it again, to whoever asked
+        except Exception as exc:  # noqa: BLE001 - the first real use raises it again, to whoever asked
             self.platform.log.debug("r2", f"opening the R2 store in the background failed: {exc!r}")
 
     def _probe_indexes(self) -> None:

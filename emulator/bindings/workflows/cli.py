@@ -360,7 +360,8 @@ def _describe(args: argparse.Namespace, backend: _Backend) -> int:
             result = f"until {s['deadline']}"
         rows.append({"step": s["name"] if s["count"] == 1 else f"{s['name']} #{s['count']}",
                      "type": s["type"], "status": s["status"], "attempts": s["attempts"],
-                     "start": s["start"] or "", "duration": "" if s["duration_ms"] is None else f"{s['duration_ms']} ms",
+                     "start": s["start"] or "",
+                     "duration": "" if s["duration_ms"] is None else f"{s['duration_ms']} ms",
                      "output / error": result})
     if rows:
         output.table(rows, ["step", "type", "status", "attempts", "start", "duration", "output / error"])

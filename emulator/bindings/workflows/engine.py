@@ -132,7 +132,7 @@ def rebuild_error(err: Mapping[str, Any]) -> Exception:
     if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
             return builtin(message)
-        except Exception:  # exotic constructor signatures (UnicodeDecodeError, ...)
+        except Exception:  # noqa: BLE001 - exotic constructor signatures (UnicodeDecodeError, ...)
             pass
     if name not in _REBUILT:
         _REBUILT[name] = type(name, (Exception,), {"name": name})
@@ -412,7 +412,7 @@ class _Run:
             except asyncio.CancelledError:
                 self.executing -= 1
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; the step's retry policy decides
                 self.executing -= 1
                 failure = exc
             else:
@@ -900,7 +900,7 @@ class WorkflowEngine:
             except DefinitionUnavailable as exc:
                 self._park(run, str(exc))
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the app's constructor may raise anything; the instance errors
                 await self._finish(run, definition, None, exc)
                 return
             if not run.fresh:
@@ -924,7 +924,7 @@ class WorkflowEngine:
                     output = await entry.run(event, step)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; the instance errors
                 await self._finish(run, definition, None, exc)
             else:
                 await self._finish(run, definition, output, None)
@@ -1039,8 +1039,8 @@ class WorkflowEngine:
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"workflow params must be JSON-serialisable: {exc}") from None
             ids.append(instance_id)
-            ops.append(("INSERT INTO instances (workflow, id, status, params, created_ms) VALUES (?, ?, 'queued', ?, ?)",
-                        (workflow, instance_id, encoded, now)))
+            ops.append(("INSERT INTO instances (workflow, id, status, params, created_ms) "
+                        "VALUES (?, ?, 'queued', ?, ?)", (workflow, instance_id, encoded, now)))
         try:
             await self.store.write(*ops)
         except sqlite3.IntegrityError:

@@ -488,7 +488,8 @@ def offline_create(conn: sqlite3.Connection, workflow: str, instance_id: str, en
 def offline_send_event(conn: sqlite3.Connection, workflow: str, instance_id: str, event_type: str,
                        encoded_payload: str, now_ms: int) -> None:
     """Store an event for an instance; its ``wait_for_event`` takes it when the engine runs."""
-    if conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone() is None:
+    found = conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone()
+    if found is None:
         raise OfflineActionError("(instance.not_found) Instance does not exist")
     conn.execute("INSERT INTO events (workflow, instance, type, payload, timestamp_ms) VALUES (?, ?, ?, ?, ?)",
                  (workflow, instance_id, event_type, encoded_payload, now_ms))

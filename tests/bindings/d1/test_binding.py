@@ -97,7 +97,7 @@ async def test_errors(db: Any) -> None:
     with pytest.raises(D1Error) as info:
         await db.prepare("-- only a comment\n/* and another */").all()
     assert str(info.value) == "D1_ERROR: No SQL statements detected."
-    with pytest.raises(D1Error, match="^D1_ERROR: Wrong number of parameter bindings"):
+    with pytest.raises(D1Error, match=r"^D1_ERROR: Wrong number of parameter bindings"):
         await db.prepare("SELECT ?, ?").bind(1).all()
 
 
@@ -120,7 +120,7 @@ async def test_batch_is_one_transaction(db: Any) -> None:
     ])
     assert results[0].results == [] and results[0].meta.changes == 1
     assert results[1].results == [{"n": 4}]
-    with pytest.raises(D1Error, match="^D1_ERROR: UNIQUE constraint failed: users.id"):
+    with pytest.raises(D1Error, match=r"^D1_ERROR: UNIQUE constraint failed: users\.id"):
         await db.batch([
             db.prepare("INSERT INTO users (id, name) VALUES (10, 'x')"),
             db.prepare("INSERT INTO users (id, name) VALUES (10, 'dup')"),

@@ -27,7 +27,8 @@ from emulator.bindings.d1.engine import (
     ("/* a; b */ SELECT [x;y] FROM t", ["/* a; b */ SELECT [x;y] FROM t"]),
     ("-- only\n/* comments */", []),
     ("CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END; SELECT 3",
-     ["CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END;", "SELECT 3"]),
+     ["CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END;",
+      "SELECT 3"]),
     (";;", []),
 ])
 def test_split_statements(sql: str, expected: list[str]) -> None:

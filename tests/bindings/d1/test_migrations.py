@@ -31,7 +31,7 @@ def test_order_numbered_first_by_leading_integer(tmp_path: Path) -> None:
     names = [m.name for m in read_migrations(tmp_path / "m")]
     assert names == ["0001_one.sql", "0002_a.sql", "0002_b.sql", "2_two.sql", "10_ten.sql",
                      "abc_x.sql", "init.sql"]
-    with pytest.raises(MigrationError, match="^No migrations present at "):
+    with pytest.raises(MigrationError, match=r"^No migrations present at "):
         read_migrations(tmp_path / "missing")
 
 

@@ -65,7 +65,7 @@ def test_awaitables_and_functions_are_refused() -> None:
         pass
 
     c = coro()
-    with pytest.raises(TypeError, match="^Awaitable <class 'coroutine'> cannot be sent over RPC.$"):
+    with pytest.raises(TypeError, match=r"^Awaitable <class 'coroutine'> cannot be sent over RPC\.$"):
         to_rpc([c])
     c.close()
     with pytest.raises(TypeError, match="cannot be sent over RPC"):

@@ -13,9 +13,9 @@ from tests.bindings.queues.conftest import Harness
 
 async def test_send_requires_a_body(harness: Harness) -> None:
     q = harness.broker.producer("q")
-    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+    with pytest.raises(TypeError, match=r"^Message body cannot be undefined$"):
         await q.send()
-    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+    with pytest.raises(TypeError, match=r"^Message body cannot be undefined$"):
         await q.sendBatch([{"contentType": "text"}])
     await q.send(None)  # JSON null is a body
 
@@ -90,7 +90,7 @@ async def test_send_batch_refuses_the_whole_batch_for_one_bad_delay(harness: Har
 
 
 async def test_unsupported_content_type(harness: Harness) -> None:
-    with pytest.raises(TypeError, match="^Unsupported queue message content type: yaml$"):
+    with pytest.raises(TypeError, match=r"^Unsupported queue message content type: yaml$"):
         await harness.broker.producer("q").send("x", contentType="yaml")
 
 

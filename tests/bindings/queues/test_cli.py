@@ -69,7 +69,8 @@ def test_send_list_peek_purge_on_the_state_directory(project: Path, capsys: pyte
 
 
 def test_messages_sent_offline_are_in_the_store(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "queues", "send", "later", "[1, 2]", "--content-type", "v8", "--persist-to", str(project))[0] == 0
+    code = run(capsys, "queues", "send", "later", "[1, 2]", "--content-type", "v8", "--persist-to", str(project))[0]
+    assert code == 0
 
     async def read() -> list[Any]:
         broker = QueueBroker(StateDir(project).binding_dir("queues") / DB_FILENAME, FakeClock(), EventLog())

@@ -734,15 +734,15 @@ async def test_redrive_all_refusals_change_nothing(harness: Harness) -> None:
     h.consume("a", max_batch_timeout=5, dead_letter_queue="shared")
     h.consume("b", max_batch_timeout=5, dead_letter_queue="shared", owner="other")
     await h.broker.producer("shared").send("parked")
-    with pytest.raises(ValueError, match='^Queues a, b all use "shared" as dead letter queue; pass'):
+    with pytest.raises(ValueError, match=r'^Queues a, b all use "shared" as dead letter queue; pass'):
         h.broker.redrive_all("shared")
-    with pytest.raises(ValueError, match="^Messages cannot be redriven to the queue they are in$"):
+    with pytest.raises(ValueError, match=r"^Messages cannot be redriven to the queue they are in$"):
         h.broker.redrive_all("shared", to="shared")
-    with pytest.raises(QueueNotFound, match='^Queue "typo" does not exist$'):
+    with pytest.raises(QueueNotFound, match=r'^Queue "typo" does not exist$'):
         h.broker.redrive_all("shared", to="typo")
     with pytest.raises(QueueNotFound):
         h.broker.redrive_all("nosuch")
-    with pytest.raises(ValueError, match='^No queue uses "a" as its dead letter queue'):
+    with pytest.raises(ValueError, match=r'^No queue uses "a" as its dead letter queue'):
         h.broker.redrive_all("a")
     assert not h.broker.has_queue("typo")
     assert [m["body"] for m in h.broker.peek("shared")] == ["parked"]

@@ -127,15 +127,15 @@ async def test_one_consumer_per_queue_across_apps(tmp_path: Path) -> None:
 
 async def test_dead_letter_queue_cannot_be_itself(tmp_path: Path) -> None:
     p = Platform([worker_app(tmp_path, dead_letter_queue="jobs")], tmp_path / "state", clock=FakeClock())
-    with pytest.raises(QueuesError, match='^Dead letter queue for queue "jobs" cannot be itself$'):
+    with pytest.raises(QueuesError, match=r'^Dead letter queue for queue "jobs" cannot be itself$'):
         await p.start()
     await p.stop()
 
 
 async def test_delivery_delay_beyond_production_limit_is_refused(tmp_path: Path) -> None:
     p = Platform([web_app(tmp_path, delay=43201), worker_app(tmp_path)], tmp_path / "state", clock=FakeClock())
-    with pytest.raises(QueuesError, match='^Invalid producer "JOBS" for queue "jobs": "delivery_delay" must be '
-                                          'between 0 and 43200, got 43201$'):
+    with pytest.raises(QueuesError, match=r'^Invalid producer "JOBS" for queue "jobs": "delivery_delay" must be '
+                                          r'between 0 and 43200, got 43201$'):
         await p.start()
     await p.stop()
     assert not (tmp_path / "state" / "queues" / "queues.sqlite3").exists()

@@ -74,7 +74,7 @@ def test_json_refuses_cycles_and_unknown_types() -> None:
 def test_content_type_matching_is_case_insensitive() -> None:
     assert normalize_content_type("JSON") == "json"
     assert normalize_content_type(None) == "json"
-    with pytest.raises(TypeError, match="^Unsupported queue message content type: xml$"):
+    with pytest.raises(TypeError, match=r"^Unsupported queue message content type: xml$"):
         normalize_content_type("xml")
 
 

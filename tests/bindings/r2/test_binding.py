@@ -172,9 +172,11 @@ async def test_conditional_get_and_put(bucket: Any, clock: FakeClock) -> None:
     assert isinstance(await bucket.get("c", onlyIf={"etagDoesNotMatch": "other"}), R2ObjectBody)
     # uploadedBefore / uploadedAfter are strict
     assert not isinstance(await bucket.get("c", onlyIf={"uploadedBefore": uploaded}), R2ObjectBody)
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedBefore": uploaded + timedelta(milliseconds=1)}), R2ObjectBody)
+    later = uploaded + timedelta(milliseconds=1)
+    assert isinstance(await bucket.get("c", onlyIf={"uploadedBefore": later}), R2ObjectBody)
     assert not isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded}), R2ObjectBody)
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded - timedelta(milliseconds=1)}), R2ObjectBody)
+    earlier = uploaded - timedelta(milliseconds=1)
+    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": earlier}), R2ObjectBody)
     # secondsGranularity truncates both sides
     await clock.advance(0.5)
     second = await bucket.put("s", "x")
@@ -184,7 +186,8 @@ async def test_conditional_get_and_put(bucket: Any, clock: FakeClock) -> None:
         assert not isinstance(await bucket.get(
             "s", onlyIf={"uploadedBefore": later, "secondsGranularity": True}), R2ObjectBody)
     # If-Modified-Since also passes when etagDoesNotMatch is given and passes
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded, "etagDoesNotMatch": "zzz"}), R2ObjectBody)
+    only_if = {"uploadedAfter": uploaded, "etagDoesNotMatch": "zzz"}
+    assert isinstance(await bucket.get("c", onlyIf=only_if), R2ObjectBody)
     # Headers are accepted as onlyIf
     assert not isinstance(await bucket.get("c", onlyIf={"If-None-Match": f'"{first.etag}"'}), R2ObjectBody)
     assert isinstance(await bucket.get("c", onlyIf={"If-Match": f'"{first.etag}"'}), R2ObjectBody)

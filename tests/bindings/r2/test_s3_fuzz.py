@@ -57,7 +57,8 @@ buckets = st.sampled_from(["bucket", "other", "nope", "", "New_Bucket", "%FF", "
 
 PARAMS = {
     "uploads": st.just(""), "uploadId": st.one_of(st.just("UPLOAD"), query_text), "delete": st.just(""),
-    "partNumber": st.one_of(st.integers(-2, 10_002).map(str), query_text), "list-type": st.sampled_from(["1", "2", "x"]),
+    "partNumber": st.one_of(st.integers(-2, 10_002).map(str), query_text),
+    "list-type": st.sampled_from(["1", "2", "x"]),
     "prefix": path_text, "delimiter": st.sampled_from(["/", "", "%FF", "a"]), "max-keys": st.one_of(
         st.integers(-5, 2000).map(str), st.sampled_from(["9" * 30, "x", ""])),
     "continuation-token": query_text, "start-after": path_text, "marker": path_text,

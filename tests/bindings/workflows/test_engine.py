@@ -168,7 +168,7 @@ async def test_invalid_step_names_fail_the_instance(wf: Harness, name: str) -> N
         async def run(self, event: Any, step: Any) -> Any:
             try:
                 await step.do(name, lambda: 1)
-            except Exception:
+            except Exception:  # noqa: BLE001 - what the test checks: catching cannot save the instance
                 return "swallowed"  # fatal errors fail the instance even when caught
 
     inst = await start_one(wf, BadName)
@@ -314,7 +314,7 @@ async def test_wait_for_event_timeout_is_catchable(wf: Harness) -> None:
         async def run(self, event: Any, step: Any) -> Any:
             try:
                 await step.wait_for_event("wait", type="never", timeout="30 seconds")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - what the test checks: the timeout is catchable like any error
                 return [type(exc).__name__, str(exc)]
 
     inst = await start_one(wf, Impatient)
@@ -385,7 +385,8 @@ async def test_terminate_and_finite_state_error(wf: Harness) -> None:
     await inst.terminate()
     await wf.advance(20)
     assert (await inst.status()).status == "terminated"
-    with pytest.raises(WorkflowError, match=r"\(instance.cannot_terminate\) Cannot terminate instance since its on a finite state"):
+    with pytest.raises(WorkflowError,
+                       match=r"\(instance\.cannot_terminate\) Cannot terminate instance since its on a finite state"):
         await inst.terminate()
 
 
@@ -418,9 +419,9 @@ async def test_ids_duplicates_batches_and_lookup(wf: Harness) -> None:
     await binding.create(id="dup")
     with pytest.raises(WorkflowError, match="already_exists"):
         await binding.create(id="dup")
-    with pytest.raises(WorkflowError, match="^Workflow instance has invalid id$"):
+    with pytest.raises(WorkflowError, match=r"^Workflow instance has invalid id$"):
         await binding.create(id="-bad")
-    with pytest.raises(WorkflowError, match="^Workflow instance has invalid id$"):
+    with pytest.raises(WorkflowError, match=r"^Workflow instance has invalid id$"):
         await binding.create(id="x" * 101)
     with pytest.raises(WorkflowError, match="batchCreate should have at least 1 instance"):
         await binding.create_batch([])
@@ -527,7 +528,7 @@ async def test_delete_removes_state_and_frees_the_id(wf: Harness) -> None:
     described = wf.engine.describe("wf", "i1")
     assert described is not None and described["steps"][0]["output"] == "[REDACTED]"
     await inst.delete()
-    with pytest.raises(WorkflowError, match="instance.not_found"):
+    with pytest.raises(WorkflowError, match=r"instance\.not_found"):
         await inst.status()
     again = await wf.engine.binding("wf").create(id="i1", params=2)
     await wf.advance(3600)

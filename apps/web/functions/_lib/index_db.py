@@ -76,7 +76,8 @@ async def request_compaction(db: Any, dataset_id: str, table: str, period_tag: s
         'INSERT INTO pending_compactions (dataset_id, "table", period_tag, user_id, needed, request_count, '
         "requested_at) VALUES (?, ?, ?, ?, 1, 1, ?) "
         'ON CONFLICT(dataset_id, "table", period_tag) DO UPDATE SET needed = 1, '
-        "request_count = request_count + 1, failures = 0, requested_at = excluded.requested_at, updated_at = CURRENT_TIMESTAMP"
+        "request_count = request_count + 1, failures = 0, requested_at = excluded.requested_at, "
+        "updated_at = CURRENT_TIMESTAMP"
     ).bind(dataset_id, table, period_tag, user_id, iso_now()).run()
 
 
