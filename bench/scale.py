@@ -37,11 +37,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, Python puts bench/ first on sys.path, where a sibling benchmark (http.py)
 # would shadow the standard library's http package; use the repository root instead.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
 import asyncio
@@ -59,11 +58,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.cli.dev import tune_gc
+from emulator.emulator import Emulator
+from emulator.logs import EventLog
 
-from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.emulator import Emulator  # noqa: E402
-from emulator.logs import EventLog  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "scale"
 QUEUE = "scale-backlog"
 OBJECT_SIZE = 1024

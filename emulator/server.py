@@ -30,7 +30,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator.access import internal_refusal
+from emulator.access import WILDCARD_IPS, internal_refusal
 from emulator.config.model import AppConfig
 from emulator.internal_api import checked
 from emulator.platform import Platform
@@ -143,10 +143,10 @@ def plan_ports(apps: list[AppConfig], port: int | None) -> list[PortRequest]:
 
 def client_host(ip: str) -> str:
     """The address a client on this machine uses to reach a listener bound to ``ip``."""
-    if ip in ("0.0.0.0", ""):
-        return "127.0.0.1"
     if ip == "::":
         return "[::1]"
+    if ip in WILDCARD_IPS:
+        return "127.0.0.1"
     return f"[{ip}]" if ":" in ip else ip
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.processes import DevProcess, http, ready_urls, spawn  # noqa: F401 (spawn: a fixture)
+from tests.helpers.processes import http, ready_urls
 
 
 def test_help_documents_the_options() -> None:

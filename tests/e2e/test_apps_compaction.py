@@ -8,8 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from fixtures import fragments as fr
-from tests.e2e.apps_harness import (  # noqa: F401 - fusou is a fixture
-    BATCH_TIMEOUT, DLQ_BATCH_TIMEOUT, PERIOD, WORKFLOW, Fusou, fusou)
+from tests.e2e.apps_harness import BATCH_TIMEOUT, DLQ_BATCH_TIMEOUT, PERIOD, WORKFLOW, Fusou
 
 FAMILY = "battle"
 

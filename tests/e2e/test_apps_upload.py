@@ -9,7 +9,7 @@ import pytest
 from emulator.bindings.queues import binding as queue_binding
 from fixtures import fragments as fr
 from fixtures import jwt as tokens
-from tests.e2e.apps_harness import CRON_FIRST_FIRE, PERIOD, Fusou, fusou  # noqa: F401 - fixture
+from tests.e2e.apps_harness import CRON_FIRST_FIRE, PERIOD, Fusou
 
 
 

@@ -21,7 +21,7 @@ from emulator.logs import EventLog
 from emulator.state import LockHolder as HolderRecord
 from emulator.state import StateDir
 
-from tests.helpers.processes import LockHolder, cli, http, ready_urls, spawn  # noqa: F401 (spawn: a fixture)
+from tests.helpers.processes import LockHolder, cli, http, ready_urls
 
 
 def wait_until(predicate: Any, timeout: float = 15.0, what: str = "condition") -> Any:

@@ -261,7 +261,7 @@ class ObjectStore:
             clauses.append("key < ?")
             params.append(end)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f" SELECT key, value FROM _cf_KV{where} ORDER BY key {'DESC' if reverse else 'ASC'}"
+        sql = f" SELECT key, value FROM _cf_KV{where} ORDER BY key {'DESC' if reverse else 'ASC'}"  # noqa: S608 - fixed clauses; values are parameters
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

@@ -181,7 +181,7 @@ class _Queue:
 
 # Ids need uniqueness, not secrecy: a generator seeded from the OS once is ~50x cheaper per
 # id than os.urandom here, and 128 random bits make a collision practically impossible.
-_id_source = random.Random(os.urandom(32))
+_id_source = random.Random(os.urandom(32))  # noqa: S311 - see above: ids need uniqueness, not secrecy
 
 
 def _new_ids(n: int) -> list[str]:

@@ -390,7 +390,7 @@ def _download_remote(url: str, bucket: str, key: str, sink: _Sink) -> None:
 
     address = url.rstrip("/") + f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}"
     try:
-        with urllib.request.urlopen(address, timeout=300) as resp:
+        with urllib.request.urlopen(address, timeout=300) as resp:  # noqa: S310 - the running emulator's own http:// URL (running_server checks it)
             size = int(resp.headers.get("content-length") or 0) or None
             with output.Progress(f"Downloading {key}", size, "bytes") as bar:
                 while chunk := resp.read(CHUNK):
@@ -501,13 +501,13 @@ def _upload_remote(url: str, bucket: str, key: str, size: int, chunks: Iterator[
 
     # The httpMetadata travels whole in a header of its own (as wrangler's local mode sends
     # `Wrangler-R2-Put-Options`), so "no content type" stays distinct from any header value.
-    req = urllib.request.Request(
+    req = urllib.request.Request(  # noqa: S310 - the running emulator's own http:// URL (running_server checks it)
         url.rstrip("/") + f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}",
         data=chunks, method="PUT",
         headers={"content-length": str(size), "content-type": "application/octet-stream",
                  PUT_OPTIONS_HEADER: json.dumps({"httpMetadata": http})})
     try:
-        with urllib.request.urlopen(req, timeout=300) as resp:
+        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - see the Request above
             return dict(json.loads(resp.read()))
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}")

@@ -314,7 +314,7 @@ _RUNNABLE = f"""NOT (
             AND s.deadline_ms > :now)
     AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow = i.workflow AND s.instance = i.id
                     AND s.{_PENDING} AND (s.deadline_ms IS NULL OR s.deadline_ms <= :now))
-    AND NOT EXISTS (SELECT 1 {_MATCHED_EVENTS} AND e.workflow = i.workflow AND e.instance = i.id))"""
+    AND NOT EXISTS (SELECT 1 {_MATCHED_EVENTS} AND e.workflow = i.workflow AND e.instance = i.id))"""  # noqa: S608 - constant fragments
 
 
 def due_instances(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[tuple[str, str]]:
@@ -328,7 +328,7 @@ def due_instances(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[tup
         (now_ms, limit)).fetchall()
     if len(rows) < limit:
         rows += conn.execute(
-            f"SELECT e.workflow, e.instance {_MATCHED_EVENTS} AND EXISTS (SELECT 1 FROM instances i WHERE"
+            f"SELECT e.workflow, e.instance {_MATCHED_EVENTS} AND EXISTS (SELECT 1 FROM instances i WHERE"  # noqa: S608 - constant fragments
             " i.workflow = e.workflow AND i.id = e.instance AND i.status IN ('running', 'waiting'))"
             " LIMIT ?", (limit - len(rows),)).fetchall()
     return list(dict.fromkeys((r[0], r[1]) for r in rows))
@@ -350,7 +350,7 @@ def runnable_instances(conn: sqlite3.Connection, now_ms: int, wanted: int, live:
     extra rows are read because the caller's live runs are among them."""
     limit = wanted + live
     found: dict[tuple[str, str], None] = {}
-    for row in conn.execute(f"SELECT i.workflow, i.id FROM instances i WHERE i.status = 'running'"
+    for row in conn.execute(f"SELECT i.workflow, i.id FROM instances i WHERE i.status = 'running'"  # noqa: S608 - constant fragments
                             f" AND {_RUNNABLE} ORDER BY i.created_ms, i.id LIMIT :limit",
                             {"now": now_ms, "limit": limit}):
         found[(row[0], row[1])] = None
@@ -523,7 +523,7 @@ def shift_ops(workflow: str, instance_id: str, delta_ms: int) -> list[Op]:
 
 
 def delete_ops(workflow: str, instance_id: str) -> list[Op]:
-    return [(f"DELETE FROM {table} WHERE workflow = ? AND {column} = ?", (workflow, instance_id))
+    return [(f"DELETE FROM {table} WHERE workflow = ? AND {column} = ?", (workflow, instance_id))  # noqa: S608 - constant table and column names
             for table, column in (("steps", "instance"), ("attempts", "instance"), ("events", "instance"),
                                   ("instances", "id"))]
 

@@ -626,7 +626,7 @@ class _MathNamespace:
     E = math.e
 
     def random(self) -> float:
-        return _random.random()
+        return _random.random()  # noqa: S311 - Math.random() is not cryptographic either
 
     floor = staticmethod(math.floor)
     ceil = staticmethod(math.ceil)

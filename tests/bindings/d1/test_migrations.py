@@ -16,7 +16,6 @@ from emulator.bindings.d1.migrations import (
 )
 from emulator.platform import Platform
 from tests.helpers.apps import d1_app, d1_binding
-from datetime import UTC
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
@@ -105,7 +104,7 @@ async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Pla
 
 
 def test_create_numbers_after_the_highest(tmp_path: Path) -> None:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from emulator.bindings.d1.migrations import create_migration
 

@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError
 from emulator.platform import Platform
 from tests.helpers.apps import r2_app
 from tests.helpers.rawhttp import RawResponse, raw_request
-from datetime import UTC
 
 MiB = 1024 * 1024
 
@@ -446,6 +445,20 @@ async def test_bad_xml_bodies(s3_platform: Platform, path: str, body: bytes, cod
     assert stored_keys(s3_platform) == ["keep"]
 
 
+@pytest.mark.parametrize(("body", "code"), [
+    (b'<!DOCTYPE c [<!ENTITY a "*">]><CORSConfiguration><CORSRule><AllowedOrigin>&a;</AllowedOrigin>'
+     b"<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>", "MalformedXML"),
+    (b"<CORSConfiguration>" + b" " * (5 * 1024 * 1024) + b"</CORSConfiguration>", "MaxMessageLengthExceeded"),
+])
+async def test_bad_cors_bodies_change_nothing(s3_platform: Platform, body: bytes, code: str) -> None:
+    # PutBucketCors reads its body under the same bound and DTD refusal as the other XML calls.
+    port = s3_port(s3_platform)
+    response = await raw_request(port, "PUT", "/bucket?cors", body=body)
+    assert (response.status, s3_code(response)) == (400, code)
+    response = await raw_request(port, "GET", "/bucket?cors")
+    assert (response.status, s3_code(response)) == (404, "NoSuchCORSConfiguration")
+
+
 @pytest.mark.parametrize(("header", "status", "body"), [
     ("bytes=2-4", 206, b"234"), ("bytes=-3", 206, b"789"), ("bytes=7-", 206, b"789"),
     ("bytes=8-100", 206, b"89"), ("bytes=-100", 206, b"0123456789"),
@@ -524,7 +537,7 @@ async def test_keys_with_control_characters(s3_platform: Platform) -> None:
 
 
 async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any, s3_platform: Platform) -> None:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     keys = ["a&b", "c<d>e", "plain", "ü/é", "q\"uote'"]
     for k in keys:
@@ -539,7 +552,7 @@ async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any
 
 
 def test_listing_dates_are_iso_with_milliseconds() -> None:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from emulator.bindings.r2.s3 import _iso
 
