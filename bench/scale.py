@@ -92,15 +92,15 @@ class Default(WorkerEntrypoint):
             STATE["mark_count"] = STATE["count"]
 '''
 
-CONFIG = '''name = "scale"
+CONFIG = f'''name = "scale"
 main = "src/entry.py"
 compatibility_date = "2025-08-14"
 compatibility_flags = ["python_workers"]
 
 [[r2_buckets]]
 binding = "BUCKET"
-bucket_name = "%s"
-''' % BUCKET
+bucket_name = "{BUCKET}"
+'''
 PRODUCER = f'''
 [[queues.producers]]
 binding = "Q"
@@ -221,8 +221,9 @@ class Dev:
                 "--port", str(self.port), "--no-watch", "--log-level", "warn"]
         args += ["--s3-port", str(self.s3_port)] if self.s3_port else ["--no-s3"]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, cwd=config.parent, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        with open(log, "ab") as out:  # the child has its own copy of the descriptor
+            self.proc = subprocess.Popen(args, cwd=config.parent, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.log = log
 
     def first_answer_ms(self, timeout: float = 300.0) -> float:

@@ -89,7 +89,7 @@ async def compare(raw: Callable[[int], Any], binding: Callable[[int], Awaitable[
     machine load (a shared 2-core box moves single figures by 2x)."""
     best_raw: list[float] = []
     best_binding: list[float] = []
-    for r in range(repeats):
+    for _ in range(repeats):
         # A full collection before each timed run, for both sides alike: the R2 half leaves
         # moto's objects on the heap, and a full (generation 2) collection over it, due at
         # a random point, would otherwise land in whichever side happens to trigger it
@@ -175,20 +175,21 @@ async def bench_r2(root: Path, quick: bool) -> None:
                                ("8 MiB", 8 * MiB, 3 if quick else 12)):
             value = os.urandom(size)
 
-            def raw_put(i: int) -> None:
+            # n and value are bound as defaults: each size's closures keep their own.
+            def raw_put(i: int, n: int = n, value: bytes = value) -> None:
                 key = f"k{i % n}"
                 etag = backend.put_object("raw", key, value).etag
                 persistence.write(key, value, etag.strip('"'))
 
-            async def r2_put(i: int) -> None:
+            async def r2_put(i: int, n: int = n, value: bytes = value) -> None:
                 await bucket.put(f"k{i % n}", value)
 
             report(f"R2 put {label}", *await compare(raw_put, r2_put, n))
 
-            def raw_get(i: int) -> None:
+            def raw_get(i: int, n: int = n) -> None:
                 backend.get_object("raw", f"k{i % n}").value  # type: ignore[union-attr]  # noqa: B018
 
-            async def r2_get(i: int) -> None:
+            async def r2_get(i: int, n: int = n) -> None:
                 await (await bucket.get(f"k{i % n}")).arrayBuffer()
 
             report(f"R2 get {label}", *await compare(raw_get, r2_get, n))
@@ -227,7 +228,7 @@ async def bench_d1(root: Path, quick: bool) -> None:
         def raw_read(i: int) -> None:
             cur = raw.execute(select, (i % n + 1,))
             cols = [d[0] for d in cur.description]
-            dict(zip(cols, cur.fetchone()))
+            dict(zip(cols, cur.fetchone(), strict=True))
 
         async def d1_read(i: int) -> None:
             await db.prepare(select).bind(i % n + 1).first()

@@ -39,7 +39,7 @@ def make_workflow(steps: int) -> type[WorkflowEntrypoint]:
             for i in range(steps):
                 @step.do(f"step-{i}")
                 async def one() -> int:
-                    return i
+                    return i  # noqa: B023 - awaited before the loop moves on
                 total += await one()
             return total
     return Trivial

@@ -320,7 +320,7 @@ class CronScheduler:
 
     async def _run(self, entry: _Entry, when: float) -> None:
         try:
-            await entry.callback(entry.expression.source, int(round(when * 1000)))
+            await entry.callback(entry.expression.source, round(when * 1000))
         except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the schedule
             if self.on_error is not None:
                 self.on_error(entry.owner, entry.expression.source, exc)

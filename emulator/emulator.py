@@ -124,8 +124,8 @@ def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
 
 def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (header, *rows)]
     return "\n".join(lines)
 
 
@@ -400,7 +400,7 @@ class Emulator:
                                           f"{deps.PROVIDED[canonicalize_name(name)]}", app=app.name)
                 projects.append(project)
             plan = deps.plan_dependencies(projects)
-            for name, have in plan.from_environment.items():
+            for have in plan.from_environment.values():
                 self.log.debug("dev", f"{have.name} {have.version} comes from cf-emulator's own environment")
             installed = await deps.install(plan, self.placement().root, self.log, force=force)
         except deps.DependencyError as exc:
@@ -708,7 +708,7 @@ class Emulator:
 
     async def _in_flight_settled(self) -> None:
         # Real time on purpose: this bounds how long a stop may take, whatever the clock.
-        while self.in_flight():
+        while self.in_flight():  # noqa: ASYNC110 - plugins report a count, not an event; polled only while stopping
             await asyncio.sleep(0.02)
 
     async def _bounded(self, work: Any, what: str, hurried: bool = True) -> None:

@@ -388,7 +388,7 @@ class EmulatorServer:
     # --- lifecycle ------------------------------------------------------------------
     async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:
         """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
-        for app, request in zip(apps, plan):
+        for app, request in zip(apps, plan, strict=True):
             application, app_handler = self._application(app)
             runner = _AppRunner(application, app_handler, hurry=self._hurry, access_log=None,
                                 shutdown_timeout=self.shutdown_timeout)

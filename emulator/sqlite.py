@@ -52,6 +52,7 @@ import sqlite3
 import struct
 import threading
 from pathlib import Path
+from typing import Any, ClassVar
 
 
 def bind_bytes_directly() -> None:
@@ -119,7 +120,7 @@ class WalIndex:
     """The size of a WAL-mode database, read from its WAL-index header (see the module doc)."""
 
     # Per -shm file, for the whole process: [descriptor, mapping, users].
-    _shared: dict[str, list] = {}  # type: ignore[type-arg]
+    _shared: ClassVar[dict[str, list[Any]]] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, db_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_checkpoints_every_n_commits_on_its_own_thread(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(WalCheckpointer, "_checkpoint", spy)
     checkpointer = WalCheckpointer(path, every=5, thread_name="test-wal")
-    for i in range(4):
+    for _ in range(4):
         conn.execute("INSERT INTO t VALUES (?)", (bytes(4096),))
         checkpointer.committed()
     assert threads == []  # not yet: 4 commits of 5

@@ -142,13 +142,13 @@ class BindingPlugin(ABC):
     def type(self) -> BindingType[Any]:
         return binding_type(self.name)
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Open state, restore persisted work, start timers."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Stop timers and close state; unfinished work stays persisted."""
 
-    def serving(self) -> None:
+    def serving(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Called once, when the apps answer requests: the place to start work a plugin
         deferred so that `dev` answers sooner (e.g. opening a store in the background).
         Whatever it starts must be finished or awaited by ``stop``."""

@@ -469,10 +469,9 @@ class Normalizer:
                     if not _validate_consumer(d, f"{fp}.consumers[{i}]", consumer,
                                               path + ("consumers", i)):
                         ok = False
-            if "producers" in value:
-                if not self._binding_array(env_name, _validate_queue_binding)(
-                        d, f"{field}.producers", value["producers"], top, path + ("producers",)):
-                    ok = False
+            if "producers" in value and not self._binding_array(env_name, _validate_queue_binding)(
+                    d, f"{field}.producers", value["producers"], top, path + ("producers",)):
+                ok = False
             return ok
         return check
 
@@ -513,9 +512,9 @@ class Normalizer:
             if not is_record(value):
                 d.error(f'The field "{fp}" should be an object but got {stringify(value)}.', path)
                 return False
-            if has(value, "bindings") and value["bindings"] is not UNDEF:
-                if not self._bindings_property(env_name, _validate_unsafe_binding)(d, field, value, top, path):
-                    return False
+            if (has(value, "bindings") and value["bindings"] is not UNDEF
+                    and not self._bindings_property(env_name, _validate_unsafe_binding)(d, field, value, top, path)):
+                return False
             metadata = get(value, "metadata")
             if metadata is not UNDEF and not is_record(metadata):
                 d.error(f'The field "{fp}.metadata" should be an object but got {stringify(metadata)}.',
@@ -1071,7 +1070,7 @@ def validate_bindings_have_unique_names(d: DiagnosticTree, config: dict[str, Any
     by_name: dict[Any, list[str]] = {}
     last_path: dict[Any, KeyPath] = {}
     for friendly, names, paths in grouped_by_type:
-        for name, path in zip(names, paths):
+        for name, path in zip(names, paths, strict=True):
             key = _hashable(name)
             by_name.setdefault(key, [])
             if name == "ASSETS" and is_pages:

@@ -141,7 +141,7 @@ class SpillFile:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
         # TemporaryFile: O_TMPFILE on Linux (never has a name), unlinked at once elsewhere.
-        self._file = tempfile.TemporaryFile(dir=directory)
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - owned by this object until close()
         self._fd = self._file.fileno()
         self._counters = bodies.counters
         self.size = 0

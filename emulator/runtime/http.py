@@ -23,7 +23,7 @@ import json as _json
 import secrets
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -138,14 +138,14 @@ class Headers(MutableMapping[str, str]):
 
     def __iter__(self) -> Iterator[str]:
         seen: list[str] = []
-        for name in self._h.keys():
+        for name in self._h:
             lower = name.lower()
             if lower not in seen:
                 seen.append(lower)
         return iter(seen)
 
     def __len__(self) -> int:
-        return len({k.lower() for k in self._h.keys()})
+        return len({k.lower() for k in self._h})
 
     def raw_items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, repeated names kept (what goes on the wire)."""
@@ -345,7 +345,7 @@ class File(Blob):
         return file
 
 
-FormValue = Union[str, File]
+FormValue = str | File
 
 
 class FormData(MutableMapping[str, Any]):
@@ -528,7 +528,7 @@ async def parse_form(body: bytes, content_type: str | None) -> FormData:
     )
 
 
-BodyInit = Union[str, bytes, bytearray, memoryview, FormData, Blob, AsyncIterable[bytes], None]
+BodyInit = str | bytes | bytearray | memoryview | FormData | Blob | AsyncIterable[bytes] | None
 
 
 # A body read once from where it comes from and shared by clones (``emulator.runtime.body``).

@@ -356,7 +356,7 @@ def to_raw(value: Any) -> Any:
 def _has_methods(value: Any) -> bool:
     module = type(value).__module__
     # Binding objects (D1 statements, R2 objects, workflow instances): the emulator's own.
-    return module.startswith("emulator.bindings") or module.startswith("emulator.runtime.host")
+    return module.startswith(("emulator.bindings", "emulator.runtime.host"))
 
 
 class RawBindingView:

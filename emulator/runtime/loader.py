@@ -353,7 +353,7 @@ class AppPackage:
         if spec is None:
             return None
         if spec.origin in (None, "namespace") and spec.submodule_search_locations is not None:
-            return _folder_spec(fullname, list(spec.submodule_search_locations)[0])
+            return _folder_spec(fullname, next(iter(spec.submodule_search_locations)))
         if not isinstance(spec.loader, SourceFileLoader) or spec.origin is None:
             return spec  # extension modules
         return spec_from_file_location(

@@ -196,10 +196,9 @@ class WebSocket(JsProxy):
         peer._receive(Frame("message", data))
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        if code is not None:
-            if isinstance(code, bool) or not isinstance(code, int) or not (1000 <= code < 5000) \
-                    or code in (1004, 1005, 1006, 1015):
-                raise _error(f"Invalid WebSocket close code: {code}.", "InvalidAccessError")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not (1000 <= code < 5000)
+                                 or code in (1004, 1005, 1006, 1015)):
+            raise _error(f"Invalid WebSocket close code: {code}.", "InvalidAccessError")
         if reason is not None:
             if code is None:
                 raise _error("If you specify a WebSocket close reason, you must also specify a code.",

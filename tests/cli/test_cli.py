@@ -57,7 +57,7 @@ def test_a_real_pipeline_into_head(tmp_path: Path) -> None:
     put = subprocess.run([sys.executable, "-m", "emulator", "r2", "object", "put", "bkt/big", "--file", "big.bin",
                           *state], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert put.returncode == 0, put.stderr
-    result = subprocess.run(f"{sys.executable} -m emulator r2 object get bkt/big --pipe {' '.join(state)} | head -c 10;"
+    result = subprocess.run(f"{sys.executable} -m emulator r2 object get bkt/big --pipe {' '.join(state)} | head -c 10;"  # noqa: S602 - a constant pipeline into head: the test is about the broken pipe
                             " echo \" ${PIPESTATUS[0]}\"", shell=True, capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, executable="/bin/bash")
     assert result.stdout == "xxxxxxxxxx 141\n"
@@ -95,7 +95,7 @@ def test_ctrl_c_during_check(tmp_path: Path) -> None:
         assert time.monotonic() < deadline and proc.poll() is None, "check ended before it could be interrupted"
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 

@@ -99,7 +99,9 @@ async def test_empty_and_corrupt_fragments_are_quarantined_not_fatal(fusou: Fuso
     # Bit rot after upload: one stored fragment truncated, one with garbage data pages
     # behind a valid footer (only the merge's page reads can notice that one).
     status, rotten = await fusou.upload(fr.fragment(FAMILY, 500, 100), FAMILY)
+    assert status == 200, rotten
     status, paged = await fusou.upload(fr.fragment(FAMILY, 700, 3000), FAMILY)
+    assert status == 200, paged
     original = await (await bucket.get(rotten["key"])).bytes()
     await bucket.put(rotten["key"], fr.truncated(original))
     data = bytearray(await (await bucket.get(paged["key"])).bytes())

@@ -180,7 +180,7 @@ async def test_trigger_requires_auth_and_ownership(fusou: Fusou) -> None:
     status, body = await fusou.trigger({"datasetId": "alice"}, sub="mallory")
     assert status == 403
     status, body = await fusou.trigger({"datasetId": "nobody"}, sub="nobody-else")
-    assert status == 404
+    assert status == 404, body
 
 
 async def test_status_and_download_of_unknown_things_are_404(fusou: Fusou) -> None:

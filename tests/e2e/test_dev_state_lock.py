@@ -108,10 +108,10 @@ def test_a_dev_started_during_a_cli_write_waits_for_it(workspace: Path, spawn: A
         blocker.close()
 
         dev = spawn(["--port", "0", "--no-watch"], workspace)
-        dev.wait_for(lambda l: l.startswith(f"waiting for `cf-emulator d1 execute` (pid {writer.pid})"))
-        assert dev.proc.poll() is None and not any(l.startswith("ready:") for l in dev.lines)
+        dev.wait_for(lambda text: text.startswith(f"waiting for `cf-emulator d1 execute` (pid {writer.pid})"))
+        assert dev.proc.poll() is None and not any(text.startswith("ready:") for text in dev.lines)
         os.kill(writer.pid, signal.SIGCONT)
-        out, err = writer.communicate(timeout=30)
+        _, err = writer.communicate(timeout=30)
         assert writer.returncode == 0, err
     finally:
         if writer.poll() is None:

@@ -113,7 +113,7 @@ def http(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[
 def ready_urls(dev: DevProcess, count: int = 2) -> dict[str, str]:
     urls: dict[str, str] = {}
     for _ in range(count):
-        line = dev.wait_for(lambda l: l.startswith("ready: ") and l.split()[1] not in urls)
+        line = dev.wait_for(lambda text: text.startswith("ready: ") and text.split()[1] not in urls)
         _, name, url = line.split()
         urls[name] = url
     return urls

@@ -43,12 +43,12 @@ def _ast_params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Param]:
     out: list[Param] = []
     positional = [*a.posonlyargs, *a.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-    for i, (arg, default) in enumerate(zip(positional, defaults)):
+    for i, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
         kind = "POSITIONAL_ONLY" if i < len(a.posonlyargs) else "POSITIONAL_OR_KEYWORD"
         out.append((arg.arg, kind, None if default is None else ast.unparse(default)))
     if a.vararg:
         out.append((a.vararg.arg, "VAR_POSITIONAL", None))
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
         out.append((arg.arg, "KEYWORD_ONLY", None if default is None else ast.unparse(default)))
     if a.kwarg:
         out.append((a.kwarg.arg, "VAR_KEYWORD", None))
@@ -224,11 +224,10 @@ def _compare_callable(label: str, sdk_fn: ast.FunctionDef | ast.AsyncFunctionDef
     want, got = _ast_params(sdk_fn), _our_params(our_fn)
     if want != got:
         problems.append(f"{label}: SDK {want} != ours {got}")
-    if isinstance(sdk_fn, ast.AsyncFunctionDef) != inspect.iscoroutinefunction(inspect.unwrap(our_fn)):
-        # An async method in the SDK must be awaitable here too (a sync one returning a
-        # coroutine counts: `FetchResponse.json` is sync in both).
-        if isinstance(sdk_fn, ast.AsyncFunctionDef):
-            problems.append(f"{label}: async in the SDK, not here")
+    # An async method in the SDK must be awaitable here too (a sync one returning a coroutine
+    # counts: `FetchResponse.json` is sync in both).
+    if isinstance(sdk_fn, ast.AsyncFunctionDef) and not inspect.iscoroutinefunction(inspect.unwrap(our_fn)):
+        problems.append(f"{label}: async in the SDK, not here")
 
 
 def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list[str],

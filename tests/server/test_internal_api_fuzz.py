@@ -223,7 +223,7 @@ async def test_every_route_refuses_broken_input_cleanly(target: Target) -> None:
 
         def path_with(broken: str | None = None, value: str = "") -> str:
             return re.sub(r"\{(\w+)(?::[^}]*)?\}",
-                          lambda m: value if m.group(1) == broken else known.get(m.group(1), "x"), pattern)
+                          lambda m: value if m.group(1) == broken else known.get(m.group(1), "x"), pattern)  # noqa: B023 - called before the loop moves on
 
         for param in params:
             for segment in SWEEP_SEGMENTS:  # with inputs good enough to get past other checks

@@ -400,7 +400,7 @@ class FragmentSource:
             self._file = pa.BufferReader(data)
             self.stream = self._file
             return self._file
-        self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")
+        self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")  # noqa: SIM115 - owned by this object until close()
         async for chunk in body:
             self._tmp.write(chunk)
             self.size += len(chunk)
@@ -433,7 +433,7 @@ def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list
         return True
     keep: list[str] = []
     first = first.slice(0, DICTIONARY_SAMPLE_ROWS)
-    for name, col in zip(first.column_names, first.columns):
+    for name, col in zip(first.column_names, first.columns, strict=True):
         if pa.types.is_dictionary(col.type):
             keep.append(name)
             continue

@@ -88,8 +88,8 @@ class D1PreparedStatement:
         for v in row:
             if type(v) is bytes:  # BLOBs become lists of byte values
                 return JsObject({c: list(v) if type(v) is bytes else v
-                                 for c, v in zip(columns, row)})
-        return JsObject(zip(columns, row))
+                                 for c, v in zip(columns, row, strict=True)})
+        return JsObject(zip(columns, row, strict=True))
 
     async def all(self) -> JsObject:
         engine = self._db._engine
@@ -104,7 +104,7 @@ class D1PreparedStatement:
     async def raw(self, options: Mapping[str, Any] | None = None, *,
                   columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
         if options is not None:
-            columnNames = bool(options.get("columnNames", columnNames))
+            columnNames = bool(options.get("columnNames", columnNames))  # noqa: N806 - D1's option name
         columns, rows = await self._rows()
         out: list[list[Any]] = ConvertedList([[_value(v) for v in row] for row in rows])
         if columnNames:

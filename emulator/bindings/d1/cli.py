@@ -238,7 +238,7 @@ def run_execute(args: argparse.Namespace) -> int:
         return _fail(text)
 
     try:
-        binding, state, config_file = _resolve(args)
+        binding, state, _config_file = _resolve(args)
     except ConfigLookupError as exc:
         return failed(str(exc))
     if args.file:

@@ -254,8 +254,8 @@ class StatementResult:
         else:
             cols = self.columns
             # convert_value inline: one call per value would cost more than the conversion.
-            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                                     for row in self.rows])
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
+                                               for c, v in zip(cols, row, strict=True)}) for row in self.rows])
         return JsObject(results=results, success=True, meta=self.meta)
 
 
@@ -399,8 +399,8 @@ class D1Engine:
         meta["duration"] = (_clock() - started) * 1000
         if rows:
             cols = list(map(_column_name, description))  # type: ignore[arg-type]
-            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                                     for row in rows])
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
+                                               for c, v in zip(cols, row, strict=True)}) for row in rows])
             meta["rows_read"] = len(rows) + changes
         else:
             results = ConvertedList()
@@ -686,7 +686,7 @@ class D1Engine:
             if rows:
                 cols = [d[0] for d in description]
                 results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
-                                                   for c, v in zip(cols, row)}) for row in rows])
+                                                   for c, v in zip(cols, row, strict=True)}) for row in rows])
                 read = len(rows) + changes
             else:
                 results, read = ConvertedList(), changes

@@ -280,7 +280,7 @@ def decode(data: bytes) -> Any:
         return data[1:].decode("utf-8", "surrogatepass")
     if tag != _TAG_TREE:
         raise DurableObjectError(f"stored value has an unknown encoding (tag {tag:#x})")
-    tree = marshal.loads(data[1:])
+    tree = marshal.loads(data[1:])  # noqa: S302 - our own storage format: marshal.dumps of plain values, read back from our SQLite file
     t = type(tree)
     if t is str or t is int or t is float or t is bool or tree is None:
         return tree

@@ -111,14 +111,14 @@ def _option(options: Any, name: str, keyword: Any) -> Any:
         return keyword
     if options is None:
         return None
-    if isinstance(options, dict) or isinstance(options, Mapping):
+    if isinstance(options, (dict, Mapping)):
         return options.get(name)
     return getattr(options, name, None)
 
 
 def _batch_item(item: Any) -> tuple[Any, Any, Any]:
     """(body, contentType, delaySeconds) of one ``sendBatch`` entry (a dict, or an object)."""
-    if isinstance(item, dict) or isinstance(item, Mapping):
+    if isinstance(item, (dict, Mapping)):
         if "body" not in item:
             raise TypeError("Message body cannot be undefined")
         return item["body"], item.get("contentType"), item.get("delaySeconds")
@@ -147,7 +147,7 @@ class QueueProducerBinding:
         return self._broker.delivery_delay(self._queue)
 
     async def send(self, body: Any = MISSING, options: Any = None, *,
-                   contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:
+                   contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:  # noqa: N803 - JS spelling
         if body is MISSING:
             raise TypeError("Message body cannot be undefined")
         # Delays are checked by the broker after the body is serialized: workerd's TypeErrors
@@ -159,8 +159,8 @@ class QueueProducerBinding:
             operation="send",
         )
 
-    async def sendBatch(self, messages: Any, options: Any = None, *,
-                        delaySeconds: int | None = None) -> JsObject:
+    async def sendBatch(self, messages: Any, options: Any = None, *,  # noqa: N802 - JS spelling
+                        delaySeconds: int | None = None) -> JsObject:  # noqa: N803 - JS spelling
         items = list(messages) if messages is not None else []
         if not items:
             raise TypeError("sendBatch() requires at least one message")
@@ -185,7 +185,7 @@ _ACK = 1
 _RETRY = 2
 
 
-def _retry_delay(options: Any, delaySeconds: Any) -> int | None:
+def _retry_delay(options: Any, delaySeconds: Any) -> int | None:  # noqa: N803 - JS spelling
     value = _option(options, "delaySeconds", delaySeconds)
     if value is None:
         return None
@@ -248,7 +248,7 @@ class Message:
             return
         self._decision = _ACK
 
-    def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+    def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:  # noqa: N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         batch = self._batch
         if batch.all == _ACK:
@@ -284,9 +284,9 @@ class MessageBatch:
         for ms in {r.timestamp_ms for r in records}:
             stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
         self.messages: list[Message] = [
-            Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies)]
+            Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies, strict=True)]
 
-    def ackAll(self) -> None:
+    def ackAll(self) -> None:  # noqa: N802 - JS spelling
         decisions = self._decisions
         if decisions.all == _RETRY:
             decisions.warn(
@@ -296,7 +296,7 @@ class MessageBatch:
             return
         decisions.all = _ACK
 
-    def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+    def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:  # noqa: N802, N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         decisions = self._decisions
         if decisions.all == _ACK:

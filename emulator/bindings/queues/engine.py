@@ -450,7 +450,7 @@ class QueueBroker:
             # that holds while their visible_at never decreases, so if the clock stepped
             # back they are stored as deferred instead.
             in_order = now >= q.plain_last
-            for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded))):
+            for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded)), strict=True):
                 wait = int(delay) if delay is not None else default_delay
                 if wait > 0 or not in_order:
                     r = StoredMessage(seq, mid, queue, ts, ct, data, 1, now + wait, seq, True)
@@ -958,9 +958,9 @@ class QueueBroker:
         for q in self._queues.values():
             if q.in_flight_batches:
                 return False
-            if q.consumer is not None and q.visible and not q.paused:
-                if q.flush_timer is None or q.flush_deadline <= now:
-                    return False
+            if (q.consumer is not None and q.visible and not q.paused
+                    and (q.flush_timer is None or q.flush_deadline <= now)):
+                return False
         return not (self._delay_deadline is not None and self._delay_deadline <= now)
 
     async def drain(self, timeout: float = 30.0) -> None:

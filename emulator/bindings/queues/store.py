@@ -210,7 +210,7 @@ class MessageStore:
         queues: dict[str, QueueInfo] = {}
         for name, no, messages, size, *totals in conn.execute(
                 f"SELECT queue, no, messages, bytes, {', '.join(TOTAL_KEYS)} FROM queue_totals"):  # noqa: S608 - column names are constants
-            queues[name] = QueueInfo(dict(zip(TOTAL_KEYS, totals)), messages, size)
+            queues[name] = QueueInfo(dict(zip(TOTAL_KEYS, totals, strict=True)), messages, size)
             self._numbers[name] = no
             if f"arrivals_{no}" in tables:
                 self._tables.add(name)

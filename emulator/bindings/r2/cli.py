@@ -361,7 +361,7 @@ class _Sink:
         if self._file is None:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self._partial = self.target.with_name(self.target.name + ".partial")
-            self._file = open(self._partial, "wb")
+            self._file = open(self._partial, "wb")  # noqa: SIM115 - owned by this sink until close()
         self._file.write(chunk)
 
     def close(self) -> None:
@@ -443,7 +443,7 @@ def _source(args: argparse.Namespace) -> tuple[int, Iterator[bytes]]:
     path = Path(args.file)
     try:
         size = path.stat().st_size
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by chunks() below, which reads it
     except FileNotFoundError:
         raise R2CommandError(f'The file "{args.file}" does not exist.') from None
     except OSError as exc:

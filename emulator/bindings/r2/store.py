@@ -206,9 +206,9 @@ class StoredObject(NamedTuple):
     size: int
     etag: str
     uploaded: int
-    http_metadata: dict[str, Any] = {}
-    custom_metadata: dict[str, str] = {}
-    checksums: dict[str, str] = {}
+    http_metadata: dict[str, Any] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
+    custom_metadata: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
+    checksums: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
 
     @property
     def uploaded_datetime(self) -> datetime:
@@ -268,7 +268,7 @@ class Staged:
         if self._file is None:
             self._dir.mkdir(parents=True, exist_ok=True)
             self.path = self._dir / uuid.uuid4().hex
-            self._file = open(self.path, "wb")
+            self._file = open(self.path, "wb")  # noqa: SIM115 - owned by this object until close()
             for part in self._buffer:
                 self._file.write(part)
             self._buffer = []

@@ -135,7 +135,7 @@ def register(subparsers: Any) -> None:
     _local_session(p_event)
     p_event.set_defaults(func=_cmd(_send_event, reading=False))
 
-    for action, (_emoji, done) in ACTIONS.items():
+    for action in ACTIONS:
         p_act = isub.add_parser(action, help=f"{action} a workflow instance")
         p_act.add_argument("name", help="name of the workflow")
         p_act.add_argument("id", help="ID of the instance, or 'latest' for the latest instance")

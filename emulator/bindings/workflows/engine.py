@@ -144,7 +144,7 @@ def _to_epoch_ms(value: Any) -> int:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.UTC)
-        return int(round(value.timestamp() * 1000))
+        return round(value.timestamp() * 1000)
     if isinstance(value, _dt.date):
         return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC))
     if isinstance(value, (int, float)) and not isinstance(value, bool):

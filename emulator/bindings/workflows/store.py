@@ -287,7 +287,7 @@ def list_instances(conn: sqlite3.Connection, workflow: str, status: str | None =
 def instances_cursor(instance: dict[str, Any]) -> str:
     """Where the page ending with ``instance`` (a ``list_instances`` item) stops."""
     created = _dt.datetime.fromisoformat(instance["created"])
-    return f"{int(round(created.timestamp() * 1000))}:{instance['id']}"
+    return f"{round(created.timestamp() * 1000)}:{instance['id']}"
 
 
 def _parse_cursor(cursor: str) -> tuple[int, str]:

@@ -222,7 +222,7 @@ async def test_a_failing_event_keeps_its_writes(tmp_path: Path) -> None:
 
 
 async def test_writes_are_durable_before_the_caller_sees_the_result(tmp_path: Path) -> None:
-    async with do_platform(tmp_path, {"COUNTER": Counter}) as (platform, env):
+    async with do_platform(tmp_path, {"COUNTER": Counter}) as (_platform, env):
         stub = env.COUNTER.getByName("c")
         assert await stub.increment() == 1
         # Another connection (another process would see the same) reads the committed row.

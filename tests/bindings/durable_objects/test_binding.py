@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,7 +23,7 @@ class Thing:
 
 
 class Echo(DurableObject):
-    received: list[Any] = []
+    received: ClassVar[list[Any]] = []
 
     async def fetch(self, request: Request) -> Response:
         body = await request.text()

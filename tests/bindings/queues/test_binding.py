@@ -189,7 +189,7 @@ def test_the_bulk_ack_shortcut_agrees_with_the_per_message_outcome() -> None:
             batch.ackAll()
         elif batch_call.startswith("retryAll"):
             batch.retryAll()
-        for msg, call in zip(batch.messages, per_message):
+        for msg, call in zip(batch.messages, per_message, strict=True):
             calls[call](msg)
         all_acked = not any(retried for _, retried, _ in batch.outcome(failed))
         if batch.acked_all(failed):

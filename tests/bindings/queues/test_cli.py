@@ -99,7 +99,7 @@ def test_messages_sent_offline_are_in_the_store(project: Path, capsys: pytest.Ca
 ])
 def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                              message: str) -> None:
-    code, out, err = run(capsys, "queues", *argv, "--persist-to", str(project / "state"))
+    code, _, err = run(capsys, "queues", *argv, "--persist-to", str(project / "state"))
     assert code == 1
     assert err.startswith("✘ [ERROR] ") and message in err and "Traceback" not in err
     assert not (project / "state" / "queues" / "queues.sqlite3").exists() or argv[0] == "send"

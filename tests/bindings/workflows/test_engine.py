@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ async def test_default_retries_use_exponential_backoff(wf: Harness) -> None:
     status = await inst.status()
     assert status.status == "complete" and status.output == 6
     times = attempt_times(wf, "wf", "i1", "flaky")
-    gaps = [round(b - a) for a, b in zip(times, times[1:])]
+    gaps = [round(b - a) for a, b in pairwise(times)]
     assert gaps == [1, 2, 4, 8, 16]  # 1 s · 2^(k−1)
 
 
@@ -89,7 +90,7 @@ async def test_backoff_formulas_and_exhaustion(wf: Harness, backoff: str, gaps: 
     assert status.status == "errored"
     assert status.error == {"name": "KeyError", "message": "gone"}
     times = attempt_times(wf, "wf", "i1", "always")
-    assert [round(b - a) for a, b in zip(times, times[1:])] == gaps  # limit 3 → 4 attempts
+    assert [round(b - a) for a, b in pairwise(times)] == gaps  # limit 3 → 4 attempts
 
 
 async def test_step_error_is_catchable_in_run(wf: Harness) -> None:
@@ -223,7 +224,7 @@ async def test_step_limit(wf: Harness) -> None:
     class Many(WorkflowEntrypoint):
         async def run(self, event: Any, step: Any) -> Any:
             for i in range(4):
-                await step.do(f"s{i}", lambda: i)
+                await step.do(f"s{i}", lambda: i)  # noqa: B023 - awaited before the loop moves on
 
     status = await (await start_one(wf, Many, step_limit=3)).status()
     assert status.error == {"name": "WorkflowFatalError", "message": (

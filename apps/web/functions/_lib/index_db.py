@@ -19,7 +19,7 @@ def rows_of(result: Any) -> list[dict[str, Any]]:
 
 
 def changes_of(result: Any) -> int:
-    meta = result["meta"] if "meta" in result else {}
+    meta = result["meta"] if "meta" in result else {}  # noqa: SIM401 - also works on a JS object, which has no .get()
     return int((meta or {}).get("changes", 0) or 0)
 
 
