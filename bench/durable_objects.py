@@ -233,7 +233,7 @@ def main() -> None:
         mf = miniflare_side(args.miniflare, Path(tmp), counts, args.runs)
 
     def rate(op: str, seconds: float) -> float:
-        return counts[op] / seconds
+        return float(counts[op] / seconds)
 
     print(f"\nDurable Objects, medians of {args.runs} runs (operations per second; machine shared)")
     print(f"{'workload':<12}{'cf-emulator/s':>15}{'Miniflare/s':>13}{'ahead':>8}{'raw sqlite/s':>14}{'raw/ours':>10}")

@@ -26,7 +26,7 @@ import sqlite3
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from emulator import __version__
 from emulator.clock import Clock
@@ -99,7 +99,9 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     if info is None:
         serving = "still starting (its ports are not bound yet) or stopping"
     else:
-        apps = info.get("apps") if isinstance(info.get("apps"), dict) else {}
+        apps = info.get("apps")
+        if not isinstance(apps, dict):
+            apps = {}
         listed = [f"{name} {entry.get('url')}" for name, entry in apps.items() if isinstance(entry, dict)]
         serving = "serving " + (", ".join(listed) if listed else str(info.get("internal_url")))
         if info.get("s3_endpoint"):
@@ -122,7 +124,7 @@ def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+def format_table(header: list[str], rows: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (header, *rows)]

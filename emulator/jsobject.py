@@ -98,9 +98,11 @@ class ConvertedBuffer(bytes):
     def obj(self) -> bytes:
         return self
 
-    def cast(self, format: str, shape: Any = None) -> memoryview:
+    def cast(self, format: str, shape: Any = None) -> memoryview[Any]:
         view = memoryview(self)
-        return view.cast(format) if shape is None else view.cast(format, shape)
+        # Any format goes through, as memoryview.cast takes it at run time; typeshed's overloads
+        # only accept literal format strings.
+        return view.cast(format) if shape is None else view.cast(format, shape)  # type: ignore[call-overload,no-any-return]
 
     def toreadonly(self) -> memoryview:
         return memoryview(self)

@@ -70,8 +70,10 @@ class _AppRunner(web.AppRunner):
 
     async def _make_server(self) -> Any:
         server = await super()._make_server()
-        server.request_handler = self._app_handler(server.request_handler)
-        server.shutdown = self._hurriable_shutdown(server)
+        # Both replace aiohttp internals on this one Server: it passes web.Request objects to
+        # its handler (it serves an Application), and its shutdown becomes hurriable.
+        server.request_handler = self._app_handler(server.request_handler)  # type: ignore[assignment]
+        server.shutdown = self._hurriable_shutdown(server)  # type: ignore[method-assign,assignment]
         return server
 
     def _hurriable_shutdown(self, server: web.Server) -> Callable[[float | None], Awaitable[None]]:
@@ -253,7 +255,7 @@ class EmulatorServer:
                 # Plugins give full paths (`/_emulator/queues/...`); tolerate relative ones.
                 if not path.startswith(INTERNAL_PREFIX + "/"):
                     path = f"{INTERNAL_PREFIX}/{name}{path if path.startswith('/') else '/' + path}"
-                handler = self._json_errors(checked(route.handler))  # type: ignore[arg-type]
+                handler = self._json_errors(checked(route.handler))
                 web.RouteDef(route.method, path, handler, route.kwargs).register(router)
         # The dashboard page (`/_emulator/`) and its JSON API, on every port.
         from emulator import dashboard
@@ -314,7 +316,9 @@ class EmulatorServer:
                 started = loop_time()
                 host = platform.hosts[name]
                 try:
-                    response = await host.handle(request)  # type: ignore[attr-defined]
+                    # The server only routes to the runtime's hosts (BaseHost), which AppHost,
+                    # the plugins' view of a host, leaves out.
+                    response: web.StreamResponse = await host.handle(request)  # type: ignore[attr-defined]
                 except (asyncio.CancelledError, ConnectionResetError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - app code may raise anything: a logged 500 as workerd does

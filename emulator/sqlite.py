@@ -141,7 +141,7 @@ class WalIndex:
         # readers compare the whole copies; these two fields are the ones that matter here).
         change0, pages0, change1, pages1 = _WAL_INDEX_FIELDS.unpack_from(m)
         if pages0 and change0 == change1 and pages0 == pages1:
-            return pages0
+            return int(pages0)
         return None  # no commit since the WAL was opened, or a commit writing the header
 
     def _open(self) -> mmap.mmap | None:

@@ -103,7 +103,7 @@ class BindingType(ABC, Generic[C]):
         cfg = app.bindings.get(self.name)
         if cfg is None:
             cfg = self.read({}, ConfigContext(app.root))
-        return cfg  # type: ignore[no-any-return]
+        return cfg
 
     def used_by(self, app: "AppConfig") -> bool:
         return bool(self.declarations(self.of(app))) or self.serves(app)

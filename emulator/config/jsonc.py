@@ -143,7 +143,8 @@ class _Parser:
         pos = start + 1
         out: list[str] = []
         while True:
-            plain = _PLAIN.match(text, pos)  # a run of characters that need no attention
+            # A run of characters that need no attention (maybe empty: the match never fails).
+            plain: re.Match[str] = _PLAIN.match(text, pos)  # type: ignore[assignment]
             if plain.end() > pos:
                 out.append(plain.group())
                 pos = plain.end()
@@ -371,7 +372,7 @@ def dumps_js(value: Any, indent: int | None = None, undefined: Any = None) -> st
             out.append(_js_scalar(current))
         while stack:
             frame = stack[-1]
-            item = next(frame[0], _END)
+            item: Any = next(frame[0], _END)
             if frame[1]:
                 while item is not _END and undefined is not None and item[1] is undefined:
                     item = next(frame[0], _END)

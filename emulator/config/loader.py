@@ -175,8 +175,13 @@ def read_config_file(path: Path) -> ParsedFile:
     text = data.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    mentions = {"mentions_pages": "pages_build_output_dir" in text,
-                "mentions_workspace": _WORKSPACE_LINE.search(text) is not None}
+    mentions_pages = "pages_build_output_dir" in text
+    mentions_workspace = _WORKSPACE_LINE.search(text) is not None
+
+    def unparsed(problem: ParseProblem) -> ParsedFile:
+        return ParsedFile(path, fmt, None, problem, mentions_pages=mentions_pages,
+                          mentions_workspace=mentions_workspace)
+
     if fmt == "toml":
         scan = scan_toml(text)
         if scan.nesting is not None:
@@ -185,10 +190,10 @@ def read_config_file(path: Path) -> ParsedFile:
             if problem is None:
                 line, column = LineIndex(text).position(scan.nesting.offset)
                 problem = ParseProblem(scan.nesting.message, line, column, scan.nesting.id)
-            return ParsedFile(path, fmt, None, problem, **mentions)
+            return unparsed(problem)
         raw, problem = _load_toml(text)
         if problem is not None:
-            return ParsedFile(path, fmt, None, problem, **mentions)
+            return unparsed(problem)
         return ParsedFile(path, fmt, raw, None, scan.positions(text))
     if fmt in ("json", "jsonc"):
         index = LineIndex(text)
@@ -197,8 +202,8 @@ def read_config_file(path: Path) -> ParsedFile:
         except JsoncError as exc:
             line, col = index.position(exc.offset)
             if isinstance(exc, JsoncNestingError):
-                return ParsedFile(path, fmt, None, ParseProblem(exc.message, line, col, NESTING_ID), **mentions)
-            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col), **mentions)
+                return unparsed(ParseProblem(exc.message, line, col, NESTING_ID))
+            return unparsed(ParseProblem(exc.code, line, col))
         positions = {k: index.position(v) for k, v in offsets.items()}
         if isinstance(raw, list):
             # Object.keys on an array: indexes become "fields".

@@ -421,6 +421,8 @@ class BodySource:
 
     #: True once a read passed the request body limit (the client gets a 413).
     exceeded: bool = False
+    #: The whole body once read (each subclass keeps it in a slot of its own).
+    _data: bytes | None
 
     async def get(self) -> bytes:
         raise NotImplementedError

@@ -22,8 +22,8 @@ import http
 import json as _json
 import secrets
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -92,7 +92,7 @@ class Headers(MutableMapping[str, str]):
         return self._h
 
     # -- reading
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         values = self._h.getall(name, None)
         if not values:
             return default
@@ -394,7 +394,7 @@ class FormData(MutableMapping[str, Any]):
     def delete(self, key: str) -> None:
         self._entries = [(k, v) for k, v in self._entries if k != key]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         for k, value in self._entries:
             if k == key:
                 return value
@@ -683,7 +683,7 @@ class _Body:
             if self._body is None and self._source is None and self._stream is None:
                 return None
             stream = d["_readable"] = ReadableStream(self)
-        return stream  # type: ignore[no-any-return]
+        return stream
 
     async def _body_chunks(self) -> AsyncIterator[builtins.bytes]:
         """The body in chunks, without buffering what is not buffered already."""
@@ -915,7 +915,15 @@ class FetchResponse(_Body):
         return Response(_json.dumps(data, default=_json_default), status=status, status_text=status_text,
                         headers=hdrs)
 
-    def json(self, *args: Any, **kwargs: Any) -> Any:
+    # Two methods in one, as in the SDK: the overloads tell them apart by what `self` is.
+    @overload
+    def json(self: "FetchResponse") -> Awaitable[Any]: ...
+
+    @overload
+    def json(self: Any, status: "int | http.HTTPStatus" = ..., status_text: str = ...,
+             headers: Any = ...) -> "Response": ...
+
+    def json(self: Any, *args: Any, **kwargs: Any) -> Any:
         """``await resp.json()`` parses the body; ``Response.json(data, ...)`` (on the class)
         builds a JSON response, as in the SDK."""
         if isinstance(self, FetchResponse):
@@ -1041,7 +1049,7 @@ class _IncomingRequest(Request):
     body_used = False
     redirect = "follow"
 
-    @property  # type: ignore[override]
+    @property
     def url(self) -> str:
         d = self.__dict__
         if "_url" not in d:
@@ -1058,7 +1066,7 @@ class _IncomingRequest(Request):
     def url(self, value: str) -> None:
         self.__dict__["_url"] = value
 
-    @property  # type: ignore[override]
+    @property
     def headers(self) -> Headers:
         # The aiohttp headers, wrapped (not copied) when first read: many handlers never
         # look at them.
@@ -1073,7 +1081,7 @@ class _IncomingRequest(Request):
     def headers(self, value: Headers) -> None:
         self.__dict__["_headers"] = value
 
-    @property  # type: ignore[override]
+    @property
     def cf(self) -> JsObject:
         d = self.__dict__
         if "_cf" not in d:
@@ -1195,11 +1203,11 @@ def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
     if "content-type" in resp.headers._h:
-        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
     # No type: aiohttp would otherwise announce application/octet-stream.
     out = _Untyped(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
     out.headers.pop("Content-Type", None)
-    return out
+    return out  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
 
 
 def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
@@ -1232,7 +1240,7 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
     async for chunk in iterator:
         await stream.write(chunk.encode() if isinstance(chunk, str) else bytes(chunk))
     await stream.write_eof()
-    return stream
+    return stream  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
 
 
 # --- WebSocket upgrades ----------------------------------------------------------------------
@@ -1266,7 +1274,7 @@ async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
     if problem is None:
         problem = end.upgrade_problem()
     if problem is not None:
-        return web.Response(status=500, text=f"Internal Server Error: {problem}\n")
+        return web.Response(status=500, text=f"Internal Server Error: {problem}\n")  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
     protocol = resp.headers.get("sec-websocket-protocol")
     ws = web.WebSocketResponse(autoclose=False, protocols=(protocol,) if protocol else ())
     for name, value in resp.headers.raw_items():
@@ -1279,4 +1287,4 @@ async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
         await end.serve_connection(ws)
     finally:
         _UPGRADED.pop(ws, None)
-    return ws
+    return ws  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any

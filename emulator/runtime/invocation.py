@@ -18,12 +18,19 @@ import sys
 import threading
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
 from emulator.jsobject import JsObject
 
 if TYPE_CHECKING:
     from emulator.runtime.host import BaseHost
+
+
+class EventContext(Protocol):
+    """What the ``workers`` module reads of an event's ``ctx``: a handler's
+    ``ExecutionContext``, or a Durable Object's state."""
+
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None: ...  # noqa: N802 - Cloudflare spelling
 
 
 class ExecutionContext:
@@ -69,7 +76,7 @@ class Invocation:
 
     __slots__ = ("host", "env", "ctx", "thread", "_partial", "_token")
 
-    def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
+    def __init__(self, host: "BaseHost", env: Any, ctx: EventContext) -> None:
         self.host = host
         self.env = env
         self.ctx = ctx

@@ -270,8 +270,10 @@ def _forget_folder_listings(root: Path) -> None:
     # triggered this reload must be seen even on a filesystem with coarse timestamps.
     prefix = str(root)
     for key, finder in list(sys.path_importer_cache.items()):
-        if key.startswith(prefix) and finder is not None:
-            finder.invalidate_caches()
+        # invalidate_caches is optional for path entry finders (importlib.abc.PathEntryFinder).
+        invalidate = getattr(finder, "invalidate_caches", None)
+        if key.startswith(prefix) and invalidate is not None:
+            invalidate()
 
 
 class AppPackage:
@@ -476,8 +478,8 @@ class AppPackage:
                 if name in mine and previous.state != "unloaded":
                     _plain[name] = previous
             for key, module in self._displaced.items():
-                previous = self._previous.get(key.partition(".")[0])
-                if previous is not None and _plain.get(key.partition(".")[0]) is previous:
+                owner = self._previous.get(key.partition(".")[0])
+                if owner is not None and _plain.get(key.partition(".")[0]) is owner:
                     sys.modules[key] = module
         prefix = self.name + "."
         for key in [k for k in sys.modules if k == self.name or k.startswith(prefix)]:

@@ -300,6 +300,8 @@ def scan_imports(paths: Iterable[Path], root: Path) -> list[Finding]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             for name in names:
                 top = name.partition(".")[0]
                 if top in UNAVAILABLE_MODULES:

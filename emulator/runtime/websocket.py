@@ -27,6 +27,7 @@ back pressure on the network reader. Binary frames reach handlers as ``JsArrayBu
 from __future__ import annotations
 
 import asyncio
+import functools
 import traceback
 from collections import deque
 from contextvars import ContextVar
@@ -348,7 +349,7 @@ class WebSocket(JsProxy):
                 fn = listener._obj if isinstance(listener, PyProxy) else listener
                 fn = getattr(fn, "handleEvent", None) or fn
                 if self._owner is not None:
-                    await self._owner.deliver(lambda _instance, call=fn: relaxed_call(call, event))
+                    await self._owner.deliver(functools.partial(_call_listener, fn, event))
                     continue
                 inv = self._invocation
                 if inv is None:
@@ -395,6 +396,13 @@ class WebSocket(JsProxy):
 
     def __repr__(self) -> str:
         return f"<WebSocket readyState={self.readyState}{' ' + repr(self.tags) if self.tags else ''}>"
+
+
+def _call_listener(listener: Any, event: Any, _instance: Any) -> Any:
+    """A listener's call as an object's delivery (which passes the object instance)."""
+    from emulator.runtime.relaxed_call import relaxed_call
+
+    return relaxed_call(listener, event)
 
 
 class _Connection:

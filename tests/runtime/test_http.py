@@ -35,7 +35,7 @@ async def test_response_defaults_follow_workerd() -> None:
 
 def test_response_errors() -> None:
     with pytest.raises(TypeError, match=r"Response\.json"):
-        Response({"a": 1})  # type: ignore[arg-type]
+        Response({"a": 1})
     with pytest.raises(ValueError):
         Response.redirect("/x", 200)
     with pytest.raises(TypeError):
@@ -163,7 +163,7 @@ async def test_conversion_to_aiohttp_keeps_status_headers_and_bodies() -> None:
     async def read() -> bytes:
         return b"from the client"
 
-    relayed = Response(_BodySource(read))  # type: ignore[arg-type]
+    relayed = Response(_BodySource(read))
     assert buffered_aiohttp_response(relayed) is None
     converted = await to_aiohttp_response(relayed, raw)
     assert converted.body == b"from the client"

@@ -224,7 +224,10 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
         run_id = str(_get(event, "instanceId") or _get(event, "instance_id") or params.get("runId") or "run")
         env = self.env
         db, bucket = env.BATTLE_INDEX_DB, env.BATTLE_DATA_BUCKET
-        dataset_id, table, period_tag = params.get("datasetId"), params.get("table"), params.get("periodTag")
+        # "" when missing: the validate-dataset step refuses such a payload.
+        dataset_id: str = params.get("datasetId") or ""
+        table: str = params.get("table") or ""
+        period_tag: str = params.get("periodTag") or ""
         user_id = params.get("userId")
         started_ms = _now_ms()
         started_at = idx.iso_now()
@@ -431,7 +434,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                     skip.add(exc.key)
             else:
                 raise NonRetryableError("merge did not converge")
-            out = result.as_dict()
+            out: dict[str, Any] = result.as_dict()
             out.update({"part": group["part"], "fingerprint": group["fingerprint"], "quarantined": quarantined})
             if group["previous"]:
                 out["merged"] = [k for k in out["merged"] if k != group["previous"]]

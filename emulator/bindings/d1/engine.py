@@ -398,7 +398,7 @@ class D1Engine:
         meta = JsObject(_META_TEMPLATE)
         meta["duration"] = (_clock() - started) * 1000
         if rows:
-            cols = list(map(_column_name, description))  # type: ignore[arg-type]
+            cols = list(map(_column_name, description))
             results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
                                                for c, v in zip(cols, row, strict=True)}) for row in rows])
             meta["rows_read"] = len(rows) + changes

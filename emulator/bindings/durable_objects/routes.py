@@ -208,7 +208,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             cursor = SqlStorage(actor).exec(payload["sql"], *params)
             columns = cursor.columnNames
-            rows = []
+            rows: list[list[Any]] = []
             for raw in cursor.raw():
                 if len(rows) >= MAX_SQL_ROWS:
                     break

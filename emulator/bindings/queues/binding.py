@@ -207,7 +207,7 @@ class _BatchDecisions:
 
     __slots__ = ("all", "all_delay", "warn")
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self, warn: Callable[[str], object]) -> None:
         self.all = 0
         self.all_delay: int | None = None
         self.warn = warn
@@ -275,7 +275,7 @@ class MessageBatch:
     """What ``queue(batch)`` receives: ``queue``, ``messages``, ``ackAll()``, ``retryAll()``."""
 
     def __init__(self, queue: str, records: "list[StoredMessage]", bodies: list[Any],
-                 warn: Callable[[str], None], metadata: JsObject | None = None) -> None:
+                 warn: Callable[[str], object], metadata: JsObject | None = None) -> None:
         self.queue = queue
         self._decisions = decisions = _BatchDecisions(warn)
         self.metadata = metadata if metadata is not None else JsObject()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import heapq
 import math
 import os
@@ -111,7 +112,9 @@ class StoredMessage:
     attempts: int  # attempt number of the next delivery (1 = never failed)
     visible_at: float
     ord: int  # order among equal visible_at (module docstring)
-    deferred: bool = False  # its row is in the store's `deferred` table, not its queue's arrivals
+    # Its row is in the store's `deferred` table, not its queue's arrivals (rows read back keep
+    # SQLite's 0/1: only its truth is used).
+    deferred: bool | int = False
     state: int = PENDING
 
     def row(self) -> Row:
@@ -557,7 +560,7 @@ class QueueBroker:
         if q.head is None or key < q.head[0]:
             q.head = (key, r.timestamp_ms)
 
-    def _unspill(self, q: _Queue, deferred: bool, visible_at: float, size: int) -> None:
+    def _unspill(self, q: _Queue, deferred: bool | int, visible_at: float, size: int) -> None:
         q.spilled -= 1
         q.spilled_bytes -= size
         if not deferred or visible_at <= q.horizon:
@@ -760,7 +763,7 @@ class QueueBroker:
                 self._start_batch(q, c)
                 continue
             q.flush_deadline = self.clock.now() + c.max_batch_timeout
-            q.flush_timer = self.clock.call_later(c.max_batch_timeout, lambda q=q: self._on_flush_timer(q))
+            q.flush_timer = self.clock.call_later(c.max_batch_timeout, functools.partial(self._on_flush_timer, q))
             return
 
     def _on_flush_timer(self, q: _Queue) -> None:

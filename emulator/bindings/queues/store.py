@@ -168,7 +168,7 @@ class _Job:
 class MessageStore:
     """One SQLite file; writes batched per transaction on the loop, reads on demand."""
 
-    def __init__(self, path: Path, on_error: Callable[[BaseException], None] | None = None) -> None:
+    def __init__(self, path: Path, on_error: Callable[[BaseException], object] | None = None) -> None:
         self.path = path
         # Told about a failed transaction (disk full, ...): sends waiting on it fail, but the
         # acks and retries in it are lost silently otherwise (they would be redelivered).
@@ -535,22 +535,24 @@ class MessageStore:
         """The earliest ``visible_at > since`` among deferred rows after ``after``."""
         self.write_now()
         assert self._conn is not None
-        (first,) = self._conn.execute(
+        row: tuple[float | None] = self._conn.execute(
             "SELECT MIN(visible_at) FROM deferred WHERE queue = ? AND (visible_at, ord) > (?, ?) AND visible_at > ?",
             (queue, after[0], after[1], since)).fetchone()
-        return first
+        return row[0]
 
     def find(self, queue: str, message_id: str) -> Stored | None:
         """A row of a queue by message id (a scan of that queue's rows)."""
         self.write_now()
         assert self._conn is not None
+        row: Stored | None
         if queue in self._tables:
             row = self._conn.execute(f"SELECT {_READ}, seq, 0 FROM {self._table(queue)} WHERE id = ?",  # noqa: S608 - _table() names are arrivals_<n>
                                      (message_id,)).fetchone()
             if row is not None:
                 return row
-        return self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND id = ?",  # noqa: S608 - _READ is a constant column list
-                                  (queue, message_id)).fetchone()
+        row = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND id = ?",  # noqa: S608 - _READ is a constant column list
+                                 (queue, message_id)).fetchone()
+        return row
 
     def purge(self, queue: str) -> None:
         """Delete every row of a queue now, in a transaction of its own."""

@@ -68,9 +68,8 @@ def _options(options: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[
 def _to_ms(value: Any) -> int:
     """A JS Date equivalent (datetime, or epoch milliseconds) as epoch milliseconds."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return round(value.timestamp() * 1000)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return round(aware.timestamp() * 1000)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):

@@ -636,7 +636,7 @@ def _cors_call(args: argparse.Namespace, method: str, body: Any = None) -> list[
             return []
         return [r.to_cloudflare() for r in cors.rules_from_stored(store.bucket_cors(args.bucket))]
 
-    found = backend.run(work)
+    found: list[dict[str, Any]] | None = backend.run(work)
     if found is None:
         raise backend.missing(args.bucket)
     return found

@@ -317,9 +317,10 @@ def _metadata_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[s
             raise S3Error("InvalidArgument", f"The {name} header is not valid UTF-8.", 400)
     http: dict[str, Any] = {}
     for field, header in HTTP_FIELDS.items():
-        value = request.headers.get(header)
-        if value is None:
+        found = request.headers.get(header)
+        if found is None:
             continue
+        value = found
         if field == "contentEncoding":
             # boto3 adds aws-chunked for framing; it is not part of the object.
             value = ",".join(v for v in (p.strip() for p in value.split(",")) if v != "aws-chunked")

@@ -584,18 +584,18 @@ class IndexedKeys(_VersionedKeyStore):
     def values(self) -> Iterator[Any]:  # type: ignore[override]
         return (fake for _, fake in self.items())
 
-    def lists(self) -> Iterator[tuple[str, list[Any]]]:  # type: ignore[override]
+    def lists(self) -> Iterator[tuple[str, list[Any]]]:
         return ((key, [fake]) for key, fake in self.items())
 
-    iteritems = items  # type: ignore[assignment]
-    itervalues = values  # type: ignore[assignment]
-    iterlists = lists  # type: ignore[assignment]
+    iteritems = items
+    itervalues = values
+    iterlists = lists
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise _ReadOnlyKeys("R2 objects are written through R2Store (committed to the index "
                             "first), not through moto's write API")
 
-    __setitem__ = __delitem__ = setlist = pop = popitem = clear = update = setdefault = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = setlist = pop = popitem = clear = update = setdefault = _refuse
 
     def __repr__(self) -> str:
         return f"<IndexedKeys of R2 bucket {self._bucket!r}>"
@@ -1063,7 +1063,7 @@ class R2Store:
                 return None
             self.stats.rows_read += 1
         obj = _stored(row)
-        common = {"name": key, "account_id": _ACCOUNT, "region_name": _REGION, "etag": obj.etag,
+        common: dict[str, Any] = {"name": key, "account_id": _ACCOUNT, "region_name": _REGION, "etag": obj.etag,
                   "bucket_name": bucket}
         if row[8] is not None:
             try:

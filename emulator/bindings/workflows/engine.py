@@ -142,9 +142,8 @@ def rebuild_error(err: Mapping[str, Any]) -> Exception:
 def _to_epoch_ms(value: Any) -> int:
     """``sleep_until`` targets: datetime (naive = UTC), epoch ms, or an ISO 8601 string."""
     if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.UTC)
-        return round(value.timestamp() * 1000)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
+        return round(aware.timestamp() * 1000)
     if isinstance(value, _dt.date):
         return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -513,16 +512,20 @@ class _Run:
             if cfg.backoff == "linear":
                 return base * attempt
             if cfg.backoff == "exponential":
-                return base * (2 ** (attempt - 1))
+                return base * 2.0 ** (attempt - 1)
             return base
         prefix = f'The delay function for step "{name}-{count}" '
         try:
             result = cfg.delay(JsObject(ctx=ctx, error=failure))
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 task = asyncio.ensure_future(result)
-                timer = asyncio.get_running_loop().create_future()
-                handle = self.engine.clock.call_later(DELAY_FUNCTION_TIMEOUT_MS / 1000,
-                                                      lambda: timer.done() or timer.set_result(None))
+                timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def expire() -> None:
+                    if not timer.done():
+                        timer.set_result(None)
+
+                handle = self.engine.clock.call_later(DELAY_FUNCTION_TIMEOUT_MS / 1000, expire)
                 try:
                     done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
                 finally:

@@ -417,7 +417,7 @@ def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, ac
                        (workflow, instance_id)).fetchone()
     if row is None:
         raise OfflineActionError("(instance.not_found) Instance does not exist")
-    status = row["status"]
+    status: str = row["status"]
     conn.execute("BEGIN IMMEDIATE")
     try:
         new = status

@@ -119,7 +119,7 @@ class _ResponseClass(_JsClass):
         response = _Response(body, status=init.get("status"), status_text=init.get("statusText") or "",
                              headers=_headers_init(init.get("headers")), web_socket=init.get("webSocket"))
         if init.get("encodeBody"):
-            response.encode_body = init["encodeBody"]  # type: ignore[attr-defined]
+            response.encode_body = init["encodeBody"]
         return response
 
     def json(self, data: Any, *args: Any, **kwargs: Any) -> _Response:
@@ -145,7 +145,7 @@ class _RequestClass(_JsClass):
         if not args:
             raise JsException("TypeError", "Request constructor: 1 argument required, but only 0 present.")
         init = _options(args, kwargs, 1)
-        options = {k: init[k] for k in ("method", "body", "redirect", "cf") if k in init}
+        options: dict[str, Any] = {k: init[k] for k in ("method", "body", "redirect", "cf") if k in init}
         if "headers" in init:
             options["headers"] = _headers_init(init["headers"])
         return _Request(args[0], **options)

@@ -71,7 +71,7 @@ def test_sync_calls_and_wal_mode(tmp_path: Path) -> None:
 
 def test_error_text_for_plain_sqlite_errors() -> None:
     exc = sqlite3.OperationalError("no such table: x")
-    exc.sqlite_errorname = "SQLITE_ERROR"  # type: ignore[attr-defined]
+    exc.sqlite_errorname = "SQLITE_ERROR"
     assert str(to_d1_error(exc)) == "D1_ERROR: no such table: x: SQLITE_ERROR"
 
 

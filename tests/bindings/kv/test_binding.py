@@ -10,7 +10,7 @@ import pytest
 from emulator.bindings.kv.binding import MAX_VALUE_BYTES, KVNamespace, KVValueStream
 from emulator.bindings.kv.errors import KVError
 from emulator.clock import FakeClock
-from emulator.runtime.shims.pyodide.ffi import JsException
+from emulator.runtime.jsproxy import JsException
 
 
 async def raises(coro: Any, message: str, name: str = "Error") -> KVError:

@@ -24,15 +24,15 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from emulator.config.model import AppConfig  # noqa: E402
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
 
 TOTAL = 3000
 
 
-class Host:
+class Host(QueueOnlyHost):
     def __init__(self, config: AppConfig, delivered: Path) -> None:
-        self.config = config
+        super().__init__(config)
         self.delivered = open(delivered, "a", buffering=1)
 
     async def queue(self, batch: Any) -> None:

@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from emulator.config.model import AppConfig  # noqa: E402
 from emulator.platform import Platform  # noqa: E402
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config  # noqa: E402
 
 STUCK_OFFSET = 900_000  # numbers of the messages sent to the queue whose handler hangs
 
 
-class Host:
+class Host(QueueOnlyHost):
     def __init__(self, config: AppConfig, out: Path, phase: str, mode: str) -> None:
-        self.config = config
+        super().__init__(config)
         self.mode = mode
         self.rng = random.Random(phase)
         self.delivered = open(out / f"delivered-{phase}.log", "a", buffering=1)

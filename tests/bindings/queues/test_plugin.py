@@ -12,14 +12,14 @@ from emulator.bindings.queues.engine import QueuesError
 from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config
 
 
-class RecordingHost:
+class RecordingHost(QueueOnlyHost):
     """Stands in for a Worker host: its ``queue`` handler records batches."""
 
     def __init__(self, config: AppConfig, tag: str = "v1", fail: bool = False) -> None:
-        self.config = config
+        super().__init__(config)
         self.tag = tag
         self.fail = fail
         self.batches: list[tuple[str, str, list[Any]]] = []

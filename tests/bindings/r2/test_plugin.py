@@ -23,7 +23,7 @@ async def test_the_store_opens_at_first_use_with_the_declared_buckets(tmp_path: 
         env = p.env_for(app)
         await env.A.put("k", b"v")  # the first call opens it
         assert plugin._store is not None  # type: ignore[attr-defined]
-        assert plugin.store.bucket_names() == ["first", "second"]  # type: ignore[attr-defined]
+        assert plugin.store.bucket_names() == ["first", "second"]
         assert await (await env.A.get("k")).text() == "v"
     finally:
         await p.stop()

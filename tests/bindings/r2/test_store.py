@@ -528,7 +528,7 @@ def test_kill_9_during_puts_loses_no_acknowledged_put(tmp_path: Path) -> None:
         proc.wait(timeout=10)
     # Later acknowledgements still in the pipe count too; a last line the kill cut short
     # (no newline yet) was never an acknowledgement.
-    rest = proc.stdout.read().decode()  # type: ignore[union-attr]
+    rest = proc.stdout.read().decode()
     for line in rest.split("\n")[:-1]:
         key, n, size, etag = line.split()
         acked[key] = (int(n), int(size), etag)

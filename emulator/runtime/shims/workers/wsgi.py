@@ -237,7 +237,7 @@ async def fetch(app: Any, req: Any, env: Any, ctx: Context | None = None, *,
     else:
         response = Response(_stream(started), status=code, status_text=reason, headers=started.headers)
     if extra.get("encodeBody"):
-        response.encode_body = extra["encodeBody"]  # type: ignore[attr-defined]
+        response.encode_body = extra["encodeBody"]
     return response
 
 
