@@ -555,7 +555,7 @@ class Emulator:
         (``import hello_django``) must not outlive this emulator in a process that goes on."""
         for host in list(platform.hosts.values()):
             try:
-                host.unload()  # type: ignore[attr-defined]
+                host.unload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
             except Exception as exc:  # noqa: BLE001 - best effort: stopping goes on
                 self.log.debug("dev", f"unloading {host.config.name}: {exc!r}")
 

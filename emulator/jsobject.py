@@ -29,7 +29,7 @@ def _legacy(value: Any, production_type: str, attr: str) -> None:
     legacy_idiom(production_type, attr)
 
 
-class JsObject(dict):  # type: ignore[type-arg]
+class JsObject(dict[str, Any]):
     """A dict whose keys are also attributes (the SDK's ``JsDict``)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -53,7 +53,7 @@ class JsObject(dict):  # type: ignore[type-arg]
         return self
 
 
-class ConvertedList(list):  # type: ignore[type-arg]
+class ConvertedList(list[Any]):
     """A JS array as the SDK hands it over: a Python list (``.to_py()`` for older code)."""
 
     __slots__ = ()
@@ -102,7 +102,7 @@ class ConvertedBuffer(bytes):
         view = memoryview(self)
         # Any format goes through, as memoryview.cast takes it at run time; typeshed's overloads
         # only accept literal format strings.
-        return view.cast(format) if shape is None else view.cast(format, shape)  # type: ignore[call-overload,no-any-return]
+        return view.cast(format) if shape is None else view.cast(format, shape)  # type: ignore[call-overload,no-any-return]  # see the comment above
 
     def toreadonly(self) -> memoryview:
         return memoryview(self)

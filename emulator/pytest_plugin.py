@@ -394,4 +394,4 @@ except ImportError:  # pragma: no cover - pytest-asyncio ships with the `test` e
                     pytrace=False)
 else:
     # The same fixture name either way; the fallback above is a sync function.
-    cf_emulator = pytest_asyncio.fixture(_cf_emulator, name="cf_emulator")  # type: ignore[assignment]
+    cf_emulator = pytest_asyncio.fixture(_cf_emulator, name="cf_emulator")  # type: ignore[assignment]  # see the comment above

@@ -63,7 +63,7 @@ class AppReloader:
         platform = self.emulator.platform
         for app in platform.apps:
             host = platform.hosts.get(app.name)
-            paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]
+            paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
             paths.append(app.config_path)
             paths.extend(app.root / name for name in _CONFIG_SIDE_FILES)
             paths.append(app.root / _PYPROJECT)
@@ -133,7 +133,7 @@ class AppReloader:
 
         host = self.emulator.platform.hosts[app.name]
         try:
-            host.reload()  # type: ignore[attr-defined]
+            host.reload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
         except AppLoadError as exc:
             self.emulator.platform.log.error(
                 f"app:{app.name}", f"reload failed; the last good version keeps serving.\n{load_error_text(exc)}",
@@ -192,7 +192,7 @@ class AppReloader:
             # generation took the plain module names over when it loaded, and its private
             # package has its own name, so its modules are untouched); objects that
             # in-flight requests still hold keep working.
-            old_host.unload()  # type: ignore[attr-defined]
+            old_host.unload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
         if self.emulator.crons is not None:
             self.emulator.register_crons(new_config)
         return True

@@ -72,8 +72,8 @@ class _AppRunner(web.AppRunner):
         server = await super()._make_server()
         # Both replace aiohttp internals on this one Server: it passes web.Request objects to
         # its handler (it serves an Application), and its shutdown becomes hurriable.
-        server.request_handler = self._app_handler(server.request_handler)  # type: ignore[assignment]
-        server.shutdown = self._hurriable_shutdown(server)  # type: ignore[method-assign,assignment]
+        server.request_handler = self._app_handler(server.request_handler)  # type: ignore[assignment]  # see the comment above
+        server.shutdown = self._hurriable_shutdown(server)  # type: ignore[method-assign,assignment]  # see the comment above
         return server
 
     def _hurriable_shutdown(self, server: web.Server) -> Callable[[float | None], Awaitable[None]]:
@@ -318,7 +318,7 @@ class EmulatorServer:
                 try:
                     # The server only routes to the runtime's hosts (BaseHost), which AppHost,
                     # the plugins' view of a host, leaves out.
-                    response: web.StreamResponse = await host.handle(request)  # type: ignore[attr-defined]
+                    response: web.StreamResponse = await host.handle(request)  # type: ignore[attr-defined]  # see the comment above
                 except (asyncio.CancelledError, ConnectionResetError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - app code may raise anything: a logged 500 as workerd does

@@ -126,7 +126,7 @@ class WalIndex:
     def __init__(self, db_path: Path) -> None:
         self._key = os.path.realpath(f"{db_path}-shm")
         self._map: mmap.mmap | None = None
-        self._entry: list | None = None  # type: ignore[type-arg]  # its _shared entry
+        self._entry: list[Any] | None = None  # its _shared entry
 
     def page_count(self) -> int | None:
         """The database size in pages after the last commit, or ``None`` if the header does

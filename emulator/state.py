@@ -37,7 +37,7 @@ from typing import Any, Literal
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the lock is a no-op there (docs/cli.md)
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # Windows: see above
 
 DEFAULT_STATE_DIRNAME = ".emulator"
 LOCK_FILENAME = "lock"

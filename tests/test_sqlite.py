@@ -177,7 +177,7 @@ def test_bytes_bind_directly_and_unchanged(tmp_path: Path) -> None:
         assert conn.execute("SELECT v, typeof(v) FROM t").fetchone() == (value, "blob")
         conn.close()
         # An adapter the process registered itself is left alone.
-        mine = lambda b: b"mine"  # noqa: E731
+        mine = lambda b: b"mine"  # noqa: E731 - a one-line stand-in
         sqlite3.adapters[key] = mine
         bind_bytes_directly()
         assert sqlite3.adapters[key] is mine

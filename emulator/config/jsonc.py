@@ -144,7 +144,7 @@ class _Parser:
         out: list[str] = []
         while True:
             # A run of characters that need no attention (maybe empty: the match never fails).
-            plain: re.Match[str] = _PLAIN.match(text, pos)  # type: ignore[assignment]
+            plain: re.Match[str] = _PLAIN.match(text, pos)  # type: ignore[assignment]  # see the comment above
             if plain.end() > pos:
                 out.append(plain.group())
                 pos = plain.end()

@@ -27,7 +27,7 @@ from emulator.config.devvars import load_dev_secrets
 from emulator.config.diagnostics import KeyPath
 from emulator.config.jsonc import JsoncError, JsoncNestingError, LineIndex, parse_jsonc
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof
-from emulator.config.model import AppConfig, AssetsConfig, DevSettings
+from emulator.config.model import AppConfig, AppKind, AssetsConfig, DevSettings
 from emulator.config.nesting import NESTING_ID, TOML_INLINE_MAX_DEPTH, recursion_headroom
 from emulator.config.tomlpos import scan_toml
 
@@ -262,12 +262,12 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
     secrets, _used, _missing = load_dev_secrets(root, env_name,
                                                 secrets_decl if is_record(secrets_decl) else None)
     output_dir = config.get("pages_build_output_dir")
-    kind = "pages" if raw.get("pages_build_output_dir", UNDEF) is not UNDEF else "worker"
+    kind: AppKind = "pages" if raw.get("pages_build_output_dir", UNDEF) is not UNDEF else "worker"
     name = _str(config.get("name")) or root.name
     flags = config.get("compatibility_flags")
     return AppConfig(
         config_path=config_path.resolve(),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         name=name,
         main=Path(config["main"]) if isinstance(config.get("main"), str) else None,
         pages_build_output_dir=Path(output_dir) if isinstance(output_dir, str) else None,

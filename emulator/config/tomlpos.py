@@ -278,7 +278,7 @@ class _Scanner:
                 if not stack:
                     return
                 frame = stack[-1]
-                frame_path: KeyPath = frame[0]  # type: ignore[assignment]
+                frame_path: KeyPath = frame[0]  # type: ignore[assignment]  # a frame is [path, index]
                 self._skip_ws(newlines=True)
                 ch = self._peek()
                 if ch == "":

@@ -544,9 +544,9 @@ class Normalizer:
                 d.warn(f'"{field}" fields are experimental and may change or break at any time.',
                        base + (field,))
 
-        inh = lambda field, validate, default=UNDEF, transform=(lambda v: v): self.inheritable(  # noqa: E731
+        inh = lambda field, validate, default=UNDEF, transform=(lambda v: v): self.inheritable(  # noqa: E731 - short local helpers over the shared arguments
             d, top, raw_env, field, validate, default, base, transform)
-        ninh = lambda field, validate, default=UNDEF: self.not_inheritable(  # noqa: E731
+        ninh = lambda field, validate, default=UNDEF: self.not_inheritable(  # noqa: E731 - short local helpers over the shared arguments
             d, top, raw_config, raw_env, env_name, field, validate, default, base)
 
         # route / account_id / routes / workers_dev / preview_urls / build are computed first.
@@ -978,7 +978,7 @@ def _normalize_build(d: DiagnosticTree, raw_build: Any, config_path: Path | None
     else:
         validate_optional(d, "build", "watch_dir", watch_dir, "string", p + ("watch_dir",))
     if truthy(command) and config_path is not None:
-        rel = lambda w: os.path.relpath(os.path.join(os.path.dirname(config_path), _js_str(w)))  # noqa: E731
+        rel = lambda w: os.path.relpath(os.path.join(os.path.dirname(config_path), _js_str(w)))  # noqa: E731 - a one-line helper
         watch_dir = [rel(w) for w in watch_dir] if isinstance(watch_dir, list) else rel(watch_dir)
     return {"command": command, "watch_dir": watch_dir, "cwd": cwd}
 

@@ -236,7 +236,7 @@ def _memory_stream(data: bytes) -> "StreamReader":
     """``data`` as an aiohttp ``StreamReader`` at EOF, for ``MultipartReader``."""
     from aiohttp import StreamReader
 
-    stream = StreamReader(_NoFlowControl(), max(len(data), 1 << 16),  # type: ignore[arg-type]
+    stream = StreamReader(_NoFlowControl(), max(len(data), 1 << 16),  # type: ignore[arg-type]  # aiohttp's StreamReader only calls the protocol's flow-control hooks
                           loop=asyncio.get_running_loop())
     if data:
         stream.feed_data(data)
@@ -324,7 +324,7 @@ async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: 
     made: list[SpillFile] = []
     try:
         try:
-            reader = MultipartReader({"Content-Type": content_type}, stream)  # type: ignore[arg-type]
+            reader = MultipartReader({"Content-Type": content_type}, stream)  # type: ignore[arg-type]  # aiohttp's MultipartReader reads any async byte stream
         except (AssertionError, ValueError, KeyError) as exc:
             raise _form_error(f"bad multipart/form-data content type ({exc})") from None
         entries: list[FormEntry] = []

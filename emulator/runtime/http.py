@@ -102,7 +102,7 @@ class Headers(MutableMapping[str, str]):
         # ``headers["x"]`` is None when absent: the SDK's headers are an
         # ``http.client.HTTPMessage`` (email.message semantics), not a dict.
         value = self.get(name)
-        return None if value is None else str(value)  # type: ignore[return-value]
+        return None if value is None else str(value)  # type: ignore[return-value]  # None when absent, as the SDK's HTTPMessage headers answer
 
     def pop(self, name: str, *default: Any) -> Any:
         if name in self._h:
@@ -422,13 +422,13 @@ class FormData(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         self.delete(key)
 
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return [k for k, _ in self._entries]
 
-    def values(self) -> list[FormValue]:  # type: ignore[override]
+    def values(self) -> list[FormValue]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return [v for _, v in self._entries]
 
-    def items(self) -> list[tuple[str, FormValue]]:  # type: ignore[override]
+    def items(self) -> list[tuple[str, FormValue]]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return list(self._entries)
 
     entries = items
@@ -1075,7 +1075,7 @@ class _IncomingRequest(Request):
             req = self._aio
             assert req is not None
             d["_headers"] = Headers(_as_workerd_decodes(req.headers))
-        return d["_headers"]  # type: ignore[no-any-return]
+        return d["_headers"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @headers.setter
     def headers(self, value: Headers) -> None:
@@ -1086,7 +1086,7 @@ class _IncomingRequest(Request):
         d = self.__dict__
         if "_cf" not in d:
             d["_cf"] = JsObject(self._cf_init or {})
-        return d["_cf"]  # type: ignore[no-any-return]
+        return d["_cf"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @cf.setter
     def cf(self, value: JsObject) -> None:

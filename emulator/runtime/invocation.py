@@ -46,7 +46,7 @@ class ExecutionContext:
         d = self.__dict__
         if "_props" not in d:
             d["_props"] = JsObject()
-        return d["_props"]  # type: ignore[no-any-return]
+        return d["_props"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @props.setter
     def props(self, value: JsObject) -> None:
@@ -163,7 +163,7 @@ class _AppAwareStream(io.TextIOBase):
         return int(self._underlying.fileno())
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # a read-only property over the underlying stream's
         return str(getattr(self._underlying, "encoding", "utf-8"))
 
     def __getattr__(self, name: str) -> Any:

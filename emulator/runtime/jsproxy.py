@@ -85,7 +85,7 @@ class JsNull:
 jsnull = JsNull()
 
 
-class JsObjectProxy(JsProxy, dict):  # type: ignore[type-arg]
+class JsObjectProxy(JsProxy, dict[Any, Any]):
     """A plain JS object: properties as attributes and as items."""
 
     def __getattr__(self, name: str) -> Any:
@@ -116,7 +116,7 @@ class JsObjectProxy(JsProxy, dict):  # type: ignore[type-arg]
         return self
 
 
-class JsArray(JsProxy, list):  # type: ignore[type-arg]
+class JsArray(JsProxy, list[Any]):
     """A JS array."""
 
     js_type_name = "Array"
@@ -139,7 +139,7 @@ class JsArray(JsProxy, list):  # type: ignore[type-arg]
         return self
 
 
-class JsMap(JsProxy, dict):  # type: ignore[type-arg]
+class JsMap(JsProxy, dict[Any, Any]):
     """A JS ``Map`` (what ``to_js(dict)`` gives without a ``dict_converter``)."""
 
     js_type_name = "Map"
@@ -159,7 +159,7 @@ class JsMap(JsProxy, dict):  # type: ignore[type-arg]
         return len(self)
 
 
-class JsSet(JsProxy, set):  # type: ignore[type-arg]
+class JsSet(JsProxy, set[Any]):
     """A JS ``Set``."""
 
     js_type_name = "Set"
@@ -233,13 +233,13 @@ class JsDate(JsProxy):
     def getTime(self) -> float:  # noqa: N802 - JS spelling
         return self._ms
 
-    valueOf = getTime  # noqa: N815
+    valueOf = getTime  # noqa: N815 - JS spelling
 
-    def toISOString(self) -> str:  # noqa: N802
+    def toISOString(self) -> str:  # noqa: N802 - JS spelling
         moment = _dt.datetime.fromtimestamp(self._ms / 1000, tz=_dt.UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(self._ms) % 1000:03d}Z"
 
-    toJSON = toISOString  # noqa: N815
+    toJSON = toISOString  # noqa: N815 - JS spelling
 
     def to_py(self, *, depth: int = -1, default_converter: Callable[..., Any] | None = None) -> Any:
         # Pyodide leaves a Date as a proxy; the SDK's converter gives a naive local datetime.

@@ -246,8 +246,8 @@ class RuntimeMonitor:
                     _observe("thread", sys._getframe(1), "")
                 original(self)
 
-            start.__wrapped__ = original  # type: ignore[attr-defined]
-            threading.Thread.start = start  # type: ignore[method-assign]
+            start.__wrapped__ = original  # type: ignore[attr-defined]  # the original method, for inspect.unwrap
+            threading.Thread.start = start  # type: ignore[method-assign]  # the --strict-runtime thread check, undone on exit
             cls._installed = True
 
 

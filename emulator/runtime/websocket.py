@@ -242,10 +242,10 @@ class WebSocket(JsProxy):
         return None if self._attachment is None else decode(self._attachment)
 
     # --- listeners ------------------------------------------------------------------------------------
-    def addEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802
+    def addEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802 - JS spelling
         self._listeners.setdefault(kind, []).append(listener)
 
-    def removeEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802
+    def removeEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802 - JS spelling
         try:
             self._listeners.get(kind, []).remove(listener)
         except ValueError:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     from emulator.cli import main
     from emulator.state import StateDir
 
-    seen: list[object] = []
+    seen: list[Any] = []
 
     async def interrupted(self: QueueBroker, *args: object, **kwargs: object) -> None:
         seen.append(StateDir(tmp_path).lock_holder())

@@ -339,7 +339,7 @@ def test_bytes_that_are_not_utf8_read_as_replacement_characters(tmp_path: Path) 
     # Node's Buffer.toString("utf-8"), which wrangler uses: the parser then judges the text.
     path = tmp_path / "wrangler.toml"
     path.write_bytes(MINIMAL.encode() + b'[vars]\nA = "caf\xe9"\n')
-    assert read_config_file(path).raw["vars"] == {"A": "caf\ufffd"}  # type: ignore[index]
+    assert read_config_file(path).raw["vars"] == {"A": "caf\ufffd"}  # type: ignore[index]  # the file parsed: raw is set
     path = tmp_path / "wrangler.json"
     path.write_bytes(b'{"name": "w",\n \xff}')
     assert (problem_of(path).message, problem_of(path).line, problem_of(path).column) == ("InvalidSymbol", 2, 2)
@@ -371,7 +371,7 @@ def test_nesting_limits_in_toml(tmp_path: Path) -> None:
     # Up to the limits, tomllib (recursive) parses it.
     fits = write(tmp_path / "d" / "wrangler.toml",
                  MINIMAL + "[vars]\nX = " + "{a = " * 999 + "1" + " }" * 999 + "\n")
-    value = read_config_file(fits).raw["vars"]["X"]  # type: ignore[index]
+    value = read_config_file(fits).raw["vars"]["X"]  # type: ignore[index]  # the file parsed: raw is set
     for _ in range(999):
         value = value["a"]
     assert value == 1

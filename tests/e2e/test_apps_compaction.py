@@ -162,7 +162,7 @@ async def test_workflow_refuses_another_users_dataset_and_records_the_failure(fu
 async def test_a_trigger_during_a_run_is_coalesced_and_covered_by_one_follow_up(fusou: Fusou) -> None:
     workflow = fusou.emu.platform.app("fusou-workflow")
     workflow.vars["COMPACTION_STEP_DELAY_MS"] = "250"
-    fusou.emu.hosts["fusou-workflow"].reload()
+    fusou.emu.hosts["fusou-workflow"].reload()  # type: ignore[attr-defined]  # a runtime host (BaseHost)
     first = fr.FragmentSpec("a", FAMILY, 0, 100)
     second = fr.FragmentSpec("b", FAMILY, 80, 100)
     await upload_all(fusou, [first])
@@ -183,8 +183,8 @@ async def test_a_trigger_during_a_run_is_coalesced_and_covered_by_one_follow_up(
     assert (await fusou.table_status(FAMILY))["pendingFragments"] == 1
     # Run 1 saw the new fragment when it released the lease and enqueued one follow-up.
     await fusou.compact(rounds=1)
-    runs = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
-    assert sorted(runs) == ["coalesced", "success", "success"]
+    statuses = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
+    assert sorted(statuses) == ["coalesced", "success", "success"]
     table = await fusou.table_status(FAMILY)
     assert table["pendingFragments"] == 0 and table["inProgress"] is False
     assert as_rows(await fusou.download(FAMILY)) == expected_rows([first, second])
@@ -226,7 +226,7 @@ async def test_a_workflow_that_cannot_start_is_retried_then_dead_lettered_and_no
 async def test_a_backlog_larger_than_one_run_is_finished_by_follow_up_runs(fusou: Fusou) -> None:
     workflow = fusou.emu.platform.app("fusou-workflow")
     workflow.vars["COMPACTION_MAX_FRAGMENTS"] = "2"
-    fusou.emu.hosts["fusou-workflow"].reload()
+    fusou.emu.hosts["fusou-workflow"].reload()  # type: ignore[attr-defined]  # a runtime host (BaseHost)
     specs = [fr.FragmentSpec(f"k{i}", FAMILY, i * 30, 40) for i in range(5)]
     await upload_all(fusou, specs)
     await fusou.compact(rounds=4)

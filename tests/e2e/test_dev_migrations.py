@@ -76,5 +76,5 @@ async def test_pending_migrations_are_named_at_start_and_in_the_error(workspace:
         from emulator.bindings.d1.migrations import apply_migrations
 
         await apply_migrations(emu.platform, binding)
-        assert plugin.pending_migrations(binding) == []  # type: ignore[attr-defined]
+        assert plugin.pending_migrations(binding) == []  # type: ignore[attr-defined]  # the d1 plugin's own method
         assert await notes(emu.url("dev-backend")) == (200, '["migrated"]')

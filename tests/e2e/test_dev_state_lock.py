@@ -180,5 +180,6 @@ async def test_the_lock_is_released_after_a_failed_start_and_after_stop(workspac
     async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0) as emu:
         holder = state.lock_holder()
         assert isinstance(holder, HolderRecord) and holder.pid == os.getpid() and holder.role == "emulator"
-        assert state.read_server_info() is not None and state.read_server_info()["internal_url"] == emu.internal_url
+        info = state.read_server_info()
+        assert info is not None and info["internal_url"] == emu.internal_url
     assert state.lock_holder() is None and not state.server_file.exists()

@@ -36,7 +36,8 @@ def app_config(*args: Any, producers: tuple[QueueProducer, ...] = (), consumers:
     if services:
         merged["services"] = ServicesConfig(tuple(services))
     merged.update(bindings or {})
-    return AppConfig(*args, bindings=merged, **fields)
+    fields["bindings"] = merged
+    return AppConfig(*args, **fields)
 
 
 def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:

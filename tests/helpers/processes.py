@@ -47,15 +47,15 @@ class DevProcess:
                 raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.lines)
                                      + "\nstderr:\n" + self.stderr_now())
             try:
-                line = self._queue.get(timeout=remaining)
+                got = self._queue.get(timeout=remaining)
             except queue.Empty:
                 continue
-            if line is None:
+            if got is None:
                 raise AssertionError("dev exited; output:\n" + "\n".join(self.lines) + "\nstderr:\n"
                                      + self.stderr_now())
-            self.lines.append(line)
-            if predicate(line):
-                return line
+            self.lines.append(got)
+            if predicate(got):
+                return got
 
     def stderr_now(self) -> str:
         if self.proc.poll() is None or self.proc.stderr is None:

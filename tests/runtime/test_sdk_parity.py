@@ -246,7 +246,7 @@ def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list
             problems.append(f"{label}: TypedDict keys {own.annotations} != {got}")
         return
     if own.enum_members and any("Enum" in b for b in own.bases):
-        got_members = {m.name: m.value for m in ours}  # type: ignore[attr-defined]
+        got_members = {m.name: m.value for m in ours}  # type: ignore[attr-defined]  # an Enum class here
         if own.enum_members != got_members:
             problems.append(f"{label}: members {own.enum_members} != {got_members}")
         return
@@ -260,7 +260,7 @@ def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list
         if name.startswith("_") and not (name.startswith("__") and name not in ("__init_subclass__", "__repr__")):
             continue  # private helpers; dunders (mapping protocol, __init__) are compared
         if name == "__init__" and own.name not in ("Context",):
-            our_init = ours.__init__
+            our_init = ours.__init__  # type: ignore[misc]  # the class's own __init__ is what is compared
             _compare_callable(f"{label}.__init__", fn, our_init, problems)
             continue
         member = inspect.getattr_static(ours, name, None)

@@ -82,15 +82,15 @@ class Target:
 
     def snapshot(self) -> dict[str, Any]:
         platform = self.emu.platform
-        broker = platform.plugin("queues").broker  # type: ignore[attr-defined]
-        store = platform.plugin("r2").store  # type: ignore[attr-defined]
+        broker = platform.plugin("queues").broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
+        store = platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         d1 = platform.plugin("d1")
         counts: dict[str, dict[str, int]] = {}
-        for database in d1.database_ids():  # type: ignore[attr-defined]
-            with sqlite3.connect(f"file:{d1.database_path(database)}?mode=ro", uri=True) as conn:  # type: ignore[attr-defined]
+        for database in d1.database_ids():  # type: ignore[attr-defined]  # the d1 plugin's own methods
+            with sqlite3.connect(f"file:{d1.database_path(database)}?mode=ro", uri=True) as conn:  # type: ignore[attr-defined]  # the d1 plugin's own methods
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
                 counts[database] = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        engine = platform.plugin("workflows").engine  # type: ignore[attr-defined]
+        engine = platform.plugin("workflows").engine  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         return {
             "queues": {q["name"]: q["depth"] for q in broker.list_stats()},
             "r2": {b: [(o.key, o.etag) for o in store.list(b)] for b in store.bucket_names()},

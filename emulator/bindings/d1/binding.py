@@ -102,7 +102,7 @@ class D1PreparedStatement:
     run = all
 
     async def raw(self, options: Mapping[str, Any] | None = None, *,
-                  columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
+                  columnNames: bool = False) -> list[list[Any]]:  # noqa: N803 - JS spelling
         if options is not None:
             columnNames = bool(options.get("columnNames", columnNames))  # noqa: N806 - D1's option name
         columns, rows = await self._rows()
@@ -161,7 +161,7 @@ class D1Database:
         (``D1_DUMP_ERROR``); locally it is handy for snapshots, so we keep it working."""
         return await self._engine.call(self._engine.dump)
 
-    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803
+    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803 - JS spelling
         return D1DatabaseSession(self, constraintOrBookmark)
 
 
@@ -178,5 +178,5 @@ class D1DatabaseSession:
     async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
         return await self._db.batch(statements)
 
-    def getBookmark(self) -> str | None:  # noqa: N802
+    def getBookmark(self) -> str | None:  # noqa: N802 - JS spelling
         return self._bookmark or "local"

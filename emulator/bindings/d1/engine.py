@@ -368,7 +368,7 @@ class D1Engine:
             cur = self._open_fast()
         conn = self._fast_conn
         statement = statements[0]
-        before_total = conn.total_changes  # type: ignore[union-attr]
+        before_total = conn.total_changes  # type: ignore[union-attr]  # _open_fast() above set _fast_conn
         started = _clock()
         self._deadline = started + FAST_PATH_BUDGET
         self._armed = True
@@ -389,12 +389,12 @@ class D1Engine:
         # As in _execute: rowcount is -1 unless INSERT/UPDATE/DELETE/REPLACE.
         changes = cur.rowcount
         if changes < 0:
-            changes = conn.total_changes - before_total  # type: ignore[union-attr]
+            changes = conn.total_changes - before_total  # type: ignore[union-attr]  # _open_fast() above set _fast_conn
         before_size = self._known_size
         if before_size is not None and not changes and _is_read_only(statement):
             size = before_size  # a plain read cannot change the file
         else:
-            size = self._known_size = self._size(conn)  # type: ignore[arg-type]
+            size = self._known_size = self._size(conn)  # type: ignore[arg-type]  # _open_fast() above set _fast_conn
         meta = JsObject(_META_TEMPLATE)
         meta["duration"] = (_clock() - started) * 1000
         if rows:
@@ -443,7 +443,7 @@ class D1Engine:
             raise self._error(exc) from None
         self._armed = False
         if not _is_read_only(statement):
-            self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]
+            self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]  # open: the statement just ran on it
         return (list(map(_column_name, description)) if description else []), rows
 
     def _open_fast(self) -> sqlite3.Cursor:
@@ -523,7 +523,7 @@ class D1Engine:
                     self._known_size = self._size(conn)
                 else:
                     self._known_size = None  # the batch's end measures it again
-            return StatementResult(columns, rows, None)  # type: ignore[arg-type]
+            return StatementResult(columns, rows, None)  # type: ignore[arg-type]  # with_meta=False: meta is never read
         if not measure:
             size_after = None
         elif before_size is not None and read_only:

@@ -66,7 +66,7 @@ class DurableObjectNamespace:
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, object_id)
 
-    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":  # noqa: N802
+    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":  # noqa: N802 - JS spelling
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, self._engine.ids.from_name(name))
 

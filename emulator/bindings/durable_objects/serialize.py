@@ -217,7 +217,7 @@ def rpc_error(exc: BaseException, traceback_text: str | None = None) -> BaseExce
     else:
         out = DurableObjectError(f"{type(exc).__name__}: {exc}", "Error")
     try:
-        out.remote = True  # type: ignore[attr-defined]
+        out.remote = True  # type: ignore[attr-defined]  # marks the copy as coming from the object
     except AttributeError:
         pass
     if traceback_text:

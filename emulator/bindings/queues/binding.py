@@ -147,7 +147,7 @@ class QueueProducerBinding:
         return self._broker.delivery_delay(self._queue)
 
     async def send(self, body: Any = MISSING, options: Any = None, *,
-                   contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:  # noqa: N803 - JS spelling
+                   contentType: str | None = None, delaySeconds: float | None = None) -> JsObject:  # noqa: N803 - JS spelling
         if body is MISSING:
             raise TypeError("Message body cannot be undefined")
         # Delays are checked by the broker after the body is serialized: workerd's TypeErrors
@@ -160,7 +160,7 @@ class QueueProducerBinding:
         )
 
     async def sendBatch(self, messages: Any, options: Any = None, *,  # noqa: N802 - JS spelling
-                        delaySeconds: int | None = None) -> JsObject:  # noqa: N803 - JS spelling
+                        delaySeconds: float | None = None) -> JsObject:  # noqa: N803 - JS spelling
         items = list(messages) if messages is not None else []
         if not items:
             raise TypeError("sendBatch() requires at least one message")
@@ -248,7 +248,7 @@ class Message:
             return
         self._decision = _ACK
 
-    def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:  # noqa: N803 - JS spelling
+    def retry(self, options: Any = None, *, delaySeconds: float | None = None) -> None:  # noqa: N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         batch = self._batch
         if batch.all == _ACK:
@@ -296,7 +296,7 @@ class MessageBatch:
             return
         decisions.all = _ACK
 
-    def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:  # noqa: N802, N803 - JS spelling
+    def retryAll(self, options: Any = None, *, delaySeconds: float | None = None) -> None:  # noqa: N802, N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         decisions = self._decisions
         if decisions.all == _ACK:

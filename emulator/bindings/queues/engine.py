@@ -797,7 +797,7 @@ class QueueBroker:
         settled = False
         try:
             metadata = JsObject(metrics=self._backlog(q))
-            warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731
+            warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731 - a one-line callback, built per batch
             # Handler time for the log line, on the platform clock like Miniflare's timers
             # (so a fake clock logs 0ms, deterministically).
             started = self.clock.now()

@@ -69,7 +69,7 @@ def create_message_batch(queue: str, messages: Iterable[Mapping[str, Any] | Any]
             stamp = int(stamp.timestamp() * 1000)
         records.append(_Record(str(spec.get("id") or secrets.token_hex(16)), int(stamp), int(spec.get("attempts", 1))))
         bodies.append(spec["body"])
-    return MessageBatch(queue, records, bodies, warn or (lambda text: None))  # type: ignore[arg-type]
+    return MessageBatch(queue, records, bodies, warn or (lambda text: None))  # type: ignore[arg-type]  # _Record has what MessageBatch reads of a StoredMessage
 
 
 def queue_result(batch: MessageBatch, error: BaseException | None) -> QueueResult:

@@ -799,24 +799,24 @@ class S3Endpoint:
         """RFC 7232 order: If-Match, If-Unmodified-Since → 412; If-None-Match,
         If-Modified-Since → 304."""
         h = request.headers
-        if "if-match" in h and not parse_conditional({"if-match": h["if-match"]}).test(obj):  # type: ignore[union-attr]
+        if "if-match" in h and not parse_conditional({"if-match": h["if-match"]}).test(obj):  # type: ignore[union-attr]  # a header value always parses to a Conditional
             return 412
         if "if-match" not in h and "if-unmodified-since" in h:
             try:
                 cond = parse_conditional({"if-unmodified-since": h["if-unmodified-since"]})
             except (TypeError, ValueError):
                 cond = None
-            if cond is not None and (obj.uploaded - obj.uploaded % 1000) > cond.uploaded_before:  # type: ignore[operator]
+            if cond is not None and (obj.uploaded - obj.uploaded % 1000) > cond.uploaded_before:  # type: ignore[operator]  # an If-Unmodified-Since Conditional has uploaded_before
                 return 412
         if "if-none-match" in h:
-            if not parse_conditional({"if-none-match": h["if-none-match"]}).test(obj):  # type: ignore[union-attr]
+            if not parse_conditional({"if-none-match": h["if-none-match"]}).test(obj):  # type: ignore[union-attr]  # a header value always parses to a Conditional
                 return 304
         elif "if-modified-since" in h:
             try:
                 cond = parse_conditional({"if-modified-since": h["if-modified-since"]})
             except (TypeError, ValueError):
                 cond = None
-            if cond is not None and (obj.uploaded - obj.uploaded % 1000) <= cond.uploaded_after:  # type: ignore[operator]
+            if cond is not None and (obj.uploaded - obj.uploaded % 1000) <= cond.uploaded_after:  # type: ignore[operator]  # an If-Modified-Since Conditional has uploaded_after
                 return 304
         return None
 
@@ -836,7 +836,7 @@ class S3Server:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
+        sockets = site._server.sockets  # type: ignore[union-attr]  # aiohttp internals: the site has started, so its server is set
         self.port = sockets[0].getsockname()[1]
         host = "127.0.0.1" if self.host in WILDCARD_IPS else self.host
         return f"http://{host}:{self.port}"

@@ -115,7 +115,7 @@ _MOTO_INTERNALS = (
 )
 
 
-class _Untracked(list):  # type: ignore[type-arg]
+class _Untracked(list[Any]):
     """A model-instance list that keeps nothing.
 
     moto's ``BaseModel.__new__`` appends every model it creates (each ``FakeKey``, and the
@@ -129,7 +129,7 @@ class _Untracked(list):  # type: ignore[type-arg]
 
 
 for _model in model_data["s3"].values():
-    _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+    _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]  # see _MOTO_INTERNALS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -569,19 +569,19 @@ class IndexedKeys(_VersionedKeyStore):
     def __iter__(self) -> Iterator[str]:
         return (obj.key for obj in self._store.list(self._bucket))
 
-    def keys(self) -> Iterator[str]:  # type: ignore[override]
+    def keys(self) -> Iterator[str]:  # type: ignore[override]  # moto's bucket.keys is a mapping; iterators are all moto calls
         return iter(self)
 
     def _self_iterable(self) -> Any:
         return self
 
-    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]  # see keys()
         for key in self:
             fake = self.get(key)
             if fake is not None:
                 yield key, fake
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # see keys()
         return (fake for _, fake in self.items())
 
     def lists(self) -> Iterator[tuple[str, list[Any]]]:
@@ -624,7 +624,7 @@ class _Bucket:
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.
-        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
+        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]  # moto's FakeBucket leaves abstract members it never uses unimplemented
         self.fake.keys = IndexedKeys(store, name)
         self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=UTC)
         # The bucket's CORS rules (S3 JSON shape, see cors.py), kept in the info table.
@@ -1080,7 +1080,7 @@ class R2Store:
         fake.last_modified = _EPOCH + timedelta(milliseconds=obj.uploaded)
         if obj.http_metadata.get("contentType"):
             fake.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
-        fake.r2 = obj  # type: ignore[attr-defined]
+        fake.r2 = obj  # type: ignore[attr-defined]  # read back by IndexedKeys (see _MOTO_INTERNALS)
         # moto's __del__ warns about keys nobody disposed of; a view key owns nothing but
         # its buffer, which the garbage collector closes (see _MOTO_INTERNALS).
         fake.disposed = True

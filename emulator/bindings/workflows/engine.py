@@ -838,11 +838,11 @@ class WorkflowEngine:
         for key, wakes_at in list(self._dormant.items()):
             if wakes_at <= now:
                 del self._dormant[key]
-        for workflow, instance_id in st.due_instances(self.store.conn, now, MAX_LIVE_RUNS):  # type: ignore[arg-type]
+        for workflow, instance_id in st.due_instances(self.store.conn, now, MAX_LIVE_RUNS):  # type: ignore[arg-type]  # the store is open while the engine runs
             key = (workflow, instance_id)
             if key not in self._parked and key not in self._dormant:
                 self._schedule(workflow, instance_id, fresh=False)
-        following = st.next_deadline(self.store.conn, now)  # type: ignore[arg-type]
+        following = st.next_deadline(self.store.conn, now)  # type: ignore[arg-type]  # the store is open while the engine runs
         if following is not None:
             self._arm_wake(following)
 
@@ -858,7 +858,7 @@ class WorkflowEngine:
             self._backlogged = True
             return 0
         # Enough candidates to fill the free slots even if every live run is among them.
-        for workflow, instance_id in st.runnable_instances(self.store.conn, self.clock.now_ms(),  # type: ignore[arg-type]
+        for workflow, instance_id in st.runnable_instances(self.store.conn, self.clock.now_ms(),  # type: ignore[arg-type]  # the store is open while the engine runs
                                                            free, len(self._runs)):
             key = (workflow, instance_id)
             if key in self._runs or key in self._parked or key in self._dormant:

@@ -421,7 +421,7 @@ class _URL(JsProxy):
     def toString(self) -> str:  # noqa: N802 - JS spelling
         return self.href
 
-    toJSON = toString  # noqa: N815
+    toJSON = toString  # noqa: N815 - JS spelling
 
     def __str__(self) -> str:
         return self.href
@@ -608,7 +608,7 @@ class _DateClass(_JsClass):
             moment = moment.replace(tzinfo=dt.UTC)
         return moment.timestamp() * 1000
 
-    def UTC(self, year: int, month: int = 0, day: int = 1, hours: int = 0, minutes: int = 0,  # noqa: N802
+    def UTC(self, year: int, month: int = 0, day: int = 1, hours: int = 0, minutes: int = 0,  # noqa: N802 - JS spelling
             seconds: int = 0, ms: int = 0) -> float:
         import calendar
 
@@ -659,10 +659,10 @@ class _NumberClass(_JsClass):
     def isInteger(self, value: Any) -> bool:  # noqa: N802 - JS spelling
         return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
 
-    def parseFloat(self, text: str) -> float:  # noqa: N802
+    def parseFloat(self, text: str) -> float:  # noqa: N802 - JS spelling
         return self(text)
 
-    def parseInt(self, text: str, radix: int = 10) -> float:  # noqa: N802
+    def parseInt(self, text: str, radix: int = 10) -> float:  # noqa: N802 - JS spelling
         try:
             return int(str(text).strip(), radix)
         except ValueError:

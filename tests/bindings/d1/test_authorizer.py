@@ -124,7 +124,7 @@ async def test_fts5_and_triggers_work_end_to_end(db: Any) -> None:
 
 async def test_cf_tables_are_d1s_own(platform: Platform, db: Any) -> None:
     await seed(db)
-    path = platform.plugin("d1").database_path("main-db")  # type: ignore[attr-defined]
+    path = platform.plugin("d1").database_path("main-db")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     with contextlib.closing(sqlite3.connect(path)) as conn:  # what D1 keeps for itself
         conn.execute("CREATE TABLE _cf_KV (key TEXT PRIMARY KEY, value BLOB)")
         conn.commit()

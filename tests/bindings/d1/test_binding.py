@@ -184,7 +184,7 @@ async def test_databases_are_shared_by_name_and_ids_may_be_odd(tmp_path: Path) -
         files = sorted(f.name for f in d1_dir.iterdir() if f.suffix == ".sqlite3")
         assert files == ["my%2F%20Database.sqlite3", "shared.sqlite3"]
         plugin = p.plugin("d1")
-        assert plugin.database("STORE") is plugin.database("shared")  # type: ignore[attr-defined]
+        assert plugin.database("STORE") is plugin.database("shared")  # type: ignore[attr-defined]  # the d1 plugin's own method
     finally:
         await p.stop()
 
@@ -296,7 +296,8 @@ def _file_size(platform: Platform) -> int:
     """The database size as SQLite itself reports it, on a connection of its own."""
     import sqlite3
 
-    probe = sqlite3.connect(platform.plugin("d1").database_path("main-db"), isolation_level=None)
+    probe = sqlite3.connect(platform.plugin("d1").database_path("main-db"),  # type: ignore[attr-defined]  # the d1 plugin's
+                            isolation_level=None)
     try:
         (pages,) = probe.execute("PRAGMA page_count").fetchone()
         (page_size,) = probe.execute("PRAGMA page_size").fetchone()

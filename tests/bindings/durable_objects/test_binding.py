@@ -126,7 +126,7 @@ async def test_errors_are_raised_again_in_the_caller(tmp_path: Path) -> None:
         stub = env.ECHO.getByName("e")
         with pytest.raises(ValueError, match=r"^bad value") as value_error:
             await stub.fail("value")
-        assert value_error.value.remote is True  # type: ignore[attr-defined]
+        assert value_error.value.remote is True  # type: ignore[attr-defined]  # set on errors that crossed from the object
         assert "Raised in the Durable Object" in value_error.value.__notes__[0]
         with pytest.raises(JsError, match=r"^\w+: MineError: custom failure"):
             await stub.fail("mine")

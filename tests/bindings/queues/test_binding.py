@@ -184,7 +184,7 @@ def test_the_bulk_ack_shortcut_agrees_with_the_per_message_outcome() -> None:
     for batch_call, per_message, failed in itertools.product(
         ("none", "ackAll", "retryAll", "retryAll-then-ack"), itertools.product(calls, repeat=3), (False, True)
     ):
-        batch = MessageBatch("q", records, [None] * 3, warn=lambda text: None)  # type: ignore[arg-type]
+        batch = MessageBatch("q", records, [None] * 3, warn=lambda text: None)  # type: ignore[arg-type]  # plain records stand in for StoredMessage
         if batch_call == "ackAll":
             batch.ackAll()
         elif batch_call.startswith("retryAll"):

@@ -177,7 +177,7 @@ async def served(project: Path) -> AsyncIterator[tuple[QueueBroker, list[str]]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp internals: the site has started
     state = StateDir(project / "state")
     try:
         with announced_server(state, f"http://127.0.0.1:{port}"):
