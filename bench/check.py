@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulator.config import check_paths  # noqa: E402
-from emulator.config.render import render_text  # noqa: E402
+from emulator.config import check_paths  # noqa: E402 - after the sys.path set-up above
+from emulator.config.render import render_text  # noqa: E402 - after the sys.path set-up above
 
 
 def make_configs(dest: Path, count: int) -> list[Path]:

@@ -40,7 +40,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from emulator.cli.dev import tune_gc  # noqa: E402
+from emulator.cli.dev import tune_gc
 
 VALUE = "v" * 100
 OPS = ("rpc one", "rpc 100", "put+get", "sql insert")
@@ -233,7 +233,7 @@ def main() -> None:
         mf = miniflare_side(args.miniflare, Path(tmp), counts, args.runs)
 
     def rate(op: str, seconds: float) -> float:
-        return counts[op] / seconds
+        return float(counts[op] / seconds)
 
     print(f"\nDurable Objects, medians of {args.runs} runs (operations per second; machine shared)")
     print(f"{'workload':<12}{'cf-emulator/s':>15}{'Miniflare/s':>13}{'ahead':>8}{'raw sqlite/s':>14}{'raw/ours':>10}")

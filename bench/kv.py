@@ -35,8 +35,8 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from emulator.bindings.kv.engine import SCHEMA  # noqa: E402
-from emulator.cli.dev import tune_gc  # noqa: E402
+from emulator.bindings.kv.engine import SCHEMA
+from emulator.cli.dev import tune_gc
 
 VALUE = "v" * 100
 TARGET = 1.5

@@ -39,7 +39,7 @@ from typing import Any
 # `python bench/queue_memory.py` puts bench/ first on the path, where bench/http.py would
 # shadow the standard library's http package (which urllib needs).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-import urllib.request  # noqa: E402
+import urllib.request  # noqa: E402 - after the sys.path set-up above
 
 HERE = Path(__file__).resolve().parent.parent
 

@@ -37,11 +37,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, Python puts bench/ first on sys.path, where a sibling benchmark (http.py)
 # would shadow the standard library's http package; use the repository root instead.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
 import asyncio
@@ -59,11 +58,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.cli.dev import tune_gc
+from emulator.emulator import Emulator
+from emulator.logs import EventLog
 
-from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.emulator import Emulator  # noqa: E402
-from emulator.logs import EventLog  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "scale"
 QUEUE = "scale-backlog"
 OBJECT_SIZE = 1024
@@ -93,15 +92,15 @@ class Default(WorkerEntrypoint):
             STATE["mark_count"] = STATE["count"]
 '''
 
-CONFIG = '''name = "scale"
+CONFIG = f'''name = "scale"
 main = "src/entry.py"
 compatibility_date = "2025-08-14"
 compatibility_flags = ["python_workers"]
 
 [[r2_buckets]]
 binding = "BUCKET"
-bucket_name = "%s"
-''' % BUCKET
+bucket_name = "{BUCKET}"
+'''
 PRODUCER = f'''
 [[queues.producers]]
 binding = "Q"
@@ -222,8 +221,9 @@ class Dev:
                 "--port", str(self.port), "--no-watch", "--log-level", "warn"]
         args += ["--s3-port", str(self.s3_port)] if self.s3_port else ["--no-s3"]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, cwd=config.parent, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        with open(log, "ab") as out:  # the child has its own copy of the descriptor
+            self.proc = subprocess.Popen(args, cwd=config.parent, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.log = log
 
     def first_answer_ms(self, timeout: float = 300.0) -> float:

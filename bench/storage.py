@@ -50,12 +50,12 @@ from typing import Any, Awaitable, Callable
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA  # noqa: E402
-from emulator.bindings.r2.store import _UPSERT_SQL as R2_UPSERT  # noqa: E402
-from emulator.bindings.r2.store import INLINE_MAX  # noqa: E402
-from emulator.cli.dev import tune_gc  # noqa: E402
-from emulator.platform import Platform  # noqa: E402
-from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config  # noqa: E402
+from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA
+from emulator.bindings.r2.store import _UPSERT_SQL as R2_UPSERT
+from emulator.bindings.r2.store import INLINE_MAX
+from emulator.cli.dev import tune_gc
+from emulator.platform import Platform
+from tests.helpers.apps import D1DatabaseBinding, R2BucketBinding, app_config
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -89,7 +89,7 @@ async def compare(raw: Callable[[int], Any], binding: Callable[[int], Awaitable[
     machine load (a shared 2-core box moves single figures by 2x)."""
     best_raw: list[float] = []
     best_binding: list[float] = []
-    for r in range(repeats):
+    for _ in range(repeats):
         # A full collection before each timed run, for both sides alike: the R2 half leaves
         # moto's objects on the heap, and a full (generation 2) collection over it, due at
         # a random point, would otherwise land in whichever side happens to trigger it
@@ -162,7 +162,7 @@ async def bench_r2(root: Path, quick: bool) -> None:
     from moto.s3.models import FakeBucket, S3Backend
 
     backend = S3Backend("us-east-1", "123456789012")
-    backend.buckets["raw"] = FakeBucket(  # type: ignore[abstract]
+    backend.buckets["raw"] = FakeBucket(  # type: ignore[abstract]  # moto's FakeBucket leaves abstract members it never uses unimplemented
         name="raw", account_id="123456789012", region_name="us-east-1")
     persistence = RawPersistence(root / "raw")
     app = app_config(config_path=root / "wrangler.toml", kind="worker", name="bench",
@@ -175,20 +175,21 @@ async def bench_r2(root: Path, quick: bool) -> None:
                                ("8 MiB", 8 * MiB, 3 if quick else 12)):
             value = os.urandom(size)
 
-            def raw_put(i: int) -> None:
+            # n and value are bound as defaults: each size's closures keep their own.
+            def raw_put(i: int, n: int = n, value: bytes = value) -> None:
                 key = f"k{i % n}"
                 etag = backend.put_object("raw", key, value).etag
                 persistence.write(key, value, etag.strip('"'))
 
-            async def r2_put(i: int) -> None:
+            async def r2_put(i: int, n: int = n, value: bytes = value) -> None:
                 await bucket.put(f"k{i % n}", value)
 
             report(f"R2 put {label}", *await compare(raw_put, r2_put, n))
 
-            def raw_get(i: int) -> None:
-                backend.get_object("raw", f"k{i % n}").value  # type: ignore[union-attr]  # noqa: B018
+            def raw_get(i: int, n: int = n) -> None:
+                backend.get_object("raw", f"k{i % n}").value  # type: ignore[union-attr]  # the object exists: raw_put wrote it  # noqa: B018 - the read is what is timed
 
-            async def r2_get(i: int) -> None:
+            async def r2_get(i: int, n: int = n) -> None:
                 await (await bucket.get(f"k{i % n}")).arrayBuffer()
 
             report(f"R2 get {label}", *await compare(raw_get, r2_get, n))
@@ -227,7 +228,7 @@ async def bench_d1(root: Path, quick: bool) -> None:
         def raw_read(i: int) -> None:
             cur = raw.execute(select, (i % n + 1,))
             cols = [d[0] for d in cur.description]
-            dict(zip(cols, cur.fetchone()))
+            dict(zip(cols, cur.fetchone(), strict=True))
 
         async def d1_read(i: int) -> None:
             await db.prepare(select).bind(i % n + 1).first()

@@ -167,7 +167,7 @@ def probe(url: str, stop: Any, out: Any) -> None:
             try:
                 async with session.get(url) as resp:
                     await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 failures.append(1)  # a GET that never got its answer counts with the time it waited
             latencies.append((loop.time() - due) * 1000)
 
@@ -200,7 +200,8 @@ async def upload(url: str, size: int) -> int:
 
 def idle_p99(url: str, seconds: float = 3.0) -> float:
     """The same probe with no upload running: what the machine itself adds."""
-    stop, out = multiprocessing.Event(), multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    out: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
     prober = multiprocessing.Process(target=probe, args=(url, stop, out))
     prober.start()
     time.sleep(seconds)
@@ -215,7 +216,8 @@ def measure(dev: Dev, size: int, with_probe: bool) -> dict[str, Any]:
     idle = idle_p99(dev.urls["hello"]) if with_probe else None
     before = dev.status("VmRSS")
     dev.reset_peak()
-    stop, out = multiprocessing.Event(), multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    out: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()  # (latencies, failures)
     prober = multiprocessing.Process(target=probe, args=(dev.urls["hello"], stop, out)) if with_probe else None
     if prober is not None:
         prober.start()
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     def med(base: str, mode: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[base][mode])
+        return float(statistics.median(r[key] for r in results[base][mode]))
 
     print(f"\n{args.mb} MB chunked multipart upload, medians of {args.runs} runs "
           f"(2-core machine shared with other jobs: latencies are the noisiest figure)")

@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.bindings.workflows.engine import WorkflowEngine  # noqa: E402
-from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint  # noqa: E402
-from emulator.clock import RealClock  # noqa: E402
-from emulator.logs import EventLog  # noqa: E402
+from emulator.bindings.workflows.engine import WorkflowEngine
+from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
+from emulator.clock import RealClock
+from emulator.logs import EventLog
 
 
 def make_workflow(steps: int) -> type[WorkflowEntrypoint]:
@@ -39,7 +39,7 @@ def make_workflow(steps: int) -> type[WorkflowEntrypoint]:
             for i in range(steps):
                 @step.do(f"step-{i}")
                 async def one() -> int:
-                    return i
+                    return i  # noqa: B023 - awaited before the loop moves on
                 total += await one()
             return total
     return Trivial

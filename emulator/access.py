@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIMPLE_CONTENT_TYPES = frozenset({"text/plain", "multipart/form-data", "application/x-www-form-urlencoded"})
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 # Binding to one of these listens on every interface of the machine.
-WILDCARD_IPS = frozenset({"0.0.0.0", "::", ""})
+WILDCARD_IPS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - recognised here, never bound
 # No Content-Type at all is as simple as these: a body-less ``fetch(url, {method: "POST"})``.
 _REFUSED_CONTENT_TYPES = SIMPLE_CONTENT_TYPES | {""}
 _CACHE_MAX = 512

@@ -85,7 +85,7 @@ class FakeClock:
         return self._now
 
     def now_ms(self) -> int:
-        return int(round(self._now * 1000))
+        return round(self._now * 1000)
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
         timer = _FakeTimer(max(when, self._now), next(self._seq), callback)

@@ -226,7 +226,7 @@ class CronExpression:
 
     def next_after(self, timestamp: float) -> float:
         """The first fire time (epoch seconds, UTC) strictly after ``timestamp``."""
-        start = dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).replace(second=0, microsecond=0)
+        start = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(second=0, microsecond=0)
         start += dt.timedelta(minutes=1)
         day = start.date()
         for offset in range(_SEARCH_DAYS):
@@ -241,7 +241,7 @@ class CronExpression:
                 for minute in self.minutes:
                     if first_day and hour == start.hour and minute < start.minute:
                         continue
-                    fire = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.timezone.utc)
+                    fire = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC)
                     return fire.timestamp()
         raise CronError(f"cron expression {self.source!r} never fires")
 
@@ -322,7 +322,7 @@ class CronScheduler:
 
     async def _run(self, entry: _Entry, when: float) -> None:
         try:
-            await entry.callback(entry.expression.source, int(round(when * 1000)))
-        except Exception as exc:  # a failing handler must not stop the schedule
+            await entry.callback(entry.expression.source, round(when * 1000))
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the schedule
             if self.on_error is not None:
                 self.on_error(entry.owner, entry.expression.source, exc)

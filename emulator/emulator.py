@@ -26,7 +26,7 @@ import sqlite3
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from emulator import __version__
 from emulator.clock import Clock
@@ -91,7 +91,9 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     if info is None:
         serving = "still starting (its ports are not bound yet) or stopping"
     else:
-        apps = info.get("apps") if isinstance(info.get("apps"), dict) else {}
+        apps = info.get("apps")
+        if not isinstance(apps, dict):
+            apps = {}
         listed = [f"{name} {entry.get('url')}" for name, entry in apps.items() if isinstance(entry, dict)]
         serving = "serving " + (", ".join(listed) if listed else str(info.get("internal_url")))
         if info.get("s3_endpoint"):
@@ -99,10 +101,10 @@ def in_use_message(state: StateDir, holder: LockHolder) -> str:
     return f"{where} by another emulator: {holder.describe()}, {serving}. {advice}"
 
 
-def format_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+def format_table(header: list[str], rows: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, two spaces apart (wrangler's plain table)."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (header, *rows)]
     return "\n".join(lines)
 
 
@@ -359,7 +361,7 @@ class Emulator:
                                           f"{deps.PROVIDED[canonicalize_name(name)]}", app=app.name)
                 projects.append(project)
             plan = deps.plan_dependencies(projects)
-            for name, have in plan.from_environment.items():
+            for have in plan.from_environment.values():
                 self.log.debug("dev", f"{have.name} {have.version} comes from cf-emulator's own environment")
             installed = await deps.install(plan, self.placement().root, self.log, force=force)
         except deps.DependencyError as exc:
@@ -409,7 +411,7 @@ class Emulator:
                                 ip=self.ip, s3_port=self.s3_port, allowed_hosts=self.allowed_hosts,
                                 request_body_limit=self.request_body_limit, strict_runtime=self.strict_runtime,
                                 apply_migrations=self._should_apply_migrations())
-        except Exception as exc:  # a binding plugin refused the apps while being built
+        except Exception as exc:  # noqa: BLE001 - a binding plugin refused the apps while being built
             self.log.debug("dev", "start failed:\n" + "".join(traceback.format_exception(exc)))
             self._forget_dependencies()
             raise StartError(plugin_error_text(exc)) from None
@@ -426,7 +428,7 @@ class Emulator:
         except (StartError, asyncio.CancelledError):
             await self._abandon_start(platform)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - see below
             # `check` catches almost every such config first; what still reaches a plugin
             # (e.g. a queue consumed by two apps given with separate -c options, a damaged
             # state file opened while an app's env is built) must read as a clear message,
@@ -503,7 +505,7 @@ class Emulator:
         for plugin in reversed(list(platform.plugins.values())):
             try:
                 await plugin.stop()
-            except Exception as exc:  # best effort: the start error is what the user must see
+            except Exception as exc:  # noqa: BLE001 - best effort: the start error is what the user must see
                 self.log.debug("dev", f"stopping the {plugin.name} plugin after a failed start: {exc!r}")
         self._unload_apps(platform)
         self._platform = None
@@ -514,8 +516,8 @@ class Emulator:
         (``import hello_django``) must not outlive this emulator in a process that goes on."""
         for host in list(platform.hosts.values()):
             try:
-                host.unload()  # type: ignore[attr-defined]
-            except Exception as exc:  # best effort: stopping goes on
+                host.unload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
+            except Exception as exc:  # noqa: BLE001 - best effort: stopping goes on
                 self.log.debug("dev", f"unloading {host.config.name}: {exc!r}")
 
     def declared_requirements(self, app_name: str) -> list[Any]:
@@ -594,7 +596,7 @@ class Emulator:
         for name, plugin in platform.plugins.items():
             try:
                 plugins[name] = plugin.health()
-            except Exception as exc:  # a broken plugin must not break the health check
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the health check
                 plugins[name] = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
         return {
             "status": "ok",
@@ -669,7 +671,7 @@ class Emulator:
 
     async def _in_flight_settled(self) -> None:
         # Real time on purpose: this bounds how long a stop may take, whatever the clock.
-        while self.in_flight():
+        while self.in_flight():  # noqa: ASYNC110 - plugins report a count, not an event; polled only while stopping
             await asyncio.sleep(0.02)
 
     async def _bounded(self, work: Any, what: str, hurried: bool = True) -> None:

@@ -29,7 +29,7 @@ def _legacy(value: Any, production_type: str, attr: str) -> None:
     legacy_idiom(production_type, attr)
 
 
-class AttributeDict(dict):  # type: ignore[type-arg]
+class AttributeDict(dict[str, Any]):
     """A dict whose keys are also attributes: ``row.title`` is ``row["title"]``.
 
     What the SDK's ``JsDict`` (``JsObject`` here) and Pyodide's proxies of plain JS objects
@@ -61,7 +61,7 @@ class JsObject(AttributeDict):
         return self
 
 
-class ConvertedList(list):  # type: ignore[type-arg]
+class ConvertedList(list[Any]):
     """A JS array as the SDK hands it over: a Python list (``.to_py()`` for older code)."""
 
     __slots__ = ()
@@ -106,9 +106,11 @@ class ConvertedBuffer(bytes):
     def obj(self) -> bytes:
         return self
 
-    def cast(self, format: str, shape: Any = None) -> memoryview:
+    def cast(self, format: str, shape: Any = None) -> memoryview[Any]:
         view = memoryview(self)
-        return view.cast(format) if shape is None else view.cast(format, shape)
+        # Any format goes through, as memoryview.cast takes it at run time; typeshed's overloads
+        # only accept literal format strings.
+        return view.cast(format) if shape is None else view.cast(format, shape)  # type: ignore[call-overload,no-any-return]  # see the comment above
 
     def toreadonly(self) -> memoryview:
         return memoryview(self)

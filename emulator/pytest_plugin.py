@@ -51,7 +51,8 @@ _HANDLES = pytest.StashKey[list["EmulatorHandle"]]()
 # --- options and report --------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cf-emulator", "cf-emulator (in-process Cloudflare emulator)")
-    group.addoption("--cf-emulator-log-level", default="info", choices=sorted(_LEVEL_ORDER, key=_LEVEL_ORDER.get),
+    group.addoption("--cf-emulator-log-level", default="info",
+                    choices=sorted(_LEVEL_ORDER, key=_LEVEL_ORDER.__getitem__),
                     help="lowest level of emulator log lines attached to failed tests (default: info)")
     group.addoption("--cf-emulator-log-lines", type=int, default=200,
                     help="how many of the last emulator log lines a failed test shows (default: 200)")
@@ -369,7 +370,7 @@ class _Factory:
         for handle in reversed(self.handles):
             try:
                 await handle.stop()
-            except Exception as exc:  # stop the others, then report
+            except Exception as exc:  # noqa: BLE001 - stop the others, then report
                 errors.append(exc)
         self.handles.clear()
         if errors:
@@ -395,4 +396,5 @@ except ImportError:  # pragma: no cover - pytest-asyncio ships with the `test` e
         pytest.fail("the cf_emulator fixture is async and needs pytest-asyncio: pip install pytest-asyncio",
                     pytrace=False)
 else:
-    cf_emulator = pytest_asyncio.fixture(_cf_emulator, name="cf_emulator")
+    # The same fixture name either way; the fallback above is a sync function.
+    cf_emulator = pytest_asyncio.fixture(_cf_emulator, name="cf_emulator")  # type: ignore[assignment]  # see the comment above

@@ -88,7 +88,7 @@ class AppReloader:
         platform = self.emulator.platform
         for app in platform.apps:
             host = platform.hosts.get(app.name)
-            paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]
+            paths = [Path(p).resolve() for p in (host.watch_paths() if host is not None else [])]  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
             paths.append(app.config_path)
             paths.extend(app.root / name for name in _CONFIG_SIDE_FILES)
             paths.append(app.root / _PYPROJECT)
@@ -157,7 +157,7 @@ class AppReloader:
 
         host = self.emulator.platform.hosts[app.name]
         try:
-            host.reload()  # type: ignore[attr-defined]
+            host.reload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
         except AppLoadError as exc:
             self.emulator.platform.log.error(
                 f"app:{app.name}",
@@ -174,7 +174,7 @@ class AppReloader:
         log = platform.log
         try:
             report = check_paths([app.config_path], self.emulator.env, command="dev")
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken config file may raise anything; the running version stays
             log.error("dev", f"[{app.name}] could not re-read {app.config_path}; keeping the running version.\n"
                              f"{traceback.format_exc()}", app=app.name)
             return False
@@ -216,7 +216,7 @@ class AppReloader:
             # generation took the plain module names over when it loaded, and its private
             # package has its own name, so its modules are untouched); objects that
             # in-flight requests still hold keep working.
-            old_host.unload()  # type: ignore[attr-defined]
+            old_host.unload()  # type: ignore[attr-defined]  # the runtime's hosts (BaseHost); AppHost is the plugins' view
         if self.emulator.crons is not None:
             self.emulator.register_crons(new_config)
         return True
@@ -231,7 +231,7 @@ class AppReloader:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - its failure was logged where it happened (_watch)
                 pass
             self._task = None
 
@@ -266,6 +266,6 @@ class AppReloader:
                         break  # watch set changed (new config paths): restart the watcher
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a watcher failure must not take the server down
+            except Exception as exc:  # noqa: BLE001 - a watcher failure must not take the server down
                 log.error("dev", f"file watcher stopped: {exc!r}; restart `cf-emulator dev` to reload again")
                 return

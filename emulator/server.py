@@ -30,7 +30,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator.access import internal_refusal
+from emulator.access import WILDCARD_IPS, internal_refusal
 from emulator.config.model import AppConfig
 from emulator.errors import StartError
 from emulator.internal_api import checked
@@ -71,8 +71,10 @@ class _AppRunner(web.AppRunner):
 
     async def _make_server(self) -> Any:
         server = await super()._make_server()
-        server.request_handler = self._app_handler(server.request_handler)
-        server.shutdown = self._hurriable_shutdown(server)
+        # Both replace aiohttp internals on this one Server: it passes web.Request objects to
+        # its handler (it serves an Application), and its shutdown becomes hurriable.
+        server.request_handler = self._app_handler(server.request_handler)  # type: ignore[assignment]  # see the comment above
+        server.shutdown = self._hurriable_shutdown(server)  # type: ignore[method-assign,assignment]  # see the comment above
         return server
 
     def _hurriable_shutdown(self, server: web.Server) -> Callable[[float | None], Awaitable[None]]:
@@ -145,10 +147,10 @@ def plan_ports(apps: list[AppConfig], port: int | None) -> list[PortRequest]:
 
 def client_host(ip: str) -> str:
     """The address a client on this machine uses to reach a listener bound to ``ip``."""
-    if ip in ("0.0.0.0", ""):
-        return "127.0.0.1"
     if ip == "::":
         return "[::1]"
+    if ip in WILDCARD_IPS:
+        return "127.0.0.1"
     return f"[{ip}]" if ":" in ip else ip
 
 
@@ -221,7 +223,7 @@ class EmulatorServer:
                 return response
             except (asyncio.CancelledError, ConnectionResetError):
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an emulator bug is a logged 500, never a dropped connection
                 # The traceback goes to the log for the developer, never to the client.
                 log.error("http", f"internal API {request.method} {request.path} failed: {exc!r}",
                           traceback=traceback.format_exc())
@@ -255,7 +257,7 @@ class EmulatorServer:
                 # Plugins give full paths (`/_emulator/queues/...`); tolerate relative ones.
                 if not path.startswith(INTERNAL_PREFIX + "/"):
                     path = f"{INTERNAL_PREFIX}/{name}{path if path.startswith('/') else '/' + path}"
-                handler = self._json_errors(checked(route.handler))  # type: ignore[arg-type]
+                handler = self._json_errors(checked(route.handler))
                 web.RouteDef(route.method, path, handler, route.kwargs).register(router)
         # The dashboard page (`/_emulator/`) and its JSON API, on every port.
         from emulator import dashboard
@@ -316,10 +318,12 @@ class EmulatorServer:
                 started = loop_time()
                 host = platform.hosts[name]
                 try:
-                    response = await host.handle(request)  # type: ignore[attr-defined]
+                    # The server only routes to the runtime's hosts (BaseHost), which AppHost,
+                    # the plugins' view of a host, leaves out.
+                    response: web.StreamResponse = await host.handle(request)  # type: ignore[attr-defined]  # see the comment above
                 except (asyncio.CancelledError, ConnectionResetError):
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - app code may raise anything: a logged 500 as workerd does
                     log.error(f"app:{name}", f"{request.method} {request.path} raised {exc!r}",
                               traceback=traceback.format_exc())
                     response = web.Response(status=500, text="Internal Server Error")
@@ -343,12 +347,13 @@ class EmulatorServer:
             try:
                 scheduled_ms = int(time_param) if time_param else platform.clock.now_ms()
             except ValueError:
-                return web.Response(status=400, text=f"invalid time {time_param!r}: expected milliseconds since the epoch")
+                return web.Response(status=400,
+                                    text=f"invalid time {time_param!r}: expected milliseconds since the epoch")
             started = loop_time()
             host = platform.hosts[name]
             try:
                 await host.scheduled(cron, scheduled_ms)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything: reported to the caller
                 log.error(f"app:{name}", f"scheduled handler for {cron!r} raised {exc!r}",
                           traceback=traceback.format_exc())
                 status, text = 500, f"Scheduled event failed: {type(exc).__name__}: {exc}"
@@ -389,7 +394,7 @@ class EmulatorServer:
     # --- lifecycle ------------------------------------------------------------------
     async def bind(self, apps: list[AppConfig], plan: list[PortRequest]) -> dict[str, str]:
         """Listen for every app; returns app name → URL. Counted ports skip busy ones."""
-        for app, request in zip(apps, plan):
+        for app, request in zip(apps, plan, strict=True):
             application, app_handler = self._application(app)
             runner = _AppRunner(application, app_handler, hurry=self._hurry, access_log=None,
                                 shutdown_timeout=self.shutdown_timeout)
@@ -456,5 +461,5 @@ class EmulatorServer:
             if protocol in connections:
                 try:
                     await asyncio.wait_for(ws.close(code=1001, message=b"Server shutting down"), timeout=2)
-                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                except (TimeoutError, ConnectionError, RuntimeError):
                     pass

@@ -52,6 +52,7 @@ import sqlite3
 import struct
 import threading
 from pathlib import Path
+from typing import Any, ClassVar
 
 
 def bind_bytes_directly() -> None:
@@ -119,13 +120,13 @@ class WalIndex:
     """The size of a WAL-mode database, read from its WAL-index header (see the module doc)."""
 
     # Per -shm file, for the whole process: [descriptor, mapping, users].
-    _shared: dict[str, list] = {}  # type: ignore[type-arg]
+    _shared: ClassVar[dict[str, list[Any]]] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, db_path: Path) -> None:
         self._key = os.path.realpath(f"{db_path}-shm")
         self._map: mmap.mmap | None = None
-        self._entry: list | None = None  # type: ignore[type-arg]  # its _shared entry
+        self._entry: list[Any] | None = None  # its _shared entry
 
     def page_count(self) -> int | None:
         """The database size in pages after the last commit, or ``None`` if the header does
@@ -140,7 +141,7 @@ class WalIndex:
         # readers compare the whole copies; these two fields are the ones that matter here).
         change0, pages0, change1, pages1 = _WAL_INDEX_FIELDS.unpack_from(m)
         if pages0 and change0 == change1 and pages0 == pages1:
-            return pages0
+            return int(pages0)
         return None  # no commit since the WAL was opened, or a commit writing the header
 
     def _open(self) -> mmap.mmap | None:

@@ -39,7 +39,7 @@ from emulator.errors import EmulatorError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the lock is a no-op there (docs/cli.md)
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # Windows: see above
 
 DEFAULT_STATE_DIRNAME = ".emulator"
 LOCK_FILENAME = "lock"

@@ -28,7 +28,7 @@ async def client(aiohttp_client: Any) -> TestClient:
 
 
 async def error(client: TestClient, method: str, target: str, body: bytes = b"") -> tuple[int, str]:
-    response = await raw_request(client.port, method, target, {"content-type": "application/json"}, body)  # type: ignore[arg-type]
+    response = await raw_request(client.port, method, target, {"content-type": "application/json"}, body)  # type: ignore[arg-type]  # the test client is started: its port is set
     payload = json.loads(response.body)
     assert response.headers["content-type"].startswith("application/json")
     assert payload["status"] == response.status and payload["error"] == payload["message"]

@@ -95,6 +95,6 @@ def test_the_ring_is_bounded_in_characters_as_well_as_in_records() -> None:
     assert [r.seq for r in log.after(0)] == [8, 9, 10]
     log.info("app:x", "y" * 10_000)  # larger than the whole budget: still the newest record
     assert [r.message[0] for r in log.recent] == ["y"]
-    for n in range(200):  # short lines: the record count is the bound, and the size follows
+    for _ in range(200):  # short lines: the record count is the bound, and the size follows
         log.info("http", "GET /")
     assert len(log.recent) == 100 and log._chars == 500

@@ -66,7 +66,7 @@ async def test_drain_waits_for_in_flight_batches(tmp_path: Path) -> None:
     platform = Platform([web, worker], tmp_path / "state", clock=clock, s3_port=None)
     gate = asyncio.Event()
     host = RecordingHost(worker, gate)
-    platform.attach_host(host)  # type: ignore[arg-type]
+    platform.attach_host(host)  # type: ignore[arg-type]  # a stand-in host with what the test reaches
     await platform.start()
     try:
         env = platform.env_for(web)

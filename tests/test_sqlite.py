@@ -43,7 +43,7 @@ def test_checkpoints_every_n_commits_on_its_own_thread(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(WalCheckpointer, "_checkpoint", spy)
     checkpointer = WalCheckpointer(path, every=5, thread_name="test-wal")
-    for i in range(4):
+    for _ in range(4):
         conn.execute("INSERT INTO t VALUES (?)", (bytes(4096),))
         checkpointer.committed()
     assert threads == []  # not yet: 4 commits of 5
@@ -177,7 +177,7 @@ def test_bytes_bind_directly_and_unchanged(tmp_path: Path) -> None:
         assert conn.execute("SELECT v, typeof(v) FROM t").fetchone() == (value, "blob")
         conn.close()
         # An adapter the process registered itself is left alone.
-        mine = lambda b: b"mine"  # noqa: E731
+        mine = lambda b: b"mine"  # noqa: E731 - a one-line stand-in
         sqlite3.adapters[key] = mine
         bind_bytes_directly()
         assert sqlite3.adapters[key] is mine

@@ -103,7 +103,7 @@ class BindingType(ABC, Generic[C]):
         cfg = app.bindings.get(self.name)
         if cfg is None:
             cfg = self.read({}, ConfigContext(app.root))
-        return cfg  # type: ignore[no-any-return]
+        return cfg
 
     def used_by(self, app: "AppConfig") -> bool:
         return bool(self.declarations(self.of(app))) or self.serves(app)
@@ -142,13 +142,13 @@ class BindingPlugin(ABC):
     def type(self) -> BindingType[Any]:
         return binding_type(self.name)
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Open state, restore persisted work, start timers."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Stop timers and close state; unfinished work stays persisted."""
 
-    def serving(self) -> None:
+    def serving(self) -> None:  # noqa: B027 - an optional hook: most plugins have nothing to do here
         """Called once, when the apps answer requests: the place to start work a plugin
         deferred so that `dev` answers sooner (e.g. opening a store in the background).
         Whatever it starts must be finished or awaited by ``stop``."""

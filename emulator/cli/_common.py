@@ -99,7 +99,8 @@ def resolve_state_dir(args: argparse.Namespace) -> StateDir:
         _warned_stray.add(found.stray)
         from emulator.cli.output import warn
 
-        warn(f"{found.stray} is not used: this app belongs to the workspace {found.workspace.path if found.workspace else ''}, "
+        workspace = found.workspace.path if found.workspace else ""
+        warn(f"{found.stray} is not used: this app belongs to the workspace {workspace}, "
              f"whose state directory is {found.root} (docs/state.md).")
     return StateDir(found.root)
 
@@ -184,7 +185,9 @@ def running_server(state: StateDir, create: bool = True) -> str | None:
         if holder.known and holder.role == "emulator":
             info = state.read_server_info()
             url = info.get("internal_url") if info else None
-            if isinstance(url, str):
+            # Only an http:// address is called (the emulator writes one): a damaged or edited
+            # server.json must not point urllib at file:// or another scheme.
+            if isinstance(url, str) and url.startswith("http://"):
                 return url
         waited = time.monotonic() - started
         if waited > (STATE_WAIT if holder.known else UNKNOWN_HOLDER_GRACE):
@@ -269,13 +272,13 @@ def call_server(base_url: str, method: str, path: str, body: Any = None,
     import urllib.request
 
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method)
+    req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method)  # noqa: S310 - base_url is the running emulator's http:// URL (running_server checks it)
     if raw is not None:
         req.add_header("content-type", content_type or "application/octet-stream")
     elif body is not None or method.upper() not in ("GET", "HEAD"):
         req.add_header("content-type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - see the Request above
             payload = resp.read()
             if resp.headers.get_content_type() == "application/json":
                 return json.loads(payload or b"null")

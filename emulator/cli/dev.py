@@ -69,7 +69,7 @@ class DevConsole(ConsolePrinter):
     ``on_closed`` once (from whichever thread was printing): `dev` then stops.
     """
 
-    def __init__(self, *args: Any, on_closed: Callable[[], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_closed: Callable[[], object] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_closed = on_closed
         self.closed = False

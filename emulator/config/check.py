@@ -200,7 +200,7 @@ def check_paths(paths: Sequence[Path | str], env: str | None = None, cwd: Path |
     takes it) is the date wrangler suggests or, for ``dev``, uses when a config has none.
     """
     cwd = (cwd or Path.cwd()).resolve()
-    today = today or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = today or datetime.datetime.now(datetime.UTC).date().isoformat()
     targets = [_resolve_target(Path(p) if Path(p).is_absolute() else cwd / p) for p in (paths or [cwd])]
     report = CheckReport()
     app_files: list[ParsedFile] = []

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Severity = Literal["error", "warning"]
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 
 def format_key_path(path: KeyPath) -> str:
@@ -104,10 +104,11 @@ class DiagnosticTree:
         """Depth-first, errors before warnings per node, as wrangler renders them."""
         heading = self.description if group is None else group
         out: list[Diagnostic] = []
-        for severity, entries in (("error", self.errors), ("warning", self.warnings)):
+        severities: tuple[Severity, Severity] = ("error", "warning")
+        for severity, entries in zip(severities, (self.errors, self.warnings), strict=True):
             for e in entries:
                 out.append(Diagnostic(message=as_printed(e.message), path=format_key_path(e.key_path),
-                                      id=e.id, severity=severity,  # type: ignore[arg-type]
+                                      id=e.id, severity=severity,
                                       group=heading, context=context, key_path=e.key_path))
         for child in self.children:
             out.extend(child.flatten(heading, context + (child.description,)))

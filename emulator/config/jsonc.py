@@ -13,12 +13,12 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from typing import Any, Union
+from typing import Any
 
 from emulator.config.nesting import MAX_DEPTH, MAX_DEPTH_MESSAGE
 from emulator.errors import EmulatorError
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 _WS = " \t\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
       "\u202f\u205f\u3000\ufeff"
@@ -144,7 +144,8 @@ class _Parser:
         pos = start + 1
         out: list[str] = []
         while True:
-            plain = _PLAIN.match(text, pos)  # a run of characters that need no attention
+            # A run of characters that need no attention (maybe empty: the match never fails).
+            plain: re.Match[str] = _PLAIN.match(text, pos)  # type: ignore[assignment]  # see the comment above
             if plain.end() > pos:
                 out.append(plain.group())
                 pos = plain.end()
@@ -372,7 +373,7 @@ def dumps_js(value: Any, indent: int | None = None, undefined: Any = None) -> st
             out.append(_js_scalar(current))
         while stack:
             frame = stack[-1]
-            item = next(frame[0], _END)
+            item: Any = next(frame[0], _END)
             if frame[1]:
                 while item is not _END and undefined is not None and item[1] is undefined:
                     item = next(frame[0], _END)

@@ -27,7 +27,7 @@ from emulator.config.devvars import load_dev_secrets
 from emulator.config.diagnostics import KeyPath
 from emulator.config.jsonc import JsoncError, JsoncNestingError, LineIndex, parse_jsonc
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof
-from emulator.config.model import AppConfig, AssetsConfig, DevSettings
+from emulator.config.model import AppConfig, AppKind, AssetsConfig, DevSettings
 from emulator.config.nesting import NESTING_ID, TOML_INLINE_MAX_DEPTH, recursion_headroom
 from emulator.config.tomlpos import scan_toml
 from emulator.errors import EmulatorError
@@ -176,8 +176,13 @@ def read_config_file(path: Path) -> ParsedFile:
     text = data.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    mentions = {"mentions_pages": "pages_build_output_dir" in text,
-                "mentions_workspace": _WORKSPACE_LINE.search(text) is not None}
+    mentions_pages = "pages_build_output_dir" in text
+    mentions_workspace = _WORKSPACE_LINE.search(text) is not None
+
+    def unparsed(problem: ParseProblem) -> ParsedFile:
+        return ParsedFile(path, fmt, None, problem, mentions_pages=mentions_pages,
+                          mentions_workspace=mentions_workspace)
+
     if fmt == "toml":
         scan = scan_toml(text)
         if scan.nesting is not None:
@@ -186,10 +191,10 @@ def read_config_file(path: Path) -> ParsedFile:
             if problem is None:
                 line, column = LineIndex(text).position(scan.nesting.offset)
                 problem = ParseProblem(scan.nesting.message, line, column, scan.nesting.id)
-            return ParsedFile(path, fmt, None, problem, **mentions)
+            return unparsed(problem)
         raw, problem = _load_toml(text)
         if problem is not None:
-            return ParsedFile(path, fmt, None, problem, **mentions)
+            return unparsed(problem)
         return ParsedFile(path, fmt, raw, None, scan.positions(text))
     if fmt in ("json", "jsonc"):
         index = LineIndex(text)
@@ -198,8 +203,8 @@ def read_config_file(path: Path) -> ParsedFile:
         except JsoncError as exc:
             line, col = index.position(exc.offset)
             if isinstance(exc, JsoncNestingError):
-                return ParsedFile(path, fmt, None, ParseProblem(exc.message, line, col, NESTING_ID), **mentions)
-            return ParsedFile(path, fmt, None, ParseProblem(exc.code, line, col), **mentions)
+                return unparsed(ParseProblem(exc.message, line, col, NESTING_ID))
+            return unparsed(ParseProblem(exc.code, line, col))
         positions = {k: index.position(v) for k, v in offsets.items()}
         if isinstance(raw, list):
             # Object.keys on an array: indexes become "fields".
@@ -258,12 +263,12 @@ def app_from_config(config: dict[str, Any], config_path: Path, env_name: str | N
     secrets, _used, _missing = load_dev_secrets(root, env_name,
                                                 secrets_decl if is_record(secrets_decl) else None)
     output_dir = config.get("pages_build_output_dir")
-    kind = "pages" if raw.get("pages_build_output_dir", UNDEF) is not UNDEF else "worker"
+    kind: AppKind = "pages" if raw.get("pages_build_output_dir", UNDEF) is not UNDEF else "worker"
     name = _str(config.get("name")) or root.name
     flags = config.get("compatibility_flags")
     return AppConfig(
         config_path=config_path.resolve(),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         name=name,
         main=Path(config["main"]) if isinstance(config.get("main"), str) else None,
         pages_build_output_dir=Path(output_dir) if isinstance(output_dir, str) else None,

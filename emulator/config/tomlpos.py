@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from emulator.config.jsonc import LineIndex
 from emulator.config.nesting import MAX_DEPTH, TOML_INLINE_MAX_DEPTH, NestingProblem
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _SPACE = re.compile(r"(?:[ \t\r]+|#[^\n]*)*")
@@ -94,7 +93,7 @@ class _Scanner:
         return self.text[i] if i < self.n else ""
 
     def _skip_ws(self, newlines: bool = False) -> None:
-        self.pos = (_SPACE_NL if newlines else _SPACE).match(self.text, self.pos).end()
+        self.pos = (_SPACE_NL if newlines else _SPACE).match(self.text, self.pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string: never None
 
     def _skip_line(self) -> None:
         end = self.text.find("\n", self.pos)
@@ -134,7 +133,7 @@ class _Scanner:
                 return text[start + 1:self.pos]
             self.pos = end + 1
             return text[start + 1:end]
-        body_end = _BASIC_BODY.match(text, start + 1).end()
+        body_end = _BASIC_BODY.match(text, start + 1).end()  # type: ignore[union-attr]  # the pattern matches the empty string: never None
         self.pos = body_end + 1 if text.startswith('"', body_end) else body_end
         return _decode_basic(text[start + 1:body_end])
 
@@ -272,14 +271,14 @@ class _Scanner:
                 self.pos += 1
                 stack.append([path, -1 if ch == "{" else 0])
             else:
-                end = _SCALAR.match(text, self.pos).end()
+                end = _SCALAR.match(text, self.pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string: never None
                 self.pos = end if end > self.pos else self.pos + 1
             # -- find the next value inside the open inline values, closing finished ones
             while True:
                 if not stack:
                     return
                 frame = stack[-1]
-                frame_path: KeyPath = frame[0]  # type: ignore[assignment]
+                frame_path: KeyPath = frame[0]  # type: ignore[assignment]  # a frame is [path, index]
                 self._skip_ws(newlines=True)
                 ch = self._peek()
                 if ch == "":

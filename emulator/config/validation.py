@@ -469,10 +469,9 @@ class Normalizer:
                     if not _validate_consumer(d, f"{fp}.consumers[{i}]", consumer,
                                               path + ("consumers", i)):
                         ok = False
-            if "producers" in value:
-                if not self._binding_array(env_name, _validate_queue_binding)(
-                        d, f"{field}.producers", value["producers"], top, path + ("producers",)):
-                    ok = False
+            if "producers" in value and not self._binding_array(env_name, _validate_queue_binding)(
+                    d, f"{field}.producers", value["producers"], top, path + ("producers",)):
+                ok = False
             return ok
         return check
 
@@ -513,9 +512,9 @@ class Normalizer:
             if not is_record(value):
                 d.error(f'The field "{fp}" should be an object but got {stringify(value)}.', path)
                 return False
-            if has(value, "bindings") and value["bindings"] is not UNDEF:
-                if not self._bindings_property(env_name, _validate_unsafe_binding)(d, field, value, top, path):
-                    return False
+            if (has(value, "bindings") and value["bindings"] is not UNDEF
+                    and not self._bindings_property(env_name, _validate_unsafe_binding)(d, field, value, top, path)):
+                return False
             metadata = get(value, "metadata")
             if metadata is not UNDEF and not is_record(metadata):
                 d.error(f'The field "{fp}.metadata" should be an object but got {stringify(metadata)}.',
@@ -545,9 +544,9 @@ class Normalizer:
                 d.warn(f'"{field}" fields are experimental and may change or break at any time.',
                        base + (field,))
 
-        inh = lambda field, validate, default=UNDEF, transform=(lambda v: v): self.inheritable(  # noqa: E731
+        inh = lambda field, validate, default=UNDEF, transform=(lambda v: v): self.inheritable(  # noqa: E731 - short local helpers over the shared arguments
             d, top, raw_env, field, validate, default, base, transform)
-        ninh = lambda field, validate, default=UNDEF: self.not_inheritable(  # noqa: E731
+        ninh = lambda field, validate, default=UNDEF: self.not_inheritable(  # noqa: E731 - short local helpers over the shared arguments
             d, top, raw_config, raw_env, env_name, field, validate, default, base)
 
         # route / account_id / routes / workers_dev / preview_urls / build are computed first.
@@ -979,7 +978,7 @@ def _normalize_build(d: DiagnosticTree, raw_build: Any, config_path: Path | None
     else:
         validate_optional(d, "build", "watch_dir", watch_dir, "string", p + ("watch_dir",))
     if truthy(command) and config_path is not None:
-        rel = lambda w: os.path.relpath(os.path.join(os.path.dirname(config_path), _js_str(w)))  # noqa: E731
+        rel = lambda w: os.path.relpath(os.path.join(os.path.dirname(config_path), _js_str(w)))  # noqa: E731 - a one-line helper
         watch_dir = [rel(w) for w in watch_dir] if isinstance(watch_dir, list) else rel(watch_dir)
     return {"command": command, "watch_dir": watch_dir, "cwd": cwd}
 
@@ -1071,7 +1070,7 @@ def validate_bindings_have_unique_names(d: DiagnosticTree, config: dict[str, Any
     by_name: dict[Any, list[str]] = {}
     last_path: dict[Any, KeyPath] = {}
     for friendly, names, paths in grouped_by_type:
-        for name, path in zip(names, paths):
+        for name, path in zip(names, paths, strict=True):
             key = _hashable(name)
             by_name.setdefault(key, [])
             if name == "ASSETS" and is_pages:
@@ -1685,7 +1684,8 @@ _SIMPLE_BINDINGS: dict[str, dict[str, Any]] = {
         "remote": None, "known": ["binding", "service_id", "remote"]},
     "mtls_certificates": {"label": "mtls_certificates", "checks": [
         ("binding", True, "string", '"{f}" bindings should have a string "binding" field but got {j}.'),
-        ("certificate_id", "nonempty", "string", '"{f}" bindings should have a string "certificate_id" field but got {j}.')],
+        ("certificate_id", "nonempty", "string",
+         '"{f}" bindings should have a string "certificate_id" field but got {j}.')],
         "remote": "after", "known": ["binding", "certificate_id", "remote"]},
     "pipelines": {"label": "pipeline", "checks": [
         ("binding", True, "string", '"{f}" bindings must have a string "binding" field but got {j}.'),

@@ -70,7 +70,7 @@ class LogTail:
             loop = fut.get_loop()
             if loop.is_closed():
                 continue
-            loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
+            loop.call_soon_threadsafe(_resolve, fut)
 
     def since(self, after: int, limit: int = 500) -> list[tuple[int, LogRecord]]:
         """Records numbered above ``after``, oldest first, at most ``limit`` of them."""
@@ -117,3 +117,9 @@ class LogTail:
         with self._lock:
             waiters = list(self._waiters)
         self._wake(waiters)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    """Wake one waiter, on its own loop (it may have been resolved or cancelled meanwhile)."""
+    if not fut.done():
+        fut.set_result(None)

@@ -46,7 +46,7 @@ class _IncomingRequest(Request):
     body_used = False
     redirect = "follow"
 
-    @property  # type: ignore[override]
+    @property
     def url(self) -> str:
         d = self.__dict__
         if "_url" not in d:
@@ -63,7 +63,7 @@ class _IncomingRequest(Request):
     def url(self, value: str) -> None:
         self.__dict__["_url"] = value
 
-    @property  # type: ignore[override]
+    @property
     def headers(self) -> Headers:
         # The aiohttp headers, wrapped (not copied) when first read: many handlers never
         # look at them.
@@ -72,18 +72,18 @@ class _IncomingRequest(Request):
             req = self._aio
             assert req is not None
             d["_headers"] = Headers(_as_workerd_decodes(req.headers))
-        return d["_headers"]  # type: ignore[no-any-return]
+        return d["_headers"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @headers.setter
     def headers(self, value: Headers) -> None:
         self.__dict__["_headers"] = value
 
-    @property  # type: ignore[override]
+    @property
     def cf(self) -> JsObject:
         d = self.__dict__
         if "_cf" not in d:
             d["_cf"] = JsObject(self._cf_init or {})
-        return d["_cf"]  # type: ignore[no-any-return]
+        return d["_cf"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @cf.setter
     def cf(self, value: JsObject) -> None:
@@ -200,11 +200,11 @@ def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
     # aiohttp copies the headers into its own CIMultiDict: hand it ours (a multidict copies
     # another multidict faster than a list of pairs); repeated names are kept either way.
     if "content-type" in resp.headers._h:
-        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
+        return web.Response(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
     # No type: aiohttp would otherwise announce application/octet-stream.
     out = _Untyped(status=status, reason=resp.status_text or None, body=body, headers=resp.headers._h)
     out.headers.pop("Content-Type", None)
-    return out
+    return out  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
 
 
 def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
@@ -237,7 +237,7 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
     async for chunk in iterator:
         await stream.write(chunk.encode() if isinstance(chunk, str) else bytes(chunk))
     await stream.write_eof()
-    return stream
+    return stream  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
 
 
 # --- WebSocket upgrades ----------------------------------------------------------------------
@@ -271,7 +271,7 @@ async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
     if problem is None:
         problem = end.upgrade_problem()
     if problem is not None:
-        return web.Response(status=500, text=f"Internal Server Error: {problem}\n")
+        return web.Response(status=500, text=f"Internal Server Error: {problem}\n")  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
     protocol = resp.headers.get("sec-websocket-protocol")
     ws = web.WebSocketResponse(autoclose=False, protocols=(protocol,) if protocol else ())
     for name, value in resp.headers.raw_items():
@@ -284,4 +284,4 @@ async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
         await end.serve_connection(ws)
     finally:
         _UPGRADED.pop(ws, None)
-    return ws
+    return ws  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any

@@ -120,7 +120,7 @@ def parse_redirects(text: str) -> RedirectRules:
             rules.issues.append(RuleIssue(number, "Valid status codes are 200, 301, 302 (default), 303, 307, "
                                                   f"or 308. Got {status_text}."))
             continue
-        if not (source.startswith("/") or source.startswith("https://") or source.startswith("http://")):
+        if not source.startswith(("/", "https://", "http://")):
             rules.issues.append(RuleIssue(number, "Only relative URLs or URLs beginning with https:// are "
                                                   f"allowed as the source of a redirect. Got {source}."))
             continue

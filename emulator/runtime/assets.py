@@ -291,9 +291,8 @@ class WorkersAssetServer(_RuleBasedServer):
                 cwd = cwd[: cwd.rfind("/")]
                 if (real := self.dir.find(f"{cwd}/404.html")):
                     return self.dir.serve(request, real, status=404)
-        elif self.not_found_handling == "single-page-application":
-            if (real := self.dir.find("/index.html")):
-                return self.dir.serve(request, real)
+        elif self.not_found_handling == "single-page-application" and (real := self.dir.find("/index.html")):
+            return self.dir.serve(request, real)
         return Response(None, status=404)
 
     def _intent(self, request: Request, pathname: str, search: str) -> Response | None:

@@ -33,7 +33,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from emulator.errors import EmulatorError
 
@@ -148,7 +148,7 @@ class SpillFile:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
         # TemporaryFile: O_TMPFILE on Linux (never has a name), unlinked at once elsewhere.
-        self._file = tempfile.TemporaryFile(dir=directory)
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - owned by this object until close()
         self._fd = self._file.fileno()
         self._counters = bodies.counters
         self.size = 0
@@ -226,7 +226,7 @@ class FilePart:
     content_type: str
 
 
-FormEntry = tuple[str, Union[str, FilePart]]
+FormEntry = tuple[str, str | FilePart]
 
 
 class _NoFlowControl:
@@ -243,7 +243,7 @@ def _memory_stream(data: bytes) -> "StreamReader":
     """``data`` as an aiohttp ``StreamReader`` at EOF, for ``MultipartReader``."""
     from aiohttp import StreamReader
 
-    stream = StreamReader(_NoFlowControl(), max(len(data), 1 << 16),  # type: ignore[arg-type]
+    stream = StreamReader(_NoFlowControl(), max(len(data), 1 << 16),  # type: ignore[arg-type]  # aiohttp's StreamReader only calls the protocol's flow-control hooks
                           loop=asyncio.get_running_loop())
     if data:
         stream.feed_data(data)
@@ -331,7 +331,7 @@ async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: 
     made: list[SpillFile] = []
     try:
         try:
-            reader = MultipartReader({"Content-Type": content_type}, stream)  # type: ignore[arg-type]
+            reader = MultipartReader({"Content-Type": content_type}, stream)  # type: ignore[arg-type]  # aiohttp's MultipartReader reads any async byte stream
         except (AssertionError, ValueError, KeyError) as exc:
             raise _form_error(f"bad multipart/form-data content type ({exc})") from None
         entries: list[FormEntry] = []
@@ -404,7 +404,7 @@ async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: 
         if str(exc).startswith(_FORM_ERROR):
             raise
         raise _form_error(f"malformed multipart body ({exc})") from None
-    except Exception as exc:  # aiohttp's ValueError/RuntimeError/BadHttpMessage, a lost client...
+    except Exception as exc:  # noqa: BLE001 - aiohttp's ValueError/RuntimeError/BadHttpMessage, a lost client...
         for spill in made:
             spill.close()
         raise _form_error(f"malformed multipart body ({type(exc).__name__}: {exc})") from None
@@ -428,6 +428,8 @@ class BodySource:
 
     #: True once a read passed the request body limit (the client gets a 413).
     exceeded: bool = False
+    #: The whole body once read (each subclass keeps it in a slot of its own).
+    _data: bytes | None
 
     async def get(self) -> bytes:
         raise NotImplementedError

@@ -39,7 +39,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, cast
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -138,7 +138,8 @@ def read_app_requirements(app: str, root: Path) -> AppRequirements | None:
     allow_build = bool(pywrangler.get("allow-build", False)) if isinstance(pywrangler, dict) else False
     requirements: list[Requirement] = []
     skipped: list[str] = []
-    environment = default_environment()
+    # packaging's Environment is a TypedDict whose fields are all str; a plain dict takes "extra".
+    environment = cast("dict[str, str]", default_environment())
     for text in raw:
         try:
             req = Requirement(text)
@@ -222,8 +223,8 @@ def satisfiable(specifiers: Iterable[SpecifierSet]) -> bool:
     written in practice (``==1.2.*``, ``~=1.4``, ``>1.0,<1.0.1``).
     """
     combined = SpecifierSet()
-    for spec in specifiers:
-        combined &= spec
+    for spec_set in specifiers:
+        combined &= spec_set
     if not list(combined):
         return True
     candidates: set[str] = {"0", "0.0.1", "999999"}
@@ -340,7 +341,7 @@ def merged_requirements(requirements: Iterable[Requirement]) -> list[str]:
     """One entry per package, its specifiers combined (``tinylib>=1,<3``): for messages."""
     merged: dict[str, tuple[str, set[str], SpecifierSet, set[str]]] = {}
     for req in requirements:
-        key = canonicalize_name(req.name)
+        key: str = canonicalize_name(req.name)
         name, extras, spec, urls = merged.get(key, (req.name, set(), SpecifierSet(), set()))
         extras |= req.extras
         if req.url:
@@ -582,7 +583,7 @@ async def _run_pip(command: list[str], log: "EventLog | None") -> tuple[int, str
 
 def reachable(requirements: Iterable[Requirement], dists: dict[str, InstalledDistribution]) -> set[str]:
     """Canonical names of the installed distributions these requirements reach (with extras)."""
-    environment = default_environment()
+    environment = cast("dict[str, str]", default_environment())  # see read_app_requirements
     seen: set[tuple[str, frozenset[str]]] = set()
     out: set[str] = set()
     stack = [(canonicalize_name(r.name), frozenset(r.extras)) for r in requirements]

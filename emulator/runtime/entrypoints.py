@@ -39,7 +39,7 @@ def handler(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature the caller sees
 
 
 class ScheduledController:

@@ -45,9 +45,9 @@ def as_response(result: Any) -> Response | None:
     """A handler's result as a response: a ``Response`` (SDK or JS, the same class here) or
     anything whose ``js_object`` / ``js_response`` is one, as workerd accepts; else None."""
     if isinstance(result, FetchResponse):
-        return result  # type: ignore[return-value]
+        return result  # type: ignore[return-value]  # a fetch()ed response is returned as is, as workerd accepts
     inner = getattr(result, "js_object", None) or getattr(result, "js_response", None)
-    return inner if isinstance(inner, FetchResponse) else None  # type: ignore[return-value]
+    return inner if isinstance(inner, FetchResponse) else None  # type: ignore[return-value]  # see above
 
 
 class AssetSource(Protocol):
@@ -158,7 +158,7 @@ class BaseHost(ABC):
         try:
             try:
                 response = await self.dispatch(incoming)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - app code may raise anything: a logged 500, as workerd does
                 response = self._failed(request)
             if source.exceeded:
                 return self._body_too_large(request, None)

@@ -21,8 +21,8 @@ import enum
 import http
 import json as _json
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Union
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, overload
 from urllib.parse import parse_qsl, urljoin
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -86,7 +86,7 @@ class Headers(MutableMapping[str, str]):
         return self._h
 
     # -- reading
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         values = self._h.getall(name, None)
         if not values:
             return default
@@ -96,7 +96,7 @@ class Headers(MutableMapping[str, str]):
         # ``headers["x"]`` is None when absent: the SDK's headers are an
         # ``http.client.HTTPMessage`` (email.message semantics), not a dict.
         value = self.get(name)
-        return None if value is None else str(value)  # type: ignore[return-value]
+        return None if value is None else str(value)  # type: ignore[return-value]  # None when absent, as the SDK's HTTPMessage headers answer
 
     def pop(self, name: str, *default: Any) -> Any:
         if name in self._h:
@@ -132,14 +132,14 @@ class Headers(MutableMapping[str, str]):
 
     def __iter__(self) -> Iterator[str]:
         seen: list[str] = []
-        for name in self._h.keys():
+        for name in self._h:
             lower = name.lower()
             if lower not in seen:
                 seen.append(lower)
         return iter(seen)
 
     def __len__(self) -> int:
-        return len({k.lower() for k in self._h.keys()})
+        return len({k.lower() for k in self._h})
 
     def raw_items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, repeated names kept (what goes on the wire)."""
@@ -339,7 +339,7 @@ class File(Blob):
         return file
 
 
-FormValue = Union[str, File]
+FormValue = str | File
 
 
 class FormData(MutableMapping[str, Any]):
@@ -388,7 +388,7 @@ class FormData(MutableMapping[str, Any]):
     def delete(self, key: str) -> None:
         self._entries = [(k, v) for k, v in self._entries if k != key]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         for k, value in self._entries:
             if k == key:
                 return value
@@ -416,13 +416,13 @@ class FormData(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         self.delete(key)
 
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return [k for k, _ in self._entries]
 
-    def values(self) -> list[FormValue]:  # type: ignore[override]
+    def values(self) -> list[FormValue]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return [v for _, v in self._entries]
 
-    def items(self) -> list[tuple[str, FormValue]]:  # type: ignore[override]
+    def items(self) -> list[tuple[str, FormValue]]:  # type: ignore[override]  # lists, as the SDK's FormData returns
         return list(self._entries)
 
     entries = items
@@ -522,7 +522,7 @@ async def parse_form(body: bytes, content_type: str | None) -> FormData:
     )
 
 
-BodyInit = Union[str, bytes, bytearray, memoryview, FormData, Blob, AsyncIterable[bytes], None]
+BodyInit = str | bytes | bytearray | memoryview | FormData | Blob | AsyncIterable[bytes] | None
 
 
 # A body read once from where it comes from and shared by clones (``emulator.runtime.body``).
@@ -677,7 +677,7 @@ class _Body:
             if self._body is None and self._source is None and self._stream is None:
                 return None
             stream = d["_readable"] = ReadableStream(self)
-        return stream  # type: ignore[no-any-return]
+        return stream
 
     async def _body_chunks(self) -> AsyncIterator[builtins.bytes]:
         """The body in chunks, without buffering what is not buffered already."""
@@ -909,7 +909,15 @@ class FetchResponse(_Body):
         return Response(_json.dumps(data, default=_json_default), status=status, status_text=status_text,
                         headers=hdrs)
 
-    def json(self, *args: Any, **kwargs: Any) -> Any:
+    # Two methods in one, as in the SDK: the overloads tell them apart by what `self` is.
+    @overload
+    def json(self: "FetchResponse") -> Awaitable[Any]: ...
+
+    @overload
+    def json(self: Any, status: "int | http.HTTPStatus" = ..., status_text: str = ...,
+             headers: Any = ...) -> "Response": ...
+
+    def json(self: Any, *args: Any, **kwargs: Any) -> Any:
         """``await resp.json()`` parses the body; ``Response.json(data, ...)`` (on the class)
         builds a JSON response, as in the SDK."""
         if isinstance(self, FetchResponse):

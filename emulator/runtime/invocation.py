@@ -18,12 +18,19 @@ import sys
 import threading
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
 from emulator.jsobject import JsObject
 
 if TYPE_CHECKING:
     from emulator.runtime.host import BaseHost
+
+
+class EventContext(Protocol):
+    """What the ``workers`` module reads of an event's ``ctx``: a handler's
+    ``ExecutionContext``, or a Durable Object's state."""
+
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None: ...  # noqa: N802 - Cloudflare spelling
 
 
 class ExecutionContext:
@@ -39,7 +46,7 @@ class ExecutionContext:
         d = self.__dict__
         if "_props" not in d:
             d["_props"] = JsObject()
-        return d["_props"]  # type: ignore[no-any-return]
+        return d["_props"]  # type: ignore[no-any-return]  # cached in __dict__ by this property
 
     @props.setter
     def props(self, value: JsObject) -> None:
@@ -69,7 +76,7 @@ class Invocation:
 
     __slots__ = ("host", "env", "ctx", "thread", "_partial", "_token")
 
-    def __init__(self, host: "BaseHost", env: Any, ctx: ExecutionContext) -> None:
+    def __init__(self, host: "BaseHost", env: Any, ctx: EventContext) -> None:
         self.host = host
         self.env = env
         self.ctx = ctx
@@ -156,7 +163,7 @@ class _AppAwareStream(io.TextIOBase):
         return int(self._underlying.fileno())
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # a read-only property over the underlying stream's
         return str(getattr(self._underlying, "encoding", "utf-8"))
 
     def __getattr__(self, name: str) -> Any:

@@ -101,7 +101,7 @@ class JsObjectProxy(JsProxy, AttributeDict):
         return self
 
 
-class JsArray(JsProxy, list):  # type: ignore[type-arg]
+class JsArray(JsProxy, list[Any]):
     """A JS array."""
 
     js_type_name = "Array"
@@ -124,7 +124,7 @@ class JsArray(JsProxy, list):  # type: ignore[type-arg]
         return self
 
 
-class JsMap(JsProxy, dict):  # type: ignore[type-arg]
+class JsMap(JsProxy, dict[Any, Any]):
     """A JS ``Map`` (what ``to_js(dict)`` gives without a ``dict_converter``)."""
 
     js_type_name = "Map"
@@ -144,7 +144,7 @@ class JsMap(JsProxy, dict):  # type: ignore[type-arg]
         return len(self)
 
 
-class JsSet(JsProxy, set):  # type: ignore[type-arg]
+class JsSet(JsProxy, set[Any]):
     """A JS ``Set``."""
 
     js_type_name = "Set"
@@ -218,13 +218,13 @@ class JsDate(JsProxy):
     def getTime(self) -> float:  # noqa: N802 - JS spelling
         return self._ms
 
-    valueOf = getTime  # noqa: N815
+    valueOf = getTime  # noqa: N815 - JS spelling
 
-    def toISOString(self) -> str:  # noqa: N802
-        moment = _dt.datetime.fromtimestamp(self._ms / 1000, tz=_dt.timezone.utc)
+    def toISOString(self) -> str:  # noqa: N802 - JS spelling
+        moment = _dt.datetime.fromtimestamp(self._ms / 1000, tz=_dt.UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(self._ms) % 1000:03d}Z"
 
-    toJSON = toISOString  # noqa: N815
+    toJSON = toISOString  # noqa: N815 - JS spelling
 
     def to_py(self, *, depth: int = -1, default_converter: Callable[..., Any] | None = None) -> Any:
         # Pyodide leaves a Date as a proxy; the SDK's converter gives a naive local datetime.
@@ -341,7 +341,7 @@ def to_raw(value: Any) -> Any:
 def _has_methods(value: Any) -> bool:
     module = type(value).__module__
     # Binding objects (D1 statements, R2 objects, workflow instances): the emulator's own.
-    return module.startswith("emulator.bindings") or module.startswith("emulator.runtime.host")
+    return module.startswith(("emulator.bindings", "emulator.runtime.host"))
 
 
 class RawBindingView:

@@ -59,7 +59,6 @@ from __future__ import annotations
 import builtins
 import importlib
 import itertools
-import os
 import re
 import sys
 import traceback
@@ -279,8 +278,10 @@ def _forget_folder_listings(root: Path) -> None:
     # triggered this reload must be seen even on a filesystem with coarse timestamps.
     prefix = str(root)
     for key, finder in list(sys.path_importer_cache.items()):
-        if key.startswith(prefix) and finder is not None:
-            finder.invalidate_caches()
+        # invalidate_caches is optional for path entry finders (importlib.abc.PathEntryFinder).
+        invalidate = getattr(finder, "invalidate_caches", None)
+        if key.startswith(prefix) and invalidate is not None:
+            invalidate()
 
 
 class AppPackage:
@@ -362,7 +363,7 @@ class AppPackage:
         if spec is None:
             return None
         if spec.origin in (None, "namespace") and spec.submodule_search_locations is not None:
-            return _folder_spec(fullname, list(spec.submodule_search_locations)[0])
+            return _folder_spec(fullname, next(iter(spec.submodule_search_locations)))
         if not isinstance(spec.loader, SourceFileLoader) or spec.origin is None:
             return spec  # extension modules
         return spec_from_file_location(
@@ -453,7 +454,7 @@ class AppPackage:
             raise
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # noqa: BLE001 - SystemExit etc. from an app's top level too
+        except BaseException as exc:  # SystemExit etc. from an app's top level too
             raise AppLoadError(
                 f"failed to load {path}: {type(exc).__name__}: {exc}", app_traceback(exc)
             ) from exc
@@ -485,8 +486,8 @@ class AppPackage:
                 if name in mine and previous.state != "unloaded":
                     _plain[name] = previous
             for key, module in self._displaced.items():
-                previous = self._previous.get(key.partition(".")[0])
-                if previous is not None and _plain.get(key.partition(".")[0]) is previous:
+                owner = self._previous.get(key.partition(".")[0])
+                if owner is not None and _plain.get(key.partition(".")[0]) is owner:
                     sys.modules[key] = module
         prefix = self.name + "."
         for key in [k for k in sys.modules if k == self.name or k.startswith(prefix)]:

@@ -100,8 +100,9 @@ def explain_pip_failure(output: str, plan: "DependencyPlan", python: str | None 
 
     not_found = _NOT_FOUND.search(output)
     no_match = _NO_MATCH.search(output)
-    if not_found or no_match:
-        requirement = not_found.group(1) if not_found else no_match.group(1)  # type: ignore[union-attr]
+    found = not_found or no_match
+    if found:
+        requirement = found.group(1)
         parent = not_found.group(2) if not_found else None
         versions = not_found.group(3).strip() if not_found else ""
         package = _name(requirement)

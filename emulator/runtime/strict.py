@@ -246,8 +246,8 @@ class RuntimeMonitor:
                     _observe("thread", sys._getframe(1), "")
                 original(self)
 
-            start.__wrapped__ = original  # type: ignore[attr-defined]
-            threading.Thread.start = start  # type: ignore[method-assign]
+            start.__wrapped__ = original  # type: ignore[attr-defined]  # the original method, for inspect.unwrap
+            threading.Thread.start = start  # type: ignore[method-assign]  # the --strict-runtime thread check, undone on exit
             cls._installed = True
 
 
@@ -300,6 +300,8 @@ def scan_imports(paths: Iterable[Path], root: Path) -> list[Finding]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             for name in names:
                 top = name.partition(".")[0]
                 if top in UNAVAILABLE_MODULES:

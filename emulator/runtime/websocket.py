@@ -27,6 +27,7 @@ back pressure on the network reader. Binary frames reach handlers as ``JsArrayBu
 from __future__ import annotations
 
 import asyncio
+import functools
 import traceback
 from collections import deque
 from contextvars import ContextVar
@@ -196,10 +197,9 @@ class WebSocket(JsProxy):
         peer._receive(Frame("message", data))
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        if code is not None:
-            if isinstance(code, bool) or not isinstance(code, int) or not (1000 <= code < 5000) \
-                    or code in (1004, 1005, 1006, 1015):
-                raise _error(f"Invalid WebSocket close code: {code}.", "InvalidAccessError")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not (1000 <= code < 5000)
+                                 or code in (1004, 1005, 1006, 1015)):
+            raise _error(f"Invalid WebSocket close code: {code}.", "InvalidAccessError")
         if reason is not None:
             if code is None:
                 raise _error("If you specify a WebSocket close reason, you must also specify a code.",
@@ -242,10 +242,10 @@ class WebSocket(JsProxy):
         return None if self._attachment is None else decode(self._attachment)
 
     # --- listeners ------------------------------------------------------------------------------------
-    def addEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802
+    def addEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802 - JS spelling
         self._listeners.setdefault(kind, []).append(listener)
 
-    def removeEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802
+    def removeEventListener(self, kind: str, listener: Callable[..., Any], *_: Any) -> None:  # noqa: N802 - JS spelling
         try:
             self._listeners.get(kind, []).remove(listener)
         except ValueError:
@@ -349,7 +349,7 @@ class WebSocket(JsProxy):
                 fn = listener._obj if isinstance(listener, PyProxy) else listener
                 fn = getattr(fn, "handleEvent", None) or fn
                 if self._owner is not None:
-                    await self._owner.deliver(lambda _instance, call=fn: relaxed_call(call, event))
+                    await self._owner.deliver(functools.partial(_call_listener, fn, event))
                     continue
                 inv = self._invocation
                 if inv is None:
@@ -396,6 +396,13 @@ class WebSocket(JsProxy):
 
     def __repr__(self) -> str:
         return f"<WebSocket readyState={self.readyState}{' ' + repr(self.tags) if self.tags else ''}>"
+
+
+def _call_listener(listener: Any, event: Any, _instance: Any) -> Any:
+    """A listener's call as an object's delivery (which passes the object instance)."""
+    from emulator.runtime.relaxed_call import relaxed_call
+
+    return relaxed_call(listener, event)
 
 
 class _Connection:
@@ -492,7 +499,7 @@ class _Connection:
                 else:
                     try:
                         await asyncio.wait_for(asyncio.shield(writer), timeout=5)
-                    except (asyncio.TimeoutError, asyncio.CancelledError):
+                    except (TimeoutError, asyncio.CancelledError):
                         writer.cancel()
             if not ws.closed:
                 await ws.close()

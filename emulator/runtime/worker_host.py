@@ -163,7 +163,8 @@ class WorkerHost(BaseHost):
         # assets.run_worker_first: patterns decide per path (routes_json.WorkerFirstRules);
         # True is the pattern matching every path; False (or no patterns) keeps assets first.
         rwf = config.assets.run_worker_first if config.assets is not None else False
-        self._worker_first = WorkerFirstRules(("/*",) if rwf is True else rwf) if rwf else None
+        patterns = ("/*",) if rwf is True else rwf or ()
+        self._worker_first = WorkerFirstRules(patterns) if patterns else None
         if config.assets is not None and config.assets.directory is not None:
             self.assets = WorkersAssetServer(
                 config.assets.directory, self._report_asset_issue,

@@ -100,7 +100,9 @@ async def test_merge_keeps_exactly_the_distinct_rows(bucket: LocalBucket) -> Non
     want = fr.rows("battle", indexes[0], indexes[-1] - indexes[0] + 1)
     assert sorted(table.to_pylist(), key=repr) == sorted(want.to_pylist(), key=repr)
     assert bucket.keys() == sorted([s.name for s in specs] + ["out/part-0.parquet"])  # nothing else
-    meta = pq.ParquetFile(io.BytesIO(await (await bucket.get("out/part-0.parquet")).bytes())).metadata
+    written = await bucket.get("out/part-0.parquet")
+    assert written is not None
+    meta = pq.ParquetFile(io.BytesIO(await written.bytes())).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
     assert result.merged == [s.name for s in specs]
 
@@ -171,10 +173,10 @@ async def test_output_is_uploaded_once_to_the_final_key_and_invisible_until_comp
             seen_during_upload.append((await read_table(bucket, "out/p")).num_rows)
             return await upload_part(number, data)
 
-        upload.uploadPart = watched_part  # type: ignore[method-assign]
+        upload.uploadPart = watched_part  # type: ignore[method-assign,assignment]  # a spy in its place
         return upload
 
-    bucket.createMultipartUpload = watched_create  # type: ignore[method-assign]
+    bucket.createMultipartUpload = watched_create  # type: ignore[method-assign,assignment]  # a spy in its place
     bucket.calls.clear()
     result = await compaction.stream_merge(bucket, ["out/p", "new"], "out/p")
     assert seen_during_upload and set(seen_during_upload) == {100}
@@ -240,7 +242,9 @@ async def test_local_bucket_multipart_in_and_out_of_order(bucket: LocalBucket) -
         for n in order:
             parts[n] = await upload.uploadPart(n, bytes([n]) * (five if n < 3 else 10))
         await upload.complete([parts[n] for n in (1, 2, 3)])
-        data = await (await bucket.get("m")).bytes()
+        stored = await bucket.get("m")
+        assert stored is not None
+        data = await stored.bytes()
         assert data == b"\x01" * five + b"\x02" * five + b"\x03" * 10, order
 
 
@@ -276,7 +280,10 @@ async def test_a_failing_part_upload_is_an_upload_error_not_a_bad_fragment(bucke
     # Small output: the only part fails after encoding; large output (> PART_SIZE): a part
     # fails while the encoder is still writing (and may be waiting on the upload).
     for i in range(2):
-        data = fr.parquet_bytes(fr.bench_table(rows, i * rows)) if rows > 1000 else fr.fragment("battle", i * rows, rows)
+        if rows > 1000:
+            data = fr.parquet_bytes(fr.bench_table(rows, i * rows))
+        else:
+            data = fr.fragment("battle", i * rows, rows)
         await bucket.put(f"f{i}", data)
     create = bucket.createMultipartUpload
     aborted: list[bool] = []
@@ -292,11 +299,11 @@ async def test_a_failing_part_upload_is_an_upload_error_not_a_bad_fragment(bucke
             aborted.append(True)
             await abort()
 
-        upload.uploadPart = fail  # type: ignore[method-assign]
-        upload.abort = watched_abort  # type: ignore[method-assign]
+        upload.uploadPart = fail  # type: ignore[method-assign,assignment]  # a failure in its place
+        upload.abort = watched_abort  # type: ignore[method-assign]  # a spy in its place
         return upload
 
-    bucket.createMultipartUpload = failing_create  # type: ignore[method-assign]
+    bucket.createMultipartUpload = failing_create  # type: ignore[method-assign,assignment]  # a failure in its place
     with pytest.raises(Exception) as info:
         await compaction.stream_merge(bucket, ["f0", "f1"], "out/u")
     assert not isinstance(info.value, compaction.FragmentError)  # nothing gets quarantined for it

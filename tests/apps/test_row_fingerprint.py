@@ -17,7 +17,7 @@ import row_fingerprint as rfp
 
 def keys(fp: rfp.RowFingerprinter, batch: pa.RecordBatch | pa.Table) -> list[tuple[int, int]]:
     a, b = fp.fingerprints(batch)
-    return list(zip(a.tolist(), b.tolist()))
+    return list(zip(a.tolist(), b.tolist(), strict=True))
 
 
 def test_equal_rows_get_equal_fingerprints_whatever_lies_under_null_slots() -> None:
@@ -149,7 +149,7 @@ def reference(batches: list[tuple[np.ndarray, np.ndarray]]) -> list[list[int]]:
     out = []
     for a, b in batches:
         keep = []
-        for i, pair in enumerate(zip(a.tolist(), b.tolist())):
+        for i, pair in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
             if pair not in seen:
                 seen.add(pair)
                 keep.append(i)
@@ -161,7 +161,8 @@ def test_digest_set_keeps_first_occurrences_like_a_python_set() -> None:
     batches = random_batches(1, 40, 500, 6000)
     digests = rfp.DigestSet(memory_rows=10**9)
     assert feed(digests, batches) == reference(batches)
-    assert not digests.spilled and len(digests) == len({p for a, b in batches for p in zip(a.tolist(), b.tolist())})
+    distinct = {p for a, b in batches for p in zip(a.tolist(), b.tolist(), strict=True)}
+    assert not digests.spilled and len(digests) == len(distinct)
     digests.close()
 
 

@@ -64,7 +64,7 @@ def test_issuer_audience_and_expiry_are_required() -> None:
         with pytest.raises(AuthError):
             authenticate(Env(), f"Bearer {token}")
     wrong_aud = pyjwt.encode({**base, "aud": "someone-else"}, secret, algorithm="HS256")
-    with pytest.raises(AuthError, match="(?i)audience"):
+    with pytest.raises(AuthError, match=r"(?i)audience"):
         authenticate(Env(), f"Bearer {wrong_aud}")
 
 

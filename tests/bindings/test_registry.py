@@ -55,7 +55,7 @@ def test_cli_verbs_and_panels_come_from_the_packages() -> None:
     for name in BINDING_TYPES:
         if (BINDINGS / name / "cli.py").is_file():
             assert f"emulator.bindings.{name}.cli" in modules
-    verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr,arg-type]  # argparse internals
     assert {"check", "dev", "queues", "d1", "r2", "workflows"} <= verbs
     assert package_file("queues", "panel.js") is not None
 

@@ -45,7 +45,8 @@ def test_env_flag_and_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(case), "--env", "staging", "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
-    assert data["files"][0]["errors"][0]["message"].startswith('No environment found in configuration with name "staging".')
+    message = data["files"][0]["errors"][0]["message"]
+    assert message.startswith('No environment found in configuration with name "staging".')
     assert main([str(case), "--format", "json"]) == 0
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_a_real_pipeline_into_head(tmp_path: Path) -> None:
     put = subprocess.run([sys.executable, "-m", "emulator", "r2", "object", "put", "bkt/big", "--file", "big.bin",
                           *state], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert put.returncode == 0, put.stderr
-    result = subprocess.run(f"{sys.executable} -m emulator r2 object get bkt/big --pipe {' '.join(state)} | head -c 10;"
+    result = subprocess.run(f"{sys.executable} -m emulator r2 object get bkt/big --pipe {' '.join(state)} | head -c 10;"  # noqa: S602 - a constant pipeline into head: the test is about the broken pipe
                             " echo \" ${PIPESTATUS[0]}\"", shell=True, capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, executable="/bin/bash")
     assert result.stdout == "xxxxxxxxxx 141\n"
@@ -96,7 +97,7 @@ def test_ctrl_c_during_check(tmp_path: Path) -> None:
         assert time.monotonic() < deadline and proc.poll() is None, "check ended before it could be interrupted"
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
@@ -124,7 +125,7 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     from emulator.cli import main
     from emulator.state import StateDir
 
-    seen: list[object] = []
+    seen: list[Any] = []
 
     async def interrupted(self: QueueBroker, *args: object, **kwargs: object) -> None:
         seen.append(StateDir(tmp_path).lock_holder())
@@ -134,7 +135,7 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     config = declaring_config(tmp_path / "app", queues=("jobs",))
     assert main(["queues", "send", "jobs", '{"n": 1}', "--persist-to", str(tmp_path), "-c", str(config)]) == 130
     holder = seen[0]
-    assert holder is not None and getattr(holder, "pid") == os.getpid() and getattr(holder, "role") == "cli"
+    assert holder is not None and holder.pid == os.getpid() and holder.role == "cli"
     assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
 
 

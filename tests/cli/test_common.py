@@ -107,7 +107,8 @@ def test_an_emulator_that_never_serves_is_waited_for_a_bounded_time(
     lock = StateLock(state)
     assert lock.try_acquire("emulator", "cf-emulator dev")
     try:
-        with pytest.raises(StateDirBusy, match=rf"emulator \(pid {os.getpid()} \(cf-emulator dev\)\) that is not serving"):
+        with pytest.raises(StateDirBusy,
+                           match=rf"emulator \(pid {os.getpid()} \(cf-emulator dev\)\) that is not serving"):
             running_server(state)
         assert not (tmp_path / "queues").exists()  # and nothing was opened on disk
     finally:

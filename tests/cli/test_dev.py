@@ -31,13 +31,13 @@ def test_dev_in_a_workspace_serves_every_app_and_stops_on_sigterm(workspace: Pat
     dev = spawn(["--port", "0", "--no-watch"], workspace)  # no -c: the workspace file is found in cwd
     urls = ready_urls(dev)
     assert set(urls) == {"dev-shop", "dev-backend"}
-    s3_line = dev.wait_for(lambda l: l.startswith("S3 endpoint: "))
+    s3_line = dev.wait_for(lambda text: text.startswith("S3 endpoint: "))
     assert s3_line.startswith("S3 endpoint: http://127.0.0.1:")
     for url in urls.values():
         status, text = http("GET", url + "/_emulator/health")
         assert status == 200 and set(json.loads(text)["apps"]) == set(urls)
     assert http("GET", urls["dev-shop"] + "/api/greeting") == (200, "hello from shop")
-    dev.wait_for(lambda l: l.startswith("[dev-shop] GET /api/greeting 200 OK ("))
+    dev.wait_for(lambda text: text.startswith("[dev-shop] GET /api/greeting 200 OK ("))
     server_file = workspace / ".emulator" / "server.json"
     info = json.loads(server_file.read_text())
     assert info["pid"] == dev.proc.pid and info["internal_url"] == urls["dev-shop"]
@@ -52,7 +52,7 @@ def test_sigterm_lets_an_in_flight_batch_finish(workspace: Path, spawn: Any) -> 
     urls = ready_urls(dev)
     assert http("POST", urls["dev-shop"] + "/api/order", {"id": 9, "slow": 1.0})[0] == 200
     # The consumer prints this (prefixed with its app's name) when the batch starts.
-    dev.wait_for(lambda l: l == "[dev-backend] processing order 9", timeout=15)
+    dev.wait_for(lambda text: text == "[dev-backend] processing order 9", timeout=15)
     assert dev.stop(signal.SIGTERM) == 0
 
     # Restarted at once: the order is already stored, not waiting for a redelivery.
@@ -69,7 +69,7 @@ def test_request_body_limit_flag(workspace: Path, spawn: Any) -> None:
     assert bad.returncode == 2 and "expected a size such as 200MB" in bad.stderr and "Traceback" not in bad.stderr
     dev = spawn(["-c", str(workspace / "backend"), "--port", "0", "--no-watch", "--request-body-limit", "3MB"],
                 workspace)
-    url = dev.wait_for(lambda l: l.startswith("ready: ")).split()[2]
+    url = dev.wait_for(lambda text: text.startswith("ready: ")).split()[2]
     status, text = http("GET", url + "/_emulator/health")
     assert status == 200 and json.loads(text)["request_bodies"]["limit"] == 3_000_000
     req = urllib.request.Request(url + "/var", data=b"x" * 3_000_001, method="POST")
@@ -82,12 +82,12 @@ def test_request_body_limit_flag(workspace: Path, spawn: Any) -> None:
 def test_json_log_format(workspace: Path, spawn: Any) -> None:
     dev = spawn(["-c", str(workspace / "backend"), "--port", "0", "--no-watch", "--log-format", "json"],
                 workspace)
-    line = dev.wait_for(lambda l: '"ready: ' in l)
+    line = dev.wait_for(lambda text: '"ready: ' in text)
     record = json.loads(line)
     assert record["fields"]["app"] == "dev-backend"
     url = record["fields"]["url"]
     assert http("GET", url + "/var") == (200, "1")
-    request = json.loads(dev.wait_for(lambda l: '"/var"' in l))
+    request = json.loads(dev.wait_for(lambda text: '"/var"' in text))
     assert request["source"] == "http"
     assert request["fields"] == {"app": "dev-backend", "method": "GET", "path": "/var", "status": 200,
                                  "duration_ms": request["fields"]["duration_ms"]}
@@ -183,21 +183,21 @@ def test_a_second_ctrl_c_stops_now_quietly_and_unfinished_work_survives(workspac
     urls = ready_urls(dev)
     # In flight when the signals come: a batch (its consumer sleeps 60 s) and a request.
     assert http("POST", urls["dev-shop"] + "/api/order", {"id": 12, "slow": 60})[0] == 200
-    dev.wait_for(lambda l: l == "[dev-backend] processing order 12", timeout=15)
+    dev.wait_for(lambda text: text == "[dev-backend] processing order 12", timeout=15)
     answers: list[Any] = []
 
     def slow_request() -> None:
         try:
             answers.append(http("GET", urls["dev-shop"] + "/api/sleep", timeout=60))
-        except Exception as exc:  # the connection closes without an answer
+        except Exception as exc:  # noqa: BLE001 - the connection closes without an answer
             answers.append(exc)
 
     requester = threading.Thread(target=slow_request)
     requester.start()
-    dev.wait_for(lambda l: l == "[dev-shop] sleeping", timeout=15)
+    dev.wait_for(lambda text: text == "[dev-shop] sleeping", timeout=15)
 
     dev.proc.send_signal(signal.SIGINT)
-    dev.wait_for(lambda l: "stopping gracefully" in l)
+    dev.wait_for(lambda text: "stopping gracefully" in text)
     dev.proc.send_signal(signal.SIGINT)
     assert dev.wait(timeout=30) == 130  # not the 60 s the handlers would take
     requester.join(10)
@@ -225,14 +225,14 @@ def test_ctrl_c_during_start_up_abandons_it_quietly(workspace: Path, spawn: Any)
     holder = LockHolder(workspace / ".emulator", "cli", "cf-emulator queues send")
     try:
         dev = spawn(["--port", "0", "--no-watch"], workspace)
-        dev.wait_for(lambda l: l.startswith(f"waiting for `cf-emulator queues send` (pid {holder.pid})"))
+        dev.wait_for(lambda text: text.startswith(f"waiting for `cf-emulator queues send` (pid {holder.pid})"))
         dev.proc.send_signal(signal.SIGINT)
         assert dev.wait(timeout=30) == 130
     finally:
         holder.release()
     err = dev.stderr_now()
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert "start abandoned" in dev.lines and not any(l.startswith("ready:") for l in dev.lines)
+    assert "start abandoned" in dev.lines and not any(text.startswith("ready:") for text in dev.lines)
     assert StateDir(workspace / ".emulator").lock_holder() is None
 
 

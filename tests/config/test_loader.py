@@ -134,7 +134,8 @@ def test_worker_app_fields_and_defaults(tmp_path: Path) -> None:
     assert db.migrations_dir == (tmp_path / "migrations").resolve() and db.migrations_table == "d1_migrations"
     assert db2.migrations_dir == (tmp_path / "sql").resolve() and db2.migrations_table == "applied"
     assert db2.database_id is None and db2.local_id == "db2"
-    assert [(w.binding, w.name, w.class_name, w.script_name) for w in workflows_config(app).workflows] == [("WF", "wf", "Wf", None)]
+    workflows = workflows_config(app).workflows
+    assert [(w.binding, w.name, w.class_name, w.script_name) for w in workflows] == [("WF", "wf", "Wf", None)]
     assert [(s.binding, s.service, s.entrypoint) for s in services_config(app).services] == [("API", "api", "Api")]
     assert app.crons == ("*/5 * * * *",)
     assert app.assets is not None and app.assets.directory == (tmp_path / "static").resolve()
@@ -338,7 +339,7 @@ def test_bytes_that_are_not_utf8_read_as_replacement_characters(tmp_path: Path) 
     # Node's Buffer.toString("utf-8"), which wrangler uses: the parser then judges the text.
     path = tmp_path / "wrangler.toml"
     path.write_bytes(MINIMAL.encode() + b'[vars]\nA = "caf\xe9"\n')
-    assert read_config_file(path).raw["vars"] == {"A": "caf\ufffd"}  # type: ignore[index]
+    assert read_config_file(path).raw["vars"] == {"A": "caf\ufffd"}  # type: ignore[index]  # the file parsed: raw is set
     path = tmp_path / "wrangler.json"
     path.write_bytes(b'{"name": "w",\n \xff}')
     assert (problem_of(path).message, problem_of(path).line, problem_of(path).column) == ("InvalidSymbol", 2, 2)
@@ -370,7 +371,7 @@ def test_nesting_limits_in_toml(tmp_path: Path) -> None:
     # Up to the limits, tomllib (recursive) parses it.
     fits = write(tmp_path / "d" / "wrangler.toml",
                  MINIMAL + "[vars]\nX = " + "{a = " * 999 + "1" + " }" * 999 + "\n")
-    value = read_config_file(fits).raw["vars"]["X"]  # type: ignore[index]
+    value = read_config_file(fits).raw["vars"]["X"]  # type: ignore[index]  # the file parsed: raw is set
     for _ in range(999):
         value = value["a"]
     assert value == 1

@@ -84,8 +84,8 @@ def test_a_workspace_that_does_not_list_the_app_is_skipped(tmp_path: Path) -> No
     (inner / "wrangler.toml").write_text('[workspace]\napps = ["alone"]\n')
     # The nearest workspace lists only `alone`; the one above lists `web`.
     assert enclosing_workspace(web / "wrangler.toml") is not None
-    assert enclosing_workspace(web / "wrangler.toml").path == (root / "wrangler.toml").resolve()  # type: ignore[union-attr]
-    assert enclosing_workspace(inner / "alone" / "wrangler.toml").path == (inner / "wrangler.toml").resolve()  # type: ignore[union-attr]
+    assert enclosing_workspace(web / "wrangler.toml").path == (root / "wrangler.toml").resolve()  # type: ignore[union-attr]  # a workspace encloses it: what the test sets up
+    assert enclosing_workspace(inner / "alone" / "wrangler.toml").path == (inner / "wrangler.toml").resolve()  # type: ignore[union-attr]  # a workspace encloses it: what the test sets up
 
 
 @pytest.mark.parametrize("text", ['[workspace\napps = [', 'name = "app"\n', '[workspace]\napps = 3\n',

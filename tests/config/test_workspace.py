@@ -85,8 +85,8 @@ def test_valid_workspace_loads_every_app(tmp_path: Path) -> None:
 
 def test_two_consumers_for_one_queue_across_apps(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
-    write(tmp_path / "apps" / "web" / "wrangler.toml", WEB.replace('name = "web"\npages_build_output_dir = "./public"\n',
-                                                                   'name = "web"\nmain = "src/index.js"\n')
+    write(tmp_path / "apps" / "web" / "wrangler.toml",
+          WEB.replace('name = "web"\npages_build_output_dir = "./public"\n', 'name = "web"\nmain = "src/index.js"\n')
           + '\n[[queues.consumers]]\nqueue = "jobs"\n')
     report = check_paths([ws], cwd=tmp_path)
     assert not report.ok
@@ -166,9 +166,11 @@ def test_workspace_request_body_limit(tmp_path: Path) -> None:
     for value, expected in (('"200MB"', 200_000_000), ("1048576", 1048576)):
         ws = write(tmp_path / "wrangler.toml", f"{head}request_body_limit = {value}\n")
         report = check_paths([ws], cwd=tmp_path)
-        assert report.ok and ids(report) == [] and report.workspace.request_body_limit == expected
+        assert report.ok and ids(report) == [] and report.workspace is not None
+        assert report.workspace.request_body_limit == expected
     ws = write(tmp_path / "wrangler.toml", head)
-    assert check_paths([ws], cwd=tmp_path).workspace.request_body_limit is None
+    workspace = check_paths([ws], cwd=tmp_path).workspace
+    assert workspace is not None and workspace.request_body_limit is None
     for bad in ('"lots"', "0", "true", '"-1MB"'):
         ws = write(tmp_path / "wrangler.toml", f"{head}request_body_limit = {bad}\n")
         (error,) = check_paths([ws], cwd=tmp_path).files[0].errors

@@ -149,7 +149,7 @@ async def test_shutdown_ends_open_streams(platform: Platform, aiohttp_server: An
 
 
 def _create_db(platform: Platform) -> None:
-    path: Path = platform.plugins["d1"].database_path("shop-db")  # type: ignore[attr-defined]
+    path: Path = platform.plugins["d1"].database_path("shop-db")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
     conn.executescript("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT);"

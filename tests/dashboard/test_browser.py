@@ -46,7 +46,7 @@ async def prepare(emu: EmulatorHandle) -> None:
 async def test_dashboard_in_headless_chromium(cf_emulator: Any, artifacts: Path) -> None:
     emu: EmulatorHandle = await cf_emulator(APP, apply_migrations=True)
     await prepare(emu)
-    broker: Any = emu.platform.plugins["queues"].broker  # type: ignore[attr-defined]
+    broker: Any = emu.platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     dead = broker.peek("jobs-dlq")
     assert [m["body"]["id"] for m in dead] == ["bad"]
 

@@ -35,7 +35,7 @@ def cell(queue: str, column: int) -> str:
 
 
 async def queue_actions(emu: EmulatorHandle, driver: ChromeDriver, artifacts: Path) -> None:
-    broker: Any = emu.platform.plugins["queues"].broker  # type: ignore[attr-defined]
+    broker: Any = emu.platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     parked = broker.peek("tasks-dlq", limit=100)
     await driver.get(emu.dashboard_url + "#queues")
 

@@ -99,7 +99,9 @@ async def test_empty_and_corrupt_fragments_are_quarantined_not_fatal(fusou: Fuso
     # Bit rot after upload: one stored fragment truncated, one with garbage data pages
     # behind a valid footer (only the merge's page reads can notice that one).
     status, rotten = await fusou.upload(fr.fragment(FAMILY, 500, 100), FAMILY)
+    assert status == 200, rotten
     status, paged = await fusou.upload(fr.fragment(FAMILY, 700, 3000), FAMILY)
+    assert status == 200, paged
     original = await (await bucket.get(rotten["key"])).bytes()
     await bucket.put(rotten["key"], fr.truncated(original))
     data = bytearray(await (await bucket.get(paged["key"])).bytes())
@@ -160,7 +162,7 @@ async def test_workflow_refuses_another_users_dataset_and_records_the_failure(fu
 async def test_a_trigger_during_a_run_is_coalesced_and_covered_by_one_follow_up(fusou: Fusou) -> None:
     workflow = fusou.emu.platform.app("fusou-workflow")
     workflow.vars["COMPACTION_STEP_DELAY_MS"] = "250"
-    fusou.emu.hosts["fusou-workflow"].reload()
+    fusou.emu.hosts["fusou-workflow"].reload()  # type: ignore[attr-defined]  # a runtime host (BaseHost)
     first = fr.FragmentSpec("a", FAMILY, 0, 100)
     second = fr.FragmentSpec("b", FAMILY, 80, 100)
     await upload_all(fusou, [first])
@@ -181,8 +183,8 @@ async def test_a_trigger_during_a_run_is_coalesced_and_covered_by_one_follow_up(
     assert (await fusou.table_status(FAMILY))["pendingFragments"] == 1
     # Run 1 saw the new fragment when it released the lease and enqueued one follow-up.
     await fusou.compact(rounds=1)
-    runs = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
-    assert sorted(runs) == ["coalesced", "success", "success"]
+    statuses = [r["status"] for r in await fusou.d1("SELECT status FROM compaction_runs ORDER BY id")]
+    assert sorted(statuses) == ["coalesced", "success", "success"]
     table = await fusou.table_status(FAMILY)
     assert table["pendingFragments"] == 0 and table["inProgress"] is False
     assert as_rows(await fusou.download(FAMILY)) == expected_rows([first, second])
@@ -224,7 +226,7 @@ async def test_a_workflow_that_cannot_start_is_retried_then_dead_lettered_and_no
 async def test_a_backlog_larger_than_one_run_is_finished_by_follow_up_runs(fusou: Fusou) -> None:
     workflow = fusou.emu.platform.app("fusou-workflow")
     workflow.vars["COMPACTION_MAX_FRAGMENTS"] = "2"
-    fusou.emu.hosts["fusou-workflow"].reload()
+    fusou.emu.hosts["fusou-workflow"].reload()  # type: ignore[attr-defined]  # a runtime host (BaseHost)
     specs = [fr.FragmentSpec(f"k{i}", FAMILY, i * 30, 40) for i in range(5)]
     await upload_all(fusou, specs)
     await fusou.compact(rounds=4)

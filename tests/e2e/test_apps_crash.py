@@ -41,12 +41,12 @@ def make_workspace(tmp: Path) -> Path:
 
 
 def start_dev(workspace: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "emulator", "dev", "-c", str(workspace), "--persist-to", str(state),
-         "--port", "0", "--no-s3", "--no-watch"],
-        cwd=workspace.parent, stdout=out, stderr=subprocess.STDOUT, env=env)
+    with open(log, "ab") as out:  # the child has its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "emulator", "dev", "-c", str(workspace), "--persist-to", str(state),
+             "--port", "0", "--no-s3", "--no-watch"],
+            cwd=workspace.parent, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 async def wait_ready(proc: subprocess.Popen[bytes], state: Path, log: Path, timeout: float = 30) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -63,7 +62,7 @@ class Upload:
         env = self.emu.platform.env_for(self.emu.platform.app("fusou-web"))
         listing = await env.BATTLE_DATA_BUCKET.list(prefix="datasets/")
         rows = (await env.BATTLE_INDEX_DB.prepare("SELECT count(*) AS n FROM battle_files").first())["n"]
-        stats = self.emu.platform.plugin("queues").broker.stats(QUEUE)  # type: ignore[attr-defined]
+        stats = self.emu.platform.plugin("queues").broker.stats(QUEUE)  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         return Effects(len(listing.objects), rows, stats["depth"] + stats.get("acked", 0))
 
 

@@ -77,7 +77,8 @@ async def test_every_state_changing_internal_route_refuses_cross_site_requests(c
     before = state_fingerprint(emu.state_dir)
 
     async with aiohttp.ClientSession() as session:
-        async def send(method: str, url: str, headers: dict[str, str], data: str | None = BODY) -> aiohttp.ClientResponse:
+        async def send(method: str, url: str, headers: dict[str, str],
+                       data: str | None = BODY) -> aiohttp.ClientResponse:
             # aiohttp would add `Content-Type: application/octet-stream`; a browser adds none.
             skip = () if "Content-Type" in headers else ("Content-Type",)
             async with session.request(method, url, headers=headers, data=data, skip_auto_headers=skip) as resp:
@@ -124,7 +125,7 @@ async def test_every_state_changing_internal_route_refuses_cross_site_requests(c
 async def test_legitimate_clients_still_work(cf_emulator: Any) -> None:
     emu: EmulatorHandle = await cf_emulator(APP, apply_migrations=True)
     url = emu.emulator.internal_url
-    broker: Any = emu.platform.plugins["queues"].broker
+    broker: Any = emu.platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the queues plugin's
 
     def cli_calls() -> None:
         # What the CLI verbs send: JSON bodies, body-less POSTs, raw bytes.
@@ -136,7 +137,7 @@ async def test_legitimate_clients_still_work(cf_emulator: Any) -> None:
         result = call_server(url, "POST", f"/_emulator/d1/databases/{d1_id}/execute", {"sql": "SELECT 1 AS one"})
         assert result[0]["results"] == [{"one": 1}]
 
-    d1_id = emu.platform.plugins["d1"].database_ids()[0]  # type: ignore[attr-defined]
+    d1_id = emu.platform.plugins["d1"].database_ids()[0]  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     await asyncio.to_thread(cli_calls)
     assert broker.stats("jobs")["depth"] == 0
     raw = await emu.r2("receipts").get("raw")

@@ -11,7 +11,7 @@ import aiohttp
 from emulator import Emulator, FakeClock
 from emulator.logs import EventLog
 
-START = dt.datetime(2026, 3, 1, 12, 1, 30, tzinfo=dt.timezone.utc).timestamp()
+START = dt.datetime(2026, 3, 1, 12, 1, 30, tzinfo=dt.UTC).timestamp()
 
 
 async def get_json(url: str) -> object:
@@ -29,7 +29,7 @@ async def test_crons_fire_on_schedule_in_utc(workspace: Path) -> None:
         await clock.advance(3 * 60)  # 12:04:30: `*/5` not due yet
         assert await get_json(url) == []
         await clock.advance(60)  # 12:05:30
-        first = dt.datetime(2026, 3, 1, 12, 5, tzinfo=dt.timezone.utc).timestamp() * 1000
+        first = dt.datetime(2026, 3, 1, 12, 5, tzinfo=dt.UTC).timestamp() * 1000
         assert await get_json(url) == [{"cron": "*/5 * * * *", "time": int(first)}]
         await clock.advance(30 * 60)
         runs = await get_json(url)

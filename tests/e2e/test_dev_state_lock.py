@@ -108,10 +108,10 @@ def test_a_dev_started_during_a_cli_write_waits_for_it(workspace: Path, spawn: A
         blocker.close()
 
         dev = spawn(["--port", "0", "--no-watch"], workspace)
-        dev.wait_for(lambda l: l.startswith(f"waiting for `cf-emulator d1 execute` (pid {writer.pid})"))
-        assert dev.proc.poll() is None and not any(l.startswith("ready:") for l in dev.lines)
+        dev.wait_for(lambda text: text.startswith(f"waiting for `cf-emulator d1 execute` (pid {writer.pid})"))
+        assert dev.proc.poll() is None and not any(text.startswith("ready:") for text in dev.lines)
         os.kill(writer.pid, signal.SIGCONT)
-        out, err = writer.communicate(timeout=30)
+        _, err = writer.communicate(timeout=30)
         assert writer.returncode == 0, err
     finally:
         if writer.poll() is None:
@@ -180,5 +180,6 @@ async def test_the_lock_is_released_after_a_failed_start_and_after_stop(workspac
     async with Emulator([workspace / "wrangler.toml"], clock=FakeClock(), port=0) as emu:
         holder = state.lock_holder()
         assert isinstance(holder, HolderRecord) and holder.pid == os.getpid() and holder.role == "emulator"
-        assert state.read_server_info() is not None and state.read_server_info()["internal_url"] == emu.internal_url
+        info = state.read_server_info()
+        assert info is not None and info["internal_url"] == emu.internal_url
     assert state.lock_holder() is None and not state.server_file.exists()

@@ -30,6 +30,8 @@ import requests
 from tests.helpers.dev_server import DevServer
 
 EXAMPLES = Path(__file__).parent / "python-workers-examples"
+# Seconds a request may take: a hung dev server fails the test instead of stalling the run.
+TIMEOUT = 60
 
 DJANGO_CF_NEEDS_PYTHON_3_12 = (
     "19-django-todo-d1 requires django-cf>=0.2.14, and every django-cf release from 0.2.0 on declares "
@@ -63,7 +65,7 @@ def cli(folder: Path, *args: str) -> None:
 
 def test_01_hello(dev: DevServer) -> None:
     base = dev.start().url
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "Hello world!"
     assert response.headers["content-type"] == "text/plain;charset=UTF-8"
@@ -71,14 +73,14 @@ def test_01_hello(dev: DevServer) -> None:
 
 def test_01_hello_strict_runtime(example: Path) -> None:
     with DevServer(example, "--strict-runtime") as server:
-        response = requests.get(server.url)
+        response = requests.get(server.url, timeout=TIMEOUT)
         assert response.status_code == 200 and response.text == "Hello world!"
     assert "--strict-runtime:" not in server.output()  # nothing production would lack
 
 
 def test_02_binding(dev: DevServer) -> None:
     base = dev.start().url
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "baz"
     assert response.headers["content-type"] == "text/plain;charset=UTF-8"
@@ -86,18 +88,18 @@ def test_02_binding(dev: DevServer) -> None:
 
 def test_03_fastapi(dev: DevServer) -> None:
     base = dev.start().url
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert (
         response.text
         == '{"message":"This is an example of FastAPI with Jinja2 - go to /hi/<name> to see a template rendered"}'
     )
     assert response.headers["content-type"] == "application/json"
-    response = requests.get(f"{base}/hi/Dominik")
+    response = requests.get(f"{base}/hi/Dominik", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == '{"message":"Hello, Dominik!"}'
     assert response.headers["content-type"] == "application/json"
-    response = requests.get(f"{base}/env")
+    response = requests.get(f"{base}/env", timeout=TIMEOUT)
     assert response.text == '{"message":"Here is an example of getting an environment variable: My env var"}'
     assert response.headers["content-type"] == "application/json"
 
@@ -106,7 +108,7 @@ def test_04_query_d1(example: Path, dev: DevServer) -> None:
     # Upstream: `pywrangler d1 execute quotes --local --file db_init.sql` (xfail there).
     cli(example, "d1", "execute", "quotes", "--local", "--file", "db_init.sql")
     base = dev.start().url
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.json()["author"] in ["Wikipedia", "Dominik Picheta", "Hood Chatham"]
 
@@ -122,48 +124,48 @@ def test_06_assets(dev: DevServer) -> None:
         ("painting.jpg", "image/jpeg"),
     ]
     for path, content_type in pairs:
-        response = requests.get(f"{base}/{path}")
+        response = requests.get(f"{base}/{path}", timeout=TIMEOUT)
         assert response.status_code == 200
         assert response.headers["content-type"] == content_type
 
 
 def test_07_durable_objects(dev: DevServer) -> None:
     base = dev.start().url
-    response = requests.get(f"{base}/room-1/show")
+    response = requests.get(f"{base}/room-1/show", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "No messages"
-    response = requests.get(f"{base}/room-1/add/hi")
+    response = requests.get(f"{base}/room-1/add/hi", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "Message sent"
-    response = requests.get(f"{base}/room-1/show")
+    response = requests.get(f"{base}/room-1/show", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "hi"
-    response = requests.get(f"{base}/room-2/show")
+    response = requests.get(f"{base}/room-2/show", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "No messages"
 
 
 def test_08_cron(dev: DevServer) -> None:
     base = dev.start().url
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert "Hello from Cron Worker" in response.text
     assert response.headers["content-type"] == "text/plain;charset=UTF-8"
     # Beyond upstream: the scheduled handler runs (wrangler's /__scheduled route).
-    assert requests.get(f"{base}/__scheduled?cron=*/1+*+*+*+*").status_code == 200
+    assert requests.get(f"{base}/__scheduled?cron=*/1+*+*+*+*", timeout=TIMEOUT).status_code == 200
     dev.wait_for_line("Scheduled task has been executed.")
 
 
 def test_10_workflows(dev: DevServer) -> None:
     base = dev.start().url
     # Test default endpoint
-    response = requests.get(base)
+    response = requests.get(base, timeout=TIMEOUT)
     assert response.status_code == 200
     assert "/start" in response.text
     assert "/status" in response.text
 
     # Test workflow start
-    response = requests.get(f"{base}/start")
+    response = requests.get(f"{base}/start", timeout=TIMEOUT)
     assert response.status_code == 200
     assert "workflow with ID:" in response.text
 
@@ -171,7 +173,7 @@ def test_10_workflows(dev: DevServer) -> None:
     workflow_id = response.text.split("ID: ")[-1].strip()
 
     # Test workflow status
-    response = requests.get(f"{base}/status/{workflow_id}")
+    response = requests.get(f"{base}/status/{workflow_id}", timeout=TIMEOUT)
     assert response.status_code == 200
     # Check that response is JSON
     status = response.json()
@@ -182,9 +184,9 @@ def test_10_workflows(dev: DevServer) -> None:
 def test_12_image_gen(dev: DevServer) -> None:
     # No upstream test: the index page and a generated PNG.
     base = dev.start().url
-    index = requests.get(base)
+    index = requests.get(base, timeout=TIMEOUT)
     assert index.status_code == 200 and "/gradient" in index.text
-    image = requests.get(f"{base}/gradient?width=40&height=20&color1=%23ff0000&color2=%230000ff")
+    image = requests.get(f"{base}/gradient?width=40&height=20&color1=%23ff0000&color2=%230000ff", timeout=TIMEOUT)
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -208,10 +210,10 @@ def test_13_js_api_pygments(example: Path) -> None:
     with DevServer(example, "-c", "wrangler.jsonc", "-c", str(caller / "wrangler.toml")) as server:
         server.wait_for_line("ready: caller")
         urls = {line.split()[1]: line.split()[2] for line in server.lines if line.startswith("ready: ")}
-        response = requests.get(urls["py-rpc-server"])
+        response = requests.get(urls["py-rpc-server"], timeout=TIMEOUT)
         assert response.status_code == 200
         assert response.text == "Python RPC server is running. Use RPC to call methods."
-        highlighted = requests.get(urls["caller"]).json()
+        highlighted = requests.get(urls["caller"], timeout=TIMEOUT).json()
         assert highlighted["language"] == "Python" and highlighted["language_alias"] == "python"
         assert '<div class="highlight">' in highlighted["html"] and ".highlight" in highlighted["css"]
 
@@ -224,7 +226,7 @@ def test_15_chatroom(dev: DevServer) -> None:
     import aiohttp
 
     base = dev.start().url
-    page = requests.get(base)
+    page = requests.get(base, timeout=TIMEOUT)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
     async def greeting() -> dict[str, object]:
@@ -239,7 +241,7 @@ def test_15_chatroom(dev: DevServer) -> None:
 def test_18_django(example: Path) -> None:
     with DevServer(example, watch=True) as dev:
         base = dev.url
-        response = requests.get(base)
+        response = requests.get(base, timeout=TIMEOUT)
         assert response.status_code == 200
         assert response.text == '{"message": "Hello from Django on Cloudflare Workers!"}'
         assert response.headers["content-type"] == "application/json"
@@ -261,7 +263,7 @@ def test_18_django(example: Path) -> None:
                 continue
         else:
             raise AssertionError("no reload after editing urls.py:\n" + dev.output())
-        response = requests.get(base)
+        response = requests.get(base, timeout=TIMEOUT)
         assert response.status_code == 200 and "Hello from Django" in response.text
 
 
@@ -276,25 +278,25 @@ def test_19_django_todo_d1(example: Path, dev: DevServer) -> None:
             dev.start()
         pytest.xfail(DJANGO_CF_NEEDS_PYTHON_3_12)
     base = dev.start().url
-    response = requests.get(f"{base}/api/health/")
+    response = requests.get(f"{base}/api/health/", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert response.headers["content-type"] == "application/json"
 
-    index_response = requests.get(f"{base}/")
+    index_response = requests.get(f"{base}/", timeout=TIMEOUT)
     assert index_response.status_code == 200
     assert index_response.headers["content-type"].startswith("text/html")
     assert "Django TODO + D1" in index_response.text
 
-    script_response = requests.get(f"{base}/app.js")
+    script_response = requests.get(f"{base}/app.js", timeout=TIMEOUT)
     assert script_response.status_code == 200
     assert "javascript" in script_response.headers["content-type"]
 
-    style_response = requests.get(f"{base}/style.css")
+    style_response = requests.get(f"{base}/style.css", timeout=TIMEOUT)
     assert style_response.status_code == 200
     assert "text/css" in style_response.headers["content-type"]
 
-    create_response = requests.post(f"{base}/api/todos/", json={"title": "Write Django TODO example"})
+    create_response = requests.post(f"{base}/api/todos/", json={"title": "Write Django TODO example"}, timeout=TIMEOUT)
     assert create_response.status_code == 201
     created_todo = create_response.json()["todo"]
     assert created_todo["title"] == "Write Django TODO example"
@@ -305,35 +307,36 @@ def test_19_django_todo_d1(example: Path, dev: DevServer) -> None:
     assert created_at.tzinfo is not None
     assert created_at.astimezone(UTC).tzinfo == UTC
 
-    list_response = requests.get(f"{base}/api/todos/")
+    list_response = requests.get(f"{base}/api/todos/", timeout=TIMEOUT)
     assert list_response.status_code == 200
     todos = list_response.json()["todos"]
     assert created_todo["id"] in {todo["id"] for todo in todos}
 
-    detail_response = requests.get(f"{base}/api/todos/{created_todo['id']}/")
+    detail_response = requests.get(f"{base}/api/todos/{created_todo['id']}/", timeout=TIMEOUT)
     assert detail_response.status_code == 200
     assert detail_response.json()["todo"]["title"] == "Write Django TODO example"
 
-    blank_title_response = requests.post(f"{base}/api/todos/", json={"title": "   "})
+    blank_title_response = requests.post(f"{base}/api/todos/", json={"title": "   "}, timeout=TIMEOUT)
     assert blank_title_response.status_code == 400
     assert blank_title_response.json() == {"error": "The 'title' field cannot be blank."}
 
-    wrong_completed_response = requests.patch(f"{base}/api/todos/{created_todo['id']}/", json={"completed": "yes"})
+    wrong_completed_response = requests.patch(f"{base}/api/todos/{created_todo['id']}/", json={"completed": "yes"},
+                                              timeout=TIMEOUT)
     assert wrong_completed_response.status_code == 400
     assert wrong_completed_response.json() == {"error": "The 'completed' field must be a boolean."}
 
     patch_response = requests.patch(f"{base}/api/todos/{created_todo['id']}/",
-                                    json={"title": "Ship Django TODO example", "completed": True})
+                                    json={"title": "Ship Django TODO example", "completed": True}, timeout=TIMEOUT)
     assert patch_response.status_code == 200
     patched_todo = patch_response.json()["todo"]
     assert patched_todo["title"] == "Ship Django TODO example"
     assert patched_todo["completed"] is True
 
-    delete_response = requests.delete(f"{base}/api/todos/{created_todo['id']}/")
+    delete_response = requests.delete(f"{base}/api/todos/{created_todo['id']}/", timeout=TIMEOUT)
     assert delete_response.status_code == 204
     assert delete_response.text == ""
 
-    missing_response = requests.get(f"{base}/api/todos/{created_todo['id']}/")
+    missing_response = requests.get(f"{base}/api/todos/{created_todo['id']}/", timeout=TIMEOUT)
     assert missing_response.status_code == 404
     assert missing_response.json() == {"error": "TODO not found."}
 

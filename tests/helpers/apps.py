@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from emulator.bindings.workflows.config import WorkflowBinding, WorkflowsConfig
 from emulator.config.model import AppConfig
 
 __all__ = ["D1DatabaseBinding", "QueueConsumer", "QueueProducer", "R2BucketBinding", "ServiceBinding",
-           "WorkflowBinding", "app_config", "d1_app", "d1_binding", "pages_config", "r2_app",
+           "QueueOnlyHost", "WorkflowBinding", "app_config", "d1_app", "d1_binding", "pages_config", "r2_app",
            "worker_config", "write_files"]
 
 
@@ -35,10 +36,11 @@ def app_config(*args: Any, producers: tuple[QueueProducer, ...] = (), consumers:
     if services:
         merged["services"] = ServicesConfig(tuple(services))
     merged.update(bindings or {})
-    return AppConfig(*args, bindings=merged, **fields)
+    fields["bindings"] = merged
+    return AppConfig(*args, **fields)
 
 
-def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
     for rel, content in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,3 +74,23 @@ def d1_binding(root: Path, binding: str = "DB", name: str | None = "main-db",
 def d1_app(root: Path, name: str = "app", *dbs: D1DatabaseBinding) -> AppConfig:
     return app_config(config_path=root / name / "wrangler.toml", kind="worker", name=name,
                      d1_databases=dbs or (d1_binding(root),))
+
+
+class QueueOnlyHost:
+    """An app host that only consumes queues (``platform.attach_host``): subclasses give
+    ``queue``; the rest of ``AppHost`` is refused, as no such test reaches it."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+
+    async def queue(self, batch: Any) -> None:
+        raise NotImplementedError
+
+    async def scheduled(self, cron: str, scheduled_time_ms: int) -> None:
+        raise NotImplementedError("this test host has no scheduled handler")
+
+    def entrypoint_class(self, class_name: str) -> type:
+        raise NotImplementedError("this test host defines no classes")
+
+    async def fetch_service(self, request: Any) -> Any:
+        raise NotImplementedError("this test host serves no requests")

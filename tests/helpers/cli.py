@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncGenerator
 
 from aiohttp import web
 
@@ -24,7 +24,7 @@ def run_cli(*argv: str) -> int:
     return run_verb(build_parser().parse_args(list(argv)))
 
 
-async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
+async def serve_internal_api(platform: Platform) -> AsyncGenerator[str, None]:
     """Mount the plugins' routes under /_emulator/<name> on a free port, like `dev` does,
     and advertise it in server.json so the CLI takes the running-server path."""
     app = web.Application()
@@ -37,7 +37,7 @@ async def serve_internal_api(platform: Platform) -> AsyncIterator[str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp internals: the site has started
     url = f"http://127.0.0.1:{port}"
     try:
         with announced_server(platform.state, url):

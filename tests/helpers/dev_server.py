@@ -1,8 +1,8 @@
 """`cf-emulator dev` as a child process in an app's folder, as a developer runs it.
 
 ``DevServer(folder, *args)`` starts ``python -m emulator dev --port 0 --no-watch`` there
-(``watch=True``: with hot reload) and waits for the ``ready: <name> <url>`` line; ``url`` is the app's address. When the app
-cannot start, ``start()`` raises ``AssertionError`` with dev's output (so a test marked
+(``watch=True``: with hot reload) and waits for the ``ready: <name> <url>`` line; ``url`` is the app's
+address. When the app cannot start, ``start()`` raises ``AssertionError`` with dev's output (so a test marked
 ``xfail`` fails in its body, not in a fixture).
 """
 

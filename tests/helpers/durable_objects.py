@@ -8,6 +8,7 @@ runtime's host contract the plugin uses: ``entrypoint_class``, ``env``, ``platfo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -38,7 +39,7 @@ class ClassHost:
             raise LookupError(f"the module defines no class named {name!r}") from None
 
 
-def do_app(tmp_path: Path, bindings: dict[str, type | str], sqlite: bool | dict[str, bool] = True, name: str = "app",
+def do_app(tmp_path: Path, bindings: Mapping[str, type | str], sqlite: bool | dict[str, bool] = True, name: str = "app",
            compatibility_date: str = "2025-08-14", flags: tuple[str, ...] = ("python_workers",),
            script: str | None = None) -> AppConfig:
     """An app config binding ``{BINDING: class or class name}``, its classes in its migrations."""
@@ -53,15 +54,15 @@ def do_app(tmp_path: Path, bindings: dict[str, type | str], sqlite: bool | dict[
 
 
 @asynccontextmanager
-async def do_platform(tmp_path: Path, bindings: dict[str, type], sqlite: bool | dict[str, bool] = True,
+async def do_platform(tmp_path: Path, bindings: Mapping[str, type | str], sqlite: bool | dict[str, bool] = True,
                       idle_timeout: float = 10.0, state: Path | None = None, clock: FakeClock | None = None,
-                      compatibility_date: str = "2025-08-14") -> AsyncIterator[tuple[Platform, dict[str, Any]]]:
+                      compatibility_date: str = "2025-08-14") -> AsyncIterator[tuple[Platform, Any]]:
     """A started platform hosting ``bindings``; yields it and the app's env (namespaces by binding)."""
     config = do_app(tmp_path, bindings, sqlite, compatibility_date=compatibility_date)
     platform = Platform([config], state or tmp_path / "state", clock=clock or FakeClock(start=START))
-    platform.plugins["durable_objects"].idle_timeout = idle_timeout  # type: ignore[attr-defined]
-    host = ClassHost(platform, config, {c.__name__: c for c in bindings.values()})
-    platform.attach_host(host)  # type: ignore[arg-type]
+    platform.plugins["durable_objects"].idle_timeout = idle_timeout  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
+    host = ClassHost(platform, config, {c.__name__: c for c in bindings.values() if isinstance(c, type)})
+    platform.attach_host(host)  # type: ignore[arg-type]  # a stand-in host with what the durable_objects plugin uses
     await platform.start()
     try:
         yield platform, host.env

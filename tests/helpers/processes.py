@@ -46,15 +46,15 @@ class DevProcess:
                 raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.lines)
                                      + "\nstderr:\n" + self.stderr_now())
             try:
-                line = self._queue.get(timeout=remaining)
+                got = self._queue.get(timeout=remaining)
             except queue.Empty:
                 continue
-            if line is None:
+            if got is None:
                 raise AssertionError("dev exited; output:\n" + "\n".join(self.lines) + "\nstderr:\n"
                                      + self.stderr_now())
-            self.lines.append(line)
-            if predicate(line):
-                return line
+            self.lines.append(got)
+            if predicate(got):
+                return got
 
     def stderr_now(self) -> str:
         if self.proc.poll() is None or self.proc.stderr is None:
@@ -97,7 +97,7 @@ def http(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[
 def ready_urls(dev: DevProcess, count: int = 2) -> dict[str, str]:
     urls: dict[str, str] = {}
     for _ in range(count):
-        line = dev.wait_for(lambda l: l.startswith("ready: ") and l.split()[1] not in urls)
+        line = dev.wait_for(lambda text: text.startswith("ready: ") and text.split()[1] not in urls)
         _, name, url = line.split()
         urls[name] = url
     return urls

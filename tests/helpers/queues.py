@@ -58,4 +58,4 @@ class Harness:
         return consumer
 
     def logs(self, level: str | None = None) -> list[str]:
-        return self.log.messages(level=level, source="queues")  # type: ignore[arg-type]
+        return self.log.messages(level=level, source="queues")  # type: ignore[arg-type]  # a level name from the test

@@ -4,7 +4,9 @@ normalise: undecodable percent-escapes, raw non-UTF-8 header bytes, lying framin
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -14,14 +16,15 @@ class RawResponse:
     body: bytes
 
 
-async def raw_request(port: int, method: str, target: bytes | str, headers: dict[str, bytes | str] | None = None,
+async def raw_request(port: int, method: str, target: bytes | str,
+                      headers: Mapping[Any, bytes | str] | None = None,
                       body: bytes = b"", host: str = "127.0.0.1", timeout: float = 30.0) -> RawResponse:
     """Send one request (``Connection: close``; ``Content-Length`` unless ``headers`` frames
     the body itself) and read the whole response."""
     def raw(value: bytes | str) -> bytes:
         return value if isinstance(value, bytes) else value.encode("latin-1")
 
-    fields = dict(headers or {})
+    fields: dict[bytes | str, bytes | str] = dict(headers or {})  # names as str, or raw bytes
     lowered = {k.lower() for k in fields}
     fields.setdefault("Host", f"{host}:{port}")
     if "content-length" not in lowered and "transfer-encoding" not in lowered:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.clock import FakeClock
@@ -16,7 +17,7 @@ class Harness:
         self.log = EventLog()
         self.engine = WorkflowEngine(path, self.clock, self.log)
 
-    def register(self, name: str, cls: type, env: object = None, **kw: object) -> None:
+    def register(self, name: str, cls: type, env: object = None, **kw: Any) -> None:
         self.engine.register(name, lambda: cls(None, env if env is not None else {}), **kw)
 
     async def settle(self) -> None:

@@ -79,12 +79,12 @@ async def test_retries_and_dead_letter_queue_with_app_logs(cf_emulator: Any) -> 
                                        {"body": {"id": "ok", "item": "ink", "qty": 1}}])
     await emu.advance(2)
     assert [o["id"] for o in (await emu.fetch("orders", "/orders")).json()] == ["ok"]
-    stats = emu.platform.plugins["queues"].broker.stats("jobs")  # type: ignore[attr-defined]
+    stats = emu.platform.plugins["queues"].broker.stats("jobs")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     assert stats["delayed"] == 1 and stats["dead_letter_count"] == 0
     await emu.advance(10)  # retry_delay: visible again, waiting for the 2 s batch timeout
     assert emu.log_messages(source="app:orders") == ["[orders] cannot take order bad (attempt 1)"]
     await emu.advance(2)  # the second (last) attempt fails too
-    stats = emu.platform.plugins["queues"].broker.stats("jobs")  # type: ignore[attr-defined]
+    stats = emu.platform.plugins["queues"].broker.stats("jobs")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     assert stats["depth"] == 0 and stats["dead_letter_count"] == 1
     printed = emu.log_messages(source="app:orders")
     assert printed == ["[orders] cannot take order bad (attempt 1)", "[orders] cannot take order bad (attempt 2)"]
@@ -115,7 +115,7 @@ async def test_dead_letter_queue_without_producer_is_reachable(cf_emulator: Any)
     emu = await start(cf_emulator)
     await emu.queue("jobs-dlq").send({"id": "parked"})
     await emu.drain()
-    peek = emu.platform.plugins["queues"].broker.peek("jobs-dlq")  # type: ignore[attr-defined]
+    peek = emu.platform.plugins["queues"].broker.peek("jobs-dlq")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     assert [m["body"] for m in peek] == [{"id": "parked"}]
 
 

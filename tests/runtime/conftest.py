@@ -51,8 +51,8 @@ def serve(aiohttp_client: Any, make_platform: Callable[..., Platform]) -> Serve:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", forward)
         client: TestClient = await aiohttp_client(app)
-        client.app_host = first  # type: ignore[attr-defined]
-        client.platform = platform  # type: ignore[attr-defined]
+        client.app_host = first  # type: ignore[attr-defined]  # attributes for the tests on the client object
+        client.platform = platform  # type: ignore[attr-defined]  # attributes for the tests on the client object
         return client
 
     return start

@@ -114,7 +114,8 @@ async def test_asgi_percent_decoded_path_and_entrypoint(tmp_path: Path, serve: A
             if scope["type"] == "lifespan":
                 raise RuntimeError("no lifespan here")  # served anyway, as the SDK does
             await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": (scope["path"] + "|" + scope["raw_path"].decode()).encode()})
+            body = (scope["path"] + "|" + scope["raw_path"].decode()).encode()
+            await send({"type": "http.response.body", "body": body})
 
         Default = asgi.entrypoint(app)
     """})
@@ -139,7 +140,8 @@ async def test_asgi_websocket(tmp_path: Path, serve: Any) -> None:
                 if message.get("text") == "bye":
                     await send({"type": "websocket.close", "code": 4001})
                     return
-                await send({"type": "websocket.send", "text": "echo:" + (message.get("text") or message["bytes"].decode())})
+                text = message.get("text") or message["bytes"].decode()
+                await send({"type": "websocket.send", "text": "echo:" + text})
 
         Default = asgi.entrypoint(app)
     """})

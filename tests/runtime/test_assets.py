@@ -148,7 +148,7 @@ async def test_every_extension_is_served_with_cloudflares_type(tmp_path: Path, s
     from emulator.config.model import AssetsConfig
     from tests.helpers.apps import worker_config
 
-    files = {f"public/file.{ext}": b"x" for ext in CLOUDFLARE_TYPES}
+    files: dict[str, str | bytes] = {f"public/file.{ext}": b"x" for ext in CLOUDFLARE_TYPES}
     files["public/favicon.ico"] = b"\x00\x00\x01\x00"
     if kind == "pages":
         write_files(tmp_path, files)

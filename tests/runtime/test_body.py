@@ -96,7 +96,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 async def test_malformed_bodies_raise_the_runtimes_type_error(case: str) -> None:
     body, ctype = MALFORMED[case]
-    with pytest.raises(TypeError, match="^Failed to parse body as FormData: "):
+    with pytest.raises(TypeError, match=r"^Failed to parse body as FormData: "):
         await parse_multipart_bytes(body, ctype)
 
 

@@ -81,7 +81,8 @@ def test_requirements_txt_gets_pywranglers_warning(tmp_path: Path) -> None:
 @pytest.mark.parametrize("a, b, ok", [
     ("==1.0", ">=2", False), (">=1,<2", ">=1.5", True), ("==1.2.*", ">=1.2.5,<1.3", True),
     ("~=1.4", "<1.4", False), ("~=1.4", ">=1.9", True), (">1.0", "<1.0.1", True), ("<1.0", ">1.0", False),
-    ("!=2.0", "==2.0", False), ("", "==3.1.4", True), (">=2.0rc1", "<2.0", False), (">=2.0rc1", "<2.0rc3", True), ("===1.0", "==1.0", True),
+    ("!=2.0", "==2.0", False), ("", "==3.1.4", True), (">=2.0rc1", "<2.0", False), (">=2.0rc1", "<2.0rc3", True),
+    ("===1.0", "==1.0", True),
 ])
 def test_satisfiable(a: str, b: str, ok: bool) -> None:
     assert satisfiable([SpecifierSet(a), SpecifierSet(b)]) is ok
@@ -179,7 +180,8 @@ async def test_missing_package_is_named(index: PackageIndex, tmp_path: Path) -> 
 async def test_missing_version_lists_the_available_ones(index: PackageIndex, tmp_path: Path) -> None:
     plan = plan_dependencies([app_reqs("web", "tinylib==9.9")], environment={})
     with pytest.raises(InstallError,
-                       match=r"no version of tinylib matches tinylib==9\.9 \(available: 1\.0, 2\.0; 3\.0 needs Python >=3\.99\)"):
+                       match=r"no version of tinylib matches tinylib==9\.9 "
+                             r"\(available: 1\.0, 2\.0; 3\.0 needs Python >=3\.99\)"):
         await install(plan, tmp_path / "state")
 
 

@@ -137,8 +137,8 @@ async def test_expect_100_continue_gets_the_go_ahead(tmp_path: Path, serve: Any)
     client = await serve_upload(tmp_path, serve)
     host, port = client.server.host, client.server.port
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write("POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
-                 "Connection: close\r\n\r\n".encode())
+    writer.write(b"POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+                 b"Connection: close\r\n\r\n")
     await writer.drain()
     assert await reader.readline() == b"HTTP/1.1 100 Continue\r\n"
     writer.write(b"hello")

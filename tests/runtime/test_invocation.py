@@ -29,7 +29,7 @@ def test_ctx_props_is_one_object_per_context_and_assignable(tmp_path: Path, make
     assert ExecutionContext(host).props == {}  # never shared between contexts
     ctx.props = JsObject(other=1)
     assert ctx.props.other == 1
-    ctx.props = None  # type: ignore[assignment]
+    ctx.props = None  # type: ignore[assignment]  # what apps may assign
     assert ctx.props is None  # stays as assigned
     assert not ctx.pass_through
     ctx.passThroughOnException()

@@ -25,7 +25,7 @@ def set_up_django(monkeypatch: pytest.MonkeyPatch, settings_module: str | None) 
     settings = types.SimpleNamespace(configured=settings_module is not None,
                                      _wrapped=types.SimpleNamespace(SETTINGS_MODULE=settings_module))
     conf = types.ModuleType("django.conf")
-    conf.settings = settings  # type: ignore[attr-defined]
+    conf.settings = settings  # type: ignore[attr-defined]  # a stand-in django.conf module
     monkeypatch.setitem(sys.modules, "django", types.ModuleType("django"))
     monkeypatch.setitem(sys.modules, "django.conf", conf)
 

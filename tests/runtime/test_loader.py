@@ -72,7 +72,8 @@ def test_relative_and_package_imports(tmp_path: Path, packages: list[AppPackage]
 
 
 def test_load_errors_carry_the_app_traceback(tmp_path: Path, packages: list[AppPackage]) -> None:
-    write_files(tmp_path, {"main.py": "import helper\n", "helper.py": "def f():\n    raise ValueError('at import')\nf()\n"})
+    write_files(tmp_path, {"main.py": "import helper\n",
+                           "helper.py": "def f():\n    raise ValueError('at import')\nf()\n"})
     package = AppPackage("err", tmp_path)
     packages.append(package)
     with pytest.raises(AppLoadError) as info:
@@ -226,7 +227,8 @@ def test_packages_installed_for_another_app_are_not_importable(tmp_path: Path, p
                                               (Requirement("cfe-loader-dep"),))], environment={})
     installed = InstalledSet(plan, folder, {"cfe-loader-dep": InstalledDistribution(
         "cfe-loader-dep", "1.0", ("cfe_loader_dep",), (), True)})
-    write_files(tmp_path / "app", {"main.py": "def load():\n    import cfe_loader_dep\n    return cfe_loader_dep.NAME\n"})
+    write_files(tmp_path / "app",
+                {"main.py": "def load():\n    import cfe_loader_dep\n    return cfe_loader_dep.NAME\n"})
     activation = activate(installed, ["owner", "stranger"])
     try:
         packages.append(AppPackage("owner", tmp_path / "app"))

@@ -200,7 +200,7 @@ async def test_invalid_routes_json_refuses_to_load(tmp_path: Path, make_platform
                            "public/_routes.json": '{"version": 1, "include": [], "exclude": []}'})
     config = pages_config(tmp_path)
     host = create_host(config, make_platform(config))
-    with pytest.raises(AppLoadError, match="(?s)Could not validate _routes.json at .*Routes must have at least 1"):
+    with pytest.raises(AppLoadError, match=r"(?s)Could not validate _routes\.json at .*Routes must have at least 1"):
         host.load()
 
 

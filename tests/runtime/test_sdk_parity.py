@@ -43,12 +43,12 @@ def _ast_params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Param]:
     out: list[Param] = []
     positional = [*a.posonlyargs, *a.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-    for i, (arg, default) in enumerate(zip(positional, defaults)):
+    for i, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
         kind = "POSITIONAL_ONLY" if i < len(a.posonlyargs) else "POSITIONAL_OR_KEYWORD"
         out.append((arg.arg, kind, None if default is None else ast.unparse(default)))
     if a.vararg:
         out.append((a.vararg.arg, "VAR_POSITIONAL", None))
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
         out.append((arg.arg, "KEYWORD_ONLY", None if default is None else ast.unparse(default)))
     if a.kwarg:
         out.append((a.kwarg.arg, "VAR_KEYWORD", None))
@@ -224,11 +224,10 @@ def _compare_callable(label: str, sdk_fn: ast.FunctionDef | ast.AsyncFunctionDef
     want, got = _ast_params(sdk_fn), _our_params(our_fn)
     if want != got:
         problems.append(f"{label}: SDK {want} != ours {got}")
-    if isinstance(sdk_fn, ast.AsyncFunctionDef) != inspect.iscoroutinefunction(inspect.unwrap(our_fn)):
-        # An async method in the SDK must be awaitable here too (a sync one returning a
-        # coroutine counts: `FetchResponse.json` is sync in both).
-        if isinstance(sdk_fn, ast.AsyncFunctionDef):
-            problems.append(f"{label}: async in the SDK, not here")
+    # An async method in the SDK must be awaitable here too (a sync one returning a coroutine
+    # counts: `FetchResponse.json` is sync in both).
+    if isinstance(sdk_fn, ast.AsyncFunctionDef) and not inspect.iscoroutinefunction(inspect.unwrap(our_fn)):
+        problems.append(f"{label}: async in the SDK, not here")
 
 
 def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list[str],
@@ -247,7 +246,7 @@ def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list
             problems.append(f"{label}: TypedDict keys {own.annotations} != {got}")
         return
     if own.enum_members and any("Enum" in b for b in own.bases):
-        got_members = {m.name: m.value for m in ours}  # type: ignore[attr-defined]
+        got_members = {m.name: m.value for m in ours}  # type: ignore[attr-defined]  # an Enum class here
         if own.enum_members != got_members:
             problems.append(f"{label}: members {own.enum_members} != {got_members}")
         return
@@ -261,7 +260,7 @@ def _compare_class(label: str, chain: list[SdkClass], ours: type, problems: list
         if name.startswith("_") and not (name.startswith("__") and name not in ("__init_subclass__", "__repr__")):
             continue  # private helpers; dunders (mapping protocol, __init__) are compared
         if name == "__init__" and own.name not in ("Context",):
-            our_init = ours.__init__
+            our_init = ours.__init__  # type: ignore[misc]  # the class's own __init__ is what is compared
             _compare_callable(f"{label}.__init__", fn, our_init, problems)
             continue
         member = inspect.getattr_static(ours, name, None)

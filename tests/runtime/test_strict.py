@@ -102,7 +102,7 @@ async def test_what_production_lacks_is_reported_with_its_location(tmp_path: Pat
         assert await (await client.get("/")).text() == "done"
     found = warnings(platform)
     assert any("src/entry.py:1 imports a module production lacks (fcntl)" in w for w in found)
-    assert [w for w in found if "starts a thread" in w][0].startswith("--strict-runtime: src/entry.py:10 ")
+    assert next(w for w in found if "starts a thread" in w).startswith("--strict-runtime: src/entry.py:10 ")
     assert any("src/entry.py:12 starts a subprocess" in w for w in found)
     assert any("src/entry.py:15 opens a raw socket" in w for w in found)
     assert len(found) == 4  # each once, although the request ran twice

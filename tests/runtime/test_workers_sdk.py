@@ -14,16 +14,17 @@ from tests.helpers.apps import worker_config, write_files
 
 ensure_import_hooks()
 
-import js  # noqa: E402
-import workers  # noqa: E402
-from pyodide.ffi import JsProxy, jsnull, to_js  # noqa: E402
+import js  # noqa: E402 - after the sys.path set-up above
+import workers  # noqa: E402 - after the sys.path set-up above
+from pyodide.ffi import JsProxy, jsnull, to_js  # noqa: E402 - after the sys.path set-up above
 
 
 def test_python_to_rpc_gives_js_values_and_refuses_what_rpc_cannot_carry() -> None:
-    value = workers.python_to_rpc({"a": [1, None], "when": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+    value = workers.python_to_rpc({"a": [1, None], "when": datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
                                    "raw": b"\x00"})
-    assert isinstance(value, JsProxy) and value.a[1] is jsnull
-    assert value.when.getTime() == 1577836800000 and value.raw.to_bytes() == b"\x00"
+    # A JS object's properties are attributes of its proxy (mypy only knows JsProxy's own).
+    assert isinstance(value, JsProxy) and value.a[1] is jsnull  # type: ignore[attr-defined]  # see the comment above
+    assert value.when.getTime() == 1577836800000 and value.raw.to_bytes() == b"\x00"  # type: ignore[attr-defined]  # see the comment above
     assert workers.python_to_rpc(None) is jsnull
     response = workers.Response("x")
     assert workers.python_to_rpc(response) is response.js_object
@@ -62,7 +63,7 @@ def test_durable_object_base_and_handler() -> None:
         """doc"""
         return request, env
 
-    assert on_fetch.__name__ == "on_fetch" and on_fetch.__doc__ == "doc" and on_fetch.__wrapped__ is not None
+    assert on_fetch.__name__ == "on_fetch" and on_fetch.__doc__ == "doc" and on_fetch.__wrapped__ is not None  # type: ignore[attr-defined]  # set by functools.wraps
 
 
 def test_import_from_javascript() -> None:
@@ -74,7 +75,7 @@ def test_import_from_javascript() -> None:
     cf = workers.import_from_javascript("cloudflare:workers")
     assert cf.WorkerEntrypoint is workers.WorkerEntrypoint
     with pytest.raises(RuntimeError, match="only available while app code runs"):
-        cf.env  # noqa: B018
+        cf.env  # noqa: B018 - the lookup is what raises
 
 
 async def test_module_env_raw_env_and_patch_env_in_app_code(tmp_path: Path, serve: Any) -> None:
@@ -137,7 +138,8 @@ async def test_request_body_stream_and_js_object(tmp_path: Path, serve: Any) -> 
     data = await (await client.post("/stream", data=big)).json()
     assert data == {"total": len(big), "chunks": True, "used": "Body already used", "body_used": True}
     assert await (await client.post("/reader", data=b"abc")).read() == b"abc"
-    assert await (await client.post("/js", data=b"payload")).json() == {"same": True, "bytes": "payload", "no_body": None}
+    js = await (await client.post("/js", data=b"payload")).json()
+    assert js == {"same": True, "bytes": "payload", "no_body": None}
 
 
 async def test_response_sdk_behaviour() -> None:
@@ -170,11 +172,11 @@ async def test_blob_file_and_formdata() -> None:
         workers.Blob([object()])
     f = workers.File("data", "a.txt", last_modified=5)
     assert (f.name, f.last_modified, await f.bytes()) == ("a.txt", 5, b"data")
-    assert workers.BlobEnding.NATIVE == "native"
+    assert workers.BlobEnding.NATIVE == "native"  # type: ignore[comparison-overlap]  # what the test checks: the str value
     form = workers.FormData({"name": "x"})
     form.append("file", f)
     assert form["name"] == "x" and form["missing"] is None and list(form) == ["name", "file"]
-    assert "file" in form and form.get_all("file")[0].name == "a.txt"
+    assert "file" in form and form.get_all("file")[0].name == "a.txt"  # type: ignore[union-attr]  # a File here
     with pytest.raises(TypeError, match="Expected single item"):
         form["name"] = ["a", "b"]
     with pytest.raises(TypeError, match="Expected form_data to be a dict"):

@@ -11,11 +11,11 @@ from emulator.cron import CronError, CronExpression, CronScheduler
 
 
 def ts(text: str) -> float:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
 
 
 def iso(value: float) -> str:
-    return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(value, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def runs(expr: str, start: str, n: int = 3) -> list[str]:

@@ -82,15 +82,15 @@ class Target:
 
     def snapshot(self) -> dict[str, Any]:
         platform = self.emu.platform
-        broker = platform.plugin("queues").broker  # type: ignore[attr-defined]
-        store = platform.plugin("r2").store  # type: ignore[attr-defined]
+        broker = platform.plugin("queues").broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
+        store = platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         d1 = platform.plugin("d1")
         counts: dict[str, dict[str, int]] = {}
-        for database in d1.database_ids():  # type: ignore[attr-defined]
-            with sqlite3.connect(f"file:{d1.database_path(database)}?mode=ro", uri=True) as conn:  # type: ignore[attr-defined]
+        for database in d1.database_ids():  # type: ignore[attr-defined]  # the d1 plugin's own methods
+            with sqlite3.connect(f"file:{d1.database_path(database)}?mode=ro", uri=True) as conn:  # type: ignore[attr-defined]  # the d1 plugin's own methods
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
                 counts[database] = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        engine = platform.plugin("workflows").engine  # type: ignore[attr-defined]
+        engine = platform.plugin("workflows").engine  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         return {
             "queues": {q["name"]: q["depth"] for q in broker.list_stats()},
             "r2": {b: [(o.key, o.etag) for o in store.list(b)] for b in store.bucket_names()},
@@ -190,7 +190,8 @@ async def test_internal_routes_answer_random_requests_cleanly(target: Target, da
 
 SWEEP_SEGMENTS = ["%FF", "x" * 300, "%2E%2E", "%00", "%0A", "nope"]
 SWEEP_QUERIES = ["limit=-1", "limit=" + "9" * 25, "limit=abc", "key=" + "x" * 1100, "key=%FF", "status=%FF", "to=%FF"]
-SWEEP_BODIES = [b"", b"{", b"[]", b'{"body": NaN, "sql": NaN}', b"\xff", b"[" * 5000, b'{"body": ' + b"[" * 300 + b"]" * 300
+SWEEP_BODIES = [b"", b"{", b"[]", b'{"body": NaN, "sql": NaN}', b"\xff", b"[" * 5000,
+                b'{"body": ' + b"[" * 300 + b"]" * 300
                 + b', "sql": "SELECT 1", "id": "' + b"i" * 300 + b'", "type": 1}']
 
 
@@ -222,7 +223,7 @@ async def test_every_route_refuses_broken_input_cleanly(target: Target) -> None:
 
         def path_with(broken: str | None = None, value: str = "") -> str:
             return re.sub(r"\{(\w+)(?::[^}]*)?\}",
-                          lambda m: value if m.group(1) == broken else known.get(m.group(1), "x"), pattern)
+                          lambda m: value if m.group(1) == broken else known.get(m.group(1), "x"), pattern)  # noqa: B023 - called before the loop moves on
 
         for param in params:
             for segment in SWEEP_SEGMENTS:  # with inputs good enough to get past other checks

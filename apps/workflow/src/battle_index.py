@@ -21,7 +21,7 @@ KEY = 'dataset_id = ? AND "table" = ? AND period_tag = ?'
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rows_of(result: Any) -> list[dict[str, Any]]:
@@ -29,7 +29,7 @@ def rows_of(result: Any) -> list[dict[str, Any]]:
 
 
 def changes_of(result: Any) -> int:
-    meta = result["meta"] if "meta" in result else {}
+    meta = result["meta"] if "meta" in result else {}  # noqa: SIM401 - also works on a JS object, which has no .get()
     return int((meta or {}).get("changes", 0) or 0)
 
 

@@ -143,7 +143,7 @@ def metadata_from_footer(key: str, footer: bytes, footer_len: int) -> pq.FileMet
     # data pages are never touched, so a synthetic "PAR1 + footer" file is enough.
     try:
         return pq.ParquetFile(pa.BufferReader(MAGIC + footer + struct.pack("<I", footer_len) + MAGIC)).metadata
-    except Exception as exc:  # pyarrow raises several types for a bad Thrift footer
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad Thrift footer
         raise FragmentError(key, f"corrupt footer: {exc}") from None
 
 
@@ -369,7 +369,7 @@ class MultipartWriter:
         if self._upload is not None:
             try:
                 await self._upload.abort()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best-effort cleanup
                 pass  # aborting is best-effort cleanup; the original error matters
 
 
@@ -400,7 +400,7 @@ class FragmentSource:
             self._file = pa.BufferReader(data)
             self.stream = self._file
             return self._file
-        self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")
+        self._tmp = tempfile.NamedTemporaryFile(dir=self.spool_dir, suffix=".parquet")  # noqa: SIM115 - owned by this object until close()
         async for chunk in body:
             self._tmp.write(chunk)
             self.size += len(chunk)
@@ -433,7 +433,7 @@ def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list
         return True
     keep: list[str] = []
     first = first.slice(0, DICTIONARY_SAMPLE_ROWS)
-    for name, col in zip(first.column_names, first.columns):
+    for name, col in zip(first.column_names, first.columns, strict=True):
         if pa.types.is_dictionary(col.type):
             keep.append(name)
             continue
@@ -456,7 +456,7 @@ class _InlineExecutor:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # delivered through the future, like a pool would
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future, like a pool would
             future.set_exception(exc)
         return future
 
@@ -561,12 +561,12 @@ class _MergeWriter:
     def abandon(self) -> None:
         try:
             self.wait_encoded()
-        except Exception:
+        except Exception:  # noqa: BLE001 - best-effort cleanup
             pass  # the original error is the one that matters
         if self.writer is not None and self.writer.is_open:
             try:
                 self.writer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - closing after a failure is best effort; the original error is raised
                 pass
 
 
@@ -644,13 +644,13 @@ async def stream_merge(
             pump.cancel()
             try:
                 await pump
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the task was cancelled after a failure; the original error is raised
                 pass
         if prefetch is not None:
             prefetch.cancel()
             try:
                 (await prefetch).close()
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the task was cancelled after a failure; the original error is raised
                 pass
         await asyncio.wrap_future(decode_pool.submit(merge.abandon), loop=loop)
         await upload.abort()

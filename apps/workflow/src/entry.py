@@ -115,7 +115,7 @@ class Default(WorkerEntrypoint):
             try:
                 instance = await self.env.DATA_COMPACTION.get(instance_id)
                 status = await instance.status()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - binding errors are JS errors of any type
                 return Response.json({"error": f"instance {instance_id!r} not found: {exc}"}, status=404)
             return Response.json({"instanceId": instance_id, "status": _get(status, "status"),
                                   "output": _get(status, "output"), "error": _get(status, "error")})
@@ -135,7 +135,7 @@ class Default(WorkerEntrypoint):
                                                         "attempts": msg.attempts, "original": msg.body})
                     print(f"{LOG} invalid message {msg.id} sent to the DLQ: {reason}")
                     msg.ack()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - binding errors are JS errors of any type; the message is retried
                     print(f"{LOG} could not forward invalid message {msg.id} to the DLQ: {exc}")
                     msg.retry()
                 continue
@@ -143,7 +143,7 @@ class Default(WorkerEntrypoint):
                 started = await self._start(message, msg.id)
                 print(f"{LOG} message {msg.id} (attempt {msg.attempts}) started {', '.join(started) or 'nothing'}")
                 msg.ack()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure retries the message
                 print(f"{LOG} message {msg.id} failed (attempt {msg.attempts}): {type(exc).__name__}: {exc}; retrying")
                 msg.retry()
 
@@ -196,7 +196,7 @@ class Default(WorkerEntrypoint):
                 if dataset_id:
                     await idx.clear_stale_flag(db, dataset_id, table, period_tag, _now_ms())
                 print(f"{DLQ_LOG} recorded {source} for message {message_id}: {reason}")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - always ack, see below
                 print(f"{DLQ_LOG} Error processing DLQ message {msg.id}: {exc}")
             # Always ack: a DLQ message that cannot be recorded would otherwise loop forever.
             msg.ack()
@@ -224,11 +224,15 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
         run_id = str(_get(event, "instanceId") or _get(event, "instance_id") or params.get("runId") or "run")
         env = self.env
         db, bucket = env.BATTLE_INDEX_DB, env.BATTLE_DATA_BUCKET
-        dataset_id, table, period_tag = params.get("datasetId"), params.get("table"), params.get("periodTag")
+        # "" when missing: the validate-dataset step refuses such a payload.
+        dataset_id: str = params.get("datasetId") or ""
+        table: str = params.get("table") or ""
+        period_tag: str = params.get("periodTag") or ""
         user_id = params.get("userId")
         started_ms = _now_ms()
         started_at = idx.iso_now()
-        lease_ms = int(float(getattr(env, "COMPACTION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS) * 1000)
+        lease_seconds = getattr(env, "COMPACTION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS
+        lease_ms = int(float(lease_seconds) * 1000)
         delay_ms = compaction().step_delay_ms(env)
         # Step outputs must stay small (≤ 1 MiB): a run takes at most this many fragments and
         # leaves the rest to the follow-up run that `update-metadata` enqueues.
@@ -349,7 +353,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                             "priority": "scheduled", "userId": validated["owner"],
                             "triggeredAt": idx.iso_now(), "metricId": f"followup-{run_id}"})
                         queued = True
-                    except Exception as exc:  # the cron re-drive still sees `needed = 1`
+                    except Exception as exc:  # noqa: BLE001 - the cron re-drive still sees `needed = 1`
                         print(f"[Workflow] follow-up enqueue failed for {dataset_id}/{table}/{period_tag}: {exc}")
                 return {"merged": len(merged), "outputs": [o["key"] for o in outputs], "followUp": follow_up,
                         "followUpQueued": queued}
@@ -398,7 +402,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
 
             try:
                 await record_failure()
-            except Exception as record_exc:
+            except Exception as record_exc:  # noqa: BLE001 - the original error is re-raised below
                 print(f"[Workflow] could not record the failure: {record_exc}")
             raise
 
@@ -430,7 +434,7 @@ class DataCompactionWorkflow(WorkflowEntrypoint):
                     skip.add(exc.key)
             else:
                 raise NonRetryableError("merge did not converge")
-            out = result.as_dict()
+            out: dict[str, Any] = result.as_dict()
             out.update({"part": group["part"], "fingerprint": group["fingerprint"], "quarantined": quarantined})
             if group["previous"]:
                 out["merged"] = [k for k in out["merged"] if k != group["previous"]]

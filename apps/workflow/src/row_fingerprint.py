@@ -450,7 +450,7 @@ class _SpilledDigests:
     """The fingerprint set in a temporary SQLite file (bounded page cache)."""
 
     def __init__(self, spill_dir: str | None) -> None:
-        self._tmp = tempfile.NamedTemporaryFile(dir=spill_dir, suffix=".sqlite")
+        self._tmp = tempfile.NamedTemporaryFile(dir=spill_dir, suffix=".sqlite")  # noqa: SIM115 - owned by this object until close()
         # Used from the merge's decode thread, closed from the event loop's thread.
         self._db = sqlite3.connect(self._tmp.name, check_same_thread=False)
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = MEMORY"):
@@ -469,7 +469,7 @@ class _SpilledDigests:
         """Mask of the (already batch-distinct) fingerprints not seen before; records them."""
         db = self._db
         db.execute("DELETE FROM batch")
-        db.executemany("INSERT INTO batch (d, i) VALUES (?, ?)", zip(_blobs(a, b), range(len(a))))
+        db.executemany("INSERT INTO batch (d, i) VALUES (?, ?)", zip(_blobs(a, b), range(len(a)), strict=True))
         fresh = np.zeros(len(a), dtype=bool)
         rows = [i for (i,) in db.execute(
             "SELECT i FROM batch WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.d = batch.d)")]

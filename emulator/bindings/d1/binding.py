@@ -89,8 +89,8 @@ class D1PreparedStatement:
         for v in row:
             if type(v) is bytes:  # BLOBs become lists of byte values
                 return JsObject({c: list(v) if type(v) is bytes else v
-                                 for c, v in zip(columns, row)})
-        return JsObject(zip(columns, row))
+                                 for c, v in zip(columns, row, strict=True)})
+        return JsObject(zip(columns, row, strict=True))
 
     async def all(self) -> JsObject:
         engine = self._db._engine
@@ -103,9 +103,9 @@ class D1PreparedStatement:
     run = all
 
     async def raw(self, options: Mapping[str, Any] | None = None, *,
-                  columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
+                  columnNames: bool = False) -> list[list[Any]]:  # noqa: N803 - JS spelling
         if options is not None:
-            columnNames = bool(options.get("columnNames", columnNames))
+            columnNames = bool(options.get("columnNames", columnNames))  # noqa: N806 - D1's option name
         columns, rows = await self._rows()
         out: list[list[Any]] = ConvertedList([[_value(v) for v in row] for row in rows])
         if columnNames:
@@ -162,7 +162,7 @@ class D1Database:
         (``D1_DUMP_ERROR``); locally it is handy for snapshots, so we keep it working."""
         return await self._engine.call(self._engine.dump)
 
-    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803
+    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803 - JS spelling
         return D1DatabaseSession(self, constraintOrBookmark)
 
 
@@ -179,5 +179,5 @@ class D1DatabaseSession:
     async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[JsObject]:
         return await self._db.batch(statements)
 
-    def getBookmark(self) -> str | None:  # noqa: N802
+    def getBookmark(self) -> str | None:  # noqa: N802 - JS spelling
         return self._bookmark or "local"

@@ -224,7 +224,7 @@ def run_execute(args: argparse.Namespace) -> int:
 
     # wrangler: JSON results with --json or when stdout is not a terminal.
     as_json = output.wants_json(args, when_piped=True)
-    binding, state, config_file = _resolve(args)
+    binding, state, _config_file = _resolve(args)
     if args.file:
         try:
             sql = Path(args.file).read_text(encoding="utf-8")

@@ -200,10 +200,9 @@ def bind_value(value: Any) -> Any:
     if isinstance(value, int):
         if -(2**63) <= value < 2**63:
             return value
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    elif isinstance(value, (list, tuple)) and all(
-            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value):
+    elif isinstance(value, (bytes, bytearray, memoryview)) or (
+            isinstance(value, (list, tuple))
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in value)):
         return bytes(value)
     # An int gets here only when out of SQLite's range: JS holds it as a BigInt.
     kind = "bigint" if isinstance(value, int) else typeof(value)
@@ -242,8 +241,8 @@ class StatementResult:
         else:
             cols = self.columns
             # convert_value inline: one call per value would cost more than the conversion.
-            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                                     for row in self.rows])
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
+                                               for c, v in zip(cols, row, strict=True)}) for row in self.rows])
         return JsObject(results=results, success=True, meta=self.meta)
 
 
@@ -356,7 +355,7 @@ class D1Engine:
             cur = self._open_fast()
         conn = self._fast_conn
         statement = statements[0]
-        before_total = conn.total_changes  # type: ignore[union-attr]
+        before_total = conn.total_changes  # type: ignore[union-attr]  # _open_fast() above set _fast_conn
         started = _clock()
         self._deadline = started + FAST_PATH_BUDGET
         self._armed = True
@@ -377,18 +376,18 @@ class D1Engine:
         # As in _execute: rowcount is -1 unless INSERT/UPDATE/DELETE/REPLACE.
         changes = cur.rowcount
         if changes < 0:
-            changes = conn.total_changes - before_total  # type: ignore[union-attr]
+            changes = conn.total_changes - before_total  # type: ignore[union-attr]  # _open_fast() above set _fast_conn
         before_size = self._known_size
         if before_size is not None and not changes and _is_read_only(statement):
             size = before_size  # a plain read cannot change the file
         else:
-            size = self._known_size = self._size(conn)  # type: ignore[arg-type]
+            size = self._known_size = self._size(conn)  # type: ignore[arg-type]  # _open_fast() above set _fast_conn
         meta = JsObject(_META_TEMPLATE)
         meta["duration"] = (_clock() - started) * 1000
         if rows:
-            cols = list(map(_column_name, description))  # type: ignore[arg-type]
-            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v for c, v in zip(cols, row)})
-                                     for row in rows])
+            cols = list(map(_column_name, description))
+            results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
+                                               for c, v in zip(cols, row, strict=True)}) for row in rows])
             meta["rows_read"] = len(rows) + changes
         else:
             results = ConvertedList()
@@ -431,7 +430,7 @@ class D1Engine:
             raise self._error(exc) from None
         self._armed = False
         if not _is_read_only(statement):
-            self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]
+            self._known_size = self._size(self._fast_conn)  # type: ignore[arg-type]  # open: the statement just ran on it
         return (list(map(_column_name, description)) if description else []), rows
 
     def _open_fast(self) -> sqlite3.Cursor:
@@ -511,7 +510,7 @@ class D1Engine:
                     self._known_size = self._size(conn)
                 else:
                     self._known_size = None  # the batch's end measures it again
-            return StatementResult(columns, rows, None)  # type: ignore[arg-type]
+            return StatementResult(columns, rows, None)  # type: ignore[arg-type]  # with_meta=False: meta is never read
         if not measure:
             size_after = None
         elif before_size is not None and read_only:
@@ -674,7 +673,7 @@ class D1Engine:
             if rows:
                 cols = [d[0] for d in description]
                 results = ConvertedList([JsObject({c: list(v) if type(v) is bytes else v
-                                                   for c, v in zip(cols, row)}) for row in rows])
+                                                   for c, v in zip(cols, row, strict=True)}) for row in rows])
                 read = len(rows) + changes
             else:
                 results, read = ConvertedList(), changes

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -108,7 +108,7 @@ def create_migration(migrations_dir: Path, message: str, now: datetime | None = 
             highest = max(highest, int(m.group(1)))
     number = f"{highest + 1:04d}"
     path = folder / f"{number}_{message.replace(' ', '_')}.sql"
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
     iso = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
     path.write_text(f"-- Migration number: {number} \t {iso}\n", encoding="utf-8")
     return path
@@ -168,7 +168,7 @@ def pending_readonly(db_path: Path, binding: "D1DatabaseBinding") -> list[str]:
         except sqlite3.Error:
             return []
         try:
-            rows = conn.execute(f"SELECT name FROM {_quote_ident(binding.migrations_table)}").fetchall()
+            rows = conn.execute(f"SELECT name FROM {_quote_ident(binding.migrations_table)}").fetchall()  # noqa: S608 - a quoted identifier
             applied = {row[0] for row in rows}
         except sqlite3.Error:
             pass  # no migrations table yet: every migration is pending
@@ -218,7 +218,7 @@ async def apply_migrations(target: "Platform | MigrationTarget", binding: "D1Dat
     table = _quote_ident(binding.migrations_table)
     for migration in pending:
         sql = migration.path.read_text(encoding="utf-8")
-        insert = f"INSERT INTO {table} (name) values ({_quote_text(migration.name)});"
+        insert = f"INSERT INTO {table} (name) values ({_quote_text(migration.name)});"  # noqa: S608 - quoted identifier and text: a script takes no parameters
         try:
             await db.script(f"{strip_dump_transaction(sql)}\n{insert}")
         except (D1Error, MigrationError) as exc:

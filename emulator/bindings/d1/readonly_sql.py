@@ -136,7 +136,7 @@ def list_tables(path: Path) -> list[dict[str, Any]]:
                 {"name": c[1], "type": c[2], "pk": bool(c[5])}
                 for c in conn.execute(f"PRAGMA table_info({quoted})").fetchall()
             ]
-            count = conn.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0] if kind == "table" else None
+            count = conn.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0] if kind == "table" else None  # noqa: S608 - a quoted identifier
             tables.append({"name": name, "type": kind, "columns": columns, "rows": count})
         return tables
     except sqlite3.DatabaseError as exc:

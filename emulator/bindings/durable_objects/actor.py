@@ -169,11 +169,13 @@ class ObjectActor:
             if generation != self.generation:
                 raise self._reset_failure()
         self.running += 1
+        state = self.state
+        assert state is not None  # set with the instance, by _activate
         token = current_actor.set(self)
         failure: BaseException | None = None
         result: Any = None
         try:
-            with invoke(self.host, self.host.env, self.state):
+            with invoke(self.host, self.host.env, state):
                 result = call(instance)
                 if inspect.isawaitable(result):
                     result = await result

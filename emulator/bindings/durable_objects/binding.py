@@ -66,7 +66,7 @@ class DurableObjectNamespace:
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, object_id)
 
-    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":  # noqa: N802
+    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":  # noqa: N802 - JS spelling
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, self._engine.ids.from_name(name))
 
@@ -111,7 +111,7 @@ class DurableObjectStub:
 
         try:
             response: Response = await actor.deliver(call, check)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - whatever the object raised crosses to the caller (_remote keeps cancellation as is)
             raise _remote(exc) from None
         finally:
             if caller is not None:
@@ -162,7 +162,7 @@ async def _call(stub: DurableObjectStub, name: str, args: tuple[Any, ...], kwarg
 
     try:
         return await actor.deliver(call, to_rpc)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - whatever the object raised crosses to the caller (_remote keeps cancellation as is)
         raise _remote(exc) from None
     finally:
         if caller is not None:

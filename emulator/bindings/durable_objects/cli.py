@@ -317,7 +317,7 @@ def run_sql(args: argparse.Namespace) -> int:
     from emulator.bindings.durable_objects.serialize import to_json
 
     try:
-        cursor = SqlStorage(_Actor()).exec(args.sql, *params)  # type: ignore[arg-type]
+        cursor = SqlStorage(_Actor()).exec(args.sql, *params)  # type: ignore[arg-type]  # _Actor has the one attribute SqlStorage reads (store)
         rows = [[to_json(v) for v in row] for row in cursor.raw()]
         store.commit()
         print_json({"columns": cursor.columnNames, "rows": rows, "rowsRead": cursor.rowsRead,

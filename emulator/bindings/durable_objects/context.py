@@ -45,7 +45,7 @@ class DurableObjectState:
         self._actor.wait_until(awaitable)
 
 
-    def blockConcurrencyWhile(self, callback: Callable[[], Any]) -> "asyncio.Task[Any]":  # noqa: N802
+    def blockConcurrencyWhile(self, callback: Callable[[], Any]) -> "asyncio.Task[Any]":  # noqa: N802 - JS spelling
         """Run ``callback`` while no other event is delivered; awaitable for its result."""
         if not callable(callback):
             raise DurableObjectError("blockConcurrencyWhile() expects a function.", "TypeError")
@@ -78,12 +78,12 @@ class DurableObjectState:
         self._actor.auto_response = pair
 
     def getWebSocketAutoResponse(self) -> WebSocketRequestResponsePair | None:  # noqa: N802 - JS spelling
-        return self._actor.auto_response  # type: ignore[no-any-return]
+        return self._actor.auto_response  # type: ignore[no-any-return]  # the actor keeps it untyped (set by this class only)
 
     def getWebSocketAutoResponseTimestamp(self, ws: Any) -> Any:  # noqa: N802 - JS spelling
         return auto_response_timestamp(ws)
 
-    def setHibernatableWebSocketEventTimeout(self, timeout_ms: int | None = None) -> None:  # noqa: N802
+    def setHibernatableWebSocketEventTimeout(self, timeout_ms: int | None = None) -> None:  # noqa: N802 - JS spelling
         if not timeout_ms:
             self._actor.event_timeout_ms = None
             return

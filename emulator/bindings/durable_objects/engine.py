@@ -275,7 +275,7 @@ class AlarmScheduler:
                     engine.log.warn("durable_objects", f"alarm of {engine.class_name} {row.id[:12]} failed "
                                                        f"{retry} times; it is dropped")
                 else:
-                    delay = ALARM_RETRY_START * (2 ** (retry - 1)) * (1 + random.random() * ALARM_RETRY_JITTER)
+                    delay = ALARM_RETRY_START * (2 ** (retry - 1)) * (1 + random.random() * ALARM_RETRY_JITTER)  # noqa: S311 - retry jitter, not a secret
                     when = engine.clock.now_ms() + int(delay * 1000)
                     engine.index.retry_alarm(row.id, row.generation, when, retry)
         self.arm()

@@ -65,7 +65,8 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         found = plugin.engine_for(request.match_info["namespace"])
         if found is None:
             known = ", ".join(sorted(e.unique_key for e in plugin.engines())) or "none"
-            return json_error(404, f"no Durable Object namespace {request.match_info['namespace']!r}; namespaces: {known}")
+            name = request.match_info["namespace"]
+            return json_error(404, f"no Durable Object namespace {name!r}; namespaces: {known}")
         return found
 
     def target(request: web.Request) -> "tuple[NamespaceEngine, ObjectActor] | web.Response":
@@ -134,7 +135,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             for name, sql in store.tables():
                 quoted = '"' + name.replace('"', '""') + '"'
                 try:
-                    rows = int(store.trusted_query(f" SELECT count(*) FROM {quoted}").fetchone()[0])
+                    rows = int(store.trusted_query(f" SELECT count(*) FROM {quoted}").fetchone()[0])  # noqa: S608 - a quoted identifier
                 except Exception:  # noqa: BLE001 - virtual tables and the like
                     rows = None
                 tables.append({"name": name, "sql": sql, "rows": rows})
@@ -206,7 +207,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
         try:
             cursor = SqlStorage(actor).exec(payload["sql"], *params)
             columns = cursor.columnNames
-            rows = []
+            rows: list[list[Any]] = []
             for raw in cursor.raw():
                 if len(rows) >= MAX_SQL_ROWS:
                     break

@@ -48,7 +48,7 @@ SAFE_INTEGER = 2**53 - 1
 # Deeper than this is refused: Python's own recursion (and the SDK's) would fail first.
 MAX_DEPTH = 200
 _EPOCH = _dt.datetime(1970, 1, 1)
-_EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MS = _dt.timedelta(milliseconds=1)
 _TAG_TEXT = 0x73  # b"s": UTF-8 text
 _TAG_TREE = 0x6D  # b"m": marshal data
@@ -217,7 +217,7 @@ def rpc_error(exc: BaseException, traceback_text: str | None = None) -> BaseExce
     else:
         out = DurableObjectError(f"{type(exc).__name__}: {exc}", "Error")
     try:
-        out.remote = True  # type: ignore[attr-defined]
+        out.remote = True  # type: ignore[attr-defined]  # marks the copy as coming from the object
     except AttributeError:
         pass
     if traceback_text:
@@ -280,7 +280,7 @@ def decode(data: bytes) -> Any:
         return data[1:].decode("utf-8", "surrogatepass")
     if tag != _TAG_TREE:
         raise DurableObjectError(f"stored value has an unknown encoding (tag {tag:#x})")
-    tree = marshal.loads(data[1:])
+    tree = marshal.loads(data[1:])  # noqa: S302 - our own storage format: marshal.dumps of plain values, read back from our SQLite file
     t = type(tree)
     if t is str or t is int or t is float or t is bool or tree is None:
         return tree

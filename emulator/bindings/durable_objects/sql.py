@@ -116,9 +116,8 @@ class SqlStorage:
         if query and query[0] in _SPACE:
             # Never the text of one of the store's own (trusted) statements: they start with a space.
             query = query.lstrip(_SPACE)
-        if not query or query[0] == ";":
-            if not query.strip(_SPACE + ";"):
-                raise DurableObjectError(NO_STATEMENT)
+        if (not query or query[0] == ";") and not query.strip(_SPACE + ";"):
+            raise DurableObjectError(NO_STATEMENT)
         params = _bindings(bindings) if bindings else ()
         store = self._store
         conn = store.conn

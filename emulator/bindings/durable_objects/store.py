@@ -25,6 +25,7 @@ never hands one to the other (see ``emulator.bindings.d1.authorizer``).
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable
@@ -197,7 +198,7 @@ class ObjectStore:
             row = conn.execute(_KV_GET, (key,)).fetchone()
         finally:
             auth.trusted = False
-        return None if row is None else row[0]  # type: ignore[no-any-return]
+        return None if row is None else row[0]
 
     def get_many(self, keys: Iterable[str]) -> list[tuple[str, bytes]]:
         """The stored ones among ``keys``, sorted by key (UTF-8 byte order)."""
@@ -253,7 +254,8 @@ class ObjectStore:
         conn = self._reader()
         if conn is None or not self.kv_ready:
             return []
-        clauses, params = [], []
+        clauses: builtins.list[str] = []
+        params: builtins.list[str | int] = []
         if start is not None:
             clauses.append("key >= ?")
             params.append(start)
@@ -261,7 +263,7 @@ class ObjectStore:
             clauses.append("key < ?")
             params.append(end)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f" SELECT key, value FROM _cf_KV{where} ORDER BY key {'DESC' if reverse else 'ASC'}"
+        sql = f" SELECT key, value FROM _cf_KV{where} ORDER BY key {'DESC' if reverse else 'ASC'}"  # noqa: S608 - fixed clauses; values are parameters
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -295,7 +297,7 @@ class ObjectStore:
         pages = self._trusted(conn, _PAGES).fetchone()[0]
         return int(pages) * int(self._trusted(conn, _PAGE_SIZE).fetchone()[0])
 
-    def tables(self) -> list[tuple[str, str | None]]:
+    def tables(self) -> builtins.list[tuple[str, str | None]]:  # `list` is a method here
         """Application tables (name, SQL), for the inspection API."""
         conn = self.begin()
         return list(self._trusted(conn, " SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT "

@@ -232,7 +232,7 @@ class KVNamespace:
         entry = self._live(name)
         return None if entry is None else self._value(entry, kind)
 
-    async def getWithMetadata(self, key: Any, type_or_options: Any = None, **kwargs: Any) -> Any:  # noqa: N802
+    async def getWithMetadata(self, key: Any, type_or_options: Any = None, **kwargs: Any) -> Any:  # noqa: N802 - JS spelling
         """``{value, metadata, cacheStatus}`` (``None`` parts when absent), or a dict per key."""
         if isinstance(key, (list, tuple)):
             return await self._get_bulk(list(key), type_or_options, kwargs, with_metadata=True)

@@ -434,11 +434,11 @@ def run_bulk_get(args: argparse.Namespace) -> int:
         except ServerError as exc:
             if exc.status != 404:
                 raise
-            values = {k: None for k in keys}
+            values = dict.fromkeys(keys)
     else:
         async def work(namespace: Any) -> dict[str, Any]:
             return {k: await namespace.get(k) for k in keys}
-        values = _local(args, ns, work, empty={k: None for k in keys})
+        values = _local(args, ns, work, empty=dict.fromkeys(keys))
     print_json(values)
     return 0
 

@@ -167,7 +167,7 @@ class KVEngine:
             params.append(after)
         params.append(limit + 1)
         rows = self.conn.execute(
-            f"SELECT key, expiration, metadata FROM entries WHERE {' AND '.join(clauses)} "
+            f"SELECT key, expiration, metadata FROM entries WHERE {' AND '.join(clauses)} "  # noqa: S608 - fixed clauses; values are parameters
             "ORDER BY key LIMIT ?", params).fetchall()
         more = len(rows) > limit
         return [KeyInfo(r[0], r[1], r[2]) for r in rows[:limit]], more

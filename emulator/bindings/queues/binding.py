@@ -108,14 +108,14 @@ def _option(options: Any, name: str, keyword: Any) -> Any:
         return keyword
     if options is None:
         return None
-    if isinstance(options, dict) or isinstance(options, Mapping):
+    if isinstance(options, (dict, Mapping)):
         return options.get(name)
     return getattr(options, name, None)
 
 
 def _batch_item(item: Any) -> tuple[Any, Any, Any]:
     """(body, contentType, delaySeconds) of one ``sendBatch`` entry (a dict, or an object)."""
-    if isinstance(item, dict) or isinstance(item, Mapping):
+    if isinstance(item, (dict, Mapping)):
         if "body" not in item:
             raise TypeError("Message body cannot be undefined")
         return item["body"], item.get("contentType"), item.get("delaySeconds")
@@ -144,7 +144,7 @@ class QueueProducerBinding:
         return self._broker.delivery_delay(self._queue)
 
     async def send(self, body: Any = MISSING, options: Any = None, *,
-                   contentType: str | None = None, delaySeconds: int | None = None) -> JsObject:
+                   contentType: str | None = None, delaySeconds: float | None = None) -> JsObject:  # noqa: N803 - JS spelling
         if body is MISSING:
             raise TypeError("Message body cannot be undefined")
         # Delays are checked by the broker after the body is serialized: workerd's TypeErrors
@@ -156,8 +156,8 @@ class QueueProducerBinding:
             operation="send",
         )
 
-    async def sendBatch(self, messages: Any, options: Any = None, *,
-                        delaySeconds: int | None = None) -> JsObject:
+    async def sendBatch(self, messages: Any, options: Any = None, *,  # noqa: N802 - JS spelling
+                        delaySeconds: float | None = None) -> JsObject:  # noqa: N803 - JS spelling
         items = list(messages) if messages is not None else []
         if not items:
             raise TypeError("sendBatch() requires at least one message")
@@ -182,7 +182,7 @@ _ACK = 1
 _RETRY = 2
 
 
-def _retry_delay(options: Any, delaySeconds: Any) -> int | None:
+def _retry_delay(options: Any, delaySeconds: Any) -> int | None:  # noqa: N803 - JS spelling
     value = _option(options, "delaySeconds", delaySeconds)
     if value is None:
         return None
@@ -204,7 +204,7 @@ class _BatchDecisions:
 
     __slots__ = ("all", "all_delay", "warn")
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self, warn: Callable[[str], object]) -> None:
         self.all = 0
         self.all_delay: int | None = None
         self.warn = warn
@@ -219,7 +219,7 @@ class Message:
                  timestamp: _dt.datetime | None = None) -> None:
         self.id: str = record.id
         self.timestamp: _dt.datetime = timestamp or _dt.datetime.fromtimestamp(
-            record.timestamp_ms / 1000, tz=_dt.timezone.utc)
+            record.timestamp_ms / 1000, tz=_dt.UTC)
         self.body: Any = body
         self.attempts: int = record.attempts
         self._batch = batch
@@ -245,7 +245,7 @@ class Message:
             return
         self._decision = _ACK
 
-    def retry(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+    def retry(self, options: Any = None, *, delaySeconds: float | None = None) -> None:  # noqa: N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         batch = self._batch
         if batch.all == _ACK:
@@ -272,18 +272,18 @@ class MessageBatch:
     """What ``queue(batch)`` receives: ``queue``, ``messages``, ``ackAll()``, ``retryAll()``."""
 
     def __init__(self, queue: str, records: "list[StoredMessage]", bodies: list[Any],
-                 warn: Callable[[str], None], metadata: JsObject | None = None) -> None:
+                 warn: Callable[[str], object], metadata: JsObject | None = None) -> None:
         self.queue = queue
         self._decisions = decisions = _BatchDecisions(warn)
         self.metadata = metadata if metadata is not None else JsObject()
         # Messages of one send share a timestamp: build each datetime once.
         stamps: dict[int, _dt.datetime] = {}
         for ms in {r.timestamp_ms for r in records}:
-            stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+            stamps[ms] = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
         self.messages: list[Message] = [
-            Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies)]
+            Message(decisions, r, body, stamps[r.timestamp_ms]) for r, body in zip(records, bodies, strict=True)]
 
-    def ackAll(self) -> None:
+    def ackAll(self) -> None:  # noqa: N802 - JS spelling
         decisions = self._decisions
         if decisions.all == _RETRY:
             decisions.warn(
@@ -293,7 +293,7 @@ class MessageBatch:
             return
         decisions.all = _ACK
 
-    def retryAll(self, options: Any = None, *, delaySeconds: int | None = None) -> None:
+    def retryAll(self, options: Any = None, *, delaySeconds: float | None = None) -> None:  # noqa: N802, N803 - JS spelling
         delay = _retry_delay(options, delaySeconds)
         decisions = self._decisions
         if decisions.all == _ACK:

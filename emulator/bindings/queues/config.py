@@ -144,10 +144,10 @@ class QueuesType(BindingType[QueuesConfig]):
                            False, " seconds", p + ("max_batch_timeout",))
                 range_rule(tree, "CFE103", f"{label}.max_retries", c.get("max_retries", UNDEF), 0, 100, True,
                            " retries", p + ("max_retries",))
-                range_rule(tree, "CFE104", f"{label}.retry_delay", c.get("retry_delay", UNDEF), 0, MAX_DELAY_SECONDS, True,
-                           " seconds", p + ("retry_delay",))
-                range_rule(tree, "CFE106", f"{label}.max_concurrency", c.get("max_concurrency", UNDEF), 1, MAX_CONCURRENCY,
-                           True, " concurrent consumer invocations", p + ("max_concurrency",))
+                range_rule(tree, "CFE104", f"{label}.retry_delay", c.get("retry_delay", UNDEF), 0, MAX_DELAY_SECONDS,
+                           True, " seconds", p + ("retry_delay",))
+                range_rule(tree, "CFE106", f"{label}.max_concurrency", c.get("max_concurrency", UNDEF), 1,
+                           MAX_CONCURRENCY, True, " concurrent consumer invocations", p + ("max_concurrency",))
                 queue, dlq = c.get("queue"), c.get("dead_letter_queue")
                 if isinstance(queue, str):
                     if isinstance(dlq, str) and dlq == queue:
@@ -163,7 +163,8 @@ class QueuesType(BindingType[QueuesConfig]):
                     continue
                 p = base + ("producers", i)
                 range_rule(tree, "CFE105", f"{label_base}.producers[{i}].delivery_delay",
-                           prod.get("delivery_delay", UNDEF), 0, MAX_DELAY_SECONDS, True, " seconds", p + ("delivery_delay",))
+                           prod.get("delivery_delay", UNDEF), 0, MAX_DELAY_SECONDS, True, " seconds",
+                           p + ("delivery_delay",))
                 name = prod.get("queue") if isinstance(prod.get("queue"), str) else prod.get("binding")
                 if isinstance(name, str) and name:
                     facts.producers.append(QueueUse(name, p + ("queue",) if "queue" in prod else p))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import heapq
 import math
 import os
@@ -97,7 +98,9 @@ class StoredMessage:
     attempts: int  # attempt number of the next delivery (1 = never failed)
     visible_at: float
     ord: int  # order among equal visible_at (module docstring)
-    deferred: bool = False  # its row is in the store's `deferred` table, not its queue's arrivals
+    # Its row is in the store's `deferred` table, not its queue's arrivals (rows read back keep
+    # SQLite's 0/1: only its truth is used).
+    deferred: bool | int = False
     state: int = PENDING
 
     def row(self) -> Row:
@@ -167,7 +170,7 @@ class _Queue:
 
 # Ids need uniqueness, not secrecy: a generator seeded from the OS once is ~50x cheaper per
 # id than os.urandom here, and 128 random bits make a collision practically impossible.
-_id_source = random.Random(os.urandom(32))
+_id_source = random.Random(os.urandom(32))  # noqa: S311 - see above: ids need uniqueness, not secrecy
 
 
 def _new_ids(n: int) -> list[str]:
@@ -177,7 +180,7 @@ def _new_ids(n: int) -> list[str]:
 
 
 def _iso(ms: int) -> str:
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def validate_consumer(consumer: QueueConsumer) -> None:
@@ -369,7 +372,7 @@ class QueueBroker:
             backlogCount=len(q.visible) + q.spilled_due,
             backlogBytes=q.visible_bytes + q.spilled_due_bytes,
             oldestMessageTimestamp=(
-                _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.timezone.utc) if oldest is not None else None
+                _dt.datetime.fromtimestamp(oldest / 1000, tz=_dt.UTC) if oldest is not None else None
             ),
         )
 
@@ -407,7 +410,8 @@ class QueueBroker:
         else:
             if len(encoded) > MAX_BATCH_MESSAGES:
                 raise QueueSendError(
-                    f"Queue sendBatch failed: batch message count of {len(encoded)} exceeds limit of {MAX_BATCH_MESSAGES}"
+                    f"Queue sendBatch failed: batch message count of {len(encoded)} exceeds limit of "
+                    f"{MAX_BATCH_MESSAGES}"
                 )
             if largest > MAX_MESSAGE_BYTES:
                 raise QueueSendError(
@@ -422,7 +426,8 @@ class QueueBroker:
         try:
             await self._ready()
             store = self._store
-            while store.pending_insert_bytes > PENDING_BYTES_HIGH_WATER or store.pending_insert_rows > PENDING_ROWS_HIGH_WATER:
+            while (store.pending_insert_bytes > PENDING_BYTES_HIGH_WATER
+                   or store.pending_insert_rows > PENDING_ROWS_HIGH_WATER):
                 await store.next_commit()
             q = self._queue(queue)
             metrics = self._metrics(q)
@@ -437,7 +442,7 @@ class QueueBroker:
             # that holds while their visible_at never decreases, so if the clock stepped
             # back they are stored as deferred instead.
             in_order = now >= q.plain_last
-            for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded))):
+            for (ct, data, delay), mid in zip(encoded, _new_ids(len(encoded)), strict=True):
                 wait = int(delay) if delay is not None else default_delay
                 if wait > 0 or not in_order:
                     r = StoredMessage(seq, mid, queue, ts, ct, data, 1, now + wait, seq, True)
@@ -544,7 +549,7 @@ class QueueBroker:
         if q.head is None or key < q.head[0]:
             q.head = (key, r.timestamp_ms)
 
-    def _unspill(self, q: _Queue, deferred: bool, visible_at: float, size: int) -> None:
+    def _unspill(self, q: _Queue, deferred: bool | int, visible_at: float, size: int) -> None:
         q.spilled -= 1
         q.spilled_bytes -= size
         if not deferred or visible_at <= q.horizon:
@@ -748,7 +753,7 @@ class QueueBroker:
                 self._start_batch(q, c)
                 continue
             q.flush_deadline = self.clock.now() + c.max_batch_timeout
-            q.flush_timer = self.clock.call_later(c.max_batch_timeout, lambda q=q: self._on_flush_timer(q))
+            q.flush_timer = self.clock.call_later(c.max_batch_timeout, functools.partial(self._on_flush_timer, q))
             return
 
     def _on_flush_timer(self, q: _Queue) -> None:
@@ -782,14 +787,14 @@ class QueueBroker:
         settled = False
         try:
             metadata = JsObject(metrics=self._backlog(q))
-            warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731
+            warn = lambda text: self.log.warn("queues", text, queue=q.name)  # noqa: E731 - a one-line callback, built per batch
             # Handler time for the log line, on the platform clock like Miniflare's timers
             # (so a fake clock logs 0ms, deterministically).
             started = self.clock.now()
             failed = False
             try:
                 batch = MessageBatch(q.name, records, decode_bodies(records), warn, metadata)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any decoding error is a failed delivery
                 # A body that no longer decodes (e.g. a hand-edited row) counts as a failed
                 # delivery, so it ends in the dead-letter queue instead of looping forever.
                 self.log.error("queues", f'Could not decode a batch of queue "{q.name}": {type(exc).__name__}: {exc}',
@@ -807,7 +812,7 @@ class QueueBroker:
                 failed = True
                 self.log.error("queues", f'Consumer "{q.owner}" of queue "{q.name}" was cancelled',
                                queue=q.name, error="CancelledError")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; a failed delivery
                 failed = True
                 self.log.error(
                     "queues",
@@ -888,7 +893,8 @@ class QueueBroker:
                 to_dlq.append(r)
                 counts["dlq"] += 1
             else:
-                self.log.warn("queues", f'Dropped message "{r.id}" on queue "{q.name}" after {n} failed attempt{plural}!',
+                self.log.warn("queues",
+                              f'Dropped message "{r.id}" on queue "{q.name}" after {n} failed attempt{plural}!',
                               queue=q.name)
                 r.state = GONE
                 store.delete(r.seq, None if r.deferred else r.queue)
@@ -946,9 +952,9 @@ class QueueBroker:
         for q in self._queues.values():
             if q.in_flight_batches:
                 return False
-            if q.consumer is not None and q.visible and not q.paused:
-                if q.flush_timer is None or q.flush_deadline <= now:
-                    return False
+            if (q.consumer is not None and q.visible and not q.paused
+                    and (q.flush_timer is None or q.flush_deadline <= now)):
+                return False
         return not (self._delay_deadline is not None and self._delay_deadline <= now)
 
     async def drain(self, timeout: float = 30.0) -> None:

@@ -42,7 +42,8 @@ def check_consumers(apps: "list[AppConfig]") -> "list[tuple[AppConfig, QueueCons
             if consumer.queue in seen:
                 raise QueuesError(
                     "ERR_MULTIPLE_CONSUMERS",
-                    f'Multiple consumers defined for queue "{consumer.queue}": "{seen[consumer.queue]}" and "{app.name}"',
+                    f'Multiple consumers defined for queue "{consumer.queue}": "{seen[consumer.queue]}" and '
+                    f'"{app.name}"',
                 )
             seen[consumer.queue] = app.name
             out.append((app, consumer))

@@ -48,13 +48,13 @@ def _not_serializable(value: Any) -> Any:
 # (cycle check): a cyclic body ends in RecursionError, reported like JSON.stringify's TypeError.
 # allow_nan=False: a non-finite float raises ValueError, and `_json_encode` then writes it as
 # JSON.stringify does.
-_c_encode = _json_encoder.c_make_encoder(
+_c_encode = _json_encoder.c_make_encoder(  # type: ignore[attr-defined]  # CPython's private C accelerator, not in typeshed
     None, _not_serializable, _json_encoder.encode_basestring, None, ":", ",", False, False, False
-) if _json_encoder.c_make_encoder is not None else None
+) if _json_encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]  # CPython's private C accelerator, not in typeshed
 # Objects decode to JsObject: the SDK hands a message body's JS objects to Python as dicts
 # with attribute access (`message.body.id`); `object_pairs_hook` keeps that in the C scanner.
 _DECODER = json.JSONDecoder(object_pairs_hook=JsObject)
-_c_scan = _json_scanner.c_make_scanner(_DECODER) if _json_scanner.c_make_scanner else None
+_c_scan = _json_scanner.c_make_scanner(_DECODER) if _json_scanner.c_make_scanner else None  # type: ignore[attr-defined]  # CPython's private C accelerator, not in typeshed
 _py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _py_decode = _DECODER.decode
 _NON_FINITE_KEYS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -164,7 +164,7 @@ def preview(data: bytes, content_type: str) -> Any:
         return {"base64": base64.b64encode(data).decode("ascii")}
     try:
         value = deserialize(data, content_type)
-    except Exception as exc:  # a corrupt row must not break listing
+    except Exception as exc:  # noqa: BLE001 - a corrupt row must not break listing
         return {"error": f"{type(exc).__name__}: {exc}"}
     if content_type == "v8":
         try:
@@ -274,7 +274,8 @@ class _ClonePickler(pickle.Pickler):
             bool, int, float, str, bytes, tuple, set, frozenset,
         ):
             # Subclasses of scalars (IntEnum, str enums, namedtuples) lose their class too.
-            base = next(t for t in (bool, int, float, str, bytes, tuple, frozenset, set) if isinstance(obj, t))
+            base: type[Any] = next(t for t in (bool, int, float, str, bytes, tuple, frozenset, set)
+                                   if isinstance(obj, t))
             return (base, (base(obj),))
         raise TypeError(f"{type(obj).__name__} object {obj!r:.60} could not be cloned.")
 

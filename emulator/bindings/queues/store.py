@@ -168,7 +168,7 @@ class _Job:
 class MessageStore:
     """One SQLite file; writes batched per transaction on the loop, reads on demand."""
 
-    def __init__(self, path: Path, on_error: Callable[[BaseException], None] | None = None) -> None:
+    def __init__(self, path: Path, on_error: Callable[[BaseException], object] | None = None) -> None:
         self.path = path
         # Told about a failed transaction (disk full, ...): sends waiting on it fail, but the
         # acks and retries in it are lost silently otherwise (they would be redelivered).
@@ -209,8 +209,8 @@ class MessageStore:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         queues: dict[str, QueueInfo] = {}
         for name, no, messages, size, *totals in conn.execute(
-                f"SELECT queue, no, messages, bytes, {', '.join(TOTAL_KEYS)} FROM queue_totals"):
-            queues[name] = QueueInfo(dict(zip(TOTAL_KEYS, totals)), messages, size)
+                f"SELECT queue, no, messages, bytes, {', '.join(TOTAL_KEYS)} FROM queue_totals"):  # noqa: S608 - column names are constants
+            queues[name] = QueueInfo(dict(zip(TOTAL_KEYS, totals, strict=True)), messages, size)
             self._numbers[name] = no
             if f"arrivals_{no}" in tables:
                 self._tables.add(name)
@@ -219,7 +219,7 @@ class MessageStore:
                 self._describe(name, info, now)
         # Past every number in use: the rows' seqs (the last row of each table, by row id) and
         # the numbers taken for an ord, stored in `meta` when they were taken.
-        last = [conn.execute(f"SELECT MAX(seq) FROM {t}").fetchone()[0] for t in tables
+        last = [conn.execute(f"SELECT MAX(seq) FROM {t}").fetchone()[0] for t in tables  # noqa: S608 - our own table names
                 if t == "deferred" or t.startswith("arrivals_")]
         row = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
         paused = {q for (q,) in conn.execute("SELECT queue FROM queue_settings WHERE delivery_paused")}
@@ -231,15 +231,15 @@ class MessageStore:
         assert conn is not None
         if name in self._tables:
             table = self._table(name)
-            last_sql = f"SELECT visible_at FROM {table} ORDER BY seq DESC LIMIT 1"
+            last_sql = f"SELECT visible_at FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608 - _table() names are arrivals_<n>
             plain_last = conn.execute(last_sql).fetchone()
             if plain_last is not None and plain_last[0] > now:
                 # The clock went back since these rows were written: rows in arrival order
                 # must not be visible before their time, so they are reordered like delayed ones.
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute(f"INSERT INTO deferred SELECT *, seq, length(body) FROM {table} WHERE visible_at > ?",
+                conn.execute(f"INSERT INTO deferred SELECT *, seq, length(body) FROM {table} WHERE visible_at > ?",  # noqa: S608 - _table() names are arrivals_<n>
                              (now,))
-                conn.execute(f"DELETE FROM {table} WHERE visible_at > ?", (now,))
+                conn.execute(f"DELETE FROM {table} WHERE visible_at > ?", (now,))  # noqa: S608 - _table() names are arrivals_<n>
                 conn.execute("COMMIT")
                 plain_last = conn.execute(last_sql).fetchone()
             info.plain_last = plain_last[0] if plain_last is not None else None
@@ -408,7 +408,7 @@ class MessageStore:
         if not job.empty():
             try:
                 self._write(job)
-            except Exception as exc:  # disk full, a broken file, ...: reported, never raised here
+            except Exception as exc:  # noqa: BLE001 - disk full, a broken file, ...: reported, never raised here
                 error = exc
                 if self.on_error is not None:
                     self.on_error(exc)
@@ -419,7 +419,7 @@ class MessageStore:
             for placed in job.on_commit:
                 try:
                     placed()
-                except Exception as exc:  # a bug in the caller must not stop the commits
+                except Exception as exc:  # noqa: BLE001 - a bug in the caller must not stop the commits
                     if self.on_error is not None:
                         self.on_error(exc)
         for fut in job.waiters:
@@ -456,7 +456,7 @@ class MessageStore:
             if job.updates:
                 self._apply_updates(conn, job.updates)
             for queue, seqs in job.deletes.items():
-                conn.executemany(f"DELETE FROM {self._table(queue)} WHERE seq BETWEEN ? AND ?", _runs(seqs))
+                conn.executemany(f"DELETE FROM {self._table(queue)} WHERE seq BETWEEN ? AND ?", _runs(seqs))  # noqa: S608 - _table() names are arrivals_<n>
             if job.deferred_deletes:
                 conn.executemany("DELETE FROM deferred WHERE seq BETWEEN ? AND ?", _runs(job.deferred_deletes))
             if job.totals:
@@ -494,9 +494,9 @@ class MessageStore:
                                  [(u[1], u[2], u[3], u[4], u[0]) for u in run])
             else:
                 table = self._table(source)
-                conn.executemany(f"INSERT INTO deferred SELECT seq, id, ?, timestamp_ms, content_type, body, ?, ?, ?, "
+                conn.executemany(f"INSERT INTO deferred SELECT seq, id, ?, timestamp_ms, content_type, body, ?, ?, ?, "  # noqa: S608 - _table() names are arrivals_<n>
                                  f"length(body) FROM {table} WHERE seq = ?", [u[1:5] + (u[0],) for u in run])
-                conn.executemany(f"DELETE FROM {table} WHERE seq = ?", [(u[0],) for u in run])
+                conn.executemany(f"DELETE FROM {table} WHERE seq = ?", [(u[0],) for u in run])  # noqa: S608 - _table() names are arrivals_<n>
             start = end
 
     # --- reads (called on the loop; each first commits what is queued) ------------------
@@ -506,7 +506,7 @@ class MessageStore:
         if queue not in self._tables:
             return []
         assert self._conn is not None
-        rows = self._conn.execute(f"SELECT {_READ}, seq, 0 FROM {self._table(queue)} WHERE seq > ? "
+        rows = self._conn.execute(f"SELECT {_READ}, seq, 0 FROM {self._table(queue)} WHERE seq > ? "  # noqa: S608 - _table() names are arrivals_<n>
                                   "ORDER BY seq LIMIT ?", (after, limit)).fetchall()
         self.rows_read += len(rows)
         return rows
@@ -515,8 +515,9 @@ class MessageStore:
         """Up to ``limit`` deferred rows of a queue after ``after`` in (visible_at, ord) order."""
         self.write_now()
         assert self._conn is not None
-        rows = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND (visible_at, ord) > (?, ?) "
-                                  "ORDER BY visible_at, ord LIMIT ?", (queue, after[0], after[1], limit)).fetchall()
+        rows = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred "  # noqa: S608 - _READ is a constant column list
+                                  "WHERE queue = ? AND (visible_at, ord) > (?, ?) ORDER BY visible_at, ord LIMIT ?",
+                                  (queue, after[0], after[1], limit)).fetchall()
         self.rows_read += len(rows)
         return rows
 
@@ -534,22 +535,24 @@ class MessageStore:
         """The earliest ``visible_at > since`` among deferred rows after ``after``."""
         self.write_now()
         assert self._conn is not None
-        (first,) = self._conn.execute(
+        row: tuple[float | None] = self._conn.execute(
             "SELECT MIN(visible_at) FROM deferred WHERE queue = ? AND (visible_at, ord) > (?, ?) AND visible_at > ?",
             (queue, after[0], after[1], since)).fetchone()
-        return first
+        return row[0]
 
     def find(self, queue: str, message_id: str) -> Stored | None:
         """A row of a queue by message id (a scan of that queue's rows)."""
         self.write_now()
         assert self._conn is not None
+        row: Stored | None
         if queue in self._tables:
-            row = self._conn.execute(f"SELECT {_READ}, seq, 0 FROM {self._table(queue)} WHERE id = ?",
+            row = self._conn.execute(f"SELECT {_READ}, seq, 0 FROM {self._table(queue)} WHERE id = ?",  # noqa: S608 - _table() names are arrivals_<n>
                                      (message_id,)).fetchone()
             if row is not None:
                 return row
-        return self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND id = ?",
-                                  (queue, message_id)).fetchone()
+        row = self._conn.execute(f"SELECT {_READ}, ord, 1 FROM deferred WHERE queue = ? AND id = ?",  # noqa: S608 - _READ is a constant column list
+                                 (queue, message_id)).fetchone()
+        return row
 
     def purge(self, queue: str) -> None:
         """Delete every row of a queue now, in a transaction of its own."""
@@ -560,7 +563,7 @@ class MessageStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if queue in self._tables:
-                conn.execute(f"DELETE FROM {table}")
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - _table() names are arrivals_<n>
             conn.execute("DELETE FROM deferred WHERE queue = ?", (queue,))
             conn.execute(_TOTALS_SQL, (queue, self._numbers[queue], 0, 0, 0, 0, 0, 0))
             conn.execute("UPDATE queue_totals SET messages = 0, bytes = 0 WHERE queue = ?", (queue,))

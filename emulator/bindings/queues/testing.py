@@ -61,7 +61,7 @@ def create_message_batch(queue: str, messages: Iterable[Mapping[str, Any] | Any]
     """
     records: list[_Record] = []
     bodies: list[Any] = []
-    now_ms = int(_dt.datetime.now(_dt.timezone.utc).timestamp() * 1000)
+    now_ms = int(_dt.datetime.now(_dt.UTC).timestamp() * 1000)
     for item in messages:
         spec: Mapping[str, Any] = item if isinstance(item, Mapping) and "body" in item else {"body": item}
         stamp = spec.get("timestamp", now_ms)
@@ -69,7 +69,7 @@ def create_message_batch(queue: str, messages: Iterable[Mapping[str, Any] | Any]
             stamp = int(stamp.timestamp() * 1000)
         records.append(_Record(str(spec.get("id") or secrets.token_hex(16)), int(stamp), int(spec.get("attempts", 1))))
         bodies.append(spec["body"])
-    return MessageBatch(queue, records, bodies, warn or (lambda text: None))  # type: ignore[arg-type]
+    return MessageBatch(queue, records, bodies, warn or (lambda text: None))  # type: ignore[arg-type]  # _Record has what MessageBatch reads of a StoredMessage
 
 
 def queue_result(batch: MessageBatch, error: BaseException | None) -> QueueResult:
@@ -95,6 +95,6 @@ async def run_queue_handler(platform: "Platform", app: str, batch: MessageBatch)
         raise LookupError(f"no hosted app named {app!r}; apps: {', '.join(platform.hosts)}")
     try:
         await host.queue(batch)
-    except Exception as exc:  # the handler raised: the platform retries what it did not ack
+    except Exception as exc:  # noqa: BLE001 - the handler raised: the platform retries what it did not ack
         return queue_result(batch, exc)
     return queue_result(batch, None)

@@ -17,7 +17,7 @@ import email.utils
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from emulator.bindings.r2.errors import R2Error, bad_digest
@@ -68,9 +68,8 @@ def _options(options: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[
 def _to_ms(value: Any) -> int:
     """A JS Date equivalent (datetime, or epoch milliseconds) as epoch milliseconds."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return int(round(value.timestamp() * 1000))
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return round(aware.timestamp() * 1000)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
@@ -135,7 +134,7 @@ def parse_http_metadata(value: Any, method: str) -> dict[str, Any]:
 def _http_metadata_view(stored: dict[str, Any]) -> JsObject:
     view = JsObject(stored)
     if "cacheExpiry" in view:
-        view["cacheExpiry"] = datetime.fromtimestamp(view["cacheExpiry"] / 1000, tz=timezone.utc)
+        view["cacheExpiry"] = datetime.fromtimestamp(view["cacheExpiry"] / 1000, tz=UTC)
     return view
 
 
@@ -307,27 +306,27 @@ class R2Object:
         return self._stored.uploaded_datetime
 
     @property
-    def storageClass(self) -> str:  # noqa: N802
+    def storageClass(self) -> str:  # noqa: N802 - JS spelling
         return "Standard"
 
     @property
-    def httpMetadata(self) -> JsObject:  # noqa: N802
+    def httpMetadata(self) -> JsObject:  # noqa: N802 - JS spelling
         return _http_metadata_view(self._stored.http_metadata) if self._include_http else JsObject()
 
     @property
-    def customMetadata(self) -> JsObject:  # noqa: N802
+    def customMetadata(self) -> JsObject:  # noqa: N802 - JS spelling
         return JsObject(self._stored.custom_metadata) if self._include_custom else JsObject()
 
     @property
     def checksums(self) -> "R2Checksums":
         return R2Checksums(self._stored.checksums)
 
-    def writeHttpMetadata(self, headers: Any) -> None:  # noqa: N802
+    def writeHttpMetadata(self, headers: Any) -> None:  # noqa: N802 - JS spelling
         """Copy httpMetadata onto a headers object (``set(name, value)`` or item assignment)."""
         for name, value in self._stored.http_metadata.items():
             header = HTTP_FIELDS[name]
             text = (email.utils.format_datetime(
-                datetime.fromtimestamp(value / 1000, tz=timezone.utc), usegmt=True)
+                datetime.fromtimestamp(value / 1000, tz=UTC), usegmt=True)
                 if name == "cacheExpiry" else str(value))
             if hasattr(headers, "set"):
                 headers.set(header, text)
@@ -357,7 +356,7 @@ class R2Checksums(JsObject):
         super().__init__({alg: bytes.fromhex(h) for alg, h in hexes.items()})
         object.__setattr__(self, "_hex", dict(hexes))
 
-    def toJSON(self) -> dict[str, str]:  # noqa: N802
+    def toJSON(self) -> dict[str, str]:  # noqa: N802 - JS spelling
         return dict(object.__getattribute__(self, "_hex"))
 
 
@@ -378,7 +377,7 @@ class R2ObjectBody(R2Object):
         self._used = False
 
     @property
-    def bodyUsed(self) -> bool:  # noqa: N802
+    def bodyUsed(self) -> bool:  # noqa: N802 - JS spelling
         return self._used
 
     def _take(self) -> BlobReader:
@@ -446,14 +445,14 @@ class R2MultipartUpload:
     def __init__(self, bucket: "R2Bucket", key: str, upload_id: str) -> None:
         self._bucket = bucket
         self.key = key
-        self.uploadId = upload_id  # noqa: N815
+        self.uploadId = upload_id  # Cloudflare spelling
 
-    async def uploadPart(self, partNumber: int, value: Any,  # noqa: N802,N803
+    async def uploadPart(self, partNumber: int, value: Any,  # noqa: N802,N803 - JS spelling
                          options: Mapping[str, Any] | None = None, **kwargs: Any) -> JsObject:
         return await self._bucket._upload_part(self.key, self.uploadId, partNumber, value,
                                                _options(options, kwargs))
 
-    async def complete(self, uploadedParts: list[Any]) -> R2Object:  # noqa: N803
+    async def complete(self, uploadedParts: list[Any]) -> R2Object:  # noqa: N803 - JS spelling
         return await self._bucket._complete(self.key, self.uploadId, uploadedParts)
 
     async def abort(self) -> None:
@@ -611,7 +610,7 @@ class R2Bucket:
             include_http="httpMetadata" in include, include_custom="customMetadata" in include)
 
     # --- multipart ----------------------------------------------------------------
-    async def createMultipartUpload(self, key: str, options: Mapping[str, Any] | None = None,  # noqa: N802
+    async def createMultipartUpload(self, key: str, options: Mapping[str, Any] | None = None,  # noqa: N802 - JS spelling
                                     **kwargs: Any) -> R2MultipartUpload:
         opts = _options(options, kwargs)
         method = "createMultipartUpload"
@@ -621,7 +620,7 @@ class R2Bucket:
         upload_id = self._store.create_upload(self.bucket_name, key, http_metadata, custom_metadata)
         return R2MultipartUpload(self, key, upload_id)
 
-    def resumeMultipartUpload(self, key: str, uploadId: str) -> R2MultipartUpload:  # noqa: N802,N803
+    def resumeMultipartUpload(self, key: str, uploadId: str) -> R2MultipartUpload:  # noqa: N802,N803 - JS spelling
         return R2MultipartUpload(self, key, uploadId)
 
     async def _upload_part(self, key: str, upload_id: str, part_number: int, value: Any,
@@ -713,8 +712,8 @@ def list_objects(store: R2Store, bucket: str, *, prefix: str = "", delimiter: st
             prefixes.append(item)
             last = item
         else:
-            objects.append(R2Object(item, None, include_http, include_custom))  # type: ignore[arg-type]
-            last = item.key  # type: ignore[union-attr]
+            objects.append(R2Object(item, None, include_http, include_custom))  # type: ignore[arg-type]  # walk() yields prefixes (str) or StoredObject; `type() is` does not narrow the else branch
+            last = item.key  # type: ignore[union-attr]  # see above
     result = JsObject(objects=ConvertedList(objects), truncated=truncated,
                       delimitedPrefixes=ConvertedList(prefixes))
     if truncated:

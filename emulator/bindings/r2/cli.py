@@ -348,7 +348,7 @@ class _Sink:
         if self._file is None:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self._partial = self.target.with_name(self.target.name + ".partial")
-            self._file = open(self._partial, "wb")
+            self._file = open(self._partial, "wb")  # noqa: SIM115 - owned by this sink until close()
         self._file.write(chunk)
 
     def close(self) -> None:
@@ -377,7 +377,7 @@ def _download_remote(url: str, bucket: str, key: str, sink: _Sink) -> None:
 
     address = url.rstrip("/") + f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}"
     try:
-        with urllib.request.urlopen(address, timeout=300) as resp:
+        with urllib.request.urlopen(address, timeout=300) as resp:  # noqa: S310 - the running emulator's own http:// URL (running_server checks it)
             size = int(resp.headers.get("content-length") or 0) or None
             with output.Progress(f"Downloading {key}", size, "bytes") as bar:
                 while chunk := resp.read(CHUNK):
@@ -396,7 +396,7 @@ def _download_remote(url: str, bucket: str, key: str, sink: _Sink) -> None:
 def _expires_ms(value: str) -> int:
     """``--expires``: epoch milliseconds (wrangler's local mode parses an integer), or a date."""
     import email.utils
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     text = value.strip()
     if text.lstrip("-").isdigit():
@@ -410,7 +410,7 @@ def _expires_ms(value: str) -> int:
             raise CliError(f'--expires "{value}" is not a date: give epoch milliseconds, an ISO 8601 '
                            "date (2030-01-01T00:00:00Z) or an HTTP date") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
 
 
@@ -430,7 +430,7 @@ def _source(args: argparse.Namespace) -> tuple[int, Iterator[bytes]]:
     path = Path(args.file)
     try:
         size = path.stat().st_size
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by chunks() below, which reads it
     except FileNotFoundError:
         raise CliError(f'The file "{args.file}" does not exist.') from None
     except OSError as exc:
@@ -488,13 +488,13 @@ def _upload_remote(url: str, bucket: str, key: str, size: int, chunks: Iterator[
 
     # The httpMetadata travels whole in a header of its own (as wrangler's local mode sends
     # `Wrangler-R2-Put-Options`), so "no content type" stays distinct from any header value.
-    req = urllib.request.Request(
+    req = urllib.request.Request(  # noqa: S310 - the running emulator's own http:// URL (running_server checks it)
         url.rstrip("/") + f"{_base(bucket, url)}/object?key={urllib.parse.quote(key, safe='')}",
         data=chunks, method="PUT",
         headers={"content-length": str(size), "content-type": "application/octet-stream",
                  PUT_OPTIONS_HEADER: json.dumps({"httpMetadata": http})})
     try:
-        with urllib.request.urlopen(req, timeout=300) as resp:
+        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - see the Request above
             return dict(json.loads(resp.read()))
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}")
@@ -623,7 +623,7 @@ def _cors_call(args: argparse.Namespace, method: str, body: Any = None) -> list[
             return []
         return [r.to_cloudflare() for r in cors.rules_from_stored(store.bucket_cors(args.bucket))]
 
-    found = backend.run(work)
+    found: list[dict[str, Any]] | None = backend.run(work)
     if found is None:
         raise backend.missing(args.bucket)
     return found

@@ -188,11 +188,16 @@ def rules_from_stored(value: Any) -> list[CorsRule]:
 
 def rules_from_xml(body: bytes) -> list[CorsRule]:
     """Rules from a ``PutBucketCors`` body, checked."""
+    malformed = ("The XML you provided was not well-formed or did not validate against our published "
+                 "schema.")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        # S3 documents never need a DTD; entities are how XML bombs work.
+        raise CorsConfigError(malformed, "MalformedXML")
     try:
-        root = ET.fromstring(body)
+        # DTD-free (above) and bounded by the caller; ElementTree never fetches external entities.
+        root = ET.fromstring(body)  # noqa: S314 - see the comment above
     except ET.ParseError:
-        raise CorsConfigError("The XML you provided was not well-formed or did not validate "
-                              "against our published schema.", "MalformedXML") from None
+        raise CorsConfigError(malformed, "MalformedXML") from None
     rules: list[CorsRule] = []
     for element in root:
         if element.tag.rsplit("}", 1)[-1] != "CORSRule":

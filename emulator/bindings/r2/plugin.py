@@ -99,7 +99,7 @@ class Plugin(BindingPlugin):
     def bucket(self, name: str) -> R2Bucket:
         """The binding object for bucket ``name`` (one per name: shared across apps)."""
         if name not in self._buckets:
-            self._buckets[name] = R2Bucket(self._lazy, name, self.platform.clock)  # type: ignore[arg-type]
+            self._buckets[name] = R2Bucket(self._lazy, name, self.platform.clock)  # type: ignore[arg-type]  # the lazy store stands in for R2Store (same attributes, opened on first use)
         return self._buckets[name]
 
     def serving(self) -> None:
@@ -109,8 +109,8 @@ class Plugin(BindingPlugin):
 
     def _warm_up(self) -> None:
         try:
-            self.store  # noqa: B018
-        except Exception as exc:  # the first real use raises it again, to whoever asked
+            self.store  # noqa: B018 - the property opens the store: that is the warm-up
+        except Exception as exc:  # noqa: BLE001 - the first real use raises it again, to whoever asked
             self.platform.log.debug("r2", f"opening the R2 store in the background failed: {exc!r}")
 
     def _probe_indexes(self) -> None:
@@ -136,7 +136,7 @@ class Plugin(BindingPlugin):
         if self.platform.s3_port is not None and self._s3 is None:
             from emulator.bindings.r2.s3 import S3Server
 
-            server = S3Server(self._lazy, self.platform.clock, self.platform.ip,  # type: ignore[arg-type]
+            server = S3Server(self._lazy, self.platform.clock, self.platform.ip,  # type: ignore[arg-type]  # the lazy store stands in for R2Store (same attributes, opened on first use)
                               self.platform.s3_port, self.platform.host_allow_list)
             try:
                 self.s3_endpoint = await server.start()

@@ -40,7 +40,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from emulator.access import SAFE_METHODS, HostAllowList
+from emulator.access import SAFE_METHODS, WILDCARD_IPS, HostAllowList
 from emulator.bindings.r2 import cors
 from emulator.bindings.r2.binding import (
     HTTP_FIELDS, THREAD_THRESHOLD, decode_cursor, encode_cursor, list_objects,
@@ -265,8 +265,9 @@ def _bucket_and_key(raw_path: str) -> tuple[str, str | None]:
     return bucket, key
 
 
-async def _read_xml(request: web.Request) -> ET.Element:
-    """A small XML request body (DeleteObjects, CompleteMultipartUpload), parsed safely."""
+async def _read_small_body(request: web.Request) -> bytes:
+    """An XML document's body, refused past ``MAX_XML_BODY`` (the app's own limit is 1 TiB,
+    for object uploads)."""
     body = bytearray()
     while True:
         piece = await request.content.read(_READ_PIECE)
@@ -275,11 +276,18 @@ async def _read_xml(request: web.Request) -> ET.Element:
         body += piece
         if len(body) > MAX_XML_BODY:
             raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
+    return bytes(body)
+
+
+async def _read_xml(request: web.Request) -> ET.Element:
+    """A small XML request body (DeleteObjects, CompleteMultipartUpload), parsed safely."""
+    body = await _read_small_body(request)
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         # S3 documents never need a DTD; entities are how XML bombs work.
         raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400)
     try:
-        return ET.fromstring(bytes(body))
+        # Bounded and DTD-free (above); ElementTree never fetches external entities.
+        return ET.fromstring(body)  # noqa: S314 - see the comment above
     except ET.ParseError:
         raise S3Error("MalformedXML", "The XML you provided was not well-formed.", 400) from None
 
@@ -303,9 +311,10 @@ def _metadata_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[s
             raise S3Error("InvalidArgument", f"The {name} header is not valid UTF-8.", 400)
     http: dict[str, Any] = {}
     for field, header in HTTP_FIELDS.items():
-        value = request.headers.get(header)
-        if value is None:
+        found = request.headers.get(header)
+        if found is None:
             continue
+        value = found
         if field == "contentEncoding":
             # boto3 adds aws-chunked for framing; it is not part of the object.
             value = ",".join(v for v in (p.strip() for p in value.split(",")) if v != "aws-chunked")
@@ -455,14 +464,14 @@ class S3Endpoint:
             self.store.set_bucket_cors(bucket, None)
             return web.Response(status=204)
         if request.method == "PUT":
-            body = await request.read()
+            body = await _read_small_body(request)
             md5_header = request.headers.get("content-md5")
             if md5_header:
                 try:
                     expected = base64.b64decode(md5_header, validate=True)
                 except (binascii.Error, ValueError):
                     raise S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.", 400) from None
-                if expected != hashlib.md5(body).digest():
+                if expected != hashlib.md5(body, usedforsecurity=False).digest():
                     raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", 400)
             try:
                 rules = cors.rules_from_xml(body)
@@ -784,24 +793,24 @@ class S3Endpoint:
         """RFC 7232 order: If-Match, If-Unmodified-Since → 412; If-None-Match,
         If-Modified-Since → 304."""
         h = request.headers
-        if "if-match" in h and not parse_conditional({"if-match": h["if-match"]}).test(obj):  # type: ignore[union-attr]
+        if "if-match" in h and not parse_conditional({"if-match": h["if-match"]}).test(obj):  # type: ignore[union-attr]  # a header value always parses to a Conditional
             return 412
         if "if-match" not in h and "if-unmodified-since" in h:
             try:
                 cond = parse_conditional({"if-unmodified-since": h["if-unmodified-since"]})
             except (TypeError, ValueError):
                 cond = None
-            if cond is not None and (obj.uploaded - obj.uploaded % 1000) > cond.uploaded_before:  # type: ignore[operator]
+            if cond is not None and (obj.uploaded - obj.uploaded % 1000) > cond.uploaded_before:  # type: ignore[operator]  # an If-Unmodified-Since Conditional has uploaded_before
                 return 412
         if "if-none-match" in h:
-            if not parse_conditional({"if-none-match": h["if-none-match"]}).test(obj):  # type: ignore[union-attr]
+            if not parse_conditional({"if-none-match": h["if-none-match"]}).test(obj):  # type: ignore[union-attr]  # a header value always parses to a Conditional
                 return 304
         elif "if-modified-since" in h:
             try:
                 cond = parse_conditional({"if-modified-since": h["if-modified-since"]})
             except (TypeError, ValueError):
                 cond = None
-            if cond is not None and (obj.uploaded - obj.uploaded % 1000) <= cond.uploaded_after:  # type: ignore[operator]
+            if cond is not None and (obj.uploaded - obj.uploaded % 1000) <= cond.uploaded_after:  # type: ignore[operator]  # an If-Modified-Since Conditional has uploaded_after
                 return 304
         return None
 
@@ -821,9 +830,9 @@ class S3Server:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
+        sockets = site._server.sockets  # type: ignore[union-attr]  # aiohttp internals: the site has started, so its server is set
         self.port = sockets[0].getsockname()[1]
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = "127.0.0.1" if self.host in WILDCARD_IPS else self.host
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:

@@ -63,7 +63,7 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
@@ -115,7 +115,7 @@ _MOTO_INTERNALS = (
 )
 
 
-class _Untracked(list):  # type: ignore[type-arg]
+class _Untracked(list[Any]):
     """A model-instance list that keeps nothing.
 
     moto's ``BaseModel.__new__`` appends every model it creates (each ``FakeKey``, and the
@@ -129,7 +129,7 @@ class _Untracked(list):  # type: ignore[type-arg]
 
 
 for _model in model_data["s3"].values():
-    _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+    _model.instances_tracked = _Untracked()  # type: ignore[attr-defined]  # see _MOTO_INTERNALS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,8 +176,8 @@ _COPY_FROM_LAYOUT_1 = (
 # The metadata columns of an object row, in StoredObject's order; then its segments (and,
 # for reads of the bytes, the inline body).
 _META = "key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums"
-_HEAD_SQL = f"SELECT {_META}, segments FROM objects WHERE key = ?"
-_OPEN_SQL = (f"SELECT {_META}, segments, bodies.data FROM objects LEFT JOIN bodies"
+_HEAD_SQL = f"SELECT {_META}, segments FROM objects WHERE key = ?"  # noqa: S608 - _META is a constant column list
+_OPEN_SQL = (f"SELECT {_META}, segments, bodies.data FROM objects LEFT JOIN bodies"  # noqa: S608 - _META is a constant column list
              " ON bodies.id = objects.body WHERE key = ?")
 _UPSERT_SQL = (
     "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET"
@@ -188,7 +188,7 @@ _UPSERT_SQL = (
 # walk(): (lower bound inclusive?, upper bound?) → the range query, a range search of the
 # objects b-tree in key order (tests/bindings/r2/test_store.py checks the plans).
 _RANGE_SQL = {
-    (inclusive, bounded): f"SELECT {_META}, segments FROM objects WHERE key {'>=' if inclusive else '>'} ?"
+    (inclusive, bounded): f"SELECT {_META}, segments FROM objects WHERE key {'>=' if inclusive else '>'} ?"  # noqa: S608 - _META is a constant column list
                           f"{' AND key < ?' if bounded else ''} ORDER BY key LIMIT ?"
     for inclusive in (False, True) for bounded in (False, True)
 }
@@ -206,13 +206,13 @@ class StoredObject(NamedTuple):
     size: int
     etag: str
     uploaded: int
-    http_metadata: dict[str, Any] = {}
-    custom_metadata: dict[str, str] = {}
-    checksums: dict[str, str] = {}
+    http_metadata: dict[str, Any] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
+    custom_metadata: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
+    checksums: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple field: its default is shared and never changed (see above)
 
     @property
     def uploaded_datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.uploaded / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(self.uploaded / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class Staged:
 
     def __init__(self, staging_dir: Path, algorithms: Iterable[str] = ()) -> None:
         self._dir = staging_dir
-        self._hashes = {"md5": hashlib.md5()}  # the etag; md5() skips new()'s name lookup
+        self._hashes = {"md5": hashlib.md5(usedforsecurity=False)}  # the etag; md5() skips new()'s name lookup
         for alg in algorithms:
             if alg not in self._hashes:
                 self._hashes[alg] = hashlib.new(alg)
@@ -268,7 +268,7 @@ class Staged:
         if self._file is None:
             self._dir.mkdir(parents=True, exist_ok=True)
             self.path = self._dir / uuid.uuid4().hex
-            self._file = open(self.path, "wb")
+            self._file = open(self.path, "wb")  # noqa: SIM115 - owned by this object until close()
             for part in self._buffer:
                 self._file.write(part)
             self._buffer = []
@@ -570,33 +570,33 @@ class IndexedKeys(_VersionedKeyStore):
     def __iter__(self) -> Iterator[str]:
         return (obj.key for obj in self._store.list(self._bucket))
 
-    def keys(self) -> Iterator[str]:  # type: ignore[override]
+    def keys(self) -> Iterator[str]:  # type: ignore[override]  # moto's bucket.keys is a mapping; iterators are all moto calls
         return iter(self)
 
     def _self_iterable(self) -> Any:
         return self
 
-    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]  # see keys()
         for key in self:
             fake = self.get(key)
             if fake is not None:
                 yield key, fake
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # see keys()
         return (fake for _, fake in self.items())
 
-    def lists(self) -> Iterator[tuple[str, list[Any]]]:  # type: ignore[override]
+    def lists(self) -> Iterator[tuple[str, list[Any]]]:
         return ((key, [fake]) for key, fake in self.items())
 
-    iteritems = items  # type: ignore[assignment]
-    itervalues = values  # type: ignore[assignment]
-    iterlists = lists  # type: ignore[assignment]
+    iteritems = items
+    itervalues = values
+    iterlists = lists
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise _ReadOnlyKeys("R2 objects are written through R2Store (committed to the index "
                             "first), not through moto's write API")
 
-    __setitem__ = __delitem__ = setlist = pop = popitem = clear = update = setdefault = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = setlist = pop = popitem = clear = update = setdefault = _refuse
 
     def __repr__(self) -> str:
         return f"<IndexedKeys of R2 bucket {self._bucket!r}>"
@@ -625,9 +625,9 @@ class _Bucket:
         self.db.execute("INSERT OR IGNORE INTO info VALUES ('name', ?)", (name,))
         # moto's create_bucket() also registers the name process-wide; constructing the
         # FakeBucket directly keeps two platforms in one process (tests) independent.
-        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]
+        self.fake = FakeBucket(name=name, account_id=_ACCOUNT, region_name=_REGION)  # type: ignore[abstract]  # moto's FakeBucket leaves abstract members it never uses unimplemented
         self.fake.keys = IndexedKeys(store, name)
-        self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=timezone.utc)
+        self.created = datetime.fromtimestamp(self.dir.stat().st_mtime, tz=UTC)
         # The bucket's CORS rules (S3 JSON shape, see cors.py), kept in the info table.
         row = self.db.execute("SELECT value FROM info WHERE name = 'cors'").fetchone()
         self.cors: list[dict[str, Any]] | None = json.loads(row[0]) if row else None
@@ -966,7 +966,7 @@ class R2Store:
             found: list[tuple[str, list[str] | None]] = []
             for i in range(0, len(unique), 500):
                 batch = unique[i:i + 500]
-                rows = b.db.execute(f"SELECT key, segments FROM objects WHERE key IN "
+                rows = b.db.execute(f"SELECT key, segments FROM objects WHERE key IN "  # noqa: S608 - placeholders only; keys are parameters
                                     f"({','.join('?' * len(batch))})", batch).fetchall()
                 self.stats.rows_read += len(rows)
                 found.extend((k, json.loads(s) if s is not None else None) for k, s in rows)
@@ -1064,7 +1064,7 @@ class R2Store:
                 return None
             self.stats.rows_read += 1
         obj = _stored(row)
-        common = {"name": key, "account_id": _ACCOUNT, "region_name": _REGION, "etag": obj.etag,
+        common: dict[str, Any] = {"name": key, "account_id": _ACCOUNT, "region_name": _REGION, "etag": obj.etag,
                   "bucket_name": bucket}
         if row[8] is not None:
             try:
@@ -1081,7 +1081,7 @@ class R2Store:
         fake.last_modified = _EPOCH + timedelta(milliseconds=obj.uploaded)
         if obj.http_metadata.get("contentType"):
             fake.set_metadata({"Content-Type": obj.http_metadata["contentType"]})
-        fake.r2 = obj  # type: ignore[attr-defined]
+        fake.r2 = obj  # type: ignore[attr-defined]  # read back by IndexedKeys (see _MOTO_INTERNALS)
         # moto's __del__ warns about keys nobody disposed of; a view key owns nothing but
         # its buffer, which the garbage collector closes (see _MOTO_INTERNALS).
         fake.disposed = True
@@ -1183,7 +1183,7 @@ class R2Store:
                 if any(stored[n].size != first for n in ordered[:-1]) or \
                         stored[ordered[-1]].size > first:
                     raise R2Error("BadUpload")
-            md5 = hashlib.md5(b"".join(bytes.fromhex(stored[n].md5) for n in ordered))
+            md5 = hashlib.md5(b"".join(bytes.fromhex(stored[n].md5) for n in ordered), usedforsecurity=False)
             blobs = dict(b.db.execute("SELECT part_number, blob FROM parts WHERE upload_id = ?",
                                       (upload_id,)).fetchall())
             names = [blobs[n] for n in ordered]

@@ -40,7 +40,7 @@ class ServiceFetcher:
         from emulator.runtime.host import as_request
 
         target = self._target()
-        return await target.fetch_service(as_request(input, {**(init or {}), **kwargs}),  # type: ignore[no-any-return]
+        return await target.fetch_service(as_request(input, {**(init or {}), **kwargs}),  # type: ignore[no-any-return]  # AppHost.fetch_service returns the target's Response
                                           entrypoint=self._binding.entrypoint)
 
     def __getattr__(self, name: str) -> Any:

@@ -75,7 +75,7 @@ class WorkflowInstance:
         opts = _options(options, {"type": type, "payload": payload}, "send_event")
         await self._engine.send_event(self._workflow, self.id, opts.get("type"), opts.get("payload"))
 
-    sendEvent = send_event
+    sendEvent = send_event  # noqa: N815 - JS spelling
 
 
 class Workflow:
@@ -102,7 +102,7 @@ class Workflow:
         ids = await self._engine.create_batch(self.name, items)
         return [WorkflowInstance(self._engine, self.name, i) for i in ids]
 
-    createBatch = create_batch
+    createBatch = create_batch  # noqa: N815 - JS spelling
 
     async def get(self, id: str) -> WorkflowInstance:
         """A handle on an existing instance; unknown ids raise ``(instance.not_found)``."""

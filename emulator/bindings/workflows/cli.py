@@ -132,7 +132,7 @@ def register(subparsers: Any) -> None:
     _local_session(p_event)
     p_event.set_defaults(func=_cmd(_send_event, reading=False))
 
-    for action, (_emoji, done) in ACTIONS.items():
+    for action in ACTIONS:
         p_act = isub.add_parser(action, help=f"{action} a workflow instance")
         p_act.add_argument("name", help="name of the workflow")
         p_act.add_argument("id", help="ID of the instance, or 'latest' for the latest instance")
@@ -357,7 +357,8 @@ def _describe(args: argparse.Namespace, backend: _Backend) -> int:
             result = f"until {s['deadline']}"
         rows.append({"step": s["name"] if s["count"] == 1 else f"{s['name']} #{s['count']}",
                      "type": s["type"], "status": s["status"], "attempts": s["attempts"],
-                     "start": s["start"] or "", "duration": "" if s["duration_ms"] is None else f"{s['duration_ms']} ms",
+                     "start": s["start"] or "",
+                     "duration": "" if s["duration_ms"] is None else f"{s['duration_ms']} ms",
                      "output / error": result})
     if rows:
         output.table(rows, ["step", "type", "status", "attempts", "start", "duration", "output / error"])

@@ -131,7 +131,7 @@ def rebuild_error(err: Mapping[str, Any]) -> Exception:
     if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
             return builtin(message)
-        except Exception:  # exotic constructor signatures (UnicodeDecodeError, ...)
+        except Exception:  # noqa: BLE001 - exotic constructor signatures (UnicodeDecodeError, ...)
             pass
     if name not in _REBUILT:
         _REBUILT[name] = type(name, (Exception,), {"name": name})
@@ -141,11 +141,10 @@ def rebuild_error(err: Mapping[str, Any]) -> Exception:
 def _to_epoch_ms(value: Any) -> int:
     """``sleep_until`` targets: datetime (naive = UTC), epoch ms, or an ISO 8601 string."""
     if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        return int(round(value.timestamp() * 1000))
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
+        return round(aware.timestamp() * 1000)
     if isinstance(value, _dt.date):
-        return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc))
+        return _to_epoch_ms(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
@@ -163,7 +162,7 @@ def _event_value(stored: Mapping[str, Any]) -> JsObject:
     return JsObject(
         payload=to_js_object(stored.get("payload")),
         type=stored.get("type"),
-        timestamp=_dt.datetime.fromtimestamp(int(stored.get("timestamp", 0)) / 1000, tz=_dt.timezone.utc),
+        timestamp=_dt.datetime.fromtimestamp(int(stored.get("timestamp", 0)) / 1000, tz=_dt.UTC),
     )
 
 
@@ -412,7 +411,7 @@ class _Run:
             except asyncio.CancelledError:
                 self.executing -= 1
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; the step's retry policy decides
                 self.executing -= 1
                 failure = exc
             else:
@@ -513,16 +512,20 @@ class _Run:
             if cfg.backoff == "linear":
                 return base * attempt
             if cfg.backoff == "exponential":
-                return base * (2 ** (attempt - 1))
+                return base * 2.0 ** (attempt - 1)
             return base
         prefix = f'The delay function for step "{name}-{count}" '
         try:
             result = cfg.delay(JsObject(ctx=ctx, error=failure))
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 task = asyncio.ensure_future(result)
-                timer = asyncio.get_running_loop().create_future()
-                handle = self.engine.clock.call_later(DELAY_FUNCTION_TIMEOUT_MS / 1000,
-                                                      lambda: timer.done() or timer.set_result(None))
+                timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def expire() -> None:
+                    if not timer.done():
+                        timer.set_result(None)
+
+                handle = self.engine.clock.call_later(DELAY_FUNCTION_TIMEOUT_MS / 1000, expire)
                 try:
                     done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
@@ -896,7 +899,7 @@ class WorkflowEngine:
             except DefinitionUnavailable as exc:
                 self._park(run, str(exc))
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the app's constructor may raise anything; the instance errors
                 await self._finish(run, definition, None, exc)
                 return
             if not run.fresh:
@@ -920,7 +923,7 @@ class WorkflowEngine:
                     output = await entry.run(event, step)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - app code may raise anything; the instance errors
                 await self._finish(run, definition, None, exc)
             else:
                 await self._finish(run, definition, output, None)
@@ -1036,8 +1039,8 @@ class WorkflowEngine:
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"workflow params must be JSON-serialisable: {exc}") from None
             ids.append(instance_id)
-            ops.append(("INSERT INTO instances (workflow, id, status, params, created_ms) VALUES (?, ?, 'queued', ?, ?)",
-                        (workflow, instance_id, encoded, now)))
+            ops.append(("INSERT INTO instances (workflow, id, status, params, created_ms) "
+                        "VALUES (?, ?, 'queued', ?, ?)", (workflow, instance_id, encoded, now)))
         try:
             await self.store.write(*ops)
         except sqlite3.IntegrityError:

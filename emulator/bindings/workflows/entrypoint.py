@@ -134,7 +134,7 @@ class WorkflowEvent(JsObject):
     def build(cls, payload: Any, timestamp_ms: int, instance_id: str, workflow_name: str) -> "WorkflowEvent":
         event = cls()
         event["payload"] = to_js_object(payload)
-        event["timestamp"] = _dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=_dt.timezone.utc)
+        event["timestamp"] = _dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=_dt.UTC)
         event["instanceId"] = instance_id
         event["workflowName"] = workflow_name
         return event
@@ -251,7 +251,7 @@ class _StepFunction:
         if self._depends is not None:
             deps = [d if _is_step_function(d) else self._step._functions.get(getattr(d, "__name__", ""))
                     for d in self._depends]
-            for original, dep in zip(self._depends, deps):
+            for original, dep in zip(self._depends, deps, strict=True):
                 if dep is None:
                     raise TypeError(f'step "{self.step_name}": dependency {original!r} is not a step function')
         else:
@@ -260,7 +260,7 @@ class _StepFunction:
             values = list(await asyncio.gather(*(d() for d in deps)))
         else:
             values = [await d() for d in deps]
-        return dict(zip(names, values))
+        return dict(zip(names, values, strict=True))
 
     async def _execute(self) -> Any:
         kwargs = await self._resolve_dependencies()
@@ -342,7 +342,7 @@ class WorkflowStep:
         """Sleep until a ``datetime``, epoch milliseconds or an ISO 8601 string."""
         await self._backend.sleep_until(name, timestamp)
 
-    sleepUntil = sleep_until
+    sleepUntil = sleep_until  # noqa: N815 - JS spelling
 
     async def wait_for_event(self, name: str, *args: Any, type: str | None = None,
                              timeout: Any = None) -> JsObject:
@@ -361,4 +361,4 @@ class WorkflowStep:
             raise TypeError(f'step.wait_for_event("{name}") needs an event type: type="..."')
         return await self._backend.wait_for_event(name, event_type, timeout)
 
-    waitForEvent = wait_for_event
+    waitForEvent = wait_for_event  # noqa: N815 - JS spelling

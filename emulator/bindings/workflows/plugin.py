@@ -28,7 +28,7 @@ class WorkflowContext:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Future[Any]] = set()
 
-    def waitUntil(self, awaitable: Awaitable[Any]) -> None:
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None:  # noqa: N802 - JS spelling
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

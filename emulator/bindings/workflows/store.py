@@ -250,7 +250,7 @@ class WorkflowStore:
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _json(text: str | None) -> Any:
@@ -316,7 +316,7 @@ def list_instances(conn: sqlite3.Connection, workflow: str, status: str | None =
 def instances_cursor(instance: dict[str, Any]) -> str:
     """Where the page ending with ``instance`` (a ``list_instances`` item) stops."""
     created = _dt.datetime.fromisoformat(instance["created"])
-    return f"{int(round(created.timestamp() * 1000))}:{instance['id']}"
+    return f"{round(created.timestamp() * 1000)}:{instance['id']}"
 
 
 def _parse_cursor(cursor: str) -> tuple[int, str]:
@@ -343,7 +343,7 @@ _RUNNABLE = f"""NOT (
             AND s.deadline_ms > :now)
     AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow = i.workflow AND s.instance = i.id
                     AND s.{_PENDING} AND (s.deadline_ms IS NULL OR s.deadline_ms <= :now))
-    AND NOT EXISTS (SELECT 1 {_MATCHED_EVENTS} AND e.workflow = i.workflow AND e.instance = i.id))"""
+    AND NOT EXISTS (SELECT 1 {_MATCHED_EVENTS} AND e.workflow = i.workflow AND e.instance = i.id))"""  # noqa: S608 - constant fragments
 
 
 def due_instances(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[tuple[str, str]]:
@@ -357,7 +357,7 @@ def due_instances(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[tup
         (now_ms, limit)).fetchall()
     if len(rows) < limit:
         rows += conn.execute(
-            f"SELECT e.workflow, e.instance {_MATCHED_EVENTS} AND EXISTS (SELECT 1 FROM instances i WHERE"
+            f"SELECT e.workflow, e.instance {_MATCHED_EVENTS} AND EXISTS (SELECT 1 FROM instances i WHERE"  # noqa: S608 - constant fragments
             " i.workflow = e.workflow AND i.id = e.instance AND i.status IN ('running', 'waiting'))"
             " LIMIT ?", (limit - len(rows),)).fetchall()
     return list(dict.fromkeys((r[0], r[1]) for r in rows))
@@ -379,7 +379,7 @@ def runnable_instances(conn: sqlite3.Connection, now_ms: int, wanted: int, live:
     extra rows are read because the caller's live runs are among them."""
     limit = wanted + live
     found: dict[tuple[str, str], None] = {}
-    for row in conn.execute(f"SELECT i.workflow, i.id FROM instances i WHERE i.status = 'running'"
+    for row in conn.execute(f"SELECT i.workflow, i.id FROM instances i WHERE i.status = 'running'"  # noqa: S608 - constant fragments
                             f" AND {_RUNNABLE} ORDER BY i.created_ms, i.id LIMIT :limit",
                             {"now": now_ms, "limit": limit}):
         found[(row[0], row[1])] = None
@@ -442,7 +442,7 @@ def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, ac
                        (workflow, instance_id)).fetchone()
     if row is None:
         raise OfflineActionError("(instance.not_found) Instance does not exist")
-    status = row["status"]
+    status: str = row["status"]
     conn.execute("BEGIN IMMEDIATE")
     try:
         new = status
@@ -513,7 +513,8 @@ def offline_create(conn: sqlite3.Connection, workflow: str, instance_id: str, en
 def offline_send_event(conn: sqlite3.Connection, workflow: str, instance_id: str, event_type: str,
                        encoded_payload: str, now_ms: int) -> None:
     """Store an event for an instance; its ``wait_for_event`` takes it when the engine runs."""
-    if conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone() is None:
+    found = conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone()
+    if found is None:
         raise OfflineActionError("(instance.not_found) Instance does not exist")
     conn.execute("INSERT INTO events (workflow, instance, type, payload, timestamp_ms) VALUES (?, ?, ?, ?, ?)",
                  (workflow, instance_id, event_type, encoded_payload, now_ms))
@@ -547,7 +548,7 @@ def shift_ops(workflow: str, instance_id: str, delta_ms: int) -> list[Op]:
 
 
 def delete_ops(workflow: str, instance_id: str) -> list[Op]:
-    return [(f"DELETE FROM {table} WHERE workflow = ? AND {column} = ?", (workflow, instance_id))
+    return [(f"DELETE FROM {table} WHERE workflow = ? AND {column} = ?", (workflow, instance_id))  # noqa: S608 - constant table and column names
             for table, column in (("steps", "instance"), ("attempts", "instance"), ("events", "instance"),
                                   ("instances", "id"))]
 

@@ -119,7 +119,7 @@ class _ResponseClass(_JsClass):
         response = _Response(body, status=init.get("status"), status_text=init.get("statusText") or "",
                              headers=_headers_init(init.get("headers")), web_socket=init.get("webSocket"))
         if init.get("encodeBody"):
-            response.encode_body = init["encodeBody"]  # type: ignore[attr-defined]
+            response.encode_body = init["encodeBody"]
         return response
 
     def json(self, data: Any, *args: Any, **kwargs: Any) -> _Response:
@@ -145,7 +145,7 @@ class _RequestClass(_JsClass):
         if not args:
             raise JsException("TypeError", "Request constructor: 1 argument required, but only 0 present.")
         init = _options(args, kwargs, 1)
-        options = {k: init[k] for k in ("method", "body", "redirect", "cf") if k in init}
+        options: dict[str, Any] = {k: init[k] for k in ("method", "body", "redirect", "cf") if k in init}
         if "headers" in init:
             options["headers"] = _headers_init(init["headers"])
         return _Request(args[0], **options)
@@ -421,7 +421,7 @@ class _URL(JsProxy):
     def toString(self) -> str:  # noqa: N802 - JS spelling
         return self.href
 
-    toJSON = toString  # noqa: N815
+    toJSON = toString  # noqa: N815 - JS spelling
 
     def __str__(self) -> str:
         return self.href
@@ -605,10 +605,10 @@ class _DateClass(_JsClass):
         except ValueError:
             return math.nan
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
+            moment = moment.replace(tzinfo=dt.UTC)
         return moment.timestamp() * 1000
 
-    def UTC(self, year: int, month: int = 0, day: int = 1, hours: int = 0, minutes: int = 0,  # noqa: N802
+    def UTC(self, year: int, month: int = 0, day: int = 1, hours: int = 0, minutes: int = 0,  # noqa: N802 - JS spelling
             seconds: int = 0, ms: int = 0) -> float:
         import calendar
 
@@ -626,7 +626,7 @@ class _MathNamespace:
     E = math.e
 
     def random(self) -> float:
-        return _random.random()
+        return _random.random()  # noqa: S311 - Math.random() is not cryptographic either
 
     floor = staticmethod(math.floor)
     ceil = staticmethod(math.ceil)
@@ -659,10 +659,10 @@ class _NumberClass(_JsClass):
     def isInteger(self, value: Any) -> bool:  # noqa: N802 - JS spelling
         return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
 
-    def parseFloat(self, text: str) -> float:  # noqa: N802
+    def parseFloat(self, text: str) -> float:  # noqa: N802 - JS spelling
         return self(text)
 
-    def parseInt(self, text: str, radix: int = 10) -> float:  # noqa: N802
+    def parseInt(self, text: str, radix: int = 10) -> float:  # noqa: N802 - JS spelling
         try:
             return int(str(text).strip(), radix)
         except ValueError:
@@ -845,8 +845,8 @@ HTMLRewriter = _HTMLRewriterClass()
 URL = _URLClass()
 URLSearchParams = _URLSearchParamsClass()
 # JS's error constructors, under their JS names (shadowing the builtins in this module only).
-TypeError = TypeError_  # noqa: A001
-SyntaxError = SyntaxError_  # noqa: A001
+TypeError = TypeError_
+SyntaxError = SyntaxError_
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -20,5 +20,5 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 
 @pytest.fixture
-def db(platform: Platform):  # type: ignore[no-untyped-def]
+def db(platform: Platform) -> Any:
     return platform.env_for(platform.apps[0]).DB

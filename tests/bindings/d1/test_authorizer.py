@@ -50,7 +50,7 @@ async def seed(db: Any) -> None:
 async def test_refused_statements_fail_and_change_nothing(db: Any, tmp_path: Path, sql: str) -> None:
     await seed(db)
     elsewhere = tmp_path / "elsewhere.sqlite3"
-    with pytest.raises(D1Error, match="not authorized|authorization denied"):
+    with pytest.raises(D1Error, match=r"not authorized|authorization denied"):
         await db.prepare(sql.format(elsewhere=elsewhere)).run()
     assert not elsewhere.exists()
     # Nothing is left half done: no transaction open, the data is intact, writes still work.
@@ -124,7 +124,7 @@ async def test_fts5_and_triggers_work_end_to_end(db: Any) -> None:
 
 async def test_cf_tables_are_d1s_own(platform: Platform, db: Any) -> None:
     await seed(db)
-    path = platform.plugin("d1").database_path("main-db")  # type: ignore[attr-defined]
+    path = platform.plugin("d1").database_path("main-db")  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     with contextlib.closing(sqlite3.connect(path)) as conn:  # what D1 keeps for itself
         conn.execute("CREATE TABLE _cf_KV (key TEXT PRIMARY KEY, value BLOB)")
         conn.commit()
@@ -132,7 +132,7 @@ async def test_cf_tables_are_d1s_own(platform: Platform, db: Any) -> None:
                 "DROP TABLE _cf_KV", "PRAGMA table_info(_cf_KV)", "PRAGMA index_list('_cf_KV')",
                 "CREATE INDEX mine ON _cf_KV (value)"):
         # SQLite words a refused column read its own way; the code is SQLITE_AUTH either way.
-        with pytest.raises(D1Error, match="(not authorized|is prohibited): SQLITE_AUTH"):
+        with pytest.raises(D1Error, match=r"(not authorized|is prohibited): SQLITE_AUTH"):
             await db.prepare(sql).all()
 
 

@@ -97,7 +97,7 @@ async def test_errors(db: Any) -> None:
     with pytest.raises(D1Error) as info:
         await db.prepare("-- only a comment\n/* and another */").all()
     assert str(info.value) == "D1_ERROR: No SQL statements detected."
-    with pytest.raises(D1Error, match="^D1_ERROR: Wrong number of parameter bindings"):
+    with pytest.raises(D1Error, match=r"^D1_ERROR: Wrong number of parameter bindings"):
         await db.prepare("SELECT ?, ?").bind(1).all()
 
 
@@ -120,7 +120,7 @@ async def test_batch_is_one_transaction(db: Any) -> None:
     ])
     assert results[0].results == [] and results[0].meta.changes == 1
     assert results[1].results == [{"n": 4}]
-    with pytest.raises(D1Error, match="^D1_ERROR: UNIQUE constraint failed: users.id"):
+    with pytest.raises(D1Error, match=r"^D1_ERROR: UNIQUE constraint failed: users\.id"):
         await db.batch([
             db.prepare("INSERT INTO users (id, name) VALUES (10, 'x')"),
             db.prepare("INSERT INTO users (id, name) VALUES (10, 'dup')"),
@@ -184,7 +184,7 @@ async def test_databases_are_shared_by_name_and_ids_may_be_odd(tmp_path: Path) -
         files = sorted(f.name for f in d1_dir.iterdir() if f.suffix == ".sqlite3")
         assert files == ["my%2F%20Database.sqlite3", "shared.sqlite3"]
         plugin = p.plugin("d1")
-        assert plugin.database("STORE") is plugin.database("shared")  # type: ignore[attr-defined]
+        assert plugin.database("STORE") is plugin.database("shared")  # type: ignore[attr-defined]  # the d1 plugin's own method
     finally:
         await p.stop()
 
@@ -296,7 +296,8 @@ def _file_size(platform: Platform) -> int:
     """The database size as SQLite itself reports it, on a connection of its own."""
     import sqlite3
 
-    probe = sqlite3.connect(platform.plugin("d1").database_path("main-db"), isolation_level=None)
+    probe = sqlite3.connect(platform.plugin("d1").database_path("main-db"),  # type: ignore[attr-defined]  # the d1 plugin's
+                            isolation_level=None)
     try:
         (pages,) = probe.execute("PRAGMA page_count").fetchone()
         (page_size,) = probe.execute("PRAGMA page_size").fetchone()

@@ -27,7 +27,8 @@ from emulator.bindings.d1.engine import (
     ("/* a; b */ SELECT [x;y] FROM t", ["/* a; b */ SELECT [x;y] FROM t"]),
     ("-- only\n/* comments */", []),
     ("CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END; SELECT 3",
-     ["CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END;", "SELECT 3"]),
+     ["CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); INSERT INTO u VALUES (2); END;",
+      "SELECT 3"]),
     (";;", []),
 ])
 def test_split_statements(sql: str, expected: list[str]) -> None:
@@ -70,7 +71,7 @@ def test_sync_calls_and_wal_mode(tmp_path: Path) -> None:
 
 def test_error_text_for_plain_sqlite_errors() -> None:
     exc = sqlite3.OperationalError("no such table: x")
-    exc.sqlite_errorname = "SQLITE_ERROR"  # type: ignore[attr-defined]
+    exc.sqlite_errorname = "SQLITE_ERROR"
     assert str(to_d1_error(exc)) == "D1_ERROR: no such table: x: SQLITE_ERROR"
 
 

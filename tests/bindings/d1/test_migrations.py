@@ -30,7 +30,7 @@ def test_order_numbered_first_by_leading_integer(tmp_path: Path) -> None:
     names = [m.name for m in read_migrations(tmp_path / "m")]
     assert names == ["0001_one.sql", "0002_a.sql", "0002_b.sql", "2_two.sql", "10_ten.sql",
                      "abc_x.sql", "init.sql"]
-    with pytest.raises(MigrationError, match="^No migrations present at "):
+    with pytest.raises(MigrationError, match=r"^No migrations present at "):
         read_migrations(tmp_path / "missing")
 
 
@@ -104,12 +104,12 @@ async def test_platform_target_logs_each_migration(tmp_path: Path, platform: Pla
 
 
 def test_create_numbers_after_the_highest(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from emulator.bindings.d1.migrations import create_migration
 
     folder = tmp_path / "new"
-    first = create_migration(folder, "add users", datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc))
+    first = create_migration(folder, "add users", datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC))
     assert first.name == "0001_add_users.sql"
     assert first.read_text() == "-- Migration number: 0001 \t 2024-05-06T07:08:09.123Z\n"
     (folder / "0007_manual.sql").write_text("")

@@ -12,7 +12,7 @@ from emulator.platform import Platform
 
 async def client_for(platform: Platform, aiohttp_client: Any) -> Any:
     app = web.Application()
-    app.add_routes(routes(platform.plugin("d1")))  # type: ignore[arg-type]
+    app.add_routes(routes(platform.plugin("d1")))  # type: ignore[arg-type]  # the plugin's own routes() takes it (typed BindingPlugin)
     return await aiohttp_client(app)
 
 

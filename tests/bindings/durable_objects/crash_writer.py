@@ -11,7 +11,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from emulator.bindings.durable_objects.entrypoint import DurableObject  # noqa: E402
+from emulator.bindings.durable_objects.entrypoint import DurableObject  # noqa: E402 - after the sys.path set-up above
 
 ALARM_AT_MS = 1_700_003_600_000  # an hour after the helpers' fake start
 FIRED: list[str] = []

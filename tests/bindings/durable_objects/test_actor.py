@@ -176,7 +176,7 @@ async def test_block_concurrency_while_holds_back_every_other_event(tmp_path: Pa
         assert await asyncio.wait_for(critical, timeout=5) == 42  # the callback's value
         assert await asyncio.gather(*hits) == ["0", "1", "2", "3", "4"]
         # They ran after the critical section, in the order they arrived.
-        assert LOG == ["critical start", "critical end"] + [f"hit {i}" for i in range(5)]
+        assert ["critical start", "critical end"] + [f"hit {i}" for i in range(5)] == LOG
 
 
 async def test_constructor_block_concurrency_while_runs_before_the_first_event(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ async def test_a_failing_event_keeps_its_writes(tmp_path: Path) -> None:
 
 
 async def test_writes_are_durable_before_the_caller_sees_the_result(tmp_path: Path) -> None:
-    async with do_platform(tmp_path, {"COUNTER": Counter}) as (platform, env):
+    async with do_platform(tmp_path, {"COUNTER": Counter}) as (_platform, env):
         stub = env.COUNTER.getByName("c")
         assert await stub.increment() == 1
         # Another connection (another process would see the same) reads the committed row.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,7 +23,7 @@ class Thing:
 
 
 class Echo(DurableObject):
-    received: list[Any] = []
+    received: ClassVar[list[Any]] = []
 
     async def fetch(self, request: Request) -> Response:
         body = await request.text()
@@ -88,7 +88,7 @@ async def test_namespace_api(tmp_path: Path) -> None:
             ns.get(named, {"routingMode": "nearest"})
         assert caught.value.name == "RangeError"
         ns.get(named, routingMode="primary-only")
-        with pytest.raises(DurableObjectError, match="Jurisdiction restrictions are not implemented in workerd."):
+        with pytest.raises(DurableObjectError, match=r"Jurisdiction restrictions are not implemented in workerd\."):
             ns.jurisdiction("eu")
 
 
@@ -124,9 +124,9 @@ async def test_rpc_refusals_happen_at_the_call(tmp_path: Path) -> None:
 async def test_errors_are_raised_again_in_the_caller(tmp_path: Path) -> None:
     async with do_platform(tmp_path, {"ECHO": Echo}) as (_, env):
         stub = env.ECHO.getByName("e")
-        with pytest.raises(ValueError, match="^bad value") as value_error:
+        with pytest.raises(ValueError, match=r"^bad value") as value_error:
             await stub.fail("value")
-        assert value_error.value.remote is True  # type: ignore[attr-defined]
+        assert value_error.value.remote is True  # type: ignore[attr-defined]  # set on errors that crossed from the object
         assert "Raised in the Durable Object" in value_error.value.__notes__[0]
         with pytest.raises(JsError, match=r"^\w+: MineError: custom failure"):
             await stub.fail("mine")
@@ -136,7 +136,8 @@ async def test_errors_are_raised_again_in_the_caller(tmp_path: Path) -> None:
         for name in ("missing", "_private", "not_a_method"):
             with pytest.raises(DurableObjectError, match=f"^TypeError: Method {name} does not exist$"):
                 await getattr(stub, name)()
-        with pytest.raises(DurableObjectError, match=r"^\w+: 'alarm' is a reserved method and cannot be called over RPC."):
+        with pytest.raises(DurableObjectError,
+                           match=r"^\w+: 'alarm' is a reserved method and cannot be called over RPC\.$"):
             await stub.alarm()
         assert await stub.echo("still fine") == "still fine"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,14 @@ async def test_a_failing_alarm_is_retried_with_backoff_then_dropped(tmp_path: Pa
         for _ in range(10):
             await clock.advance(100)
         assert [r["retryCount"] for r in RUNS] == [0, 1, 2, 3, 4, 5, 6]  # 6 retries, then dropped
-        gaps = [b["at"] - a["at"] for a, b in zip(RUNS, RUNS[1:], strict=False)]
+        gaps = [b["at"] - a["at"] for a, b in pairwise(RUNS)]
         assert all(2 * 2 ** i <= gap <= 2 * 2 ** i * 1.25 + 0.01 for i, gap in enumerate(gaps[:5]))
         assert await platform.plugins["durable_objects"].lookup("ALARMED").alarm("r") is None
 
 
 async def test_a_retried_alarm_succeeds(tmp_path: Path) -> None:
     clock = FakeClock(start=START)
-    async with do_platform(tmp_path, {"ALARMED": Alarmed}, clock=clock) as (platform, env):
+    async with do_platform(tmp_path, {"ALARMED": Alarmed}, clock=clock) as (_platform, env):
         FAILURES["left"] = 2
         await env.ALARMED.getByName("r").schedule(int(START * 1000) + 10)
         for _ in range(5):
@@ -96,7 +97,7 @@ async def test_a_retried_alarm_succeeds(tmp_path: Path) -> None:
 
 async def test_a_handler_setting_a_new_alarm_keeps_it(tmp_path: Path) -> None:
     clock = FakeClock(start=START)
-    async with do_platform(tmp_path, {"ALARMED": Rescheduling}, clock=clock) as (platform, env):
+    async with do_platform(tmp_path, {"ALARMED": Rescheduling}, clock=clock) as (_platform, env):
         stub = env.ALARMED.getByName("again")
         await stub.schedule(int(START * 1000) + 1000)
         await clock.advance(2)

@@ -52,7 +52,7 @@ def test_id_from_string_refuses_another_namespaces_id() -> None:
 
 
 def test_jurisdictions_are_refused_as_workerd_does() -> None:
-    with pytest.raises(DurableObjectError, match="Jurisdiction restrictions are not implemented in workerd."):
+    with pytest.raises(DurableObjectError, match=r"Jurisdiction restrictions are not implemented in workerd\."):
         IdFactory("app-Counter").new_unique({"jurisdiction": "eu"})
 
 

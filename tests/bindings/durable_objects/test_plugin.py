@@ -124,13 +124,13 @@ async def test_a_class_of_another_hosted_app_through_script_name(cf_emulator: An
 async def test_a_bound_class_missing_from_the_module_stops_the_start(cf_emulator: Any, tmp_path: Path) -> None:
     source = "from workers import WorkerEntrypoint\n\nclass Default(WorkerEntrypoint):\n    pass\n\nGhost = None\n"
     config = write_app(tmp_path, source, '[[durable_objects.bindings]]\nname = "G"\nclass_name = "Ghost"\n')
-    with pytest.raises(StartError, match='Durable Object class "Ghost" is not defined by app "app": .* defines no '
-                                         "class named 'Ghost'"):
+    with pytest.raises(StartError, match=r'Durable Object class "Ghost" is not defined by app "app": .* defines no '
+                                         r"class named 'Ghost'"):
         await cf_emulator(config)
     config = write_app(tmp_path, source.replace("Ghost = None", "class Ghost:\n    pass"),
                        '[[durable_objects.bindings]]\nname = "G"\nclass_name = "Ghost"\n', name="plain")
-    with pytest.raises(StartError, match='Durable Object class "Ghost" of app "plain" must derive from '
-                                         "workers.DurableObject"):
+    with pytest.raises(StartError, match=r'Durable Object class "Ghost" of app "plain" must derive from '
+                                         r"workers\.DurableObject"):
         await cf_emulator(config)
     config = write_app(tmp_path, source.replace("Ghost = None\n", ""),
                        '[[durable_objects.bindings]]\nname = "G"\nclass_name = "Ghost"\n', name="other")
@@ -188,5 +188,5 @@ async def test_the_pytest_handle_names_what_exists(cf_emulator: Any) -> None:
 
     emu = await cf_emulator(EXAMPLES / "07-durable-objects" / "wrangler.jsonc")
     assert emu.durable_object("List").engine.class_name == "List"
-    with pytest.raises(LookupFailed, match="no Durable Object namespace named 'NOPE'.*'LISTS'"):
+    with pytest.raises(LookupFailed, match=r"no Durable Object namespace named 'NOPE'.*'LISTS'"):
         emu.durable_object("NOPE")

@@ -65,7 +65,7 @@ def test_awaitables_and_functions_are_refused() -> None:
         pass
 
     c = coro()
-    with pytest.raises(TypeError, match="^Awaitable <class 'coroutine'> cannot be sent over RPC.$"):
+    with pytest.raises(TypeError, match=r"^Awaitable <class 'coroutine'> cannot be sent over RPC\.$"):
         to_rpc([c])
     c.close()
     with pytest.raises(TypeError, match="cannot be sent over RPC"):
@@ -95,6 +95,7 @@ def test_stored_values_round_trip() -> None:
     assert isinstance(back, JsObject) and isinstance(back.nested.deep, JsObject)
     assert back.a == [1, 2.5, "x", None, True] and bytes(back.b) == b"bytes" and back.d == when
     assert back.s == {"k"} and back.nan == math.inf and back.big == 2**64
+    plain: Any
     for plain in ("text", "", "😀", 0, -5, 1.5, True, False, None, [], {}):
         assert decode(encode(plain)) == plain
     assert decode(encode("lone \ud800 surrogate")) == "lone \ud800 surrogate"
@@ -110,11 +111,11 @@ def test_storage_refuses_what_rpc_cannot_send() -> None:
 
 def test_errors_keep_their_type_and_message_across_the_boundary() -> None:
     got = rpc_error(KeyError("missing"))
-    assert type(got) is KeyError and got.args == ("missing",) and got.remote is True  # type: ignore[attr-defined]
+    assert type(got) is KeyError and got.args == ("missing",) and got.remote is True  # type: ignore[attr-defined]  # set on errors that crossed from the object
 
     class MineError(Exception):
         pass
 
     custom = rpc_error(MineError("boom"), "Traceback ...")
-    assert custom.name == "Error" and custom.message == "MineError: boom"  # type: ignore[attr-defined]
+    assert custom.name == "Error" and custom.message == "MineError: boom"  # type: ignore[attr-defined]  # a JS-style error: name and message attributes
     assert custom.__notes__ == ["Raised in the Durable Object:\nTraceback ..."]

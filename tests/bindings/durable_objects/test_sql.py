@@ -38,10 +38,10 @@ async def test_cursor_api(tmp_path: Path) -> None:
             assert cursor.rowsRead == 3 and cursor.rowsWritten == 0
             assert list(cursor) == []  # consumed
             assert sql.exec("SELECT val FROM t WHERE id = ?", 2).one() == {"val": "beta"}
-            with pytest.raises(DurableObjectError, match=r"^\w+: Expected exactly one result from SQL query, but got no "
-                                                         "results.$"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: Expected exactly one result from SQL query, but got no results\.$"):
                 sql.exec("SELECT * FROM t WHERE id = 9").one()
-            with pytest.raises(DurableObjectError, match="but got multiple results.$"):
+            with pytest.raises(DurableObjectError, match=r"but got multiple results\.$"):
                 sql.exec("SELECT * FROM t").one()
             raw = sql.exec("SELECT id, val FROM t ORDER BY id").raw()
             assert raw.next() == {"done": False, "value": [1, "alpha"]}
@@ -117,7 +117,7 @@ async def test_the_kv_table_is_out_of_sqls_reach(tmp_path: Path) -> None:
 
         async def body(instance: Any, ctx: Any) -> None:
             await ctx.storage.put("blah", 123)  # creates _cf_KV
-            with pytest.raises(DurableObjectError, match="access to _cf_KV.key is prohibited"):
+            with pytest.raises(DurableObjectError, match=r"access to _cf_KV\.key is prohibited"):
                 ctx.storage.sql.exec("SELECT * FROM _cf_KV")
             # An application text equal to one of the store's own (trusted) statements gets no trust.
             with pytest.raises(DurableObjectError, match="access to _cf_KV"):

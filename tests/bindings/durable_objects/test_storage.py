@@ -93,7 +93,8 @@ async def test_list_options(tmp_path: Path) -> None:
             assert await listed(prefix="b", start="c") == []
             assert await listed(prefix="b", end="bb") == ["b", "ba"]
             assert await listed(start="c", end="a") == []
-            with pytest.raises(DurableObjectError, match=r"^\w+: list\(\) cannot be called with both start and startAfter"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: list\(\) cannot be called with both start and startAfter"):
                 await s.list(start="a", startAfter="a")
             with pytest.raises(DurableObjectError, match=r"^\w+: List limit must be positive.$"):
                 await s.list(limit=0)
@@ -109,11 +110,12 @@ async def test_kv_backed_limits_and_their_texts(tmp_path: Path) -> None:
             assert (key_error.value.name, key_error.value.message) == (
                 "RangeError", "Keys cannot be larger than 2048 bytes. A key of size 2049 was provided.")
             await s.put("k" * 2048, 1)
-            with pytest.raises(DurableObjectError, match=r"^\w+: Values cannot be larger than 131072 bytes. A value of "):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: Values cannot be larger than 131072 bytes\. A value of "):
                 await s.put("v", "x" * 131_200)
             await s.put("v", "x" * 131_000)
-            with pytest.raises(DurableObjectError, match=r"^\w+: Maximum number of key value pairs is 128. 129 pairs were "
-                                                         "provided.$"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: Maximum number of key value pairs is 128\. 129 pairs were provided\.$"):
                 await s.get([str(i) for i in range(129)])
             with pytest.raises(DurableObjectError, match="Maximum number of key value pairs is 128"):
                 await s.put({str(i): i for i in range(129)})
@@ -248,11 +250,13 @@ async def test_transaction_sync_and_sync_kv_on_sqlite_backed_objects(tmp_path: P
 async def test_sqlite_only_apis_refuse_kv_backed_objects(tmp_path: Path) -> None:
     async with do_platform(tmp_path, {"STORE": Store}, sqlite=False) as (platform, _):
         async def body(ctx: Any) -> None:
-            with pytest.raises(DurableObjectError, match=r"^\w+: SQL is not enabled for this Durable Object class. To enable "
-                                                         "it, change `new_classes` to `new_sqlite_classes`"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: SQL is not enabled for this Durable Object class\. To enable it, change "
+                                     r"`new_classes` to `new_sqlite_classes`"):
                 ctx.storage.sql.exec("SELECT 1")
-            with pytest.raises(DurableObjectError, match=r"^\w+: The storage.kv \(synchronous KV\) API is only available "
-                                                         "for SQLite-backed Durable Objects"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: The storage\.kv \(synchronous KV\) API is only available for "
+                                     r"SQLite-backed Durable Objects"):
                 ctx.storage.kv.get("x")
             with pytest.raises(DurableObjectError, match=r"^\w+: Durable Object is not backed by SQL.$"):
                 ctx.storage.transactionSync(lambda: None)
@@ -265,7 +269,8 @@ async def test_alarm_api_errors_and_values(tmp_path: Path) -> None:
         async def body(ctx: Any) -> None:
             s = ctx.storage
             assert await s.getAlarm() is None
-            with pytest.raises(DurableObjectError, match=r"^\w+: setAlarm\(\) cannot be called with an alarm time <= 0$"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: setAlarm\(\) cannot be called with an alarm time <= 0$"):
                 await s.setAlarm(0)
             await s.setAlarm(dt.datetime(2100, 1, 1))
             assert await s.getAlarm() == 4102444800000
@@ -275,7 +280,8 @@ async def test_alarm_api_errors_and_values(tmp_path: Path) -> None:
 
         async def no_handler(ctx: Any) -> None:
             assert await ctx.storage.getAlarm() == 10**13  # set while constructing
-            with pytest.raises(DurableObjectError, match=r"^\w+: Your Durable Object class must have an alarm\(\) handler "
-                                                         "in order to call setAlarm\\(\\)$"):
+            with pytest.raises(DurableObjectError,
+                               match=r"^\w+: Your Durable Object class must have an alarm\(\) handler in order to call "
+                                     r"setAlarm\(\)$"):
                 await ctx.storage.setAlarm(10**13)
         await run(platform, no_handler, binding="NOALARM")

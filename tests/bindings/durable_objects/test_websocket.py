@@ -173,7 +173,7 @@ def test_pairs_and_their_errors() -> None:
     pair = WebSocketPair.new()
     client, server = pair
     assert list(pair.object_values()) == [client, server] and pair[0] is client and len(pair) == 2
-    with pytest.raises(JsException, match="You must call one of accept\\(\\) or state.acceptWebSocket\\(\\)"):
+    with pytest.raises(JsException, match=r"You must call one of accept\(\) or state\.acceptWebSocket\(\)"):
         server.send("too early")
     for code in (1005, 1006, 999, 5000):
         with pytest.raises(JsException, match=f"^InvalidAccessError: Invalid WebSocket close code: {code}.$"):

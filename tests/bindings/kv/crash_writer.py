@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from emulator.bindings.kv.binding import KVNamespace  # noqa: E402
-from emulator.bindings.kv.engine import KVEngine, namespace_path  # noqa: E402
-from emulator.clock import RealClock  # noqa: E402
+from emulator.bindings.kv.binding import KVNamespace  # noqa: E402 - after the sys.path set-up above
+from emulator.bindings.kv.engine import KVEngine, namespace_path  # noqa: E402 - after the sys.path set-up above
+from emulator.clock import RealClock  # noqa: E402 - after the sys.path set-up above
 
 
 async def main(state: Path, acked: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from emulator.bindings.kv.binding import MAX_VALUE_BYTES, KVNamespace, KVValueStream
 from emulator.bindings.kv.errors import KVError
 from emulator.clock import FakeClock
-from emulator.runtime.shims.pyodide.ffi import JsException
+from emulator.runtime.jsproxy import JsException
 
 
 async def raises(coro: Any, message: str, name: str = "Error") -> KVError:
@@ -218,9 +218,9 @@ async def test_list_limits_and_metadata(kv: KVNamespace) -> None:
 # --- the binding object itself ---------------------------------------------------------------------
 def test_binding_is_truthy_not_iterable_no_len(kv: KVNamespace) -> None:
     assert kv
-    with pytest.raises(TypeError, match="KvNamespace.*is not iterable"):
+    with pytest.raises(TypeError, match=r"KvNamespace.*is not iterable"):
         iter(kv)
-    with pytest.raises(TypeError, match="KvNamespace.*has no len"):
+    with pytest.raises(TypeError, match=r"KvNamespace.*has no len"):
         len(kv)
 
 

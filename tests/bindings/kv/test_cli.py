@@ -33,8 +33,9 @@ preview_id = "preview-id"
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "entry.py").write_text("from workers import WorkerEntrypoint\n\nclass Default(WorkerEntrypoint):\n"
-                                               "    async def fetch(self, request):\n        return None\n")
+    (tmp_path / "src" / "entry.py").write_text(
+        "from workers import WorkerEntrypoint\n\nclass Default(WorkerEntrypoint):\n"
+        "    async def fetch(self, request):\n        return None\n")
     (tmp_path / "wrangler.toml").write_text(CONFIG)
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def reference_list(keys: set[str], prefix: str, after: str | None, limit: int) -
        after=st.none() | KEYS, limit=st.integers(1, 8))
 def test_list_matches_the_reference(tmp_path_factory: object, keys: set[str], prefix: str, after: str | None,
                                     limit: int) -> None:
-    folder = tmp_path_factory.mktemp("kv")  # type: ignore[attr-defined]
+    folder = tmp_path_factory.mktemp("kv")  # type: ignore[attr-defined]  # hypothesis passes pytest's TempPathFactory
     engine = KVEngine(folder / "ns.sqlite3", "ns")
     try:
         engine.put_many(((k, b"v", None, None) for k in keys), now_ms=0)
@@ -83,11 +84,11 @@ async def test_large_values_off_the_loop_and_persistence(tmp_path: Path) -> None
 def test_bulk_writes_are_one_transaction(engine: KVEngine) -> None:
     engine.put("keep", b"1", None, None, now_ms=0)
 
-    def rows() -> object:
+    def rows() -> Iterator[tuple[str, bytes, None, None]]:
         yield ("a", b"1", None, None)
         raise RuntimeError("the source failed half way")
 
     with pytest.raises(RuntimeError, match="half way"):
-        engine.put_many(rows(), now_ms=0)  # type: ignore[arg-type]
+        engine.put_many(rows(), now_ms=0)
     assert [k.name for k in engine.list("", None, 10, 0)[0]] == ["keep"]
     assert engine.delete_many(["keep", "nope"]) == 1

@@ -23,16 +23,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from emulator.config.model import AppConfig  # noqa: E402
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
-from emulator.platform import Platform  # noqa: E402
+from emulator.config.model import AppConfig  # noqa: E402 - after the sys.path set-up above
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config  # noqa: E402 - after the sys.path set-up above
+from emulator.platform import Platform  # noqa: E402 - after the sys.path set-up above
 
 TOTAL = 3000
 
 
-class Host:
+class Host(QueueOnlyHost):
     def __init__(self, config: AppConfig, delivered: Path) -> None:
-        self.config = config
+        super().__init__(config)
         self.delivered = open(delivered, "a", buffering=1)
 
     async def queue(self, batch: Any) -> None:
@@ -46,7 +46,7 @@ async def main(state: Path, out: Path, mode: str) -> None:
                     producers=(QueueProducer(binding="Q", queue="backlog"),), consumers=consumers)
     platform = Platform([app], state)
     platform.attach_host(Host(app, out / f"delivered-{mode}.log"))
-    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]
+    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     committed = open(out / f"committed-{mode}.log", "a", buffering=1)
     broker.add_commit_listener(lambda ids: committed.write("".join(f"{i}\n" for i in ids)))
     await platform.start()

@@ -25,16 +25,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from emulator.config.model import AppConfig  # noqa: E402
-from emulator.platform import Platform  # noqa: E402
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config  # noqa: E402
+from emulator.config.model import AppConfig  # noqa: E402 - after the sys.path set-up above
+from emulator.platform import Platform  # noqa: E402 - after the sys.path set-up above
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config  # noqa: E402 - after the sys.path set-up above
 
 STUCK_OFFSET = 900_000  # numbers of the messages sent to the queue whose handler hangs
 
 
-class Host:
+class Host(QueueOnlyHost):
     def __init__(self, config: AppConfig, out: Path, phase: str, mode: str) -> None:
-        self.config = config
+        super().__init__(config)
         self.mode = mode
         self.rng = random.Random(phase)
         self.delivered = open(out / f"delivered-{phase}.log", "a", buffering=1)
@@ -75,7 +75,7 @@ async def main(state: Path, out: Path, phase: str, mode: str) -> None:
     )
     platform = Platform([app], state)
     platform.attach_host(Host(app, out, phase, mode))
-    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]
+    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     committed = open(out / f"committed-{phase}.log", "a", buffering=1)
     broker.add_commit_listener(lambda ids: committed.write("".join(f"{i}\n" for i in ids)))
     await platform.start()

@@ -14,9 +14,9 @@ from tests.helpers.queues import Harness
 
 async def test_send_requires_a_body(harness: Harness) -> None:
     q = harness.broker.producer("q")
-    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+    with pytest.raises(TypeError, match=r"^Message body cannot be undefined$"):
         await q.send()
-    with pytest.raises(TypeError, match="^Message body cannot be undefined$"):
+    with pytest.raises(TypeError, match=r"^Message body cannot be undefined$"):
         await q.sendBatch([{"contentType": "text"}])
     await q.send(None)  # JSON null is a body
 
@@ -91,7 +91,7 @@ async def test_send_batch_refuses_the_whole_batch_for_one_bad_delay(harness: Har
 
 
 async def test_unsupported_content_type(harness: Harness) -> None:
-    with pytest.raises(TypeError, match="^Unsupported queue message content type: yaml$"):
+    with pytest.raises(TypeError, match=r"^Unsupported queue message content type: yaml$"):
         await harness.broker.producer("q").send("x", contentType="yaml")
 
 
@@ -185,12 +185,12 @@ def test_the_bulk_ack_shortcut_agrees_with_the_per_message_outcome() -> None:
     for batch_call, per_message, failed in itertools.product(
         ("none", "ackAll", "retryAll", "retryAll-then-ack"), itertools.product(calls, repeat=3), (False, True)
     ):
-        batch = MessageBatch("q", records, [None] * 3, warn=lambda text: None)  # type: ignore[arg-type]
+        batch = MessageBatch("q", records, [None] * 3, warn=lambda text: None)  # type: ignore[arg-type]  # plain records stand in for StoredMessage
         if batch_call == "ackAll":
             batch.ackAll()
         elif batch_call.startswith("retryAll"):
             batch.retryAll()
-        for msg, call in zip(batch.messages, per_message):
+        for msg, call in zip(batch.messages, per_message, strict=True):
             calls[call](msg)
         all_acked = not any(retried for _, retried, _ in batch.outcome(failed))
         if batch.acked_all(failed):

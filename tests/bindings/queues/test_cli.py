@@ -69,7 +69,8 @@ def test_send_list_peek_purge_on_the_state_directory(project: Path, capsys: pyte
 
 
 def test_messages_sent_offline_are_in_the_store(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "queues", "send", "later", "[1, 2]", "--content-type", "v8", "--persist-to", str(project))[0] == 0
+    code = run(capsys, "queues", "send", "later", "[1, 2]", "--content-type", "v8", "--persist-to", str(project))[0]
+    assert code == 0
 
     async def read() -> list[Any]:
         broker = QueueBroker(StateDir(project).binding_dir("queues") / DB_FILENAME, FakeClock(), EventLog())
@@ -98,7 +99,7 @@ def test_messages_sent_offline_are_in_the_store(project: Path, capsys: pytest.Ca
 ])
 def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                              message: str) -> None:
-    code, out, err = run(capsys, "queues", *argv, "--persist-to", str(project / "state"))
+    code, _, err = run(capsys, "queues", *argv, "--persist-to", str(project / "state"))
     assert code == 1
     assert err.startswith("✘ [ERROR] ") and message in err and "Traceback" not in err
     assert not (project / "state" / "queues" / "queues.sqlite3").exists() or argv[0] == "send"
@@ -176,7 +177,7 @@ async def served(project: Path) -> AsyncIterator[tuple[QueueBroker, list[str]]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp internals: the site has started
     state = StateDir(project / "state")
     try:
         with announced_server(state, f"http://127.0.0.1:{port}"):

@@ -113,7 +113,7 @@ async def test_message_shape_and_batch_queue_name(harness: Harness) -> None:
     assert [(m["queue"], m["body"], m["attempts"]) for m in batch] == [
         ("my/ Queue", "Hello world!", 1), ("my/ Queue", "Hola mundo!", 1)]
     stamp = batch[0]["timestamp"]
-    assert stamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert stamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     assert stamp.tzinfo is not None
     assert batch[0]["id"] != batch[1]["id"]
 
@@ -125,7 +125,7 @@ async def test_content_types_in_send_order(harness: Harness) -> None:
     await q.send("msg1", contentType="text")
     await q.send([{"message": "msg2"}], {"contentType": "json"})
     await q.send(bytes(range(8)), contentType="bytes")
-    when = dt.datetime.fromtimestamp(1_600_000_000, tz=dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(1_600_000_000, tz=dt.UTC)
     await q.send(when, contentType="V8")  # case-insensitive, like workerd
     await h.advance(1)
     assert [m["body"] for m in consumer.batches[0]] == ["msg1", [{"message": "msg2"}], bytes(range(8)), when]
@@ -140,7 +140,7 @@ async def test_v8_round_trips_python_values(harness: Harness) -> None:
     cyclic: dict[str, Any] = {"name": "cycle"}
     cyclic["self"] = cyclic
     values: list[Any] = [
-        2**100, cyclic, [[1, [2, [3]]]], dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        2**100, cyclic, [[1, [2, [3]]]], dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         dt.date(2021, 5, 6), {"a", "b"}, frozenset({1}), (1, "two"), b"\x00\x01", bytearray(b"xy"),
         decimal.Decimal("3.14"), dt.timedelta(seconds=90), 1 + 2j, None, True, {1: "int key"},
     ]
@@ -530,7 +530,7 @@ async def test_send_metrics_are_taken_before_enqueue(harness: Harness) -> None:
     second = await q.send("two")
     metrics = second.metadata.metrics
     assert metrics.backlogCount == 1 and metrics.backlogBytes == len(b'"one"')
-    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     third = await q.sendBatch([{"body": 1}, {"body": 2}])
     assert third.metadata.metrics.backlogCount == 2
 
@@ -736,15 +736,15 @@ async def test_redrive_all_refusals_change_nothing(harness: Harness) -> None:
     h.consume("a", max_batch_timeout=5, dead_letter_queue="shared")
     h.consume("b", max_batch_timeout=5, dead_letter_queue="shared", owner="other")
     await h.broker.producer("shared").send("parked")
-    with pytest.raises(ValueError, match='^Queues a, b all use "shared" as dead letter queue; pass'):
+    with pytest.raises(ValueError, match=r'^Queues a, b all use "shared" as dead letter queue; pass'):
         h.broker.redrive_all("shared")
-    with pytest.raises(ValueError, match="^Messages cannot be redriven to the queue they are in$"):
+    with pytest.raises(ValueError, match=r"^Messages cannot be redriven to the queue they are in$"):
         h.broker.redrive_all("shared", to="shared")
-    with pytest.raises(QueueNotFound, match='^Queue "typo" does not exist$'):
+    with pytest.raises(QueueNotFound, match=r'^Queue "typo" does not exist$'):
         h.broker.redrive_all("shared", to="typo")
     with pytest.raises(QueueNotFound):
         h.broker.redrive_all("nosuch")
-    with pytest.raises(ValueError, match='^No queue uses "a" as its dead letter queue'):
+    with pytest.raises(ValueError, match=r'^No queue uses "a" as its dead letter queue'):
         h.broker.redrive_all("a")
     assert not h.broker.has_queue("typo")
     assert [m["body"] for m in h.broker.peek("shared")] == ["parked"]
@@ -897,7 +897,7 @@ async def test_a_queue_without_consumer_holds_nothing_but_counts(harness: Harnes
     assert _in_memory(h.broker) == 0 and _stored_messages_alive("backlog") == 0
     metrics = (await q.send("one more")).metadata.metrics
     assert metrics.backlogCount == 2000 and metrics.backlogBytes == sum(len(str(n)) for n in range(2000))
-    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.timezone.utc)
+    assert metrics.oldestMessageTimestamp == dt.datetime.fromtimestamp(START, tz=dt.UTC)
     # Peek reads from disk, in delivery order, and keeps nothing.
     assert [m["body"] for m in h.broker.peek("backlog", limit=3)] == [0, 1, 2]
     assert _in_memory(h.broker) == 0

@@ -12,14 +12,14 @@ from emulator.bindings.queues.errors import QueuesError
 from emulator.clock import FakeClock
 from emulator.config.model import AppConfig
 from emulator.platform import Platform
-from tests.helpers.apps import QueueConsumer, QueueProducer, app_config
+from tests.helpers.apps import QueueConsumer, QueueOnlyHost, QueueProducer, app_config
 
 
-class RecordingHost:
+class RecordingHost(QueueOnlyHost):
     """Stands in for a Worker host: its ``queue`` handler records batches."""
 
     def __init__(self, config: AppConfig, tag: str = "v1", fail: bool = False) -> None:
-        self.config = config
+        super().__init__(config)
         self.tag = tag
         self.fail = fail
         self.batches: list[tuple[str, str, list[Any]]] = []
@@ -66,7 +66,7 @@ async def test_producer_binding_to_consumer_host(platform: Platform) -> None:
     await platform.drain()
     host = platform.hosts["worker"]
     assert isinstance(host, RecordingHost) and host.batches == []
-    await platform.clock.advance(1)  # type: ignore[attr-defined]
+    await platform.clock.advance(1)  # type: ignore[attr-defined]  # a FakeClock here
     await platform.drain()
     assert host.batches == [("v1", "jobs", [{"upload": 1}, {"upload": 2}])]
     assert "QUEUE jobs 2/2 (0ms)" in platform.log.messages(source="queues")
@@ -77,7 +77,7 @@ async def test_host_is_looked_up_per_batch(platform: Platform) -> None:
     reloaded = RecordingHost(platform.app("worker"), tag="v2")
     platform.attach_host(reloaded)  # what a hot reload does
     await web.JOBS.send("after reload")
-    await platform.clock.advance(1)  # type: ignore[attr-defined]
+    await platform.clock.advance(1)  # type: ignore[attr-defined]  # a FakeClock here
     await platform.drain()
     assert reloaded.batches == [("v2", "jobs", ["after reload"])]
 
@@ -88,9 +88,9 @@ async def test_failing_host_dead_letters(platform: Platform) -> None:
     host.fail = True
     await platform.env_for(platform.app("web")).JOBS.send("poison")
     for _ in range(2):
-        await platform.clock.advance(1)  # type: ignore[attr-defined]
+        await platform.clock.advance(1)  # type: ignore[attr-defined]  # a FakeClock here
         await platform.drain()
-    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]
+    broker = platform.plugins["queues"].broker  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     assert [m["body"] for m in broker.peek("jobs-dlq")] == ["poison"]
     assert any("threw: RuntimeError: handler broke" in m for m in platform.log.messages(level="error"))
     health = platform.plugins["queues"].health()
@@ -105,10 +105,10 @@ async def test_first_producer_delivery_delay_is_the_queue_default(tmp_path: Path
     await p.start()
     try:
         await p.env_for(apps[0]).JOBS.send("later")
-        await p.clock.advance(2.9)  # type: ignore[attr-defined]
+        await p.clock.advance(2.9)  # type: ignore[attr-defined]  # a FakeClock here
         await p.drain()
         assert host.batches == []
-        await p.clock.advance(0.1)  # type: ignore[attr-defined]
+        await p.clock.advance(0.1)  # type: ignore[attr-defined]  # a FakeClock here
         await p.drain()
         assert host.batches == [("v1", "jobs", ["later"])]
     finally:
@@ -127,15 +127,15 @@ async def test_one_consumer_per_queue_across_apps(tmp_path: Path) -> None:
 
 async def test_dead_letter_queue_cannot_be_itself(tmp_path: Path) -> None:
     p = Platform([worker_app(tmp_path, dead_letter_queue="jobs")], tmp_path / "state", clock=FakeClock())
-    with pytest.raises(QueuesError, match='^Dead letter queue for queue "jobs" cannot be itself$'):
+    with pytest.raises(QueuesError, match=r'^Dead letter queue for queue "jobs" cannot be itself$'):
         await p.start()
     await p.stop()
 
 
 async def test_delivery_delay_beyond_production_limit_is_refused(tmp_path: Path) -> None:
     p = Platform([web_app(tmp_path, delay=43201), worker_app(tmp_path)], tmp_path / "state", clock=FakeClock())
-    with pytest.raises(QueuesError, match='^Invalid producer "JOBS" for queue "jobs": "delivery_delay" must be '
-                                          'between 0 and 43200, got 43201$'):
+    with pytest.raises(QueuesError, match=r'^Invalid producer "JOBS" for queue "jobs": "delivery_delay" must be '
+                                          r'between 0 and 43200, got 43201$'):
         await p.start()
     await p.stop()
     assert not (tmp_path / "state" / "queues" / "queues.sqlite3").exists()
@@ -153,7 +153,7 @@ async def test_messages_survive_a_platform_restart(tmp_path: Path) -> None:
     second.attach_host(host)
     await second.start()
     try:
-        await second.clock.advance(1)  # type: ignore[attr-defined]
+        await second.clock.advance(1)  # type: ignore[attr-defined]  # a FakeClock here
         await second.drain()
         assert host.batches == [("v1", "jobs", [0, 1, 2])]
     finally:

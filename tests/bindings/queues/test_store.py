@@ -114,7 +114,7 @@ async def test_reads_see_writes_queued_before_them(tmp_path: Path) -> None:
     await fut
     await asyncio.sleep(0)  # done callbacks run on the next loop turn
     assert order == ["placed", "resolved"]
-    assert store.find("q", f"{2:032x}")[0] == 2 and store.find("q", f"{1:032x}")[7] == 7  # type: ignore[index]
+    assert store.find("q", f"{2:032x}")[0] == 2 and store.find("q", f"{1:032x}")[7] == 7  # type: ignore[index]  # the messages exist: stored just above
     assert store.find("q", "0" * 32) is None
     store.purge("q")
     assert store.fetch_plain("q", 0, 10) == [] and store.fetch_deferred("q", FIRST, 10) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -26,5 +26,5 @@ async def platform(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Platform]:
 
 
 @pytest.fixture
-def bucket(platform: Platform):  # type: ignore[no-untyped-def]
+def bucket(platform: Platform) -> Any:
     return platform.env_for(platform.apps[0]).BUCKET

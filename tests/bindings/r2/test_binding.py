@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -32,7 +32,7 @@ async def test_put_get_head_round_trip(bucket: Any, clock: FakeClock) -> None:
     assert put.key == "greeting" and put.size == 5
     assert put.etag == md5(b"hello") and put.httpEtag == f'"{md5(b"hello")}"'
     assert re.fullmatch(r"[0-9a-f]{32}", put.version)
-    assert put.uploaded == datetime.fromtimestamp(clock.now(), tz=timezone.utc)
+    assert put.uploaded == datetime.fromtimestamp(clock.now(), tz=UTC)
     assert put.uploaded.tzinfo is not None
     assert put.range is None
     assert put.checksums.toJSON() == {"md5": md5(b"hello")}
@@ -123,7 +123,7 @@ async def test_custom_metadata_limit_counts_utf16(bucket: Any, metadata: dict[st
 
 
 async def test_http_metadata_fields_and_headers(bucket: Any) -> None:
-    expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     await bucket.put("h", "v", httpMetadata={
         "contentType": "text/csv", "contentLanguage": "en", "contentDisposition": "inline",
         "contentEncoding": "gzip", "cacheControl": "no-cache", "cacheExpiry": expiry})
@@ -172,9 +172,11 @@ async def test_conditional_get_and_put(bucket: Any, clock: FakeClock) -> None:
     assert isinstance(await bucket.get("c", onlyIf={"etagDoesNotMatch": "other"}), R2ObjectBody)
     # uploadedBefore / uploadedAfter are strict
     assert not isinstance(await bucket.get("c", onlyIf={"uploadedBefore": uploaded}), R2ObjectBody)
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedBefore": uploaded + timedelta(milliseconds=1)}), R2ObjectBody)
+    later = uploaded + timedelta(milliseconds=1)
+    assert isinstance(await bucket.get("c", onlyIf={"uploadedBefore": later}), R2ObjectBody)
     assert not isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded}), R2ObjectBody)
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded - timedelta(milliseconds=1)}), R2ObjectBody)
+    earlier = uploaded - timedelta(milliseconds=1)
+    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": earlier}), R2ObjectBody)
     # secondsGranularity truncates both sides
     await clock.advance(0.5)
     second = await bucket.put("s", "x")
@@ -184,7 +186,8 @@ async def test_conditional_get_and_put(bucket: Any, clock: FakeClock) -> None:
         assert not isinstance(await bucket.get(
             "s", onlyIf={"uploadedBefore": later, "secondsGranularity": True}), R2ObjectBody)
     # If-Modified-Since also passes when etagDoesNotMatch is given and passes
-    assert isinstance(await bucket.get("c", onlyIf={"uploadedAfter": uploaded, "etagDoesNotMatch": "zzz"}), R2ObjectBody)
+    only_if = {"uploadedAfter": uploaded, "etagDoesNotMatch": "zzz"}
+    assert isinstance(await bucket.get("c", onlyIf=only_if), R2ObjectBody)
     # Headers are accepted as onlyIf
     assert not isinstance(await bucket.get("c", onlyIf={"If-None-Match": f'"{first.etag}"'}), R2ObjectBody)
     assert isinstance(await bucket.get("c", onlyIf={"If-Match": f'"{first.etag}"'}), R2ObjectBody)

@@ -153,7 +153,7 @@ async def test_bucket_cors_through_a_running_dev(project: Path, capsys: pytest.C
     try:
         await served.__anext__()
         assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "set", "bucket", "--file", "rules.json") == 0
-        store = platform.plugin("r2").store  # type: ignore[attr-defined]
+        store = platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         assert store.bucket_cors("bucket")[0]["AllowedOrigins"] == ["http://localhost:5173"]
         capsys.readouterr()
         assert await asyncio.to_thread(run_cli, "r2", "bucket", "cors", "list", "bucket") == 0

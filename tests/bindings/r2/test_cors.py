@@ -36,7 +36,7 @@ XML = (b'<?xml version="1.0" encoding="UTF-8"?><CORSConfiguration xmlns="http://
 def test_every_json_shape_reads_the_same(source: Any) -> None:
     assert rules_from_json(source) == rules_from_xml(XML)
     (rule,) = rules_from_json(source)
-    assert rule.to_cloudflare() == WRANGLER["rules"][0]  # type: ignore[index]
+    assert rule.to_cloudflare() == WRANGLER["rules"][0]
     assert rule.to_s3() == S3_JSON[0]
     assert rules_from_stored([rule.to_s3()]) == [rule]
     assert rules_from_xml(b"<CORSConfiguration>" + rules_to_xml([rule]).encode() + b"</CORSConfiguration>") == [rule]

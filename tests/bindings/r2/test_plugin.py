@@ -18,12 +18,12 @@ async def test_the_store_opens_at_first_use_with_the_declared_buckets(tmp_path: 
     await p.start()
     plugin = p.plugin("r2")
     try:
-        assert plugin._store is None  # type: ignore[attr-defined]
+        assert plugin._store is None  # type: ignore[attr-defined]  # the r2 plugin's internals
         assert p.plugin("r2").health()["buckets"] == ["first", "second"]
         env = p.env_for(app)
         await env.A.put("k", b"v")  # the first call opens it
-        assert plugin._store is not None  # type: ignore[attr-defined]
-        assert plugin.store.bucket_names() == ["first", "second"]  # type: ignore[attr-defined]
+        assert plugin._store is not None  # type: ignore[attr-defined]  # the r2 plugin's internals
+        assert plugin.store.bucket_names() == ["first", "second"]
         assert await (await env.A.get("k")).text() == "v"
     finally:
         await p.stop()
@@ -35,12 +35,12 @@ async def test_serving_opens_it_in_the_background_and_stop_waits(tmp_path: Path)
     await p.start()
     plugin = p.plugin("r2")
     p.serving()
-    warming = plugin._warming  # type: ignore[attr-defined]
+    warming = plugin._warming  # type: ignore[attr-defined]  # the r2 plugin's internals
     assert warming is not None
     await asyncio.wait_for(asyncio.shield(warming), 30)
-    assert plugin._store is not None  # type: ignore[attr-defined]
+    assert plugin._store is not None  # type: ignore[attr-defined]  # the r2 plugin's internals
     await p.stop()
-    assert plugin._store is None  # type: ignore[attr-defined]
+    assert plugin._store is None  # type: ignore[attr-defined]  # the r2 plugin's internals
 
 
 async def test_a_damaged_index_still_stops_the_start(tmp_path: Path) -> None:

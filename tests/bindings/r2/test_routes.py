@@ -13,9 +13,9 @@ from emulator.platform import Platform
 
 async def test_keys_and_buckets_are_validated(platform: Platform, aiohttp_client: Any) -> None:
     app = web.Application()
-    app.add_routes(routes(platform.plugin("r2")))  # type: ignore[arg-type]
+    app.add_routes(routes(platform.plugin("r2")))  # type: ignore[arg-type]  # the plugin's own routes() takes it (typed BindingPlugin)
     client = await aiohttp_client(app)
-    store = platform.plugin("r2").store  # type: ignore[attr-defined]
+    store = platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     long_key = quote("é" * 512 + "x")  # 1025 bytes
     for method, url in (("GET", f"/buckets/bucket/object?key={long_key}"),
                         ("GET", f"/buckets/bucket/object/meta?key={long_key}"),

@@ -39,7 +39,7 @@ def client(endpoint: str) -> Any:
 
 @pytest.fixture
 def s3(s3_platform: Platform) -> Any:
-    return client(s3_platform.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+    return client(s3_platform.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
 
 
 async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -55,7 +55,7 @@ def error_code(exc: ClientError) -> str:
 
 async def test_endpoint_is_reported_in_health(s3_platform: Platform) -> None:
     health = s3_platform.plugin("r2").health()
-    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     assert endpoint.startswith("http://127.0.0.1:") and health["s3"] == {"endpoint": endpoint}
 
 
@@ -202,7 +202,7 @@ async def test_s3_writes_are_persisted(tmp_path: Path) -> None:
     app = r2_app(tmp_path)
     p = Platform([app], tmp_path / "state", s3_port=0)
     await p.start()
-    s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+    s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     await in_thread(s3.put_object, Bucket="bucket", Key="kept", Body=b"persisted via s3",
                     Metadata={"m": "1"})
     await p.stop()
@@ -218,7 +218,7 @@ async def test_s3_writes_are_persisted(tmp_path: Path) -> None:
 async def test_aws_chunked_bodies_are_decoded(s3_platform: Platform) -> None:
     import aiohttp
 
-    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     body = b"5;chunk-signature=abc\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
     async with aiohttp.ClientSession() as session:
         async with session.put(f"{endpoint}/bucket/chunked", data=body, headers={
@@ -235,7 +235,7 @@ async def test_aws_chunked_bodies_are_decoded(s3_platform: Platform) -> None:
 
 
 async def test_a_busy_port_is_a_clear_error(tmp_path: Path, s3_platform: Platform) -> None:
-    port = int(s3_platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    port = int(s3_platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     other = Platform([r2_app(tmp_path, "other")], tmp_path / "other-state", s3_port=port)
     with pytest.raises(RuntimeError, match=f"S3 endpoint: cannot listen on 127.0.0.1:{port}"):
         await other.start()
@@ -263,7 +263,7 @@ async def test_bucket_cors_round_trips_through_boto3_and_persists(tmp_path: Path
     p = Platform([app], tmp_path / "state", s3_port=0)
     await p.start()
     try:
-        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         with pytest.raises(ClientError) as info:
             await in_thread(s3.get_bucket_cors, Bucket="bucket")
         assert error_code(info.value) == "NoSuchCORSConfiguration"
@@ -273,7 +273,7 @@ async def test_bucket_cors_round_trips_through_boto3_and_persists(tmp_path: Path
     p = Platform([app], tmp_path / "state", s3_port=0)  # a restart keeps the rules
     await p.start()
     try:
-        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]
+        s3 = client(p.plugin("r2").s3_endpoint)  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         rules = (await in_thread(s3.get_bucket_cors, Bucket="bucket"))["CORSRules"]
         assert rules == UPLOAD_RULES
         with pytest.raises(ClientError) as info:
@@ -293,7 +293,7 @@ async def test_a_web_app_uploads_through_a_presigned_url_only_as_the_rules_allow
         s3: Any, s3_platform: Platform) -> None:
     import aiohttp
 
-    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]
+    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     url = await in_thread(s3.generate_presigned_url, "put_object",
                           Params={"Bucket": "bucket", "Key": "avatar.png"}, ExpiresIn=600)
     preflight = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": "PUT",
@@ -331,7 +331,7 @@ async def test_a_web_app_uploads_through_a_presigned_url_only_as_the_rules_allow
             assert resp.status == 403
         async with session.delete(url, headers={"Origin": APP_ORIGIN}) as resp:
             assert resp.status == 403  # DELETE is not in the rule
-        endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+        endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         async with session.get(f"{endpoint}/bucket/avatar.png", headers={"Origin": "http://evil.example"}) as resp:
             assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
         async with session.get(f"{endpoint}/bucket/avatar.png", headers={"Origin": APP_ORIGIN}) as resp:
@@ -347,7 +347,7 @@ async def test_a_web_app_uploads_through_a_presigned_url_only_as_the_rules_allow
 async def test_a_foreign_host_is_refused(s3: Any, s3_platform: Platform) -> None:
     import aiohttp
 
-    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]
+    endpoint = s3_platform.plugin("r2").s3_endpoint  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     port = endpoint.rsplit(":", 1)[1]
     await in_thread(s3.put_object, Bucket="bucket", Key="k", Body=b"v")
     async with aiohttp.ClientSession() as session:
@@ -362,11 +362,11 @@ async def test_a_foreign_host_is_refused(s3: Any, s3_platform: Platform) -> None
 
 # --- bad requests: the S3 error R2 gives, never a 500, nothing written -----------------------
 def s3_port(platform: Platform) -> int:
-    return int(platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    return int(platform.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
 
 
 def stored_keys(platform: Platform, bucket: str = "bucket") -> list[str]:
-    return [o.key for o in platform.plugin("r2").store.list(bucket)]  # type: ignore[attr-defined]
+    return [o.key for o in platform.plugin("r2").store.list(bucket)]  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
 
 
 def s3_code(response: RawResponse) -> str:
@@ -443,6 +443,20 @@ async def test_bad_xml_bodies(s3_platform: Platform, path: str, body: bytes, cod
     response = await raw_request(port, "POST", path.replace("UPLOAD", upload_id), body=body)
     assert (response.status, s3_code(response)) == (400, code)
     assert stored_keys(s3_platform) == ["keep"]
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b'<!DOCTYPE c [<!ENTITY a "*">]><CORSConfiguration><CORSRule><AllowedOrigin>&a;</AllowedOrigin>'
+     b"<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>", "MalformedXML"),
+    (b"<CORSConfiguration>" + b" " * (5 * 1024 * 1024) + b"</CORSConfiguration>", "MaxMessageLengthExceeded"),
+])
+async def test_bad_cors_bodies_change_nothing(s3_platform: Platform, body: bytes, code: str) -> None:
+    # PutBucketCors reads its body under the same bound and DTD refusal as the other XML calls.
+    port = s3_port(s3_platform)
+    response = await raw_request(port, "PUT", "/bucket?cors", body=body)
+    assert (response.status, s3_code(response)) == (400, code)
+    response = await raw_request(port, "GET", "/bucket?cors")
+    assert (response.status, s3_code(response)) == (404, "NoSuchCORSConfiguration")
 
 
 @pytest.mark.parametrize(("header", "status", "body"), [
@@ -523,25 +537,25 @@ async def test_keys_with_control_characters(s3_platform: Platform) -> None:
 
 
 async def test_listing_escapes_keys_and_carries_each_objects_upload_time(s3: Any, s3_platform: Platform) -> None:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     keys = ["a&b", "c<d>e", "plain", "ü/é", "q\"uote'"]
     for k in keys:
         await in_thread(s3.put_object, Bucket="bucket", Key=k, Body=k.encode())
     listed = await in_thread(s3.list_objects_v2, Bucket="bucket")
     assert [o["Key"] for o in listed["Contents"]] == sorted(keys)
-    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]
+    store = s3_platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     for o in listed["Contents"]:
         stored = store.head("bucket", o["Key"])
-        assert o["LastModified"] == datetime.fromtimestamp(stored.uploaded / 1000, tz=timezone.utc)
+        assert o["LastModified"] == datetime.fromtimestamp(stored.uploaded / 1000, tz=UTC)
         assert o["ETag"] == f'"{stored.etag}"' and o["Size"] == stored.size
 
 
 def test_listing_dates_are_iso_with_milliseconds() -> None:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from emulator.bindings.r2.s3 import _iso
 
     for ms in (0, 999, 1_700_000_000_123, 1_700_000_000_999, 4_102_444_799_001):
-        dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).replace(microsecond=ms % 1000 * 1000)
+        dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
         assert _iso(ms) == dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

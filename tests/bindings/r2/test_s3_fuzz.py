@@ -34,7 +34,7 @@ from tests.helpers.apps import r2_app
 async def endpoint(tmp_path: Path) -> AsyncIterator[tuple[Platform, int]]:
     p = Platform([r2_app(tmp_path, buckets=(("A", "bucket"), ("B", "other")))], tmp_path / "state", s3_port=0)
     await p.start()
-    port = int(p.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    port = int(p.plugin("r2").s3_endpoint.rsplit(":", 1)[1])  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     for key in ("k", "dir/a b", "é"):
         await raw_request(port, "PUT", f"/bucket/{quote(key)}", body=b"0123456789")
     yield p, port
@@ -42,7 +42,7 @@ async def endpoint(tmp_path: Path) -> AsyncIterator[tuple[Platform, int]]:
 
 
 def snapshot(platform: Platform) -> dict[str, Any]:
-    store = platform.plugin("r2").store  # type: ignore[attr-defined]
+    store = platform.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     return {b: ([(o.key, o.etag, o.size) for o in store.list(b)],
                 sorted(u.upload_id for u in store.uploads(b))) for b in store.bucket_names()}
 
@@ -57,7 +57,8 @@ buckets = st.sampled_from(["bucket", "other", "nope", "", "New_Bucket", "%FF", "
 
 PARAMS = {
     "uploads": st.just(""), "uploadId": st.one_of(st.just("UPLOAD"), query_text), "delete": st.just(""),
-    "partNumber": st.one_of(st.integers(-2, 10_002).map(str), query_text), "list-type": st.sampled_from(["1", "2", "x"]),
+    "partNumber": st.one_of(st.integers(-2, 10_002).map(str), query_text),
+    "list-type": st.sampled_from(["1", "2", "x"]),
     "prefix": path_text, "delimiter": st.sampled_from(["/", "", "%FF", "a"]), "max-keys": st.one_of(
         st.integers(-5, 2000).map(str), st.sampled_from(["9" * 30, "x", ""])),
     "continuation-token": query_text, "start-after": path_text, "marker": path_text,

@@ -128,7 +128,7 @@ async def test_interrupted_writes_are_swept_at_start(tmp_path: Path) -> None:
     try:
         # The store opens (and sweeps) at its first use, or once the apps serve.
         p.serving()
-        p.plugin("r2").store  # type: ignore[attr-defined]  # noqa: B018
+        p.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)  # noqa: B018 - the property opens the store
         assert list((bucket_dir / "staging").iterdir()) == []
         assert len(list((bucket_dir / "blobs").iterdir())) == 1
         obj = await p.env_for(app).BUCKET.get("kept")
@@ -146,7 +146,7 @@ async def test_restore_does_not_load_large_objects_into_memory(tmp_path: Path) -
     p = Platform([app], tmp_path / "state", s3_port=None)
     await p.start()
     try:
-        store = p.plugin("r2").store  # type: ignore[attr-defined]
+        store = p.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         fake = store.backend.buckets["bucket"].keys["large"]
         # moto reads the persisted blob through a file-like, not an in-memory copy
         assert type(fake._value_buffer).__name__ == "_BlobFile"
@@ -184,7 +184,7 @@ async def test_store_list_walks_in_chunks_across_prefix_boundaries(tmp_path: Pat
         keys = ["a", "b/1", "b/2", "b/3", "b/4", "b/5", "b0", "c"]
         for k in keys:
             await bucket.put(k, k)
-        store = p.plugin("r2").store  # type: ignore[attr-defined]
+        store = p.plugin("r2").store  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
         assert [o.key for o in store.list("bucket", chunk=2)] == keys
         assert [o.key for o in store.list("bucket", "b/", chunk=2)] == ["b/1", "b/2", "b/3", "b/4", "b/5"]
         assert [o.key for o in store.list("bucket", "b/", "b/2", chunk=2)] == ["b/3", "b/4", "b/5"]
@@ -197,7 +197,7 @@ async def test_store_list_walks_in_chunks_across_prefix_boundaries(tmp_path: Pat
     p = Platform([app], tmp_path / "state", s3_port=None)  # the order survives a restart
     await p.start()
     try:
-        assert [o.key for o in p.plugin("r2").store.list("bucket", chunk=4)] == ["a", "b/1", "b/2", "b/4", "b/5", "c"]  # type: ignore[attr-defined]
+        assert [o.key for o in p.plugin("r2").store.list("bucket", chunk=4)] == ["a", "b/1", "b/2", "b/4", "b/5", "c"]  # type: ignore[attr-defined]  # the plugin's own attribute (plugins are typed BindingPlugin)
     finally:
         await p.stop()
 
@@ -214,7 +214,7 @@ async def test_puts_leave_no_dead_objects_behind(platform: Platform) -> None:
     gc.collect()
     from moto.core.model_instances import model_data
 
-    tracked = sum(len(model.instances_tracked) for model in model_data["s3"].values())
+    tracked = sum(len(model.instances_tracked) for model in model_data["s3"].values())  # type: ignore[attr-defined,misc]  # moto's registry values are untyped
     assert tracked == 0
 
 
@@ -307,7 +307,8 @@ def test_moto_sees_the_index_through_its_key_store(tmp_path: Path) -> None:
         assert "small" in keys and "missing" not in keys and len(keys) == 2
         assert list(keys) == ["large", "small"]
         fake = store.backend.get_object("bucket", "small")
-        assert fake is not None and fake.value == b"tiny" and fake.etag.strip('"') == store.head("bucket", "small").etag
+        head = store.head("bucket", "small")
+        assert fake is not None and head is not None and fake.value == b"tiny" and fake.etag.strip('"') == head.etag
         big = store.backend.get_object("bucket", "large")
         assert big is not None and big.size == r2store.INLINE_MAX + 1 and big.value[:2] == b"LL"
         assert store.backend.get_object("bucket", "missing") is None
@@ -521,17 +522,17 @@ def test_kill_9_during_puts_loses_no_acknowledged_put(tmp_path: Path) -> None:
         while len(acked) < 300 or sum(1 for a in acked.values() if a[1] > r2store.INLINE_MAX) < 20:
             line = proc.stdout.readline().decode()
             assert line and time.monotonic() < deadline, "the writer stopped"
-            key, n, size, etag = line.split()
-            acked[key] = (int(n), int(size), etag)
+            key, n_text, size_text, etag = line.split()
+            acked[key] = (int(n_text), int(size_text), etag)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     # Later acknowledgements still in the pipe count too; a last line the kill cut short
     # (no newline yet) was never an acknowledgement.
-    rest = proc.stdout.read().decode()  # type: ignore[union-attr]
+    rest = proc.stdout.read().decode()
     for line in rest.split("\n")[:-1]:
-        key, n, size, etag = line.split()
-        acked[key] = (int(n), int(size), etag)
+        key, n_text, size_text, etag = line.split()
+        acked[key] = (int(n_text), int(size_text), etag)
     store = R2Store(tmp_path)
     store.restore()
     try:

@@ -110,6 +110,7 @@ async def test_latest_names_the_newest_instance(tmp_path: Path, capsys: pytest.C
     assert newest["id"] == max(json.loads(out), key=lambda i: (i["created"], i["id"]))["id"]
     code, out, _ = cli(capsys, "workflows", "instances", "describe", "sleepy", "latest", "--persist-to", str(tmp_path),
                        "--json")
+    assert code == 0
     assert json.loads(out)["id"] == newest["id"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ async def test_default_retries_use_exponential_backoff(wf: Harness) -> None:
     status = await inst.status()
     assert status.status == "complete" and status.output == 6
     times = attempt_times(wf, "wf", "i1", "flaky")
-    gaps = [round(b - a) for a, b in zip(times, times[1:])]
+    gaps = [round(b - a) for a, b in pairwise(times)]
     assert gaps == [1, 2, 4, 8, 16]  # 1 s · 2^(k−1)
 
 
@@ -89,7 +90,7 @@ async def test_backoff_formulas_and_exhaustion(wf: Harness, backoff: str, gaps: 
     assert status.status == "errored"
     assert status.error == {"name": "KeyError", "message": "gone"}
     times = attempt_times(wf, "wf", "i1", "always")
-    assert [round(b - a) for a, b in zip(times, times[1:])] == gaps  # limit 3 → 4 attempts
+    assert [round(b - a) for a, b in pairwise(times)] == gaps  # limit 3 → 4 attempts
 
 
 async def test_step_error_is_catchable_in_run(wf: Harness) -> None:
@@ -168,7 +169,7 @@ async def test_invalid_step_names_fail_the_instance(wf: Harness, name: str) -> N
         async def run(self, event: Any, step: Any) -> Any:
             try:
                 await step.do(name, lambda: 1)
-            except Exception:
+            except Exception:  # noqa: BLE001 - what the test checks: catching cannot save the instance
                 return "swallowed"  # fatal errors fail the instance even when caught
 
     inst = await start_one(wf, BadName)
@@ -223,7 +224,7 @@ async def test_step_limit(wf: Harness) -> None:
     class Many(WorkflowEntrypoint):
         async def run(self, event: Any, step: Any) -> Any:
             for i in range(4):
-                await step.do(f"s{i}", lambda: i)
+                await step.do(f"s{i}", lambda: i)  # noqa: B023 - awaited before the loop moves on
 
     status = await (await start_one(wf, Many, step_limit=3)).status()
     assert status.error == {"name": "WorkflowFatalError", "message": (
@@ -274,7 +275,7 @@ async def test_sleep_reports_waiting_and_is_idle(wf: Harness) -> None:
 
 
 async def test_sleep_until_future_and_past(wf: Harness) -> None:
-    target = dt.datetime.fromtimestamp(wf.clock.now() + 60, tz=dt.timezone.utc)
+    target = dt.datetime.fromtimestamp(wf.clock.now() + 60, tz=dt.UTC)
 
     class Until(WorkflowEntrypoint):
         async def run(self, event: Any, step: Any) -> Any:
@@ -314,7 +315,7 @@ async def test_wait_for_event_timeout_is_catchable(wf: Harness) -> None:
         async def run(self, event: Any, step: Any) -> Any:
             try:
                 await step.wait_for_event("wait", type="never", timeout="30 seconds")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - what the test checks: the timeout is catchable like any error
                 return [type(exc).__name__, str(exc)]
 
     inst = await start_one(wf, Impatient)
@@ -385,7 +386,8 @@ async def test_terminate_and_finite_state_error(wf: Harness) -> None:
     await inst.terminate()
     await wf.advance(20)
     assert (await inst.status()).status == "terminated"
-    with pytest.raises(WorkflowError, match=r"\(instance.cannot_terminate\) Cannot terminate instance since its on a finite state"):
+    with pytest.raises(WorkflowError,
+                       match=r"\(instance\.cannot_terminate\) Cannot terminate instance since its on a finite state"):
         await inst.terminate()
 
 
@@ -433,9 +435,9 @@ async def test_ids_duplicates_batches_and_lookup(wf: Harness) -> None:
     await binding.create(id="dup")
     with pytest.raises(WorkflowError, match="already_exists"):
         await binding.create(id="dup")
-    with pytest.raises(WorkflowError, match="^Workflow instance has invalid id$"):
+    with pytest.raises(WorkflowError, match=r"^Workflow instance has invalid id$"):
         await binding.create(id="-bad")
-    with pytest.raises(WorkflowError, match="^Workflow instance has invalid id$"):
+    with pytest.raises(WorkflowError, match=r"^Workflow instance has invalid id$"):
         await binding.create(id="x" * 101)
     with pytest.raises(WorkflowError, match="batchCreate should have at least 1 instance"):
         await binding.create_batch([])
@@ -542,7 +544,7 @@ async def test_delete_removes_state_and_frees_the_id(wf: Harness) -> None:
     described = wf.engine.describe("wf", "i1")
     assert described is not None and described["steps"][0]["output"] == "[REDACTED]"
     await inst.delete()
-    with pytest.raises(WorkflowError, match="instance.not_found"):
+    with pytest.raises(WorkflowError, match=r"instance\.not_found"):
         await inst.status()
     again = await wf.engine.binding("wf").create(id="i1", params=2)
     await wf.advance(3600)

@@ -78,7 +78,7 @@ async def test_decorator_with_name_without_name_and_bare(step: WorkflowStep) -> 
         return 3
 
     assert (await first(), await second(), await third()) == (1, 2, 3)
-    assert [c[0] for c in step._backend.calls] == ["named step", "second", "third"]  # type: ignore[attr-defined]
+    assert [c[0] for c in step._backend.calls] == ["named step", "second", "third"]  # type: ignore[attr-defined]  # the recording test backend's calls
 
 
 async def test_implicit_dependencies_by_parameter_name_and_ctx(step: WorkflowStep) -> None:
@@ -91,7 +91,7 @@ async def test_implicit_dependencies_by_parameter_name_and_ctx(step: WorkflowSte
         return load["n"] * 2, ctx["step"]["name"], ctx.attempt
 
     assert await double() == (4, "b", 1)
-    assert [c[0] for c in step._backend.calls] == ["a", "b"]  # type: ignore[attr-defined]
+    assert [c[0] for c in step._backend.calls] == ["a", "b"]  # type: ignore[attr-defined]  # the recording test backend's calls
 
 
 async def test_unknown_parameter_name_is_a_type_error(step: WorkflowStep) -> None:
@@ -130,7 +130,7 @@ async def test_step_function_is_memoized_and_shared(step: WorkflowStep) -> None:
         await asyncio.sleep(0)
         return "v"
 
-    assert await asyncio.gather(once(), once()) == ["v", "v"]
+    assert list(await asyncio.gather(once(), once())) == ["v", "v"]
     assert await once() == "v"
     assert runs == [1]
 
@@ -143,7 +143,7 @@ async def test_call_forms_from_js_docs(step: WorkflowStep) -> None:
     async def cb() -> str:
         return "ok"
     assert await step.do("with config", cfg, cb) == "ok"
-    assert step._backend.calls[-1] == ("with config", cfg)  # type: ignore[attr-defined]
+    assert step._backend.calls[-1] == ("with config", cfg)  # type: ignore[attr-defined]  # the recording test backend's calls
 
 
 async def test_awaiting_step_do_without_a_callback_fails(step: WorkflowStep) -> None:
@@ -155,7 +155,7 @@ async def test_wait_for_event_argument_shapes(step: WorkflowStep) -> None:
     await step.wait_for_event("a", type="approval", timeout="1 hour")
     await step.wait_for_event("b", "approval")
     await step.waitForEvent("c", {"type": "approval", "timeout": 5})
-    assert step._backend.calls == [  # type: ignore[attr-defined]
+    assert step._backend.calls == [  # type: ignore[attr-defined]  # the recording test backend's calls
         ("a", ("approval", "1 hour")), ("b", ("approval", None)), ("c", ("approval", 5))]
     with pytest.raises(TypeError, match="needs an event type"):
         await step.wait_for_event("d")

@@ -50,7 +50,7 @@ async def test_defining_app_runs_its_class_with_env_and_hot_reload(tmp_path: Pat
     platform = Platform([cfg], tmp_path / "state", clock=FakeClock())
     assert set(platform.plugins) == {"workflows"}
     host = FakeHost(cfg, {"Flow": V1})
-    platform.attach_host(host)  # type: ignore[arg-type]
+    platform.attach_host(host)  # type: ignore[arg-type]  # a stand-in host with what the workflows plugin uses
     await platform.start()
     try:
         env = platform.env_for(cfg)
@@ -82,7 +82,7 @@ async def test_script_name_binds_to_another_apps_workflow(tmp_path: Path) -> Non
         inst = await platform.env_for(user).REMOTE.create(id="x", params={"k": 1})
         await drain(platform)
         assert (await inst.status()).status == "queued"
-        platform.attach_host(FakeHost(definer, {"Flow": Flow}))  # type: ignore[arg-type]
+        platform.attach_host(FakeHost(definer, {"Flow": Flow}))  # type: ignore[arg-type]  # a stand-in host with what the workflows plugin uses
         for _ in range(100):
             await drain(platform)
             if (await inst.status()).status == "complete":
@@ -90,7 +90,7 @@ async def test_script_name_binds_to_another_apps_workflow(tmp_path: Path) -> Non
             import asyncio
             await asyncio.sleep(0.02)
         assert (await inst.status()).output == {"k": 1}
-        listed = plugin.engine.list_workflows()  # type: ignore[attr-defined]
+        listed = plugin.engine.list_workflows()  # type: ignore[attr-defined]  # the workflows plugin's engine
         assert listed == [{"name": "flow", "class_name": "Flow", "script_name": "definer",
                            "instances": {"complete": 1}, "total": 1}]
     finally:

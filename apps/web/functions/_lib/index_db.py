@@ -11,7 +11,7 @@ from typing import Any
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rows_of(result: Any) -> list[dict[str, Any]]:
@@ -19,7 +19,7 @@ def rows_of(result: Any) -> list[dict[str, Any]]:
 
 
 def changes_of(result: Any) -> int:
-    meta = result["meta"] if "meta" in result else {}
+    meta = result["meta"] if "meta" in result else {}  # noqa: SIM401 - also works on a JS object, which has no .get()
     return int((meta or {}).get("changes", 0) or 0)
 
 
@@ -76,7 +76,8 @@ async def request_compaction(db: Any, dataset_id: str, table: str, period_tag: s
         'INSERT INTO pending_compactions (dataset_id, "table", period_tag, user_id, needed, request_count, '
         "requested_at) VALUES (?, ?, ?, ?, 1, 1, ?) "
         'ON CONFLICT(dataset_id, "table", period_tag) DO UPDATE SET needed = 1, '
-        "request_count = request_count + 1, failures = 0, requested_at = excluded.requested_at, updated_at = CURRENT_TIMESTAMP"
+        "request_count = request_count + 1, failures = 0, requested_at = excluded.requested_at, "
+        "updated_at = CURRENT_TIMESTAMP"
     ).bind(dataset_id, table, period_tag, user_id, iso_now()).run()
 
 

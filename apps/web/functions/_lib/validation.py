@@ -56,6 +56,6 @@ def inspect_parquet(data: bytes) -> ParquetInfo:
         pf = pq.ParquetFile(io.BytesIO(data))
         meta = pf.metadata
         schema = pf.schema_arrow
-    except Exception as exc:  # pyarrow raises several error types for a bad footer
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types for a bad footer
         raise InputError(f'field "file" is not a valid Parquet file: {exc}') from None
     return ParquetInfo(meta.num_rows, meta.num_row_groups, len(schema), schema_fingerprint(schema))

@@ -215,7 +215,7 @@ async def process_request(app: Any, req: Any, env: Any, ctx: Context | None,
     def respond(body_value: Any) -> Response:
         response = Response(body_value, status=status, headers=headers)
         if extra.get("encodeBody"):
-            response.encode_body = extra["encodeBody"]  # type: ignore[attr-defined]
+            response.encode_body = extra["encodeBody"]
         return response
 
     async def send(message: dict[str, Any]) -> None:

@@ -176,7 +176,7 @@ def _start(app: Any, environ: dict[str, Any]) -> _Started:
         finally:
             try:
                 environ["wsgi.input"].close()
-            except Exception:  # noqa: BLE001 - best effort
+            except Exception:
                 logger.exception("Failed to close wsgi.input")
 
     try:
@@ -237,7 +237,7 @@ async def fetch(app: Any, req: Any, env: Any, ctx: Context | None = None, *,
     else:
         response = Response(_stream(started), status=code, status_text=reason, headers=started.headers)
     if extra.get("encodeBody"):
-        response.encode_body = extra["encodeBody"]  # type: ignore[attr-defined]
+        response.encode_body = extra["encodeBody"]
     return response
 
 

@@ -56,7 +56,7 @@ async def on_request_post(context: Any) -> Any:
         return error(400, 'expected multipart/form-data with fields "file", "table" and "periodTag"')
     try:
         form = await request.form_data()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a bad body may raise any parser error
         return error(400, "malformed multipart/form-data body")
 
     try:
@@ -99,7 +99,7 @@ async def on_request_post(context: Any) -> Any:
                             "uploaded_by": caller.user_id, "dataset_id": dataset_id, "table": table,
                             "period_tag": period_tag},
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - binding errors are JS errors of any type
         print(f"[battle-data] R2 put failed for {key}: {exc}")
         return error(500, "failed to store the fragment; nothing was recorded, retry the upload")
 
@@ -109,7 +109,7 @@ async def on_request_post(context: Any) -> Any:
             etag=str(getattr(stored, "etag", "") or ""), uploaded_at=uploaded_at, sha256=sha256,
             user_id=caller.user_id, rows=info.rows, fingerprint=info.fingerprint,
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - binding errors are JS errors of any type
         await _delete_quietly(bucket, key)
         # A concurrent upload of the same bytes won the unique index: report it as the duplicate.
         existing = await index_db.find_fragment(db, dataset_id, table, period_tag, sha256)
@@ -129,13 +129,13 @@ async def on_request_post(context: Any) -> Any:
     try:
         await env.COMPACTION_QUEUE.send(message)
         queued = True
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - binding errors are JS errors of any type
         print(f"[battle-data] FAILED to enqueue compaction for {dataset_id}/{table}/{period_tag}: {exc}; "
               "the pending compaction stays recorded in D1 for the next trigger")
     if queued:
         try:
             await index_db.mark_queued(db, dataset_id, table, period_tag)
-        except Exception as exc:  # bookkeeping only: the message is already on its way
+        except Exception as exc:  # noqa: BLE001 - bookkeeping only: the message is already on its way
             print(f"[battle-data] could not record queued_at: {exc}")
     return _answer(key, len(data), info.rows, sha256, queued=queued, duplicate=False)
 
@@ -148,5 +148,5 @@ def _answer(key: str, size: int, rows: int, sha256: str, queued: bool, duplicate
 async def _delete_quietly(bucket: Any, key: str) -> None:
     try:
         await bucket.delete(key)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the caller reports the first error
         print(f"[battle-data] could not delete {key} after a failed write: {exc}")
