@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 TEXT_PLAIN = "text/plain;charset=UTF-8"
-_TEXT_PLAIN_HEADER = (("content-type", TEXT_PLAIN),)
 APPLICATION_JSON = "application/json"
 _NULL_BODY_STATUSES = frozenset({101, 204, 205, 304})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -858,17 +857,6 @@ class FetchResponse(_Body):
             if not 200 <= status <= 599 and status != 101:
                 raise ValueError(f"Response status must be in the range 200 to 599, got {status}")
         self.status_text = status_text
-        if headers is None and type(body) is str and status not in _NULL_BODY_STATUSES:
-            # `Response("text")`, the commonest response of all (bench/http.py): what
-            # `_init_body` does for a str body, without its type dispatch.
-            own = self.headers = Headers.__new__(Headers)
-            own._h = CIMultiDict(_TEXT_PLAIN_HEADER)
-            own._owned = True
-            self._body = body.encode()
-            self._stream = None
-            self._source = None
-            self.body_used = False
-            return
         # `None` first: Headers is a MutableMapping, so isinstance goes through the ABC
         # machinery, and most responses pass no headers.
         if headers is None:
@@ -1035,11 +1023,18 @@ class _IncomingRequest(Request):
     _cf_init: Mapping[str, Any] | None
     # What every incoming request starts with, as class attributes: an assignment (the
     # app reading the body, say) shadows them per instance, exactly like the attributes
-    # ``Request.__init__`` sets, and `request_from_aiohttp` has four stores less to do.
+    # ``Request.__init__`` sets, and ``__init__`` has four stores less to do.
     _body: bytes | None = None
     _stream: AsyncIterable[bytes] | None = None
     body_used = False
     redirect = "follow"
+
+    def __init__(self, req: "web.BaseRequest", cf: Mapping[str, Any] | None, bodies: RequestBodies) -> None:
+        # Not ``Request.__init__``: nothing is parsed or copied until the app asks for it.
+        self._aio = req
+        self._cf_init = cf
+        self.method = _METHODS.get(req.method, req.method)
+        self._source = NetworkBody(req, bodies) if req.can_read_body else None
 
     @property  # type: ignore[override]
     def url(self) -> str:
@@ -1148,13 +1143,7 @@ def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None
 
     ``bodies`` is the platform's request-body policy (limit, where uploads spill).
     """
-    r = _IncomingRequest.__new__(_IncomingRequest)
-    d = r.__dict__
-    d["_aio"] = req
-    d["_cf_init"] = cf
-    d["method"] = _METHODS.get(req.method, req.method)
-    d["_source"] = NetworkBody(req, bodies or _DEFAULT_BODIES) if req.can_read_body else None
-    return r
+    return _IncomingRequest(req, cf, bodies or _DEFAULT_BODIES)
 
 
 _aiohttp_web: Any = None
