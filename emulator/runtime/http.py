@@ -1099,8 +1099,12 @@ class _IncomingRequest(Request):
 def request_pathname(request: Request) -> str:
     """The path of a request's URL (JS ``new URL(request.url).pathname``)."""
     if type(request) is _IncomingRequest:
-        # From the request line when the URL was neither built nor replaced (this runs on
-        # every Pages request): no URL to format, no urlsplit.
+        # From the request line when the URL was neither built nor replaced; the same as
+        # ``urlsplit(request.url).path`` for any valid Host (a property test checks), and it
+        # does not depend on the Host header at all (``Host: [`` makes urlsplit raise). That,
+        # not speed, is why it stays: bench/http.py, median of 12 interleaved sessions,
+        # 2026-12-07: Pages Function 62 µs CPU per request vs 64.5 µs with urlsplit alone
+        # (4%, under the 5% that would justify a second path on its own).
         d = request.__dict__
         aio = d["_aio"]
         if aio is not None and "_url" not in d:
