@@ -23,6 +23,7 @@ OUTSIDE = {
     # Control flow inside one module, and a guard against a bug of ours.
     "emulator.config.tomlpos._Stop",
     "emulator.bindings.r2.store._ReadOnlyKeys",
+    "emulator.bindings.d1.engine._RunOnWorker",
 }
 
 

@@ -38,7 +38,6 @@ from emulator.runtime.body import (
 )
 
 TEXT_PLAIN = "text/plain;charset=UTF-8"
-_TEXT_PLAIN_HEADER = (("content-type", TEXT_PLAIN),)
 APPLICATION_JSON = "application/json"
 _NULL_BODY_STATUSES = frozenset({101, 204, 205, 304})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -852,17 +851,6 @@ class FetchResponse(_Body):
             if not 200 <= status <= 599 and status != 101:
                 raise ValueError(f"Response status must be in the range 200 to 599, got {status}")
         self.status_text = status_text
-        if headers is None and type(body) is str and status not in _NULL_BODY_STATUSES:
-            # `Response("text")`, the commonest response of all (bench/http.py): what
-            # `_init_body` does for a str body, without its type dispatch.
-            own = self.headers = Headers.__new__(Headers)
-            own._h = CIMultiDict(_TEXT_PLAIN_HEADER)
-            own._owned = True
-            self._body = body.encode()
-            self._stream = None
-            self._source = None
-            self.body_used = False
-            return
         # `None` first: Headers is a MutableMapping, so isinstance goes through the ABC
         # machinery, and most responses pass no headers.
         if headers is None:

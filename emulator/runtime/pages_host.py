@@ -292,14 +292,7 @@ class PagesHost(BaseHost):
         chain = _Chain(self, steps, gen.env, ctx)
         try:
             with invoke(self, gen.env, ctx):
-                # `chain.run(0, request)` without its coroutine: the chain is never empty
-                # here, and most requests run a single handler (bench/http.py).
-                result = chain.call(0, request)
-                if inspect.isawaitable(result):
-                    result = await result
-                if not isinstance(result, Response):
-                    raise TypeError(NOT_A_RESPONSE)
-                return result
+                return await chain.run(0, request)
         except Exception as exc:  # noqa: BLE001 - app code
             if ctx.pass_through:
                 self.platform.log.warn(self.log_source, f"passThroughOnException: serving assets after "

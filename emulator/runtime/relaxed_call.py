@@ -71,18 +71,12 @@ def _shape(fn: Callable[..., Any]) -> _Shape:
 
 def relaxed_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn`` with as many of ``args``/``kwargs`` as its signature accepts."""
-    # The cache lookups of `_shape` and `_Shape.accepted` inline: this runs on every
-    # Worker request (bench/http.py).
-    shape = _shapes.get(fn if type(fn) is FunctionType else getattr(fn, "__func__", fn))
-    if shape is None:
-        shape = _shape(fn)
+    shape = _shape(fn)
     limit = shape.max_positional
     if limit is not None and len(args) > limit:
         args = args[:limit]
     if kwargs and not shape.var_keyword:
-        accepted = shape._accepted.get(len(args))
-        if accepted is None:
-            accepted = shape.accepted(len(args))
+        accepted = shape.accepted(len(args))
         if not accepted:
             return fn(*args)
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}

@@ -14,7 +14,6 @@ before 2025-08-14 or with ``disable_python_no_global_handlers`` (workerd's
 
 from __future__ import annotations
 
-import inspect
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ from emulator.runtime.http import Request, Response
 from emulator.runtime.invocation import ExecutionContext, invoke
 from emulator.runtime.library_state import LibraryState
 from emulator.runtime.loader import AppLoadError, AppPackage
-from emulator.runtime.relaxed_call import relaxed_call
 from emulator.runtime.routes_json import WorkerFirstRules
 
 if TYPE_CHECKING:
@@ -262,11 +260,7 @@ class WorkerHost(BaseHost):
         env = loaded.env
         try:
             instance = cls(ctx, env)
-            # `self.call_app(...)` inlined: one coroutine less on every request (bench/http.py).
-            with invoke(self, env, ctx):
-                result = relaxed_call(getattr(instance, method), request, env, ctx, ctx=ctx, env=env)
-                if inspect.isawaitable(result):
-                    result = await result
+            result = await self.call_app(getattr(instance, method), request, env, ctx, ctx=ctx, env=env)
         except Exception as exc:  # noqa: BLE001 - app code
             return self.error_response(exc)
         if type(result) is Response:

@@ -93,7 +93,7 @@ async def test_form_data_round_trip() -> None:
 
 
 async def test_text_response_shapes_match_the_general_constructor() -> None:
-    # `Response("text")` has a shortcut; it must build what the general path builds.
+    # `Response("text")` builds what the general constructor builds.
     plain = Response("hé")
     general = Response("hé", headers=Headers())
     for response in (plain, general):

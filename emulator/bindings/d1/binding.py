@@ -45,8 +45,12 @@ class D1PreparedStatement:
         return self._params
 
     def bind(self, *values: Any) -> "D1PreparedStatement":
-        # str/int/float/None pass through unchanged (the common case, checked inline, and
-        # then the argument tuple itself is kept); anything else goes through D1's rules.
+        # Fast path, plain version in `_bind_reference` (tests check both agree): str, int,
+        # float and None pass through unchanged (checked inline, and then the argument tuple
+        # itself is kept); anything else goes through D1's rules; the statement is made
+        # without __init__. bench/storage.py, median of 9 interleaved runs, 2026-12-07:
+        # D1 point read 1.29x vs 1.43x with `_bind_reference`, batch of 10,000 rows 2.25x
+        # vs 2.63x.
         for v in values:
             t = type(v)
             if t is str or t is float or v is None or (
@@ -54,7 +58,6 @@ class D1PreparedStatement:
                 continue
             values = tuple([bind_value(v) for v in values])
             break
-        # Made without __init__: a third cheaper, on every bind() of every query.
         stmt = _new(D1PreparedStatement)
         stmt._db = self._db
         stmt._sql = self._sql
@@ -70,7 +73,10 @@ class D1PreparedStatement:
         return fetched
 
     async def first(self, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
-        # ``_rows`` inline: this is the hottest call apps make (point reads).
+        # Fast path, plain version in `_first_reference` (tests check both agree): `_rows`
+        # inline (one coroutine less) and BLOBs looked for before converting. This is the
+        # call apps make most (point reads). bench/storage.py, median of 9 interleaved
+        # runs, 2026-12-07: D1 point read 1.29x vs 1.43x with `_first_reference`.
         engine = self._db._engine
         fetched = engine.fast_rows(self._sql, self._params)
         if fetched is None:
@@ -114,6 +120,23 @@ class D1PreparedStatement:
 
     def __repr__(self) -> str:
         return f"<D1PreparedStatement {self.sql!r} params={self.params!r}>"
+
+
+def _bind_reference(stmt: D1PreparedStatement, *values: Any) -> D1PreparedStatement:
+    """What ``D1PreparedStatement.bind`` computes, written plainly."""
+    return D1PreparedStatement(stmt._db, stmt._sql, tuple(bind_value(v) for v in values))
+
+
+async def _first_reference(stmt: D1PreparedStatement, colName: str | None = None) -> Any:  # noqa: N803 (D1's name)
+    """What ``D1PreparedStatement.first`` computes, written plainly."""
+    columns, rows = await stmt._rows()
+    if colName is not None:
+        if colName not in columns:
+            raise D1Error(f"D1_COLUMN_NOTFOUND: Column not found ({colName})")
+        return _value(rows[0][columns.index(colName)]) if rows else None
+    if not rows:
+        return None
+    return JsObject({c: _value(v) for c, v in zip(columns, rows[0], strict=True)})
 
 
 class D1Database:

@@ -314,19 +314,6 @@ class MessageBatch:
     def __repr__(self) -> str:
         return f"<MessageBatch queue={self.queue!r} messages={len(self.messages)}>"
 
-    def acked_all(self, handler_failed: bool) -> bool:
-        """Whether ``outcome`` would ack every message (the common case, decided in bulk).
-
-        May say False for a batch that ``outcome`` acks entirely (``retryAll()`` overridden by
-        an ``ack()`` of every message); the caller then takes the per-message path.
-        """
-        if self._decisions.all == _RETRY:
-            return False
-        decisions = {msg._decision for msg in self.messages}
-        if _RETRY in decisions:
-            return False
-        return self._decisions.all == _ACK or not handler_failed or decisions == {_ACK}
-
     def outcome(self, handler_failed: bool) -> list[tuple[Message, bool, int | None]]:
         """Per message: (message, retried?, explicit retry delay) — production semantics.
 

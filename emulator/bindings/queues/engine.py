@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from emulator.bindings.queues.binding import (
-    Message,
     MessageBatch,
     QueueProducerBinding,
     check_delay,
@@ -465,8 +464,11 @@ class QueueBroker:
         """Place the messages of one send (in send order, ``size`` bytes of bodies) once their
         rows are committed.
 
-        The same as ``_place`` for each; the two common cases are done in bulk because this
-        is the producers' hot path.
+        Fast path: the same as ``_place_new_reference`` (``_place`` for each message; tests
+        check both agree), with the two common cases done in bulk because this is the
+        producers' hot path. bench/queues.py throughput, 21 interleaved sessions of 3 runs,
+        2026-12-07: median 119,947 messages/s vs 111,107 with the reference (-7%; CPU
+        0.80 s vs 0.84 s).
         """
         if q.window and q.complete:
             # Nothing of the queue is on disk only: the messages join the window.
@@ -507,6 +509,11 @@ class QueueBroker:
         for r in records:
             if r.state == PENDING:
                 self._place(q, r)
+
+    def _place_new_reference(self, q: _Queue, records: list[StoredMessage], size: int) -> None:
+        """What ``_place_new`` does, written plainly."""
+        for r in records:
+            self._place(q, r)
 
     # --- the window: what is held in memory, what stays on disk --------------------------
     def _place(self, q: _Queue, r: StoredMessage) -> None:
@@ -842,19 +849,7 @@ class QueueBroker:
         acked_ids: list[str] = []
         acked_bytes = 0
         in_flight = q.in_flight
-        if batch.acked_all(failed):
-            outcome: list[tuple[Message, bool, int | None]] = []
-            for msg in batch.messages:
-                r = msg._record
-                in_flight.pop(r.seq, None)
-                if r.state == IN_FLIGHT:  # else purged while in flight
-                    r.state = GONE
-                    (acked_deferred if r.deferred else acked_seqs).append(r.seq)
-                    acked_ids.append(r.id)
-                    acked_bytes += len(r.body)
-        else:
-            outcome = batch.outcome(failed)
-        for msg, retried, delay in outcome:
+        for msg, retried, delay in batch.outcome(failed):
             r = msg._record
             in_flight.pop(r.seq, None)
             if r.state != IN_FLIGHT:

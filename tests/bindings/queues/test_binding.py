@@ -172,28 +172,3 @@ async def test_type_errors_come_before_the_broker_checks(harness: Harness) -> No
         await q.sendBatch([{"body": 1, "contentType": "nope"}], delaySeconds=-1)
     with pytest.raises(QueueSendError, match="message delay -2 is invalid"):
         await q.sendBatch([{"body": 1, "delaySeconds": -2}])
-
-
-def test_the_bulk_ack_shortcut_agrees_with_the_per_message_outcome() -> None:
-    import itertools
-    from types import SimpleNamespace
-
-    from emulator.bindings.queues.binding import MessageBatch
-
-    records = [SimpleNamespace(id=f"{i:032x}", timestamp_ms=0, attempts=1) for i in range(3)]
-    calls = {"none": lambda m: None, "ack": lambda m: m.ack(), "retry": lambda m: m.retry()}
-    for batch_call, per_message, failed in itertools.product(
-        ("none", "ackAll", "retryAll", "retryAll-then-ack"), itertools.product(calls, repeat=3), (False, True)
-    ):
-        batch = MessageBatch("q", records, [None] * 3, warn=lambda text: None)  # type: ignore[arg-type]  # plain records stand in for StoredMessage
-        if batch_call == "ackAll":
-            batch.ackAll()
-        elif batch_call.startswith("retryAll"):
-            batch.retryAll()
-        for msg, call in zip(batch.messages, per_message, strict=True):
-            calls[call](msg)
-        all_acked = not any(retried for _, retried, _ in batch.outcome(failed))
-        if batch.acked_all(failed):
-            assert all_acked, (batch_call, per_message, failed)
-        elif batch_call != "retryAll-then-ack" and batch_call != "retryAll":
-            assert not all_acked, (batch_call, per_message, failed)
