@@ -61,7 +61,7 @@ class Target:
         return x == self.limit
 
     def text(self, unit: str) -> str:
-        limit = f"{self.limit:g}"
+        limit = f"{self.limit:,g}"
         return f"{_OPS[self.op]} {limit} {unit}".rstrip() if self.on == "value" else f"{_OPS[self.op]} {limit}×"
 
     def to_json(self) -> dict[str, Any]:
