@@ -307,5 +307,6 @@ def main() -> None:
                       flush=True)
     emit("queue_memory", figures(bursts, backlogs, args.burst, args.backlog), args.json)
 
+
 if __name__ == "__main__":
     main()

@@ -88,8 +88,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # The first run generates ~520 MB of Parquet into bench/data/ (git-ignored), kept for the next.
     Benchmark("compaction", quick=("--count", "20", "--total-mb", "50")),
     Benchmark("queue_memory", quick=("--burst", "50000", "--backlog", "100000")),
-    # A million objects and messages written through the bindings, three restarts and three
-    # delivery runs per size, medians inside: about ten minutes.
+    # A million objects and messages written through the bindings, three restarts and five
+    # pairs of delivery runs per size, medians inside: five minutes or so.
     Benchmark("scale", quick=("--sizes", "10000,100000"), long=True, runs=1),
 )
 

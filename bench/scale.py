@@ -1,6 +1,7 @@
 """Scale benchmark: what a restarted ``dev`` costs by how much is stored (R2 objects, a queue backlog).
 
-    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--repeats 3] [--json]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--repeats 3]
+                                    [--delivery-runs 5] [--json]
 
 For each size N (and an empty reference: no objects, a backlog of ``--deliveries``
 messages), in a fresh temporary state directory:
@@ -19,13 +20,15 @@ messages), in a fresh temporary state directory:
    disk): through the S3 endpoint over HTTP with keep-alive, SigV4-signed with botocore;
    the time is the round trip (request sent, whole body read), median of 20 per restart,
    and the server process's CPU time per list over those 20. ``--repeats`` restarts.
-3. **Deliver**: ``--repeats`` times, on a fresh copy of the generated backlog (the
+3. **Deliver**: ``--delivery-runs`` times, on a fresh copy of the generated backlog (the
    ``queues`` folder of the state; deliveries consume it), restart ``dev`` with the queue's
    producer and a consumer (``max_batch_size = 100``, acks every batch) and time the first
-   ``--deliveries`` deliveries inside the app (``time.monotonic``, from the first batch's
-   start to the batch that reaches the count), and the time from spawning ``dev`` to the
-   first batch. The empty reference's rate is the "empty store" figure the others are
-   compared with: each size's median rate divided by the reference's median rate.
+   ``--deliveries`` deliveries inside the app (from the first batch's start to the batch
+   that reaches the count), in wall time (``time.monotonic``) and in the process's CPU
+   time (``time.process_time``, which moves less with the machine's load), and the time
+   from spawning ``dev`` to the first batch. Each run is followed by one on the empty
+   reference's backlog (``--deliveries`` messages, generated once), and each size's median
+   rate is compared with the median of those runs in between: the same stretch of load.
 
 Targets on the 2-core development machine, at every size: RSS <= 200 MB, first answer
 <= 1.5 s, page and get <= 10 ms, delivery rate >= 0.8x the empty store's. Each restart is a
@@ -76,8 +79,9 @@ import time
 
 from workers import Response, WorkerEntrypoint
 
-# Deliveries seen by this process: the benchmark reads them with a GET.
-STATE = {"count": 0, "first": None, "mark": None, "mark_count": None}
+# Deliveries seen by this process: the benchmark reads them with a GET. CPU time (of the
+# whole process, every thread) beside wall time: it moves less with the machine's load.
+STATE = {"count": 0, "first": None, "mark": None, "mark_count": None, "cpu_first": None, "cpu_mark": None}
 MARK = %d
 
 
@@ -88,10 +92,12 @@ class Default(WorkerEntrypoint):
     async def queue(self, batch):
         if STATE["first"] is None:
             STATE["first"] = time.monotonic()
+            STATE["cpu_first"] = time.process_time()
         batch.ackAll()
         STATE["count"] += len(batch.messages)
         if STATE["mark"] is None and STATE["count"] >= MARK:
             STATE["mark"] = time.monotonic()
+            STATE["cpu_mark"] = time.process_time()
             STATE["mark_count"] = STATE["count"]
 '''
 
@@ -137,6 +143,19 @@ class Result:
     get_ms: list[float] = field(default_factory=list)
     first_delivery_s: list[float] = field(default_factory=list)
     delivery_rate: list[float] = field(default_factory=list)
+    delivery_cpu_rate: list[float] = field(default_factory=list)
+    # The empty store's delivery runs interleaved with this size's (same machine load).
+    reference_rate: list[float] = field(default_factory=list)
+    reference_cpu_rate: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Store:
+    """A generated state directory and the workspace beside it."""
+
+    ws: Path
+    state: Path
+    tmp: Path
 
 
 def key_of(i: int) -> str:
@@ -335,13 +354,14 @@ def restart(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result, s
         dev.stop()
 
 
-def deliver(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result) -> None:
-    """Deliveries from a copy of the generated backlog (they consume what they deliver)."""
-    copy = tmp / "state-delivery"
+def deliver(store: Store, deliveries: int) -> tuple[float, float, float]:
+    """(seconds from spawning dev to the first delivery, deliveries per second, deliveries
+    per CPU second) from a copy of the store's backlog (deliveries consume what they deliver)."""
+    copy = store.tmp / "state-delivery"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(state / "queues", copy / "queues")
-    config = write_workspace(ws, bucket=False, consumer=True, deliveries=deliveries)
-    dev = Dev(config, copy, tmp / "dev.log", s3=False)
+    shutil.copytree(store.state / "queues", copy / "queues")
+    config = write_workspace(store.ws, bucket=False, consumer=True, deliveries=deliveries)
+    dev = Dev(config, copy, store.tmp / "dev.log", s3=False)
     try:
         dev.first_answer_ms()
         deadline = time.monotonic() + 600
@@ -353,30 +373,45 @@ def deliver(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result) -
                 raise RuntimeError(f"only {seen['count']} deliveries in 600 s")
             time.sleep(0.05)
         # time.monotonic() is one clock for every process of the machine (CLOCK_MONOTONIC).
-        result.first_delivery_s.append(seen["first"] - dev.started)
-        result.delivery_rate.append(seen["mark_count"] / (seen["mark"] - seen["first"]))
+        return (seen["first"] - dev.started, seen["mark_count"] / (seen["mark"] - seen["first"]),
+                seen["mark_count"] / max(seen["cpu_mark"] - seen["cpu_first"], 1e-6))
     finally:
         dev.stop()
         shutil.rmtree(copy, ignore_errors=True)
 
 
-async def run_size(size: int, deliveries: int, repeats: int, rng: random.Random) -> Result:
+async def run_size(size: int, deliveries: int, repeats: int, delivery_runs: int, rng: random.Random,
+                   tmp: Path, reference: tuple[Store, Result] | None) -> tuple[Store, Result]:
+    """Generate a size's state in ``tmp`` and measure it. Each of its delivery runs is
+    followed by one on the empty store's backlog (``reference``), so that the two rates
+    compared come from the same stretch of the machine's load."""
     objects, messages = (size, size) if size else (0, deliveries)
     result = Result(size, objects, messages)
-    with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
-        tmp = Path(name)
-        ws, state = tmp / "ws", tmp / "state"
-        print(f"--- {objects:,} objects, {messages:,} messages: generating", flush=True)
-        result.generate_s = await generate(ws, state, objects, messages, deliveries)
-        print(f"    generated in {result.generate_s:.0f} s; restarting dev", flush=True)
-        # Where a listing can start and still fill a page of 1,000 keys.
-        starts = sorted(key_of(i) for i in range(objects))[:-1000]
-        # Restarts and delivery runs alternate, so that the machine's load drifts over both.
-        for _ in range(repeats):
-            restart(ws, state, tmp, deliveries, result, starts, rng)
-            deliver(ws, state, tmp, deliveries, result)
-    print(render([result], None), flush=True)
-    return result
+    store = Store(tmp / "ws", tmp / "state", tmp)
+    print(f"--- {objects:,} objects, {messages:,} messages: generating", flush=True)
+    result.generate_s = await generate(store.ws, store.state, objects, messages, deliveries)
+    print(f"    generated in {result.generate_s:.0f} s; restarting dev", flush=True)
+    # Where a listing can start and still fill a page of 1,000 keys.
+    starts = sorted(key_of(i) for i in range(objects))[:-1000]
+    for _ in range(repeats):
+        restart(store.ws, store.state, tmp, deliveries, result, starts, rng)
+    for _ in range(delivery_runs):
+        first, rate, cpu_rate = deliver(store, deliveries)
+        result.first_delivery_s.append(first)
+        result.delivery_rate.append(rate)
+        result.delivery_cpu_rate.append(cpu_rate)
+        if reference is not None:
+            ref_store, ref = reference
+            first, rate, cpu_rate = deliver(ref_store, deliveries)
+            for into, value in ((ref.first_delivery_s, first), (ref.delivery_rate, rate),
+                                (ref.delivery_cpu_rate, cpu_rate), (result.reference_rate, rate),
+                                (result.reference_cpu_rate, cpu_rate)):
+                into.append(value)
+    print("    delivery rates (msg/s): " + ", ".join(f"{r:,.0f}" for r in result.delivery_rate)
+          + ("; empty store's, in between: " + ", ".join(f"{r:,.0f}" for r in result.reference_rate)
+             if result.reference_rate else ""), flush=True)
+    print(render([result]), flush=True)
+    return store, result
 
 
 def label(r: Result) -> str:
@@ -387,29 +422,33 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def render(results: list[Result], reference: Result | None) -> str:
+def render(results: list[Result]) -> str:
     """The text table of this run (medians)."""
     head = ("| objects / messages | first answer (ms) | RSS idle (MB) | list 1,000 (ms) | CPU per list (ms) "
-            "| get (ms) | first delivery (s) | delivery rate (msg/s) | vs empty |\n|---|---|---|---|---|---|---|---|---|")
+            "| get (ms) | first delivery (s) | delivery rate (msg/s) | vs empty | by CPU time, vs empty |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
 
     def cell(values: list[float], fmt: str) -> str:
         m = median(values)
         return "–" if m is None else format(m, fmt)
 
+    def versus(ours: list[float], theirs: list[float]) -> str:
+        a, b = median(ours), median(theirs)
+        return f"{a / b:.2f}×" if a and b else "–"
+
     for r in results:
-        rate, base = median(r.delivery_rate), median(reference.delivery_rate) if reference else None
-        ratio = f"{rate / base:.2f}×" if rate and base else "–"
         rows.append(f"| {label(r)} | {cell(r.first_answer_ms, '.0f')} | {cell(r.rss_mb, '.0f')} "
-                    f"| {cell(r.list_ms, '.1f')} | {cell(r.list_cpu_ms, '.1f')} | {cell(r.get_ms, '.1f')} | {cell(r.first_delivery_s, '.2f')} "
-                    f"| {cell(r.delivery_rate, ',.0f')} | {ratio} |")
+                    f"| {cell(r.list_ms, '.1f')} | {cell(r.list_cpu_ms, '.1f')} | {cell(r.get_ms, '.1f')} "
+                    f"| {cell(r.first_delivery_s, '.2f')} | {cell(r.delivery_rate, ',.0f')} "
+                    f"| {versus(r.delivery_rate, r.reference_rate)} "
+                    f"| {versus(r.delivery_cpu_rate, r.reference_cpu_rate)} |")
     return "\n".join(rows)
 
 
-def figures(results: list[Result], reference: Result) -> list[Figure]:
+def figures(results: list[Result]) -> list[Figure]:
     """The medians of this run as data (bench/results.py)."""
     out: list[Figure] = []
-    base = median(reference.delivery_rate)
     for r in results:
         where = f"{r.size:,} objects + {r.size:,} messages" if r.size else "empty store"
         for metric, unit, values, target in (
@@ -422,13 +461,18 @@ def figures(results: list[Result], reference: Result) -> list[Figure]:
             m = median(values)
             if m is not None:
                 out.append(Figure(f"{where}: {metric}", metric, unit, m, target=target))
-        rate = median(r.delivery_rate)
-        if rate is not None:
-            metric = f"first {reference.messages:,} deliveries"
-            if r is reference or base is None:
-                out.append(Figure(f"{where}: {metric}", metric, "msg/s", rate))
+        count = f"first {results[0].messages:,} deliveries"
+        for metric, unit, ours, theirs, target in (
+                (count, "msg/s", r.delivery_rate, r.reference_rate, DELIVERY),
+                (f"{count} by CPU time", "msg/CPU s", r.delivery_cpu_rate, r.reference_cpu_rate, None)):
+            m, peer = median(ours), median(theirs)
+            if m is None:
+                continue
+            if peer is None:
+                out.append(Figure(f"{where}: {metric}", metric, unit, m))
             else:
-                out.append(Figure(f"{where}: {metric}", metric, "msg/s", rate, "empty store", base, DELIVERY))
+                out.append(Figure(f"{where}: {metric}", metric, unit, m, "empty store, runs in between", peer,
+                                  target))
     return out
 
 
@@ -438,7 +482,9 @@ def main() -> None:
                         help="comma-separated numbers of objects and of messages")
     parser.add_argument("--deliveries", type=int, default=10_000,
                         help="deliveries timed after the restart (and the reference backlog)")
-    parser.add_argument("--repeats", type=int, default=3, help="restarts and delivery runs per size (medians)")
+    parser.add_argument("--repeats", type=int, default=3, help="restarts per size (medians)")
+    parser.add_argument("--delivery-runs", type=int, default=5,
+                        help="delivery runs per size, each followed by one on the empty store (medians)")
     parser.add_argument("--seed", type=int, default=1)
     add_json_option(parser)
     args = parser.parse_args()
@@ -448,14 +494,21 @@ def main() -> None:
     with text_output(args.json):
         tune_gc()  # what `cf-emulator dev` runs with, for the generation too
         rng = random.Random(args.seed)
-        repeats = max(1, args.repeats)
-        reference = asyncio.run(run_size(0, args.deliveries, repeats, rng))
-        results = [reference] + [asyncio.run(run_size(size, args.deliveries, repeats, rng)) for size in sizes]
-        print(f"\nmedians of {repeats} restarts and {repeats} delivery runs per size "
-              f"(list and get: medians of {SAMPLES} requests per restart); machine load average "
+        repeats, runs = max(1, args.repeats), max(1, args.delivery_runs)
+        results = []
+        # The empty store stays for the whole run: its deliveries are interleaved with every size's.
+        with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as ref_dir:
+            reference = asyncio.run(run_size(0, args.deliveries, repeats, runs, rng, Path(ref_dir), None))
+            results.append(reference[1])
+            for size in sizes:
+                with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
+                    results.append(asyncio.run(run_size(size, args.deliveries, repeats, runs, rng, Path(name),
+                                                        reference))[1])
+        print(f"\nmedians of {repeats} restarts (list and get: medians of {SAMPLES} requests per restart) and "
+              f"{runs} delivery runs per size, each followed by one on the empty store; machine load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
-        print(render(results, reference))
-    emit("scale", figures(results, reference), args.json)
+        print(render(results))
+    emit("scale", figures(results), args.json)
 
 
 if __name__ == "__main__":
