@@ -15,10 +15,12 @@ RSS (``VmHWM`` from ``/proc/self/status``) is its own:
 Throughput is MB (10^6 bytes) of input Parquet per second. Targets: merge ≥ 0.8× pyarrow's
 throughput, merge peak RSS ≤ 300 MB. The figures are printed, never asserted.
 
-    python bench/compaction.py                  # 200 fragments, ~520 MB, generated once into bench/data/
-    python bench/compaction.py --count 20 --total-mb 50   # a quick run
-    python bench/compaction.py --repeat 3                 # three rounds, medians at the end
-    python bench/compaction.py --dedup-memory-rows 200000 # force the SQLite spill path
+    .venv/bin/python bench/compaction.py                  # 200 fragments, ~520 MB, generated once into bench/data/
+    .venv/bin/python bench/compaction.py --count 20 --total-mb 50   # a quick run
+    .venv/bin/python bench/compaction.py --repeat 3                 # three rounds, medians at the end
+    .venv/bin/python bench/compaction.py --dedup-memory-rows 200000 # force the SQLite spill path
+
+``--json``: the figures (medians of the rounds) as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.results import Figure, Target, add_json_option, emit, text_output  # noqa: E402 - after the sys.path set-up above
+
 DEFAULT_DATA = ROOT / "bench" / "data"
 
 
@@ -127,7 +134,7 @@ def run_child(kind: str, folder: Path, extra: list[str] | None = None) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/compaction.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python bench/compaction.py", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="number of fragments (default 200)")
     parser.add_argument("--total-mb", type=int, default=520, help="approximate total size in MB (default 520)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where generated data goes (git-ignored)")
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                              "SQLite (default: the merge's own setting, 2 M)")
     parser.add_argument("--child", choices=("merge", "pyarrow"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.child:
         result = (child_merge(args.folder, args.dedup_memory_rows) if args.child == "merge"
@@ -144,37 +152,58 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    files = ensure_fragments(args.data, args.count, args.total_mb)
-    folder = dataset_dir(args.data, args.count, args.total_mb)
-    total = sum(f.stat().st_size for f in files)
-    print(f"input: {len(files)} fragments, {total / 1e6:.1f} MB of Parquet")
-    extra = [] if args.dedup_memory_rows is None else ["--dedup-memory-rows", str(args.dedup_memory_rows)]
-    ratios: list[float] = []
-    cpu_ratios: list[float] = []
-    rss: list[float] = []
-    for round_no in range(1, args.repeat + 1):
+    with text_output(args.json):
+        files = ensure_fragments(args.data, args.count, args.total_mb)
+        folder = dataset_dir(args.data, args.count, args.total_mb)
+        total = sum(f.stat().st_size for f in files)
+        print(f"input: {len(files)} fragments, {total / 1e6:.1f} MB of Parquet")
+        extra = [] if args.dedup_memory_rows is None else ["--dedup-memory-rows", str(args.dedup_memory_rows)]
+        ratios: list[float] = []
+        cpu_ratios: list[float] = []
+        rss: list[float] = []
+        rounds: list[dict[str, dict[str, float]]] = []
+        for round_no in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                print(f"-- round {round_no} of {args.repeat}")
+            results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder, extra)}
+            rounds.append(results)
+            print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'CPU s':>7} {'peak RSS MB':>12} {'rows in':>10} "
+                  f"{'rows out':>10} {'dupes':>8} {'out MB':>8}")
+            for name, r in results.items():
+                print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['cpu']:7.2f} "
+                      f"{r['peak_rss_mb']:12.0f} {r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} "
+                      f"{r['bytes_out'] / 1e6:8.1f}")
+            ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
+            cpu_ratio = results["pyarrow"]["cpu"] / results["merge"]["cpu"]
+            ratios.append(ratio)
+            cpu_ratios.append(cpu_ratio)
+            rss.append(results["merge"]["peak_rss_mb"])
+            print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x; by CPU time {cpu_ratio:.2f}x); "
+                  f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
+            print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         if args.repeat > 1:
-            print(f"-- round {round_no} of {args.repeat}")
-        results = {"pyarrow": run_child("pyarrow", folder), "merge": run_child("merge", folder, extra)}
-        print(f"{'path':<9} {'seconds':>8} {'MB/s':>8} {'CPU s':>7} {'peak RSS MB':>12} {'rows in':>10} "
-              f"{'rows out':>10} {'dupes':>8} {'out MB':>8}")
-        for name, r in results.items():
-            print(f"{name:<9} {r['seconds']:8.2f} {r['bytes_in'] / 1e6 / r['seconds']:8.1f} {r['cpu']:7.2f} "
-                  f"{r['peak_rss_mb']:12.0f} {r['rows_in']:10d} {r['rows_out']:10d} {r['duplicates']:8d} "
-                  f"{r['bytes_out'] / 1e6:8.1f}")
-        ratio = results["pyarrow"]["seconds"] / results["merge"]["seconds"]
-        cpu_ratio = results["pyarrow"]["cpu"] / results["merge"]["cpu"]
-        ratios.append(ratio)
-        cpu_ratios.append(cpu_ratio)
-        rss.append(results["merge"]["peak_rss_mb"])
-        print(f"merge throughput = {ratio:.2f}x pyarrow (target >= 0.8x; by CPU time {cpu_ratio:.2f}x); "
-              f"merge peak RSS = {results['merge']['peak_rss_mb']:.0f} MB (target <= 300 MB)")
-        print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if args.repeat > 1:
-        print(f"median of {args.repeat}: throughput {statistics.median(ratios):.2f}x pyarrow "
-              f"(range {min(ratios):.2f}-{max(ratios):.2f}), by CPU time {statistics.median(cpu_ratios):.2f}x, "
-              f"merge peak RSS {statistics.median(rss):.0f} MB (max {max(rss):.0f})")
+            print(f"median of {args.repeat}: throughput {statistics.median(ratios):.2f}x pyarrow "
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f}), by CPU time {statistics.median(cpu_ratios):.2f}x, "
+                  f"merge peak RSS {statistics.median(rss):.0f} MB (max {max(rss):.0f})")
+    emit("compaction", figures(rounds, len(files), total), args.json)
     return 0
+
+
+def figures(rounds: list[dict[str, dict[str, float]]], count: int, total: int) -> list[Figure]:
+    """Medians over the rounds, as data (bench/results.py)."""
+    def med(path: str, key: str) -> float:
+        return statistics.median(r[path][key] for r in rounds)
+
+    def rate(path: str) -> float:
+        return statistics.median(r[path]["bytes_in"] / 1e6 / r[path]["seconds"] for r in rounds)
+
+    size = f"{count} fragments, {total / 1e6:.0f} MB"
+    return [
+        Figure(f"merge throughput ({size})", "input Parquet per second", "MB/s", rate("merge"),
+               "pyarrow read-all-then-write", rate("pyarrow"), Target("ratio", ">=", 0.8)),
+        Figure(f"merge peak RSS ({size})", "peak RSS", "MB", med("merge", "peak_rss_mb"),
+               "pyarrow read-all-then-write", med("pyarrow", "peak_rss_mb"), Target("value", "<=", 300)),
+    ]
 
 
 if __name__ == "__main__":

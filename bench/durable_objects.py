@@ -1,7 +1,7 @@
 """Durable Objects benchmark: RPC, storage and SQL beside Miniflare 4 and raw SQLite, in one run.
 
-    python bench/durable_objects.py [--rpc 5000] [--pairs 20000] [--inserts 50000] [--runs 5]
-                                    [--miniflare DIR]
+    .venv/bin/python bench/durable_objects.py [--rpc 5000] [--pairs 20000] [--inserts 50000] [--runs 5]
+                                              [--miniflare DIR] [--json]
 
 Four workloads, each one request to a Worker that runs the loop (timed from outside the
 request, so every side pays its own dispatch):
@@ -21,6 +21,7 @@ timed by Node around ``dispatchFetch`` minus an empty request's time); **raw sql
 ``--inserts`` inserts inside one ``BEGIN``/``COMMIT``). Each side runs ``--runs`` times
 (the raw one right after ours in each run); medians are printed, with the ratios the
 targets are about (ahead of Miniflare on RPC and storage; SQL inserts within 2× of raw).
+``--json``: the figures as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.cli.dev import tune_gc
 
 VALUE = "v" * 100
@@ -215,15 +217,8 @@ def miniflare_side(node_dir: Path, folder: Path, counts: dict[str, int], runs: i
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rpc", type=int, default=5000)
-    parser.add_argument("--pairs", type=int, default=20_000)
-    parser.add_argument("--inserts", type=int, default=50_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
-                        help="folder whose node_modules holds miniflare (skipped when absent)")
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, list[float]] | None, list[float],
+                                           dict[str, int]]:
     tune_gc()
     counts = {"rpc one": args.rpc, "rpc 100": args.rpc, "put+get": args.pairs, "sql insert": args.inserts}
     raw: list[float] = []
@@ -251,7 +246,44 @@ def main() -> None:
         print(line)
     if mf is None:
         print("(Miniflare not measured: no node_modules/miniflare in --miniflare)")
+    return ours, mf, raw, counts
 
+
+def figures(ours: dict[str, list[float]], mf: dict[str, list[float]] | None, raw: list[float],
+            counts: dict[str, int]) -> list[Figure]:
+    """Operations per second (medians of the runs) as data (bench/results.py)."""
+    label = {"rpc one": "RPC calls to one object", "rpc 100": "RPC calls over 100 objects",
+             "put+get": "storage put+get pairs", "sql insert": "SQL point inserts"}
+    out = []
+    for op in OPS:
+        ours_rate = counts[op] / statistics.median(ours[op])
+        if mf is not None:
+            # The aim: ahead of Miniflare on RPC and storage (docs/durable_objects.md).
+            target = None if op == "sql insert" else Target("ratio", ">=", 1.0)
+            out.append(Figure(f"{label[op]} vs Miniflare", "operations per second", "ops/s", ours_rate,
+                              "Miniflare 4", counts[op] / statistics.median(mf[op]), target))
+        else:
+            out.append(Figure(f"{label[op]}", "operations per second", "ops/s", ours_rate))
+    # SQL inserts within 2x of raw sqlite3's time, i.e. at least half its rate.
+    out.append(Figure(f"{label['sql insert']} vs raw sqlite3", "operations per second", "ops/s",
+                      counts["sql insert"] / statistics.median(ours["sql insert"]), "raw sqlite3",
+                      counts["sql insert"] / statistics.median(raw), Target("ratio", ">=", 0.5)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rpc", type=int, default=5000)
+    parser.add_argument("--pairs", type=int, default=20_000)
+    parser.add_argument("--inserts", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
+                        help="folder whose node_modules holds miniflare (skipped when absent)")
+    add_json_option(parser)
+    args = parser.parse_args()
+    with text_output(args.json):
+        ours, mf, raw, counts = run(args)
+    emit("durable_objects", figures(ours, mf, raw, counts), args.json)
 
 if __name__ == "__main__":
     main()

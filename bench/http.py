@@ -14,7 +14,9 @@ the ratio to bare aiohttp (target: ≥ 70%) and the server's CPU µs per request
 system time of the server process over the requests it answered: the steadiest measure of
 the emulator's own per-request cost).
 
-    python bench/http.py [--duration 5] [--connections 32] [--rounds 3] [--tool wrk|python]
+    .venv/bin/python bench/http.py [--duration 5] [--connections 32] [--rounds 3] [--tool wrk|python] [--json]
+
+``--json``: the figures as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from __future__ import annotations
 import sys
 
 # This file is named like the stdlib `http` package: when run as a script its folder is
-# sys.path[0] and would shadow `http` for aiohttp and urllib, so drop it first.
+# sys.path[0] and would shadow `http` for aiohttp and urllib, so the repository root takes
+# its place (for `bench.results`).
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]):
-    sys.path.pop(0)
+    sys.path[0] = str(__import__("pathlib").Path(__file__).resolve().parents[1])
 
 import argparse
 import asyncio
@@ -38,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.results import Figure, Target, add_json_option, emit, text_output
 
 HELLO = "Hello World!"
 
@@ -241,6 +246,21 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def figures(rates: dict[str, list[float]], cpu: dict[str, list[float]], tool: str) -> list[Figure]:
+    """Medians of the rounds as data (bench/results.py); the peer is bare aiohttp."""
+    base = median(rates["bare aiohttp"])
+    out = []
+    for name in ("Worker (fetch)", "Pages Function"):
+        # The load generator is named: with the Python one the ratio says little (see main).
+        out.append(Figure(f"{name}: requests per second ({tool})", "throughput", "req/s", median(rates[name]),
+                          "bare aiohttp", base, Target("ratio", ">=", 0.70)))
+    for name in ("Worker (fetch)", "Pages Function"):
+        if cpu[name] and cpu["bare aiohttp"]:
+            out.append(Figure(f"{name}: server CPU per request", "server CPU time per request", "µs",
+                              median(cpu[name]), "bare aiohttp", median(cpu["bare aiohttp"])))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
@@ -251,6 +271,7 @@ def main() -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to cores")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
@@ -260,67 +281,69 @@ def main() -> int:
         print(rate, count)
         return 0
 
-    server_cpus, load_cpus = (None, None) if args.no_pin else cores()
-    load = run_wrk if args.tool == "wrk" else run_python_load
-    with tempfile.TemporaryDirectory(prefix="cfe-bench-") as tmp:
-        root = Path(tmp)
-        worker, pages = write_apps(root)
-        bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)],
-                                preexec_fn=pin(server_cpus))
-        emu, urls = start_emulator(worker, pages, root / "state", server_cpus)
-        try:
-            targets = {
-                "bare aiohttp": (f"http://127.0.0.1:{bare_port}/", bare.pid),
-                "Worker (fetch)": (urls["bench-worker"] + "/", emu.pid),
-                "Pages Function": (urls["bench-pages"] + "/hello", emu.pid),
-            }
-            for url, _ in targets.values():
-                wait_http(url)
-            import urllib.request
+    with text_output(args.json):
+        server_cpus, load_cpus = (None, None) if args.no_pin else cores()
+        load = run_wrk if args.tool == "wrk" else run_python_load
+        with tempfile.TemporaryDirectory(prefix="cfe-bench-") as tmp:
+            root = Path(tmp)
+            worker, pages = write_apps(root)
+            bare_port = free_port()
+            bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)],
+                                    preexec_fn=pin(server_cpus))
+            emu, urls = start_emulator(worker, pages, root / "state", server_cpus)
+            try:
+                targets = {
+                    "bare aiohttp": (f"http://127.0.0.1:{bare_port}/", bare.pid),
+                    "Worker (fetch)": (urls["bench-worker"] + "/", emu.pid),
+                    "Pages Function": (urls["bench-pages"] + "/hello", emu.pid),
+                }
+                for url, _ in targets.values():
+                    wait_http(url)
+                import urllib.request
 
-            for name, (url, _) in list(targets.items())[1:]:
-                body = urllib.request.urlopen(url, timeout=5).read().decode()
-                if body != HELLO:
-                    raise RuntimeError(f"{name} at {url} answered {body!r}, expected {HELLO!r}")
-            for url, _ in targets.values():  # warm-up: imports, first-request paths, caches
-                load(url, args.warmup, args.connections, load_cpus)
-            rates: dict[str, list[float]] = {name: [] for name in targets}
-            cpu: dict[str, list[float]] = {name: [] for name in targets}
-            for _ in range(max(1, args.rounds)):
-                for name, (url, pid) in targets.items():  # interleaved: drift hits every target alike
-                    rps, us = measure(url, pid, args.tool, args.duration, args.connections, load_cpus)
-                    rates[name].append(rps)
-                    if us is not None:
-                        cpu[name].append(us)
-        finally:
-            for proc in (emu, bare):
-                proc.terminate()
-            for proc in (emu, bare):
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                for name, (url, _) in list(targets.items())[1:]:
+                    body = urllib.request.urlopen(url, timeout=5).read().decode()
+                    if body != HELLO:
+                        raise RuntimeError(f"{name} at {url} answered {body!r}, expected {HELLO!r}")
+                for url, _ in targets.values():  # warm-up: imports, first-request paths, caches
+                    load(url, args.warmup, args.connections, load_cpus)
+                rates: dict[str, list[float]] = {name: [] for name in targets}
+                cpu: dict[str, list[float]] = {name: [] for name in targets}
+                for _ in range(max(1, args.rounds)):
+                    for name, (url, pid) in targets.items():  # interleaved: drift hits every target alike
+                        rps, us = measure(url, pid, args.tool, args.duration, args.connections, load_cpus)
+                        rates[name].append(rps)
+                        if us is not None:
+                            cpu[name].append(us)
+            finally:
+                for proc in (emu, bare):
+                    proc.terminate()
+                for proc in (emu, bare):
+                    try:
+                        proc.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
 
-    placement = (f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus)}"
-                 if server_cpus and load_cpus else "no CPU pinning")
-    print(f"load generator: {args.tool}, {args.connections} connections, warm-up {args.warmup:g}s, "
-          f"{args.rounds} x {args.duration:g}s rounds (median), {os.cpu_count()} CPUs, {placement}")
-    base = median(rates["bare aiohttp"])
-    print(f"{'target':<16} {'req/s':>10} {'vs bare':>8} {'server CPU/req':>15}   rounds (req/s)")
-    for name, values in rates.items():
-        rps = median(values)
-        cpu_text = f"{median(cpu[name]):.0f} µs" if cpu[name] else "n/a"
-        shown = ", ".join(f"{v:.0f}" for v in values)
-        print(f"{name:<16} {rps:>10.0f} {rps / base:>8.0%} {cpu_text:>15}   {shown}")
-    worst = min(median(rates["Worker (fetch)"]), median(rates["Pages Function"])) / base
-    verdict = "meets" if worst >= 0.70 else "below"
-    print(f"target >= 70% of bare aiohttp: {verdict} (worst {worst:.0%})")
-    if args.tool == "python":
-        # One Python process cannot produce as many requests as aiohttp serves: the
-        # generator saturates first and the ratios drift towards 100%.
-        print("note: the Python load generator is likely the bottleneck here (ratios near 100% say so); "
-              "install wrk for a meaningful ratio. The CPU/request column still compares the servers.")
+        placement = (f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus)}"
+                     if server_cpus and load_cpus else "no CPU pinning")
+        print(f"load generator: {args.tool}, {args.connections} connections, warm-up {args.warmup:g}s, "
+              f"{args.rounds} x {args.duration:g}s rounds (median), {os.cpu_count()} CPUs, {placement}")
+        base = median(rates["bare aiohttp"])
+        print(f"{'target':<16} {'req/s':>10} {'vs bare':>8} {'server CPU/req':>15}   rounds (req/s)")
+        for name, values in rates.items():
+            rps = median(values)
+            cpu_text = f"{median(cpu[name]):.0f} µs" if cpu[name] else "n/a"
+            shown = ", ".join(f"{v:.0f}" for v in values)
+            print(f"{name:<16} {rps:>10.0f} {rps / base:>8.0%} {cpu_text:>15}   {shown}")
+        worst = min(median(rates["Worker (fetch)"]), median(rates["Pages Function"])) / base
+        verdict = "meets" if worst >= 0.70 else "below"
+        print(f"target >= 70% of bare aiohttp: {verdict} (worst {worst:.0%})")
+        if args.tool == "python":
+            # One Python process cannot produce as many requests as aiohttp serves: the
+            # generator saturates first and the ratios drift towards 100%.
+            print("note: the Python load generator is likely the bottleneck here (ratios near 100% say so); "
+                  "install wrk for a meaningful ratio. The CPU/request column still compares the servers.")
+    emit("http", figures(rates, cpu, args.tool), args.json)
     return 0
 
 

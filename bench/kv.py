@@ -1,6 +1,6 @@
 """KV benchmark: in-Worker put, get and list beside raw SQLite, and beside Miniflare, in one run.
 
-    python bench/kv.py [--ops 10000] [--runs 5] [--miniflare DIR]
+    .venv/bin/python bench/kv.py [--ops 10000] [--runs 5] [--miniflare DIR] [--json]
 
 Three sides do the same work, each timed from outside one request that runs the whole loop:
 
@@ -16,6 +16,7 @@ Three sides do the same work, each timed from outside one request that runs the 
 Values are 100-byte strings; list is one page of 1,000 keys out of the ``--ops`` stored.
 Each side runs ``--runs`` times, interleaved, and the medians are printed with the ratios
 binding/raw (target ≤ 1.5) and Miniflare/binding. Garbage-collector settings are `dev`'s.
+``--json``: the figures as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.bindings.kv.engine import SCHEMA
 from emulator.cli.dev import tune_gc
 
@@ -155,13 +157,8 @@ def miniflare_side(node_dir: Path, folder: Path, ops: int, runs: int) -> dict[st
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ops", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
-                        help="folder whose node_modules holds miniflare (skipped when absent)")
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, list[float]],
+                                           dict[str, list[float]] | None]:
     tune_gc()
     raw: dict[str, list[float]] = {"put": [], "get": [], "list": []}
     ours: dict[str, list[float]] = {"put": [], "get": [], "list": []}
@@ -191,7 +188,38 @@ def main() -> None:
         print(line + ("" if o / r <= TARGET else f"   (over the {TARGET}x target)"))
     if mf is None:
         print("(Miniflare not measured: no node_modules/miniflare in --miniflare)")
+    return raw, ours, mf
 
+
+def figures(raw: dict[str, list[float]], ours: dict[str, list[float]], mf: dict[str, list[float]] | None,
+            ops: int) -> list[Figure]:
+    """Medians of the runs as data (bench/results.py): time per operation beside raw SQLite
+    (target ≤ 1.5×), operations per second beside Miniflare."""
+    count = {"put": ops, "get": ops, "list": 20}
+    label = {"put": f"put ({ops:,} keys)", "get": f"get ({ops:,} keys)",
+             "list": f"list of a 1,000-key page ({ops:,} keys)"}
+    out = []
+    for op in ("put", "get", "list"):
+        o = statistics.median(ours[op]) / count[op]
+        out.append(Figure(f"{label[op]} vs raw sqlite3", "time per operation", "µs", o * 1e6, "raw sqlite3",
+                          statistics.median(raw[op]) / count[op] * 1e6, Target("ratio", "<=", TARGET)))
+        if mf is not None:
+            out.append(Figure(f"{label[op]} vs Miniflare", "operations per second", "ops/s", 1 / o,
+                              "Miniflare 4", count[op] / statistics.median(mf[op])))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ops", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
+                        help="folder whose node_modules holds miniflare (skipped when absent)")
+    add_json_option(parser)
+    args = parser.parse_args()
+    with text_output(args.json):
+        raw, ours, mf = run(args)
+    emit("kv", figures(raw, ours, mf, args.ops), args.json)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Queues benchmark: end-to-end throughput and batch-full latency, durability on.
 
-    python bench/queues.py [--messages 100000] [--producers 4] [--runs 5] [--latency-samples 2000]
+    .venv/bin/python bench/queues.py [--messages 100000] [--producers 4] [--runs 5] [--latency-samples 2000] [--json]
 
 Throughput: producers call ``env.Q.sendBatch`` with 100 messages at a time (each call returns
 only once its messages are committed to SQLite), a consumer with ``max_batch_size = 100``
@@ -12,7 +12,8 @@ Targets on a 2-core machine: >= 50,000 messages/s, p50 <= 2 ms.
 
 The throughput run is repeated (``--runs``, each with a fresh state directory) and the
 median is the figure: on a shared virtual machine the same run's CPU time varies by up to
-2x from one run to the next, so one run says little.
+2x from one run to the next, so one run says little. ``--json``: the figures as data
+(bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.cli.dev import tune_gc
 from emulator.config.model import AppConfig
 from emulator.logs import EventLog
@@ -117,30 +119,38 @@ async def latency(samples: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--producers", type=int, default=4)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=2000)
+    add_json_option(parser)
     args = parser.parse_args()
     tune_gc()  # what `cf-emulator dev` runs with
 
-    rates = []
-    for run in range(1, args.runs + 1):
-        cpu = time.process_time()
-        elapsed, sent = asyncio.run(throughput(args.messages, args.producers))
-        cpu = time.process_time() - cpu  # all threads; a busy machine inflates wall time, not this
-        rates.append(sent / elapsed)
-        print(f"run {run}: {sent} messages in {elapsed:.2f} s = {sent / elapsed:,.0f} messages/s ({cpu:.2f} s CPU)")
-    print(f"throughput: median {statistics.median(rates):,.0f} messages/s over {len(rates)} runs "
-          f"(min {min(rates):,.0f}, max {max(rates):,.0f}; sendBatch of 100, {args.producers} producers, "
-          "batch size 100, durable)")
-    lat = sorted(asyncio.run(latency(args.latency_samples)))
-    p50 = statistics.median(lat)
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"latency (max_batch_size = 1, send -> handler): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-          f"over {len(lat)} messages")
-
+    with text_output(args.json):
+        rates = []
+        for run in range(1, args.runs + 1):
+            cpu = time.process_time()
+            elapsed, sent = asyncio.run(throughput(args.messages, args.producers))
+            cpu = time.process_time() - cpu  # all threads; a busy machine inflates wall time, not this
+            rates.append(sent / elapsed)
+            print(f"run {run}: {sent} messages in {elapsed:.2f} s = {sent / elapsed:,.0f} messages/s "
+                  f"({cpu:.2f} s CPU)")
+        print(f"throughput: median {statistics.median(rates):,.0f} messages/s over {len(rates)} runs "
+              f"(min {min(rates):,.0f}, max {max(rates):,.0f}; sendBatch of 100, {args.producers} producers, "
+              "batch size 100, durable)")
+        lat = sorted(asyncio.run(latency(args.latency_samples)))
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(f"latency (max_batch_size = 1, send -> handler): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+              f"over {len(lat)} messages")
+    emit("queues", [
+        Figure(f"throughput, {args.messages:,} messages, {args.producers} producers", "messages per second",
+               "msg/s", statistics.median(rates), target=Target("value", ">=", 50_000)),
+        Figure("latency send → handler, p50", "latency", "ms", p50, target=Target("value", "<=", 2)),
+        Figure("latency send → handler, p99", "latency", "ms", p99),
+    ], args.json)
 
 if __name__ == "__main__":
     main()

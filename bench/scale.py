@@ -1,35 +1,39 @@
 """Scale benchmark: what a restarted ``dev`` costs by how much is stored (R2 objects, a queue backlog).
 
-    python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--repeats 3] [--write-readme]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--deliveries 10000] [--repeats 3]
+                                    [--delivery-runs 5] [--json]
 
-For each size N (and an empty reference, N = 0), in a fresh temporary state directory:
+For each size N (and an empty reference: no objects, a backlog of ``--deliveries``
+messages), in a fresh temporary state directory:
 
 1. **Generate** through the bindings of an in-process ``Emulator`` (the engines' own write
    paths, never SQLite directly): N R2 objects of 1 KiB (``env.BUCKET.put``, keys in a
-   scrambled order) and a backlog of N queue messages (``env.Q.sendBatch``, 100 per call,
-   no consumer). The reference has no objects and a backlog of ``--deliveries`` messages.
-2. **Restart** a real ``cf-emulator dev`` subprocess on that state, twice without a
-   consumer: with only the bucket bound (the R2 figures) and with the bucket and the queue
-   producer bound (the figures of the whole state). Each time: milliseconds from spawning the
-   process to the first 200 answer of the app's port, then the resident set size (RSS) of
-   the process once it is idle (CPU below 5 % over half a second). With the bucket bound,
-   also a ``list`` of one 1,000-key page (S3 ``ListObjectsV2``, ``max-keys=1000`` from a
-   random ``start-after``) and a ``get`` of one object (S3 ``GetObject`` of a key not read
-   before, so the store reads it from disk): through the S3 endpoint over HTTP with
-   keep-alive, SigV4-signed with botocore when it is installed; the time is the round trip
-   (request sent, whole body read), median of 20. Each restart is done ``--repeats`` times
-   and the table shows medians.
-3. **Deliver**: restart once more with a consumer (``max_batch_size = 100``, acks every
-   batch) and time the first ``--deliveries`` deliveries inside the app (``time.monotonic``,
-   from the first batch's start to the batch that reaches the count). The reference's rate
-   (the "empty store" figure the others are compared with) is the median of ``--repeats``
-   runs, each on a fresh backlog of ``--deliveries`` messages; a size's backlog is consumed
-   by its delivery run, so that one runs once.
+   scrambled order) and a backlog of N queue messages of ~200 bytes (``env.Q.sendBatch``,
+   100 per call, no consumer).
+2. **Restart** a real ``cf-emulator dev`` subprocess on that state with the bucket and the
+   queue producer bound and the S3 endpoint on (what a developer's ``dev`` opens), no
+   consumer: milliseconds from spawning the process to the first 200 answer of the app's
+   port, then the resident set size (RSS) of the process once it is idle (CPU below 5 %
+   over half a second). Then a ``list`` of one 1,000-key page (S3 ``ListObjectsV2``,
+   ``max-keys=1000`` from a random ``start-after`` that leaves a full page) and a ``get`` of
+   one object (S3 ``GetObject`` of a key not read before, so the store reads it from
+   disk): through the S3 endpoint over HTTP with keep-alive, SigV4-signed with botocore;
+   the time is the round trip (request sent, whole body read), median of 20 per restart,
+   and the server process's CPU time per list over those 20. ``--repeats`` restarts.
+3. **Deliver**: ``--delivery-runs`` times, on a fresh copy of the generated backlog (the
+   ``queues`` folder of the state; deliveries consume it), restart ``dev`` with the queue's
+   producer and a consumer (``max_batch_size = 100``, acks every batch) and time the first
+   ``--deliveries`` deliveries inside the app (from the first batch's start to the batch
+   that reaches the count), in wall time (``time.monotonic``) and in the process's CPU
+   time (``time.process_time``, which moves less with the machine's load), and the time
+   from spawning ``dev`` to the first batch. Each run is followed by one on the empty
+   reference's backlog (``--deliveries`` messages, generated once), and each size's median
+   rate is compared with the median of those runs in between: the same stretch of load.
 
-Targets on the 2-core development machine at 1,000,000: RSS <= 200 MB, first answer
-<= 1.5 s, page and get <= 10 ms, delivery within 20 % of the empty store. Each restart is a
-cold Python start (imports included). ``--write-readme`` replaces the table in
-bench/README.md with this run's (dated; one table, no history).
+Targets on the 2-core development machine, at every size: RSS <= 200 MB, first answer
+<= 1.5 s, page and get <= 10 ms, delivery rate >= 0.8x the empty store's. Each restart is a
+cold Python start (imports included). ``--json``: the figures as data (bench/results.py),
+for bench/report.py, which writes them into bench/README.md.
 """
 
 from __future__ import annotations
@@ -44,20 +48,22 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import asyncio
-import datetime as _dt
 import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.cli.dev import tune_gc
 from emulator.emulator import Emulator
 from emulator.logs import EventLog
@@ -73,8 +79,9 @@ import time
 
 from workers import Response, WorkerEntrypoint
 
-# Deliveries seen by this process: the benchmark reads them with a GET.
-STATE = {"count": 0, "first": None, "mark": None, "mark_count": None}
+# Deliveries seen by this process: the benchmark reads them with a GET. CPU time (of the
+# whole process, every thread) beside wall time: it moves less with the machine's load.
+STATE = {"count": 0, "first": None, "mark": None, "mark_count": None, "cpu_first": None, "cpu_mark": None}
 MARK = %d
 
 
@@ -85,18 +92,21 @@ class Default(WorkerEntrypoint):
     async def queue(self, batch):
         if STATE["first"] is None:
             STATE["first"] = time.monotonic()
+            STATE["cpu_first"] = time.process_time()
         batch.ackAll()
         STATE["count"] += len(batch.messages)
         if STATE["mark"] is None and STATE["count"] >= MARK:
             STATE["mark"] = time.monotonic()
+            STATE["cpu_mark"] = time.process_time()
             STATE["mark_count"] = STATE["count"]
 '''
 
-CONFIG = f'''name = "scale"
+CONFIG = '''name = "scale"
 main = "src/entry.py"
 compatibility_date = "2025-08-14"
 compatibility_flags = ["python_workers"]
-
+'''
+BUCKET_BINDING = f'''
 [[r2_buckets]]
 binding = "BUCKET"
 bucket_name = "{BUCKET}"
@@ -113,11 +123,11 @@ max_batch_size = 100
 max_batch_timeout = 1
 '''
 
-
-@dataclass
-class Restart:
-    first_answer_ms: float
-    rss_mb: float
+# Targets (issue 18) on the 2-core development machine, at every size.
+RSS_MB = Target("value", "<=", 200)
+FIRST_ANSWER_MS = Target("value", "<=", 1500)
+REQUEST_MS = Target("value", "<=", 10)
+DELIVERY = Target("ratio", ">=", 0.8)
 
 
 @dataclass
@@ -126,12 +136,26 @@ class Result:
     objects: int
     messages: int
     generate_s: float = 0.0
-    r2: list[Restart] = field(default_factory=list)
-    whole: list[Restart] = field(default_factory=list)
+    first_answer_ms: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
     list_ms: list[float] = field(default_factory=list)
+    list_cpu_ms: list[float] = field(default_factory=list)
     get_ms: list[float] = field(default_factory=list)
     first_delivery_s: list[float] = field(default_factory=list)
     delivery_rate: list[float] = field(default_factory=list)
+    delivery_cpu_rate: list[float] = field(default_factory=list)
+    # The empty store's delivery runs interleaved with this size's (same machine load).
+    reference_rate: list[float] = field(default_factory=list)
+    reference_cpu_rate: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Store:
+    """A generated state directory and the workspace beside it."""
+
+    ws: Path
+    state: Path
+    tmp: Path
 
 
 def key_of(i: int) -> str:
@@ -145,16 +169,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_workspace(ws: Path, producer: bool, consumer: bool, deliveries: int) -> Path:
+def write_workspace(ws: Path, bucket: bool, consumer: bool, deliveries: int) -> Path:
     (ws / "src").mkdir(parents=True, exist_ok=True)
     (ws / "src" / "entry.py").write_text(ENTRY % deliveries)
     config = ws / "wrangler.toml"
-    config.write_text(CONFIG + (PRODUCER if producer else "") + (CONSUMER if consumer else ""))
+    config.write_text(CONFIG + (BUCKET_BINDING if bucket else "") + PRODUCER + (CONSUMER if consumer else ""))
     return config
 
 
 async def generate(ws: Path, state: Path, objects: int, messages: int, deliveries: int) -> float:
-    config = write_workspace(ws, producer=True, consumer=False, deliveries=deliveries)
+    config = write_workspace(ws, bucket=True, consumer=False, deliveries=deliveries)
     emu = Emulator([config], state_dir=state, port=0, s3_port=None, log=EventLog(capacity=100))
     started = time.perf_counter()
     async with emu:
@@ -290,44 +314,55 @@ class S3Client:
         return elapsed, body
 
 
-def measure_s3(port: int, objects: int, rng: random.Random) -> tuple[list[float], list[float]]:
-    import urllib.parse
-
+def measure_s3(pid: int, port: int, objects: int, starts: list[str],
+               rng: random.Random) -> tuple[list[float], float, list[float]]:
+    """(list round trips, the server's CPU ms per list, get round trips), in ms. ``starts``:
+    keys with at least 1,000 keys after them."""
     client = S3Client(port)
     client.get(f"/{BUCKET}?list-type=2&max-keys=1")  # connection and first request warm-up
     lists, gets = [], []
+    # The server's CPU time per list: what a round trip on a busy shared machine is made of
+    # besides waiting for a core (clock ticks, so only meaningful over the 20 lists).
+    cpu = cpu_ticks(pid)
     for _ in range(SAMPLES):
-        after = urllib.parse.quote(key_of(rng.randrange(objects)), safe="")
+        after = urllib.parse.quote(rng.choice(starts), safe="")
         ms, body = client.get(f"/{BUCKET}?list-type=2&max-keys=1000&start-after={after}")
-        assert body.count(b"<Contents>") >= 1, body[:300]
+        assert body.count(b"<Contents>") == 1000, body[:300]
         lists.append(ms)
+    list_cpu_ms = (cpu_ticks(pid) - cpu) / os.sysconf("SC_CLK_TCK") * 1000 / SAMPLES
     for n in rng.sample(range(objects), SAMPLES):
         ms, body = client.get(f"/{BUCKET}/" + urllib.parse.quote(key_of(n), safe="/"))
         assert len(body) == OBJECT_SIZE
         gets.append(ms)
-    return lists, gets
+    return lists, list_cpu_ms, gets
 
 
-def restart(ws: Path, state: Path, tmp: Path, producer: bool, deliveries: int, result: Result,
-            rng: random.Random) -> Restart:
-    config = write_workspace(ws, producer=producer, consumer=False, deliveries=deliveries)
-    dev = Dev(config, state, tmp / "dev.log", s3=not producer and result.objects > 0)
+def restart(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result, starts: list[str],
+            rng: random.Random) -> None:
+    """One restart of the whole state without a consumer: first answer, idle RSS, list, get."""
+    config = write_workspace(ws, bucket=True, consumer=False, deliveries=deliveries)
+    dev = Dev(config, state, tmp / "dev.log", s3=True)
     try:
-        first = dev.first_answer_ms()
+        result.first_answer_ms.append(dev.first_answer_ms())
         wait_idle(dev.proc.pid)
-        rss = tree_rss_kb(dev.proc.pid) / 1024
-        if dev.s3_port:
-            lists, gets = measure_s3(dev.s3_port, result.objects, rng)
-            result.list_ms += lists
-            result.get_ms += gets
+        result.rss_mb.append(tree_rss_kb(dev.proc.pid) / 1024)
+        if result.objects:
+            lists, list_cpu, gets = measure_s3(dev.proc.pid, dev.s3_port or 0, result.objects, starts, rng)
+            result.list_ms.append(statistics.median(lists))
+            result.list_cpu_ms.append(list_cpu)
+            result.get_ms.append(statistics.median(gets))
     finally:
         dev.stop()
-    return Restart(first, rss)
 
 
-def deliver(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result) -> None:
-    config = write_workspace(ws, producer=True, consumer=True, deliveries=deliveries)
-    dev = Dev(config, state, tmp / "dev.log", s3=False)
+def deliver(store: Store, deliveries: int) -> tuple[float, float, float]:
+    """(seconds from spawning dev to the first delivery, deliveries per second, deliveries
+    per CPU second) from a copy of the store's backlog (deliveries consume what they deliver)."""
+    copy = store.tmp / "state-delivery"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(store.state / "queues", copy / "queues")
+    config = write_workspace(store.ws, bucket=False, consumer=True, deliveries=deliveries)
+    dev = Dev(config, copy, store.tmp / "dev.log", s3=False)
     try:
         dev.first_answer_ms()
         deadline = time.monotonic() + 600
@@ -339,100 +374,142 @@ def deliver(ws: Path, state: Path, tmp: Path, deliveries: int, result: Result) -
                 raise RuntimeError(f"only {seen['count']} deliveries in 600 s")
             time.sleep(0.05)
         # time.monotonic() is one clock for every process of the machine (CLOCK_MONOTONIC).
-        result.first_delivery_s.append(seen["first"] - dev.started)
-        result.delivery_rate.append(seen["mark_count"] / (seen["mark"] - seen["first"]))
+        return (seen["first"] - dev.started, seen["mark_count"] / (seen["mark"] - seen["first"]),
+                seen["mark_count"] / max(seen["cpu_mark"] - seen["cpu_first"], 1e-6))
     finally:
         dev.stop()
+        shutil.rmtree(copy, ignore_errors=True)
 
 
-async def run_size(size: int, deliveries: int, repeats: int, rng: random.Random) -> Result:
+async def run_size(size: int, deliveries: int, repeats: int, delivery_runs: int, rng: random.Random,
+                   tmp: Path, reference: tuple[Store, Result] | None) -> tuple[Store, Result]:
+    """Generate a size's state in ``tmp`` and measure it. Each of its delivery runs is
+    followed by one on the empty store's backlog (``reference``), so that the two rates
+    compared come from the same stretch of the machine's load."""
     objects, messages = (size, size) if size else (0, deliveries)
     result = Result(size, objects, messages)
-    with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
-        tmp = Path(name)
-        ws, state = tmp / "ws", tmp / "state"
-        print(f"--- {objects:,} objects, {messages:,} messages: generating", flush=True)
-        result.generate_s = await generate(ws, state, objects, messages, deliveries)
-        print(f"    generated in {result.generate_s:.0f} s; restarting dev", flush=True)
-        for _ in range(repeats):
-            result.r2.append(restart(ws, state, tmp, False, deliveries, result, rng))
-            result.whole.append(restart(ws, state, tmp, True, deliveries, result, rng))
-        deliver(ws, state, tmp, deliveries, result)
-    if not size:  # the reference: more delivery runs, each on a fresh backlog
-        for _ in range(repeats - 1):
-            with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
-                tmp = Path(name)
-                await generate(tmp / "ws", tmp / "state", 0, deliveries, deliveries)
-                deliver(tmp / "ws", tmp / "state", tmp, deliveries, result)
-    print(render([result], None), flush=True)
-    return result
+    store = Store(tmp / "ws", tmp / "state", tmp)
+    print(f"--- {objects:,} objects, {messages:,} messages: generating", flush=True)
+    result.generate_s = await generate(store.ws, store.state, objects, messages, deliveries)
+    print(f"    generated in {result.generate_s:.0f} s; restarting dev", flush=True)
+    # Where a listing can start and still fill a page of 1,000 keys.
+    starts = sorted(key_of(i) for i in range(objects))[:-1000]
+    for _ in range(repeats):
+        restart(store.ws, store.state, tmp, deliveries, result, starts, rng)
+    for _ in range(delivery_runs):
+        first, rate, cpu_rate = deliver(store, deliveries)
+        result.first_delivery_s.append(first)
+        result.delivery_rate.append(rate)
+        result.delivery_cpu_rate.append(cpu_rate)
+        if reference is not None:
+            ref_store, ref = reference
+            first, rate, cpu_rate = deliver(ref_store, deliveries)
+            for into, value in ((ref.first_delivery_s, first), (ref.delivery_rate, rate),
+                                (ref.delivery_cpu_rate, cpu_rate), (result.reference_rate, rate),
+                                (result.reference_cpu_rate, cpu_rate)):
+                into.append(value)
+    print("    delivery rates (msg/s): " + ", ".join(f"{r:,.0f}" for r in result.delivery_rate)
+          + ("; empty store's, in between: " + ", ".join(f"{r:,.0f}" for r in result.reference_rate)
+             if result.reference_rate else ""), flush=True)
+    print(render([result]), flush=True)
+    return store, result
 
 
-def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f}" if values else "–"
+def label(r: Result) -> str:
+    return f"{r.objects:,} objects / {r.messages:,} messages" if r.size else f"empty (0 / {r.messages:,})"
 
 
-def _median(values: list[float], fmt: str) -> str:
-    return format(statistics.median(values), fmt) if values else "–"
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
-def render(results: list[Result], reference: Result | None) -> str:
-    head = ("| objects / messages | first answer, R2 only (ms) | RSS idle, R2 only (MB) "
-            "| first answer, R2 + queue (ms) | RSS idle, R2 + queue (MB) | list 1,000 (ms) "
-            "| get (ms) | first delivery (s) | delivery rate (msg/s) | vs empty |\n"
+def render(results: list[Result]) -> str:
+    """The text table of this run (medians)."""
+    head = ("| objects / messages | first answer (ms) | RSS idle (MB) | list 1,000 (ms) | CPU per list (ms) "
+            "| get (ms) | first delivery (s) | delivery rate (msg/s) | vs empty | by CPU time, vs empty |\n"
             "|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
+
+    def cell(values: list[float], fmt: str) -> str:
+        m = median(values)
+        return "–" if m is None else format(m, fmt)
+
+    def versus(ours: list[float], theirs: list[float]) -> str:
+        a, b = median(ours), median(theirs)
+        return f"{a / b:.2f}×" if a and b else "–"
+
     for r in results:
-        rate = statistics.median(r.delivery_rate) if r.delivery_rate else None
-        ratio = (f"{rate / statistics.median(reference.delivery_rate):.2f}×"
-                 if reference is not None and reference.delivery_rate and rate else "–")
-        label = f"{r.objects:,} / {r.messages:,}" if r.size else f"empty (0 / {r.messages:,})"
-        rows.append(f"| {label} | {_median([x.first_answer_ms for x in r.r2], '.0f')} "
-                    f"| {_median([x.rss_mb for x in r.r2], '.0f')} "
-                    f"| {_median([x.first_answer_ms for x in r.whole], '.0f')} "
-                    f"| {_median([x.rss_mb for x in r.whole], '.0f')} | {_ms(r.list_ms)} | {_ms(r.get_ms)} "
-                    f"| {_median(r.first_delivery_s, '.2f')} | {_median(r.delivery_rate, ',.0f')} | {ratio} |")
+        rows.append(f"| {label(r)} | {cell(r.first_answer_ms, '.0f')} | {cell(r.rss_mb, '.0f')} "
+                    f"| {cell(r.list_ms, '.1f')} | {cell(r.list_cpu_ms, '.1f')} | {cell(r.get_ms, '.1f')} "
+                    f"| {cell(r.first_delivery_s, '.2f')} | {cell(r.delivery_rate, ',.0f')} "
+                    f"| {versus(r.delivery_rate, r.reference_rate)} "
+                    f"| {versus(r.delivery_cpu_rate, r.reference_cpu_rate)} |")
     return "\n".join(rows)
 
 
-def write_readme(table: str, args: argparse.Namespace) -> None:
-    path = ROOT / "bench" / "README.md"
-    text = path.read_text() if path.exists() else ""
-    begin, end = "<!-- scale.py table -->", "<!-- end of scale.py table -->"
-    block = (f"{begin}\n`python bench/scale.py --sizes {args.sizes} --deliveries {args.deliveries} "
-             f"--repeats {args.repeats}`, {_dt.date.today().isoformat()}, {os.cpu_count()}-core machine "
-             f"shared with other work; medians of {args.repeats} restarts (list and get: of "
-             f"{SAMPLES * args.repeats} requests; a size's delivery: one run):\n\n{table}\n{end}")
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+def figures(results: list[Result]) -> list[Figure]:
+    """The medians of this run as data (bench/results.py)."""
+    out: list[Figure] = []
+    for r in results:
+        where = f"{r.size:,} objects + {r.size:,} messages" if r.size else "empty store"
+        for metric, unit, values, target in (
+                ("first answer after a restart", "ms", r.first_answer_ms, FIRST_ANSWER_MS),
+                ("RSS of the idle dev", "MB", r.rss_mb, RSS_MB),
+                ("list of a 1,000-key page (S3)", "ms", r.list_ms, REQUEST_MS),
+                ("server CPU per list", "ms", r.list_cpu_ms, None),
+                ("get of one object (S3)", "ms", r.get_ms, REQUEST_MS),
+                ("time to the first delivery", "s", r.first_delivery_s, None)):
+            m = median(values)
+            if m is not None:
+                out.append(Figure(f"{where}: {metric}", metric, unit, m, target=target))
+        count = f"first {results[0].messages:,} deliveries"
+        for metric, unit, ours, theirs, target in (
+                (count, "msg/s", r.delivery_rate, r.reference_rate, DELIVERY),
+                (f"{count} by CPU time", "msg/CPU s", r.delivery_cpu_rate, r.reference_cpu_rate, None)):
+            m, peer = median(ours), median(theirs)
+            if m is None:
+                continue
+            if peer is None:
+                out.append(Figure(f"{where}: {metric}", metric, unit, m))
+            else:
+                out.append(Figure(f"{where}: {metric}", metric, unit, m, "empty store, runs in between", peer,
+                                  target))
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="comma-separated numbers of objects and of messages")
     parser.add_argument("--deliveries", type=int, default=10_000,
                         help="deliveries timed after the restart (and the reference backlog)")
-    parser.add_argument("--repeats", type=int, default=3, help="restarts measured per size (medians)")
+    parser.add_argument("--repeats", type=int, default=3, help="restarts per size (medians)")
+    parser.add_argument("--delivery-runs", type=int, default=5,
+                        help="delivery runs per size, each followed by one on the empty store (medians)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--write-readme", action="store_true",
-                        help="replace the table in bench/README.md with this run's")
+    add_json_option(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(s < args.deliveries for s in sizes):
         parser.error(f"every size must be at least --deliveries ({args.deliveries})")
-    tune_gc()  # what `cf-emulator dev` runs with, for the generation too
-    rng = random.Random(args.seed)
-    repeats = max(1, args.repeats)
-    reference = asyncio.run(run_size(0, args.deliveries, repeats, rng))
-    results = [reference] + [asyncio.run(run_size(size, args.deliveries, repeats, rng)) for size in sizes]
-    table = render(results, reference)
-    print("\n" + table)
-    if args.write_readme:
-        write_readme(table, args)
+    with text_output(args.json):
+        tune_gc()  # what `cf-emulator dev` runs with, for the generation too
+        rng = random.Random(args.seed)
+        repeats, runs = max(1, args.repeats), max(1, args.delivery_runs)
+        results = []
+        # The empty store stays for the whole run: its deliveries are interleaved with every size's.
+        with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as ref_dir:
+            reference = asyncio.run(run_size(0, args.deliveries, repeats, runs, rng, Path(ref_dir), None))
+            results.append(reference[1])
+            for size in sizes:
+                with tempfile.TemporaryDirectory(prefix="cf-emulator-scale-") as name:
+                    results.append(asyncio.run(run_size(size, args.deliveries, repeats, runs, rng, Path(name),
+                                                        reference))[1])
+        print(f"\nmedians of {repeats} restarts (list and get: medians of {SAMPLES} requests per restart) and "
+              f"{runs} delivery runs per size, each followed by one on the empty store; machine load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+        print(render(results))
+    emit("scale", figures(results), args.json)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,14 @@ a temporary state directory, warmed by one run first (the demo's migrations appl
 ``--port 0`` so busy ports on a shared machine do not matter. The machine may be shared:
 figures are medians, and ratios are only meaningful within one run of this script.
 
-    python bench/startup.py [--runs 7] [--wrangler CMD] [--no-wrangler]
+    .venv/bin/python bench/startup.py [--runs 7] [--wrangler CMD] [--no-wrangler] [--json]
 
-``--wrangler`` is the command that runs wrangler (default: ``npx --no-install wrangler`` in the
-current folder, else the ``WRANGLER`` environment variable, e.g. ``"node
-/path/to/node_modules/wrangler/bin/wrangler.js"``); without one the wrangler rows are skipped.
+``--wrangler`` is the command that runs wrangler (default: the ``WRANGLER`` environment
+variable, e.g. ``"node /path/to/node_modules/wrangler/bin/wrangler.js"``, else the wrangler of
+``/work/peers/node_modules`` (where the development machine keeps its peers, as bench/kv.py
+finds Miniflare), else ``npx --no-install wrangler`` in the current folder); without one the
+wrangler rows are skipped. ``--json``: the figures as data (bench/results.py), for
+bench/report.py, wrangler's figure as the peer of ours.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/http.py would shadow the standard library's http package (urllib.request needs it).
+# bench/http.py would shadow the standard library's http package (urllib.request needs it):
+# the repository root takes its place (for `bench.results`).
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
 import os
@@ -51,9 +55,12 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
+
 ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"ready: \S+ (http://\S+)")
 WRANGLER_READY = re.compile(r"Ready on (http://\S+)")
+PEER_WRANGLER = Path("/work/peers/node_modules/.bin/wrangler")
 
 JS_WORKER_CONFIG = """\
 name = "bench-worker"
@@ -157,21 +164,18 @@ def wrangler_command(option: str | None) -> list[str] | None:
     text = option or os.environ.get("WRANGLER")
     if text:
         return shlex.split(text)
+    if PEER_WRANGLER.is_file():
+        return [str(PEER_WRANGLER)]
     if shutil.which("npx") is None:
         return None
     probe = subprocess.run(["npx", "--no-install", "wrangler", "--version"], capture_output=True, timeout=120)
     return ["npx", "--no-install", "wrangler"] if probe.returncode == 0 else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="measured runs per row (after one warm-up)")
-    parser.add_argument("--wrangler", default=None, help="the command that runs wrangler")
-    parser.add_argument("--no-wrangler", action="store_true", help="skip the wrangler rows")
-    args = parser.parse_args()
+def measure_all(args: argparse.Namespace, rows: list[tuple[str, float, list[float], str]]) -> None:
+    """Measure every row into ``rows`` (name, median seconds, samples, target text)."""
     env = child_env()
     cf = cf_emulator()
-    rows: list[tuple[str, float, list[float], str]] = []
 
     def row(name: str, measure: Callable[[], float], target: str = "") -> None:
         median, samples = median_of(args.runs, measure)
@@ -217,12 +221,41 @@ def main() -> None:
                                  WRANGLER_READY)[1])
     by_name = {name: median for name, median, _, _ in rows}
     print()
-    for ours, theirs in (("cf-emulator check apps/web", "wrangler pages functions build-env apps/web"),
-                         ("cf-emulator --help", "wrangler --help"),
-                         ("cf-emulator dev (demo workspace) → first answer",
-                          "wrangler dev (JS Worker, queue+R2+D1) → first answer")):
+    for ours, theirs, _ in PAIRS:
         if ours in by_name and theirs in by_name:
             print(f"{ours}: {by_name[theirs] / by_name[ours]:.1f}x faster than {theirs}")
+
+
+# (ours, wrangler's equivalent, target on ours in seconds)
+PAIRS = (("cf-emulator check apps/web", "wrangler pages functions build-env apps/web", 0.15),
+         ("cf-emulator --help", "wrangler --help", None),
+         ("cf-emulator dev (demo workspace) → first answer", "wrangler dev (JS Worker, queue+R2+D1) → first answer",
+          0.9))
+
+
+def figures(rows: list[tuple[str, float, list[float], str]]) -> list[Figure]:
+    """Medians as data (bench/results.py), wrangler's equivalent as the peer when measured."""
+    by_name = {name: median for name, median, _, _ in rows}
+    out = []
+    for ours, theirs, target in PAIRS:
+        if ours in by_name:
+            peer = ("wrangler 4: " + theirs.removeprefix("wrangler "), by_name[theirs]) if theirs in by_name else None
+            out.append(Figure(ours, "whole process", "s", by_name[ours], peer[0] if peer else None,
+                              peer[1] if peer else None, Target("value", "<=", target) if target else None))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="measured runs per row (after one warm-up)")
+    parser.add_argument("--wrangler", default=None, help="the command that runs wrangler")
+    parser.add_argument("--no-wrangler", action="store_true", help="skip the wrangler rows")
+    add_json_option(parser)
+    args = parser.parse_args()
+    rows: list[tuple[str, float, list[float], str]] = []
+    with text_output(args.json):
+        measure_all(args, rows)
+    emit("startup", figures(rows), args.json)
 
 
 if __name__ == "__main__":

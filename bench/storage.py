@@ -1,6 +1,6 @@
 """Storage benchmark: the R2 and D1 bindings beside their raw baselines, in one run.
 
-    python bench/storage.py [--quick] [--runs N]
+    .venv/bin/python bench/storage.py [--quick] [--runs N] [--json]
 
 Each line prints the mean time per operation of the raw baseline and of the binding, and
 their ratio; the target is a binding cost of at most 1.30x the baseline. Baseline and
@@ -28,7 +28,8 @@ binding runs are interleaved so both see the same machine load. What each baseli
 Both sides run in one process with the garbage-collector settings of the ``cf-emulator dev``
 process (``tune_gc``). ``--runs N`` repeats everything N times and ends with each
 operation's best-of-N figures and the range of its ratio across runs (a shared 2-core
-machine moves single figures a lot).
+machine moves single figures a lot). ``--json``: the figures (best of the runs) as data
+(bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from typing import Any, Awaitable, Callable
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.bindings.r2.store import _SCHEMA as R2_INDEX_SCHEMA
 from emulator.bindings.r2.store import _UPSERT_SQL as R2_UPSERT
 from emulator.bindings.r2.store import INLINE_MAX
@@ -253,23 +255,36 @@ async def bench_d1(root: Path, quick: bool) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     parser.add_argument("--runs", type=int, default=1, help="repeat everything N times")
+    add_json_option(parser)
     args = parser.parse_args()
     tune_gc()  # what `cf-emulator dev` runs with; applies to baseline and binding alike
-    for run in range(max(1, args.runs)):
+    with text_output(args.json):
+        for run in range(max(1, args.runs)):
+            if args.runs > 1:
+                print(f"--- run {run + 1} of {args.runs}")
+            print(f"{'operation':<28}{'baseline':>13}{'binding':>13}   ratio   (target ≤ {TARGET:.2f}x)")
+            with tempfile.TemporaryDirectory(prefix="cf-emulator-bench-") as tmp:
+                await bench_r2(Path(tmp) / "r2", args.quick)
+                await bench_d1(Path(tmp) / "d1", args.quick)
         if args.runs > 1:
-            print(f"--- run {run + 1} of {args.runs}")
-        print(f"{'operation':<28}{'baseline':>13}{'binding':>13}   ratio   (target ≤ {TARGET:.2f}x)")
-        with tempfile.TemporaryDirectory(prefix="cf-emulator-bench-") as tmp:
-            await bench_r2(Path(tmp) / "r2", args.quick)
-            await bench_d1(Path(tmp) / "d1", args.quick)
-    if args.runs > 1:
-        summary()
-    else:
-        ratios = [b / a for _, a, b in ROWS]
-        print(f"geometric mean ratio: {statistics.geometric_mean(ratios):.2f}x")
+            summary()
+        else:
+            ratios = [b / a for _, a, b in ROWS]
+            print(f"geometric mean ratio: {statistics.geometric_mean(ratios):.2f}x")
+    emit("storage", figures(), args.json)
+
+
+def figures() -> list[Figure]:
+    """Each operation's best of the runs (time per operation) as data (bench/results.py)."""
+    out = []
+    for name in dict.fromkeys(name for name, _, _ in ROWS):
+        rows = [(a, b) for n, a, b in ROWS if n == name]
+        out.append(Figure(name, "time per operation", "µs", min(b for _, b in rows) * 1e6, "raw baseline",
+                          min(a for a, _ in rows) * 1e6, Target("ratio", "<=", TARGET)))
+    return out
 
 
 def summary() -> None:

@@ -12,13 +12,15 @@ writes the file part to R2 (streamed with ``file.stream()`` where the runtime ha
 (c) the same upload at the default limit: the status (413 expected) and the peak RSS
     increase (expected flat).
 
-The "before" code base is ``--before REF`` (default: the merge base with ``main``, i.e. the
-code before streamed bodies), exported with ``git archive`` and run with this interpreter:
-it has no limit and no ``--request-body-limit`` flag, so its (c) is the same upload
-accepted whole. Figures are medians over ``--runs`` (interleaved, so drift hits both
-alike); on a shared machine the latencies move first, hence the idle p99 beside them.
+With ``--before REF`` (e.g. the commit before streamed bodies, whose code has no limit and
+no ``--request-body-limit`` flag, so its (c) is the same upload accepted whole), that code
+base is exported with ``git archive`` and measured beside this tree with this interpreter.
+Figures are medians over ``--runs`` (interleaved, so drift hits both alike); on a shared
+machine the latencies move first, hence the idle p99 beside them.
 
-    python bench/upload.py [--runs 3] [--mb 200] [--before REF | --before '']
+    .venv/bin/python bench/upload.py [--runs 3] [--mb 200] [--before REF] [--json]
+
+``--json``: this tree's figures as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from __future__ import annotations
 import sys
 
 # bench/http.py is named like the stdlib `http` package: when this runs as a script its
-# folder is sys.path[0] and would shadow `http` for aiohttp, so drop it first.
+# folder is sys.path[0] and would shadow `http` for aiohttp, so the repository root takes
+# its place (for `bench.results`).
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]):
-    sys.path.pop(0)
+    sys.path[0] = str(__import__("pathlib").Path(__file__).resolve().parents[1])
 
 import argparse
 import asyncio
@@ -43,6 +46,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
+
+from bench.results import Figure, Target, add_json_option, emit, text_output
 
 WORKER = """\
 name = "{name}"
@@ -244,17 +249,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mb", type=int, default=200, help="upload size in MB (default 200)")
-    parser.add_argument("--before", default=None, metavar="REF",
-                        help="git ref of the code to compare with (default: merge-base with main; '' to skip)")
+    parser.add_argument("--before", default="", metavar="REF",
+                        help="git ref of the code to compare with (default: none)")
+    add_json_option(parser)
     args = parser.parse_args(argv)
+    with text_output(args.json):
+        results = run(args)
+    emit("upload", figures(results["this tree"], args.mb), args.json, argv)
+    return 0
+
+
+def figures(runs: dict[str, list[dict[str, Any]]], mb: int) -> list[Figure]:
+    """This tree's medians as data (bench/results.py)."""
+    def med(mode: str, key: str) -> float:
+        return float(statistics.median(r[key] for r in runs[mode]))
+
+    raised = f"{mb} MB multipart upload, limit raised"
+    statuses = sorted({r["status"] for r in runs["default"]})
+    return [
+        Figure(f"{raised}: peak RSS increase", "peak RSS increase", "MB", med("raised", "peak_increase_mb"),
+               target=Target("value", "<=", 100)),
+        Figure(f"{raised}: p99 of GETs to another app meanwhile", "latency p99", "ms", med("raised", "p99_ms"),
+               "the same GETs, no upload", med("raised", "idle_p99_ms"), Target("value", "<=", 100)),
+        Figure(f"{raised}: upload time", "time", "s", med("raised", "seconds")),
+        # Above the default limit (100 MB, emulator/runtime/body.py) Cloudflare answers 413.
+        Figure(f"{mb} MB upload at the default limit: status", "HTTP status", "", statistics.median(statuses),
+               target=Target("value", "==", 413 if mb > 100 else 200)),
+        Figure(f"{mb} MB upload at the default limit: peak RSS increase", "peak RSS increase", "MB",
+               med("default", "peak_increase_mb")),
+    ]
+
+
+def run(args: argparse.Namespace) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every run of every code base and mode; prints the text table."""
     size = args.mb * 1_000_000
     here = Path(__file__).resolve().parents[1]
     root = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     bases: dict[str, Path | None] = {"this tree": None}
     ref = args.before
-    if ref is None:
-        found = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=here, capture_output=True, text=True)
-        ref = found.stdout.strip() if found.returncode == 0 else ""
     if ref:
         exported = root / "before"
         exported.mkdir()
@@ -275,13 +307,13 @@ def main(argv: list[str] | None = None) -> int:
                     state = root / f"state-{run}-{base.replace(' ', '-')}-{mode}"
                     dev = Dev(source, workspace, state, extra)
                     try:
-                        figures = measure(dev, size, with_probe=(mode == "raised"))
+                        measured = measure(dev, size, with_probe=(mode == "raised"))
                     finally:
                         dev.stop()
                         shutil.rmtree(state, ignore_errors=True)
-                    results[base][mode].append(figures)
+                    results[base][mode].append(measured)
                     print(f"run {run + 1} {base:>9} {mode:>7}: " + ", ".join(
-                        f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()),
+                        f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in measured.items()),
                         flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -302,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{med(base, default, 'peak_increase_mb'):17.0f}")
     print("targets: (a) <= 100 MB, (b) <= 100 ms, (c) 413 with flat RSS; idle p99: the same probe before "
           "the upload (the machine's own noise)")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Workflows benchmark: durable steps per second, instances per second, cost per step.
 
-    python bench/workflows.py [--instances 2000] [--steps 5] [--sequential 200]
+    .venv/bin/python bench/workflows.py [--instances 2000] [--steps 5] [--sequential 200] [--json]
 
 Throughput: ``--instances`` instances of a workflow with ``--steps`` trivial ``step.do``
 steps are created at once through the binding (each ``create`` returns once the instance
@@ -12,6 +12,7 @@ per step with nothing to share a transaction with. Real clock, state in a tempor
 directory, the engine of a real ``Platform`` workflows plugin.
 Target on a 2-core machine: >= 500 durable steps/s. Wall and CPU time are both printed:
 on a shared machine the wall figures include time the process spent descheduled.
+``--json``: the figures as data (bench/results.py), for bench/report.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import Figure, Target, add_json_option, emit, text_output
 from emulator.bindings.workflows.engine import WorkflowEngine
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
 from emulator.clock import RealClock
@@ -82,12 +84,7 @@ async def sequential(state: Path, instances: int, steps: int) -> float:
     return elapsed
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--instances", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--sequential", type=int, default=200)
-    args = parser.parse_args()
+async def measure(args: argparse.Namespace) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         cpu0 = time.process_time()
@@ -98,6 +95,7 @@ async def main() -> None:
               f"(CPU {cpu:.2f} s)")
         print(f"  {args.instances / elapsed:,.0f} instances/s, {steps_per_s:,.0f} durable steps/s, "
               f"{1000 / steps_per_s:.3f} ms/step wall, {cpu * 1000 / total:.3f} ms/step CPU")
+        concurrent_cpu = cpu * 1000 / total
         cpu0 = time.process_time()
         seq = await sequential(state, args.sequential, args.steps)
         cpu = time.process_time() - cpu0
@@ -109,7 +107,27 @@ async def main() -> None:
         target = 500
         verdict = "meets" if steps_per_s >= target else "MISSES"
         print(f"target >= {target} durable steps/s (concurrent throughput): {verdict}")
+    shape = f"{args.steps} steps"
+    return [
+        Figure(f"{args.instances:,} concurrent instances of {shape}: durable steps per second", "throughput",
+               "steps/s", steps_per_s, target=Target("value", ">=", target)),
+        Figure(f"{args.instances:,} concurrent instances of {shape}: CPU per step", "CPU time per step", "ms",
+               concurrent_cpu),
+        Figure(f"{args.sequential:,} sequential instances of {shape}: wall time per step", "time per step", "ms",
+               per_step),
+    ]
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--sequential", type=int, default=200)
+    add_json_option(parser)
+    args = parser.parse_args()
+    with text_output(args.json):
+        figures = asyncio.run(measure(args))
+    emit("workflows", figures, args.json)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
