@@ -42,7 +42,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bench.results import BenchOutputError, Document, Figure, Target, parse
 

@@ -28,7 +28,8 @@ import json
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
+from collections.abc import Iterator
 
 FORMAT = 1
 

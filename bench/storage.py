@@ -44,7 +44,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 # Run as a script, Python puts bench/ first on sys.path, where sibling benchmarks (http.py)
 # would shadow the standard library; use the repository root instead.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 # Methods that only read: never refused for their Origin or content type (the Host check

@@ -11,7 +11,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 
 class TimerHandle(Protocol):
@@ -63,7 +64,7 @@ class _FakeTimer:
     def cancel(self) -> None:
         self.cancelled = True
 
-    def __lt__(self, other: "_FakeTimer") -> bool:
+    def __lt__(self, other: _FakeTimer) -> bool:
         return (self.when, self.seq) < (other.when, other.seq)
 
 

@@ -29,7 +29,7 @@ import asyncio
 import calendar
 import datetime as dt
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from emulator.clock import Clock, TimerHandle
 from emulator.errors import EmulatorError
@@ -196,7 +196,7 @@ class CronExpression:
     dow: _DayOfWeek
 
     @classmethod
-    def parse(cls, text: str) -> "CronExpression":
+    def parse(cls, text: str) -> CronExpression:
         source = text
         expr = ALIASES.get(text.strip().lower(), text)
         fields = expr.split()

@@ -26,7 +26,8 @@ import sqlite3
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from emulator import __version__
 from emulator.clock import Clock
@@ -187,7 +188,7 @@ class Emulator:
         self.shutdown_timeout = shutdown_timeout
         self.workspace: WorkspaceConfig | None = None
         # Decided at start by the state-directory rule (see `placement()`).
-        self.state_placement: "StatePlacement | None" = None
+        self.state_placement: StatePlacement | None = None
         self.report: Any = None
         self._platform: Platform | None = None
         self._server: EmulatorServer | None = None
@@ -290,7 +291,7 @@ class Emulator:
             return app
         return dataclasses.replace(app, var_overrides=dict(self.var_overrides))
 
-    def placement(self) -> "StatePlacement":
+    def placement(self) -> StatePlacement:
         """Where this emulator keeps its state and whether a workspace's ``apply_migrations``
         applies: the one state-directory rule (``emulator.config.statedir``, docs/state.md)."""
         from emulator.config.statedir import place_state
@@ -377,7 +378,7 @@ class Emulator:
                                        "(`pywrangler sync` fails otherwise).", app=wanted.app)
         return installed
 
-    async def start(self) -> "Emulator":
+    async def start(self) -> Emulator:
         if self._started:
             return self
         apps = self.load_config()
@@ -393,7 +394,7 @@ class Emulator:
             self._release_state_dir()
             raise
 
-    async def _start(self, apps: list[AppConfig], state: StateDir) -> "Emulator":
+    async def _start(self, apps: list[AppConfig], state: StateDir) -> Emulator:
         from emulator.runtime import AppLoadError, create_host
         from emulator.runtime.dependencies import DependencyError, activate
 
@@ -466,7 +467,7 @@ class Emulator:
             self._reloader.start()
         return self
 
-    def _announce_placement(self, placement: "StatePlacement") -> None:
+    def _announce_placement(self, placement: StatePlacement) -> None:
         """Say when a workspace decides the state directory of an app named on its own."""
         note = placement.describe()
         if note:
@@ -706,7 +707,7 @@ class Emulator:
             self.log.warn("dev", f"{what} did not finish within {self.shutdown_timeout}s; "
                                  "unfinished work stays persisted for redelivery")
 
-    async def __aenter__(self) -> "Emulator":
+    async def __aenter__(self) -> Emulator:
         return await self.start()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

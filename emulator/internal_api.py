@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

@@ -55,7 +55,7 @@ class AttributeDict(dict[str, Any]):
 class JsObject(AttributeDict):
     """A JS object as the SDK hands it over (its ``JsDict``): a dict with attribute access."""
 
-    def to_py(self, *args: Any, **kwargs: Any) -> "JsObject":
+    def to_py(self, *args: Any, **kwargs: Any) -> JsObject:
         """Pre-SDK idiom (``JsProxy.to_py()``): the value is Python already, so itself."""
         _legacy(self, "JsDict", "to_py")
         return self
@@ -66,7 +66,7 @@ class ConvertedList(list[Any]):
 
     __slots__ = ()
 
-    def to_py(self, *args: Any, **kwargs: Any) -> "ConvertedList":
+    def to_py(self, *args: Any, **kwargs: Any) -> ConvertedList:
         _legacy(self, "list", "to_py")
         return self
 

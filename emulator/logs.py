@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal, TextIO
+from typing import Any, Literal, TextIO
+from collections.abc import Callable
 
 Level = Literal["debug", "info", "warn", "error"]
 _LEVELS: dict[str, int] = {"debug": 10, "info": 20, "warn": 30, "error": 40}

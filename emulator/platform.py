@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
 
 from emulator.access import HostAllowList
 from emulator.bindings import BINDING_TYPES, BindingPlugin, binding_type, load_plugin
@@ -96,7 +97,7 @@ class Platform:
         return self.plugins[name]
 
     @property
-    def request_bodies(self) -> "RequestBodies":
+    def request_bodies(self) -> RequestBodies:
         """The request-body policy of the app ports: limit, where uploads spill, counters."""
         bodies = self._request_bodies
         if bodies is None:

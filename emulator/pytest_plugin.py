@@ -27,7 +27,8 @@ import itertools
 import json as _json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -82,7 +83,7 @@ class FetchResponse:
     kept: ``headers.getall("set-cookie")``), ``body`` (bytes), ``text``, ``json()``."""
 
     status: int
-    headers: "CIMultiDict[str]"
+    headers: CIMultiDict[str]
     body: bytes
     url: str = ""
 
@@ -106,22 +107,22 @@ class LookupFailed(EmulatorError, LookupError):
 class EmulatorHandle:
     """One running emulator as a test sees it: bindings, HTTP, time, drain, logs."""
 
-    def __init__(self, emulator: "Emulator", log: "EventLog", factory_options: dict[str, Any]) -> None:
+    def __init__(self, emulator: Emulator, log: EventLog, factory_options: dict[str, Any]) -> None:
         self.emulator = emulator
         self._log = log
         self._options = factory_options
-        self.logs: list["LogRecord"] = []
+        self.logs: list[LogRecord] = []
         self._unsubscribe = log.subscribe(self.logs.append)
-        self._sessions: list["aiohttp.ClientSession"] = []
-        self._fetch_session: "aiohttp.ClientSession | None" = None
+        self._sessions: list[aiohttp.ClientSession] = []
+        self._fetch_session: aiohttp.ClientSession | None = None
 
     # --- the platform -----------------------------------------------------------------
     @property
-    def platform(self) -> "Platform":
+    def platform(self) -> Platform:
         return self.emulator.platform
 
     @property
-    def clock(self) -> "Clock":
+    def clock(self) -> Clock:
         """The platform's clock: a ``FakeClock`` unless the test asked for real time."""
         return self.platform.clock
 
@@ -193,7 +194,7 @@ class EmulatorHandle:
         return self.platform.env_for(self.platform.app(app))
 
     # --- HTTP -------------------------------------------------------------------------
-    def client(self, app: str, **session_options: Any) -> "aiohttp.ClientSession":
+    def client(self, app: str, **session_options: Any) -> aiohttp.ClientSession:
         """An ``aiohttp.ClientSession`` whose relative URLs go to ``app`` (closed after the test)."""
         import aiohttp
 
@@ -263,7 +264,7 @@ class EmulatorHandle:
             await self.advance_to_next(timeout=timeout)
         return clock.now() - start
 
-    def _fake_clock(self) -> "FakeClock":
+    def _fake_clock(self) -> FakeClock:
         from emulator.clock import FakeClock
 
         clock = self.clock
@@ -279,7 +280,7 @@ class EmulatorHandle:
         return [r.message for r in self.log_records(source, level, contains)]
 
     def log_records(self, source: str | None = None, level: str | None = None,
-                    contains: str | None = None) -> list["LogRecord"]:
+                    contains: str | None = None) -> list[LogRecord]:
         return [
             r for r in list(self.logs)
             if (source is None or r.source == source) and (level is None or r.level == level)
@@ -328,7 +329,7 @@ class _Factory:
     search_dirs: list[Path]
     handles: list[EmulatorHandle] = field(default_factory=list)
     strict_runtime: bool = False
-    _counter: "itertools.count[int]" = field(default_factory=itertools.count)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def _resolve(self, path: str | Path) -> Path:
         candidate = Path(path)

@@ -18,7 +18,8 @@ import asyncio
 import importlib
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable
 
 from emulator.config.model import AppConfig
 
@@ -45,7 +46,7 @@ class RunningEmulator(Protocol):
     crons: Any  # the cron scheduler, None when crons do not run
 
     @property
-    def platform(self) -> "Platform": ...
+    def platform(self) -> Platform: ...
 
     def with_overrides(self, app: AppConfig) -> AppConfig:
         """The app as hosted (a reloaded config gets this run's ``--var`` values)."""

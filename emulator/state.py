@@ -98,7 +98,7 @@ class StateDir:
     def server_file(self) -> Path:
         return self.root / "server.json"
 
-    def lock_holder(self) -> "LockHolder | None":
+    def lock_holder(self) -> LockHolder | None:
         """Who holds the lock right now, or None when nobody does.
 
         Probes with a shared lock, so it never takes the directory from anyone; for that
@@ -121,7 +121,7 @@ class StateDir:
         finally:
             os.close(fd)
 
-    def write_server_info(self, info: dict[str, Any], lock: "StateLock") -> None:
+    def write_server_info(self, info: dict[str, Any], lock: StateLock) -> None:
         """Publish the running server's address; only the holder of ``lock`` may."""
         if lock.state.root != self.root or not lock.held:
             raise RuntimeError("server.json is written only by the process holding the state directory")
@@ -210,7 +210,7 @@ class LockHolder:
     known: bool
 
     @classmethod
-    def read(cls, path: Path) -> "LockHolder":
+    def read(cls, path: Path) -> LockHolder:
         try:
             data = json.loads(path.read_text(encoding="utf-8") or "null")
         except (OSError, ValueError):

@@ -28,7 +28,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from collections.abc import Mapping
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -98,17 +99,17 @@ class BindingType(ABC, Generic[C]):
     def declarations(self, cfg: C) -> list[Declaration]:
         """What ``cfg`` puts on an app's `env` (empty when it declares nothing)."""
 
-    def of(self, app: "AppConfig") -> C:
+    def of(self, app: AppConfig) -> C:
         """This type's config of ``app`` (read from an empty config when it has none)."""
         cfg = app.bindings.get(self.name)
         if cfg is None:
             cfg = self.read({}, ConfigContext(app.root))
         return cfg
 
-    def used_by(self, app: "AppConfig") -> bool:
+    def used_by(self, app: AppConfig) -> bool:
         return bool(self.declarations(self.of(app))) or self.serves(app)
 
-    def serves(self, app: "AppConfig") -> bool:
+    def serves(self, app: AppConfig) -> bool:
         """Whether the app needs this type without declaring an `env` binding (a consumer)."""
         return False
 
@@ -121,12 +122,12 @@ class BindingType(ABC, Generic[C]):
         return None
 
     # --- `check` rules of ours (CFE ids); the wrangler port lives in emulator.config ---
-    def check_app(self, tree: "DiagnosticTree", raw: Mapping[str, Any], config: Mapping[str, Any],
+    def check_app(self, tree: DiagnosticTree, raw: Mapping[str, Any], config: Mapping[str, Any],
                   env_name: str | None, is_pages: bool, config_path: Path) -> Any:
         """Per-app rules; returns facts for ``check_set`` (or None)."""
         return None
 
-    def check_set(self, facts: "list[tuple[str, DiagnosticTree, Any]]", cross_warnings: bool) -> None:
+    def check_set(self, facts: list[tuple[str, DiagnosticTree, Any]], cross_warnings: bool) -> None:
         """Rules over every checked app: ``(app name, its diagnostics, check_app's facts)``."""
 
 
@@ -135,7 +136,7 @@ class BindingPlugin(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
     @property
@@ -154,10 +155,10 @@ class BindingPlugin(ABC):
         Whatever it starts must be finished or awaited by ``stop``."""
 
     @abstractmethod
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         """Binding objects for this app's `env`, keyed by binding name."""
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         """Inspection routes, mounted under ``/_emulator/<name>``."""
         return []
 
@@ -180,7 +181,7 @@ class BindingPlugin(ABC):
         """Figures about this type's resources, for tests (``emu.stats()[type]``)."""
         return self.health()
 
-    def test_helpers(self) -> "dict[str, Any]":
+    def test_helpers(self) -> dict[str, Any]:
         """Functions the pytest handle offers as methods (``emu.peek("jobs")``), by name.
 
         They get the handle's platform through the plugin; names must not clash with
@@ -237,7 +238,7 @@ def package_file(name: str, filename: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def binding_rows(app: "AppConfig") -> list[tuple[str, str, str, str]]:
+def binding_rows(app: AppConfig) -> list[tuple[str, str, str, str]]:
     """(env.NAME, resource, type, emulated or not) for everything on an app's ``env``: wrangler's
     "Your Worker has access to the following bindings" table (`dev` at start, the dashboard)."""
     rows = []

@@ -31,7 +31,8 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
+from collections.abc import Callable, Sequence
 
 from emulator import __version__
 from emulator.errors import CliError

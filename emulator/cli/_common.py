@@ -20,7 +20,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
 
 from emulator.errors import CliError, EmulatorError
 from emulator.state import LockHolder, StateDir, StateLock, describe_process
@@ -79,7 +80,7 @@ def nearest_config(start: Path | None = None) -> Path | None:
     return None
 
 
-def placement(args: argparse.Namespace) -> "StatePlacement":
+def placement(args: argparse.Namespace) -> StatePlacement:
     """Where a verb's state directory is: the one rule of `dev` and the pytest plugin too
     (``emulator.config.statedir.place_state``, docs/state.md)."""
     from emulator.config.statedir import place_state
@@ -110,7 +111,7 @@ def resolve_state_dir(args: argparse.Namespace) -> StateDir:
 class ConfigApps:
     """The apps of the config a verb was pointed at (``-c``, else found upward)."""
 
-    apps: "list[AppConfig]"
+    apps: list[AppConfig]
     # Why some declarations may be missing (a config with errors), for error messages.
     problem: str | None = None
 

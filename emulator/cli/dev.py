@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
+from collections.abc import Callable
 
 from emulator.cli import JsonErrors
 from emulator.errors import CliError

@@ -27,7 +27,8 @@ import json
 import os
 import sys
 from types import TracebackType
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any
+from collections.abc import Iterable, Sequence
 
 from emulator.errors import CliError
 
@@ -182,7 +183,7 @@ class Progress:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if not self.enabled:
             return self
         from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress,

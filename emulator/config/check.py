@@ -24,7 +24,8 @@ import datetime
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
+from collections.abc import Sequence
 
 from emulator.config.diagnostics import Diagnostic, DiagnosticTree
 from emulator.config.jsvalues import UNDEF

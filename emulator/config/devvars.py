@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 # The `dotenv` package's LINE regex (v16), verbatim apart from Python syntax.
 _LINE = re.compile(

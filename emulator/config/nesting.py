@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 # Deepest nesting we judge: below where wrangler's own stack gives out for JSON (see above).
 MAX_DEPTH = 3000

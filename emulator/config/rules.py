@@ -13,7 +13,8 @@ import ast
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof

@@ -29,7 +29,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
+from collections.abc import Sequence
 
 from emulator.config.loader import find_config
 from emulator.state import DEFAULT_STATE_DIRNAME

@@ -17,7 +17,8 @@ import datetime as _dt
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
 from emulator.config.jsonc import dumps_js

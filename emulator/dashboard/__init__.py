@@ -14,7 +14,8 @@ elsewhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -26,15 +27,15 @@ PREFIX = "/_emulator"
 __all__ = ["PREFIX", "routes", "setup"]
 
 
-def routes(platform: "Platform") -> "list[web.RouteDef]":
+def routes(platform: Platform) -> list[web.RouteDef]:
     """The page (``/_emulator/``), its static files and its JSON API, with full paths."""
     from emulator.dashboard.api import DashboardApi
 
     return DashboardApi.for_platform(platform).routes(PREFIX)
 
 
-def setup(app: "web.Application", platform: "Platform", prefix: str = "",
-          wrap: "Callable[[Any], Any] | None" = None) -> None:
+def setup(app: web.Application, platform: Platform, prefix: str = "",
+          wrap: Callable[[Any], Any] | None = None) -> None:
     """Add the dashboard to ``app`` (the ``/_emulator`` sub-app: ``prefix=""``).
 
     ``wrap`` is applied to every handler (the server's JSON-error and URL checks).
@@ -52,7 +53,7 @@ def setup(app: "web.Application", platform: "Platform", prefix: str = "",
         defs = [web.RouteDef(d.method, d.path, wrap(d.handler), d.kwargs) for d in defs]
     app.add_routes(defs)
 
-    async def end_streams(_app: "web.Application") -> None:
+    async def end_streams(_app: web.Application) -> None:
         dashboard.close()
 
     app.on_shutdown.append(end_streams)

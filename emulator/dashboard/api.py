@@ -65,14 +65,14 @@ def _http_error(exc_class: type[web.HTTPException], message: str) -> web.HTTPExc
 class DashboardApi:
     """The dashboard's handlers for one platform (shared by every port's app)."""
 
-    _by_platform: ClassVar["weakref.WeakKeyDictionary[Platform, DashboardApi]"] = weakref.WeakKeyDictionary()
+    _by_platform: ClassVar[weakref.WeakKeyDictionary[Platform, DashboardApi]] = weakref.WeakKeyDictionary()
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.tail = LogTail(platform.log)
 
     @classmethod
-    def for_platform(cls, platform: "Platform") -> "DashboardApi":
+    def for_platform(cls, platform: Platform) -> DashboardApi:
         """One instance per platform, so every port's log tail numbers lines the same way."""
         existing = cls._by_platform.get(platform)
         if existing is None or existing.tail.closed:

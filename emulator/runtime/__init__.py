@@ -65,7 +65,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'emulator.runtime' has no attribute {name!r}")
 
 
-def create_host(config: "AppConfig", platform: "Platform") -> "BaseHost":
+def create_host(config: AppConfig, platform: Platform) -> BaseHost:
     """A ``WorkerHost`` or ``PagesHost`` for ``config`` (not loaded yet: call ``load()``)."""
     from emulator.runtime.loader import ensure_import_hooks
 
@@ -79,7 +79,7 @@ def create_host(config: "AppConfig", platform: "Platform") -> "BaseHost":
     return WorkerHost(config, platform)
 
 
-def import_root(config: "AppConfig") -> "Path | None":
+def import_root(config: AppConfig) -> Path | None:
     """The folder whose files ``config``'s app imports by their own names (the folder of a
     Worker's ``main``; a Pages project's output directory with ``_worker.py``, else its
     ``functions/``), or None when it has no Python code."""

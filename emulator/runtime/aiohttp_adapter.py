@@ -36,7 +36,7 @@ class _IncomingRequest(Request):
     assigning them behaves exactly like ``Request``'s plain attributes.
     """
 
-    _aio: "web.BaseRequest | None"
+    _aio: web.BaseRequest | None
     _cf_init: Mapping[str, Any] | None
     # What every incoming request starts with, as class attributes: an assignment (the
     # app reading the body, say) shadows them per instance, exactly like the attributes
@@ -46,7 +46,7 @@ class _IncomingRequest(Request):
     body_used = False
     redirect = "follow"
 
-    def __init__(self, req: "web.BaseRequest", cf: Mapping[str, Any] | None, bodies: RequestBodies) -> None:
+    def __init__(self, req: web.BaseRequest, cf: Mapping[str, Any] | None, bodies: RequestBodies) -> None:
         # Not ``Request.__init__``: nothing is parsed or copied until the app asks for it.
         self._aio = req
         self._cf_init = cf
@@ -158,7 +158,7 @@ def _as_workerd_decodes(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]
 _DEFAULT_BODIES = RequestBodies()
 
 
-def request_from_aiohttp(req: "web.Request", cf: Mapping[str, Any] | None = None,
+def request_from_aiohttp(req: web.Request, cf: Mapping[str, Any] | None = None,
                          bodies: RequestBodies | None = None) -> Request:
     """Wrap an incoming aiohttp request; the body is read only if the app asks for it.
 
@@ -195,7 +195,7 @@ def _load_aiohttp_web() -> Any:
     return web
 
 
-def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
+def _aiohttp_response(resp: Response, body: bytes | None) -> web.Response:
     """``resp`` with ``body`` in memory as an aiohttp response."""
     # Bound once rather than an import statement per request (this runs for every request).
     web = _aiohttp_web or _load_aiohttp_web()
@@ -212,7 +212,7 @@ def _aiohttp_response(resp: Response, body: bytes | None) -> "web.Response":
     return out  # type: ignore[no-any-return]  # aiohttp.web is bound lazily, as Any
 
 
-def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
+def buffered_aiohttp_response(resp: Response) -> web.Response | None:
     """``resp`` as an aiohttp response if its body is already in memory, else None.
 
     A plain function, so the common case (a body given as str or bytes) costs no
@@ -223,7 +223,7 @@ def buffered_aiohttp_response(resp: Response) -> "web.Response | None":
     return _aiohttp_response(resp, resp._body)
 
 
-async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.StreamResponse":
+async def to_aiohttp_response(resp: Response, req: web.Request) -> web.StreamResponse:
     """Write an app's ``Response`` back through aiohttp."""
     if resp.web_socket is not None:
         return await _upgrade(resp, req)
@@ -259,7 +259,7 @@ async def to_aiohttp_response(resp: Response, req: "web.Request") -> "web.Stream
 # (``upgraded_websockets()``), so a stopping server closes them (1001, "going away") instead of
 # waiting for them to end.
 
-_UPGRADED: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_UPGRADED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _NOT_AN_UPGRADE = ('Worker tried to return a WebSocket in a response to a request which did not contain the '
                    'header "Upgrade: websocket".')
 
@@ -269,7 +269,7 @@ def upgraded_websockets() -> dict[Any, Any]:
     return {ws: protocol for ws, protocol in list(_UPGRADED.items()) if not ws.closed}
 
 
-async def _upgrade(resp: Response, req: "web.Request") -> "web.StreamResponse":
+async def _upgrade(resp: Response, req: web.Request) -> web.StreamResponse:
     web = _aiohttp_web or _load_aiohttp_web()
     end = resp.web_socket
     problem = None if req.headers.get("upgrade", "").lower() == "websocket" else _NOT_AN_UPGRADE

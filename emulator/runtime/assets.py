@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from emulator.runtime.asset_rules import HeaderRules, RedirectRules, parse_headers, parse_redirects

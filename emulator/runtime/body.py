@@ -33,7 +33,8 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from emulator.errors import EmulatorError
 
@@ -239,7 +240,7 @@ class _NoFlowControl:
         pass
 
 
-def _memory_stream(data: bytes) -> "StreamReader":
+def _memory_stream(data: bytes) -> StreamReader:
     """``data`` as an aiohttp ``StreamReader`` at EOF, for ``MultipartReader``."""
     from aiohttp import StreamReader
 
@@ -259,7 +260,7 @@ class _CheckedStream:
     over the limit wherever in the form it happens to be.
     """
 
-    def __init__(self, stream: "StreamReader", check: Callable[[], None]) -> None:
+    def __init__(self, stream: StreamReader, check: Callable[[], None]) -> None:
         self._stream = stream
         self._check = check
 
@@ -314,7 +315,7 @@ def _disposition(header: str | None) -> tuple[str, str | None]:
             None if filename is None else email.utils.collapse_rfc2231_value(filename))
 
 
-async def read_multipart(stream: "StreamReader | _CheckedStream", content_type: str,
+async def read_multipart(stream: StreamReader | _CheckedStream, content_type: str,
                          bodies: RequestBodies | None, spills: list[SpillFile] | None = None,
                          on_buffered: Callable[[int], None] | None = None) -> list[FormEntry]:
     """The fields and files of a ``multipart/form-data`` body read from ``stream``, in order.
@@ -474,7 +475,7 @@ class NetworkBody(BodySource):
 
     __slots__ = ("_stream", "_bodies", "_data", "_entries", "_taken", "exceeded", "_spills", "_expecting")
 
-    def __init__(self, request: "web.BaseRequest", bodies: RequestBodies) -> None:
+    def __init__(self, request: web.BaseRequest, bodies: RequestBodies) -> None:
         self._stream: StreamReader = request.content
         # A client that sent `Expect: 100-continue` (curl does for bodies over 1 MiB) waits
         # for the go-ahead; app traffic bypasses aiohttp's router, which would send it.

@@ -39,7 +39,8 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, cast
+from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -486,7 +487,7 @@ def _pip_command(plan: DependencyPlan, target: Path, requirements: Path, constra
     return command
 
 
-async def install(plan: DependencyPlan, state_root: Path, log: "EventLog | None" = None, *,
+async def install(plan: DependencyPlan, state_root: Path, log: EventLog | None = None, *,
                   force: bool = False) -> InstalledSet:
     """Make ``plan`` available under ``<state>/python-deps/<key>/`` (cached by key).
 
@@ -502,7 +503,7 @@ async def install(plan: DependencyPlan, state_root: Path, log: "EventLog | None"
                            f"{exc}") from None
 
 
-async def _install(plan: DependencyPlan, state_root: Path, log: "EventLog | None", force: bool) -> InstalledSet:
+async def _install(plan: DependencyPlan, state_root: Path, log: EventLog | None, force: bool) -> InstalledSet:
     root = deps_root(state_root)
     folder = root / plan.key
     if not force:
@@ -554,7 +555,7 @@ async def _install(plan: DependencyPlan, state_root: Path, log: "EventLog | None
     return InstalledSet(plan, folder, dists, cached=False, seconds=seconds)
 
 
-async def _run_pip(command: list[str], log: "EventLog | None") -> tuple[int, str]:
+async def _run_pip(command: list[str], log: EventLog | None) -> tuple[int, str]:
     """Run pip, showing each package as pip reaches it; its whole output for the error text."""
     proc = await asyncio.create_subprocess_exec(
         *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

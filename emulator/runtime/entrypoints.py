@@ -10,7 +10,8 @@ same. ``DurableObject`` is the Durable Objects binding's own base class, re-expo
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from emulator.bindings.durable_objects.entrypoint import DurableObject
 

@@ -12,7 +12,8 @@ import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Collection, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Collection
 
 from aiohttp import web
 
@@ -77,7 +78,7 @@ class AssetsFetcher:
 class BaseHost(ABC):
     """One hosted app. Subclasses: ``WorkerHost``, ``PagesHost``."""
 
-    def __init__(self, config: AppConfig, platform: "Platform") -> None:
+    def __init__(self, config: AppConfig, platform: Platform) -> None:
         self.config = config
         self.platform = platform
         self.log_source = f"app:{config.name}"
@@ -240,7 +241,7 @@ class BaseHost(ABC):
         raise RuntimeError(f"{self.config.name} does not accept RPC calls over service bindings")
 
     # -- env ----------------------------------------------------------------------------
-    def build_env(self, assets: AssetSource | None, assets_binding: str | None) -> "Env":
+    def build_env(self, assets: AssetSource | None, assets_binding: str | None) -> Env:
         extra: dict[str, Any] = {}
         if assets is not None and assets_binding:
             extra[assets_binding] = AssetsFetcher(assets)

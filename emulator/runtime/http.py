@@ -162,7 +162,7 @@ class Headers(MutableMapping[str, str]):
             raise KeyError(name)
         self.delete(name)
 
-    def copy(self) -> "Headers":
+    def copy(self) -> Headers:
         return Headers(self)
 
     def __repr__(self) -> str:
@@ -224,7 +224,7 @@ class Blob:
     _spill: SpillFile | None = None
 
     def __init__(self, blob_parts: Any, content_type: str | None = None,
-                 endings: "BlobEnding | str | None" = None) -> None:
+                 endings: BlobEnding | str | None = None) -> None:
         if not _is_part_sequence(blob_parts):
             if not content_type and isinstance(blob_parts, Blob):
                 content_type = blob_parts.content_type  # a single Blob passes its type on
@@ -247,7 +247,7 @@ class Blob:
         return self._type
 
     @property
-    def js_object(self) -> "Blob":
+    def js_object(self) -> Blob:
         return self
 
     @property
@@ -271,7 +271,7 @@ class Blob:
     array_buffer = arrayBuffer
 
     def slice(self, start: int | None = None, end: int | None = None,
-              content_type: str | None = None) -> "Blob":
+              content_type: str | None = None) -> Blob:
         return Blob([self._contents()[slice(start, end)]], content_type)
 
     async def stream(self) -> AsyncIterator[builtins.bytes]:
@@ -293,7 +293,7 @@ class Blob:
         spill = self._spill
         return self._data if spill is None else spill.read_all_blocking()
 
-    def _share(self, other: "Blob") -> None:
+    def _share(self, other: Blob) -> None:
         """Make this blob hold ``other``'s bytes (no copy, on disk or in memory)."""
         self._data = other._data
         self._spill = other._spill
@@ -308,7 +308,7 @@ class File(Blob):
     js_type_name = "File"
 
     def __init__(self, blob_parts: Any, filename: str, content_type: str | None = None,
-                 endings: "BlobEnding | str | None" = None, last_modified: int | None = None) -> None:
+                 endings: BlobEnding | str | None = None, last_modified: int | None = None) -> None:
         if not _is_part_sequence(blob_parts) and isinstance(blob_parts, File) and not last_modified:
             last_modified = blob_parts.last_modified
         super().__init__(blob_parts, content_type, endings)
@@ -328,7 +328,7 @@ class File(Blob):
         return self._last_modified
 
     @classmethod
-    def _from_part(cls, part: FilePart) -> "File":
+    def _from_part(cls, part: FilePart) -> File:
         """An uploaded file part as a ``File`` (disk-backed when the part was spilled)."""
         file = cls(None, part.filename, part.content_type)
         if isinstance(part.data, SpillFile):
@@ -367,7 +367,7 @@ class FormData(MutableMapping[str, Any]):
             self.append(name, value)
 
     @property
-    def js_object(self) -> "FormData":
+    def js_object(self) -> FormData:
         return self
 
     @property
@@ -538,7 +538,7 @@ class ReadableStream:
 
     js_type_name = "ReadableStream"
 
-    def __init__(self, owner: "_Body") -> None:
+    def __init__(self, owner: _Body) -> None:
         self._owner = owner
         self._iterator: AsyncIterator[builtins.bytes] | None = None
         self.locked = False
@@ -568,7 +568,7 @@ class ReadableStream:
             if chunk:
                 yield JsUint8Array(chunk)
 
-    def getReader(self) -> "ReadableStreamReader":  # noqa: N802 - JS spelling
+    def getReader(self) -> ReadableStreamReader:  # noqa: N802 - JS spelling
         if self.locked:
             raise TypeError("ReadableStream is locked to a reader")
         self.locked = True
@@ -768,7 +768,7 @@ class Request(_Body):
     cf: JsObject
     redirect: str
 
-    def __init__(self, input: "str | Request", **other_options: Any) -> None:
+    def __init__(self, input: str | Request, **other_options: Any) -> None:
         method = other_options.pop("method", None)
         headers = other_options.pop("headers", None)
         has_body = "body" in other_options
@@ -798,7 +798,7 @@ class Request(_Body):
         self.redirect = redirect
 
     @property
-    def js_object(self) -> "Request":
+    def js_object(self) -> Request:
         return self
 
     _js_request = js_object
@@ -818,7 +818,7 @@ class Request(_Body):
     async def json(self, **kwargs: Any) -> Any:
         return await self._read_json(**kwargs)
 
-    def clone(self) -> "Request":
+    def clone(self) -> Request:
         if self.body_used:
             raise OSError("Body already used")
         return Request(self)
@@ -834,7 +834,7 @@ class FetchResponse(_Body):
     the response itself, and JS members (``statusText``, ``arrayBuffer()``) work too.
     """
 
-    def __init__(self, body: Any = None, status: "int | http.HTTPStatus | None" = None, status_text: str = "",
+    def __init__(self, body: Any = None, status: int | http.HTTPStatus | None = None, status_text: str = "",
                  headers: Any = None, web_socket: Any = None) -> None:
         self.url = ""
         self.web_socket = web_socket
@@ -862,7 +862,7 @@ class FetchResponse(_Body):
             raise TypeError(f"Response with null body status {self.status} cannot have a body.")
         self._init_body(body, headers)
 
-    def _adopt(self, other: "FetchResponse") -> None:
+    def _adopt(self, other: FetchResponse) -> None:
         self.status = other.status
         self.status_text = other.status_text
         self.headers = other.headers
@@ -875,7 +875,7 @@ class FetchResponse(_Body):
             self.encode_body = extra
 
     @property
-    def js_object(self) -> "FetchResponse":
+    def js_object(self) -> FetchResponse:
         return self
 
     js_response = js_object
@@ -889,8 +889,8 @@ class FetchResponse(_Body):
         return "default"
 
     @staticmethod
-    def from_json(data: Any, status: "int | http.HTTPStatus" = http.HTTPStatus.OK, status_text: str = "",
-                  headers: Any = None) -> "Response":
+    def from_json(data: Any, status: int | http.HTTPStatus = http.HTTPStatus.OK, status_text: str = "",
+                  headers: Any = None) -> Response:
         hdrs = Headers(headers)
         if "content-type" not in hdrs:
             hdrs.set("content-type", APPLICATION_JSON)
@@ -899,11 +899,11 @@ class FetchResponse(_Body):
 
     # Two methods in one, as in the SDK: the overloads tell them apart by what `self` is.
     @overload
-    def json(self: "FetchResponse") -> Awaitable[Any]: ...
+    def json(self: FetchResponse) -> Awaitable[Any]: ...
 
     @overload
-    def json(self: Any, status: "int | http.HTTPStatus" = ..., status_text: str = ...,
-             headers: Any = ...) -> "Response": ...
+    def json(self: Any, status: int | http.HTTPStatus = ..., status_text: str = ...,
+             headers: Any = ...) -> Response: ...
 
     def json(self: Any, *args: Any, **kwargs: Any) -> Any:
         """``await resp.json()`` parses the body; ``Response.json(data, ...)`` (on the class)
@@ -913,7 +913,7 @@ class FetchResponse(_Body):
         return Response.from_json(self, *args, **kwargs)
 
     @staticmethod
-    def redirect(url: str, status: "int | http.HTTPStatus" = http.HTTPStatus.FOUND) -> "Response":
+    def redirect(url: str, status: int | http.HTTPStatus = http.HTTPStatus.FOUND) -> Response:
         code = int(status)
         if code not in _REDIRECT_STATUSES:
             raise ValueError(f"Invalid redirect status {code}: use 301, 302, 303, 307 or 308")
@@ -934,11 +934,11 @@ class FetchResponse(_Body):
         if 500 <= self.status < 600:
             raise OSError(f"{self.status} Server Error: {self.status_text} for url: {self.url}")
 
-    def replace_body(self, body: Any) -> "Response":
+    def replace_body(self, body: Any) -> Response:
         """A new ``Response`` with this one's status and headers and another body."""
         return Response(body, status=self.status, status_text=self.status_text, headers=self.headers.copy())
 
-    def clone(self) -> "Response":
+    def clone(self) -> Response:
         if self.body_used:
             raise OSError("Body already used")
         copy = Response(self._clone_body(), status=self.status, status_text=self.status_text,
@@ -972,7 +972,7 @@ def resolve_url(url: str, base: str) -> str:
     return urljoin(base, url)
 
 
-async def fetch(resource: "str | Request", **other_options: Any) -> Response:
+async def fetch(resource: str | Request, **other_options: Any) -> Response:
     """Outbound HTTP (the SDK's ``workers.fetch`` and the global ``fetch``), over aiohttp.
 
     ``other_options`` are the SDK's ``FetchKwargs`` (``method``, ``headers``, ``body``,

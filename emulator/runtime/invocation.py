@@ -18,7 +18,8 @@ import sys
 import threading
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable
 
 from emulator.jsobject import JsObject
 
@@ -36,7 +37,7 @@ class EventContext(Protocol):
 class ExecutionContext:
     """``ctx`` of a handler: ``waitUntil`` / ``wait_until`` and ``passThroughOnException``."""
 
-    def __init__(self, host: "BaseHost") -> None:
+    def __init__(self, host: BaseHost) -> None:
         self._host = host
         self.pass_through = False
 
@@ -76,7 +77,7 @@ class Invocation:
 
     __slots__ = ("host", "env", "ctx", "thread", "_partial", "_token")
 
-    def __init__(self, host: "BaseHost", env: Any, ctx: EventContext) -> None:
+    def __init__(self, host: BaseHost, env: Any, ctx: EventContext) -> None:
         self.host = host
         self.env = env
         self.ctx = ctx
@@ -104,7 +105,7 @@ class Invocation:
                 self._emit(stream, rest)
         partial.clear()
 
-    def __enter__(self) -> "Invocation":
+    def __enter__(self) -> Invocation:
         # Checked on every event (test harnesses swap sys.stdout at will); inline, as the
         # streams are almost always wrapped already.
         if type(sys.stdout) is not _AppAwareStream or type(sys.stderr) is not _AppAwareStream:
@@ -185,7 +186,7 @@ def _ensure_capture() -> None:
 invoke = Invocation
 
 
-async def guarded_background(host: "BaseHost", awaitable: Awaitable[Any]) -> None:
+async def guarded_background(host: BaseHost, awaitable: Awaitable[Any]) -> None:
     """A ``waitUntil`` task: its failure is logged (as in workerd), never raised anywhere."""
     try:
         await awaitable

@@ -25,7 +25,8 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from emulator.errors import JsError
 from emulator.jsobject import AttributeDict, ConvertedBuffer, ConvertedList, JsObject
@@ -64,9 +65,9 @@ class JsProxy:
 class JsNull:
     """JS ``null`` (Pyodide's ``jsnull``): falsy, distinct from ``None`` (``undefined``)."""
 
-    _instance: "JsNull | None" = None
+    _instance: JsNull | None = None
 
-    def __new__(cls) -> "JsNull":
+    def __new__(cls) -> JsNull:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -88,16 +89,16 @@ jsnull = JsNull()
 class JsObjectProxy(JsProxy, AttributeDict):
     """A plain JS object: properties as attributes and as items."""
 
-    def object_keys(self) -> "JsArray":
+    def object_keys(self) -> JsArray:
         return JsArray(self.keys())
 
-    def object_values(self) -> "JsArray":
+    def object_values(self) -> JsArray:
         return JsArray(self.values())
 
-    def object_entries(self) -> "JsArray":
+    def object_entries(self) -> JsArray:
         return JsArray(JsArray([k, v]) for k, v in self.items())
 
-    def as_object_map(self) -> "JsObjectProxy":
+    def as_object_map(self) -> JsObjectProxy:
         return self
 
 
@@ -120,7 +121,7 @@ class JsArray(JsProxy, list[Any]):
     def join(self, sep: str = ",") -> str:
         return sep.join("" if v is None else str(v) for v in self)
 
-    def object_values(self) -> "JsArray":
+    def object_values(self) -> JsArray:
         return self
 
 
@@ -132,7 +133,7 @@ class JsMap(JsProxy, dict[Any, Any]):
     def has(self, key: Any) -> bool:
         return key in self
 
-    def set(self, key: Any, value: Any) -> "JsMap":
+    def set(self, key: Any, value: Any) -> JsMap:
         self[key] = value
         return self
 
@@ -189,7 +190,7 @@ class JsBuffer(JsProxy, bytes):
 class JsArrayBuffer(JsBuffer):
     js_type_name = "ArrayBuffer"
 
-    def slice(self, start: int = 0, end: int | None = None) -> "JsArrayBuffer":
+    def slice(self, start: int = 0, end: int | None = None) -> JsArrayBuffer:
         return JsArrayBuffer(bytes(self)[start:end])
 
 
@@ -200,7 +201,7 @@ class JsUint8Array(JsBuffer):
     def buffer(self) -> JsArrayBuffer:
         return JsArrayBuffer(self)
 
-    def subarray(self, start: int = 0, end: int | None = None) -> "JsUint8Array":
+    def subarray(self, start: int = 0, end: int | None = None) -> JsUint8Array:
         return JsUint8Array(bytes(self)[start:end])
 
     slice = subarray

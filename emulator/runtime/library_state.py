@@ -42,10 +42,10 @@ class LibraryState:
     django_settings: Any | None
 
     @classmethod
-    def capture(cls) -> "LibraryState":
+    def capture(cls) -> LibraryState:
         return cls(_django_settings())
 
-    def notices(self, package: "AppPackage") -> list[str]:
+    def notices(self, package: AppPackage) -> list[str]:
         """Warnings for the app whose generation ``package`` was imported after this capture."""
         settings_module = getattr(self.django_settings, "SETTINGS_MODULE", None)
         if not settings_module:  # not set up before this load (or `settings.configure()` was used)

@@ -68,7 +68,8 @@ from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
-from typing import Any, Collection, Literal, Mapping, Sequence
+from typing import Any, Literal
+from collections.abc import Collection, Mapping, Sequence
 
 from emulator.errors import EmulatorError
 from emulator.runtime.dependencies import hidden_modules
@@ -112,8 +113,8 @@ def ensure_import_hooks() -> None:
 
 # Private package name → its generation; plain top-level name → the generation answering for
 # it. Process-wide: several emulators may run in one process (tests), sharing sys.modules.
-_packages: dict[str, "AppPackage"] = {}
-_plain: dict[str, "AppPackage"] = {}
+_packages: dict[str, AppPackage] = {}
+_plain: dict[str, AppPackage] = {}
 _counter = itertools.count(1)
 _INTERNAL_FILES = (str(Path(__file__).resolve().parent), "<frozen importlib")
 
@@ -153,7 +154,7 @@ def describe_collisions(collisions: Sequence[NameCollision]) -> str:
 
 
 class _AppSourceLoader(SourceFileLoader):
-    def __init__(self, fullname: str, path: str, package: "AppPackage") -> None:
+    def __init__(self, fullname: str, path: str, package: AppPackage) -> None:
         super().__init__(fullname, path)
         self.package = package
 

@@ -42,7 +42,7 @@ NOT_A_RESPONSE = "Your Pages function should return a Response"
 class EventContext:
     """The ``context`` argument of a Pages Function."""
 
-    def __init__(self, chain: "_Chain", index: int, request: Request, step: Step) -> None:
+    def __init__(self, chain: _Chain, index: int, request: Request, step: Step) -> None:
         self._chain = chain
         self._index = index
         self._step = step
@@ -114,7 +114,7 @@ class _Chain:
 
     __slots__ = ("host", "steps", "env", "ctx", "data", "_params")
 
-    def __init__(self, host: "PagesHost", steps: tuple[Step, ...], env: Any, ctx: ExecutionContext) -> None:
+    def __init__(self, host: PagesHost, steps: tuple[Step, ...], env: Any, ctx: ExecutionContext) -> None:
         self.host = host
         self.steps = steps
         self.env = env
@@ -159,7 +159,7 @@ Mode = Literal["static", "functions", "advanced"]
 @dataclass
 class _Generation:
     mode: Mode
-    env: "Env"
+    env: Env
     routes: RoutesConfig
     router: FunctionsRouter | None = None
     package: AppPackage | None = None
@@ -186,7 +186,7 @@ def pages_import_root(config: AppConfig) -> Path | None:
 
 
 class PagesHost(BaseHost):
-    def __init__(self, config: AppConfig, platform: "Platform") -> None:
+    def __init__(self, config: AppConfig, platform: Platform) -> None:
         super().__init__(config, platform)
         out = config.pages_build_output_dir
         if out is None:

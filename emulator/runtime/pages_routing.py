@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote
 
 from emulator.jsobject import JsObject
@@ -201,7 +202,7 @@ class FunctionsRouter:
         return steps
 
     @classmethod
-    def scan(cls, functions_dir: Path, package: AppPackage) -> "FunctionsRouter":
+    def scan(cls, functions_dir: Path, package: AppPackage) -> FunctionsRouter:
         routes: list[Route] = []
         middlewares: list[Route] = []
         for file in sorted(functions_dir.rglob("*.py")):

@@ -62,13 +62,13 @@ def _matches(requirement: str, version: str) -> bool:
         return False
 
 
-def _apps_needing(plan: "DependencyPlan", *names: str) -> list["AppRequirements"]:
+def _apps_needing(plan: DependencyPlan, *names: str) -> list[AppRequirements]:
     wanted = {canonicalize_name(n) for n in names if n}
     apps = [a for a in plan.apps if any(canonicalize_name(r.name) in wanted for r in a.requirements)]
     return apps or [a for a in plan.apps if a.requirements]
 
 
-def _heading(apps: list["AppRequirements"]) -> str:
+def _heading(apps: list[AppRequirements]) -> str:
     from emulator.runtime.dependencies import shown_path
 
     if len(apps) == 1:
@@ -77,7 +77,7 @@ def _heading(apps: list["AppRequirements"]) -> str:
     return f"Could not install the Python packages of apps {listed}"
 
 
-def explain_pip_failure(output: str, plan: "DependencyPlan", python: str | None = None) -> str:
+def explain_pip_failure(output: str, plan: DependencyPlan, python: str | None = None) -> str:
     """The message for a failed ``pip install`` of ``plan`` (``output``: stdout and stderr)."""
     python = python or platform.python_version()
     minor = ".".join(python.split(".")[:2])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 from types import FunctionType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 

@@ -31,7 +31,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from emulator.runtime.invocation import current
 from emulator.runtime.loader import is_app_module
@@ -107,7 +108,7 @@ _ADVICE = {
 }
 
 # Reported once per host and idiom (weak: a reloaded or stopped host takes its set along).
-_reported: "weakref.WeakKeyDictionary[BaseHost, set[Any]]" = weakref.WeakKeyDictionary()
+_reported: weakref.WeakKeyDictionary[BaseHost, set[Any]] = weakref.WeakKeyDictionary()
 
 
 def legacy_idiom(production_type: str, attr: str) -> None:
@@ -128,7 +129,7 @@ def legacy_idiom(production_type: str, attr: str) -> None:
             f"(AttributeError: {error}): {advice}. `dev --strict-runtime` makes it fail locally too.")
 
 
-def _first_time(host: "BaseHost", key: Any) -> bool:
+def _first_time(host: BaseHost, key: Any) -> bool:
     seen = _reported.get(host)
     if seen is None:
         seen = _reported[host] = set()
@@ -175,7 +176,7 @@ def _is_app_frame(frame: FrameType) -> bool:
     return is_app_module(frame.f_globals)
 
 
-def app_location(frame: FrameType | None, host: "BaseHost") -> str:
+def app_location(frame: FrameType | None, host: BaseHost) -> str:
     """``file:line`` of the innermost app frame from ``frame`` outward (or the first frame)."""
     first = frame
     while frame is not None:
@@ -185,7 +186,7 @@ def app_location(frame: FrameType | None, host: "BaseHost") -> str:
     return _describe(first, host) if first is not None else "app code"
 
 
-def _describe(frame: FrameType, host: "BaseHost") -> str:
+def _describe(frame: FrameType, host: BaseHost) -> str:
     filename = frame.f_code.co_filename
     try:
         rel = os.path.relpath(filename, host.config.root)
@@ -323,7 +324,7 @@ def app_sources(folder: Path, limit: int = 2000) -> list[Path]:
     return out
 
 
-def report_findings(host: "BaseHost", findings: Iterable[Finding]) -> None:
+def report_findings(host: BaseHost, findings: Iterable[Finding]) -> None:
     """Log each finding once for ``host`` (a warning)."""
     for finding in findings:
         if _first_time(host, finding):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
 
 T = TypeVar("T")
 

@@ -31,7 +31,8 @@ import functools
 import traceback
 from collections import deque
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator
 
 from emulator.runtime.jsproxy import (
     JsArray,
@@ -71,13 +72,13 @@ class SocketOwner(Protocol):
     async def deliver(self, call: Callable[[Any], Any]) -> Any:
         """Run ``call(instance)`` as an event of the object (its gate, its app context)."""
 
-    async def hibernatable_event(self, ws: "WebSocket", frame: "Frame") -> None:
+    async def hibernatable_event(self, ws: WebSocket, frame: Frame) -> None:
         """Deliver a frame of a hibernatable socket (``webSocketMessage`` / ``Close`` / ``Error``)."""
 
-    def socket_accepted(self, ws: "WebSocket") -> None:
+    def socket_accepted(self, ws: WebSocket) -> None:
         """A standard socket was accepted in the object's code (it keeps the object active)."""
 
-    def socket_closed(self, ws: "WebSocket") -> None:
+    def socket_closed(self, ws: WebSocket) -> None:
         """A socket of the object finished closing."""
 
     def log_socket_error(self, text: str) -> None:
@@ -85,7 +86,7 @@ class SocketOwner(Protocol):
 
 
 # The Durable Object whose code is running in this context (None outside Durable Object code).
-current_socket_owner: ContextVar["SocketOwner | None"] = ContextVar("cf_emulator_socket_owner", default=None)
+current_socket_owner: ContextVar[SocketOwner | None] = ContextVar("cf_emulator_socket_owner", default=None)
 
 
 class Frame:
@@ -175,7 +176,7 @@ class WebSocket(JsProxy):
         return self._released
 
     @property
-    def peer(self) -> "WebSocket | None":
+    def peer(self) -> WebSocket | None:
         return self._peer
 
     def send(self, message: Any) -> None:
@@ -384,7 +385,7 @@ class WebSocket(JsProxy):
             return "Can't return WebSocket in a Response after calling accept()."
         return None
 
-    async def serve_connection(self, ws: "web.WebSocketResponse") -> None:
+    async def serve_connection(self, ws: web.WebSocketResponse) -> None:
         """Carry this end over an upgraded aiohttp connection until either side closes it."""
         self._released = True
         self._mode = "network"
@@ -408,7 +409,7 @@ def _call_listener(listener: Any, event: Any, _instance: Any) -> Any:
 class _Connection:
     """An upgraded aiohttp WebSocket carrying one end: a reader loop and an ordered writer."""
 
-    def __init__(self, ws: "web.WebSocketResponse", end: WebSocket) -> None:
+    def __init__(self, ws: web.WebSocketResponse, end: WebSocket) -> None:
         self.ws = ws
         self.end = end
         self._outgoing: deque[Frame] = deque()
@@ -520,7 +521,7 @@ class WebSocketPair(JsProxy):
         self.client, self.server = client, server
 
     @classmethod
-    def new(cls) -> "WebSocketPair":
+    def new(cls) -> WebSocketPair:
         return cls()
 
     def object_values(self) -> JsArray:
@@ -551,7 +552,7 @@ class WebSocketRequestResponsePair(JsProxy):
         self.response = response
 
     @classmethod
-    def new(cls, request: str, response: str) -> "WebSocketRequestResponsePair":
+    def new(cls, request: str, response: str) -> WebSocketRequestResponsePair:
         return cls(request, response)
 
     def __repr__(self) -> str:

@@ -57,7 +57,7 @@ class LoadedEntrypoints:
 
     package: AppPackage
     module: types.ModuleType
-    env: "Env"
+    env: Env
     default: type | None
     # Legacy mode: the module-level handlers (`on_fetch`, ...) by name.
     module_handlers: dict[str, Any] | None = None
@@ -95,7 +95,7 @@ def worker_main(config: AppConfig) -> Path | None:
     return main if main.is_absolute() else (config.root / main)
 
 
-def import_entrypoints(host: BaseHost, main: Path, env: "Env") -> LoadedEntrypoints:
+def import_entrypoints(host: BaseHost, main: Path, env: Env) -> LoadedEntrypoints:
     """Import ``main`` in a fresh app generation and find its ``Default`` class.
 
     The generation is committed (it owns the app's plain module names from now on) when
@@ -154,7 +154,7 @@ def _strict_checks(host: BaseHost, main: Path, loaded: LoadedEntrypoints) -> Non
 
 
 class WorkerHost(BaseHost):
-    def __init__(self, config: AppConfig, platform: "Platform") -> None:
+    def __init__(self, config: AppConfig, platform: Platform) -> None:
         super().__init__(config, platform)
         self._loaded: LoadedEntrypoints | None = None
         self.assets: WorkersAssetServer | None = None

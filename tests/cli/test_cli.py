@@ -139,7 +139,7 @@ def test_ctrl_c_while_a_verb_works_on_the_files_releases_the_directory(
     assert StateDir(tmp_path).lock_holder() is None  # given back for the next process
 
 
-def _leaf_commands(parser: "argparse.ArgumentParser", prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     import argparse
 
     found = []

@@ -7,7 +7,8 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web

@@ -17,7 +17,8 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from hypothesis import HealthCheck, event, given, settings

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import aiohttp
 

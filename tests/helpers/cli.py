@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncGenerator
+from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
@@ -102,7 +103,7 @@ def table_rows(text: str) -> list[list[str]]:
             for line in text.splitlines() if line.startswith("│")]
 
 
-def force_terminal(monkeypatch: "pytest.MonkeyPatch", colour: bool = False, width: int = 80) -> None:
+def force_terminal(monkeypatch: pytest.MonkeyPatch, colour: bool = False, width: int = 80) -> None:
     """Make the CLI's output module see terminals on stdin, stdout and stderr (as a user at a
     shell has), ``width`` columns wide; without ``colour``, NO_COLOR is set so the text is
     plain."""

@@ -29,7 +29,7 @@ class DevServer:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.url = ""
 
-    def start(self) -> "DevServer":
+    def start(self) -> DevServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emulator", "dev", "--port", "0", "--no-s3", *self.args],
@@ -83,7 +83,7 @@ class DevServer:
             proc.kill()
             proc.wait()
 
-    def __enter__(self) -> "DevServer":
+    def __enter__(self) -> DevServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

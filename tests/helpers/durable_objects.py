@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 from emulator.bindings.durable_objects.config import ClassInfo, DurableObjectBinding, DurableObjectsConfig
 from emulator.clock import FakeClock

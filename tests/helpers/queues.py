@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from emulator.bindings.queues.binding import MessageBatch
 from emulator.bindings.queues.config import QueueConsumer

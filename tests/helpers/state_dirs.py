@@ -4,7 +4,8 @@ by an ``emulator`` and ``server.json`` written under it."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from emulator.state import StateDir, StateLock
 

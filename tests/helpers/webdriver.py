@@ -50,7 +50,7 @@ class ChromeDriver:
         self._profile = tempfile.mkdtemp(prefix="cf-emulator-chromium-")
         self.session_id: str | None = None
 
-    async def start(self, timeout: float = 15.0) -> "ChromeDriver":
+    async def start(self, timeout: float = 15.0) -> ChromeDriver:
         try:
             await self._start(timeout)
         except BaseException:

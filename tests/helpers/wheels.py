@@ -93,7 +93,7 @@ class PackageIndex:
             links.append(f'<a href="{wheel.as_uri()}"{attr}>{wheel.name}</a>')
         (folder / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
 
-    def use(self, monkeypatch: "pytest.MonkeyPatch") -> None:
+    def use(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import os
 
         monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)

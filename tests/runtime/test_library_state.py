@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -18,7 +18,8 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest

@@ -34,7 +34,8 @@ import struct
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -315,7 +316,7 @@ class PartSink:
             self._parts.clear()
             self._cond.notify_all()
 
-    async def pump(self, upload: "MultipartWriter") -> None:
+    async def pump(self, upload: MultipartWriter) -> None:
         """Upload parts as they are cut, in order, until ``finish`` and the queue is empty."""
         try:
             while True:
@@ -452,7 +453,7 @@ def dictionary_columns(first: pa.Table | None, schema: pa.Schema) -> bool | list
 class _InlineExecutor:
     """Runs work at once in the calling thread: Cloudflare's Pyodide runtime has no threads."""
 
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
             future.set_result(fn(*args, **kwargs))

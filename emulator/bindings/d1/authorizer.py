@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 OK = sqlite3.SQLITE_OK
 DENY = sqlite3.SQLITE_DENY

@@ -11,7 +11,8 @@ workerd's D1 API as Python Workers code calls it (docs/d1.md, "The binding"):
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from emulator.bindings.d1.engine import CACHED_TEXT_MAX, D1Engine, bind_value
 from emulator.bindings.d1.engine import convert_value as _value
@@ -31,7 +32,7 @@ class D1PreparedStatement:
 
     __slots__ = ("_db", "_sql", "_params")
 
-    def __init__(self, db: "D1Database", sql: str, params: tuple[Any, ...] = ()) -> None:
+    def __init__(self, db: D1Database, sql: str, params: tuple[Any, ...] = ()) -> None:
         self._db = db
         self._sql = sql
         self._params = params
@@ -44,7 +45,7 @@ class D1PreparedStatement:
     def params(self) -> tuple[Any, ...]:
         return self._params
 
-    def bind(self, *values: Any) -> "D1PreparedStatement":
+    def bind(self, *values: Any) -> D1PreparedStatement:
         # Fast path, plain version in `_bind_reference` (tests check both agree): str, int,
         # float and None pass through unchanged (checked inline, and then the argument tuple
         # itself is kept); anything else goes through D1's rules; the statement is made
@@ -185,7 +186,7 @@ class D1Database:
         (``D1_DUMP_ERROR``); locally it is handy for snapshots, so we keep it working."""
         return await self._engine.call(self._engine.dump)
 
-    def withSession(self, constraintOrBookmark: str | None = None) -> "D1DatabaseSession":  # noqa: N802,N803 - JS spelling
+    def withSession(self, constraintOrBookmark: str | None = None) -> D1DatabaseSession:  # noqa: N802,N803 - JS spelling
         return D1DatabaseSession(self, constraintOrBookmark)
 
 

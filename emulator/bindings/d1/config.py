@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
 from emulator.config.jsvalues import is_record

@@ -27,7 +27,8 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from emulator.bindings.d1 import authorizer
 from emulator.bindings.d1.errors import D1Error
@@ -611,7 +612,7 @@ class D1Engine:
                     raise self._error(exc) from None
             return self._execute(conn, statements[-1], params, measure, with_meta)
 
-    def transaction(self, conn: sqlite3.Connection) -> "_Transaction":
+    def transaction(self, conn: sqlite3.Connection) -> _Transaction:
         return _Transaction(conn, self._authorizers[conn])
 
     def batch(self, conn: sqlite3.Connection,

@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
 
 from emulator.bindings.d1.engine import D1Engine
 from emulator.bindings.d1.errors import D1Error, MigrationError
@@ -127,7 +128,7 @@ def _table_sql(table: str) -> str:
             f" name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);")
 
 
-def _target(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding") -> MigrationTarget:
+def _target(target: Platform | MigrationTarget, binding: D1DatabaseBinding) -> MigrationTarget:
     if hasattr(target, "script"):
         return target
     plugin: Any = target.plugin("d1")
@@ -141,7 +142,7 @@ def _default_progress(target: Any) -> Progress:
     return lambda _line: None
 
 
-async def _unapplied(target: MigrationTarget, binding: "D1DatabaseBinding") -> list[Migration]:
+async def _unapplied(target: MigrationTarget, binding: D1DatabaseBinding) -> list[Migration]:
     migrations = read_migrations(binding.migrations_dir)
     table = binding.migrations_table
     results = await target.script(_table_sql(table) + f"\nSELECT name FROM {_quote_ident(table)} ORDER BY id;")
@@ -149,7 +150,7 @@ async def _unapplied(target: MigrationTarget, binding: "D1DatabaseBinding") -> l
     return [m for m in migrations if m.name not in applied]
 
 
-def pending_readonly(db_path: Path, binding: "D1DatabaseBinding") -> list[str]:
+def pending_readonly(db_path: Path, binding: D1DatabaseBinding) -> list[str]:
     """Names of the migrations not applied to the database file ``db_path``, found without
     writing anything: no migrations table created, no database file, no WAL (the start-up
     warning, the "pending migrations" note on a missing table, `migrations list` on a
@@ -187,7 +188,7 @@ def format_table(names: list[str]) -> str:
     return "\n".join(lines)
 
 
-async def list_migrations(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding",
+async def list_migrations(target: Platform | MigrationTarget, binding: D1DatabaseBinding,
                           progress: Progress | None = None) -> list[str]:
     """Names of the migrations not yet applied, in order."""
     pending = [m.name for m in await _unapplied(_target(target, binding), binding)]
@@ -200,7 +201,7 @@ async def list_migrations(target: "Platform | MigrationTarget", binding: "D1Data
     return pending
 
 
-async def apply_migrations(target: "Platform | MigrationTarget", binding: "D1DatabaseBinding",
+async def apply_migrations(target: Platform | MigrationTarget, binding: D1DatabaseBinding,
                            progress: Progress | None = None) -> list[str]:
     """Apply pending migrations in order, each atomically with its bookkeeping INSERT.
 

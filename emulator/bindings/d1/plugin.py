@@ -46,7 +46,7 @@ def _quoted(word: str) -> str:
 class Plugin(BindingPlugin):
     name = "d1"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self._engines: dict[str, D1Engine] = {}
         self._databases: dict[str, D1Database] = {}
@@ -178,10 +178,10 @@ class Plugin(BindingPlugin):
         self._engines.clear()
         self._databases.clear()
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {b.binding: self.database(b) for b in d1_config(app).databases}
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.d1.routes import routes
 
         return routes(self)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 
-def _bound_path(plugin: "Plugin", database: str) -> Path:
+def _bound_path(plugin: Plugin, database: str) -> Path:
     """The file of a database some hosted app binds (by its local id, as in the overview)."""
     known = plugin.database_ids()
     if database not in known:
@@ -45,7 +45,7 @@ def _bound_path(plugin: "Plugin", database: str) -> Path:
     return plugin.database_path(database)
 
 
-def routes(plugin: "Plugin") -> list[web.RouteDef]:
+def routes(plugin: Plugin) -> list[web.RouteDef]:
     async def databases(request: web.Request) -> web.Response:
         return web.json_response([{"id": i, "path": str(plugin.database_path(i))}
                                   for i in plugin.database_ids()])

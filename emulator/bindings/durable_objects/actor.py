@@ -35,7 +35,8 @@ import sqlite3
 import traceback
 from collections import deque
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from emulator.bindings.durable_objects.errors import DurableObjectError
 from emulator.bindings.durable_objects.store import ObjectStore, object_path
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 # runtime's socket owner, so a WebSocket accepted in an object's code belongs to the object.
 current_actor: ContextVar[Any] = current_socket_owner
 # The critical section (blockConcurrencyWhile / transaction) this context runs inside.
-_section: ContextVar["_Section | None"] = ContextVar("cf_emulator_do_section", default=None)
+_section: ContextVar[_Section | None] = ContextVar("cf_emulator_do_section", default=None)
 
 # workerd's limits (docs/durable_objects.md): a critical section may run 30 s.
 CRITICAL_SECTION_TIMEOUT = 30.0
@@ -67,7 +68,7 @@ class _Section:
 
     __slots__ = ("actor", "depth")
 
-    def __init__(self, actor: "ObjectActor", depth: int) -> None:
+    def __init__(self, actor: ObjectActor, depth: int) -> None:
         self.actor = actor
         self.depth = depth
 
@@ -75,14 +76,14 @@ class _Section:
 class ObjectActor:
     """One object id of a namespace."""
 
-    def __init__(self, namespace: "NamespaceEngine", object_id: "DurableObjectId") -> None:
+    def __init__(self, namespace: NamespaceEngine, object_id: DurableObjectId) -> None:
         self.namespace = namespace
         self.id = object_id
         self.hex = object_id.toString()
         self.store = ObjectStore(object_path(namespace.directory, self.hex), self._opened_transaction)
         self.instance: Any = None
         self.cls: type | None = None
-        self.state: "DurableObjectState | None" = None
+        self.state: DurableObjectState | None = None
         self.host: Any = None
         self.activations = 0
         # Bumped when the object is reset or evicted: events of an older generation fail.
@@ -103,7 +104,7 @@ class ObjectActor:
         self.alarm_running: int | None = None  # the index generation of the alarm being run
         self.indexed = False
         # WebSockets: accepted with ctx.acceptWebSocket (survive eviction), or with accept().
-        self.hibernatable: list["WebSocket"] = []
+        self.hibernatable: list[WebSocket] = []
         self.standard_sockets = 0
         self.auto_response: Any = None
         self.event_timeout_ms: int | None = None
@@ -238,7 +239,7 @@ class ObjectActor:
             return
 
     # --- critical sections ----------------------------------------------------------------------
-    def block_concurrency_while(self, callback: Callable[[], Any], reset_on_error: bool = True) -> "asyncio.Task[Any]":
+    def block_concurrency_while(self, callback: Callable[[], Any], reset_on_error: bool = True) -> asyncio.Task[Any]:
         """``ctx.blockConcurrencyWhile(callback)``: hold every other event back until it settles.
 
         Starts at once (like a JS promise: awaiting it is optional, as in constructors);
@@ -480,10 +481,10 @@ class ObjectActor:
         if self.store.in_txn or self.pending_alarm is not None:
             self.flush()
 
-    def socket_accepted(self, ws: "WebSocket") -> None:
+    def socket_accepted(self, ws: WebSocket) -> None:
         self.standard_sockets += 1  # a standard socket keeps the object from being evicted
 
-    def socket_closed(self, ws: "WebSocket") -> None:
+    def socket_closed(self, ws: WebSocket) -> None:
         if ws.mode == "hibernatable":
             try:
                 self.hibernatable.remove(ws)
@@ -497,7 +498,7 @@ class ObjectActor:
         self.namespace.log.error(f"app:{self.namespace.script}",
                                  f"Uncaught exception in a WebSocket handler of {self.describe()}:\n" + text.rstrip())
 
-    async def hibernatable_event(self, ws: "WebSocket", frame: Frame) -> None:
+    async def hibernatable_event(self, ws: WebSocket, frame: Frame) -> None:
         """A frame of a socket this object accepted with ``ctx.acceptWebSocket``, as an event."""
         from emulator.runtime.relaxed_call import relaxed_call
 

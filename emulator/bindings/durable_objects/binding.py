@@ -18,7 +18,8 @@ method of the object.
 from __future__ import annotations
 
 import traceback
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from emulator.bindings.durable_objects.errors import DurableObjectError
 from emulator.bindings.durable_objects.ids import JURISDICTION_ERROR, DurableObjectId
@@ -46,7 +47,7 @@ def _routing(options: Any, kwargs: dict[str, Any]) -> None:
 class DurableObjectNamespace:
     """A Durable Object namespace binding."""
 
-    def __init__(self, engine: "NamespaceEngine") -> None:
+    def __init__(self, engine: NamespaceEngine) -> None:
         self._engine = engine
 
     def idFromName(self, name: Any) -> DurableObjectId:  # noqa: N802 - JS spelling
@@ -60,17 +61,17 @@ class DurableObjectNamespace:
     def idFromString(self, text: Any) -> DurableObjectId:  # noqa: N802 - JS spelling
         return self._engine.ids.from_string(text)
 
-    def get(self, object_id: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":
+    def get(self, object_id: Any, options: Any = None, **kwargs: Any) -> DurableObjectStub:
         if not isinstance(object_id, DurableObjectId):
             raise DurableObjectError(_NOT_AN_ID, "TypeError")
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, object_id)
 
-    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> "DurableObjectStub":  # noqa: N802 - JS spelling
+    def getByName(self, name: Any, options: Any = None, **kwargs: Any) -> DurableObjectStub:  # noqa: N802 - JS spelling
         _routing(options, kwargs)
         return DurableObjectStub(self._engine, self._engine.ids.from_name(name))
 
-    def jurisdiction(self, name: Any) -> "DurableObjectNamespace":
+    def jurisdiction(self, name: Any) -> DurableObjectNamespace:
         # workerd (wrangler dev) has no jurisdictions; production restricts ids to one.
         raise DurableObjectError(JURISDICTION_ERROR)
 
@@ -81,12 +82,12 @@ class DurableObjectNamespace:
 class DurableObjectStub:
     """A stub of one object: ``fetch`` and RPC methods."""
 
-    def __init__(self, engine: "NamespaceEngine", object_id: DurableObjectId) -> None:
+    def __init__(self, engine: NamespaceEngine, object_id: DurableObjectId) -> None:
         self._engine = engine
         self.id = object_id
         self.name = object_id.name
 
-    async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> "Response":
+    async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> Response:
         from emulator.runtime.http import Response
 
         request = _request(input, {**(init or {}), **kwargs})

@@ -7,7 +7,8 @@ on its ``ObjectActor`` and survives eviction (docs/durable_objects.md, "The clas
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from emulator.bindings.durable_objects.actor import ABORTED
 from emulator.bindings.durable_objects.entrypoint import DurableObjectAbort
@@ -34,7 +35,7 @@ MAX_EVENT_TIMEOUT_MS = 604800 * 1000
 class DurableObjectState:
     """``self.ctx`` of a Durable Object."""
 
-    def __init__(self, actor: "ObjectActor") -> None:
+    def __init__(self, actor: ObjectActor) -> None:
         self._actor = actor
         self.id = actor.id
         self.storage = DurableObjectStorage(actor)
@@ -45,7 +46,7 @@ class DurableObjectState:
         self._actor.wait_until(awaitable)
 
 
-    def blockConcurrencyWhile(self, callback: Callable[[], Any]) -> "asyncio.Task[Any]":  # noqa: N802 - JS spelling
+    def blockConcurrencyWhile(self, callback: Callable[[], Any]) -> asyncio.Task[Any]:  # noqa: N802 - JS spelling
         """Run ``callback`` while no other event is delivered; awaitable for its result."""
         if not callable(callback):
             raise DurableObjectError("blockConcurrencyWhile() expects a function.", "TypeError")

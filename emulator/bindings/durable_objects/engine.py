@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT 
 """
 
 
-def flag_on(app: "AppConfig | None", enable: str, disable: str, date: str) -> bool:
+def flag_on(app: AppConfig | None, enable: str, disable: str, date: str) -> bool:
     """A compatibility flag: on when named, off when its disable flag is, else by date."""
     if app is None:
         return False
@@ -192,11 +192,11 @@ class NamespaceIndex:
 class AlarmScheduler:
     """Fires a namespace's alarms on the clock: one timer, armed for the earliest alarm."""
 
-    def __init__(self, engine: "NamespaceEngine") -> None:
+    def __init__(self, engine: NamespaceEngine) -> None:
         self.engine = engine
         self._timer: Any = None
         self._armed_ms: int | None = None
-        self.running: dict[str, "asyncio.Task[None]"] = {}
+        self.running: dict[str, asyncio.Task[None]] = {}
         self.started = False
 
     def start(self) -> None:
@@ -284,8 +284,8 @@ class AlarmScheduler:
 class NamespaceEngine:
     """One Durable Object class's objects (``"<script>-<ClassName>"``)."""
 
-    def __init__(self, platform: "Platform", script: str, class_name: str, storage_name: str, sqlite: bool,
-                 app: "AppConfig | None", base_dir: Path, settings: Any) -> None:
+    def __init__(self, platform: Platform, script: str, class_name: str, storage_name: str, sqlite: bool,
+                 app: AppConfig | None, base_dir: Path, settings: Any) -> None:
         from emulator.state import safe_component
 
         self.platform = platform
@@ -299,7 +299,7 @@ class NamespaceEngine:
         self.directory = base_dir / safe_component(self.unique_key)
         self.index = NamespaceIndex(self.directory / INDEX_FILE, self.unique_key)
         self.alarms = AlarmScheduler(self)
-        self._actors: "weakref.WeakValueDictionary[str, ObjectActor]" = weakref.WeakValueDictionary()
+        self._actors: weakref.WeakValueDictionary[str, ObjectActor] = weakref.WeakValueDictionary()
         # Strong references: active objects and objects holding hibernatable sockets.
         self._live: dict[str, ObjectActor] = {}
         self._valid_class: type | None = None
@@ -310,11 +310,11 @@ class NamespaceEngine:
                                                 DELETE_ALL_DELETES_ALARM_DATE)
 
     @property
-    def clock(self) -> "Clock":
+    def clock(self) -> Clock:
         return self.platform.clock
 
     @property
-    def log(self) -> "EventLog":
+    def log(self) -> EventLog:
         return self.platform.log
 
     @property

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from emulator.bindings import BindingPlugin
 from emulator.bindings.durable_objects.binding import (
@@ -58,7 +59,7 @@ def _idle_timeout_setting() -> float:
 class Plugin(BindingPlugin):
     name = "durable_objects"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.idle_timeout = _idle_timeout_setting()
         self._engines: dict[tuple[str, str], NamespaceEngine] = {}
@@ -89,7 +90,7 @@ class Plugin(BindingPlugin):
         engine = self._engines.get(key)
         if engine is None:
             try:
-                app: "AppConfig | None" = self.platform.app(script)
+                app: AppConfig | None = self.platform.app(script)
             except KeyError:
                 app = None
             info = durable_objects_config(app).class_info(class_name) if app is not None else None
@@ -139,11 +140,11 @@ class Plugin(BindingPlugin):
         for engine in self._engines.values():
             await engine.stop()
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {b.binding: DurableObjectNamespace(self.engine(b.defining_app(app.name), b.class_name))
                 for b in durable_objects_config(app).bindings}
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.durable_objects.routes import routes
 
         return routes(self)

@@ -51,7 +51,7 @@ MAX_SQL_ROWS = 1000
 
 
 
-def object_summary(engine: "NamespaceEngine", hex_id: str, name: str | None) -> dict[str, Any]:
+def object_summary(engine: NamespaceEngine, hex_id: str, name: str | None) -> dict[str, Any]:
     actor = engine.existing(hex_id)
     alarm = engine.index.alarm(hex_id)
     return {"id": hex_id, "name": name if name is not None else (actor.id.name if actor is not None else None),
@@ -60,8 +60,8 @@ def object_summary(engine: "NamespaceEngine", hex_id: str, name: str | None) -> 
             "alarm": alarm.scheduled_ms if alarm is not None else None}
 
 
-def routes(plugin: "Plugin") -> list[web.RouteDef]:
-    def namespace(request: web.Request) -> "NamespaceEngine | web.Response":
+def routes(plugin: Plugin) -> list[web.RouteDef]:
+    def namespace(request: web.Request) -> NamespaceEngine | web.Response:
         found = plugin.engine_for(request.match_info["namespace"])
         if found is None:
             known = ", ".join(sorted(e.unique_key for e in plugin.engines())) or "none"
@@ -69,7 +69,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return json_error(404, f"no Durable Object namespace {name!r}; namespaces: {known}")
         return found
 
-    def target(request: web.Request) -> "tuple[NamespaceEngine, ObjectActor] | web.Response":
+    def target(request: web.Request) -> tuple[NamespaceEngine, ObjectActor] | web.Response:
         engine = namespace(request)
         if isinstance(engine, web.Response):
             return engine
@@ -85,7 +85,7 @@ def routes(plugin: "Plugin") -> list[web.RouteDef]:
             return json_error(400, exc.message)
         return engine, engine.actor(object_id)
 
-    def release(actor: "ObjectActor") -> None:
+    def release(actor: ObjectActor) -> None:
         """Close the file of an object the API opened (an active object keeps it)."""
         if not actor.active:
             actor.flush()

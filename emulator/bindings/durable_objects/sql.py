@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from emulator.bindings.durable_objects.errors import DurableObjectError
 from emulator.bindings.durable_objects.serialize import SAFE_INTEGER
@@ -103,11 +104,11 @@ class SqlStorage:
 
     __slots__ = ("_actor", "_store")
 
-    def __init__(self, actor: "ObjectActor") -> None:
+    def __init__(self, actor: ObjectActor) -> None:
         self._actor = actor
         self._store = actor.store
 
-    def exec(self, query: Any, *bindings: Any) -> "SqlCursor":
+    def exec(self, query: Any, *bindings: Any) -> SqlCursor:
         if type(query) is not str:
             if not isinstance(query, str):
                 raise DurableObjectError(f"exec() expects the SQL text as a string, got {type(query).__name__}.",
@@ -132,7 +133,7 @@ class SqlStorage:
         except sqlite3.Error as exc:
             raise sql_error(exc, query) from None
 
-    def _exec_several(self, conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> "SqlCursor":
+    def _exec_several(self, conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> SqlCursor:
         """A query of several statements: each runs in turn; the bindings and the cursor are the last one's."""
         from emulator.bindings.d1.engine import split_statements_cached
 
@@ -246,7 +247,7 @@ class SqlCursor:
             raise DurableObjectError("Expected exactly one result from SQL query, but got multiple results.")
         return self._row(values)
 
-    def raw(self) -> "RawIterator":
+    def raw(self) -> RawIterator:
         return RawIterator(self)
 
     def __repr__(self) -> str:

@@ -21,7 +21,8 @@ import datetime as _dt
 import inspect
 import sqlite3
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
 
 from emulator.bindings.durable_objects.errors import DurableObjectError
 from emulator.bindings.durable_objects.serialize import (
@@ -148,7 +149,7 @@ def alarm_time(when: Any) -> int:
 class _Operations:
     """What ``storage`` and a transaction's ``txn`` share: the key-value operations."""
 
-    _actor: "ObjectActor"
+    _actor: ObjectActor
 
     def _check_open(self, op: str) -> None:
         """A transaction refuses calls after it ended."""
@@ -333,11 +334,11 @@ def _sqlite_message(exc: BaseException) -> str:
 class DurableObjectStorage(_Operations):
     """``ctx.storage`` of one object."""
 
-    def __init__(self, actor: "ObjectActor") -> None:
+    def __init__(self, actor: ObjectActor) -> None:
         self._actor = actor
         self._store = actor.store
         self._namespace = actor.namespace
-        self._sql: "SqlStorage | None" = None
+        self._sql: SqlStorage | None = None
         self._kv: SyncKvStorage | None = None
 
     def _check_open(self, op: str) -> None:
@@ -377,7 +378,7 @@ class DurableObjectStorage(_Operations):
         return self._run("deleteAll()", run)
 
 
-    def transaction(self, closure: Callable[[Any], Any], options: Any = None) -> "asyncio.Task[Any]":
+    def transaction(self, closure: Callable[[Any], Any], options: Any = None) -> asyncio.Task[Any]:
         """Run ``closure(txn)`` as a critical section; a raise (or ``txn.rollback()``) undoes its writes."""
         if not callable(closure):
             raise DurableObjectError("transaction() expects a function.", "TypeError")
@@ -463,7 +464,7 @@ class DurableObjectStorage(_Operations):
 
     # --- SQL and the synchronous KV API -----------------------------------------------------------
     @property
-    def sql(self) -> "SqlStorage":
+    def sql(self) -> SqlStorage:
         if not self._actor.namespace.sqlite:
             raise DurableObjectError(SQL_NOT_ENABLED)
         if self._sql is None:
@@ -473,7 +474,7 @@ class DurableObjectStorage(_Operations):
         return self._sql
 
     @property
-    def kv(self) -> "SyncKvStorage":
+    def kv(self) -> SyncKvStorage:
         if not self._actor.namespace.sqlite:
             raise DurableObjectError(KV_NOT_ENABLED)
         if self._kv is None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 # workerd applies one set of SQLite rules to D1 and to Durable Object SQL (its `setupSecurity`).
 from emulator.bindings.d1 import authorizer

@@ -59,7 +59,7 @@ def check_auto_response(pair: WebSocketRequestResponsePair) -> None:
                                      f"{what.lower()} of size {size} was provided.", "RangeError")
 
 
-def accept_hibernatable(actor: "ObjectActor", ws: Any, tags: Any) -> None:
+def accept_hibernatable(actor: ObjectActor, ws: Any, tags: Any) -> None:
     """``ctx.acceptWebSocket(ws, tags)``: the object takes the socket's events."""
     if not isinstance(ws, WebSocket):
         raise DurableObjectError("acceptWebSocket() expects a WebSocket (an end of a WebSocketPair).", "TypeError")

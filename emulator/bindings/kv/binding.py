@@ -15,7 +15,8 @@ import binascii
 import json
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from emulator.bindings.kv.engine import THREAD_THRESHOLD, Entry, KVEngine
 from emulator.bindings.kv.errors import KVError, service_error
@@ -187,7 +188,7 @@ class KVValueStream:
 class KVNamespace:
     """One KV namespace, shared by every app binding its id."""
 
-    def __init__(self, engine: KVEngine, namespace_id: str, clock: "Clock") -> None:
+    def __init__(self, engine: KVEngine, namespace_id: str, clock: Clock) -> None:
         self._engine = engine
         self.namespace_id = namespace_id
         self._clock = clock

@@ -27,7 +27,8 @@ import json
 import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from emulator.cli import output
 from emulator.cli._common import (

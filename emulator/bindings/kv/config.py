@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
 from emulator.config.jsvalues import is_record

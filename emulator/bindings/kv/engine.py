@@ -25,7 +25,8 @@ import concurrent.futures
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
 
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 
@@ -225,7 +226,7 @@ class KVEngine:
         if self._writes % PURGE_EVERY == 0:
             self.purge_expired(now_ms)
 
-    def _transaction(self) -> "_Transaction":
+    def _transaction(self) -> _Transaction:
         return _Transaction(self.conn)
 
     # --- lifecycle ---------------------------------------------------------------------------

@@ -29,7 +29,7 @@ __all__ = ["Plugin"]
 class Plugin(BindingPlugin):
     name = "kv"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self._engines: dict[str, KVEngine] = {}
         self._namespaces: dict[str, KVNamespace] = {}
@@ -89,10 +89,10 @@ class Plugin(BindingPlugin):
         self._engines.clear()
         self._namespaces.clear()
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {n.binding: self.namespace(n.local_id) for n in kv_config(app).namespaces}
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.kv.routes import routes
 
         return routes(self)

@@ -64,7 +64,7 @@ def _key_list(payload: Any) -> list[str] | None:
     return keys
 
 
-def routes(plugin: "Plugin") -> list[web.RouteDef]:
+def routes(plugin: Plugin) -> list[web.RouteDef]:
     def existing(request: web.Request) -> KVNamespace | web.Response:
         namespace_id = path_name(request, "namespace", "KV namespace")
         if not plugin.known(namespace_id):

@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 
 from emulator.bindings.queues.config import MAX_DELAY_SECONDS
 from emulator.bindings.queues.errors import QueueSendError
@@ -128,7 +129,7 @@ def _batch_item(item: Any) -> tuple[Any, Any, Any]:
 class QueueProducerBinding:
     """``env.<BINDING>`` for a ``[[queues.producers]]`` entry."""
 
-    def __init__(self, broker: "QueueBroker", queue: str, delivery_delay: int | None = None) -> None:
+    def __init__(self, broker: QueueBroker, queue: str, delivery_delay: int | None = None) -> None:
         self._broker = broker
         self._queue = queue
         self._delivery_delay = delivery_delay
@@ -215,7 +216,7 @@ class Message:
 
     __slots__ = ("id", "timestamp", "body", "attempts", "_batch", "_record", "_decision", "_delay")
 
-    def __init__(self, batch: _BatchDecisions, record: "StoredMessage", body: Any,
+    def __init__(self, batch: _BatchDecisions, record: StoredMessage, body: Any,
                  timestamp: _dt.datetime | None = None) -> None:
         self.id: str = record.id
         self.timestamp: _dt.datetime = timestamp or _dt.datetime.fromtimestamp(
@@ -271,7 +272,7 @@ class Message:
 class MessageBatch:
     """What ``queue(batch)`` receives: ``queue``, ``messages``, ``ackAll()``, ``retryAll()``."""
 
-    def __init__(self, queue: str, records: "list[StoredMessage]", bodies: list[Any],
+    def __init__(self, queue: str, records: list[StoredMessage], bodies: list[Any],
                  warn: Callable[[str], object], metadata: JsObject | None = None) -> None:
         self.queue = queue
         self._decisions = decisions = _BatchDecisions(warn)

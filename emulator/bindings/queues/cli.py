@@ -30,7 +30,8 @@ import argparse
 import inspect
 import sys
 import urllib.parse
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from emulator.cli import output
 from emulator.cli._common import (

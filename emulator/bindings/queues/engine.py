@@ -39,7 +39,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from emulator.bindings.queues.binding import (
     MessageBatch,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DB_FILENAME", "Plugin", "check_consumers"]
 
 
-def check_consumers(apps: "list[AppConfig]") -> "list[tuple[AppConfig, QueueConsumer]]":
+def check_consumers(apps: list[AppConfig]) -> list[tuple[AppConfig, QueueConsumer]]:
     """Platform-wide consumer rules (docs/queues.md): one consumer per queue, a DLQ is not its own queue.
 
     Producers' delivery delays are checked here too (production's limit), before anything starts.
@@ -53,7 +53,7 @@ def check_consumers(apps: "list[AppConfig]") -> "list[tuple[AppConfig, QueueCons
 class Plugin(BindingPlugin):
     name = "queues"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.broker = QueueBroker(platform.state.binding_dir("queues") / DB_FILENAME, platform.clock, platform.log)
         # Queue-level settings are known before start(), so env bindings built early work.
@@ -64,7 +64,7 @@ class Plugin(BindingPlugin):
             for consumer in cfg.consumers:
                 self.broker.declare(consumer.queue, consumer.dead_letter_queue)
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         # The queue-level delivery delay (first producer wins, docs/queues.md) applies to every producer.
         return {p.binding: self.broker.producer(p.queue) for p in queues_config(app).producers}
 
@@ -89,7 +89,7 @@ class Plugin(BindingPlugin):
 
         return deliver
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.queues.routes import routes
 
         return routes(self.broker)

@@ -29,7 +29,8 @@ import math
 import json.encoder as _json_encoder
 import json.scanner as _json_scanner
 import pickle
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
+from collections.abc import Iterable
 
 from emulator.config.jsvalues import typeof
 from emulator.jsobject import JsObject

@@ -43,7 +43,7 @@ import concurrent.futures
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable, Mapping
 
 from emulator.bindings.queues.binding import _ACK, _RETRY, MessageBatch
 
@@ -88,7 +89,7 @@ def queue_result(batch: MessageBatch, error: BaseException | None) -> QueueResul
     )
 
 
-async def run_queue_handler(platform: "Platform", app: str, batch: MessageBatch) -> QueueResult:
+async def run_queue_handler(platform: Platform, app: str, batch: MessageBatch) -> QueueResult:
     """Run ``app``'s ``queue`` handler on ``batch`` (as the broker would) and report its decisions."""
     host = platform.hosts.get(app)
     if host is None:

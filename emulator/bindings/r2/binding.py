@@ -18,7 +18,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
 from emulator.bindings.r2.errors import R2Error, bad_digest
 from emulator.jsobject import ConvertedBuffer, ConvertedList, JsObject
@@ -318,7 +319,7 @@ class R2Object:
         return JsObject(self._stored.custom_metadata) if self._include_custom else JsObject()
 
     @property
-    def checksums(self) -> "R2Checksums":
+    def checksums(self) -> R2Checksums:
         return R2Checksums(self._stored.checksums)
 
     def writeHttpMetadata(self, headers: Any) -> None:  # noqa: N802 - JS spelling
@@ -442,7 +443,7 @@ class R2ObjectBody(R2Object):
 class R2MultipartUpload:
     """One multipart upload (``createMultipartUpload`` / ``resumeMultipartUpload``)."""
 
-    def __init__(self, bucket: "R2Bucket", key: str, upload_id: str) -> None:
+    def __init__(self, bucket: R2Bucket, key: str, upload_id: str) -> None:
         self._bucket = bucket
         self.key = key
         self.uploadId = upload_id  # Cloudflare spelling

@@ -37,7 +37,8 @@ import json
 import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 from emulator.cli import output
 from emulator.cli._common import (

@@ -67,7 +67,7 @@ class R2Error(JsException):
         body = f"{self.detail} ({self.v4code})"
         return f"{self.method}: {body}" if self.method else body
 
-    def for_method(self, method: str) -> "R2Error":
+    def for_method(self, method: str) -> R2Error:
         """The same error as seen from binding method ``method``."""
         return R2Error(self.code, method, self.detail)
 

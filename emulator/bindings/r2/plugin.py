@@ -39,7 +39,7 @@ class _LazyStore:
     endpoint hold this, and their first real call opens the store. Declaring a bucket
     (``ensure_bucket``) before then is remembered and applied when it opens."""
 
-    def __init__(self, plugin: "Plugin") -> None:
+    def __init__(self, plugin: Plugin) -> None:
         self._plugin = plugin
 
     def ensure_bucket(self, name: str) -> None:
@@ -57,19 +57,19 @@ class _LazyStore:
 class Plugin(BindingPlugin):
     name = "r2"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
-        self._store: "R2Store | None" = None
+        self._store: R2Store | None = None
         self._store_lock = threading.Lock()  # the warm-up thread and the loop may race to open it
         self._declared: list[str] = []  # buckets declared before the store opened
         self._lazy = _LazyStore(self)
-        self._warming: "asyncio.Future[None] | None" = None
+        self._warming: asyncio.Future[None] | None = None
         self._buckets: dict[str, R2Bucket] = {}
-        self._s3: "S3Server | None" = None
+        self._s3: S3Server | None = None
         self.s3_endpoint: str | None = None
 
     @property
-    def store(self) -> "R2Store":
+    def store(self) -> R2Store:
         """The engine, opened on ``<state>/r2`` on first use (objects stay on disk)."""
         store = self._store
         if store is not None:
@@ -79,7 +79,7 @@ class Plugin(BindingPlugin):
                 self._store = self._open_store()
             return self._store
 
-    def _open_store(self) -> "R2Store":
+    def _open_store(self) -> R2Store:
         from emulator.bindings.r2.store import R2Store
 
         store = R2Store(self.platform.state.binding_dir("r2"), on_damaged=self._damaged)
@@ -163,10 +163,10 @@ class Plugin(BindingPlugin):
         self._declared.clear()
         self._buckets.clear()
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {b.binding: self.bucket(b.bucket_name) for b in r2_config(app).buckets}
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.r2.routes import routes
 
         return routes(self)

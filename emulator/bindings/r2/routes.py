@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 
 
-def routes(plugin: "Plugin") -> list[web.RouteDef]:
+def routes(plugin: Plugin) -> list[web.RouteDef]:
     def bucket_of(request: web.Request) -> R2Bucket | web.Response:
         name = path_name(request, "bucket", "bucket")
         if not plugin.store.has_bucket(name):

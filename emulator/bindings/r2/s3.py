@@ -35,7 +35,8 @@ import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
 from xml.sax.saxutils import escape
 
 from aiohttp import web

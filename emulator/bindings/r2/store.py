@@ -65,7 +65,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
 
 from moto.core.model_instances import model_data
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
@@ -274,7 +275,7 @@ class Staged:
             self._buffer = []
         self._file.write(view)
 
-    def finish(self) -> "Staged":
+    def finish(self) -> Staged:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -412,7 +413,7 @@ class BlobReader:
                 pass
         self._fds = []
 
-    def __enter__(self) -> "BlobReader":
+    def __enter__(self) -> BlobReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -547,7 +548,7 @@ class IndexedKeys(_VersionedKeyStore):
     Iterating walks the index in key order, a page at a time.
     """
 
-    def __init__(self, store: "R2Store", bucket: str) -> None:
+    def __init__(self, store: R2Store, bucket: str) -> None:
         super().__init__()
         self._store = store
         self._bucket = bucket
@@ -605,7 +606,7 @@ class IndexedKeys(_VersionedKeyStore):
 class _Bucket:
     """One bucket's directory, index connection and moto ``FakeBucket``."""
 
-    def __init__(self, name: str, root: Path, store: "R2Store") -> None:
+    def __init__(self, name: str, root: Path, store: R2Store) -> None:
         self.name = name
         self.stats = store.stats
         self.dir = root / safe_component(name)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class ServiceFetcher:
     """A service binding: ``fetch`` and RPC method calls go to another hosted app."""
 
-    def __init__(self, platform: "Platform", binding: ServiceBinding, caller: str) -> None:
+    def __init__(self, platform: Platform, binding: ServiceBinding, caller: str) -> None:
         self._platform = platform
         self._binding = binding
         self._caller = caller
@@ -36,7 +36,7 @@ class ServiceFetcher:
                                "cannot receive requests")
         return host
 
-    async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> "Response":
+    async def fetch(self, input: Any, init: dict[str, Any] | None = None, **kwargs: Any) -> Response:
         from emulator.runtime.host import as_request
 
         target = self._target()

@@ -17,7 +17,7 @@ __all__ = ["Plugin"]
 class Plugin(BindingPlugin):
     name = "services"
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {s.binding: ServiceFetcher(self.platform, s, app.name) for s in services_config(app).services}
 
     def health(self) -> dict[str, Any]:

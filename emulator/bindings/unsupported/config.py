@@ -8,7 +8,8 @@ wrangler port); a key drops out of it as soon as a package in ``BINDING_TYPES`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration
 from emulator.config.jsvalues import is_record

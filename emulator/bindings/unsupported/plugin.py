@@ -17,7 +17,7 @@ __all__ = ["Plugin"]
 class Plugin(BindingPlugin):
     name = "unsupported"
 
-    def bindings_for(self, app: "AppConfig") -> dict[str, Any]:
+    def bindings_for(self, app: AppConfig) -> dict[str, Any]:
         return {d.binding: NotEmulatedBinding(d.binding, d.type_label, d.resource, app.name)
                 for d in TYPE.declarations(TYPE.of(app))}
 

@@ -9,7 +9,8 @@ become the JS options object, so ``create(id=..., params=...)`` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
 
 from emulator.jsobject import JsObject
 
@@ -40,7 +41,7 @@ def _refuse_unemulated(options: dict[str, Any], key: str, feature: str) -> None:
 class WorkflowInstance:
     """A handle on one instance: ``id``, ``status()``, lifecycle actions and events."""
 
-    def __init__(self, engine: "WorkflowEngine", workflow: str, instance_id: str) -> None:
+    def __init__(self, engine: WorkflowEngine, workflow: str, instance_id: str) -> None:
         self._engine = engine
         self._workflow = workflow
         self.id = instance_id
@@ -81,7 +82,7 @@ class WorkflowInstance:
 class Workflow:
     """``env.MY_WORKFLOW``: create and look up instances of one workflow."""
 
-    def __init__(self, engine: "WorkflowEngine", name: str) -> None:
+    def __init__(self, engine: WorkflowEngine, name: str) -> None:
         self._engine = engine
         self.name = name
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from emulator.cli import output

@@ -28,7 +28,8 @@ import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from emulator.bindings.workflows import store as st
 from emulator.bindings.workflows.errors import (
@@ -233,7 +234,7 @@ def _resolve_config(name: str, config: Any) -> _StepConfig:
 class _Run:
     """One execution of ``run()`` for an instance; the durable backend of its ``step``."""
 
-    def __init__(self, engine: "WorkflowEngine", workflow: str, instance_id: str, fresh: bool) -> None:
+    def __init__(self, engine: WorkflowEngine, workflow: str, instance_id: str, fresh: bool) -> None:
         self.engine = engine
         self.workflow = workflow
         self.instance_id = instance_id
@@ -295,7 +296,7 @@ class _Run:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
-    async def _block_until(self, deadline_ms: int | None, signal: "asyncio.Future[str] | None" = None) -> str:
+    async def _block_until(self, deadline_ms: int | None, signal: asyncio.Future[str] | None = None) -> str:
         """Wait for a persisted deadline (through the clock) or a signal, counted as idle."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[str] = signal if signal is not None else loop.create_future()

@@ -19,7 +19,8 @@ import asyncio
 import datetime as _dt
 import inspect
 import re
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from emulator.bindings.workflows.errors import WorkflowError, WorkflowFatalError, WorkflowTimeoutError
 from emulator.jsobject import JsObject, to_js_object
@@ -131,7 +132,7 @@ class WorkflowEvent(JsObject):
     """``run()``'s first argument: ``payload``, ``timestamp``, ``instanceId``, ``workflowName``."""
 
     @classmethod
-    def build(cls, payload: Any, timestamp_ms: int, instance_id: str, workflow_name: str) -> "WorkflowEvent":
+    def build(cls, payload: Any, timestamp_ms: int, instance_id: str, workflow_name: str) -> WorkflowEvent:
         event = cls()
         event["payload"] = to_js_object(payload)
         event["timestamp"] = _dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=_dt.UTC)
@@ -161,7 +162,7 @@ class WorkflowEntrypoint:
         self.ctx = ctx
         self.env = env
 
-    async def run(self, event: WorkflowEvent, step: "WorkflowStep") -> Any:
+    async def run(self, event: WorkflowEvent, step: WorkflowStep) -> Any:
         raise NotImplementedError("a WorkflowEntrypoint subclass must define `async def run(self, event, step)`")
 
 
@@ -212,7 +213,7 @@ def _parameter_names(fn: Callable[..., Any]) -> list[str]:
 class _StepFunction:
     """A decorated step: awaiting ``fn()`` runs the step once; later awaits share the result."""
 
-    def __init__(self, step: "WorkflowStep", name: str, fn: Callable[..., Any],
+    def __init__(self, step: WorkflowStep, name: str, fn: Callable[..., Any],
                  depends: Sequence[Any] | None, concurrent: bool,
                  config: Mapping[str, Any] | None) -> None:
         self._step = step
@@ -239,7 +240,7 @@ class _StepFunction:
                         "name a parameter after a step function to receive its result, or `ctx`")
         step._functions[self.__name__] = self
 
-    def __call__(self) -> "asyncio.Future[Any]":
+    def __call__(self) -> asyncio.Future[Any]:
         # Memoized per step: concurrent awaits of an in-flight step share one task.
         if self._task is None:
             self._task = asyncio.ensure_future(self._execute())
@@ -277,7 +278,7 @@ class _StepFunction:
 class _StepDecorator:
     """What ``step.do(name, ...)`` returns: a decorator; awaiting it means a missing callback."""
 
-    def __init__(self, step: "WorkflowStep", name: str | None, depends: Sequence[Any] | None,
+    def __init__(self, step: WorkflowStep, name: str | None, depends: Sequence[Any] | None,
                  concurrent: bool, config: Mapping[str, Any] | None) -> None:
         self._step, self._name, self._depends = step, name, depends
         self._concurrent, self._config = concurrent, config

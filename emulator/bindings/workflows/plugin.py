@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
 
 from emulator.bindings import BindingPlugin
 from emulator.bindings.workflows.binding import Workflow
@@ -43,7 +44,7 @@ class HostedWorkflowFactory:
     ``run()`` executes as the app's code (its output is attributed to the app).
     """
 
-    def __init__(self, platform: "Platform", app: AppConfig, class_name: str) -> None:
+    def __init__(self, platform: Platform, app: AppConfig, class_name: str) -> None:
         self.platform = platform
         self.app = app
         self.class_name = class_name
@@ -86,7 +87,7 @@ def defines(app: AppConfig, w: WorkflowBinding) -> bool:
 class Plugin(BindingPlugin):
     name = "workflows"
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.engine = WorkflowEngine(platform.state.binding_dir("workflows") / DB_FILENAME,
                                      platform.clock, platform.log)
@@ -119,7 +120,7 @@ class Plugin(BindingPlugin):
         """The binding object for a workflow name (pytest plugin, dashboard)."""
         return Workflow(self.engine, name)
 
-    def routes(self) -> "list[web.RouteDef]":
+    def routes(self) -> list[web.RouteDef]:
         from emulator.bindings.workflows.routes import build_routes
         return build_routes(self.engine)
 

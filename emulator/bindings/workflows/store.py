@@ -28,7 +28,8 @@ import datetime as _dt
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from emulator.bindings.workflows.errors import OfflineActionError
 from emulator.sqlite import WalCheckpointer, bind_bytes_directly
@@ -163,7 +164,7 @@ class WorkflowStore:
     def pending(self) -> bool:
         return bool(self._groups)
 
-    def write(self, *ops: Op) -> "asyncio.Future[None]":
+    def write(self, *ops: Op) -> asyncio.Future[None]:
         """Queue statements for the next group commit; await the result to know they are durable."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()

@@ -224,7 +224,7 @@ class _URLSearchParams(JsProxy):
 
     js_type_name = "URLSearchParams"
 
-    def __init__(self, init: Any = None, _owner: "_URL | None" = None) -> None:
+    def __init__(self, init: Any = None, _owner: _URL | None = None) -> None:
         self._pairs: list[tuple[str, str]] = []
         self._owner = _owner
         if init is None:

@@ -7,7 +7,8 @@ import hashlib
 import io
 import urllib.parse
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import boto3
 import pytest

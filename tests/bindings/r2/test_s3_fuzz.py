@@ -16,7 +16,8 @@ import base64
 import hashlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest

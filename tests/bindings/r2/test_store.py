@@ -12,7 +12,8 @@ import textwrap
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings

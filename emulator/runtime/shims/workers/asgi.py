@@ -19,7 +19,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
 from emulator.runtime.http import Headers, Response
@@ -31,7 +32,7 @@ __all__ = ["Options", "entrypoint", "fetch", "websocket"]
 ASGI = {"spec_version": "2.0", "version": "3.0"}
 NULL_BODY_STATUSES = frozenset({101, 103, 204, 205, 304})
 logger = logging.getLogger("asgi")
-background_tasks: set["asyncio.Future[Any]"] = set()
+background_tasks: set[asyncio.Future[Any]] = set()
 _STREAM_QUEUE = 16  # response chunks buffered before the app's send() waits for the client
 
 
@@ -43,11 +44,11 @@ class Options(BaseOptions):
 DEFAULT_OPTIONS = Options()
 
 
-def run_in_background(coro: Awaitable[Any]) -> "asyncio.Future[Any]":
+def run_in_background(coro: Awaitable[Any]) -> asyncio.Future[Any]:
     future = asyncio.ensure_future(coro)
     background_tasks.add(future)
 
-    def done(f: "asyncio.Future[Any]") -> None:
+    def done(f: asyncio.Future[Any]) -> None:
         background_tasks.discard(f)
         if not f.cancelled() and f.exception() is not None:
             logger.error("Unhandled exception in background task", exc_info=f.exception())
@@ -183,7 +184,7 @@ class _StreamedBody:
 
 async def process_request(app: Any, req: Any, env: Any, ctx: Context | None,
                           state: dict[str, Any] | None = None,
-                          options: Options = DEFAULT_OPTIONS) -> tuple[Response, "asyncio.Future[None]"]:
+                          options: Options = DEFAULT_OPTIONS) -> tuple[Response, asyncio.Future[None]]:
     """Serve one HTTP request; ``(response, task)`` — the task ends when the app does."""
     loop = asyncio.get_running_loop()
     result: asyncio.Future[Response] = loop.create_future()
@@ -347,7 +348,7 @@ async def websocket(app: Any, req: Any, env: Any = None) -> Response:
     task = run_in_background(app(request_to_scope(req, env if env is not None else {}, ws=True),
                                  ws_receive, ws_send))
 
-    def close_transport(done: "asyncio.Future[Any]") -> None:
+    def close_transport(done: asyncio.Future[Any]) -> None:
         if not app_closed:
             failed = not done.cancelled() and done.exception() is not None
             try:

@@ -18,7 +18,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
 from emulator.runtime.http import Headers, Response
