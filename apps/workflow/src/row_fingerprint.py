@@ -374,7 +374,7 @@ class DigestSet:
                 starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
                 self._prefilter[nb[starts]] |= np.bitwise_or.reduceat(masks, starts)
                 self._push(fa[fresh], fb[fresh])
-        keep = np.sort(first[fresh])
+        keep: np.ndarray = np.sort(first[fresh])
         self._count += len(keep)
         if self._spilled is None and self._count > self.memory_rows:
             self._spill()
