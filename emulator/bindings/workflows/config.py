@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 from emulator.config.diagnostics import DiagnosticTree
-from emulator.config.jsvalues import is_record
 from emulator.config.rules import defined_here, field_base, main_module_names
 
 
@@ -36,9 +35,8 @@ class WorkflowsType(BindingType[WorkflowsConfig]):
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> WorkflowsConfig:
         return WorkflowsConfig(tuple(
             WorkflowBinding(binding=w["binding"], name=w["name"], class_name=w["class_name"],
-                            script_name=w["script_name"] if isinstance(w.get("script_name"), str) else None)
-            for w in config.get("workflows") or []
-            if is_record(w) and all(isinstance(w.get(k), str) for k in ("binding", "name", "class_name"))))
+                            script_name=str_or_none(w.get("script_name")))
+            for w in tables(config.get("workflows"), "binding", "name", "class_name")))
 
     def declarations(self, cfg: WorkflowsConfig) -> list[Declaration]:
         return [Declaration(w.binding, w.name, "Workflow") for w in cfg.workflows]
