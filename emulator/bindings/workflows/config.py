@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 from emulator.config.diagnostics import DiagnosticTree
-from emulator.config.rules import defined_here, field_base, main_module_names
+from emulator.config.rules import classes_not_in_main, defined_here, field_base
 
 
 @dataclass(frozen=True)
@@ -52,23 +52,13 @@ class WorkflowsType(BindingType[WorkflowsConfig]):
     def check_app(self, tree: DiagnosticTree, raw: Mapping[str, Any], config: Mapping[str, Any],
                   env_name: str | None, is_pages: bool, config_path: Path) -> None:
         """CFE111/CFE112: a workflow this app defines must be a class in its Python main module."""
-        main = config.get("main")
-        workflows = config.get("workflows")
-        if not isinstance(main, str) or not main.endswith(".py") or not isinstance(workflows, list):
-            return
-        local = defined_here(workflows, config.get("name"))
-        if not local:
-            return
+        local = defined_here(config.get("workflows"), config.get("name"))
+        missing, shown = classes_not_in_main(tree, raw, config, env_name, config_path, local, "workflow classes")
         base = field_base(raw, env_name, "workflows")
-        found = main_module_names(tree, raw, env_name, main, config_path, "workflow classes")
-        if found is None:
-            return
-        names, shown = found
-        for i, w in local:
-            if w["class_name"] not in names:
-                tree.error(f'Workflow "{w.get("name")}" (binding "{w.get("binding")}") uses class_name '
-                           f'"{w["class_name"]}", but main module {shown} defines no such class.',
-                           base + (i, "class_name"), "CFE111")
+        for i, w in missing:
+            tree.error(f'Workflow "{w.get("name")}" (binding "{w.get("binding")}") uses class_name '
+                       f'"{w["class_name"]}", but main module {shown} defines no such class.',
+                       base + (i, "class_name"), "CFE111")
 
 
 TYPE = WorkflowsType()
