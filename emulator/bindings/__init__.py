@@ -4,9 +4,10 @@ Every binding type lives in its own package, ``emulator/bindings/<name>/``, with
 file roles in each (``docs/architecture.md`` → "The binding kit")::
 
     config.py     BindingType subclass, instance ``TYPE``: reads the type's part of a
-                  normalized wrangler config into frozen dataclasses, lists what each app
-                  declares (``Declaration``), and runs the type's own ``check`` rules.
-                  Imported by every command, so it imports nothing heavy.
+                  normalized wrangler config into frozen dataclasses (``tables`` and the
+                  field readers below), lists what each app declares (``Declaration``), and
+                  runs the type's own ``check`` rules. Imported by every command, so it
+                  imports nothing heavy.
     plugin.py     ``Plugin`` (a ``BindingPlugin``): engine lifecycle, the objects on `env`,
                   health, the dashboard overview, pytest look-ups. Imported only when a
                   hosted app or a command needs the type.
@@ -30,6 +31,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from collections.abc import Mapping
+
+from emulator.config.jsvalues import is_record
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -78,6 +81,28 @@ class ConfigContext:
         import os
 
         return Path(os.path.normpath(self.root.resolve() / value)) if isinstance(value, str) else None
+
+
+def tables(value: Any, *required: str) -> list[dict[str, Any]]:
+    """The binding tables of one list in a normalized config (``[[kv_namespaces]]``,
+    ``durable_objects.bindings``...): the records whose ``required`` fields are strings.
+
+    Anything else is skipped, never raised: wrangler's validation has reported it already
+    (with wrangler's messages), and a config with errors is never read into an app.
+    """
+    if not isinstance(value, list):
+        return []
+    return [t for t in value if is_record(t) and all(isinstance(t.get(k), str) for k in required)]
+
+
+def str_or_none(value: Any) -> str | None:
+    """An optional string field: the string (an empty one too), else None."""
+    return value if isinstance(value, str) else None
+
+
+def nonempty_str(value: Any) -> str | None:
+    """An optional string field where an empty string counts as not given (ids, script names)."""
+    return value if isinstance(value, str) and value else None
 
 
 class BindingType(ABC, Generic[C]):

@@ -100,6 +100,26 @@ def main_module_names(tree: DiagnosticTree, raw: Mapping[str, Any], env_name: st
         return None
 
 
+def classes_not_in_main(tree: DiagnosticTree, raw: Mapping[str, Any], config: Mapping[str, Any],
+                        env_name: str | None, config_path: Path, local: list[tuple[int, dict[str, Any]]],
+                        looked_for: str) -> tuple[list[tuple[int, dict[str, Any]]], str]:
+    """The class bindings of ``local`` (``defined_here``) whose ``class_name`` the app's Python
+    main module does not define, and the module's path as messages show it: the rule behind
+    CFE111 (workflows) and CFE113 (Durable Objects), whose messages stay with their types.
+
+    Nothing when there is nothing to look for or ``main`` is no Python module; nothing after
+    ``main_module_names``' CFE112 warning when the module cannot be read.
+    """
+    main = config.get("main")
+    if not local or not isinstance(main, str) or not main.endswith(".py"):
+        return [], ""
+    found = main_module_names(tree, raw, env_name, main, config_path, looked_for)
+    if found is None:
+        return [], ""
+    names, shown = found
+    return [(i, e) for i, e in local if e["class_name"] not in names], shown
+
+
 _JS_EXPORT_CLASS = re.compile(r"^\s*export\s+(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)", re.M)
 _JS_EXPORT_DECL = re.compile(r"^\s*export\s+(?:async\s+)?(?:function\*?|const|let|var)\s+([A-Za-z_$][\w$]*)", re.M)
 _JS_EXPORT_LIST = re.compile(r"export\s*(?:type\s*)?\{([^}]*)\}", re.M)

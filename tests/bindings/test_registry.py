@@ -13,7 +13,10 @@ from emulator.bindings import (
     binding_type,
     claimed_keys,
     load_plugin,
+    nonempty_str,
     package_file,
+    str_or_none,
+    tables,
 )
 from emulator.cli import build_parser, verb_modules
 
@@ -74,3 +77,18 @@ async def test_accessors_and_test_helpers_do_not_clash(tmp_path: Path) -> None:
             assert not hasattr(EmulatorHandle, attr), f"{attr} of {name} hides a handle method"
             names[attr] = name
     await platform.stop()
+
+
+def test_tables_keep_records_with_their_required_strings() -> None:
+    # What every config.py's `read` iterates: anything wrangler's validation rejects is skipped.
+    value = [{"binding": "A", "id": "x"}, {"binding": 3}, "B", None, [], {"binding": "C"}, {"name": "D"}]
+    assert tables(value, "binding") == [{"binding": "A", "id": "x"}, {"binding": "C"}]
+    assert tables(value, "binding", "id") == [{"binding": "A", "id": "x"}]
+    assert tables(value) == [{"binding": "A", "id": "x"}, {"binding": 3}, {"binding": "C"}, {"name": "D"}]
+    for not_a_list in (None, 3, True, "binding", {"binding": "A"}):
+        assert tables(not_a_list, "binding") == []
+
+
+def test_optional_string_fields() -> None:
+    assert [str_or_none(v) for v in ("a", "", None, 3, ["a"])] == ["a", "", None, None, None]
+    assert [nonempty_str(v) for v in ("a", "", None, 3, ["a"])] == ["a", None, None, None, None]

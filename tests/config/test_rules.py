@@ -136,3 +136,31 @@ def test_python_flag_error_replaces_other_diagnostics(tmp_path: Path) -> None:
     report = check_paths([path], cwd=tmp_path)
     assert [d.message for d in report.files[0].errors + report.files[0].warnings] == [
         "The `python_workers` compatibility flag is required to use Python."]
+
+
+def test_classes_not_in_main(tmp_path: Path) -> None:
+    """The rule CFE111 (workflows) and CFE113 (Durable Objects) share: which class bindings the
+    Python main module lacks, and CFE112 (once) when the module cannot be read."""
+    from emulator.config.diagnostics import DiagnosticTree
+    from emulator.config.rules import classes_not_in_main, defined_here
+
+    config_path = tmp_path / "wrangler.toml"
+    main = write(tmp_path / "src" / "entry.py", "from workers import WorkflowEntrypoint\n\nclass Here:\n    pass\n")
+    entries = [{"class_name": "Here"}, {"class_name": "Gone", "name": "g"}, {"class_name": "Other", "script_name": "x"}]
+    local = defined_here(entries, "app")
+
+    tree = DiagnosticTree("t")
+    assert classes_not_in_main(tree, {}, {"main": str(main)}, None, config_path, local, "things") == (
+        [(1, {"class_name": "Gone", "name": "g"})], "src/entry.py")
+    assert not tree.has_errors() and not tree.has_warnings()
+
+    # No Python main module, or nothing defined here: nothing to look for, no warning.
+    for config, entries_here in (({"main": "src/index.js"}, local), ({}, local), ({"main": str(main)}, [])):
+        assert classes_not_in_main(tree, {}, config, None, config_path, entries_here, "things") == ([], "")
+    assert not tree.has_warnings()
+
+    # An unreadable main module: CFE112, and no class errors on top of it.
+    missing = str(tmp_path / "src" / "nope.py")
+    assert classes_not_in_main(tree, {}, {"main": missing}, None, config_path, local, "things") == ([], "")
+    assert [(w.id, w.message) for w in tree.warnings] == [
+        ("CFE112", "Could not look for things in main module src/nope.py: it does not exist.")]

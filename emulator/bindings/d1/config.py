@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.jsvalues import is_record
+from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class D1Config:
     databases: tuple[D1DatabaseBinding, ...] = ()
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 class D1Type(BindingType[D1Config]):
     name = "d1"
     title = "D1"
@@ -47,16 +42,14 @@ class D1Type(BindingType[D1Config]):
     noun = "D1 database"
 
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> D1Config:
-        out = []
-        for b in config.get("d1_databases") or []:
-            if is_record(b) and isinstance(b.get("binding"), str):
-                out.append(D1DatabaseBinding(
-                    binding=b["binding"], database_name=_str(b.get("database_name")),
-                    database_id=_str(b.get("database_id")),
-                    migrations_dir=ctx.absolute(_str(b.get("migrations_dir")) or "migrations")
-                    or ctx.root / "migrations",
-                    migrations_table=_str(b.get("migrations_table")) or "d1_migrations"))
-        return D1Config(tuple(out))
+        return D1Config(tuple(
+            D1DatabaseBinding(
+                binding=b["binding"], database_name=str_or_none(b.get("database_name")),
+                database_id=str_or_none(b.get("database_id")),
+                migrations_dir=ctx.absolute(str_or_none(b.get("migrations_dir")) or "migrations")
+                or ctx.root / "migrations",
+                migrations_table=str_or_none(b.get("migrations_table")) or "d1_migrations")
+            for b in tables(config.get("d1_databases"), "binding")))
 
     def declarations(self, cfg: D1Config) -> list[Declaration]:
         return [Declaration(d.binding, d.local_id, "D1 Database",

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.bindings import BindingType, ConfigContext, Declaration, nonempty_str, tables
 from emulator.config.diagnostics import DiagnosticTree
 from emulator.config.jsvalues import UNDEF, get, is_record
-from emulator.config.rules import defined_here, field_base, main_module_names
+from emulator.config.rules import classes_not_in_main, defined_here, field_base
 from emulator.errors import EmulatorError
 
 TYPE_LABEL = "Durable Object"
@@ -105,10 +105,6 @@ def _strings(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 class DurableObjectsType(BindingType[DurableObjectsConfig]):
     name = "durable_objects"
     title = "Durable Objects"
@@ -118,12 +114,11 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
     noun = "Durable Object namespace"
 
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> DurableObjectsConfig:
-        entries = get(config.get("durable_objects", UNDEF), "bindings")
         bindings = tuple(
             DurableObjectBinding(binding=b["name"], class_name=b["class_name"],
-                                 script_name=_str(b.get("script_name")), environment=_str(b.get("environment")))
-            for b in (entries if isinstance(entries, list) else [])
-            if is_record(b) and isinstance(b.get("name"), str) and isinstance(b.get("class_name"), str))
+                                 script_name=nonempty_str(b.get("script_name")),
+                                 environment=nonempty_str(b.get("environment")))
+            for b in tables(get(config.get("durable_objects", UNDEF), "bindings"), "name", "class_name"))
         migrations = config.get("migrations")
         try:
             classes = apply_migrations(migrations)
@@ -173,17 +168,11 @@ class DurableObjectsType(BindingType[DurableObjectsConfig]):
                     tree.warn(f'Durable Object class "{b["class_name"]}" (binding "{b.get("name")}") is in no '
                               "migration, so it runs KV-backed (no SQL API). Add it to `new_sqlite_classes` of a "
                               "migration to make it SQLite-backed.", base + (i, "class_name"), "CFE114")
-        main = config.get("main")
-        if not isinstance(main, str) or not main.endswith(".py"):
-            return
-        found = main_module_names(tree, raw, env_name, main, config_path, "Durable Object classes")
-        if found is None:
-            return
-        names, shown = found
-        for i, b in local:
-            if b["class_name"] not in names:
-                tree.error(f'Durable Object binding "{b.get("name")}" uses class_name "{b["class_name"]}", but main '
-                           f"module {shown} defines no such class.", base + (i, "class_name"), "CFE113")
+        missing, shown = classes_not_in_main(tree, raw, config, env_name, config_path, local,
+                                             "Durable Object classes")
+        for i, b in missing:
+            tree.error(f'Durable Object binding "{b.get("name")}" uses class_name "{b["class_name"]}", but main '
+                       f"module {shown} defines no such class.", base + (i, "class_name"), "CFE113")
 
 
 TYPE = DurableObjectsType()

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.jsvalues import is_record
+from emulator.bindings import BindingType, ConfigContext, Declaration, nonempty_str, tables
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,6 @@ class KVConfig:
     namespaces: tuple[KVNamespaceBinding, ...] = ()
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 class KVType(BindingType[KVConfig]):
     name = "kv"
     title = "KV"
@@ -41,8 +36,9 @@ class KVType(BindingType[KVConfig]):
 
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> KVConfig:
         return KVConfig(tuple(
-            KVNamespaceBinding(binding=n["binding"], id=_str(n.get("id")), preview_id=_str(n.get("preview_id")))
-            for n in config.get("kv_namespaces") or [] if is_record(n) and isinstance(n.get("binding"), str)))
+            KVNamespaceBinding(binding=n["binding"], id=nonempty_str(n.get("id")),
+                               preview_id=nonempty_str(n.get("preview_id")))
+            for n in tables(config.get("kv_namespaces"), "binding")))
 
     def declarations(self, cfg: KVConfig) -> list[Declaration]:
         return [Declaration(n.binding, n.local_id, "KV Namespace",

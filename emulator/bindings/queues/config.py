@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 from emulator.config.diagnostics import DiagnosticTree, KeyPath
 from emulator.config.jsvalues import UNDEF, get, is_record, typeof
 from emulator.config.rules import field_base, range_rule
@@ -55,10 +55,6 @@ def _num(value: Any) -> int | float | None:
     return value if typeof(value) == "number" else None
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 @dataclass
 class QueueUse:
     queue: str
@@ -85,26 +81,24 @@ class QueuesType(BindingType[QueuesConfig]):
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> QueuesConfig:
         queues: Mapping[str, Any] = config["queues"] if is_record(config.get("queues")) else {}
         producers = []
-        for p in queues.get("producers") or []:
-            if is_record(p) and isinstance(p.get("binding"), str):
-                delay = _num(p.get("delivery_delay", UNDEF))
-                producers.append(QueueProducer(binding=p["binding"], queue=_str(p.get("queue")) or p["binding"],
-                                               delivery_delay=int(delay) if delay is not None else None))
+        for p in tables(queues.get("producers"), "binding"):
+            delay = _num(p.get("delivery_delay", UNDEF))
+            producers.append(QueueProducer(binding=p["binding"], queue=str_or_none(p.get("queue")) or p["binding"],
+                                           delivery_delay=int(delay) if delay is not None else None))
         consumers = []
-        for c in queues.get("consumers") or []:
-            if is_record(c) and isinstance(c.get("queue"), str):
-                size, timeout = _num(c.get("max_batch_size", UNDEF)), _num(c.get("max_batch_timeout", UNDEF))
-                retries, concurrency = _num(c.get("max_retries", UNDEF)), _num(c.get("max_concurrency", UNDEF))
-                delay = _num(c.get("retry_delay", UNDEF))
-                consumers.append(QueueConsumer(
-                    queue=c["queue"],
-                    max_batch_size=int(size) if size is not None else DEFAULT_MAX_BATCH_SIZE,
-                    max_batch_timeout=float(timeout) if timeout is not None else DEFAULT_MAX_BATCH_TIMEOUT,
-                    max_retries=int(retries) if retries is not None else DEFAULT_MAX_RETRIES,
-                    dead_letter_queue=_str(c.get("dead_letter_queue")),
-                    max_concurrency=int(concurrency) if concurrency is not None else None,
-                    retry_delay=int(delay) if delay is not None else 0,
-                ))
+        for c in tables(queues.get("consumers"), "queue"):
+            size, timeout = _num(c.get("max_batch_size", UNDEF)), _num(c.get("max_batch_timeout", UNDEF))
+            retries, concurrency = _num(c.get("max_retries", UNDEF)), _num(c.get("max_concurrency", UNDEF))
+            delay = _num(c.get("retry_delay", UNDEF))
+            consumers.append(QueueConsumer(
+                queue=c["queue"],
+                max_batch_size=int(size) if size is not None else DEFAULT_MAX_BATCH_SIZE,
+                max_batch_timeout=float(timeout) if timeout is not None else DEFAULT_MAX_BATCH_TIMEOUT,
+                max_retries=int(retries) if retries is not None else DEFAULT_MAX_RETRIES,
+                dead_letter_queue=str_or_none(c.get("dead_letter_queue")),
+                max_concurrency=int(concurrency) if concurrency is not None else None,
+                retry_delay=int(delay) if delay is not None else 0,
+            ))
         return QueuesConfig(tuple(producers), tuple(consumers))
 
     def declarations(self, cfg: QueuesConfig) -> list[Declaration]:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.jsvalues import is_record
+from emulator.bindings import BindingType, ConfigContext, Declaration, tables
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class R2Type(BindingType[R2Config]):
         return R2Config(tuple(
             R2BucketBinding(binding=b["binding"],
                             bucket_name=b["bucket_name"] if isinstance(b.get("bucket_name"), str) else b["binding"])
-            for b in config.get("r2_buckets") or [] if is_record(b) and isinstance(b.get("binding"), str)))
+            for b in tables(config.get("r2_buckets"), "binding")))
 
     def declarations(self, cfg: R2Config) -> list[Declaration]:
         return [Declaration(b.binding, b.bucket_name, "R2 Bucket") for b in cfg.buckets]

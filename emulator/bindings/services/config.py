@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
-from emulator.config.jsvalues import is_record
+from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,8 @@ class ServicesType(BindingType[ServicesConfig]):
 
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> ServicesConfig:
         return ServicesConfig(tuple(
-            ServiceBinding(binding=s["binding"], service=s["service"],
-                           entrypoint=s["entrypoint"] if isinstance(s.get("entrypoint"), str) else None)
-            for s in config.get("services") or []
-            if is_record(s) and isinstance(s.get("binding"), str) and isinstance(s.get("service"), str)))
+            ServiceBinding(binding=s["binding"], service=s["service"], entrypoint=str_or_none(s.get("entrypoint")))
+            for s in tables(config.get("services"), "binding", "service")))
 
     def declarations(self, cfg: ServicesConfig) -> list[Declaration]:
         return [Declaration(s.binding, s.service, "Worker") for s in cfg.services]

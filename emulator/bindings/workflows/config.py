@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from emulator.bindings import BindingType, ConfigContext, Declaration
+from emulator.bindings import BindingType, ConfigContext, Declaration, str_or_none, tables
 from emulator.config.diagnostics import DiagnosticTree
-from emulator.config.jsvalues import is_record
-from emulator.config.rules import defined_here, field_base, main_module_names
+from emulator.config.rules import classes_not_in_main, defined_here, field_base
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,8 @@ class WorkflowsType(BindingType[WorkflowsConfig]):
     def read(self, config: Mapping[str, Any], ctx: ConfigContext) -> WorkflowsConfig:
         return WorkflowsConfig(tuple(
             WorkflowBinding(binding=w["binding"], name=w["name"], class_name=w["class_name"],
-                            script_name=w["script_name"] if isinstance(w.get("script_name"), str) else None)
-            for w in config.get("workflows") or []
-            if is_record(w) and all(isinstance(w.get(k), str) for k in ("binding", "name", "class_name"))))
+                            script_name=str_or_none(w.get("script_name")))
+            for w in tables(config.get("workflows"), "binding", "name", "class_name")))
 
     def declarations(self, cfg: WorkflowsConfig) -> list[Declaration]:
         return [Declaration(w.binding, w.name, "Workflow") for w in cfg.workflows]
@@ -54,23 +52,13 @@ class WorkflowsType(BindingType[WorkflowsConfig]):
     def check_app(self, tree: DiagnosticTree, raw: Mapping[str, Any], config: Mapping[str, Any],
                   env_name: str | None, is_pages: bool, config_path: Path) -> None:
         """CFE111/CFE112: a workflow this app defines must be a class in its Python main module."""
-        main = config.get("main")
-        workflows = config.get("workflows")
-        if not isinstance(main, str) or not main.endswith(".py") or not isinstance(workflows, list):
-            return
-        local = defined_here(workflows, config.get("name"))
-        if not local:
-            return
+        local = defined_here(config.get("workflows"), config.get("name"))
+        missing, shown = classes_not_in_main(tree, raw, config, env_name, config_path, local, "workflow classes")
         base = field_base(raw, env_name, "workflows")
-        found = main_module_names(tree, raw, env_name, main, config_path, "workflow classes")
-        if found is None:
-            return
-        names, shown = found
-        for i, w in local:
-            if w["class_name"] not in names:
-                tree.error(f'Workflow "{w.get("name")}" (binding "{w.get("binding")}") uses class_name '
-                           f'"{w["class_name"]}", but main module {shown} defines no such class.',
-                           base + (i, "class_name"), "CFE111")
+        for i, w in missing:
+            tree.error(f'Workflow "{w.get("name")}" (binding "{w.get("binding")}") uses class_name '
+                       f'"{w["class_name"]}", but main module {shown} defines no such class.',
+                       base + (i, "class_name"), "CFE111")
 
 
 TYPE = WorkflowsType()
