@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,20 @@ def add_json_argument(parser: argparse.ArgumentParser, what: str = "the result")
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
+def add_command_group(subparsers: Any, name: str, dest: str, **kwargs: Any) -> Any:
+    """A command that only groups others (``kv``, ``r2 object``, ``workflows instances``):
+    its own sub-commands, to which the caller adds; given none, it prints its help and
+    exits 2 (bad usage, docs/cli.md)."""
+    group: argparse.ArgumentParser = subparsers.add_parser(name, **kwargs)
+
+    def usage(_args: argparse.Namespace) -> int:
+        group.print_help()
+        return 2
+
+    group.set_defaults(func=usage)
+    return group.add_subparsers(dest=dest, metavar="COMMAND")
+
+
 def nearest_config(start: Path | None = None) -> Path | None:
     """The config of the nearest folder upward that holds one (within a folder, wrangler's
     order: ``wrangler.json``, ``.jsonc``, ``.toml``); None when no folder does.
@@ -78,6 +93,21 @@ def nearest_config(start: Path | None = None) -> Path | None:
         if found is not None:
             return found
     return None
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    """The config a verb was pointed at: ``-c``, else the nearest one upward (None: none)."""
+    config = getattr(args, "config", None)
+    return Path(config) if config else nearest_config()
+
+
+def require_config(args: argparse.Namespace, instead: str) -> Path:
+    """``config_path``, which must exist; the error names ``instead``, the flag that does
+    without a config (``--namespace-id``)."""
+    found = config_path(args)
+    if found is None or not found.exists():
+        raise CliError(f"No wrangler config found: pass -c PATH, or {instead}.")
+    return found
 
 
 def placement(args: argparse.Namespace) -> StatePlacement:
@@ -219,6 +249,44 @@ def release_state_dirs() -> None:
         lock.release()
 
 
+# --- the state a verb works on ------------------------------------------------------------
+# Files are not written behind a running emulator's back: its live state would not see the
+# change (docs/cli.md, "One process per state directory").
+STARTED_MEANWHILE = "An emulator started on this state directory meanwhile; run the command again."
+
+
+class StateTarget:
+    """The state a verb works on: the internal API of the emulator serving the state
+    directory (``url``), else the directory's files.
+
+    Names are checked before anything is created: until a writing verb knows its names are
+    good and calls ``writable``, the directory is only looked at (``create=False``).
+    Binding types subclass it with how their state is opened and what names it holds.
+    """
+
+    def __init__(self, args: argparse.Namespace, reading: bool, url: str | None = None) -> None:
+        self.args = args
+        self.reading = reading
+        self.state = resolve_state_dir(args)
+        self.url = url or running_server(self.state, create=False)
+
+    def writable(self) -> None:
+        """Take the state directory for a write (creating it), unless an emulator serves it."""
+        if not self.url:
+            self.url = running_server(self.state)
+
+    def hold_files(self) -> None:
+        """Take the state directory before writing its files; an emulator that started
+        serving it since the verb looked is an error."""
+        self.writable()
+        if self.url:
+            raise CliError(STARTED_MEANWHILE)
+
+    def unknown(self, noun: str, name: str, known: Iterable[str]) -> CliError:
+        """The error for a name neither the config nor the state holds (``unknown_name``)."""
+        return CliError(unknown_name(noun, name, known, config_apps(self.args).problem))
+
+
 class ServerError(EmulatorError):
     """The running emulator's internal API answered an error; verbs phrase it for the user."""
 
@@ -237,32 +305,64 @@ class ServerError(EmulatorError):
         return str(payload)
 
 
-def cli_errors(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``verb`` with what the layers it calls raise turned into ``CliError``: the running
-    emulator's answer (``ServerError``), a binding's error as app code would see it
-    (``JsError``: its message), a file that cannot be read or written (``OSError``, naming
-    the file). A closed stdout passes through: `cf-emulator` exits 141 (docs/cli.md)."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.errors import JsError
+Verb = Callable[[argparse.Namespace], int]
+# A binding's own errors as the user reads them: the message, or None for "not mine".
+ErrorMessages = Callable[[Exception], str | None]
 
+
+def cli_errors(verb: Verb, known: ErrorMessages | None = None) -> Verb:
+    """``verb`` with what the layers it calls raise turned into ``CliError``: first what
+    ``known`` (the binding's own errors) phrases, then the running emulator's answer
+    (``ServerError``), a binding's error as app code would see it (``JsError``: its
+    message), a file that cannot be read or written (``OSError``, naming the file). A
+    closed stdout passes through: `cf-emulator` exits 141 (docs/cli.md)."""
+    def wrapped(args: argparse.Namespace) -> int:
         try:
-            return verb(args)
-        except JsError as exc:
-            raise CliError(exc.message) from None
-        except ServerError as exc:
-            raise CliError(exc.message) from None
+            return int(verb(args) or 0)
         except BrokenPipeError:
             raise
-        except OSError as exc:
-            raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
+        except Exception as exc:  # re-raised below unless a message is known for it
+            message = known(exc) if known is not None else None
+            if message is None:
+                message = _message(exc)
+            if message is None:
+                raise
+            raise CliError(message) from None
     wrapped.__name__ = verb.__name__
     return wrapped
 
 
+def _message(exc: Exception) -> str | None:
+    from emulator.errors import JsError
+
+    if isinstance(exc, (JsError, ServerError)):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    return None
+
+
+def api_path(url: str, area: str, *parts: str) -> str:
+    """The internal API path of ``area`` (``"queues"``, ``"r2"``...) and ``parts`` (each
+    quoted), for the emulator at ``url``: ``/_emulator/<area>/<part>...``.
+
+    server.json's ``internal_url`` is an app's base URL; one already ending in
+    ``/_emulator`` is tolerated.
+    """
+    prefix = f"/{area}" if url.rstrip("/").endswith("/_emulator") else f"/_emulator/{area}"
+    return prefix + "".join("/" + urllib.parse.quote(p, safe="") for p in parts)
+
+
+_RAISE: Any = object()
+
+
 def call_server(base_url: str, method: str, path: str, body: Any = None,
                 raw: bytes | None = None, timeout: float = 30.0,
-                content_type: str | None = None) -> Any:
+                content_type: str | None = None, missing: Any = _RAISE) -> Any:
     """Call the running emulator's internal API; JSON in, JSON (or bytes) out.
+
+    An error answer raises ``ServerError``; with ``missing``, a 404 (no such thing) answers
+    ``missing`` instead, for verbs that have a result for "not there".
 
     Every write carries a Content-Type a web page could not send without a CORS preflight
     (the internal API refuses the others, docs/security.md): JSON for ``body`` and for
@@ -290,4 +390,6 @@ def call_server(base_url: str, method: str, path: str, body: Any = None,
             detail: Any = json.loads(text)
         except ValueError:
             detail = text.decode(errors="replace")
+        if exc.code == 404 and missing is not _RAISE:
+            return missing
         raise ServerError(exc.code, detail) from None

@@ -121,6 +121,22 @@ def success(text: str) -> None:
         sys.stdout.write(text + "\n")
 
 
+# --- a verb's result: JSON when asked --------------------------------------------------------
+def announce(args: Any, text: str) -> None:
+    """A line on stdout saying what the verb is about to do; none when the result is JSON."""
+    if not wants_json(args):
+        say(text)
+
+
+def outcome(args: Any, document: Any, text: str | None = None) -> None:
+    """A verb's result: ``document`` as JSON when the flags ask for it (``wants_json``),
+    else ``text`` on stdout (nothing when None)."""
+    if wants_json(args):
+        print_json(document)
+    elif text is not None:
+        say(text)
+
+
 # --- tables ------------------------------------------------------------------------------------
 def _console(stream: IO[Any], fit: bool) -> Any:
     from rich.console import Console

@@ -7,12 +7,14 @@ import argparse
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emulator.cli import _common as common
 from emulator.cli._common import StateDirBusy, release_state_dirs, resolve_state_dir, running_server
+from emulator.errors import CliError
 from emulator.state import StateDir, StateLock
 
 from tests.helpers.state_dirs import announced_server
@@ -151,3 +153,115 @@ def test_a_busy_directory_is_one_error_line_from_main(tmp_path: Path, monkeypatc
         lock.release()
     err = capsys.readouterr().err
     assert err.startswith("✘ [ERROR] The state directory") and "Traceback" not in err
+
+
+def test_a_target_refuses_to_write_files_an_emulator_started_serving(tmp_path: Path) -> None:
+    target = common.StateTarget(args(persist=tmp_path / "s"), reading=False)
+    assert target.url is None and not (tmp_path / "s").exists()  # looked at only: nothing created
+    with announced_server(StateDir(tmp_path / "s"), "http://127.0.0.1:9"):
+        with pytest.raises(CliError, match="An emulator started on this state directory meanwhile"):
+            target.hold_files()
+    target = common.StateTarget(args(persist=tmp_path / "s"), reading=False)
+    try:
+        target.hold_files()  # nobody serves it now: this verb holds it
+        holder = StateDir(tmp_path / "s").lock_holder()
+        assert target.url is None and holder is not None and holder.role == "cli"
+    finally:
+        release_state_dirs()
+
+
+def test_a_missing_config_names_the_flag_that_does_without_one(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert common.config_path(args()) is None
+    with pytest.raises(CliError, match=r"^No wrangler config found: pass -c PATH, or --namespace\.$"):
+        common.require_config(args(tmp_path / "nope.toml"), "--namespace")
+    (tmp_path / "wrangler.toml").write_text('name = "w"\n')
+    assert common.require_config(args(), "--namespace") == (tmp_path / "wrangler.toml").resolve()
+
+
+# --- the verbs' plumbing ------------------------------------------------------------------------
+def test_a_command_group_given_no_command_prints_its_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="cf-emulator")
+    group = common.add_command_group(parser.add_subparsers(dest="verb"), "kv", "kv_command", help="KV")
+    group.add_parser("get").set_defaults(func=lambda args: 0)
+    parsed = parser.parse_args(["kv"])
+    assert parsed.func(parsed) == 2 and capsys.readouterr().out.startswith("usage: cf-emulator kv [-h] COMMAND")
+    parsed = parser.parse_args(["kv", "get"])
+    assert parsed.func(parsed) == 0 and parsed.kv_command == "get"
+
+
+def test_internal_api_paths_quote_their_parts() -> None:
+    assert common.api_path("http://127.0.0.1:9", "kv", "namespaces", "a/b c") == "/_emulator/kv/namespaces/a%2Fb%20c"
+    # server.json may name the internal API itself rather than the app's base URL.
+    assert common.api_path("http://127.0.0.1:9/_emulator/", "queues") == "/queues"
+
+
+@pytest.fixture
+def answering_server() -> Iterator[str]:
+    """An HTTP server answering ``/<status>`` with that status and a JSON error body."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = int(self.path.strip("/"))
+            body = json.dumps({"error": "nope", "status": status, "message": f"answered {status}"}).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_404_answers_what_the_verb_shows_for_not_there(answering_server: str) -> None:
+    assert common.call_server(answering_server, "GET", "/200") == {"error": "nope", "status": 200,
+                                                                   "message": "answered 200"}
+    assert common.call_server(answering_server, "GET", "/404", missing=None) is None
+    assert common.call_server(answering_server, "GET", "/404", missing=[]) == []
+    with pytest.raises(common.ServerError) as raised:
+        common.call_server(answering_server, "GET", "/404")
+    assert raised.value.status == 404 and raised.value.message == "answered 404"
+    with pytest.raises(common.ServerError) as raised:
+        common.call_server(answering_server, "GET", "/500", missing=None)  # only "not there" has an answer
+    assert raised.value.status == 500
+
+
+def test_verb_errors_become_one_line_the_bindings_own_phrased_first(tmp_path: Path) -> None:
+    from emulator.errors import JsError
+
+    def failing(error: BaseException) -> common.Verb:
+        def verb(args: argparse.Namespace) -> int:
+            raise error
+        return verb
+
+    def known(exc: Exception) -> str | None:
+        return f"mine: {exc}" if isinstance(exc, (KeyError, OSError)) else None
+
+    def message(error: BaseException, binding: common.ErrorMessages | None = known) -> str:
+        with pytest.raises(CliError) as raised:
+            common.cli_errors(failing(error), binding)(argparse.Namespace())
+        return raised.value.message
+
+    assert message(KeyError("k")) == "mine: 'k'"
+    assert message(OSError(2, "No such file", "f")) == "mine: [Errno 2] No such file: 'f'"
+    assert message(OSError(2, "No such file", str(tmp_path / "f")), None) == f"No such file: {tmp_path / 'f'}"
+    assert message(JsError("bad key", "TypeError")) == "bad key"
+    assert message(common.ServerError(409, {"message": "busy"})) == "busy"
+    assert message(CliError("as it is", 2)) == "as it is"
+    for passing in (BrokenPipeError(), ZeroDivisionError("a bug keeps its traceback")):
+        with pytest.raises(type(passing)):
+            common.cli_errors(failing(passing), known)(argparse.Namespace())
+    assert common.cli_errors(lambda args: 0)(argparse.Namespace()) == 0

@@ -123,3 +123,17 @@ def test_a_real_terminal_gets_a_table_and_colour_unless_no_color(tmp_path: Path,
     plain = text if no_color else re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
     assert table_rows(plain)[-2:] == [["n", "s"], ["null", "x"]]  # a table, not JSON
     assert ("\x1b[" in text) is not no_color
+
+
+def test_a_verbs_result_is_json_when_asked_else_its_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    class Args:
+        json = False
+
+    output.announce(Args(), "Deleting x...")
+    output.outcome(Args(), {"deleted": True}, "Deleted x.")
+    output.outcome(Args(), {"deleted": True})  # a verb whose text result was printed already
+    assert capsys.readouterr().out == "Deleting x...\nDeleted x.\n"
+    Args.json = True
+    output.announce(Args(), "Deleting x...")
+    output.outcome(Args(), {"deleted": True}, "Deleted x.")
+    assert capsys.readouterr().out == '{\n  "deleted": true\n}\n'

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,10 @@ from emulator.bindings.d1.config import D1DatabaseBinding
 from emulator.cli import JsonErrors, output
 from emulator.cli._common import (
     ServerError,
+    add_command_group,
     add_json_argument,
     add_state_arguments,
+    api_path,
     call_server,
     nearest_config,
     resolve_state_dir,
@@ -127,10 +128,8 @@ def find_d1_binding(name: str, config: str | None) -> tuple[D1DatabaseBinding, P
 
 
 def register(subparsers: Any) -> None:
-    d1 = subparsers.add_parser("d1", help="D1 databases: execute SQL, apply migrations",
+    d1_sub = add_command_group(subparsers, "d1", "d1_command", help="D1 databases: execute SQL, apply migrations",
                                description="Manage the local D1 databases (wrangler's `d1` commands, locally).")
-    d1_sub = d1.add_subparsers(dest="d1_command", metavar="COMMAND")
-    d1.set_defaults(func=lambda args: (d1.print_help(), 2)[1])
 
     execute = d1_sub.add_parser(
         "execute", help="execute a command or SQL file on a local database",
@@ -152,9 +151,7 @@ def register(subparsers: Any) -> None:
     execute.set_defaults(func=run_execute, json_errors=JsonErrors(lambda args: bool(args.json),
                                                                     lambda text: {"error": {"text": text}}))
 
-    migrations = d1_sub.add_parser("migrations", help="list or apply migrations")
-    m_sub = migrations.add_subparsers(dest="migrations_command", metavar="COMMAND")
-    migrations.set_defaults(func=lambda args: (migrations.print_help(), 2)[1])
+    m_sub = add_command_group(d1_sub, "migrations", "migrations_command", help="list or apply migrations")
     create = m_sub.add_parser("create", help="create a new, empty migration file")
     create.add_argument("database", metavar="DB", help="database_name or binding")
     create.add_argument("message", help="what the migration does (becomes part of its file name)")
@@ -187,9 +184,7 @@ class _RemoteTarget:
 def _remote_script(url: str, local_id: str, sql: str) -> list[dict[str, Any]]:
     from emulator.bindings.d1.errors import D1Error
 
-    # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
-    prefix = "/d1" if url.rstrip("/").endswith("/_emulator") else "/_emulator/d1"
-    path = f"{prefix}/databases/{urllib.parse.quote(local_id, safe='')}/execute"
+    path = api_path(url, "d1", "databases", local_id, "execute")
     try:
         result: list[dict[str, Any]] = call_server(url, "POST", path, {"sql": sql})
     except ServerError as exc:
@@ -281,11 +276,8 @@ def run_create(args: argparse.Namespace) -> int:
         path = create_migration(binding.migrations_dir, args.message)
     except MigrationError as exc:
         raise CliError(str(exc)) from None
-    if output.wants_json(args):
-        output.print_json({"path": str(path)})
-        return 0
-    output.say(f"✅ Successfully created Migration '{path.name}'!")
-    output.say(f"The migration is available for editing here\n{path}")
+    output.outcome(args, {"path": str(path)}, f"✅ Successfully created Migration '{path.name}'!\n"
+                                              f"The migration is available for editing here\n{path}")
     return 0
 
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 from emulator.cli._common import (
-    ServerError,
+    add_command_group,
     add_state_arguments,
+    api_path,
     call_server,
     cli_errors,
-    nearest_config,
+    require_config,
     resolve_state_dir,
     running_server,
 )
@@ -37,17 +37,15 @@ from emulator.errors import CliError
 
 
 def register(subparsers: Any) -> None:
-    do = subparsers.add_parser("durable-objects", help="Durable Objects: namespaces, objects, storage, SQL")
-    sub = do.add_subparsers(dest="do_command", metavar="COMMAND")
-    do.set_defaults(func=lambda args: (do.print_help(), 2)[1])
+    sub = add_command_group(subparsers, "durable-objects", "do_command",
+                            help="Durable Objects: namespaces, objects, storage, SQL")
 
     lst = sub.add_parser("list", help="namespaces, or the objects of one namespace (JSON)")
     _namespace_arguments(lst, required=False)
     lst.set_defaults(func=run_list)
 
-    storage = sub.add_parser("storage", help="read one object's key-value storage or run SQL on it")
-    storage_sub = storage.add_subparsers(dest="storage_command", metavar="COMMAND")
-    storage.set_defaults(func=lambda args: (storage.print_help(), 2)[1])
+    storage_sub = add_command_group(sub, "storage", "storage_command",
+                                    help="read one object's key-value storage or run SQL on it")
     get = storage_sub.add_parser("get", help="one stored value (JSON)")
     get.add_argument("key", metavar="KEY")
     _object_arguments(get)
@@ -88,10 +86,6 @@ def _object_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- resolving names -----------------------------------------------------------------------
-def _config_file(args: argparse.Namespace) -> Path | None:
-    return Path(args.config) if getattr(args, "config", None) else nearest_config()
-
-
 def namespace_key(args: argparse.Namespace) -> str:
     """The namespace a command works on: ``--namespace`` as given, or ``--binding`` resolved."""
     if args.namespace:
@@ -99,9 +93,7 @@ def namespace_key(args: argparse.Namespace) -> str:
     from emulator.bindings.durable_objects.config import durable_objects_config
     from emulator.config import ConfigLookupError, check_paths
 
-    config = _config_file(args)
-    if config is None or not config.exists():
-        raise CliError("No wrangler config found: pass -c PATH, or --namespace.")
+    config = require_config(args, "--namespace")
     try:
         report = check_paths([config])
     except ConfigLookupError as exc:
@@ -127,7 +119,7 @@ def _object_query(args: argparse.Namespace) -> str:
 
 
 def _base(url: str, key: str) -> str:
-    return f"/_emulator/durable_objects/namespaces/{urllib.parse.quote(key, safe='')}"
+    return api_path(url, "durable_objects", "namespaces", key)
 
 
 # --- the state directory without a running dev ----------------------------------------------------
@@ -175,7 +167,7 @@ def run_list(args: argparse.Namespace) -> int:
     url = running_server(state)
     if not (args.binding or args.namespace):
         if url:
-            print_json(call_server(url, "GET", "/_emulator/durable_objects/namespaces"))
+            print_json(call_server(url, "GET", api_path(url, "durable_objects", "namespaces")))
             return 0
         from emulator.bindings.durable_objects.engine import INDEX_FILE, NamespaceIndex
 
@@ -225,13 +217,8 @@ def run_get(args: argparse.Namespace) -> int:
     key = namespace_key(args)
     url = running_server(resolve_state_dir(args))
     if url:
-        try:
-            found = call_server(url, "GET", f"{_base(url, key)}/object/value?{_object_query(args)}"
-                                            f"&key={urllib.parse.quote(args.key)}")
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
-            found = None
+        found = call_server(url, "GET", f"{_base(url, key)}/object/value?{_object_query(args)}"
+                                        f"&key={urllib.parse.quote(args.key)}", missing=None)
         print_json(None if found is None else found["value"])
         return 0
     from emulator.bindings.durable_objects.serialize import decode, to_json

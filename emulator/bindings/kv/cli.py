@@ -32,12 +32,14 @@ from collections.abc import Callable
 
 from emulator.cli import output
 from emulator.cli._common import (
-    ServerError,
+    add_command_group,
     add_json_argument,
     add_state_arguments,
+    api_path,
     call_server,
     cli_errors,
-    nearest_config,
+    config_path,
+    require_config,
     resolve_state_dir,
     running_server,
     unknown_name,
@@ -47,14 +49,9 @@ from emulator.errors import CliError
 
 
 def register(subparsers: Any) -> None:
-    kv = subparsers.add_parser("kv", help="Workers KV: keys, bulk writes, namespaces",
-                               description="Manage the local Workers KV namespaces (wrangler's `kv` commands).")
-    sub = kv.add_subparsers(dest="kv_command", metavar="COMMAND")
-    kv.set_defaults(func=lambda args: (kv.print_help(), 2)[1])
-
-    key = sub.add_parser("key", help="write, read, delete and list keys of a namespace")
-    key_sub = key.add_subparsers(dest="key_command", metavar="COMMAND")
-    key.set_defaults(func=lambda args: (key.print_help(), 2)[1])
+    sub = add_command_group(subparsers, "kv", "kv_command", help="Workers KV: keys, bulk writes, namespaces",
+                            description="Manage the local Workers KV namespaces (wrangler's `kv` commands).")
+    key_sub = add_command_group(sub, "key", "key_command", help="write, read, delete and list keys of a namespace")
 
     put = key_sub.add_parser("put", help="write a single key/value pair")
     put.add_argument("key", metavar="KEY")
@@ -86,9 +83,7 @@ def register(subparsers: Any) -> None:
     _namespace_arguments(lst)
     lst.set_defaults(func=run_list)
 
-    bulk = sub.add_parser("bulk", help="write, read or delete many keys from a JSON file")
-    bulk_sub = bulk.add_subparsers(dest="bulk_command", metavar="COMMAND")
-    bulk.set_defaults(func=lambda args: (bulk.print_help(), 2)[1])
+    bulk_sub = add_command_group(sub, "bulk", "bulk_command", help="write, read or delete many keys from a JSON file")
     bput = bulk_sub.add_parser("put", help='write pairs from a JSON array of {"key", "value", "expiration"?, '
                                            '"expiration_ttl"?, "metadata"?, "base64"?}')
     bput.add_argument("filename", metavar="FILE")
@@ -110,9 +105,7 @@ def register(subparsers: Any) -> None:
     _namespace_arguments(bdel)
     bdel.set_defaults(func=run_bulk_delete)
 
-    namespace = sub.add_parser("namespace", help="local namespaces")
-    ns_sub = namespace.add_subparsers(dest="namespace_command", metavar="COMMAND")
-    namespace.set_defaults(func=lambda args: (namespace.print_help(), 2)[1])
+    ns_sub = add_command_group(sub, "namespace", "namespace_command", help="local namespaces")
     nlist = ns_sub.add_parser("list", help="every namespace the config declares or the state holds (JSON)")
     nlist.add_argument("--json", action="store_true", help="accepted: the namespaces are always printed as JSON")
     add_state_arguments(nlist)
@@ -138,10 +131,6 @@ def _flag(text: str) -> bool:
 
 
 # --- which namespace -------------------------------------------------------------------
-def _config_file(args: argparse.Namespace) -> Path | None:
-    return Path(args.config) if getattr(args, "config", None) else nearest_config()
-
-
 def _declared(config: Path) -> list[Any]:
     """Every ``kv_namespaces`` entry of the config (each app of a workspace file)."""
     from emulator.bindings.kv.config import kv_config
@@ -163,9 +152,7 @@ def namespace_id(args: argparse.Namespace) -> str:
         return str(args.namespace_id)
     if not args.binding:
         raise CliError("Exactly one of the arguments --binding and --namespace-id is required.")
-    config = _config_file(args)
-    if config is None or not config.exists():
-        raise CliError("No wrangler config found: pass -c PATH, or --namespace-id.")
+    config = require_config(args, "--namespace-id")
     for ns in _declared(config):
         if ns.binding != args.binding:
             continue
@@ -189,32 +176,35 @@ def namespace_id(args: argparse.Namespace) -> str:
 def _require_known_id(args: argparse.Namespace, ns: str) -> None:
     """A ``--namespace-id`` must be one the config declares (id, preview_id, local id) or
     the state directory holds; anything else is a typo, refused with the known ids."""
-    from emulator.bindings.kv.engine import stored_namespace_id
-
-    config = _config_file(args)
+    config = config_path(args)
     declared: set[str] = set()
     if config is not None and config.exists():
         for n in _declared(config):
             declared.update(str(i) for i in (n.id, n.preview_id, n.local_id) if i)
     if ns in declared:
         return
-    state = resolve_state_dir(args)
-    url = running_server(state, create=False)
-    if url:
-        stored = {str(n["id"]) for n in call_server(url, "GET", _base(url, "x").rsplit("/", 1)[0])
-                  if isinstance(n, dict) and "id" in n}
-    else:
-        folder = state.root / "kv"
-        stored = {i for p in (sorted(folder.glob("*.sqlite3")) if folder.is_dir() else [])
-                  if (i := stored_namespace_id(p)) is not None}
+    stored = {str(n["id"]) for n in _stored_namespaces(args) if isinstance(n, dict) and "id" in n}
     if ns not in stored:
         raise CliError(unknown_name("KV namespace", ns, declared | stored))
 
 
 # --- running dev or the state directory ------------------------------------------------------
 def _base(url: str, ns: str) -> str:
-    prefix = "/kv" if url.rstrip("/").endswith("/_emulator") else "/_emulator/kv"
-    return f"{prefix}/namespaces/{urllib.parse.quote(ns, safe='')}"
+    return api_path(url, "kv", "namespaces", ns)
+
+
+def _stored_namespaces(args: argparse.Namespace) -> list[Any]:
+    """The namespaces the state directory holds: the running `dev`'s list, or each
+    namespace's file (``{"id", "file"}``)."""
+    from emulator.bindings.kv.engine import stored_namespace_id
+
+    state = resolve_state_dir(args)
+    url = running_server(state, create=False)
+    if url:
+        return list(call_server(url, "GET", api_path(url, "kv", "namespaces")))
+    folder = state.root / "kv"
+    return [{"id": ns, "file": str(path)} for path in (sorted(folder.glob("*.sqlite3")) if folder.is_dir() else [])
+            if (ns := stored_namespace_id(path)) is not None]
 
 
 def _q(key: str) -> str:
@@ -269,8 +259,7 @@ def run_put(args: argparse.Namespace) -> int:
             raise CliError(f"--metadata must be a JSON object. Received: {args.metadata}")
         options["metadata"] = metadata
     shown = f'the contents of {args.path}' if args.path else f'the value "{args.value}"'
-    if not output.wants_json(args):
-        output.say(f'Writing {shown} to key "{args.key}" on namespace {ns}.')
+    output.announce(args, f'Writing {shown} to key "{args.key}" on namespace {ns}.')
     url = running_server(resolve_state_dir(args))
     if url:
         query = f"key={_q(args.key)}"
@@ -285,8 +274,7 @@ def run_put(args: argparse.Namespace) -> int:
         async def work(namespace: Any) -> None:
             await namespace.put(args.key, data, options)
         _local(args, ns, work)
-    if output.wants_json(args):
-        print_json({"namespace": ns, "key": args.key, "written": len(data)})
+    output.outcome(args, {"namespace": ns, "key": args.key, "written": len(data)})
     return 0
 
 
@@ -296,12 +284,7 @@ def run_get(args: argparse.Namespace) -> int:
     url = running_server(resolve_state_dir(args), create=False)
     found: dict[str, Any] | None
     if url:
-        try:
-            found = call_server(url, "GET", f"{_base(url, ns)}/entry?key={_q(args.key)}")
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
-            found = None
+        found = call_server(url, "GET", f"{_base(url, ns)}/entry?key={_q(args.key)}", missing=None)
         value = None if found is None else (
             base64.b64decode(found["base64"]) if "base64" in found else found["text"].encode())
     else:
@@ -338,21 +321,15 @@ def run_get(args: argparse.Namespace) -> int:
 @cli_errors
 def run_delete(args: argparse.Namespace) -> int:
     ns = namespace_id(args)
-    if not output.wants_json(args):
-        output.say(f'Deleting the key "{args.key}" on namespace {ns}.')
+    output.announce(args, f'Deleting the key "{args.key}" on namespace {ns}.')
     url = running_server(resolve_state_dir(args))
     if url:
-        try:
-            call_server(url, "DELETE", f"{_base(url, ns)}/value?key={_q(args.key)}")
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
+        call_server(url, "DELETE", f"{_base(url, ns)}/value?key={_q(args.key)}", missing=None)
     else:
         async def work(namespace: Any) -> None:
             await namespace.delete(args.key)
         _local(args, ns, work, empty=None)  # a namespace that holds nothing: nothing to delete
-    if output.wants_json(args):
-        print_json({"namespace": ns, "key": args.key, "deleted": True})
+    output.outcome(args, {"namespace": ns, "key": args.key, "deleted": True})
     return 0
 
 
@@ -365,12 +342,8 @@ def run_list(args: argparse.Namespace) -> int:
     while True:
         if url:
             query = f"prefix={_q(args.prefix)}" + (f"&cursor={_q(cursor)}" if cursor else "")
-            try:
-                page = call_server(url, "GET", f"{_base(url, ns)}/keys?{query}")
-            except ServerError as exc:
-                if exc.status != 404:
-                    raise
-                page = {"keys": [], "list_complete": True}
+            page = call_server(url, "GET", f"{_base(url, ns)}/keys?{query}",
+                               missing={"keys": [], "list_complete": True})
         else:
             async def work(namespace: Any, after: str | None = cursor) -> Any:
                 return await namespace.list({"prefix": args.prefix, "cursor": after})
@@ -417,10 +390,7 @@ def run_bulk_put(args: argparse.Namespace) -> int:
             async def work(namespace: Any) -> int:
                 return int(namespace.bulk_put(pairs, progress=bar.update if bar.enabled else None))
             _local(args, ns, work)
-    if output.wants_json(args):
-        print_json({"namespace": ns, "written": len(pairs)})
-    else:
-        output.say("Success!")
+    output.outcome(args, {"namespace": ns, "written": len(pairs)}, "Success!")
     return 0
 
 
@@ -430,12 +400,7 @@ def run_bulk_get(args: argparse.Namespace) -> int:
     keys = _keys_of(_read_json_file(args.filename), args.filename)
     url = running_server(resolve_state_dir(args), create=False)
     if url:
-        try:
-            values = call_server(url, "POST", f"{_base(url, ns)}/bulk/get", body=keys)
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
-            values = dict.fromkeys(keys)
+        values = call_server(url, "POST", f"{_base(url, ns)}/bulk/get", body=keys, missing=dict.fromkeys(keys))
     else:
         async def work(namespace: Any) -> dict[str, Any]:
             return {k: await namespace.get(k) for k in keys}
@@ -462,37 +427,18 @@ def run_bulk_delete(args: argparse.Namespace) -> int:
     deleted: int | None = None
     with output.Progress(f"Deleting {len(keys)} keys", None, "keys"):
         if url:
-            try:
-                call_server(url, "POST", f"{_base(url, ns)}/bulk/delete", body=keys)
-            except ServerError as exc:
-                if exc.status != 404:
-                    raise
+            call_server(url, "POST", f"{_base(url, ns)}/bulk/delete", body=keys, missing=None)
         else:
             async def work(namespace: Any) -> int:
                 return int(namespace.bulk_delete(keys))
             deleted = _local(args, ns, work, empty=0)
-    if output.wants_json(args):
-        print_json({"namespace": ns, "keys": len(keys), **({"deleted": deleted} if deleted is not None else {})})
-    else:
-        output.say("Success!")
+    output.outcome(args, {"namespace": ns, "keys": len(keys), **({"deleted": deleted} if deleted is not None else {})},
+                   "Success!")
     return 0
 
 
 # --- namespaces -----------------------------------------------------------------------------------
 @cli_errors
 def run_namespace_list(args: argparse.Namespace) -> int:
-    from emulator.bindings.kv.engine import stored_namespace_id
-
-    state = resolve_state_dir(args)
-    url = running_server(state, create=False)
-    if url:
-        print_json(call_server(url, "GET", _base(url, "x").rsplit("/", 1)[0]))
-        return 0
-    found = []
-    folder = state.root / "kv"
-    for path in sorted(folder.glob("*.sqlite3")) if folder.is_dir() else []:
-        ns = stored_namespace_id(path)
-        if ns is not None:
-            found.append({"id": ns, "file": str(path)})
-    print_json(found)
+    print_json(_stored_namespaces(args))
     return 0

@@ -35,14 +35,15 @@ from collections.abc import Callable
 
 from emulator.cli import output
 from emulator.cli._common import (
-    ServerError,
+    StateTarget,
+    Verb,
+    add_command_group,
     add_json_argument,
     add_state_arguments,
+    api_path,
     call_server,
+    cli_errors,
     config_apps,
-    resolve_state_dir,
-    running_server,
-    unknown_name,
 )
 from emulator.errors import CliError
 
@@ -51,11 +52,10 @@ LIST_COLUMNS = ["name", "depth", "visible", "in_flight", "delayed", "dead_letter
 
 
 def register(subparsers: Any) -> None:
-    queues = subparsers.add_parser(
-        "queues", help="local queues: list, info, peek, send, pause/resume delivery, purge, redrive",
+    sub = add_command_group(
+        subparsers, "queues", "queues_command",
+        help="local queues: list, info, peek, send, pause/resume delivery, purge, redrive",
         description="Inspect and drive the local queues (wrangler's `queues` commands, locally).")
-    sub = queues.add_subparsers(dest="queues_command", metavar="COMMAND")
-    queues.set_defaults(func=lambda args: (queues.print_help(), 2)[1])
 
     lst = sub.add_parser("list", help="every queue with its depth, in-flight, delayed and totals",
                          description="Every queue the config declares or the state holds, with its figures.")
@@ -123,9 +123,7 @@ def register(subparsers: Any) -> None:
 
 
 def _path(url: str, *parts: str) -> str:
-    # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
-    prefix = "/queues" if url.rstrip("/").endswith("/_emulator") else "/_emulator/queues"
-    return prefix + "".join("/" + urllib.parse.quote(p, safe="") for p in parts)
+    return api_path(url, "queues", *parts)
 
 
 def declared_queues(args: argparse.Namespace) -> set[str]:
@@ -150,21 +148,8 @@ def _empty_stats(name: str) -> dict[str, Any]:
             "delivery_paused": False, "acked": 0, "retried": 0, "dropped": 0, "dlq": 0}
 
 
-class _Backend:
+class _Backend(StateTarget):
     """The queues of the state directory: a running `dev`'s API, or the store on disk."""
-
-    def __init__(self, args: argparse.Namespace, reading: bool) -> None:
-        self.args = args
-        self.state = resolve_state_dir(args)
-        # Names are checked before anything is created: the directory is only taken (and
-        # created) by `writable()`, once a writing verb knows its queue.
-        self.url = running_server(self.state, create=False)
-        self.reading = reading
-
-    def writable(self) -> None:
-        """Take the state directory for a write (creating it), unless an emulator serves it."""
-        if not self.url:
-            self.url = running_server(self.state)
 
     def stored_names(self) -> set[str]:
         if self.url:
@@ -186,9 +171,7 @@ class _Backend:
         if reading and not path.is_file():
             return default
         if not reading:
-            self.writable()
-            if self.url:
-                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
+            self.hold_files()
             path = self.state.binding_dir("queues") / DB_FILENAME
 
         async def main() -> Any:
@@ -211,17 +194,12 @@ class _Backend:
             return
         stored = self.stored_names()
         if name not in stored:
-            raise CliError(unknown_name("queue", name, declared | stored, config_apps(self.args).problem))
+            raise self.unknown("queue", name, declared | stored)
 
     def stats(self, name: str) -> dict[str, Any]:
         """One queue's figures (a declared queue never used: zeros; unknown: an error)."""
         if self.url:
-            try:
-                return dict(call_server(self.url, "GET", _path(self.url, name)))
-            except ServerError as exc:
-                if exc.status != 404:
-                    raise
-                found = None
+            found = call_server(self.url, "GET", _path(self.url, name), missing=None)
         else:
             found = self.local(lambda broker: broker.stats(name) if broker.has_queue(name) else None)
         if found is not None:
@@ -229,33 +207,29 @@ class _Backend:
         declared = declared_queues(self.args)
         if name in declared:
             return _empty_stats(name)
-        raise CliError(unknown_name("queue", name, declared | self.stored_names(),
-                                    config_apps(self.args).problem))
+        raise self.unknown("queue", name, declared | self.stored_names())
 
 
 def _names(broker: Any) -> set[str]:
     return set(broker.queue_names())
 
 
-def _run(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.bindings.queues.errors import QueueNotFound, QueueSendError
+def _message(exc: Exception) -> str | None:
+    """The queue errors of a verb as the user reads them (``cli_errors`` does the rest)."""
+    from emulator.bindings.queues.errors import QueueNotFound, QueueSendError
 
-        try:
-            return verb(args)
-        except ServerError as exc:
-            raise CliError(exc.message) from None
-        except (QueueNotFound, QueueSendError, ValueError, TypeError) as exc:
-            raise CliError(str(exc)) from None
-        except output.NotInteractive:
-            raise CliError("The --force flag is required to purge a Queue in non-interactive mode") from None
-        except BrokenPipeError:
-            raise  # stdout closed: `cf-emulator` exits 141 (docs/cli.md)
-        except OSError as exc:
-            raise CliError(f"cannot reach the queue store: {exc}") from None
-    wrapped.__name__ = verb.__name__
-    return wrapped
+    if isinstance(exc, (QueueNotFound, QueueSendError, ValueError, TypeError)):
+        return str(exc)
+    if isinstance(exc, output.NotInteractive):
+        return "The --force flag is required to purge a Queue in non-interactive mode"
+    if isinstance(exc, OSError):
+        return f"cannot reach the queue store: {exc}"
+    return None
+
+
+def _run(verb: Verb) -> Verb:
+    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
+    return cli_errors(verb, _message)
 
 
 @_run
@@ -313,13 +287,9 @@ def run_peek(args: argparse.Namespace) -> int:
         raise CliError("--limit must not be negative")
     backend = _Backend(args, reading=True)
     if backend.url:
-        try:
-            messages = call_server(backend.url, "GET", _path(backend.url, args.name, "messages")
-                                   + f"?limit={args.limit}")["messages"]
-        except ServerError as exc:
-            if exc.status != 404:
-                raise
-            messages = None
+        found = call_server(backend.url, "GET", _path(backend.url, args.name, "messages")
+                            + f"?limit={args.limit}", missing=None)
+        messages = None if found is None else found["messages"]
     else:
         messages = backend.local(lambda broker: broker.peek(args.name, args.limit)
                                  if broker.has_queue(args.name) else None)
@@ -380,10 +350,7 @@ def run_send(args: argparse.Namespace) -> int:
             return [r.id for r in records]
 
         ids = backend.local(send)
-    if output.wants_json(args):
-        output.print_json({"queue": args.name, "ids": ids})
-    else:
-        output.say(f'Sent message {ids[0]} to queue "{args.name}".')
+    output.outcome(args, {"queue": args.name, "ids": ids}, f'Sent message {ids[0]} to queue "{args.name}".')
     return 0
 
 
@@ -393,9 +360,7 @@ def run_delivery(args: argparse.Namespace) -> int:
     backend = _Backend(args, reading=False)
     backend.require_known(args.name)
     backend.writable()
-    quiet = output.wants_json(args)
-    if not quiet:
-        output.say(f"{'Pausing' if paused else 'Resuming'} message delivery for queue {args.name}.")
+    output.announce(args, f"{'Pausing' if paused else 'Resuming'} message delivery for queue {args.name}.")
     if backend.url:
         verb = "pause-delivery" if paused else "resume-delivery"
         call_server(backend.url, "POST", _path(backend.url, args.name, verb))
@@ -405,10 +370,8 @@ def run_delivery(args: argparse.Namespace) -> int:
             await broker.set_paused(args.name, paused)
 
         backend.local(toggle)
-    if quiet:
-        output.print_json({"queue": args.name, "delivery_paused": paused})
-    else:
-        output.say(f"{'Paused' if paused else 'Resumed'} message delivery for queue {args.name}.")
+    output.outcome(args, {"queue": args.name, "delivery_paused": paused},
+                   f"{'Paused' if paused else 'Resumed'} message delivery for queue {args.name}.")
     return 0
 
 
@@ -427,10 +390,8 @@ def run_purge(args: argparse.Namespace) -> int:
         purged = call_server(backend.url, "POST", _path(backend.url, args.name, "purge"))["purged"]
     else:
         purged = backend.local(lambda broker: broker.purge(args.name) if broker.has_queue(args.name) else 0)
-    if output.wants_json(args):
-        output.print_json({"queue": args.name, "purged": purged})
-    else:
-        output.say(f"Purged Queue '{args.name}' ({purged} message{'' if purged == 1 else 's'}).")
+    output.outcome(args, {"queue": args.name, "purged": purged},
+                   f"Purged Queue '{args.name}' ({purged} message{'' if purged == 1 else 's'}).")
     return 0
 
 
@@ -447,8 +408,6 @@ def run_redrive(args: argparse.Namespace) -> int:
                              _path(backend.url, args.dlq, "messages", args.message_id, "redrive") + query)["to"]
     else:
         target = backend.local(lambda broker: broker.redrive(args.dlq, args.message_id, args.to))
-    if output.wants_json(args):
-        output.print_json({"id": args.message_id, "from": args.dlq, "to": target})
-    else:
-        output.say(f'Moved message {args.message_id} from "{args.dlq}" to "{target}".')
+    output.outcome(args, {"id": args.message_id, "from": args.dlq, "to": target},
+                   f'Moved message {args.message_id} from "{args.dlq}" to "{target}".')
     return 0

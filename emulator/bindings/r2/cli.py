@@ -43,13 +43,15 @@ from collections.abc import AsyncIterator, Iterator
 from emulator.cli import output
 from emulator.cli._common import (
     ServerError,
+    StateTarget,
+    Verb,
+    add_command_group,
     add_json_argument,
     add_state_arguments,
+    api_path,
     call_server,
+    cli_errors,
     config_apps,
-    resolve_state_dir,
-    running_server,
-    unknown_name,
 )
 from emulator.errors import CliError
 from emulator.state import StateDir
@@ -66,13 +68,10 @@ HTTP_FLAGS = (("content_type", "contentType", "content-type"),
 
 
 def register(subparsers: Any) -> None:
-    r2 = subparsers.add_parser("r2", help="R2 buckets: objects (get, put, delete, list) and CORS rules",
+    r2_sub = add_command_group(subparsers, "r2", "r2_command",
+                               help="R2 buckets: objects (get, put, delete, list) and CORS rules",
                                description="Manage objects and CORS rules of the local R2 buckets.")
-    r2_sub = r2.add_subparsers(dest="r2_command", metavar="COMMAND")
-    r2.set_defaults(func=lambda args: (r2.print_help(), 2)[1])
-    obj = r2_sub.add_parser("object", help="manage objects in a local bucket")
-    o_sub = obj.add_subparsers(dest="object_command", metavar="COMMAND")
-    obj.set_defaults(func=lambda args: (obj.print_help(), 2)[1])
+    o_sub = add_command_group(r2_sub, "object", "object_command", help="manage objects in a local bucket")
 
     get = o_sub.add_parser("get", help="fetch an object from a bucket",
                            description="Fetch an object from an R2 bucket. Without --file or --pipe it is "
@@ -129,12 +128,8 @@ def register(subparsers: Any) -> None:
     add_state_arguments(lst)
     lst.set_defaults(func=run_list)
 
-    bucket = r2_sub.add_parser("bucket", help="bucket settings")
-    b_sub = bucket.add_subparsers(dest="bucket_command", metavar="COMMAND")
-    bucket.set_defaults(func=lambda args: (bucket.print_help(), 2)[1])
-    cors = b_sub.add_parser("cors", help="manage the CORS rules of a local bucket")
-    c_sub = cors.add_subparsers(dest="cors_command", metavar="COMMAND")
-    cors.set_defaults(func=lambda args: (cors.print_help(), 2)[1])
+    b_sub = add_command_group(r2_sub, "bucket", "bucket_command", help="bucket settings")
+    c_sub = add_command_group(b_sub, "cors", "cors_command", help="manage the CORS rules of a local bucket")
 
     cors_set = c_sub.add_parser("set", help="set the CORS rules of a bucket from a JSON file")
     cors_set.add_argument("bucket", metavar="BUCKET")
@@ -166,9 +161,7 @@ def _split(object_path: str) -> tuple[str, str]:
 
 
 def _base(bucket: str, url: str) -> str:
-    # server.json's internal_url is an app's base URL; tolerate one already ending in /_emulator.
-    prefix = "/r2" if url.rstrip("/").endswith("/_emulator") else "/_emulator/r2"
-    return f"{prefix}/buckets/{urllib.parse.quote(bucket, safe='')}"
+    return api_path(url, "r2", "buckets", bucket)
 
 
 def declared_buckets(args: argparse.Namespace) -> set[str]:
@@ -201,30 +194,21 @@ class _Local:
         self.store.close()
 
 
-class _Target:
+class _Target(StateTarget):
     """The R2 state a verb works on: a running `dev`'s API, or the files (``local``)."""
 
     def __init__(self, args: argparse.Namespace, reading: bool) -> None:
-        self.args = args
-        self.reading = reading
-        self.state = resolve_state_dir(args)
-        # Names are checked before anything is created: a writing verb takes (and creates)
-        # the directory in `writable()`, once it knows its bucket.
-        self.url = running_server(self.state, create=False)
+        super().__init__(args, reading)
         # Without R2 data in the state directory there is nothing to open for reading.
         self.empty = not self.url and not (self.state.root / "r2").is_dir()
 
     def writable(self) -> None:
-        """Take the state directory for a write (creating it), unless an emulator serves it."""
-        if not self.url:
-            self.url = running_server(self.state)
-            self.empty = False
+        super().writable()
+        self.empty = False
 
     def run(self, work: Any) -> Any:
         if not self.reading:
-            self.writable()
-            if self.url:
-                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
+            self.hold_files()
         import asyncio
 
         local = _Local(self.state)
@@ -235,7 +219,7 @@ class _Target:
 
     def stored_buckets(self) -> set[str]:
         if self.url:
-            return set(call_server(self.url, "GET", _base("x", self.url).rsplit("/", 1)[0]))
+            return set(call_server(self.url, "GET", api_path(self.url, "r2", "buckets")))
         if self.empty:
             return set()
         reading, self.reading = self.reading, True
@@ -249,8 +233,7 @@ class _Target:
         declared = declared_buckets(self.args)
         if bucket in declared:
             return CliError(f"The specified bucket '{bucket}' does not exist.")
-        return CliError(unknown_name("bucket", bucket, declared | self.stored_buckets(),
-                                     config_apps(self.args).problem))
+        return self.unknown("bucket", bucket, declared | self.stored_buckets())
 
     def require_writable(self, bucket: str) -> None:
         """A writing verb's bucket: declared by the config (created on first use) or stored."""
@@ -262,19 +245,18 @@ async def _bucket_names(local: _Local) -> list[str]:
     return local.store.bucket_names()
 
 
-def _run(verb: Any) -> Any:
-    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from emulator.bindings.r2.errors import R2Error
+def _message(exc: Exception) -> str | None:
+    """The R2 errors of a verb as the user reads them (``cli_errors`` does the rest)."""
+    from emulator.bindings.r2.errors import R2Error
 
-        try:
-            return int(verb(args))
-        except ServerError as exc:
-            raise CliError(exc.message) from None
-        except (LookupError, R2Error, TypeError, ValueError) as exc:
-            raise CliError(str(exc).strip("'\"")) from None
-    wrapped.__name__ = verb.__name__
-    return wrapped
+    if isinstance(exc, (LookupError, R2Error, TypeError, ValueError)):
+        return str(exc).strip("'\"")
+    return None
+
+
+def _run(verb: Verb) -> Verb:
+    """The verb, with the errors of what it calls turned into ``CliError`` (one line each)."""
+    return cli_errors(verb, _message)
 
 
 # --- objects -------------------------------------------------------------------------------
@@ -646,24 +628,18 @@ def run_cors_set(args: argparse.Namespace) -> int:
         count = len(rules_from_json(rules_file))  # checked here for a clear message either way
     except CorsConfigError as exc:
         raise CliError(f"{args.file}: {exc}") from None
-    quiet = output.wants_json(args)
-    if not quiet:
-        output.say(f"Setting CORS configuration ({count} rules) for bucket '{args.bucket}'...")
+    output.announce(args, f"Setting CORS configuration ({count} rules) for bucket '{args.bucket}'...")
     rules = _cors_call(args, "PUT", rules_file)
-    if quiet:
-        output.print_json({"bucket": args.bucket, "rules": rules})
-    else:
-        output.say(f"✨ Set CORS configuration for bucket '{args.bucket}'.")
+    output.outcome(args, {"bucket": args.bucket, "rules": rules},
+                   f"✨ Set CORS configuration for bucket '{args.bucket}'.")
     return 0
 
 
 @_run
 def run_cors_list(args: argparse.Namespace) -> int:
-    quiet = output.wants_json(args)
-    if not quiet:
-        output.say(f"Listing CORS rules for bucket '{args.bucket}'...")
+    output.announce(args, f"Listing CORS rules for bucket '{args.bucket}'...")
     rules = _cors_call(args, "GET")
-    if quiet:
+    if output.wants_json(args):
         output.print_json(rules)
         return 0
     if not rules:
@@ -687,12 +663,8 @@ def run_cors_list(args: argparse.Namespace) -> int:
 
 @_run
 def run_cors_delete(args: argparse.Namespace) -> int:
-    quiet = output.wants_json(args)
-    if not quiet:
-        output.say(f"Deleting the CORS configuration for bucket '{args.bucket}'...")
+    output.announce(args, f"Deleting the CORS configuration for bucket '{args.bucket}'...")
     _cors_call(args, "DELETE")
-    if quiet:
-        output.print_json({"bucket": args.bucket, "deleted": True})
-    else:
-        output.say(f"CORS configuration deleted for bucket '{args.bucket}'.")
+    output.outcome(args, {"bucket": args.bucket, "deleted": True},
+                   f"CORS configuration deleted for bucket '{args.bucket}'.")
     return 0

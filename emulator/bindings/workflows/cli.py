@@ -35,16 +35,17 @@ from urllib.parse import quote, urlencode
 from emulator.cli import output
 from emulator.cli._common import (
     ServerError,
+    StateTarget,
+    Verb,
+    add_command_group,
     add_json_argument,
     add_state_arguments,
+    api_path,
     call_server,
+    cli_errors,
     config_apps,
-    resolve_state_dir,
-    running_server,
-    unknown_name,
 )
 from emulator.errors import CliError
-from emulator.state import StateDir
 
 ACTIONS = {  # verb → (wrangler's message emoji, past participle)
     "terminate": ("🥷", "terminated"),
@@ -66,10 +67,9 @@ def _local_session(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("workflows", help="trigger, inspect and control workflow instances",
-                                   description="Manage the local Workflows (wrangler's `workflows` commands).")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
-    sub = parser.add_subparsers(dest="workflows_cmd", metavar="COMMAND")
+    sub = add_command_group(subparsers, "workflows", "workflows_cmd",
+                            help="trigger, inspect and control workflow instances",
+                            description="Manage the local Workflows (wrangler's `workflows` commands).")
 
     p_list = sub.add_parser("list", help="list workflows with instance counts by status")
     add_json_argument(p_list, "the workflows")
@@ -100,9 +100,8 @@ def register(subparsers: Any) -> None:
     _local_session(p_delete)
     p_delete.set_defaults(func=_cmd(_delete_workflow, reading=False))
 
-    p_inst = sub.add_parser("instances", help="list, describe, send events to and control instances")
-    p_inst.set_defaults(func=lambda args: (p_inst.print_help(), 2)[1])
-    isub = p_inst.add_subparsers(dest="instances_cmd", metavar="COMMAND")
+    isub = add_command_group(sub, "instances", "instances_cmd",
+                             help="list, describe, send events to and control instances")
 
     p_ilist = isub.add_parser("list", help="list the instances of a workflow")
     p_ilist.add_argument("name", help="name of the workflow")
@@ -143,23 +142,17 @@ def register(subparsers: Any) -> None:
 
 
 # --- backends -----------------------------------------------------------------------------
-class _Backend:
+class _Backend(StateTarget):
     """The workflow state a verb works on: a running `dev`'s API, or the state file."""
 
     def __init__(self, args: argparse.Namespace, reading: bool) -> None:
-        self.args = args
-        self.reading = reading
-        self.state: StateDir = resolve_state_dir(args)
         port = getattr(args, "port", None)
-        # Names are checked before anything is created: a writing verb takes (and creates)
-        # the directory in `connect()`, once it knows its workflow.
-        self.url = f"http://127.0.0.1:{port}" if port else running_server(self.state, create=False)
+        super().__init__(args, reading, f"http://127.0.0.1:{port}" if port else None)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         assert self.url is not None
-        prefix = "/workflows" if self.url.rstrip("/").endswith("/_emulator") else "/_emulator/workflows"
         try:
-            return call_server(self.url, method, prefix + path, body=body)
+            return call_server(self.url, method, api_path(self.url, "workflows") + path, body=body)
         except ServerError as exc:
             raise CliError(exc.message) from None
         except OSError as exc:
@@ -174,9 +167,7 @@ class _Backend:
         if reading and not path.is_file():
             return None
         if not reading:
-            self.url = running_server(self.state)
-            if self.url:
-                raise CliError("An emulator started on this state directory meanwhile; run the command again.")
+            self.hold_files()
         try:
             if reading:
                 return st.connect(path, readonly=True)
@@ -213,7 +204,7 @@ class _Backend:
     def require_known(self, name: str) -> None:
         known = {w["name"] for w in self.workflows()}
         if name not in known:
-            raise CliError(unknown_name("workflow", name, known, config_apps(self.args).problem))
+            raise self.unknown("workflow", name, known)
 
     def instance_id(self, name: str, given: str) -> str:
         """``given``, or the latest instance's id for ``latest`` (wrangler's shorthand)."""
@@ -239,19 +230,23 @@ def declared_workflows(args: argparse.Namespace) -> set[tuple[str, str | None, s
             for w in workflows_config(app).workflows}
 
 
-def _cmd(verb: Callable[[argparse.Namespace, _Backend], int], reading: bool) -> Callable[[argparse.Namespace], int]:
+def _message(exc: Exception) -> str | None:
+    """The store's errors as the user reads them (``cli_errors`` does the rest)."""
+    from emulator.bindings.workflows.errors import OfflineActionError
+
+    if isinstance(exc, OfflineActionError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"workflow state: {exc}"
+    return None
+
+
+def _cmd(verb: Callable[[argparse.Namespace, _Backend], int], reading: bool) -> Verb:
     """The verb on its backend, with the store's errors turned into ``CliError``."""
     def run(args: argparse.Namespace) -> int:
-        from emulator.bindings.workflows.errors import OfflineActionError
-
-        try:
-            return int(verb(args, _Backend(args, reading)) or 0)
-        except OfflineActionError as exc:
-            raise CliError(str(exc)) from None
-        except sqlite3.Error as exc:
-            raise CliError(f"workflow state: {exc}") from None
+        return verb(args, _Backend(args, reading))
     run.__name__ = verb.__name__
-    return run
+    return cli_errors(run, _message)
 
 
 # --- verbs -------------------------------------------------------------------------------
@@ -417,10 +412,8 @@ def _delete_workflow(args: argparse.Namespace, backend: _Backend) -> int:
         removed = backend.call("DELETE", f"/{quote(args.name, safe='')}")["removed"]
     else:
         removed = backend.local(lambda conn: st.offline_delete_instances(conn, args.name))
-    if output.wants_json(args):
-        output.print_json({"workflow": args.name, "removed": removed})
-        return 0
-    output.say(f'✅ Workflow "{args.name}" instances removed successfully from local dev session.')
+    output.outcome(args, {"workflow": args.name, "removed": removed},
+                   f'✅ Workflow "{args.name}" instances removed successfully from local dev session.')
     return 0
 
 
@@ -440,11 +433,10 @@ def _send_event(args: argparse.Namespace, backend: _Backend) -> int:
         encoded = json.dumps(payload, separators=(",", ":"))
         backend.local(lambda conn: st.offline_send_event(conn, args.name, instance_id, args.type, encoded,
                                                          RealClock().now_ms()))
-    if output.wants_json(args):
-        output.print_json({"workflow": args.name, "id": instance_id, "type": args.type, "payload": payload})
-        return 0
     shown = f' and payload "{args.payload}"' if isinstance(payload, dict) and payload else ""
-    output.say(f'📤 The event with type "{args.type}"{shown} was sent to the instance "{instance_id}" from {args.name}')
+    output.outcome(args, {"workflow": args.name, "id": instance_id, "type": args.type, "payload": payload},
+                   f'📤 The event with type "{args.type}"{shown} was sent to the instance "{instance_id}" '
+                   f"from {args.name}")
     return 0
 
 
