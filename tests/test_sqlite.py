@@ -1,5 +1,5 @@
 """emulator.sqlite: background WAL checkpoints (every N commits, off the writer's thread, never
-fatal), blob binding, and the database size read from the WAL-index header."""
+fatal), blob binding, the database size read from the WAL-index header, prefix bounds."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from emulator.sqlite import WalCheckpointer, WalIndex, bind_bytes_directly
+from emulator.sqlite import WalCheckpointer, WalIndex, bind_bytes_directly, prefix_upper_bound
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -185,3 +187,14 @@ def test_bytes_bind_directly_and_unchanged(tmp_path: Path) -> None:
         sqlite3.adapters.pop(key, None)
         if saved is not None:
             sqlite3.adapters[key] = saved
+
+
+@given(prefix=st.text(min_size=1, max_size=4).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)),
+       tail=st.text(max_size=3).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)))
+def test_prefix_upper_bound_is_above_every_extension(prefix: str, tail: str) -> None:
+    bound = prefix_upper_bound(prefix)
+    if bound is None:
+        assert set(prefix) == {"\U0010ffff"}
+        return
+    assert (prefix + tail).encode() < bound.encode()
+    assert not bound.startswith(prefix)

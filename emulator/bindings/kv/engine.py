@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable
 
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import WalCheckpointer, bind_bytes_directly, prefix_upper_bound
 
 T = TypeVar("T")
 
@@ -78,23 +78,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     # A large write on the other connection holds the write lock for a few tens of ms.
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix`` (None: no bound).
-
-    UTF-8 byte order is code point order, so the bound is ``prefix`` with its last code
-    point incremented (dropping trailing U+10FFFF, which cannot be incremented).
-    """
-    chars = prefix
-    while chars and ord(chars[-1]) == 0x10FFFF:
-        chars = chars[:-1]
-    if not chars:
-        return None
-    last = ord(chars[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates are not valid UTF-8: skip past them
-        last = 0xE000
-    return chars[:-1] + chr(last)
 
 
 class KVEngine:
