@@ -1,5 +1,5 @@
 """What every SQLite store of the state directory shares: cheap blob binding, WAL checkpoints,
-prefix ranges of text keys.
+transactions, prefix ranges of text keys.
 
 **Binding ``bytes``.** The ``sqlite3`` module binds ``int``/``float``/``str``/``bytearray``
 parameters directly but sends ``bytes`` through its adapter protocol, which looks up a
@@ -65,6 +65,34 @@ def bind_bytes_directly() -> None:
     """Bind ``bytes`` parameters without the adapter protocol's failed attribute lookups."""
     if (bytes, sqlite3.PrepareProtocol) not in sqlite3.adapters:
         sqlite3.register_adapter(bytes, bytes)
+
+
+class Transaction:
+    """``with Transaction(conn):`` runs the block between ``begin`` and ``COMMIT``; when the
+    block (or the commit) raises, it rolls back, so a failed write changes nothing."""
+
+    __slots__ = ("conn", "begin")
+
+    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN") -> None:
+        self.conn = conn
+        self.begin = begin
+
+    def __enter__(self) -> None:
+        self.conn.execute(self.begin)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+        try:
+            if exc_type is None:
+                self.conn.execute("COMMIT")
+                return
+        except BaseException:
+            self._rollback()
+            raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:  # a failed COMMIT may have ended it already
+            self.conn.execute("ROLLBACK")
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

@@ -1,5 +1,5 @@
 """emulator.sqlite: background WAL checkpoints (every N commits, off the writer's thread, never
-fatal), blob binding, the database size read from the WAL-index header, prefix bounds."""
+fatal), blob binding, the database size read from the WAL-index header, transactions, prefix bounds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.sqlite import WalCheckpointer, WalIndex, bind_bytes_directly, prefix_upper_bound
+from emulator.sqlite import Transaction, WalCheckpointer, WalIndex, bind_bytes_directly, prefix_upper_bound
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -198,3 +198,22 @@ def test_prefix_upper_bound_is_above_every_extension(prefix: str, tail: str) -> 
         return
     assert (prefix + tail).encode() < bound.encode()
     assert not bound.startswith(prefix)
+
+
+def test_transaction_commits_or_changes_nothing() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    with Transaction(conn, "BEGIN IMMEDIATE"):
+        conn.execute("INSERT INTO parent VALUES (1)")
+    with pytest.raises(KeyError), Transaction(conn):
+        conn.execute("INSERT INTO parent VALUES (2)")
+        raise KeyError("the block failed")
+    # The deferred foreign key fails the COMMIT itself: rolled back too.
+    with pytest.raises(sqlite3.IntegrityError), Transaction(conn):
+        conn.execute("INSERT INTO parent VALUES (3)")
+        conn.execute("INSERT INTO child VALUES (99)")
+    assert not conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT id FROM parent")] == [1]
+    assert conn.execute("SELECT count(*) FROM child").fetchone()[0] == 0

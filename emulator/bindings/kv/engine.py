@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable
 
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly, prefix_upper_bound
+from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly, prefix_upper_bound
 
 T = TypeVar("T")
 
@@ -209,8 +209,8 @@ class KVEngine:
         if self._writes % PURGE_EVERY == 0:
             self.purge_expired(now_ms)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def _transaction(self) -> Transaction:
+        return Transaction(self.conn, "BEGIN IMMEDIATE")
 
     # --- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -240,12 +240,3 @@ def stored_namespace_id(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
