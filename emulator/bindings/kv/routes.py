@@ -157,6 +157,12 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
             raise RequestError(413, f"a bulk request is at most {MAX_BULK_BODY} bytes")
         return await json_value(request, shape)
 
+    async def wanted_keys(request: web.Request) -> list[str]:
+        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
+        if wanted is None:
+            raise RequestError(400, 'send a JSON array of keys (strings or {"name": ...})')
+        return wanted
+
     async def bulk_put(request: web.Request) -> web.Response:
         shape = "[{key, value, expiration?, expiration_ttl?, metadata?, base64?}]"
         payload = await read_json(request, shape)
@@ -170,9 +176,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def bulk_get(request: web.Request) -> web.Response:
         ns = existing(request)
-        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
-        if wanted is None:
-            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
+        wanted = await wanted_keys(request)
         now = plugin.platform.clock.now_ms()
         engine = plugin.engine(ns.namespace_id)
         out: dict[str, Any] = {}
@@ -183,9 +187,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def bulk_delete(request: web.Request) -> web.Response:
         ns = existing(request)
-        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
-        if wanted is None:
-            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
+        wanted = await wanted_keys(request)
         return web.json_response({"deleted": ns.bulk_delete(wanted)})
 
     return [
