@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from typing import Any, Protocol
 from collections.abc import Callable
 
 
@@ -50,6 +50,29 @@ class RealClock:
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
         return self.call_later(when - self.now(), callback)
+
+
+class Deadline:
+    """Cancels ``task`` (the running task by default) once ``seconds`` have passed on ``clock``,
+    unless ``cancel()`` came first. ``expired`` tells the ``CancelledError`` it causes from
+    any other cancellation (a critical section's or an alarm's wall-time limit, a step's
+    timeout)."""
+
+    __slots__ = ("expired", "_task", "_timer")
+
+    def __init__(self, clock: Clock, seconds: float, task: asyncio.Future[Any] | None = None) -> None:
+        self.expired = False
+        self._task = task if task is not None else asyncio.current_task()
+        self._timer = clock.call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        if self._task is not None and not self._task.done():
+            self.expired = True
+            self._task.cancel()
+
+    def cancel(self) -> None:
+        """Disarm (the work finished, or failed otherwise)."""
+        self._timer.cancel()
 
 
 class _FakeTimer:

@@ -1,4 +1,5 @@
-"""What every SQLite store of the state directory shares: cheap blob binding, WAL checkpoints.
+"""What every SQLite store of the state directory shares: cheap blob binding, WAL checkpoints,
+transactions, prefix ranges of text keys.
 
 **Binding ``bytes``.** The ``sqlite3`` module binds ``int``/``float``/``str``/``bytearray``
 parameters directly but sends ``bytes`` through its adapter protocol, which looks up a
@@ -40,6 +41,11 @@ The ``-shm`` file carries SQLite's POSIX locks, and POSIX drops *all* of a proce
 on a file when *any* descriptor of it is closed. So the mapping and its descriptor stay
 open until the last ``WalIndex`` of that file in the process is closed, which its owner
 does only after closing its own connections.
+
+**Prefix ranges.** KV and Durable Object storage list keys in UTF-8 byte order
+(docs/kv.md, docs/durable_objects.md), which is how SQLite's default ``BINARY`` collation
+compares ``TEXT``; a ``prefix`` becomes the index range ``key >= prefix AND key <
+prefix_upper_bound(prefix)``.
 """
 
 from __future__ import annotations
@@ -59,6 +65,51 @@ def bind_bytes_directly() -> None:
     """Bind ``bytes`` parameters without the adapter protocol's failed attribute lookups."""
     if (bytes, sqlite3.PrepareProtocol) not in sqlite3.adapters:
         sqlite3.register_adapter(bytes, bytes)
+
+
+class Transaction:
+    """``with Transaction(conn):`` runs the block between ``begin`` and ``COMMIT``; when the
+    block (or the commit) raises, it rolls back, so a failed write changes nothing."""
+
+    __slots__ = ("conn", "begin")
+
+    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN") -> None:
+        self.conn = conn
+        self.begin = begin
+
+    def __enter__(self) -> None:
+        self.conn.execute(self.begin)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+        try:
+            if exc_type is None:
+                self.conn.execute("COMMIT")
+                return
+        except BaseException:
+            self._rollback()
+            raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:  # a failed COMMIT may have ended it already
+            self.conn.execute("ROLLBACK")
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (None: no bound).
+
+    UTF-8 byte order is code point order, so the bound is ``prefix`` with its last code
+    point incremented (dropping trailing U+10FFFF, which cannot be incremented).
+    """
+    chars = prefix
+    while chars and ord(chars[-1]) == 0x10FFFF:
+        chars = chars[:-1]
+    if not chars:
+        return None
+    last = ord(chars[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not valid UTF-8: skip past them
+        last = 0xE000
+    return chars[:-1] + chr(last)
 
 
 class WalCheckpointer:

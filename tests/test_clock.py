@@ -1,10 +1,13 @@
-"""The clock: FakeClock fires timers in order only when advanced; RealClock is the machine's."""
+"""The clock: FakeClock fires timers in order only when advanced; RealClock is the machine's;
+Deadline cancels a task on the clock's time line."""
 
 from __future__ import annotations
 
 import asyncio
 
-from emulator.clock import FakeClock, RealClock
+import pytest
+
+from emulator.clock import Deadline, FakeClock, RealClock
 
 
 async def test_fake_clock_fires_due_timers_in_order_and_only_when_advanced() -> None:
@@ -57,3 +60,42 @@ async def test_real_clock_timers_run_on_the_loop() -> None:
     clock.call_later(0.001, done.set)
     await asyncio.wait_for(done.wait(), 2)
     assert abs(clock.now() * 1000 - clock.now_ms()) < 1000
+
+
+async def test_deadline_cancels_the_running_task_once_the_clock_passes_it() -> None:
+    clock = FakeClock()
+    outcome: list[bool] = []
+
+    async def work() -> None:
+        deadline = Deadline(clock, 5.0)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcome.append(deadline.expired)
+            raise
+        finally:
+            deadline.cancel()
+
+    task = asyncio.ensure_future(work())
+    await clock.settle()
+    await clock.advance(4.9)
+    assert not task.done()
+    await clock.advance(0.2)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert outcome == [True]
+
+
+async def test_deadline_tells_other_cancellations_apart_and_disarms() -> None:
+    clock = FakeClock()
+    never = asyncio.ensure_future(asyncio.Event().wait())
+    deadline = Deadline(clock, 5.0, never)
+    never.cancel()
+    await clock.advance(10)
+    assert not deadline.expired  # cancelled by someone else first
+
+    done = asyncio.ensure_future(asyncio.sleep(0))
+    disarmed = Deadline(clock, 5.0, done)
+    await done
+    disarmed.cancel()
+    assert clock.pending() == 0 and not disarmed.expired

@@ -1,5 +1,5 @@
 """emulator.sqlite: background WAL checkpoints (every N commits, off the writer's thread, never
-fatal), blob binding, and the database size read from the WAL-index header."""
+fatal), blob binding, the database size read from the WAL-index header, transactions, prefix bounds."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from emulator.sqlite import WalCheckpointer, WalIndex, bind_bytes_directly
+from emulator.sqlite import Transaction, WalCheckpointer, WalIndex, bind_bytes_directly, prefix_upper_bound
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -185,3 +187,33 @@ def test_bytes_bind_directly_and_unchanged(tmp_path: Path) -> None:
         sqlite3.adapters.pop(key, None)
         if saved is not None:
             sqlite3.adapters[key] = saved
+
+
+@given(prefix=st.text(min_size=1, max_size=4).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)),
+       tail=st.text(max_size=3).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)))
+def test_prefix_upper_bound_is_above_every_extension(prefix: str, tail: str) -> None:
+    bound = prefix_upper_bound(prefix)
+    if bound is None:
+        assert set(prefix) == {"\U0010ffff"}
+        return
+    assert (prefix + tail).encode() < bound.encode()
+    assert not bound.startswith(prefix)
+
+
+def test_transaction_commits_or_changes_nothing() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    with Transaction(conn, "BEGIN IMMEDIATE"):
+        conn.execute("INSERT INTO parent VALUES (1)")
+    with pytest.raises(KeyError), Transaction(conn):
+        conn.execute("INSERT INTO parent VALUES (2)")
+        raise KeyError("the block failed")
+    # The deferred foreign key fails the COMMIT itself: rolled back too.
+    with pytest.raises(sqlite3.IntegrityError), Transaction(conn):
+        conn.execute("INSERT INTO parent VALUES (3)")
+        conn.execute("INSERT INTO child VALUES (99)")
+    assert not conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT id FROM parent")] == [1]
+    assert conn.execute("SELECT count(*) FROM child").fetchone()[0] == 0

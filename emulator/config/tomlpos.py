@@ -240,17 +240,24 @@ class _Scanner:
         return path
 
     def _keyval(self, base: KeyPath) -> None:
+        path = self._key_equals(base)
+        if path is not None:
+            self._value(path)
+
+    def _key_equals(self, base: KeyPath) -> KeyPath | None:
+        """Read ``key =`` (recording the key's path) up to the value; None when no value
+        follows (no key here: one character is skipped; no ``=``: left where it is)."""
         parts = self._key()
         if not parts:
             self.pos += 1
-            return
+            return None
         path = self._key_path(base, parts)
         self._skip_ws()
         if self._peek() != "=":
-            return
+            return None
         self.pos += 1
         self._skip_ws()
-        self._value(path)
+        return path
 
     def _value(self, path: KeyPath) -> None:
         """One value and everything inline inside it, with an explicit stack.
@@ -291,16 +298,10 @@ class _Scanner:
                     if ch == ",":
                         self.pos += 1
                         continue
-                    parts = self._key()
-                    if not parts:
-                        self.pos += 1
+                    member = self._key_equals(frame_path)
+                    if member is None:
                         continue
-                    path = self._key_path(frame_path, parts)
-                    self._skip_ws()
-                    if self._peek() != "=":
-                        continue
-                    self.pos += 1
-                    self._skip_ws()
+                    path = member
                     break
                 if ch == "]":
                     self.pos += 1

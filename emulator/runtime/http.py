@@ -169,6 +169,15 @@ class Headers(MutableMapping[str, str]):
         return f"Headers({self.raw_items()!r})"
 
 
+def header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """Every (name, value) pair of ``headers``: a ``Headers`` (repeated names kept), a mapping,
+    or pairs; what the ASGI and WSGI adapters put in the scope / environ."""
+    if isinstance(headers, Headers):
+        return headers.raw_items()
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), str(v)) for k, v in items]
+
+
 class BlobEnding(enum.StrEnum):
     """How line endings in ``str`` parts are written (JS ``endings``). ``native`` means
     ``\\n`` on the Linux machines Workers run on, so both keep text unchanged."""

@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable
 
 from emulator.bindings.durable_objects.errors import DurableObjectError
 from emulator.bindings.durable_objects.store import ObjectStore, object_path
+from emulator.clock import Deadline
 from emulator.runtime.invocation import invoke
 from emulator.runtime.websocket import Frame, current_socket_owner
 
@@ -209,6 +210,11 @@ class ObjectActor:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(fut)
         self._release_next()
+        await self._wait_turn(fut)
+
+    async def _wait_turn(self, fut: asyncio.Future[None]) -> None:
+        """Wait until ``_release_next`` lets ``fut`` (queued in ``_waiting``) in; cancelled
+        meanwhile, leave the queue, or pass the turn on if it had already come."""
         try:
             await fut
         except asyncio.CancelledError:
@@ -275,24 +281,14 @@ class ObjectActor:
     async def _run_section(self, callback: Callable[[], Any], generation: int, reset_on_error: bool) -> Any:
         if generation != self.generation:
             raise self._reset_failure()
-        clock = self.namespace.clock
-        task = asyncio.current_task()
-        timed_out = False
-
-        def expire() -> None:
-            nonlocal timed_out
-            timed_out = True
-            if task is not None:
-                task.cancel()
-
-        timer = clock.call_later(CRITICAL_SECTION_TIMEOUT, expire)
+        deadline = Deadline(self.namespace.clock, CRITICAL_SECTION_TIMEOUT)
         try:
             result = callback()
             if inspect.isawaitable(result):
                 result = await result
             return result
         except asyncio.CancelledError:
-            if timed_out:
+            if deadline.expired:
                 error = DurableObjectError(BCW_TIMEOUT, reset=True)
                 self.reset(error)
                 raise error from None
@@ -302,7 +298,7 @@ class ObjectActor:
                 self.reset(exc)
             raise
         finally:
-            timer.cancel()
+            deadline.cancel()
 
     async def resume_after_io(self) -> None:
         """After this object's code awaited real I/O (an RPC call elsewhere): wait for the gate
@@ -315,17 +311,7 @@ class ObjectActor:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.appendleft(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self._release_next()
-            else:
-                try:
-                    self._waiting.remove(fut)
-                except ValueError:
-                    pass
-            raise
+        await self._wait_turn(fut)
 
     # --- alarms -------------------------------------------------------------------------------------
     def get_alarm(self) -> int | None:

@@ -34,6 +34,7 @@ from emulator.bindings.durable_objects.actor import ObjectActor
 from emulator.bindings.durable_objects.errors import DurableObjectsConfigError
 from emulator.bindings.durable_objects.ids import DurableObjectId, IdFactory
 from emulator.bindings.durable_objects.store import connect
+from emulator.clock import Deadline
 from emulator.jsobject import JsObject
 
 if TYPE_CHECKING:
@@ -436,22 +437,13 @@ class NamespaceEngine:
             self.log.warn("durable_objects", f"{self.class_name} {row.id[:12]} has an alarm but no {name}() "
                                              "handler; the alarm is dropped")
             return True
-        task = asyncio.current_task()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            if task is not None:
-                task.cancel()
-
-        timer = self.clock.call_later(ALARM_WALL_TIME, expire)
+        deadline = Deadline(self.clock, ALARM_WALL_TIME)
         actor.alarm_running = row.generation
         try:
             await actor.deliver(lambda instance: relaxed_call(getattr(instance, name), info))
             return True
         except asyncio.CancelledError:
-            if expired:
+            if deadline.expired:
                 self.log.error("durable_objects", f"alarm of {actor.describe()} ran longer than "
                                                   f"{int(ALARM_WALL_TIME / 60)} minutes; it is retried")
                 return False
@@ -462,7 +454,7 @@ class NamespaceEngine:
             return False
         finally:
             actor.alarm_running = None
-            timer.cancel()
+            deadline.cancel()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:

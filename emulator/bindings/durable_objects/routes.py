@@ -39,7 +39,7 @@ from emulator.bindings.durable_objects.storage import (
     compile_list_options,
     key_text,
 )
-from emulator.internal_api import json_error
+from emulator.internal_api import RequestError, json_error
 
 if TYPE_CHECKING:
     from emulator.bindings.durable_objects.actor import ObjectActor
@@ -61,18 +61,18 @@ def object_summary(engine: NamespaceEngine, hex_id: str, name: str | None) -> di
 
 
 def routes(plugin: Plugin) -> list[web.RouteDef]:
-    def namespace(request: web.Request) -> NamespaceEngine | web.Response:
+    # The lookups raise ``RequestError`` (the API's JSON 4xx) so that each handler reads as
+    # its own work.
+    def namespace(request: web.Request) -> NamespaceEngine:
         found = plugin.engine_for(request.match_info["namespace"])
         if found is None:
             known = ", ".join(sorted(e.unique_key for e in plugin.engines())) or "none"
             name = request.match_info["namespace"]
-            return json_error(404, f"no Durable Object namespace {name!r}; namespaces: {known}")
+            raise RequestError(404, f"no Durable Object namespace {name!r}; namespaces: {known}")
         return found
 
-    def target(request: web.Request) -> tuple[NamespaceEngine, ObjectActor] | web.Response:
+    def target(request: web.Request) -> tuple[NamespaceEngine, ObjectActor]:
         engine = namespace(request)
-        if isinstance(engine, web.Response):
-            return engine
         try:
             if "id" in request.query:
                 object_id = engine.ids.from_string(request.query["id"])
@@ -80,9 +80,9 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
             elif "name" in request.query:
                 object_id = engine.ids.from_name(request.query["name"])
             else:
-                return json_error(400, "name the object with ?id=<64 hex digits> or ?name=<name>")
+                raise RequestError(400, "name the object with ?id=<64 hex digits> or ?name=<name>")
         except DurableObjectError as exc:
-            return json_error(400, exc.message)
+            raise RequestError(400, exc.message) from None
         return engine, engine.actor(object_id)
 
     def release(actor: ObjectActor) -> None:
@@ -103,8 +103,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def objects(request: web.Request) -> web.Response:
         engine = namespace(request)
-        if isinstance(engine, web.Response):
-            return engine
         try:
             limit = min(MAX_LIST, max(1, int(request.query.get("limit", "100"))))
         except ValueError:
@@ -119,10 +117,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response({"objects": listed, "cursor": rows[-1][0] if len(rows) == limit else None})
 
     async def describe(request: web.Request) -> web.Response:
-        found = target(request)
-        if isinstance(found, web.Response):
-            return found
-        engine, actor = found
+        engine, actor = target(request)
         out = object_summary(engine, actor.hex, actor.id.name)
         store = actor.store
         if store.conn is None and not store.path.exists():
@@ -145,10 +140,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response(out)
 
     async def storage(request: web.Request) -> web.Response:
-        found = target(request)
-        if isinstance(found, web.Response):
-            return found
-        _, actor = found
+        _, actor = target(request)
         opts: dict[str, Any] = {k: request.query[k] for k in ("prefix", "start", "end", "startAfter")
                                 if k in request.query}
         opts["reverse"] = request.query.get("reverse") in ("1", "true")
@@ -171,10 +163,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response({"entries": entries})
 
     async def value(request: web.Request) -> web.Response:
-        found = target(request)
-        if isinstance(found, web.Response):
-            return found
-        _, actor = found
+        _, actor = target(request)
         if "key" not in request.query:
             return json_error(400, "the key goes in the query string: ?key=...")
         try:
@@ -189,10 +178,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
     async def sql(request: web.Request) -> web.Response:
         from emulator.bindings.durable_objects.sql import SqlStorage
 
-        found = target(request)
-        if isinstance(found, web.Response):
-            return found
-        engine, actor = found
+        engine, actor = target(request)
         if not engine.sqlite:
             return json_error(400, SQL_NOT_ENABLED)
         try:
@@ -224,16 +210,11 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response(out)
 
     async def evict_object(request: web.Request) -> web.Response:
-        found = target(request)
-        if isinstance(found, web.Response):
-            return found
-        engine, actor = found
+        engine, actor = target(request)
         return web.json_response({"evicted": engine.evict(actor.hex)})
 
     async def evict_all(request: web.Request) -> web.Response:
         engine = namespace(request)
-        if isinstance(engine, web.Response):
-            return engine
         return web.json_response({"evicted": engine.evict()})
 
     return [

@@ -111,6 +111,18 @@ def _key(key: Any) -> str:
                     f"got {type(key).__name__}")
 
 
+def _plain(value: str | int | float) -> str | int | float:
+    """An instance of a ``str``/``bool``/``int``/``float`` subclass as the plain value the other
+    side receives, for RPC and storage alike (both check the exact types first, inline)."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    return number(float(value))
+
+
 def _passes_over_rpc(value: Any) -> bool:
     """Request/Response/Blob/FormData and binding objects: sent over RPC as they are."""
     from emulator.runtime.http import Blob, FormData, Request, Response
@@ -155,14 +167,8 @@ def _rpc(value: Any, depth: int) -> Any:
         return JsObject({_key(k): _rpc(v, depth + 1) for k, v in value.items()})
     if isinstance(value, list):
         return [_rpc(v, depth + 1) for v in value]
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return number(float(value))
+    if isinstance(value, (str, int, float)):
+        return _plain(value)
     if isinstance(value, (set, frozenset)):
         return {_set_item(_rpc(v, depth + 1)) for v in value}
     if isinstance(value, (bytes, memoryview)):
@@ -252,14 +258,8 @@ def _tree(value: Any, depth: int) -> Any:
         return {_key(k): _tree(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [_tree(v, depth + 1) for v in value]
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return number(float(value))
+    if isinstance(value, (str, int, float)):
+        return _plain(value)
     if isinstance(value, (set, frozenset)):
         return frozenset(_tree(v, depth + 1) for v in value)
     if isinstance(value, (bytes, memoryview)):

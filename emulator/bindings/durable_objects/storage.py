@@ -34,6 +34,7 @@ from emulator.bindings.durable_objects.serialize import (
 )
 from emulator.errors import JsError
 from emulator.jsobject import JsObject
+from emulator.sqlite import prefix_upper_bound
 
 if TYPE_CHECKING:
     from emulator.bindings.durable_objects.actor import ObjectActor
@@ -113,19 +114,6 @@ def key_text(key: Any) -> str:
     if isinstance(key, (str, int, float, bool)):
         return well_formed(js_string(key))
     raise DurableObjectError(f"Storage keys must be strings, got {type(key).__name__}.", "TypeError")
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The smallest key after every key starting with ``prefix`` (None: no such key)."""
-    chars = prefix
-    while chars and ord(chars[-1]) == 0x10FFFF:
-        chars = chars[:-1]
-    if not chars:
-        return None
-    last = ord(chars[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:
-        last = 0xE000
-    return chars[:-1] + chr(last)
 
 
 def alarm_time(when: Any) -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable
 
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly, prefix_upper_bound
 
 T = TypeVar("T")
 
@@ -78,23 +78,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     # A large write on the other connection holds the write lock for a few tens of ms.
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix`` (None: no bound).
-
-    UTF-8 byte order is code point order, so the bound is ``prefix`` with its last code
-    point incremented (dropping trailing U+10FFFF, which cannot be incremented).
-    """
-    chars = prefix
-    while chars and ord(chars[-1]) == 0x10FFFF:
-        chars = chars[:-1]
-    if not chars:
-        return None
-    last = ord(chars[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates are not valid UTF-8: skip past them
-        last = 0xE000
-    return chars[:-1] + chr(last)
 
 
 class KVEngine:
@@ -226,8 +209,8 @@ class KVEngine:
         if self._writes % PURGE_EVERY == 0:
             self.purge_expired(now_ms)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def _transaction(self) -> Transaction:
+        return Transaction(self.conn, "BEGIN IMMEDIATE")
 
     # --- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -257,12 +240,3 @@ def stored_namespace_id(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -43,11 +43,15 @@ MAX_BULK_BODY = 100 * 1024 * 1024
 
 
 
-def _kv_error(exc: KVError) -> web.Response:
+def _kv_status(exc: KVError) -> int:
     # "KV PUT failed: 413 ..." (possibly after "item N: ") carries the service's status;
     # the runtime's own checks are 400s.
     match = re.search(r"KV [A-Z_]+ failed: (\d{3}) ", exc.message)
-    return json_error(int(match.group(1)) if match else 400, exc.message)
+    return int(match.group(1)) if match else 400
+
+
+def _kv_error(exc: KVError) -> web.Response:
+    return json_error(_kv_status(exc), exc.message)
 
 
 def _key_list(payload: Any) -> list[str] | None:
@@ -65,21 +69,23 @@ def _key_list(payload: Any) -> list[str] | None:
 
 
 def routes(plugin: Plugin) -> list[web.RouteDef]:
-    def existing(request: web.Request) -> KVNamespace | web.Response:
+    # The lookups raise ``RequestError`` (the API's JSON 4xx) so that each handler reads as
+    # its own work.
+    def existing(request: web.Request) -> KVNamespace:
         namespace_id = path_name(request, "namespace", "KV namespace")
         if not plugin.known(namespace_id):
             known = ", ".join(plugin.namespace_ids()) or "none"
-            return json_error(404, f"no KV namespace {namespace_id!r}; namespaces: {known}")
+            raise RequestError(404, f"no KV namespace {namespace_id!r}; namespaces: {known}")
         return plugin.namespace(namespace_id)
 
-    def key_param(request: web.Request, op: str = "GET") -> str | web.Response:
+    def key_param(request: web.Request, op: str = "GET") -> str:
         key = request.query.get("key")
         if key is None:
-            return json_error(400, "the key goes in the query string: ?key=...")
+            raise RequestError(400, "the key goes in the query string: ?key=...")
         try:
             return check_key(key, op)
         except KVError as exc:
-            return _kv_error(exc)
+            raise RequestError(_kv_status(exc), exc.message) from None
 
     async def namespaces(request: web.Request) -> web.Response:
         bound = plugin.overview()["namespaces"]
@@ -90,8 +96,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def keys(request: web.Request) -> web.Response:
         ns = existing(request)
-        if isinstance(ns, web.Response):
-            return ns
         options: dict[str, Any] = {k: request.query[k] for k in ("prefix", "cursor") if k in request.query}
         if "limit" in request.query:
             # Range-checked here only for sanity; the binding answers KV's own limit error.
@@ -103,10 +107,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def entry(request: web.Request) -> web.Response:
         ns, key = existing(request), key_param(request)
-        if isinstance(ns, web.Response):
-            return ns
-        if isinstance(key, web.Response):
-            return key
         found = plugin.engine(ns.namespace_id).get(key, plugin.platform.clock.now_ms())
         if found is None:
             return json_error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
@@ -123,10 +123,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def value(request: web.Request) -> web.StreamResponse:
         ns, key = existing(request), key_param(request)
-        if isinstance(ns, web.Response):
-            return ns
-        if isinstance(key, web.Response):
-            return key
         data = await ns.get(key, "arrayBuffer")
         if data is None:
             return json_error(404, f"no key {key!r} in KV namespace {ns.namespace_id!r}")
@@ -134,8 +130,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def put(request: web.Request) -> web.Response:
         key = key_param(request, "PUT")
-        if isinstance(key, web.Response):
-            return key
         ns = plugin.namespace(path_name(request, "namespace", "KV namespace"))
         options: dict[str, Any] = {}
         for param, option in (("expiration", "expiration"), ("expiration_ttl", "expirationTtl")):
@@ -154,11 +148,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def delete(request: web.Request) -> web.Response:
         key = key_param(request, "DELETE")
-        if isinstance(key, web.Response):
-            return key
         ns = existing(request)
-        if isinstance(ns, web.Response):
-            return ns
         await ns.delete(key)
         return web.json_response({"deleted": True, "key": key})
 
@@ -166,6 +156,12 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         if request.content_length is not None and request.content_length > MAX_BULK_BODY:
             raise RequestError(413, f"a bulk request is at most {MAX_BULK_BODY} bytes")
         return await json_value(request, shape)
+
+    async def wanted_keys(request: web.Request) -> list[str]:
+        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
+        if wanted is None:
+            raise RequestError(400, 'send a JSON array of keys (strings or {"name": ...})')
+        return wanted
 
     async def bulk_put(request: web.Request) -> web.Response:
         shape = "[{key, value, expiration?, expiration_ttl?, metadata?, base64?}]"
@@ -180,11 +176,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def bulk_get(request: web.Request) -> web.Response:
         ns = existing(request)
-        if isinstance(ns, web.Response):
-            return ns
-        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
-        if wanted is None:
-            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
+        wanted = await wanted_keys(request)
         now = plugin.platform.clock.now_ms()
         engine = plugin.engine(ns.namespace_id)
         out: dict[str, Any] = {}
@@ -195,11 +187,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def bulk_delete(request: web.Request) -> web.Response:
         ns = existing(request)
-        if isinstance(ns, web.Response):
-            return ns
-        wanted = _key_list(await read_json(request, '["key", ...] or [{"name": ...}]'))
-        if wanted is None:
-            return json_error(400, 'send a JSON array of keys (strings or {"name": ...})')
+        wanted = await wanted_keys(request)
         return web.json_response({"deleted": ns.bulk_delete(wanted)})
 
     return [

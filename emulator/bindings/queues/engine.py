@@ -1104,13 +1104,7 @@ class QueueBroker:
         """Move one message from a dead-letter queue back to its source queue (attempts reset)."""
         source = self._existing(dlq)
         if to is None:
-            sources = self.dead_letter_sources(dlq)
-            if len(sources) != 1:
-                raise ValueError(
-                    f'No queue uses "{dlq}" as its dead letter queue; pass ?to=<queue>' if not sources else
-                    f'Queues {", ".join(sources)} all use "{dlq}" as dead letter queue; pass ?to=<queue>'
-                )
-            to = sources[0]
+            to = self._only_source(dlq)
         if to == dlq:
             raise ValueError("A message cannot be redriven to the queue it is in")
         self._store.write_now()  # so that what is held and what is on disk only are settled
@@ -1124,13 +1118,8 @@ class QueueBroker:
             seq, mid, ts, ct, body, attempts, v, ord_, deferred = row
             r = StoredMessage(seq, mid, dlq, ts, ct, body, attempts, v, ord_, deferred, SPILLED)
             self._unspill(source, r.deferred, v, len(body))
-        elif r.state == VISIBLE:
-            source.visible.remove(r)
-            source.visible_bytes -= len(r.body)
-            source.held_bytes -= len(r.body) + RECORD_OVERHEAD
         else:
-            del source.waiting[r.seq]
-            source.held_bytes -= len(r.body) + RECORD_OVERHEAD
+            self._unhold(source, r)
         on_disk = r.state == SPILLED
         target = self._queue(to)
         self._move(r, target)
@@ -1163,13 +1152,8 @@ class QueueBroker:
             for r in page:
                 if on_disk:
                     self._unspill(source, r.deferred, r.visible_at, len(r.body))
-                elif r.state == VISIBLE:
-                    source.visible.remove(r)
-                    source.visible_bytes -= len(r.body)
-                    source.held_bytes -= len(r.body) + RECORD_OVERHEAD
                 else:
-                    del source.waiting[r.seq]
-                    source.held_bytes -= len(r.body) + RECORD_OVERHEAD
+                    self._unhold(source, r)
                 self._move(r, target)
             moved += len(page)
             if on_disk:
@@ -1178,16 +1162,29 @@ class QueueBroker:
         self._pump(target)
         return {"from": dlq, "to": target.name, "moved": moved, "in_flight": len(source.in_flight)}
 
+    def _only_source(self, dlq: str) -> str:
+        """The one queue whose dead-letter queue ``dlq`` is (where a redrive without ``to`` goes)."""
+        sources = self.dead_letter_sources(dlq)
+        if len(sources) != 1:
+            raise ValueError(
+                f'No queue uses "{dlq}" as its dead letter queue; pass ?to=<queue>' if not sources else
+                f'Queues {", ".join(sources)} all use "{dlq}" as dead letter queue; pass ?to=<queue>'
+            )
+        return sources[0]
+
+    def _unhold(self, q: _Queue, r: StoredMessage) -> None:
+        """Take a held message (visible or waiting) out of ``q``'s memory, to move it."""
+        if r.state == VISIBLE:
+            q.visible.remove(r)
+            q.visible_bytes -= len(r.body)
+        else:
+            del q.waiting[r.seq]
+        q.held_bytes -= len(r.body) + RECORD_OVERHEAD
+
     def _redrive_target(self, dlq: str, to: str | None) -> str:
         """Where a bulk redrive goes: ``to`` (an existing queue), else the one source of ``dlq``."""
         if to is None:
-            sources = self.dead_letter_sources(dlq)
-            if len(sources) != 1:
-                raise ValueError(
-                    f'No queue uses "{dlq}" as its dead letter queue; pass ?to=<queue>' if not sources else
-                    f'Queues {", ".join(sources)} all use "{dlq}" as dead letter queue; pass ?to=<queue>'
-                )
-            return sources[0]
+            return self._only_source(dlq)
         if to == dlq:
             raise ValueError("Messages cannot be redriven to the queue they are in")
         self._existing(to)  # a typo must not create a queue and strand every message in it

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Sequence
 
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly
 
 # The broker's file under <state>/queues/.
 DB_FILENAME = "queues.sqlite3"
@@ -442,9 +442,8 @@ class MessageStore:
     def _write(self, job: _Job) -> None:
         conn = self._conn
         assert conn is not None, "store used before open()"
-        conn.execute("BEGIN IMMEDIATE")
         created: list[str] = []
-        try:
+        with Transaction(conn, "BEGIN IMMEDIATE"):
             for queue, rows in job.inserts.items():
                 table = self._table(queue)
                 if queue not in self._tables:
@@ -473,10 +472,6 @@ class MessageStore:
             if job.max_seq:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('next_seq', ?) "
                              "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", (job.max_seq + 1,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._tables.update(created)
 
     def _apply_updates(self, conn: sqlite3.Connection, updates: list[Update]) -> None:
@@ -560,17 +555,12 @@ class MessageStore:
         conn = self._conn
         assert conn is not None
         table = self._table(queue)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(conn, "BEGIN IMMEDIATE"):
             if queue in self._tables:
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - _table() names are arrivals_<n>
             conn.execute("DELETE FROM deferred WHERE queue = ?", (queue,))
             conn.execute(_TOTALS_SQL, (queue, self._numbers[queue], 0, 0, 0, 0, 0, 0))
             conn.execute("UPDATE queue_totals SET messages = 0, bytes = 0 WHERE queue = ?", (queue,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._checkpointer.committed()
         self.commits += 1
 
@@ -589,8 +579,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     message in one ``messages`` table and restored them all at start; its rows become
     deferred ones (read through the index in (visible_at, seq) order, the order that version
     restored them in) and its queues get numbers and stored counts."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with Transaction(conn, "BEGIN IMMEDIATE"):
         old = bool(list(conn.execute("PRAGMA table_info(messages)")))
         totals = {r[1] for r in conn.execute("PRAGMA table_info(queue_totals)")}
         if totals and "no" not in totals:
@@ -609,10 +598,6 @@ def _upgrade(conn: sqlite3.Connection) -> None:
             conn.execute("DROP TABLE messages")
         conn.execute("UPDATE queue_totals SET no = rowid WHERE no IS NULL")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 # Rows per INSERT statement: one multi-row statement per few hundred rows costs a fraction

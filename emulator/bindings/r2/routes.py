@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 
 
 def routes(plugin: Plugin) -> list[web.RouteDef]:
-    def bucket_of(request: web.Request) -> R2Bucket | web.Response:
+    # The lookups raise ``RequestError`` (the API's JSON 4xx) so that each handler reads as
+    # its own work.
+    def bucket_of(request: web.Request) -> R2Bucket:
         name = path_name(request, "bucket", "bucket")
         if not plugin.store.has_bucket(name):
-            return json_error(404, f"R2 bucket '{name}' does not exist")
+            raise RequestError(404, f"R2 bucket '{name}' does not exist")
         return plugin.bucket(name)
 
     def key_of(request: web.Request) -> str | None:
@@ -55,14 +57,12 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
                 raise RequestError(400, f"{exc} (keys are at most 1024 bytes of UTF-8)") from None
         return key
 
-    def object_of(request: web.Request) -> tuple[R2Bucket, str] | web.Response:
-        """The bucket and ``?key=`` an object route names, or the error answer."""
+    def object_of(request: web.Request) -> tuple[R2Bucket, str]:
+        """The bucket and ``?key=`` an object route names."""
         bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
         key = key_of(request)
         if key is None:
-            return json_error(400, "missing ?key=")
+            raise RequestError(400, "missing ?key=")
         return bucket, key
 
     async def buckets(request: web.Request) -> web.Response:
@@ -70,8 +70,6 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
 
     async def objects(request: web.Request) -> web.Response:
         bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
         q = request.query
         opts: dict[str, Any] = {k: q[k] for k in ("prefix", "delimiter", "cursor", "startAfter") if k in q}
         try:
@@ -88,10 +86,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response(body)
 
     async def get_object(request: web.Request) -> web.StreamResponse:
-        target = object_of(request)
-        if isinstance(target, web.Response):
-            return target
-        bucket, key = target
+        bucket, key = object_of(request)
         obj = await bucket.get(key)
         if not isinstance(obj, R2ObjectBody):
             return json_error(404, f"The specified key does not exist: {key}")
@@ -105,10 +100,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return response
 
     async def head_object(request: web.Request) -> web.Response:
-        target = object_of(request)
-        if isinstance(target, web.Response):
-            return target
-        bucket, key = target
+        bucket, key = object_of(request)
         obj = await bucket.head(key)
         if obj is None:
             return json_error(404, f"The specified key does not exist: {key}")
@@ -143,10 +135,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response(obj.to_json())
 
     async def delete_object(request: web.Request) -> web.Response:
-        target = object_of(request)
-        if isinstance(target, web.Response):
-            return target
-        bucket, key = target
+        bucket, key = object_of(request)
         try:
             await bucket.delete(key)
         except R2Error as exc:
@@ -154,9 +143,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response({"deleted": True})
 
     async def get_cors(request: web.Request) -> web.Response:
-        bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
+        bucket_of(request)  # a 404 for a bucket that does not exist
         rules = cors.rules_from_stored(plugin.store.bucket_cors(request.match_info["bucket"]))
         return web.json_response({"rules": [r.to_cloudflare() for r in rules]})
 
@@ -172,9 +159,7 @@ def routes(plugin: Plugin) -> list[web.RouteDef]:
         return web.json_response({"rules": [r.to_cloudflare() for r in rules]})
 
     async def delete_cors(request: web.Request) -> web.Response:
-        bucket = bucket_of(request)
-        if isinstance(bucket, web.Response):
-            return bucket
+        bucket_of(request)  # a 404 for a bucket that does not exist
         plugin.store.set_bucket_cors(request.match_info["bucket"], None)
         return web.json_response({"deleted": True})
 

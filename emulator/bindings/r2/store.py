@@ -73,7 +73,7 @@ from moto.s3.models import FakeBucket, FakeKey, S3Backend
 from moto.s3.utils import _VersionedKeyStore
 
 from emulator.bindings.r2.errors import R2Error
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly
 from emulator.state import safe_component
 
 # Objects up to this size live inline in their index row.
@@ -640,18 +640,12 @@ class _Bucket:
                               ).fetchone()
         if row is None or "WITHOUT ROWID" in row[0].upper():
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db, "BEGIN IMMEDIATE"):
             self.db.execute("ALTER TABLE objects RENAME TO objects_layout_1")
             for statement in _schema_statements():
                 self.db.execute(statement)
             for statement in _COPY_FROM_LAYOUT_1:
                 self.db.execute(statement)
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
 
     def info(self, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM info WHERE name = ?", (name,)).fetchone()
@@ -931,8 +925,7 @@ class R2Store:
         old_names = self._current_names(b, obj.key)
         gone = [n for n in old_names or () if not names or n not in names]
         db = b.db
-        db.execute("BEGIN")
-        try:
+        with Transaction(db):
             body = None
             if data is not None:
                 body = db.execute("INSERT INTO bodies (data) VALUES (?)", (data,)).lastrowid
@@ -947,11 +940,6 @@ class R2Store:
                 db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in gone])
             for sql, params in extra_sql or ():
                 db.execute(sql, params)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         b.checkpointer.committed()
         self.hot.put(b.name, obj.key, obj, data, names)
         self._unlink(b, gone)
@@ -974,15 +962,9 @@ class R2Store:
             if not found:
                 return 0
             blobs = [n for _, names in found for n in names or ()]
-            b.db.execute("BEGIN")
-            try:
+            with Transaction(b.db):
                 b.db.executemany("DELETE FROM objects WHERE key = ?", [(k,) for k, _ in found])
                 b.db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in blobs])
-                b.db.execute("COMMIT")
-            except BaseException:
-                if b.db.in_transaction:
-                    b.db.execute("ROLLBACK")
-                raise
             b.checkpointer.committed()
             for k, _ in found:
                 self.hot.discard(bucket, k)
@@ -1132,17 +1114,14 @@ class R2Store:
                               staged.hexdigest("md5"))
             old = b.db.execute("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
                                (upload_id, part_number)).fetchone()
-            b.db.execute("BEGIN")
             try:
-                b.db.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
-                             (upload_id, part_number, part.etag, part.size, part.md5, name))
-                b.db.execute("INSERT OR IGNORE INTO blobs VALUES (?)", (name,))
-                if old:
-                    b.db.execute("DELETE FROM blobs WHERE name = ?", (old[0],))
-                b.db.execute("COMMIT")
+                with Transaction(b.db):
+                    b.db.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
+                                 (upload_id, part_number, part.etag, part.size, part.md5, name))
+                    b.db.execute("INSERT OR IGNORE INTO blobs VALUES (?)", (name,))
+                    if old:
+                        b.db.execute("DELETE FROM blobs WHERE name = ?", (old[0],))
             except BaseException:
-                if b.db.in_transaction:
-                    b.db.execute("ROLLBACK")
                 _unlink(path)
                 raise
             b.checkpointer.committed()
@@ -1210,16 +1189,10 @@ class R2Store:
                 return  # aborting a completed (or aborted) upload is a no-op in R2
             blobs = [r[0] for r in b.db.execute("SELECT blob FROM parts WHERE upload_id = ?",
                                                 (upload_id,))]
-            b.db.execute("BEGIN")
-            try:
+            with Transaction(b.db):
                 b.db.execute("UPDATE uploads SET state = 'aborted' WHERE upload_id = ?", (upload_id,))
                 b.db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 b.db.executemany("DELETE FROM blobs WHERE name = ?", [(n,) for n in blobs])
-                b.db.execute("COMMIT")
-            except BaseException:
-                if b.db.in_transaction:
-                    b.db.execute("ROLLBACK")
-                raise
             b.checkpointer.committed()
             self._unlink(b, blobs)
 

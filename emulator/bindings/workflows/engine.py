@@ -49,7 +49,7 @@ from emulator.bindings.workflows.entrypoint import (
     is_non_retryable,
     parse_duration_ms,
 )
-from emulator.clock import Clock
+from emulator.clock import Clock, Deadline
 from emulator.jsobject import JsObject, to_js_object
 from emulator.logs import EventLog
 
@@ -488,22 +488,15 @@ class _Run:
                        timeout_ms: float) -> Any:
         """One attempt, cancelled by a clock timer after the step's timeout (per attempt)."""
         task = asyncio.ensure_future(invoke(ctx))
-        timed_out = False
-
-        def expire() -> None:
-            nonlocal timed_out
-            if not task.done():
-                timed_out = True
-                task.cancel()
-        handle = self.engine.clock.call_later(timeout_ms / 1000, expire)
+        deadline = Deadline(self.engine.clock, timeout_ms / 1000, task)
         try:
             return await task
         except asyncio.CancelledError:
-            if timed_out:
+            if deadline.expired:
                 raise WorkflowTimeoutError(f"Execution timed out after {_fmt_ms(timeout_ms)}ms") from None
             raise
         finally:
-            handle.cancel()
+            deadline.cancel()
 
     async def _retry_delay(self, cfg: _StepConfig, ctx: JsObject, failure: Exception, attempt: int,
                            name: str, count: int) -> float:

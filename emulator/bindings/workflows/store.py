@@ -32,7 +32,7 @@ from typing import Any
 from collections.abc import Iterable, Sequence
 
 from emulator.bindings.workflows.errors import OfflineActionError
-from emulator.sqlite import WalCheckpointer, bind_bytes_directly
+from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly
 
 DB_FILENAME = "workflows.sqlite3"
 CHECKPOINT_EVERY = 256  # commits between background WAL checkpoints
@@ -204,14 +204,9 @@ class WorkflowStore:
 
     def _run(self, ops: Iterable[Op]) -> None:
         conn = self._open_conn()
-        conn.execute("BEGIN")
-        try:
+        with Transaction(conn):
             for sql, params in ops:
                 conn.execute(sql, params)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._open_conn().execute(sql, params).fetchall()
@@ -444,8 +439,7 @@ def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, ac
     if row is None:
         raise OfflineActionError("(instance.not_found) Instance does not exist")
     status: str = row["status"]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with Transaction(conn, "BEGIN IMMEDIATE"):
         new = status
         if action == "terminate":
             if status in FINITE:
@@ -475,10 +469,6 @@ def offline_action(conn: sqlite3.Connection, workflow: str, instance_id: str, ac
                 conn.execute(*op)
         else:
             raise OfflineActionError(f"unknown action {action!r}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return new
 
 
@@ -499,16 +489,11 @@ def known_workflows(conn: sqlite3.Connection) -> set[str]:
 def offline_create(conn: sqlite3.Connection, workflow: str, instance_id: str, encoded_params: str,
                    now_ms: int) -> None:
     """A queued instance the next engine start runs (``workflows trigger`` with no `dev`)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with Transaction(conn, "BEGIN IMMEDIATE"):
         if conn.execute("SELECT 1 FROM instances WHERE workflow = ? AND id = ?", (workflow, instance_id)).fetchone():
             raise OfflineActionError(f'(instance.already_exists) Instance "{instance_id}" already exists')
         conn.execute("INSERT INTO instances (workflow, id, status, params, created_ms) VALUES (?, ?, 'queued', ?, ?)",
                      (workflow, instance_id, encoded_params, now_ms))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def offline_send_event(conn: sqlite3.Connection, workflow: str, instance_id: str, event_type: str,
@@ -524,15 +509,10 @@ def offline_send_event(conn: sqlite3.Connection, workflow: str, instance_id: str
 def offline_delete_instances(conn: sqlite3.Connection, workflow: str) -> int:
     """Remove every instance of a workflow with its steps and events; how many there were."""
     ids = [str(r["id"]) for r in conn.execute("SELECT id FROM instances WHERE workflow = ?", (workflow,))]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with Transaction(conn, "BEGIN IMMEDIATE"):
         for instance_id in ids:
             for op in delete_ops(workflow, instance_id):
                 conn.execute(*op)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(ids)
 
 

@@ -102,6 +102,26 @@ def test_stored_values_round_trip() -> None:
     assert type(decode(encode(4.0))) is int
 
 
+class Label(str):
+    pass
+
+
+class Count(int):
+    pass
+
+
+class Whole(float):
+    pass
+
+
+@pytest.mark.parametrize(("value", "plain"), [(Label("é"), "é"), (Count(7), 7), (Whole(2.0), 2),
+                                              (Whole(2.5), 2.5)])
+def test_subclasses_of_primitives_arrive_as_the_plain_type(value: Any, plain: Any) -> None:
+    # Nested, so the exact-type shortcuts at the top of ``to_rpc``/``encode`` do not apply.
+    for got in (to_rpc([value])[0], decode(encode([value]))[0]):
+        assert got == plain and type(got) is type(plain)
+
+
 def test_storage_refuses_what_rpc_cannot_send() -> None:
     with pytest.raises(TypeError):
         encode((1, 2))

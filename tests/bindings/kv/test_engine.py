@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.bindings.kv.engine import KVEngine, namespace_path, prefix_upper_bound, stored_namespace_id
+from emulator.bindings.kv.engine import KVEngine, namespace_path, stored_namespace_id
 
 # Keys from a small alphabet (so prefixes collide) plus the code points that matter for
 # byte order: multi-byte UTF-8, the last code point, the ones around the surrogates.
@@ -37,17 +37,6 @@ def test_list_matches_the_reference(tmp_path_factory: object, keys: set[str], pr
         assert ([k.name for k in found], more) == reference_list(keys, prefix, after, limit)
     finally:
         engine.close()
-
-
-@given(prefix=st.text(min_size=1, max_size=4).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)),
-       tail=st.text(max_size=3).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)))
-def test_prefix_upper_bound_is_above_every_extension(prefix: str, tail: str) -> None:
-    bound = prefix_upper_bound(prefix)
-    if bound is None:
-        assert set(prefix) == {"\U0010ffff"}
-        return
-    assert (prefix + tail).encode() < bound.encode()
-    assert not bound.startswith(prefix)
 
 
 def test_expired_entries_are_purged_and_not_listed(engine: KVEngine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from emulator.bindings.workflows.entrypoint import WorkflowEntrypoint
@@ -19,12 +20,17 @@ class Gated(WorkflowEntrypoint):
         return [first, ev.payload]
 
 
-async def test_list_describe_actions_and_events(wf: Harness, aiohttp_client: Any) -> None:
+@pytest.fixture
+async def client(wf: Harness, aiohttp_client: Any) -> Any:
+    """A test client of the routes over ``wf``'s started engine, ``Gated`` registered as "gated"."""
     wf.register("gated", Gated)
     await wf.engine.start()
     app = web.Application()
     app.add_routes(build_routes(wf.engine))
-    client = await aiohttp_client(app)
+    return await aiohttp_client(app)
+
+
+async def test_list_describe_actions_and_events(wf: Harness, client: Any) -> None:
 
     resp = await client.post("/_emulator/workflows/gated/instances", json={"id": "a", "params": {"x": 1}})
     assert resp.status == 201 and await resp.json() == {"id": "a"}
@@ -69,12 +75,7 @@ async def test_list_describe_actions_and_events(wf: Harness, aiohttp_client: Any
     assert restarted["status"] in ("queued", "running")
 
 
-async def test_bad_requests_are_json_4xx(wf: Harness, aiohttp_client: Any) -> None:
-    wf.register("gated", Gated)
-    await wf.engine.start()
-    app = web.Application()
-    app.add_routes(build_routes(wf.engine))
-    client = await aiohttp_client(app)
+async def test_bad_requests_are_json_4xx(client: Any) -> None:
     for body in (b"{", b"[1]", b'{"id": NaN}', b"[" * 10_000, b"\xff"):
         resp = await client.post("/_emulator/workflows/gated/instances", data=body)
         assert resp.status == 400 and "error" in await resp.json(), body[:10]
@@ -90,12 +91,7 @@ async def test_bad_requests_are_json_4xx(wf: Harness, aiohttp_client: Any) -> No
     assert listed["workflows"][0]["total"] == 0  # nothing rejected was created
 
 
-async def test_instances_come_in_pages(wf: Harness, aiohttp_client: Any) -> None:
-    wf.register("gated", Gated)
-    await wf.engine.start()
-    app = web.Application()
-    app.add_routes(build_routes(wf.engine))
-    client = await aiohttp_client(app)
+async def test_instances_come_in_pages(wf: Harness, client: Any) -> None:
     for n in range(5):
         wf.clock._now += 1
         await client.post("/_emulator/workflows/gated/instances", json={"id": f"i{n}"})

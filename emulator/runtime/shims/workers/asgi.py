@@ -23,7 +23,7 @@ from typing import Any
 from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
-from emulator.runtime.http import Headers, Response
+from emulator.runtime.http import Response, header_pairs
 from workers import Context, WorkerEntrypoint
 from workers.gateway import BaseOptions
 
@@ -57,20 +57,12 @@ def run_in_background(coro: Awaitable[Any]) -> asyncio.Future[Any]:
     return future
 
 
-def _header_pairs(req: Any) -> list[tuple[str, str]]:
-    headers = req.headers
-    if isinstance(headers, Headers):
-        return headers.raw_items()
-    items = headers.items() if hasattr(headers, "items") else headers
-    return [(str(k), str(v)) for k, v in items]
-
-
 def request_to_scope(req: Any, env: Any, ws: bool = False, state: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ASGI connection scope the SDK builds (no ``client``, ``server`` or ``root_path``)."""
     url = urlsplit(req.url)
     scope: dict[str, Any] = {
         "asgi": ASGI,
-        "headers": [(k.lower().encode(), v.encode()) for k, v in _header_pairs(req)],
+        "headers": [(k.lower().encode(), v.encode()) for k, v in header_pairs(req.headers)],
         "http_version": "1.1",
         "method": str(req.method),
         "scheme": url.scheme,

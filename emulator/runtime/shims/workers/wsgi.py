@@ -22,7 +22,7 @@ from typing import Any
 from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlsplit
 
-from emulator.runtime.http import Headers, Response
+from emulator.runtime.http import Response, header_pairs
 from emulator.runtime.sync_bridge import run_blocking, run_sync_code
 from workers import Context, WorkerEntrypoint
 from workers.gateway import BaseOptions
@@ -82,14 +82,6 @@ def _make_input(req: Any) -> io.IOBase:
     return io.BufferedReader(_StreamInput(body))
 
 
-def _header_pairs(req: Any) -> list[tuple[str, str]]:
-    headers = req.headers
-    if isinstance(headers, Headers):
-        return headers.raw_items()
-    items = headers.items() if hasattr(headers, "items") else headers
-    return [(str(k), str(v)) for k, v in items]
-
-
 def build_environ(req: Any, env: Any, body: Any) -> dict[str, Any]:
     """The SDK's environ; ``CONTENT_LENGTH`` is synthesized only for a buffered body."""
     if isinstance(body, (bytes, bytearray)):
@@ -118,7 +110,7 @@ def build_environ(req: Any, env: Any, body: Any) -> dict[str, Any]:
         "wsgi.run_once": False,
         "workers.env": env,
     }
-    for key, value in _header_pairs(req):
+    for key, value in header_pairs(req.headers):
         name = key.upper().replace("-", "_")
         if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             environ[name] = value
