@@ -78,21 +78,17 @@ def add_command_group(subparsers: Any, name: str, dest: str, **kwargs: Any) -> A
 
 
 def nearest_config(start: Path | None = None) -> Path | None:
-    """The config of the nearest folder upward that holds one (within a folder, wrangler's
-    order: ``wrangler.json``, ``.jsonc``, ``.toml``); None when no folder does.
+    """The config wrangler would find from ``start`` (default: the current folder), None if
+    none: ``wrangler.json`` in this folder or any above, then ``wrangler.jsonc``, then
+    ``wrangler.toml`` (by file name first, then nearest folder; docs/check.md). The one
+    discovery rule of `check`, `dev`, `sync` and every verb that takes ``-c``.
 
-    What `dev`, `sync` and the verbs that take ``-c`` use when it is not given. (Importing
-    the config package here, not at the top, keeps verbs that never read a config fast;
-    every caller goes on to load the config anyway.)
+    (Importing the config package here, not at the top, keeps verbs that never read a config
+    fast; every caller goes on to load the config anyway.)
     """
     from emulator.config.loader import find_config
 
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        found = find_config(folder, upward=False)
-        if found is not None:
-            return found
-    return None
+    return find_config(start or Path.cwd())
 
 
 def config_path(args: argparse.Namespace) -> Path | None:
@@ -157,9 +153,7 @@ def config_apps(args: argparse.Namespace) -> ConfigApps:
     if key in _apps_cache:
         return _apps_cache[key]
     from emulator.config import ConfigLookupError, check_paths
-    from emulator.config.loader import find_config
-
-    target = Path(config) if config else find_config(Path.cwd())
+    target = Path(config) if config else nearest_config()
     if target is None:
         found = ConfigApps([], None)
     else:

@@ -186,7 +186,7 @@ def parse_vars(pairs: list[str] | None) -> dict[str, str]:
 
 
 def config_paths(args: argparse.Namespace) -> list[Path] | None:
-    """What to host: the -c paths, else the nearest config folder upward; None if nothing."""
+    """What to host: the -c paths, else the config wrangler finds from here; None if nothing."""
     if args.config:
         return [Path(p) for p in args.config]
     from emulator.cli._common import nearest_config

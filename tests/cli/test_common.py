@@ -180,6 +180,25 @@ def test_a_missing_config_names_the_flag_that_does_without_one(tmp_path: Path,
     assert common.require_config(args(), "--namespace") == (tmp_path / "wrangler.toml").resolve()
 
 
+
+def test_verbs_dev_and_check_find_the_same_config_as_wrangler(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """wrangler searches upward for wrangler.json, then .jsonc, then .toml (docs/check.md):
+    a wrangler.json above wins over a wrangler.toml here. Every command uses that one rule."""
+    from emulator.cli.dev import config_paths
+    from emulator.config import find_config
+
+    here = tmp_path / "app"
+    here.mkdir()
+    (here / "wrangler.toml").write_text('name = "here"\n')
+    (tmp_path / "wrangler.json").write_text('{"name": "above"}\n')
+    monkeypatch.chdir(here)
+    above = (tmp_path / "wrangler.json").resolve()
+    assert find_config(here) == above  # what `check` uses for a folder
+    assert common.config_path(args()) == above
+    assert config_paths(argparse.Namespace(config=None)) == [above]
+
+
 # --- the verbs' plumbing ------------------------------------------------------------------------
 def test_a_command_group_given_no_command_prints_its_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="cf-emulator")
