@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -33,16 +32,11 @@ from aiohttp import web
 from emulator.bindings.queues.engine import QueueBroker
 from emulator.bindings.queues.errors import QueueNotFound, QueueSendError
 from emulator.bindings.queues.serialize import normalize_content_type
-from emulator.internal_api import json_body, path_name, query_int
+from emulator.internal_api import json_body, json_error, path_name, query_int
 
 PREFIX = "/_emulator/queues"
 # The most messages one peek returns: they are all read and rendered in one answer.
 MAX_PEEK = 10_000
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": HTTPStatus(status).phrase, "status": status, "message": message},
-                             status=status)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -76,7 +70,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         try:
             return _json(broker.stats(queue_name(request)))
         except QueueNotFound as exc:
-            return _error(404, str(exc))
+            return json_error(404, str(exc))
 
     async def peek(request: web.Request) -> web.Response:
         name = queue_name(request)
@@ -84,7 +78,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         try:
             return _json({"queue": name, "messages": broker.peek(name, limit)})
         except QueueNotFound as exc:
-            return _error(404, str(exc))
+            return json_error(404, str(exc))
 
     async def send(request: web.Request) -> web.Response:
         name = queue_name(request)
@@ -102,7 +96,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
             metrics, records = await broker.enqueue(name, requests, broker.delivery_delay(name), operation,
                                                     batch_delay)
         except (QueueSendError, TypeError, ValueError) as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         return _json({"queue": name, "ids": [r.id for r in records], **metrics})
 
     async def purge(request: web.Request) -> web.Response:
@@ -110,7 +104,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         try:
             return _json({"queue": name, "purged": broker.purge(name)})
         except QueueNotFound as exc:
-            return _error(404, str(exc))
+            return json_error(404, str(exc))
 
     def delivery(paused: bool) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -118,7 +112,7 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
             try:
                 await broker.set_paused(name, paused)
             except QueueNotFound as exc:
-                return _error(404, str(exc))
+                return json_error(404, str(exc))
             return _json({"queue": name, "delivery_paused": paused})
         return handler
 
@@ -128,9 +122,9 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         try:
             target = broker.redrive(dlq, message_id, request.query.get("to") or None)
         except QueueNotFound as exc:
-            return _error(404, str(exc))
+            return json_error(404, str(exc))
         except ValueError as exc:
-            return _error(409, str(exc))
+            return json_error(409, str(exc))
         return _json({"id": message_id, "from": dlq, "to": target})
 
     async def redrive_all(request: web.Request) -> web.Response:
@@ -138,9 +132,9 @@ def routes(broker: QueueBroker) -> list[web.RouteDef]:
         try:
             result = broker.redrive_all(dlq, request.query.get("to") or None)
         except QueueNotFound as exc:
-            return _error(404, str(exc))
+            return json_error(404, str(exc))
         except ValueError as exc:
-            return _error(409, str(exc))
+            return json_error(409, str(exc))
         await broker.flush()  # answer once the moves are on disk
         return _json(result)
 

@@ -139,7 +139,9 @@ async def test_redrive_a_whole_dead_letter_queue(harness: Harness, client: TestC
     assert not h.broker._store.pending  # on disk before the answer
     # Errors: an unknown target (nothing created), no source queue, the same queue, no such DLQ.
     resp = await client.post("/_emulator/queues/jobs/redrive?to=nowhere")
-    assert resp.status == 404 and (await resp.json())["message"] == 'Queue "nowhere" does not exist'
+    # The internal API's one error shape (docs/internal-api.md), as every binding's routes answer.
+    assert resp.status == 404 and await resp.json() == {
+        "error": 'Queue "nowhere" does not exist', "status": 404, "message": 'Queue "nowhere" does not exist'}
     resp = await client.post("/_emulator/queues/jobs/redrive")
     assert resp.status == 409 and "pass ?to=<queue>" in (await resp.json())["message"]
     resp = await client.post("/_emulator/queues/jobs/redrive?to=jobs")
