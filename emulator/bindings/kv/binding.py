@@ -75,11 +75,15 @@ def check_key(key: Any, op: str) -> str:
         raise KVError("Key name cannot be empty.", "TypeError")
     if name in (".", ".."):
         raise KVError(f'"{name}" is not allowed as a key name.', "TypeError")
-    encoded = utf8(name)
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: stored as JavaScript encodes it (U+FFFD)
+        encoded = utf8(name)
+        name = encoded.decode("utf-8")
     if len(encoded) > MAX_KEY_BYTES:
         raise service_error(op, 414, f"UTF-8 encoded length of {len(encoded)} exceeds key length limit of "
                                      f"{MAX_KEY_BYTES}.")
-    return encoded.decode("utf-8")
+    return name
 
 
 def _options(options: Any, kwargs: dict[str, Any], what: str) -> dict[str, Any]:
@@ -195,6 +199,8 @@ class KVNamespace:
 
     # --- reads -----------------------------------------------------------------------------
     def _read_type(self, type_or_options: Any, kwargs: dict[str, Any], op: str) -> str:
+        if type_or_options is None and not kwargs:
+            return "text"  # no options at all (most calls): the default type, nothing to check
         if isinstance(type_or_options, str):
             options = _options(None, kwargs, "get()")
             kind = type_or_options

@@ -23,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from collections.abc import Callable, Iterable
 
 from emulator.sqlite import Transaction, WalCheckpointer, bind_bytes_directly, prefix_upper_bound
@@ -49,15 +48,16 @@ PURGE_EVERY = 1000
 CHECKPOINT_EVERY = 256
 
 
-@dataclass(frozen=True)
-class Entry:
+# Named tuples, not frozen dataclasses: one is built per key read or listed, and a frozen
+# dataclass's __init__ (object.__setattr__ per field) was a quarter of a 1,000-key list page
+# (bench/kv.py).
+class Entry(NamedTuple):
     value: bytes
     expiration: int | None  # ms since the epoch
     metadata: str | None  # JSON text
 
 
-@dataclass(frozen=True)
-class KeyInfo:
+class KeyInfo(NamedTuple):
     name: str
     expiration: int | None
     metadata: str | None
@@ -119,7 +119,7 @@ class KVEngine:
     @staticmethod
     def read(conn: sqlite3.Connection, key: str) -> Entry | None:
         row = conn.execute("SELECT value, expiration, metadata FROM entries WHERE key = ?", (key,)).fetchone()
-        return Entry(row[0], row[1], row[2]) if row is not None else None
+        return Entry._make(row) if row is not None else None
 
     def get(self, key: str, now_ms: int) -> Entry | None:
         """The live entry of ``key``; an expired one is deleted on the way."""
@@ -154,7 +154,7 @@ class KVEngine:
             f"SELECT key, expiration, metadata FROM entries WHERE {' AND '.join(clauses)} "  # noqa: S608 - fixed clauses; values are parameters
             "ORDER BY key LIMIT ?", params).fetchall()
         more = len(rows) > limit
-        return [KeyInfo(r[0], r[1], r[2]) for r in rows[:limit]], more
+        return list(map(KeyInfo._make, rows[:limit])), more
 
     def count(self, now_ms: int) -> int:
         row = self.conn.execute("SELECT count(*) FROM entries WHERE expiration IS NULL OR expiration > ?",

@@ -64,6 +64,14 @@ async def test_values_of_every_accepted_type(kv: KVNamespace) -> None:
     assert await kv.get("k") == "\ufffdx"  # the rejected put changed nothing
 
 
+async def test_a_key_with_a_lone_surrogate_is_stored_as_javascript_encodes_it(kv: KVNamespace) -> None:
+    await kv.put("a\ud800b", "v")
+    assert await kv.get("a\ufffdb") == "v" and await kv.get("a\udbffb") == "v"  # both become U+FFFD
+    assert [k["name"] for k in (await kv.list())["keys"]] == ["a\ufffdb"]
+    await raises(kv.get("\ud800" * 171), "KV GET failed: 414 UTF-8 encoded length of 513 exceeds key length "
+                                          "limit of 512.")
+
+
 async def test_errors_are_js_exceptions(kv: KVNamespace) -> None:
     with pytest.raises(JsException):
         await kv.get("")
