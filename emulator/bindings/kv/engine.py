@@ -48,19 +48,17 @@ PURGE_EVERY = 1000
 CHECKPOINT_EVERY = 256
 
 
-# Named tuples, not frozen dataclasses: one is built per key read or listed, and a frozen
-# dataclass's __init__ (object.__setattr__ per field) was a quarter of a 1,000-key list page
-# (bench/kv.py).
+# A named tuple, not a frozen dataclass: one is built per key read, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) was a measurable share of a get (bench/kv.py).
 class Entry(NamedTuple):
     value: bytes
     expiration: int | None  # ms since the epoch
     metadata: str | None  # JSON text
 
 
-class KeyInfo(NamedTuple):
-    name: str
-    expiration: int | None
-    metadata: str | None
+# A listed key: (name, expiration in ms since the epoch or None, metadata JSON text or None),
+# the row as SQLite returns it (a list page builds up to 1,000 of them).
+KeyRow = tuple[str, int | None, str | None]
 
 
 def namespace_path(kv_dir: Path, namespace_id: str) -> Path:
@@ -134,7 +132,7 @@ class KVEngine:
         row = self.conn.execute("SELECT length(value) FROM entries WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row is not None else None
 
-    def list(self, prefix: str, after: str | None, limit: int, now_ms: int) -> tuple[list[KeyInfo], bool]:
+    def list(self, prefix: str, after: str | None, limit: int, now_ms: int) -> tuple[list[KeyRow], bool]:
         """Up to ``limit`` live keys starting with ``prefix``, after ``after``, in byte order;
         and whether more follow."""
         clauses = ["(expiration IS NULL OR expiration > ?)"]
@@ -154,7 +152,7 @@ class KVEngine:
             f"SELECT key, expiration, metadata FROM entries WHERE {' AND '.join(clauses)} "  # noqa: S608 - fixed clauses; values are parameters
             "ORDER BY key LIMIT ?", params).fetchall()
         more = len(rows) > limit
-        return list(map(KeyInfo._make, rows[:limit])), more
+        return rows[:limit], more
 
     def count(self, now_ms: int) -> int:
         row = self.conn.execute("SELECT count(*) FROM entries WHERE expiration IS NULL OR expiration > ?",

@@ -7,6 +7,8 @@ from typing import Any
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.bindings.kv.binding import MAX_VALUE_BYTES, KVNamespace, KVValueStream
 from emulator.bindings.kv.errors import KVError
@@ -237,3 +239,19 @@ async def test_options_must_be_a_dict(kv: KVNamespace) -> None:
     await raises(kv.put("k", "v", ["not", "a", "dict"]), "put() options must be an object (a dict or keyword "
                                                          "arguments).", "TypeError")
     assert await kv.put("k", "v", None) is None and await kv.list(None) is not None
+
+
+_rows = st.lists(st.tuples(st.text(min_size=1, max_size=8),
+                           st.one_of(st.none(), st.integers(0, 2**53)),
+                           st.one_of(st.none(), st.sampled_from(['{"a":1}', "null", '"s"', "[1,2]"]))),
+                 max_size=20)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(_rows)
+def test_a_list_page_is_built_as_its_reference_builds_each_key(rows: list[tuple[str, int | None, str | None]]) -> None:
+    from emulator.bindings.kv.binding import _key_info, _key_infos
+
+    fast = _key_infos(rows)
+    reference = [_key_info(*row) for row in rows]
+    assert fast == reference and all(type(a) is type(b) for a, b in zip(fast, reference, strict=True))

@@ -34,7 +34,7 @@ def test_list_matches_the_reference(tmp_path_factory: object, keys: set[str], pr
     try:
         engine.put_many(((k, b"v", None, None) for k in keys), now_ms=0)
         found, more = engine.list(prefix, after, limit, now_ms=0)
-        assert ([k.name for k in found], more) == reference_list(keys, prefix, after, limit)
+        assert ([name for name, _, _ in found], more) == reference_list(keys, prefix, after, limit)
     finally:
         engine.close()
 
@@ -43,7 +43,7 @@ def test_expired_entries_are_purged_and_not_listed(engine: KVEngine) -> None:
     engine.put("old", b"v", 1_000, None, now_ms=0)
     engine.put("new", b"v", 5_000, None, now_ms=0)
     engine.put("forever", b"v", None, None, now_ms=0)
-    names = [k.name for k in engine.list("", None, 10, now_ms=2_000)[0]]
+    names = [name for name, _, _ in engine.list("", None, 10, now_ms=2_000)[0]]
     assert names == ["forever", "new"]
     assert engine.get("old", now_ms=2_000) is None
     assert engine.count(now_ms=2_000) == 2
@@ -79,5 +79,5 @@ def test_bulk_writes_are_one_transaction(engine: KVEngine) -> None:
 
     with pytest.raises(RuntimeError, match="half way"):
         engine.put_many(rows(), now_ms=0)
-    assert [k.name for k in engine.list("", None, 10, 0)[0]] == ["keep"]
+    assert [name for name, _, _ in engine.list("", None, 10, 0)[0]] == ["keep"]
     assert engine.delete_many(["keep", "nope"]) == 1
