@@ -41,7 +41,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench.results import Figure, Target, add_json_option, emit, text_output
+from bench.results import Figure, Target, add_json_option, add_miniflare_option, emit, text_output
 from emulator.cli.dev import tune_gc
 
 VALUE = "v" * 100
@@ -277,8 +277,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--inserts", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
-                        help="folder whose node_modules holds miniflare (skipped when absent)")
+    add_miniflare_option(parser)
     add_json_option(parser)
     args = parser.parse_args()
     with text_output(args.json):

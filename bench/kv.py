@@ -36,7 +36,7 @@ from typing import Any
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench.results import Figure, Target, add_json_option, emit, text_output
+from bench.results import Figure, Target, add_json_option, add_miniflare_option, emit, text_output
 from emulator.bindings.kv.engine import SCHEMA
 from emulator.cli.dev import tune_gc
 
@@ -213,8 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--miniflare", type=Path, default=Path("/work/peers"),
-                        help="folder whose node_modules holds miniflare (skipped when absent)")
+    add_miniflare_option(parser)
     add_json_option(parser)
     args = parser.parse_args()
     with text_output(args.json):

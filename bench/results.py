@@ -26,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from collections.abc import Iterator
 
@@ -104,6 +106,19 @@ class Document:
     def to_json(self) -> str:
         return json.dumps({"benchmark": self.benchmark, "format": FORMAT, "argv": list(self.argv),
                            "figures": [f.to_json() for f in self.figures]}, ensure_ascii=False)
+
+
+# Where the peers (Miniflare 4, wrangler 4) are installed: a folder whose node_modules holds
+# them (`npm install miniflare wrangler` there). The development machine keeps them in
+# /work/peers; CF_EMULATOR_PEERS names another folder.
+PEERS = Path(os.environ.get("CF_EMULATOR_PEERS", "/work/peers"))
+
+
+def add_miniflare_option(parser: Any) -> None:
+    """``--miniflare DIR`` of the benchmarks that run the same work on Miniflare."""
+    parser.add_argument("--miniflare", type=Path, default=PEERS,
+                        help="folder whose node_modules holds miniflare (skipped when absent; "
+                             "default: $CF_EMULATOR_PEERS or /work/peers)")
 
 
 def add_json_option(parser: Any) -> None:

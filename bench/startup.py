@@ -25,10 +25,11 @@ figures are medians, and ratios are only meaningful within one run of this scrip
 
 ``--wrangler`` is the command that runs wrangler (default: the ``WRANGLER`` environment
 variable, e.g. ``"node /path/to/node_modules/wrangler/bin/wrangler.js"``, else the wrangler of
-``/work/peers/node_modules`` (where the development machine keeps its peers, as bench/kv.py
-finds Miniflare), else ``npx --no-install wrangler`` in the current folder); without one the
-wrangler rows are skipped. ``--json``: the figures as data (bench/results.py), for
-bench/report.py, wrangler's figure as the peer of ours.
+the peers folder's ``node_modules`` (``$CF_EMULATOR_PEERS``, default ``/work/peers``: where
+the development machine keeps its peers, as bench/kv.py finds Miniflare), else
+``npx --no-install wrangler`` in the current folder); without one the wrangler rows are skipped.
+``--json``: the figures as data (bench/results.py), for bench/report.py, wrangler's figure as
+the peer of ours.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from bench.results import Figure, Target, add_json_option, emit, text_output
+from bench.results import PEERS, Figure, Target, add_json_option, emit, text_output
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"ready: \S+ (http://\S+)")
 WRANGLER_READY = re.compile(r"Ready on (http://\S+)")
-PEER_WRANGLER = Path("/work/peers/node_modules/.bin/wrangler")
+PEER_WRANGLER = PEERS / "node_modules" / ".bin" / "wrangler"
 
 JS_WORKER_CONFIG = """\
 name = "bench-worker"
