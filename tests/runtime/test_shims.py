@@ -183,6 +183,8 @@ async def test_websocket_pair_ends_talk_to_each_other() -> None:
 def test_what_cannot_be_emulated_says_so() -> None:
     with pytest.raises(NotImplementedError, match="HTMLRewriter is not emulated"):
         js.HTMLRewriter.new()
+    with pytest.raises(NotImplementedError, match=r"^new Number\(\.\.\.\) is not emulated by cf-emulator$"):
+        js.Number.new(1)
     with pytest.raises(NotImplementedError, match=r"crypto\.subtle\.digest"):
         js.crypto.subtle.digest  # noqa: B018 - the lookup is what raises
     with pytest.raises(AttributeError, match=r"js\.Nope: cf-emulator provides"):

@@ -90,7 +90,8 @@ class _JsClass:
         return isinstance(value, self.instance_type) if self.instance_type else False
 
     def new(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+        # Classes whose instances apps build override this; the rest say so by name.
+        raise NotImplementedError(f"new {self.name}(...) is not emulated by cf-emulator")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise JsException("TypeError", f"Class constructor {self.name} cannot be invoked without 'new'")
